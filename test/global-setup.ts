@@ -1,0 +1,24 @@
+import { PeerRun } from './peers/peer-run.js';
+
+declare global {
+  var __modelctlPeerRun: PeerRun | undefined;
+}
+
+/**
+ * Starts every peer of the testing ground once per run and publishes their coordinates
+ * (read in tests with `readPeers()`). A peer that cannot start fails the run, naming it.
+ */
+export default async function globalSetup(): Promise<void> {
+  const run = await PeerRun.create();
+  globalThis.__modelctlPeerRun = run;
+  try {
+    const starts: Promise<void>[] = [
+      // each peer's start function registers here: (await import('./peers/x.js')).startX(run)
+    ];
+    await Promise.all(starts);
+  } catch (err) {
+    await run.stopAll();
+    throw err;
+  }
+  run.publish();
+}
