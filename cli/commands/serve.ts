@@ -1,0 +1,33 @@
+import type { Command } from 'commander';
+import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
+import { runServe } from '../../functions/serve/index.js';
+
+const OPTIONS: readonly EnvOption[] = [
+  { flag: '--model-local-path <dir>', env: 'MODEL_LOCAL_PATH', description: 'MLflow model directory (has MLmodel)' },
+  { flag: '--model-uri <uri>', env: 'MLFLOW_MODEL_URI', description: 'model URI; used when it is a local path' },
+  { flag: '--model-name <name>', env: 'MODEL_NAME', description: 'name on /v2/models/{name} and /v1/models/{name}', defaultText: 'the model folder name' },
+  { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port (Knative sets PORT)', defaultText: '8080' },
+  { flag: '--host <host>', env: 'HOST', description: 'listen address', defaultText: '0.0.0.0' },
+  { flag: '--concurrency <n>', env: 'SERVE_MAX_CONCURRENCY', description: 'inference runs at once; more requests queue', defaultText: 'CPU count' },
+  { flag: '--queue-limit <n>', env: 'SERVE_MAX_QUEUE', description: 'requests waiting for inference before 503', defaultText: '1024' },
+  { flag: '--timeout <seconds>', env: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT', description: 'per-request timeout, then 504', defaultText: '60' },
+  { flag: '--max-body-mb <mb>', env: 'SERVE_MAX_BODY_MB', description: 'largest request body, then 413', defaultText: '100' },
+  { flag: '--intra-op-threads <n>', env: 'SERVE_INTRA_OP_THREADS', description: 'onnxruntime intra-op threads per run', defaultText: "the model's onnx_session_options, else 1" },
+  { flag: '--drain-seconds <s>', env: 'DRAIN_TIMEOUT_SECONDS', description: 'on SIGTERM, time to finish in-flight requests', defaultText: '30' },
+  { flag: '--log-level <level>', env: 'LOG_LEVEL', description: 'pino level', defaultText: 'info' },
+];
+
+/** `modelctl serve`: answer predictions for one MLflow ONNX model (MLflow scoring, OIP v2, KServe v1). */
+export function registerServeCommand(program: Command): void {
+  const cmd = program
+    .command('serve')
+    .description('serve an MLflow model (onnx flavor) from local disk: /invocations, /v2 (Open Inference), /v1 (KServe)')
+    .addHelpText(
+      'after',
+      '\nAlso read: MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN (passed along, never logged).\n' +
+        'Exit codes: 0 after a graceful drain on SIGTERM/SIGINT, 1 when the model cannot be served (one line says why).',
+    );
+  addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    await runServe(envFromOptions(opts, OPTIONS));
+  });
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerServeCommand } from './commands/serve.js';
+
+/**
+ * `modelctl`: one subcommand per role. Each role reads its settings from the environment (the names pods
+ * already use); every setting is also a flag, which wins over the variable.
+ */
+const program = new Command('modelctl')
+  .description('Serverless model serving on Knative where cold starts read models from local disk')
+  .version(process.env.npm_package_version ?? '0.1.0')
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+registerServeCommand(program);
+
+await program.parseAsync(process.argv);
