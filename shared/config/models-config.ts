@@ -1,0 +1,208 @@
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { ConfigError } from '../errors/app-error.js';
+
+/**
+ * The warm/agent configuration (the seed's values), published by users as the `models.yaml` key of the
+ * models ConfigMap (`modelctl-models`, label `modelctl.dev/config: models`). The warm function validates
+ * it and turns it into a plan (see shared/plan/); the agents read the plan, not this ConfigMap.
+ *
+ * ```yaml
+ * nodeHostPath: /mnt/stateful_partition/kube-ephemeral-ssd
+ * cachePath: huggingface/hub          # HF_HUB_CACHE = <nodeHostPath>/<cachePath>
+ * checkIntervalSeconds: 3600
+ * configReadRetryDelaySeconds: 60
+ * minFreeSpaceGB: 20
+ * imageProxy: registry.example.com/mirror
+ * models:
+ *   Qwen/Qwen2.5-0.5B-Instruct:
+ *     gpu_compatible: [nvidia-l4, nvidia-tesla-t4]   # or [ALL] (the default)
+ *     revision: main                                 # branch, tag or 40-hex commit (default main)
+ *     allow_patterns: ["*.json", "*.safetensors"]    # Python fnmatch: `*` crosses `/`
+ *     ignore_patterns: ["*.bin"]
+ * ```
+ * `hfToken` never lives here: it comes from a Secret (`HF_TOKEN`). A ConfigMap that carries it is rejected.
+ */
+
+/** Name of the models ConfigMap the ApiServerSource watches. */
+export const MODELS_CONFIG_MAP_NAME = 'modelctl-models';
+/** Key of the models ConfigMap that holds the yaml. */
+export const MODELS_CONFIG_KEY = 'models.yaml';
+/** Label (key and value) that selects the models ConfigMap (ApiServerSource `resources[].selector`). */
+export const MODELS_CONFIG_LABEL = { key: 'modelctl.dev/config', value: 'models' } as const;
+
+/** Default node folder of the cache (the seed's GKE local SSD). */
+export const DEFAULT_NODE_HOST_PATH = '/mnt/stateful_partition/kube-ephemeral-ssd';
+/** Default cache folder under `nodeHostPath` (HF_HUB_CACHE = nodeHostPath/cachePath). */
+export const DEFAULT_CACHE_PATH = 'huggingface/hub';
+
+// huggingface_hub `validate_repo_id`: `[\w\-.]` segments, no `--` or `..`, no `.git` suffix, ≤ 96 chars.
+const REPO_SEGMENT = /^[\w.-]+$/;
+const REPO_ID_MAX = 96;
+
+/**
+ * Why `repo` is not a valid `<org>/<name>` model id, as huggingface_hub's `validate_repo_id` judges it
+ * (plus: the org is required), or null when it is valid.
+ */
+export function repoIdProblem(repo: string): string | null {
+  if (repo.length === 0) return 'repo id is empty';
+  if (repo.length > REPO_ID_MAX) return `repo id is longer than ${REPO_ID_MAX} characters`;
+  const parts = repo.split('/');
+  if (parts.length !== 2) return 'repo id must be "<org>/<name>"';
+  for (const part of parts) {
+    if (!REPO_SEGMENT.test(part)) return 'repo id segments may use only letters, digits, "_", "-" and "."';
+    if (/^[-.]|[-.]$/.test(part)) return 'repo id segments must not start or end with "-" or "."';
+  }
+  if (repo.includes('--') || repo.includes('..')) return 'repo id must not contain "--" or ".."';
+  if (repo.endsWith('.git')) return 'repo id must not end with ".git"';
+  return null;
+}
+
+/** True when `repo` is a valid `<org>/<name>` model id (see {@link repoIdProblem}). */
+export function isRepoId(repo: string): boolean {
+  return repoIdProblem(repo) === null;
+}
+
+/** A branch, tag or commit: printable, no whitespace, no `..`, no leading `/` (it goes in a URL path). */
+const Revision = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\s\\~^:?*[\]]+$/, 'revision must not contain whitespace or any of \\ ~ ^ : ? * [ ]')
+  .refine((r) => !r.includes('..') && !r.startsWith('/') && !r.endsWith('/'), {
+    message: 'revision must not contain ".." or start/end with "/"',
+  });
+
+/** A GPU type as nodes label it (a Kubernetes label value), or the single value `ALL`. */
+const GpuType = z
+  .string()
+  .max(63)
+  .regex(/^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/, 'GPU type must be a Kubernetes label value');
+
+const GpuCompatible = z
+  .array(GpuType)
+  .min(1)
+  .refine((types) => !types.includes('ALL') || types.length === 1, {
+    message: 'use either ["ALL"] or a list of GPU types, not both',
+  });
+
+/** huggingface_hub accepts one pattern or a list: both are accepted and normalised to a list. */
+const Patterns = z
+  .union([z.string().min(1), z.array(z.string().min(1))])
+  .transform((p) => (typeof p === 'string' ? [p] : p));
+
+/** One model of the config. snake_case keys are the seed's (and huggingface_hub's) names. */
+export const ModelSpec = z.strictObject({
+  gpu_compatible: GpuCompatible.default(['ALL']),
+  revision: Revision.default('main'),
+  allow_patterns: Patterns.optional(),
+  ignore_patterns: Patterns.optional(),
+});
+export type ModelSpec = z.output<typeof ModelSpec>;
+
+const RepoId = z.string().superRefine((repo, ctx) => {
+  const problem = repoIdProblem(repo);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem} (got ${JSON.stringify(repo)})` });
+});
+
+const RelativePath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..') && !p.includes('\\'), {
+    message: 'must be a relative path without ".." or "\\"',
+  });
+
+/** The whole warm/agent config. Unknown keys are rejected (a typo must not silently fall back to a default). */
+export const ModelsConfig = z.strictObject({
+  nodeHostPath: z
+    .string()
+    .refine((p) => p.startsWith('/'), { message: 'must be an absolute path' })
+    .default(DEFAULT_NODE_HOST_PATH),
+  cachePath: RelativePath.default(DEFAULT_CACHE_PATH),
+  checkIntervalSeconds: z.number().int().positive().default(3600),
+  configReadRetryDelaySeconds: z.number().int().positive().default(60),
+  minFreeSpaceGB: z.number().nonnegative().default(20),
+  imageProxy: z.string().min(1).optional(),
+  models: z.record(RepoId, ModelSpec).default({}),
+});
+export type ModelsConfig = z.output<typeof ModelsConfig>;
+
+/** The config settings the agents need besides the models (copied into the plan). */
+export type ModelsSettings = Omit<ModelsConfig, 'models'>;
+
+/**
+ * Parses the yaml text of the models ConfigMap's {@link MODELS_CONFIG_KEY} into a {@link ModelsConfig}.
+ * @throws ConfigError whose message has one line per bad field, each led by its path
+ *   (`models["org/name"].revision: …`, `minFreeSpaceGB: …`, `models.yaml: line 3, column 7: …`)
+ */
+export function parseModelsConfig(yamlText: string): ModelsConfig {
+  const raw = parseYamlText(yamlText);
+  if (raw !== null && typeof raw === 'object' && !Array.isArray(raw) && 'hfToken' in raw) {
+    const rest = { ...(raw as Record<string, unknown>) };
+    delete rest.hfToken;
+    const lines = ['hfToken: must not be in the ConfigMap; put the token in a Secret (HF_TOKEN)'];
+    const others = ModelsConfig.safeParse(rest);
+    if (!others.success) lines.push(...describeIssues(others.error.issues));
+    throw new ConfigError(lines.join('\n'));
+  }
+  const result = ModelsConfig.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  throw new ConfigError(describeIssues(result.error.issues).join('\n'));
+}
+
+/**
+ * Reads {@link MODELS_CONFIG_KEY} of a ConfigMap's `data` and parses it.
+ * @throws ConfigError when the key is missing or its config is invalid
+ */
+export function parseModelsConfigMapData(data: Record<string, string> | undefined): ModelsConfig {
+  const text = data?.[MODELS_CONFIG_KEY];
+  if (text === undefined) {
+    const keys = Object.keys(data ?? {});
+    const found = keys.length > 0 ? `; found ${keys.map((k) => JSON.stringify(k)).join(', ')}` : '';
+    throw new ConfigError(`data.${MODELS_CONFIG_KEY}: missing${found}`);
+  }
+  return parseModelsConfig(text);
+}
+
+function parseYamlText(text: string): unknown {
+  try {
+    // uniqueKeys: a repeated model id would otherwise silently override the first
+    return parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 }) as unknown;
+  } catch (err) {
+    if (err instanceof YAMLParseError) {
+      const pos = err.linePos?.[0];
+      const where = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
+      const first = err.message.split('\n')[0] ?? err.message;
+      throw new ConfigError(`${MODELS_CONFIG_KEY}: ${where}${first.replace(/ at line \d+, column \d+:?$/, '')}`, err);
+    }
+    throw new ConfigError(`${MODELS_CONFIG_KEY}: not valid yaml`, err);
+  }
+}
+
+/** One line per bad field, led by its path; unknown keys get one line each, naming the key. */
+export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) lines.push(`${formatPath([...issue.path, key])}: unknown key`);
+    } else if (issue.code === 'invalid_key') {
+      const detail = issue.issues.map((i) => i.message).join('; ');
+      lines.push(`${formatPath(issue.path)}: invalid model id: ${detail}`);
+    } else {
+      lines.push(`${formatPath(issue.path)}: ${issue.message}`);
+    }
+  }
+  return lines;
+}
+
+/** `models["org/name"].revision`, `models["org/name"].allow_patterns[1]`, `(root)`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  if (path.length === 0) return '(root)';
+  let out = '';
+  path.forEach((part, i) => {
+    if (typeof part === 'number') out += `[${part}]`;
+    else if (typeof part === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += i === 0 ? part : `.${part}`;
+    else out += `[${JSON.stringify(String(part))}]`;
+  });
+  return out;
+}

@@ -1,0 +1,112 @@
+import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
+import { AppError } from '../errors/app-error.js';
+
+/** A ConfigMap as modelctl uses it: its data and the metadata needed for preconditions and Events. */
+export interface ConfigMapRecord {
+  namespace: string;
+  name: string;
+  data: Record<string, string>;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** set on objects read from the API server; the precondition of {@link ConfigMaps.replace} */
+  resourceVersion?: string;
+  uid?: string;
+  generation?: number;
+}
+
+/** Get/create/replace of ConfigMaps, with optimistic concurrency by resourceVersion. */
+export interface ConfigMaps {
+  /** The ConfigMap, or null when it does not exist. */
+  get(namespace: string, name: string): Promise<ConfigMapRecord | null>;
+  /** @throws AppError `CONFLICT` (409) when it already exists */
+  create(configMap: ConfigMapRecord): Promise<ConfigMapRecord>;
+  /**
+   * Replaces the whole object, only if its resourceVersion is still `configMap.resourceVersion`.
+   * @throws AppError `CONFLICT` (409) when someone changed it meanwhile, `NOT_FOUND` (404) when it is gone
+   */
+  replace(configMap: ConfigMapRecord & { resourceVersion: string }): Promise<ConfigMapRecord>;
+}
+
+/** {@link ConfigMaps} backed by the API server `kc` points at. */
+export function createConfigMaps(kc: KubeConfig): ConfigMaps {
+  const api = kc.makeApiClient(CoreV1Api);
+  return {
+    async get(namespace, name) {
+      try {
+        return toRecord(await api.readNamespacedConfigMap({ namespace, name }));
+      } catch (err) {
+        if (err instanceof ApiException && err.code === 404) return null;
+        throw translateError(err, `get ConfigMap ${namespace}/${name}`);
+      }
+    },
+    async create(configMap) {
+      try {
+        return toRecord(await api.createNamespacedConfigMap({ namespace: configMap.namespace, body: toBody(configMap) }));
+      } catch (err) {
+        throw translateError(err, `create ConfigMap ${configMap.namespace}/${configMap.name}`);
+      }
+    },
+    async replace(configMap) {
+      const { namespace, name } = configMap;
+      try {
+        return toRecord(await api.replaceNamespacedConfigMap({ namespace, name, body: toBody(configMap) }));
+      } catch (err) {
+        throw translateError(err, `replace ConfigMap ${namespace}/${name}`);
+      }
+    },
+  };
+}
+
+/** The fields of a V1ConfigMap that {@link ConfigMapRecord} keeps. Exported for watch/event payloads. */
+export function toRecord(cm: V1ConfigMap): ConfigMapRecord {
+  const meta = cm.metadata ?? {};
+  return {
+    namespace: meta.namespace ?? '',
+    name: meta.name ?? '',
+    data: cm.data ?? {},
+    labels: meta.labels ?? {},
+    annotations: meta.annotations ?? {},
+    ...(meta.resourceVersion === undefined ? {} : { resourceVersion: meta.resourceVersion }),
+    ...(meta.uid === undefined ? {} : { uid: meta.uid }),
+    ...(meta.generation === undefined ? {} : { generation: meta.generation }),
+  };
+}
+
+function toBody(cm: ConfigMapRecord): V1ConfigMap {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      namespace: cm.namespace,
+      name: cm.name,
+      labels: cm.labels,
+      annotations: cm.annotations,
+      ...(cm.resourceVersion === undefined ? {} : { resourceVersion: cm.resourceVersion }),
+    },
+    data: cm.data,
+  };
+}
+
+/** API errors as AppErrors with a stable code; the message keeps the server's reason, never credentials. */
+export function translateError(err: unknown, action: string): AppError {
+  if (!(err instanceof ApiException)) {
+    return new AppError({ code: 'KUBE_UNAVAILABLE', message: `${action}: ${(err as Error).message}`, statusCode: 503, cause: err });
+  }
+  const status = err.code as number;
+  const reason = serverMessage(err.body) ?? `HTTP ${status}`;
+  const code =
+    status === 404 ? 'NOT_FOUND' : status === 409 ? 'CONFLICT' : status === 403 || status === 401 ? 'FORBIDDEN' : 'KUBE_ERROR';
+  return new AppError({ code, message: `${action}: ${reason}`, statusCode: status, cause: err });
+}
+
+function serverMessage(body: unknown): string | undefined {
+  if (typeof body === 'string') {
+    try {
+      return serverMessage(JSON.parse(body));
+    } catch {
+      return body.slice(0, 300) || undefined;
+    }
+  }
+  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
+  return undefined;
+}

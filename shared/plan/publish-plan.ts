@@ -1,0 +1,61 @@
+import { AppError } from '../errors/app-error.js';
+import type { ConfigMapRecord, ConfigMaps } from '../k8s/config-maps.js';
+import {
+  PLAN_CONFIG_MAP_NAME,
+  PLAN_CONTENT_HASH_ANNOTATION,
+  PLAN_KEY,
+  PLAN_LABELS,
+  PLAN_MAX_BYTES,
+  serializePlan,
+  type Plan,
+} from './plan.js';
+
+/** What {@link publishPlan} did. */
+export type PublishOutcome =
+  | { action: 'created' | 'updated'; resourceVersion: string }
+  /** the published plan already has this content and config hash: nothing written */
+  | { action: 'unchanged'; resourceVersion: string };
+
+/**
+ * Publishes `plan` in the plan ConfigMap, creating it or replacing it only if it is still at
+ * `expectedResourceVersion` (null: it must not exist yet). Writes nothing when the published plan has the
+ * same content hash and config hash.
+ * @throws AppError `CONFLICT` when another writer changed the ConfigMap since it was read (read again, re-plan)
+ * @throws AppError `PLAN_TOO_LARGE` when the plan does not fit in a ConfigMap
+ */
+export async function publishPlan(params: {
+  configMaps: ConfigMaps;
+  namespace: string;
+  plan: Plan;
+  /** the current plan, as read with readPlan (null when none) */
+  current: { plan: Plan; resourceVersion: string } | null;
+  /** @default PLAN_CONFIG_MAP_NAME */
+  name?: string;
+}): Promise<PublishOutcome> {
+  const { configMaps, namespace, plan, current } = params;
+  const name = params.name ?? PLAN_CONFIG_MAP_NAME;
+  if (current && current.plan.contentHash === plan.contentHash && current.plan.configHash === plan.configHash) {
+    return { action: 'unchanged', resourceVersion: current.resourceVersion };
+  }
+  const text = serializePlan(plan);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > PLAN_MAX_BYTES) {
+    throw new AppError({
+      code: 'PLAN_TOO_LARGE',
+      message: `plan is ${bytes} bytes, above the ${PLAN_MAX_BYTES} a ConfigMap holds: narrow allow_patterns or split the models`,
+    });
+  }
+  const record: ConfigMapRecord = {
+    namespace,
+    name,
+    data: { [PLAN_KEY]: text },
+    labels: { ...PLAN_LABELS },
+    annotations: { [PLAN_CONTENT_HASH_ANNOTATION]: plan.contentHash },
+  };
+  if (current === null) {
+    const created = await configMaps.create(record);
+    return { action: 'created', resourceVersion: created.resourceVersion ?? '' };
+  }
+  const updated = await configMaps.replace({ ...record, resourceVersion: current.resourceVersion });
+  return { action: 'updated', resourceVersion: updated.resourceVersion ?? '' };
+}
