@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
+import { registerDeployCommand } from './commands/deploy.js';
 
 /**
  * `modelctl`: one subcommand per role. Each role reads its settings from the environment (the names pods
@@ -13,5 +14,6 @@ const program = new Command('modelctl')
   .enablePositionalOptions();
 
 registerServeCommand(program);
+registerDeployCommand(program);
 
 await program.parseAsync(process.argv);

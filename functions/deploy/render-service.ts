@@ -1,0 +1,269 @@
+import { type DeployOptions, revisionName } from './deploy-options.js';
+import { modelReadyLabel } from './model-ready-label.js';
+import { parseModelUri, type ModelSource } from './parse-model-uri.js';
+import { requiredFeatures } from './required-features.js';
+
+/** A Kubernetes object as plain data (what goes to the API server and into `--dry-run` output). */
+export interface RenderedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
+  spec?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+type Obj = Record<string, unknown>;
+type EnvVar = { name: string; value: string } | { name: string; valueFrom: Obj };
+
+/** Where the containers see things. The fetch role's defaults (DESIGN.md env contracts). */
+export const MOUNTS = { models: '/models', modelCache: '/model-cache', hfCache: '/hf-cache', tmp: '/tmp' } as const;
+/** The uid/gid of the image's non-root user (Dockerfile `USER 1000:1000`, node images' `node`). */
+export const IMAGE_UID = 1000;
+/** Annotation on the Service listing the `config-features` flags its pod spec needs. */
+export const REQUIRED_FEATURES_ANNOTATION = 'modelctl.dev/required-features';
+/** Label on the Revision template carrying `--artifact-version`. */
+export const ARTIFACT_VERSION_LABEL = 'modelctl.dev/artifact-version';
+/** Knative's default progress deadline; ours never goes below it. */
+const KNATIVE_DEFAULT_PROGRESS_DEADLINE_S = 600;
+/** Budget per GiB of model for download + load (≈17 MiB/s worst case, e.g. a busy MLflow artifact proxy). */
+const SECONDS_PER_GIB = 60;
+/** Deadline when the model size is unknown. */
+const UNKNOWN_SIZE_PROGRESS_DEADLINE_S = 1200;
+
+const MLFLOW_SECRET_KEYS = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN'];
+
+/**
+ * Renders the Knative Service of one model: init container `modelctl fetch` puts the model on local disk,
+ * container `modelctl serve` reads it in place. Pure: same options, same object (golden-tested).
+ *
+ * - volumes by strategy: `emptydir` (the model in a pod-local emptyDir), `pvc` (the shared cache PVC at
+ *   /model-cache, mounted in both containers so serve can follow fetch's links into it), and for `hf://` the
+ *   node's warm cache (hostPath, read-only) plus node affinity to nodes whose agent reports the model ready;
+ * - MLflow credentials only as `secretKeyRef`s to `--mlflow-secret` (optional keys), never values;
+ * - autoscaling and progress-deadline annotations on the Revision template, not on the Service;
+ * - `--artifact-version` names the Revision (`<name>-<version>`) and labels it, so traffic can be split later.
+ */
+export function renderService(options: DeployOptions): RenderedObject {
+  const source = parseModelUri(options.modelUri);
+  const podSpec = renderPodSpec(options, source);
+  const labels = { 'app.kubernetes.io/name': options.serveName, ...COMMON_LABELS };
+  const template: Obj = {
+    metadata: renderTemplateMetadata(options, labels),
+    spec: podSpec,
+  };
+  return {
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: {
+      name: options.serveName,
+      namespace: options.namespace,
+      labels,
+      annotations: {
+        'modelctl.dev/model-uri': options.modelUri,
+        [REQUIRED_FEATURES_ANNOTATION]: requiredFeatures(podSpec).join(','),
+      },
+    },
+    spec: { template },
+  };
+}
+
+const COMMON_LABELS = { 'app.kubernetes.io/part-of': 'modelctl', 'app.kubernetes.io/managed-by': 'modelctl' };
+
+function renderTemplateMetadata(options: DeployOptions, labels: Record<string, string>): Obj {
+  const annotations: Record<string, string> = {
+    'autoscaling.knative.dev/min-scale': String(options.minScale),
+  };
+  if (options.maxScale !== undefined) annotations['autoscaling.knative.dev/max-scale'] = String(options.maxScale);
+  if (options.initialScale !== undefined) {
+    annotations['autoscaling.knative.dev/initial-scale'] = String(options.initialScale);
+  }
+  if (options.scaleToZeroRetention !== undefined) {
+    annotations['autoscaling.knative.dev/scale-to-zero-pod-retention-period'] = options.scaleToZeroRetention;
+  }
+  annotations['serving.knative.dev/progress-deadline'] = progressDeadline(options);
+  const metadata: Obj = { labels: { ...labels }, annotations };
+  if (options.artifactVersion !== undefined) {
+    metadata.name = revisionName(options.serveName, options.artifactVersion);
+    metadata.labels = { ...labels, [ARTIFACT_VERSION_LABEL]: options.artifactVersion };
+  }
+  return metadata;
+}
+
+/**
+ * `serving.knative.dev/progress-deadline`: `--progress-deadline` when given, else Knative's 600 s plus a
+ * minute per GiB of `--model-size`, else 1200 s.
+ */
+export function progressDeadline(options: Pick<DeployOptions, 'progressDeadline' | 'modelSize'>): string {
+  if (options.progressDeadline !== undefined) return options.progressDeadline;
+  if (options.modelSize === undefined) return `${UNKNOWN_SIZE_PROGRESS_DEADLINE_S}s`;
+  return `${KNATIVE_DEFAULT_PROGRESS_DEADLINE_S + SECONDS_PER_GIB * Math.ceil(options.modelSize)}s`;
+}
+
+function renderPodSpec(options: DeployOptions, source: ModelSource): Obj {
+  const spec: Obj = {};
+  if (options.serviceAccount !== undefined) spec.serviceAccountName = options.serviceAccount;
+  if (options.concurrency !== undefined) spec.containerConcurrency = options.concurrency;
+  if (options.timeout !== undefined) spec.timeoutSeconds = options.timeout;
+  // a PVC is created owned by root: the group lets the non-root fetch write the shared cache
+  if (options.storage === 'pvc') spec.securityContext = { fsGroup: IMAGE_UID };
+  spec.initContainers = [renderFetchContainer(options, source)];
+  spec.containers = [renderServeContainer(options, source)];
+  spec.volumes = renderVolumes(options, source);
+  Object.assign(spec, renderPlacement(options, source));
+  return spec;
+}
+
+function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj {
+  const env: EnvVar[] = [
+    { name: 'MODEL_URI', value: options.modelUri },
+    { name: 'OUTPUT_PATH', value: MOUNTS.models },
+    { name: 'STORAGE_STRATEGY', value: options.storage },
+  ];
+  if (options.storage === 'pvc') env.push({ name: 'CACHE_PATH', value: MOUNTS.modelCache });
+  env.push(...credentialEnv(options, source), ...userEnv(options));
+  return {
+    name: 'fetch',
+    image: options.image,
+    args: ['fetch'],
+    env,
+    resources: renderResources(options, 0),
+    securityContext: CONTAINER_SECURITY,
+    volumeMounts: renderMounts(options, source, 'fetch'),
+  };
+}
+
+function renderServeContainer(options: DeployOptions, source: ModelSource): Obj {
+  const env: EnvVar[] = [
+    { name: 'MODEL_LOCAL_PATH', value: MOUNTS.models },
+    { name: 'MLFLOW_MODEL_URI', value: options.modelUri },
+  ];
+  if (options.concurrency !== undefined && options.concurrency > 0) {
+    env.push({ name: 'SERVE_MAX_CONCURRENCY', value: String(options.concurrency) });
+  }
+  if (options.timeout !== undefined) {
+    env.push({ name: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT', value: String(options.timeout) });
+  }
+  env.push(...credentialEnv(options, source), ...userEnv(options));
+  return {
+    name: 'serve',
+    image: options.image,
+    args: ['serve'],
+    // Knative sets PORT to this port; http1 names the protocol for the queue-proxy
+    ports: [{ name: 'http1', containerPort: 8080 }],
+    env,
+    resources: renderResources(options, options.gpu),
+    // Knative probes the serving container through the queue-proxy on its own port: no port here
+    readinessProbe: { httpGet: { path: '/health/readiness' }, periodSeconds: 2, failureThreshold: 3 },
+    livenessProbe: { httpGet: { path: '/health/liveness' }, periodSeconds: 10, failureThreshold: 3 },
+    securityContext: CONTAINER_SECURITY,
+    volumeMounts: renderMounts(options, source, 'serve'),
+  };
+}
+
+/** Works with a read-only root filesystem: writes go to the mounted volumes and the /tmp emptyDir. */
+const CONTAINER_SECURITY = {
+  runAsNonRoot: true,
+  runAsUser: IMAGE_UID,
+  runAsGroup: IMAGE_UID,
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/** MLflow tracking coordinates (URI as a value, credentials as optional Secret keys), HF token, cache dirs. */
+function credentialEnv(options: DeployOptions, source: ModelSource): EnvVar[] {
+  const env: EnvVar[] = [];
+  if (options.mlflowTrackingUri !== undefined) env.push({ name: 'MLFLOW_TRACKING_URI', value: options.mlflowTrackingUri });
+  if (options.mlflowSecret !== undefined) {
+    for (const key of MLFLOW_SECRET_KEYS) env.push(secretEnv(key, options.mlflowSecret, key));
+  }
+  if (source.kind === 'hf') {
+    env.push({ name: 'HF_HUB_CACHE', value: MOUNTS.hfCache }, { name: 'HF_HUB_OFFLINE', value: '1' });
+    if (options.hfTokenSecret !== undefined) env.push(secretEnv('HF_TOKEN', options.hfTokenSecret, 'HF_TOKEN'));
+  }
+  return env;
+}
+
+function secretEnv(name: string, secret: string, key: string): EnvVar {
+  // optional: a Secret holding only a token (or only user+password) is complete
+  return { name, valueFrom: { secretKeyRef: { name: secret, key, optional: true } } };
+}
+
+function userEnv(options: DeployOptions): EnvVar[] {
+  return Object.entries(options.env)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, value]) => ({ name, value }));
+}
+
+function renderResources(options: DeployOptions, gpu: number): Obj {
+  const amounts: Record<string, string> = { cpu: cpuQuantity(options.cores), memory: memoryQuantity(options.memory) };
+  const limits: Record<string, string> = { ...amounts };
+  if (gpu > 0) limits[options.gpuResource] = String(gpu);
+  return { requests: amounts, limits };
+}
+
+/** 4 → "4", 0.5 → "500m". */
+export function cpuQuantity(cores: number): string {
+  return Number.isInteger(cores) ? String(cores) : `${Math.ceil(cores * 1000)}m`;
+}
+
+/** GiB → "8Gi", 0.5 → "512Mi". */
+export function memoryQuantity(gib: number): string {
+  return Number.isInteger(gib) ? `${gib}Gi` : `${Math.ceil(gib * 1024)}Mi`;
+}
+
+function renderMounts(options: DeployOptions, source: ModelSource, container: 'fetch' | 'serve'): Obj[] {
+  // serve only reads; fetch writes the model (and the shared cache)
+  const readOnly = container === 'serve';
+  const mounts: Obj[] = [
+    { name: 'model', mountPath: MOUNTS.models, readOnly },
+    { name: 'tmp', mountPath: MOUNTS.tmp },
+  ];
+  if (options.storage === 'pvc') mounts.push({ name: 'model-cache', mountPath: MOUNTS.modelCache, readOnly });
+  // hostPath mounts must be read-only (Knative kubernetes.podspec-volumes-hostpath)
+  if (source.kind === 'hf') mounts.push({ name: 'hf-cache', mountPath: MOUNTS.hfCache, readOnly: true });
+  return mounts;
+}
+
+function renderVolumes(options: DeployOptions, source: ModelSource): Obj[] {
+  const modelDir: Obj = {};
+  // the model itself lives in the emptyDir only with the emptydir strategy (else it holds links)
+  if (options.modelSize !== undefined && options.storage === 'emptydir' && source.kind === 'mlflow') {
+    modelDir.sizeLimit = `${Math.ceil(options.modelSize * 1.2)}Gi`;
+  }
+  const volumes: Obj[] = [
+    { name: 'model', emptyDir: modelDir },
+    { name: 'tmp', emptyDir: { sizeLimit: '1Gi' } },
+  ];
+  if (options.storage === 'pvc') {
+    volumes.push({ name: 'model-cache', persistentVolumeClaim: { claimName: options.cachePvc } });
+  }
+  if (source.kind === 'hf') {
+    const hostPath = `${options.nodeHostPath.replace(/\/+$/, '')}/${options.nodeCachePath.replace(/^\/+/, '')}`;
+    volumes.push({ name: 'hf-cache', hostPath: { path: hostPath, type: 'Directory' } });
+  }
+  return volumes;
+}
+
+/** GPU node selection and toleration; for `hf://`, affinity to nodes whose agent has the model ready. */
+function renderPlacement(options: DeployOptions, source: ModelSource): Obj {
+  const placement: Obj = {};
+  if (options.gpuType !== undefined) placement.nodeSelector = { [options.gpuTypeLabel]: options.gpuType };
+  if (source.kind === 'hf') placement.affinity = { nodeAffinity: modelReadyAffinity(source.repo, options.nodeAffinity) };
+  if (options.gpu > 0) {
+    placement.tolerations = [{ key: options.gpuResource, operator: 'Exists', effect: 'NoSchedule' }];
+  }
+  return placement;
+}
+
+function modelReadyAffinity(repo: string, mode: DeployOptions['nodeAffinity']): Obj {
+  const term = { matchExpressions: [{ key: modelReadyLabel(repo), operator: 'Exists' }] };
+  if (mode === 'required') return { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [term] } };
+  return { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, preference: term }] };
+}
