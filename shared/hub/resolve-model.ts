@@ -1,0 +1,179 @@
+import type { ModelSpec } from '../config/models-config.js';
+import type { PlanFile, PlanModel } from '../plan/plan.js';
+import { withRetry, type RetryAttempt } from '../retry/with-retry.js';
+import { HubError, isRetryableHubError } from './hub-error.js';
+import { createHubFetch, type HubAccess } from './hub-fetch.js';
+import { resolveFileList, type RepoFile } from './resolve-file-list.js';
+import { resolvePatterns } from './resolve-patterns.js';
+import { resolveRepoPathProblem } from './resolve-repo-path.js';
+import { HUB_API_TIMEOUT_MS, resolveRevision } from './resolve-revision.js';
+
+/** Hub requests made while resolving, by endpoint (for metrics and the "one resolution per model" check). */
+export interface HubRequestCounts {
+  revision: number;
+  tree: number;
+  resolve: number;
+}
+
+/** How transient Hub failures (429, 5xx, dropped connections) are retried. */
+export interface HubRetryPolicy {
+  /** @default 3 */
+  maxRetries?: number;
+  /** @default 1000 */
+  baseDelayMs?: number;
+  /** @default 60000: a longer Retry-After gives up until the next event */
+  maxDelayMs?: number;
+  onRetry?: (attempt: RetryAttempt) => void;
+}
+
+/**
+ * Resolves one model of the config into its plan entry, with as few Hub calls as the situation allows:
+ * - `previous` is an ok entry for the same spec and the revision is a commit: no call (commits never move);
+ * - else one `revision` call; when the commit equals `previous.commit`, the previous files are kept (no tree call);
+ * - else the recursive tree (one call per page), then, for a gated repo, one `HEAD …/resolve/…` to see
+ *   whether our token may download it.
+ * Hub failures become the entry's status (`gated`, `not-found`, `revision-not-found`, `error`), never a throw.
+ */
+export async function resolveModel(params: {
+  access: HubAccess;
+  repo: string;
+  spec: ModelSpec;
+  /** this model's entry in the plan in force, if any */
+  previous?: PlanModel | undefined;
+  retry?: HubRetryPolicy;
+}): Promise<{ model: PlanModel; requests: HubRequestCounts }> {
+  const counts: HubRequestCounts = { revision: 0, tree: 0, resolve: 0 };
+  const base = baseEntry(params.repo, params.spec);
+  const reusable = params.previous && isSameSpec(params.previous, base) && params.previous.status === 'ok' ? params.previous : undefined;
+  if (reusable && reusable.commit === base.revision) return { model: reusable, requests: counts };
+  try {
+    const model = await resolveFresh({ ...params, base, reusable, counts });
+    return { model, requests: counts };
+  } catch (err) {
+    return { model: { ...base, status: statusOf(err), message: messageOf(err) }, requests: counts };
+  }
+}
+
+type BaseEntry = Omit<PlanModel, 'status' | 'message'>;
+
+function baseEntry(repo: string, spec: ModelSpec): BaseEntry {
+  return {
+    repo,
+    revision: spec.revision,
+    commit: null,
+    files: [],
+    totalBytes: 0,
+    allowPatterns: spec.allow_patterns ?? null,
+    ignorePatterns: spec.ignore_patterns ?? null,
+    gpuCompatible: spec.gpu_compatible,
+  };
+}
+
+function isSameSpec(a: PlanModel, b: BaseEntry): boolean {
+  const same = (x: readonly string[] | null, y: readonly string[] | null) => JSON.stringify(x) === JSON.stringify(y);
+  return (
+    a.repo === b.repo &&
+    a.revision === b.revision &&
+    same(a.allowPatterns, b.allowPatterns) &&
+    same(a.ignorePatterns, b.ignorePatterns) &&
+    same(a.gpuCompatible, b.gpuCompatible)
+  );
+}
+
+async function resolveFresh(params: {
+  access: HubAccess;
+  repo: string;
+  base: BaseEntry;
+  reusable: PlanModel | undefined;
+  counts: HubRequestCounts;
+  retry?: HubRetryPolicy;
+}): Promise<PlanModel> {
+  const { access, repo, base, counts } = params;
+  const retrying = <T>(run: () => Promise<T>) => retryHub(run, params.retry);
+  // 1. revision → commit
+  const pinned = await retrying(() => {
+    counts.revision++;
+    return resolveRevision({ access, repo, revision: base.revision });
+  });
+  if (params.reusable?.commit === pinned.commit) return params.reusable;
+  // 2. the commit's files, filtered by the patterns, each path validated
+  const listed = await retrying(async () => {
+    const result = await resolveFileList({ access, repo, commit: pinned.commit });
+    counts.tree += result.requests;
+    return result.files;
+  });
+  const files = keptFiles(listed, base);
+  // 3. a gated repo lists publicly but may refuse our downloads: ask once
+  const probe = files[0];
+  if (pinned.gated !== false && probe) {
+    await retrying(() => {
+      counts.resolve++;
+      return checkDownloadAccess({ access, repo, commit: pinned.commit, path: probe.path });
+    });
+  }
+  return {
+    ...base,
+    commit: pinned.commit,
+    files,
+    totalBytes: files.reduce((n, f) => n + f.size, 0),
+    status: 'ok',
+  };
+}
+
+function keptFiles(listed: readonly RepoFile[], base: BaseEntry): PlanFile[] {
+  const kept = resolvePatterns({ items: listed, allow: base.allowPatterns, ignore: base.ignorePatterns, pathOf: (f) => f.path });
+  for (const f of kept) {
+    const problem = resolveRepoPathProblem(f.path);
+    if (problem) throw new UnsafeRepoPathError(`repo lists an unsafe file path ${JSON.stringify(f.path)} (${problem})`);
+  }
+  return kept.map((f) => ({ path: f.path, size: f.size, oid: f.oid, ...(f.lfsSha256 ? { lfsSha256: f.lfsSha256 } : {}) }));
+}
+
+class UnsafeRepoPathError extends Error {}
+
+/** `HEAD /{repo}/resolve/{commit}/{path}`: throws HubError `HUB_GATED_REPO` when access is refused. */
+async function checkDownloadAccess(params: { access: HubAccess; repo: string; commit: string; path: string }): Promise<void> {
+  const fetchHub = createHubFetch(params.access, `${params.repo}@${params.commit}`);
+  const encoded = params.path.split('/').map(encodeURIComponent).join('/');
+  const res = await fetchHub(`${params.access.hubUrl}/${params.repo}/resolve/${params.commit}/${encoded}`, {
+    method: 'HEAD',
+    headers: { 'accept-encoding': 'identity' },
+    signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS),
+  });
+  await res.body?.cancel().catch(() => undefined);
+}
+
+function retryHub<T>(run: () => Promise<T>, policy: HubRetryPolicy | undefined): Promise<T> {
+  return withRetry({
+    run,
+    maxRetries: policy?.maxRetries ?? 3,
+    baseDelayMs: policy?.baseDelayMs ?? 1000,
+    maxDelayMs: policy?.maxDelayMs ?? 60_000,
+    isRetryable: isRetryableHubError,
+    ...(policy?.onRetry ? { onRetry: policy.onRetry } : {}),
+  });
+}
+
+const STATUS_BY_CODE: Record<string, PlanModel['status']> = {
+  HUB_GATED_REPO: 'gated',
+  HUB_UNAUTHORIZED: 'gated',
+  HUB_REPO_NOT_FOUND: 'not-found',
+  HUB_DISABLED_REPO: 'not-found',
+  HUB_NOT_FOUND: 'not-found',
+  HUB_REVISION_NOT_FOUND: 'revision-not-found',
+};
+
+function statusOf(err: unknown): PlanModel['status'] {
+  if (err instanceof HubError) return STATUS_BY_CODE[err.code] ?? 'error';
+  return 'error';
+}
+
+function messageOf(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** True when a failed entry may be transient (keep the previous good entry in force meanwhile). */
+export function isTransientStatus(model: PlanModel): boolean {
+  return model.status === 'error';
+}
