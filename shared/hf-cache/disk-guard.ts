@@ -1,0 +1,92 @@
+import { statfs } from 'node:fs/promises';
+import { AppError } from '../errors/app-error.js';
+
+/** Free bytes available to an unprivileged writer on the filesystem of `dir` (statfs `bavail * bsize`). */
+export type FreeBytes = (dir: string) => Promise<number>;
+
+/** The real statfs(2), through node:fs. */
+export const statfsFreeBytes: FreeBytes = async (dir) => {
+  const s = await statfs(dir);
+  return Number(s.bavail) * Number(s.bsize);
+};
+
+/**
+ * Keeps at least `minFreeBytes` free on the cache's filesystem while downloads write to it. Every write asks
+ * {@link DiskGuard.reserve} first; the guard re-reads statfs every `refreshBytes` written (and counts what it
+ * let through in between), so the threshold holds even with several files downloading at once.
+ */
+export class DiskGuard {
+  private free = 0;
+  /** bytes written since the last statfs (not yet seen by it) */
+  private sinceRefresh = Number.POSITIVE_INFINITY;
+  /** bytes reserved and not yet written: counted whether or not the next statfs sees them (errs safe) */
+  private inFlight = 0;
+  private refreshing: Promise<void> | undefined;
+
+  constructor(
+    private readonly params: {
+      dir: string;
+      minFreeBytes: number;
+      /** @default statfsFreeBytes */
+      freeBytes?: FreeBytes;
+      /** @default 16 MiB */
+      refreshBytes?: number;
+    },
+  ) {}
+
+  /** Free bytes now (fresh statfs). */
+  async freeBytesNow(): Promise<number> {
+    await this.refresh();
+    return this.free;
+  }
+
+  /**
+   * Asks to write `bytes` more; call the returned function once they are written.
+   * @throws AppError DISK_SPACE when the write would leave less than `minFreeBytes` free
+   */
+  async reserve(bytes: number): Promise<() => void> {
+    if (this.sinceRefresh + bytes > (this.params.refreshBytes ?? 16 * 1024 * 1024)) await this.refresh();
+    if (this.available() - bytes < this.params.minFreeBytes) {
+      await this.refresh();
+      if (this.available() - bytes < this.params.minFreeBytes) throw this.error(bytes);
+    }
+    this.inFlight += bytes;
+    return () => {
+      this.inFlight -= bytes;
+      this.sinceRefresh += bytes;
+    };
+  }
+
+  private available(): number {
+    return this.free - this.sinceRefresh - this.inFlight;
+  }
+
+  /**
+   * Checks that `bytes` more fit above the threshold, without reserving them (the before-a-model check).
+   * @throws AppError DISK_SPACE
+   */
+  async assertFits(bytes: number): Promise<void> {
+    await this.refresh();
+    if (this.free - bytes < this.params.minFreeBytes) throw this.error(bytes);
+  }
+
+  private error(bytes: number): AppError {
+    return new AppError({
+      code: 'DISK_SPACE',
+      statusCode: 507,
+      message: `not enough disk space: ${bytes} more bytes would leave ${Math.max(0, this.free - bytes)} free, below the ${this.params.minFreeBytes}-byte minimum (minFreeSpaceGB)`,
+    });
+  }
+
+  private async refresh(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        this.free = await (this.params.freeBytes ?? statfsFreeBytes)(this.params.dir);
+        this.sinceRefresh = 0;
+      } finally {
+        this.refreshing = undefined;
+      }
+    })();
+    await this.refreshing;
+  }
+}

@@ -1,0 +1,268 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import { request, type Dispatcher } from 'undici';
+import { AppError } from '../errors/app-error.js';
+import { blobLockPath, blobPath, type RepoCachePaths } from '../hf-cache/cache-paths.js';
+import type { DiskGuard } from '../hf-cache/disk-guard.js';
+import { deleteResumeRecord, readResumeRecord, writeResumeRecord } from '../hf-cache/resume-record.js';
+import { withFileLock } from '../hf-cache/with-file-lock.js';
+import { updateLedger } from '../hf-cache/write-ledger.js';
+import type { Logger } from '../log/create-logger.js';
+import { withRetry } from '../retry/with-retry.js';
+import { hubErrorFromResponse, isRetryableHubError } from './hub-error.js';
+import type { HubAccess } from './hub-fetch.js';
+import type { RepoFile } from './list-repo-files.js';
+
+/** Bytes gathered before one write(2): few syscalls, and memory stays bounded (this × concurrent files). */
+const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+
+/** What one blob download did. */
+export interface BlobOutcome {
+  /** false when `blobs/{etag}` was already there (ours, another agent's, or huggingface_hub's) */
+  downloaded: boolean;
+  /** bytes received over the network for this blob */
+  networkBytes: number;
+  /** bytes found on disk from an earlier, interrupted run */
+  resumedBytes: number;
+}
+
+/** Retry policy for one blob (transient Hub errors, dropped connections, slow bodies, a failed hash). */
+export interface RetryPolicy {
+  /** @default 8 */
+  maxRetries?: number;
+  /** @default 1000 */
+  baseDelayMs?: number;
+  /** @default 60000 */
+  maxDelayMs?: number;
+}
+
+export interface DownloadBlobParams {
+  access: HubAccess;
+  paths: RepoCachePaths;
+  commit: string;
+  file: RepoFile;
+  /** where resume records and the ownership ledger live, outside HF_HUB_CACHE */
+  stateDir: string;
+  diskGuard?: DiskGuard | undefined;
+  dispatcher?: Dispatcher | undefined;
+  retry?: RetryPolicy | undefined;
+  /** called with each chunk's byte count as it lands on disk (metrics) */
+  onBytes?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  log: Logger;
+}
+
+/**
+ * Puts `blobs/{etag}` of one file in the cache, safely: under huggingface_hub's flock for the etag, into a
+ * unique `.modelctl-{etag}.{rand}.part` temp file in `blobs/` (recorded in the state dir so a later run
+ * resumes it with `Range`), streamed with bounded memory, verified (size, and sha256 for LFS files or the git
+ * blob sha1 for small ones), fsynced, then renamed to `blobs/{etag}`. Nothing partial ever has the final name.
+ */
+export async function downloadBlob(params: DownloadBlobParams): Promise<BlobOutcome> {
+  const target = blobPath(params.paths, params.file.etag);
+  if (await hasSize(target, params.file.size)) return { downloaded: false, networkBytes: 0, resumedBytes: 0 };
+  await mkdir(params.paths.blobsDir, { recursive: true });
+  const lock = { lockPath: blobLockPath(params.paths, params.file.etag), ...(params.signal ? { signal: params.signal } : {}) };
+  return withFileLock(lock, async () => {
+    // Another process may have published it while we waited for the lock.
+    if (await hasSize(target, params.file.size)) return { downloaded: false, networkBytes: 0, resumedBytes: 0 };
+    return downloadLocked(params, target);
+  });
+}
+
+async function downloadLocked(params: DownloadBlobParams, target: string): Promise<BlobOutcome> {
+  const { file, paths, stateDir } = params;
+  const partial = await openPartial(params);
+  const state = { offset: partial.offset, hash: partial.hash, networkBytes: 0 };
+  const resumedBytes = partial.offset;
+  if (resumedBytes > 0) params.log.info({ path: file.path, etag: file.etag, resumedBytes }, 'resuming blob');
+  try {
+    await withRetry({
+      run: () => fetchInto(params, partial.handle, state),
+      maxRetries: params.retry?.maxRetries ?? 8,
+      baseDelayMs: params.retry?.baseDelayMs ?? 1000,
+      maxDelayMs: params.retry?.maxDelayMs ?? 60_000,
+      isRetryable: isRetryableHubError,
+      onRetry: (a) => params.log.warn({ path: file.path, retry: a.retry, delayMs: a.delayMs, err: a.error }, 'blob download retry'),
+      ...(params.signal ? { signal: params.signal } : {}),
+    });
+    verifyDigest(file, state.hash);
+    await partial.handle.sync();
+  } catch (err) {
+    await partial.handle.close();
+    // A failed hash or a full disk makes the partial file worthless: drop it. Otherwise keep it for resume.
+    const code = (err as { code?: unknown }).code;
+    if (code === 'DOWNLOAD_INTEGRITY' || code === 'DISK_SPACE') await dropPartial(params, partial.tempPath);
+    throw err;
+  }
+  await partial.handle.close();
+  await chmod(partial.tempPath, 0o644);
+  await updateLedger(stateDir, paths.repo, (l) => void l.blobs.push(file.etag));
+  await rename(partial.tempPath, target);
+  await deleteResumeRecord(stateDir, paths.repo, file.etag);
+  return { downloaded: true, networkBytes: state.networkBytes, resumedBytes };
+}
+
+interface Partial {
+  tempPath: string;
+  handle: FileHandle;
+  offset: number;
+  hash: Hash;
+}
+
+/** Opens the recorded partial file and hashes what it holds, or starts a new one (recorded before writing). */
+async function openPartial(params: DownloadBlobParams): Promise<Partial> {
+  const { file, paths, stateDir } = params;
+  const record = await readResumeRecord(stateDir, paths.repo, file.etag);
+  if (record !== null && record.size === file.size) {
+    const tempPath = path.join(paths.blobsDir, record.temp);
+    const size = await stat(tempPath).then((s) => s.size, () => -1);
+    if (size >= 0 && size <= file.size) {
+      const hash = await hashPrefix(tempPath, file);
+      const handle = await open(tempPath, 'r+');
+      return { tempPath, handle, offset: size, hash: hash.hash };
+    }
+    await unlink(tempPath).catch(() => undefined);
+  }
+  const temp = `.modelctl-${file.etag}.${randomBytes(6).toString('hex')}.part`;
+  await writeResumeRecord(stateDir, paths.repo, file.etag, { temp, size: file.size });
+  const tempPath = path.join(paths.blobsDir, temp);
+  const handle = await open(tempPath, 'w+');
+  return { tempPath, handle, offset: 0, hash: newHash(file) };
+}
+
+async function dropPartial(params: DownloadBlobParams, tempPath: string): Promise<void> {
+  await unlink(tempPath).catch(() => undefined);
+  await deleteResumeRecord(params.stateDir, params.paths.repo, params.file.etag);
+}
+
+/** sha256 of the content for LFS files; git's blob sha1 (`blob {size}\0` + content) for the others. */
+function newHash(file: RepoFile): Hash {
+  if (file.isLfs) return createHash('sha256');
+  return createHash('sha1').update(`blob ${file.size}\0`);
+}
+
+async function hashPrefix(tempPath: string, file: RepoFile): Promise<{ hash: Hash }> {
+  const hash = newHash(file);
+  for await (const chunk of createReadStream(tempPath, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return { hash };
+}
+
+function verifyDigest(file: RepoFile, hash: Hash): void {
+  const digest = hash.digest('hex');
+  if (digest !== file.etag) {
+    throw new AppError({
+      code: 'DOWNLOAD_INTEGRITY',
+      statusCode: 502,
+      message: `${file.path}: downloaded content hashes to ${digest}, expected ${file.etag}`,
+    });
+  }
+}
+
+/**
+ * One attempt: GET from `state.offset` (Range), follow redirects (the token only to the Hub's origin), append
+ * to the partial file. The hash is updated only with bytes already written, so after any failure the hash and
+ * `state.offset` still describe exactly what is on disk and the next attempt continues from there.
+ */
+async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: { offset: number; hash: Hash; networkBytes: number }): Promise<void> {
+  const { file } = params;
+  if (state.offset === file.size) return;
+  const body = await openBody(params, state.offset);
+  if (body.restartFromZero) {
+    await handle.truncate(0);
+    state.offset = 0;
+    state.hash = newHash(file);
+  }
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  const flush = async (): Promise<void> => {
+    if (pendingBytes === 0) return;
+    const release = await params.diskGuard?.reserve(pendingBytes);
+    const buf = Buffer.concat(pending, pendingBytes);
+    await writeAll(handle, buf, state.offset);
+    release?.();
+    state.hash.update(buf);
+    state.offset += buf.length;
+    params.onBytes?.(buf.length);
+    pending = [];
+    pendingBytes = 0;
+  };
+  for await (const chunk of body.stream) {
+    const buf = chunk as Buffer;
+    state.networkBytes += buf.length;
+    if (state.offset + pendingBytes + buf.length > file.size) {
+      throw new AppError({ code: 'DOWNLOAD_INTEGRITY', statusCode: 502, message: `${file.path}: the Hub sent more than ${file.size} bytes` });
+    }
+    pending.push(buf);
+    pendingBytes += buf.length;
+    if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
+  }
+  await flush();
+  if (state.offset !== file.size) {
+    throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${file.path}: body ended at ${state.offset} of ${file.size} bytes` });
+  }
+}
+
+async function writeAll(handle: FileHandle, buf: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < buf.length) {
+    const { bytesWritten } = await handle.write(buf, done, buf.length - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * GETs `/{repo}/resolve/{commit}/{path}` from `offset`, following redirects by hand: a relative or same-origin
+ * redirect keeps the token, a redirect to another origin (the signed CDN URL) never gets it, not even if it
+ * redirects back.
+ */
+async function openBody(params: DownloadBlobParams, offset: number): Promise<{ stream: AsyncIterable<unknown>; restartFromZero: boolean }> {
+  const { access, file } = params;
+  const hubOrigin = new URL(access.hubUrl).origin;
+  let url = new URL(`${access.hubUrl}/${params.paths.repo}/resolve/${params.commit}/${file.path.split('/').map(encodeURIComponent).join('/')}`);
+  let withToken = true;
+  for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
+    withToken &&= url.origin === hubOrigin;
+    const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': access.userAgent ?? 'modelctl' };
+    if (offset > 0) headers.range = `bytes=${offset}-`;
+    if (withToken && access.token) headers.authorization = `Bearer ${access.token}`;
+    const res = await request(url, {
+      method: 'GET',
+      headers,
+      ...(params.dispatcher ? { dispatcher: params.dispatcher } : {}),
+      ...(params.signal ? { signal: params.signal } : {}),
+    });
+    const location = res.headers.location;
+    if (res.statusCode >= 300 && res.statusCode < 400 && typeof location === 'string') {
+      await res.body.dump();
+      url = new URL(location, url);
+      continue;
+    }
+    const checked = checkBodyStatus(res, params, offset);
+    if (checked !== null) return { stream: res.body, restartFromZero: checked };
+    await res.body.dump().catch(() => undefined);
+    throw hubErrorFromResponse({ status: res.statusCode, headers: res.headers, what: `${params.paths.repo}/${file.path}` });
+  }
+  throw new AppError({ code: 'HUB_BAD_RESPONSE', statusCode: 502, message: `${file.path}: more than ${MAX_REDIRECTS} redirects` });
+}
+
+/** null when the status is an error; else whether the body starts at byte 0 although we asked for `offset`. */
+function checkBodyStatus(res: Dispatcher.ResponseData, params: DownloadBlobParams, offset: number): boolean | null {
+  if (res.statusCode === 200) return offset > 0;
+  if (res.statusCode !== 206) return null;
+  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+  if (range === null || Number(range[1]) !== offset || (range[3] !== '*' && Number(range[3]) !== params.file.size)) {
+    throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${params.file.path}: unexpected Content-Range ${String(res.headers['content-range'])} for offset ${offset}` });
+  }
+  return false;
+}
+
+async function hasSize(p: string, size: number): Promise<boolean> {
+  return stat(p).then(
+    (s) => s.isFile() && s.size === size,
+    () => false,
+  );
+}

@@ -1,0 +1,216 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readdir, stat, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Dispatcher } from 'undici';
+import { AppError } from '../errors/app-error.js';
+import { blobLockPath, blobPath, repoCachePaths, type RepoCachePaths } from '../hf-cache/cache-paths.js';
+import type { DiskGuard } from '../hf-cache/disk-guard.js';
+import { linkSnapshotFile } from '../hf-cache/link-snapshot-file.js';
+import { partialFileEtag, readResumeRecord } from '../hf-cache/resume-record.js';
+import { tryFileLock, withFileLock } from '../hf-cache/with-file-lock.js';
+import { readLedger, updateLedger } from '../hf-cache/write-ledger.js';
+import { writeRef } from '../hf-cache/write-ref.js';
+import { writeTreeCache } from '../hf-cache/write-tree-cache.js';
+import type { Logger } from '../log/create-logger.js';
+import { withRetry } from '../retry/with-retry.js';
+import { downloadBlob, type RetryPolicy } from './download-blob.js';
+import { filterRepoFiles } from './filter-repo-files.js';
+import { isRetryableHubError } from './hub-error.js';
+import type { HubAccess } from './hub-fetch.js';
+import { listRepoFiles, type RepoFile } from './list-repo-files.js';
+import { resolveRevision } from './resolve-revision.js';
+
+/** What a snapshot download found and did. */
+export interface SnapshotResult {
+  commit: string;
+  /** `<cacheDir>/models--org--name/snapshots/<commit>` */
+  snapshotPath: string;
+  /** files in the snapshot after the patterns */
+  files: number;
+  /** their total size */
+  bytes: number;
+  /** blobs fetched in this call */
+  downloadedFiles: number;
+  /** bytes received over the network in this call */
+  networkBytes: number;
+  /** bytes of partial files from earlier runs that were kept */
+  resumedBytes: number;
+}
+
+export interface DownloadSnapshotParams {
+  access: HubAccess;
+  /** `HF_HUB_CACHE` */
+  cacheDir: string;
+  /** `org/name` */
+  repo: string;
+  /** branch, tag or commit; `refs/{revision}` is written last when it is not the commit @default 'main' */
+  revision?: string | undefined;
+  /** the commit `revision` was pinned to (the plan's); resolved on the Hub when absent */
+  commit?: string | undefined;
+  /** the file list at `commit` (the plan's); listed on the Hub when absent */
+  files?: readonly RepoFile[] | undefined;
+  allowPatterns?: readonly string[] | undefined;
+  ignorePatterns?: readonly string[] | undefined;
+  /** resume records and the ownership ledger, outside `cacheDir` */
+  stateDir: string;
+  /** files downloaded at once @default 8 */
+  concurrency?: number | undefined;
+  /** share one limit between models to bound the whole process */
+  limit?: LimitFunction | undefined;
+  /** re-hash blobs already on disk and replace those that do not match @default false */
+  verifyHashes?: boolean | undefined;
+  diskGuard?: DiskGuard | undefined;
+  dispatcher?: Dispatcher | undefined;
+  retry?: RetryPolicy | undefined;
+  onBytes?: ((bytes: number) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  log: Logger;
+}
+
+/**
+ * Downloads the files of `repo` at `revision` into the Hugging Face cache layout, huggingface_hub-compatibly:
+ * blobs verified and renamed into `blobs/{etag}` under the etag's flock, then relative snapshot symlinks, then
+ * `trees/{commit}.json` (only when no pattern left a file out), and `refs/{revision}` LAST. Idempotent: a
+ * second call verifies what is there (sizes, links; hashes with `verifyHashes`), repairs what is not, and
+ * with `commit` + `files` given makes no Hub request at all when the snapshot is complete.
+ * @returns the snapshot folder and figures
+ * @throws HubError (permanent: gated/401/404; or retries used up), AppError DISK_SPACE when the missing bytes
+ *   do not fit above the free-space minimum, AppError DOWNLOAD_INTEGRITY / UNSAFE_REPO_PATH
+ */
+export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<SnapshotResult> {
+  const paths = repoCachePaths(params.cacheDir, params.repo);
+  const revision = params.revision ?? 'main';
+  const log = params.log.child({ repo: params.repo, revision });
+  // 1. pin the revision and list its files (both skipped when the plan already did it)
+  const commit = params.commit ?? (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
+  const allFiles = params.files ?? (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
+  const files = filterRepoFiles(allFiles, params);
+  if (files.length === 0) {
+    throw new AppError({ code: 'NO_FILES_MATCH', statusCode: 400, message: `${params.repo}@${revision}: no file matches allow_patterns/ignore_patterns` });
+  }
+  // 2. drop stale partial files nobody can resume, re-check what is there, make room
+  await removeStalePartials(paths, params.stateDir);
+  if (params.verifyHashes) await removeCorruptBlobs(paths, files, params.stateDir, log);
+  const missing = await missingBlobs(paths, files);
+  await params.diskGuard?.assertFits(await bytesToFetch(paths, params.stateDir, missing));
+  // 3. blobs in parallel, each file's link as soon as its blob is in place
+  const figures = await fetchAndLink({ params, paths, commit, files, missing, log });
+  // 4. trees/{commit}.json only if the snapshot holds every file of the commit, then the ref last
+  if (files.length === allFiles.length) await writeTreeCache({ paths, commit, files });
+  if (await writeRef({ paths, revision, commit })) await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
+  const bytes = files.reduce((sum, f) => sum + f.size, 0);
+  return { commit, snapshotPath: path.join(paths.snapshotsDir, commit), files: files.length, bytes, ...figures };
+}
+
+async function hubCall<T>(params: DownloadSnapshotParams, log: Logger, run: () => Promise<T>): Promise<T> {
+  return withRetry({
+    run,
+    maxRetries: params.retry?.maxRetries ?? 8,
+    baseDelayMs: params.retry?.baseDelayMs ?? 1000,
+    maxDelayMs: params.retry?.maxDelayMs ?? 60_000,
+    isRetryable: isRetryableHubError,
+    onRetry: (a) => log.warn({ retry: a.retry, delayMs: a.delayMs, err: a.error }, 'hub request retry'),
+    ...(params.signal ? { signal: params.signal } : {}),
+  });
+}
+
+/** One file per etag that is not yet a complete blob. */
+async function missingBlobs(paths: RepoCachePaths, files: readonly RepoFile[]): Promise<RepoFile[]> {
+  const byEtag = new Map(files.map((f) => [f.etag, f]));
+  const missing: RepoFile[] = [];
+  for (const file of byEtag.values()) {
+    const size = await stat(blobPath(paths, file.etag)).then((s) => s.size, () => -1);
+    if (size !== file.size) missing.push(file);
+  }
+  return missing;
+}
+
+/** Bytes still to write for `missing`, counting what resumable partial files already hold. */
+async function bytesToFetch(paths: RepoCachePaths, stateDir: string, missing: readonly RepoFile[]): Promise<number> {
+  let total = 0;
+  for (const file of missing) {
+    const record = await readResumeRecord(stateDir, paths.repo, file.etag);
+    const have = record ? await stat(path.join(paths.blobsDir, record.temp)).then((s) => s.size, () => 0) : 0;
+    total += Math.max(0, file.size - have);
+  }
+  return total;
+}
+
+async function fetchAndLink(args: {
+  params: DownloadSnapshotParams;
+  paths: RepoCachePaths;
+  commit: string;
+  files: readonly RepoFile[];
+  missing: readonly RepoFile[];
+  log: Logger;
+}): Promise<Pick<SnapshotResult, 'downloadedFiles' | 'networkBytes' | 'resumedBytes'>> {
+  const { params, paths, commit, log } = args;
+  const limit = params.limit ?? pLimit(params.concurrency ?? 8);
+  const figures = { downloadedFiles: 0, networkBytes: 0, resumedBytes: 0 };
+  const fetchOne = async (file: RepoFile): Promise<void> => {
+    const outcome = await downloadBlob({ ...params, paths, commit, file, log });
+    if (!outcome.downloaded) return;
+    figures.downloadedFiles += 1;
+    figures.networkBytes += outcome.networkBytes;
+    figures.resumedBytes += outcome.resumedBytes;
+    log.debug({ path: file.path, bytes: file.size, networkBytes: outcome.networkBytes }, 'blob ready');
+  };
+  const results = await Promise.allSettled(args.missing.map((file) => limit(() => fetchOne(file))));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
+  const created: string[] = [];
+  for (const file of args.files) {
+    if (await linkSnapshotFile({ paths, commit, filePath: file.path, etag: file.etag })) created.push(`${commit}/${file.path}`);
+  }
+  if (created.length > 0) await updateLedger(params.stateDir, paths.repo, (l) => void l.links.push(...created));
+  return figures;
+}
+
+/**
+ * Deletes `.modelctl-*.part` files in `blobs/` that no resume record of ours points to and whose etag lock is
+ * free (no live download owns them): what a kill left behind when its record was lost.
+ */
+async function removeStalePartials(paths: RepoCachePaths, stateDir: string): Promise<void> {
+  const names = await readdir(paths.blobsDir).catch(() => [] as string[]);
+  for (const name of names) {
+    const etag = partialFileEtag(name);
+    if (etag === null) continue;
+    const record = await readResumeRecord(stateDir, paths.repo, etag);
+    if (record?.temp === name) continue;
+    const release = await tryFileLock(blobLockPath(paths, etag));
+    if (release === null) continue;
+    try {
+      await unlink(path.join(paths.blobsDir, name)).catch(() => undefined);
+    } finally {
+      await release();
+    }
+  }
+}
+
+/**
+ * Re-hashes the blobs of `files` and deletes those (ours only) whose content no longer matches, so the
+ * download that follows replaces them. A corrupt blob written by someone else is reported, not touched.
+ */
+async function removeCorruptBlobs(paths: RepoCachePaths, files: readonly RepoFile[], stateDir: string, log: Logger): Promise<void> {
+  const owned = new Set((await readLedger(stateDir, paths.repo)).blobs);
+  for (const file of new Map(files.map((f) => [f.etag, f])).values()) {
+    const p = blobPath(paths, file.etag);
+    const digest = await hashFile(p, file).catch(() => null);
+    if (digest === null || digest === file.etag) continue;
+    if (!owned.has(file.etag)) {
+      log.warn({ path: file.path, etag: file.etag }, 'blob content does not match its etag (not ours: left alone)');
+      continue;
+    }
+    log.warn({ path: file.path, etag: file.etag }, 'blob content does not match its etag: replacing');
+    await withFileLock({ lockPath: blobLockPath(paths, file.etag) }, () => unlink(p).catch(() => undefined));
+  }
+}
+
+/** The digest a blob should carry as its name: sha256 for LFS files, git blob sha1 otherwise. */
+export async function hashFile(p: string, file: Pick<RepoFile, 'isLfs' | 'size'>): Promise<string> {
+  const hash = file.isLfs ? createHash('sha256') : createHash('sha1').update(`blob ${file.size}\0`);
+  for await (const chunk of createReadStream(p, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,42 @@
+import { hubErrorFromResponse } from './hub-error.js';
+
+/** How to reach a Hub: `HF_ENDPOINT` and `HF_TOKEN`, as huggingface_hub reads them. */
+export interface HubAccess {
+  /** e.g. `https://huggingface.co` (no trailing slash) */
+  hubUrl: string;
+  /** sent as `Authorization: Bearer` to the Hub origin only, never to a CDN redirect; never logged */
+  token?: string | undefined;
+  /** @default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** sent as User-Agent @default 'modelctl' */
+  userAgent?: string;
+}
+
+/**
+ * A `fetch` for @huggingface/hub calls: adds the token only for the Hub's own origin, follows no redirect to
+ * another origin with it, and turns a non-2xx answer into a {@link HubError} (with `X-Error-Code` and
+ * `Retry-After`) before the library sees it. Passing the token this way, not as `accessToken`, also accepts
+ * tokens that do not start with `hf_` (test Hubs, enterprise tokens).
+ */
+export function createHubFetch(access: HubAccess, what: string): typeof fetch {
+  const base = access.fetch ?? globalThis.fetch;
+  const origin = new URL(access.hubUrl).origin;
+  return async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const headers = new Headers(init?.headers);
+    headers.set('user-agent', access.userAgent ?? 'modelctl');
+    if (url.origin === origin && access.token) headers.set('authorization', `Bearer ${access.token}`);
+    else headers.delete('authorization');
+    const res = await base(url, { ...init, headers, redirect: url.origin === origin ? 'follow' : 'manual' });
+    if (!res.ok) {
+      await res.body?.cancel().catch(() => undefined);
+      throw hubErrorFromResponse({ status: res.status, headers: res.headers, what });
+    }
+    return res;
+  };
+}
+
+/** `HF_ENDPOINT` without its trailing slash. */
+export function normalizeHubUrl(endpoint: string): string {
+  return endpoint.replace(/\/+$/, '');
+}
