@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
+import { MODELCTL_VERSION } from '../shared/config/version.js';
 import { registerDeployCommand } from './commands/deploy.js';
 
 /**
@@ -9,7 +10,7 @@ import { registerDeployCommand } from './commands/deploy.js';
  */
 const program = new Command('modelctl')
   .description('Serverless model serving on Knative where cold starts read models from local disk')
-  .version(process.env.npm_package_version ?? '0.1.0')
+  .version(MODELCTL_VERSION)
   .showHelpAfterError()
   .enablePositionalOptions();
 

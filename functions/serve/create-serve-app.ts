@@ -1,0 +1,127 @@
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { Gauge, Histogram, type Registry } from 'prom-client';
+import { AppError, isAppError } from '../../shared/errors/app-error.js';
+import { createHttpApp, type HttpAppState } from '../../shared/http/create-http-app.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import { kserveV1Routes } from './kserve-v1-routes.js';
+import type { ServedModel } from './load-served-model.js';
+import { mlflowRoutes } from './mlflow-routes.js';
+import { oipV2Routes } from './oip-v2-routes.js';
+import type { ServeContext } from './serve-context.js';
+
+export interface ServeAppHandle {
+  app: Express;
+  /** installs the model once loaded: the server turns ready */
+  setModel: (model: ServedModel, loadSeconds: number) => void;
+  state: HttpAppState & { startDraining: () => void };
+}
+
+/**
+ * The serving HTTP app: MLflow scoring protocol, Open Inference Protocol v2, KServe v1, health and metrics.
+ * It listens before the model is loaded (liveness answers, readiness and /ping say 503 until `setModel`).
+ */
+export function createServeApp(params: {
+  log: Logger;
+  registry: Registry;
+  /** largest body accepted, in bytes; larger gets 413 */
+  maxBodyBytes: number;
+  /** MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT in ms; slower requests get 504 */
+  requestTimeoutMs: number;
+  version: string;
+}): ServeAppHandle {
+  let model: ServedModel | null = null;
+  let draining = false;
+  const state = {
+    isReady: () => model !== null && !draining,
+    isDraining: () => draining,
+    startDraining: () => {
+      draining = true;
+    },
+  };
+  const app = createHttpApp({ log: params.log, registry: params.registry, role: 'serve', state });
+  const loadTime = new Histogram({
+    name: 'modelctl_serve_model_load_seconds',
+    help: 'Time to load the model and run its input example',
+    buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [params.registry],
+  });
+  new Gauge({
+    name: 'modelctl_serve_inference_queue_length',
+    help: 'Inference runs waiting for a thread',
+    registers: [params.registry],
+    collect() {
+      this.set(model?.queued() ?? 0);
+    },
+  });
+
+  const ctx: ServeContext = {
+    model: () => model,
+    requireModel: () => {
+      if (!model) throw new AppError({ code: 'MODEL_NOT_READY', statusCode: 503, message: 'The model is still loading' });
+      return model;
+    },
+    readBody: express.raw({ type: () => true, limit: params.maxBodyBytes }),
+    withTimeout: (work) => withTimeout(work, params.requestTimeoutMs),
+    version: params.version,
+  };
+  app.use(mlflowRoutes(ctx));
+  app.use(oipV2Routes(ctx));
+  app.use(kserveV1Routes(ctx));
+  app.use((req, _res, next) => next(new AppError({ code: 'ENDPOINT_NOT_FOUND', statusCode: 404, message: `No route for ${req.method} ${req.path}` })));
+  app.use(errorHandler(params.log));
+
+  return {
+    app,
+    state,
+    setModel: (loaded, seconds) => {
+      model = loaded;
+      loadTime.observe(seconds);
+    },
+  };
+}
+
+async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new AppError({ code: 'DEADLINE_EXCEEDED', statusCode: 504, message: 'Request processing time exceeded limit' })),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * The one place errors become responses (and are logged). 4xx: `{error_code, message}` on the MLflow routes,
+ * `{error}` on /v1 and /v2; 5xx bodies say nothing internal.
+ */
+function errorHandler(log: Logger) {
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const { status, code, message } = describeError(err);
+    if (status >= 500 && status !== 503 && status !== 504) log.error({ err, path: req.path }, 'request failed');
+    else log.debug({ path: req.path, status, code }, 'request refused');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const publicMessage = status >= 500 && status !== 503 && status !== 504 ? 'Internal error' : message;
+    if (/^\/v[12]\//.test(req.path)) res.status(status).json({ error: publicMessage });
+    else res.status(status).json({ error_code: status >= 500 && status !== 503 && status !== 504 ? 'INTERNAL_ERROR' : code, message: publicMessage });
+  };
+}
+
+function describeError(err: unknown): { status: number; code: string; message: string } {
+  if (isAppError(err)) return { status: err.statusCode, code: err.code, message: err.message };
+  const http = err as { status?: number; type?: string; message?: string };
+  if (http.type === 'entity.too.large') {
+    return { status: 413, code: 'REQUEST_LIMIT_EXCEEDED', message: 'The request body is larger than the server accepts (SERVE_MAX_BODY_MB)' };
+  }
+  if (typeof http.status === 'number' && http.status >= 400 && http.status < 500) {
+    return { status: http.status, code: 'BAD_REQUEST', message: http.message ?? 'Bad request' };
+  }
+  return { status: 500, code: 'INTERNAL_ERROR', message: 'Internal error' };
+}

@@ -1,0 +1,117 @@
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseEnv } from '../../shared/config/parse-env.js';
+import { isAppError } from '../../shared/errors/app-error.js';
+import { createLogger } from '../../shared/log/create-logger.js';
+import { createMetricsRegistry } from '../../shared/metrics/registry.js';
+import { startHttpServer } from '../../shared/http/start-http-server.js';
+import { createServeApp } from './create-serve-app.js';
+import { loadServedModel } from './load-served-model.js';
+import { MODELCTL_VERSION } from '../../shared/config/version.js';
+
+/** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
+export const ServeEnv = z
+  .object({
+    MODEL_LOCAL_PATH: z.string().min(1).optional(),
+    MLFLOW_MODEL_URI: z.string().min(1).optional(),
+    MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only').optional(),
+    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+    HOST: z.string().default('0.0.0.0'),
+    SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
+    SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
+    SERVE_INTRA_OP_THREADS: z.coerce.number().int().min(1).optional(),
+    MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
+    SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
+    DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
+    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  })
+  .transform((env, ctx) => {
+    const modelDir = env.MODEL_LOCAL_PATH ?? localPathOf(env.MLFLOW_MODEL_URI);
+    if (!modelDir) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MODEL_LOCAL_PATH'],
+        message: env.MLFLOW_MODEL_URI
+          ? `MLFLOW_MODEL_URI ${env.MLFLOW_MODEL_URI} is not a local path: fetch it first (modelctl fetch) and set MODEL_LOCAL_PATH`
+          : 'required: the MLflow model folder to serve (or MLFLOW_MODEL_URI as a local path)',
+      });
+      return z.NEVER;
+    }
+    return { ...env, modelDir: path.resolve(modelDir) };
+  });
+export type ServeConfig = z.output<typeof ServeEnv>;
+
+/** `file:///x` or a plain path; `models:/…`, `runs:/…`, `s3://…` are not local. */
+function localPathOf(uri: string | undefined): string | undefined {
+  if (!uri) return undefined;
+  if (uri.startsWith('file://')) return new URL(uri).pathname;
+  return /^[a-z][a-z0-9+.-]*:/i.test(uri) ? undefined : uri;
+}
+
+/**
+ * Entry of `modelctl serve`: parse env (flags laid over it), listen at once (liveness), load the model
+ * (readiness), drain on SIGTERM/SIGINT and exit 0; a model that cannot be served exits 1 with one line.
+ */
+export async function runServe(overrides: Record<string, string> = {}): Promise<void> {
+  const env = { ...process.env, ...overrides };
+  let config: ServeConfig;
+  try {
+    config = parseEnv(ServeEnv, env);
+  } catch (err) {
+    fail(err);
+  }
+  const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
+  const registry = createMetricsRegistry('serve');
+  const handle = createServeApp({
+    log,
+    registry,
+    maxBodyBytes: Math.round(config.SERVE_MAX_BODY_MB * 1024 * 1024),
+    requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
+    version: MODELCTL_VERSION,
+  });
+  const server = await startHttpServer({
+    handler: handle.app,
+    port: config.PORT,
+    host: config.HOST,
+    drainTimeoutMs: config.DRAIN_TIMEOUT_SECONDS * 1000,
+    onDrainStart: handle.state.startDraining,
+    log,
+  });
+  log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
+
+  let model: Awaited<ReturnType<typeof loadServedModel>> | undefined;
+  const shutdown = async (signal: string): Promise<void> => {
+    log.info({ signal }, 'shutting down');
+    await server.close();
+    await model?.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  const started = performance.now();
+  try {
+    model = await loadServedModel({
+      dir: config.modelDir,
+      name: config.MODEL_NAME ?? path.basename(config.modelDir),
+      threads: config.SERVE_MAX_CONCURRENCY,
+      maxQueue: config.SERVE_MAX_QUEUE,
+      intraOpThreads: config.SERVE_INTRA_OP_THREADS,
+      log,
+    });
+  } catch (err) {
+    await server.close();
+    fail(err);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  handle.setModel(model, seconds);
+  log.info({ model: model.name, inputs: model.io.inputs.map((i) => i.name), threads: config.SERVE_MAX_CONCURRENCY, ms: Math.round(seconds * 1000) }, 'model ready');
+}
+
+/** One clear line (per bad setting) on stderr, exit 1. */
+function fail(err: unknown): never {
+  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  for (const line of message.split('\n')) process.stderr.write(`modelctl serve: ${line}\n`);
+  process.exit(1);
+}

@@ -1,0 +1,83 @@
+import type { Request, Response, Router } from 'express';
+import express from 'express';
+import type { ServedModel } from './load-served-model.js';
+import { predictionsByOutput, predictionsByRow } from './format-predictions.js';
+import { parseCsvScoringRequest, parseJsonScoringRequest, type ScoringRequest } from './parse-scoring-request.js';
+import { badRequest } from './scoring-error.js';
+import type { ServeContext } from './serve-context.js';
+
+const SCORING_PROTOCOL_CHANGE_INFO =
+  'IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model\'s requirements file to specify an older version of MLflow (for example, change the \'mlflow\' requirement specifier to \'mlflow==1.30.0\'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.';
+
+/** The MLflow scoring protocol, as `mlflow models serve` answers it: /ping, /health, /version, /invocations. */
+export function mlflowRoutes(ctx: ServeContext): Router {
+  const router = express.Router();
+  const ping = (_req: Request, res: Response): void => {
+    res.status(ctx.model() ? 200 : 503).type('application/json').send('\n');
+  };
+  router.get('/ping', ping);
+  router.get('/health', ping);
+  router.get('/version', (_req, res) => {
+    res.type('application/json').send(ctx.version);
+  });
+  router.post('/invocations', ctx.readBody, async (req: Request, res: Response) => {
+    const model = ctx.requireModel();
+    const parsed = parseInvocation(req, res);
+    if (!parsed) return;
+    const outputs = await ctx.withTimeout(model.predict(parsed.input));
+    res.json({ predictions: shapePredictions(parsed, model, outputs) });
+  });
+  return router;
+}
+
+/** Parses the body by content type; answers 415 itself (plain text, as MLflow does) and returns null then. */
+function parseInvocation(req: Request, res: Response): ScoringRequest | null {
+  const header = req.headers['content-type'];
+  const refusal = checkContentType(header);
+  if (refusal) {
+    res.status(415).type('text/plain').send(refusal);
+    return null;
+  }
+  const text = decodeUtf8(req.body as Buffer);
+  return mediaType(header!) === 'text/csv' ? parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
+}
+
+/** MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters. */
+function checkContentType(header: string | undefined): string | null {
+  // MLflow answers a missing Content-Type with a 500 (it splits None); a 415 says what to send instead
+  if (!header) return "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got 'None'.";
+  const [, ...pairs] = header.split(';').map((p) => p.trim());
+  const parameters = new Map(pairs.filter(Boolean).map((p) => [p.split('=')[0]!.trim().toLowerCase(), p.split('=').slice(1).join('=').trim()]));
+  const charset = (parameters.get('charset') ?? 'utf-8').replace(/^"|"$/g, '').toLowerCase();
+  if (charset !== 'utf-8') return 'The scoring server only supports UTF-8';
+  parameters.delete('charset');
+  if (parameters.size > 0) return `Unrecognized content type parameters: ${[...parameters.keys()].join(', ')}. ${SCORING_PROTOCOL_CHANGE_INFO}`;
+  const type = mediaType(header);
+  if (type !== 'application/json' && type !== 'text/csv') {
+    return `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${header}'.`;
+  }
+  return null;
+}
+
+function mediaType(header: string): string {
+  return header.split(';')[0]!.trim().toLowerCase();
+}
+
+function decodeUtf8(body: Buffer | undefined): string {
+  if (!body || body.length === 0) return '';
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(body);
+  } catch (cause) {
+    throw badRequest(`Ensure that input is a valid UTF-8 encoded string. Error: '${(cause as Error).message}'`, cause);
+  }
+}
+
+/**
+ * MLflow answers DataFrame input with one record per row, unless the model has a tensor signature (the frame is
+ * then turned into a tensor first, and the answer is a dict of outputs, as for tensor input).
+ */
+function shapePredictions(parsed: ScoringRequest, model: ServedModel, outputs: Parameters<typeof predictionsByOutput>[0]): unknown {
+  const tensorSignature = model.io.signature?.inputs?.kind === 'tensor';
+  if (parsed.input.kind === 'frame' && !tensorSignature) return predictionsByRow(outputs);
+  return predictionsByOutput(outputs);
+}

@@ -1,0 +1,59 @@
+import { badRequest } from './scoring-error.js';
+
+/** A JSON value flattened to row-major order with its shape. */
+export interface NdArray {
+  shape: number[];
+  values: unknown[];
+}
+
+/**
+ * Flattens nested JSON arrays (`[[1,2],[3,4]]`) to values + shape. A scalar has shape `[]`.
+ * @throws BAD_REQUEST for ragged arrays
+ */
+export function toNdArray(value: unknown): NdArray {
+  const shape: number[] = [];
+  let probe = value;
+  while (Array.isArray(probe)) {
+    shape.push(probe.length);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  const values: unknown[] = [];
+  collect(value, shape, 0, values);
+  return { shape, values };
+}
+
+function collect(value: unknown, shape: number[], depth: number, out: unknown[]): void {
+  if (depth === shape.length) {
+    if (Array.isArray(value)) throw ragged();
+    out.push(value);
+    return;
+  }
+  if (!Array.isArray(value) || value.length !== shape[depth]) throw ragged();
+  for (const item of value) collect(item, shape, depth + 1, out);
+}
+
+function ragged(): Error {
+  return badRequest('Invalid input. The input is a ragged array: every row must have the same length');
+}
+
+/** `(1, 3)` — numpy's tuple notation, as MLflow prints shapes. */
+export function formatShape(shape: readonly number[]): string {
+  if (shape.length === 1) return `(${shape[0]},)`;
+  return `(${shape.join(', ')})`;
+}
+
+/** Nests row-major `values` back into arrays of `shape` (the inverse of {@link toNdArray}). */
+export function nest<T>(values: ArrayLike<T>, shape: readonly number[]): unknown {
+  if (shape.length === 0) return values[0];
+  let offset = 0;
+  const build = (depth: number): unknown[] => {
+    const size = shape[depth]!;
+    const out = new Array<unknown>(size);
+    for (let i = 0; i < size; i++) {
+      out[i] = depth === shape.length - 1 ? values[offset++] : build(depth + 1);
+    }
+    return out;
+  };
+  return build(0);
+}

@@ -1,0 +1,16 @@
+import type { RequestHandler } from 'express';
+import type { ServedModel } from './load-served-model.js';
+
+/** What the protocol routes share: the model (once loaded), the body reader, the request deadline. */
+export interface ServeContext {
+  /** the model, or null while it loads */
+  model: () => ServedModel | null;
+  /** the model, or a 503 AppError while it loads */
+  requireModel: () => ServedModel;
+  /** reads the raw body (up to the configured limit, else 413) into `req.body` as a Buffer */
+  readBody: RequestHandler;
+  /** rejects with a 504 AppError when `work` outlasts the scoring timeout */
+  withTimeout: <T>(work: Promise<T>) => Promise<T>;
+  /** what GET /version answers */
+  version: string;
+}
