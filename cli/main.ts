@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { registerServeCommand } from './commands/serve.js';
+import { registerAgentCommand } from './commands/agent.js';
 import { MODELCTL_VERSION } from '../shared/config/version.js';
 import { registerDeployCommand } from './commands/deploy.js';
 
@@ -15,6 +16,7 @@ const program = new Command('modelctl')
   .enablePositionalOptions();
 
 registerServeCommand(program);
+registerAgentCommand(program);
 registerDeployCommand(program);
 
 await program.parseAsync(process.argv);

@@ -23,16 +23,18 @@ export class DiskGuard {
   private inFlight = 0;
   private refreshing: Promise<void> | undefined;
 
-  constructor(
-    private readonly params: {
-      dir: string;
-      minFreeBytes: number;
-      /** @default statfsFreeBytes */
-      freeBytes?: FreeBytes;
-      /** @default 16 MiB */
-      refreshBytes?: number;
-    },
-  ) {}
+  private readonly params: {
+    dir: string;
+    minFreeBytes: number;
+    /** @default statfsFreeBytes */
+    freeBytes?: FreeBytes;
+    /** @default 16 MiB */
+    refreshBytes?: number;
+  };
+
+  constructor(params: DiskGuard['params']) {
+    this.params = params;
+  }
 
   /** Free bytes now (fresh statfs). */
   async freeBytesNow(): Promise<number> {

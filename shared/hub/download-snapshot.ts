@@ -51,6 +51,8 @@ export interface DownloadSnapshotParams {
   commit?: string | undefined;
   /** the file list at `commit` (the plan's); listed on the Hub when absent */
   files?: readonly RepoFile[] | undefined;
+  /** `files` is every file of the commit (no pattern applied upstream): allows `trees/{commit}.json` @default false */
+  filesAreComplete?: boolean | undefined;
   allowPatterns?: readonly string[] | undefined;
   ignorePatterns?: readonly string[] | undefined;
   /** resume records and the ownership ledger, outside `cacheDir` */
@@ -98,7 +100,8 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   // 3. blobs in parallel, each file's link as soon as its blob is in place
   const figures = await fetchAndLink({ params, paths, commit, files, missing, log });
   // 4. trees/{commit}.json only if the snapshot holds every file of the commit, then the ref last
-  if (files.length === allFiles.length) await writeTreeCache({ paths, commit, files });
+  const complete = params.files === undefined || params.filesAreComplete === true;
+  if (complete && files.length === allFiles.length) await writeTreeCache({ paths, commit, files });
   if (await writeRef({ paths, revision, commit })) await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   return { commit, snapshotPath: path.join(paths.snapshotsDir, commit), files: files.length, bytes, ...figures };

@@ -1,0 +1,58 @@
+import { parseEnv } from '../../shared/config/parse-env.js';
+import { isAppError } from '../../shared/errors/app-error.js';
+import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
+import { createLogger } from '../../shared/log/create-logger.js';
+import { AgentEnv, type AgentEnv as AgentConfig } from './agent-env.js';
+import { runOnce } from './run-once.js';
+
+/**
+ * Entry of `modelctl agent`: `--once` runs one pass over a config file and exits (0 when every model is
+ * ready, 1 otherwise); without it, the DaemonSet loop (plan watch, interval checks, node status).
+ */
+export async function runAgent(overrides: Record<string, string> = {}): Promise<void> {
+  let config: AgentConfig;
+  try {
+    config = parseEnv(AgentEnv, { ...process.env, ...overrides });
+  } catch (err) {
+    fail(err);
+  }
+  const log = createLogger({ name: 'agent', level: config.LOG_LEVEL });
+  const access = { hubUrl: normalizeHubUrl(config.HF_ENDPOINT), token: config.HF_TOKEN, userAgent: 'modelctl-agent' };
+  const controller = new AbortController();
+  process.once('SIGTERM', () => controller.abort(new Error('SIGTERM')));
+  process.once('SIGINT', () => controller.abort(new Error('SIGINT')));
+  if (config.AGENT_ONCE) {
+    if (!config.MODELS_CONFIG) fail(new Error('MODELS_CONFIG: required with --once (the models yaml: --config FILE)'));
+    try {
+      const { states } = await runOnce({
+        configFile: config.MODELS_CONFIG,
+        cacheDir: config.HF_HUB_CACHE,
+        stateDir: config.AGENT_STATE_DIR,
+        gpuType: config.GPU_TYPE ?? null,
+        access,
+        concurrency: config.AGENT_CONCURRENCY,
+        signal: controller.signal,
+        log,
+      });
+      const failed = states.filter((s) => s.state !== 'ready');
+      log.info({ ready: states.length - failed.length, failed: failed.map((s) => ({ repo: s.repo, code: s.errorCode })) }, 'warm pass done');
+      process.exit(failed.length === 0 ? 0 : 1);
+    } catch (err) {
+      fail(err);
+    }
+  }
+  const { runAgentLoop } = await import('./run-agent-loop.js');
+  try {
+    await runAgentLoop({ config, access, signal: controller.signal, log });
+    process.exit(0);
+  } catch (err) {
+    fail(err);
+  }
+}
+
+/** One clear line (per bad setting) on stderr, exit 1. */
+function fail(err: unknown): never {
+  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  for (const line of message.split('\n')) process.stderr.write(`modelctl agent: ${line}\n`);
+  process.exit(1);
+}
