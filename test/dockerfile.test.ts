@@ -198,8 +198,9 @@ describe('the image, emulated without an engine', () => {
         env: { ...process.env, PATH: `${nodeBin}:${process.env.PATH}`, npm_config_prefer_offline: 'true' },
         maxBuffer: 64 * 1024 * 1024,
         timeout: 600_000,
-      }).catch((err: Error & { stderr?: string }) => {
-        throw new Error(`RUN ${step} failed in ${cwd}: ${err.message}\n${err.stderr ?? ''}`);
+      }).catch((err: Error & { stdout?: string; stderr?: string }) => {
+        const output = `${err.stdout ?? ''}${err.stderr ?? ''}`.split('\n').filter((l) => !l.startsWith('npm warn'));
+        throw new Error(`RUN ${step} failed in ${cwd}:\n${output.join('\n')}`);
       });
     }
   }

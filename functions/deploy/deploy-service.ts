@@ -79,7 +79,8 @@ export function describeResult(service: RenderedObject, result: ApplyResult, ser
 /** YAML (a `---`-free single document) or indented JSON. */
 export function formatObject(object: unknown, format: 'yaml' | 'json'): string {
   if (format === 'json') return JSON.stringify(object, null, 2);
-  return stringify(object, { lineWidth: 0 }).trimEnd();
+  // no anchors/aliases: kubectl and humans read it
+  return stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd();
 }
 
 async function assertCachePvcExists(kubeConfig: KubeConfig, options: DeployOptions): Promise<void> {

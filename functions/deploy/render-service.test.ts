@@ -130,6 +130,16 @@ describe('renderService', () => {
     expect(affinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(100);
   });
 
+  it('lets fetch download and creates the cache folder only when the node is merely preferred', () => {
+    const preferred = render({ modelUri: 'hf://org/name', nodeAffinity: 'preferred' });
+    expect(envOf(container(preferred, 'fetch')).HF_HUB_OFFLINE).toBeUndefined();
+    expect(envOf(container(preferred, 'serve')).HF_HUB_OFFLINE).toBe('1');
+    expect(podSpec(preferred).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('DirectoryOrCreate');
+    const required = render({ modelUri: 'hf://org/name' });
+    expect(envOf(container(required, 'fetch')).HF_HUB_OFFLINE).toBe('1');
+    expect(podSpec(required).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('Directory');
+  });
+
   it('runs both containers as non-root with a read-only root filesystem', () => {
     for (const name of ['fetch', 'serve'] as const) {
       expect(container(render(), name).securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });

@@ -86,12 +86,12 @@ function renderTemplateMetadata(options: DeployOptions, labels: Record<string, s
     annotations['autoscaling.knative.dev/scale-to-zero-pod-retention-period'] = options.scaleToZeroRetention;
   }
   annotations['serving.knative.dev/progress-deadline'] = progressDeadline(options);
-  const metadata: Obj = { labels: { ...labels }, annotations };
-  if (options.artifactVersion !== undefined) {
-    metadata.name = revisionName(options.serveName, options.artifactVersion);
-    metadata.labels = { ...labels, [ARTIFACT_VERSION_LABEL]: options.artifactVersion };
-  }
-  return metadata;
+  if (options.artifactVersion === undefined) return { labels: { ...labels }, annotations };
+  return {
+    name: revisionName(options.serveName, options.artifactVersion),
+    labels: { ...labels, [ARTIFACT_VERSION_LABEL]: options.artifactVersion },
+    annotations,
+  };
 }
 
 /**
@@ -125,7 +125,7 @@ function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj 
     { name: 'STORAGE_STRATEGY', value: options.storage },
   ];
   if (options.storage === 'pvc') env.push({ name: 'CACHE_PATH', value: MOUNTS.modelCache });
-  env.push(...credentialEnv(options, source), ...userEnv(options));
+  env.push(...credentialEnv(options, source, 'fetch'), ...userEnv(options));
   return {
     name: 'fetch',
     image: options.image,
@@ -148,7 +148,7 @@ function renderServeContainer(options: DeployOptions, source: ModelSource): Obj 
   if (options.timeout !== undefined) {
     env.push({ name: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT', value: String(options.timeout) });
   }
-  env.push(...credentialEnv(options, source), ...userEnv(options));
+  env.push(...credentialEnv(options, source, 'serve'), ...userEnv(options));
   return {
     name: 'serve',
     image: options.image,
@@ -177,14 +177,16 @@ const CONTAINER_SECURITY = {
 };
 
 /** MLflow tracking coordinates (URI as a value, credentials as optional Secret keys), HF token, cache dirs. */
-function credentialEnv(options: DeployOptions, source: ModelSource): EnvVar[] {
+function credentialEnv(options: DeployOptions, source: ModelSource, container: 'fetch' | 'serve'): EnvVar[] {
   const env: EnvVar[] = [];
   if (options.mlflowTrackingUri !== undefined) env.push({ name: 'MLFLOW_TRACKING_URI', value: options.mlflowTrackingUri });
   if (options.mlflowSecret !== undefined) {
     for (const key of MLFLOW_SECRET_KEYS) env.push(secretEnv(key, options.mlflowSecret, key));
   }
   if (source.kind === 'hf') {
-    env.push({ name: 'HF_HUB_CACHE', value: MOUNTS.hfCache }, { name: 'HF_HUB_OFFLINE', value: '1' });
+    env.push({ name: 'HF_HUB_CACHE', value: MOUNTS.hfCache });
+    // serve never downloads; fetch may, only when the node is merely preferred (it may lack the model)
+    if (container === 'serve' || options.nodeAffinity === 'required') env.push({ name: 'HF_HUB_OFFLINE', value: '1' });
     if (options.hfTokenSecret !== undefined) env.push(secretEnv('HF_TOKEN', options.hfTokenSecret, 'HF_TOKEN'));
   }
   return env;
@@ -246,7 +248,9 @@ function renderVolumes(options: DeployOptions, source: ModelSource): Obj[] {
   }
   if (source.kind === 'hf') {
     const hostPath = `${options.nodeHostPath.replace(/\/+$/, '')}/${options.nodeCachePath.replace(/^\/+/, '')}`;
-    volumes.push({ name: 'hf-cache', hostPath: { path: hostPath, type: 'Directory' } });
+    // required affinity: the agent made the folder; preferred: the node may not have it yet
+    const type = options.nodeAffinity === 'required' ? 'Directory' : 'DirectoryOrCreate';
+    volumes.push({ name: 'hf-cache', hostPath: { path: hostPath, type } });
   }
   return volumes;
 }
