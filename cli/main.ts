@@ -4,6 +4,7 @@ import { registerServeCommand } from './commands/serve.js';
 import { registerAgentCommand } from './commands/agent.js';
 import { MODELCTL_VERSION } from '../shared/config/version.js';
 import { registerDeployCommand } from './commands/deploy.js';
+import { registerWarmCommand } from './commands/warm.js';
 
 /**
  * `modelctl`: one subcommand per role. Each role reads its settings from the environment (the names pods
@@ -18,5 +19,6 @@ const program = new Command('modelctl')
 registerServeCommand(program);
 registerAgentCommand(program);
 registerDeployCommand(program);
+registerWarmCommand(program);
 
 await program.parseAsync(process.argv);

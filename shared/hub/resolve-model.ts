@@ -28,7 +28,8 @@ export interface HubRetryPolicy {
 
 /**
  * Resolves one model of the config into its plan entry, with as few Hub calls as the situation allows:
- * - `previous` is an ok entry for the same spec and the revision is a commit: no call (commits never move);
+ * - `previous` is an ok entry for the same spec and the revision is a commit (commits never move) or
+ *   `reuseWithoutCall` is set: no call;
  * - else one `revision` call; when the commit equals `previous.commit`, the previous files are kept (no tree call);
  * - else the recursive tree (one call per page), then, for a gated repo, one `HEAD …/resolve/…` to see
  *   whether our token may download it.
@@ -40,17 +41,22 @@ export async function resolveModel(params: {
   spec: ModelSpec;
   /** this model's entry in the plan in force, if any */
   previous?: PlanModel | undefined;
+  /** keep an ok `previous` of the same spec without asking the Hub whether its revision moved @default false */
+  reuseWithoutCall?: boolean;
   retry?: HubRetryPolicy;
-}): Promise<{ model: PlanModel; requests: HubRequestCounts }> {
+}): Promise<{ model: PlanModel; requests: HubRequestCounts; reusable: boolean }> {
   const counts: HubRequestCounts = { revision: 0, tree: 0, resolve: 0 };
   const base = baseEntry(params.repo, params.spec);
   const reusable = params.previous && isSameSpec(params.previous, base) && params.previous.status === 'ok' ? params.previous : undefined;
-  if (reusable && reusable.commit === base.revision) return { model: reusable, requests: counts };
+  const found = reusable !== undefined;
+  if (reusable && (params.reuseWithoutCall === true || reusable.commit === base.revision)) {
+    return { model: reusable, requests: counts, reusable: found };
+  }
   try {
     const model = await resolveFresh({ ...params, base, reusable, counts });
-    return { model, requests: counts };
+    return { model, requests: counts, reusable: found };
   } catch (err) {
-    return { model: { ...base, status: statusOf(err), message: messageOf(err) }, requests: counts };
+    return { model: { ...base, status: statusOf(err), message: messageOf(err) }, requests: counts, reusable: found };
   }
 }
 
@@ -173,7 +179,3 @@ function messageOf(err: unknown): string {
   return String(err);
 }
 
-/** True when a failed entry may be transient (keep the previous good entry in force meanwhile). */
-export function isTransientStatus(model: PlanModel): boolean {
-  return model.status === 'error';
-}

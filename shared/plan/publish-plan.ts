@@ -31,6 +31,8 @@ export async function publishPlan(params: {
   current: { plan: Plan; resourceVersion: string } | null;
   /** @default PLAN_CONFIG_MAP_NAME */
   name?: string;
+  /** when `current` is null but the ConfigMap exists (its plan unreadable): replace it at this resourceVersion */
+  overwriteResourceVersion?: string;
 }): Promise<PublishOutcome> {
   const { configMaps, namespace, plan, current } = params;
   const name = params.name ?? PLAN_CONFIG_MAP_NAME;
@@ -52,6 +54,10 @@ export async function publishPlan(params: {
     labels: { ...PLAN_LABELS },
     annotations: { [PLAN_CONTENT_HASH_ANNOTATION]: plan.contentHash },
   };
+  if (current === null && params.overwriteResourceVersion !== undefined) {
+    const replaced = await configMaps.replace({ ...record, resourceVersion: params.overwriteResourceVersion });
+    return { action: 'updated', resourceVersion: replaced.resourceVersion ?? '' };
+  }
   if (current === null) {
     const created = await configMaps.create(record);
     return { action: 'created', resourceVersion: created.resourceVersion ?? '' };

@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import { parseModelsConfigMapData, type ModelsConfig } from '../../shared/config/models-config.js';
+import { AppError, isAppError } from '../../shared/errors/app-error.js';
+import type { CloudEventOutcome } from '../../shared/cloudevents/mount-cloud-event-route.js';
+import type { ReceivedCloudEvent } from '../../shared/cloudevents/receive-cloud-event.js';
+import type { ConfigMapRecord } from '../../shared/k8s/config-maps.js';
+import type { InvolvedObject } from '../../shared/k8s/record-event.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import type { PlanSource } from '../../shared/plan/plan.js';
+import { updatePlan } from './update-plan.js';
+import { WARM_PLANNED_TYPE, type WarmDeps } from './warm-deps.js';
+
+/** CloudEvent types warm acts on. */
+export const APISERVER_ADD = 'dev.knative.apiserver.resource.add';
+export const APISERVER_UPDATE = 'dev.knative.apiserver.resource.update';
+export const APISERVER_DELETE = 'dev.knative.apiserver.resource.delete';
+export const PING = 'dev.knative.sources.ping';
+const ACCEPTED = [APISERVER_ADD, APISERVER_UPDATE, APISERVER_DELETE, PING];
+
+/** The ConfigMap an ApiServerSource sends as `data` in Resource mode (what warm relies on of it). */
+const ConfigMapObject = z.looseObject({
+  apiVersion: z.literal('v1'),
+  kind: z.literal('ConfigMap'),
+  metadata: z.looseObject({
+    name: z.string().min(1),
+    namespace: z.string().min(1),
+    uid: z.string().optional(),
+    resourceVersion: z.string().optional(),
+    generation: z.number().int().optional(),
+  }),
+  data: z.record(z.string(), z.string()).optional(),
+});
+type ConfigMapObject = z.output<typeof ConfigMapObject>;
+
+/**
+ * The warm function's `handle(event)`:
+ * - ApiServerSource add/update of the models ConfigMap (Resource mode): validate, plan, publish;
+ * - its delete: keep the plan in force, record an Event;
+ * - PingSource: read the models ConfigMap and re-resolve moving revisions;
+ * - anything else: 400 (not retried by Knative), logged.
+ * An invalid config is a Warning Event on the ConfigMap and a 200 (retrying cannot fix it); the plan in force stays.
+ */
+export async function handleWarmEvent(deps: WarmDeps, event: ReceivedCloudEvent, log: Logger): Promise<CloudEventOutcome> {
+  if (!ACCEPTED.includes(event.type)) {
+    throw new AppError({
+      code: 'UNSUPPORTED_EVENT_TYPE',
+      statusCode: 400,
+      message: `event type ${JSON.stringify(event.type)} is not handled: warm takes ${ACCEPTED.join(', ')} (ApiServerSource in mode Resource, PingSource)`,
+    });
+  }
+  if (event.type === PING) return handlePing(deps, log);
+  const cm = configMapOf(event);
+  if (cm.metadata.namespace !== deps.namespace || cm.metadata.name !== deps.modelsConfigMap) {
+    log.info({ configMap: `${cm.metadata.namespace}/${cm.metadata.name}` }, 'event about another ConfigMap ignored');
+    return reply(deps, { action: 'ignored', reason: `not the models ConfigMap ${deps.namespace}/${deps.modelsConfigMap}` });
+  }
+  const involved = involvedOf(cm);
+  if (event.type === APISERVER_DELETE) {
+    await deps.recordEvent({
+      involved,
+      type: 'Warning',
+      reason: 'ConfigDeleted',
+      message: `models ConfigMap deleted: the plan in ConfigMap ${deps.planConfigMap} stays in force until a new config is created`,
+    });
+    return reply(deps, { action: 'kept', reason: 'models ConfigMap deleted; plan kept' });
+  }
+  return planFrom(deps, { record: recordOf(cm), involved, refresh: false, log });
+}
+
+/** PingSource: the config as it is now in the API server (events missed while down are caught up here). */
+async function handlePing(deps: WarmDeps, log: Logger): Promise<CloudEventOutcome> {
+  const record = await deps.configMaps.get(deps.namespace, deps.modelsConfigMap);
+  if (record === null) {
+    log.warn({ configMap: deps.modelsConfigMap }, 'no models ConfigMap; plan kept');
+    return reply(deps, { action: 'kept', reason: `ConfigMap ${deps.namespace}/${deps.modelsConfigMap} not found; plan kept` });
+  }
+  const involved: InvolvedObject = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    name: record.name,
+    namespace: record.namespace,
+    uid: record.uid,
+    resourceVersion: record.resourceVersion,
+  };
+  return planFrom(deps, { record, involved, refresh: true, log });
+}
+
+async function planFrom(
+  deps: WarmDeps,
+  params: { record: ConfigMapRecord; involved: InvolvedObject; refresh: boolean; log: Logger },
+): Promise<CloudEventOutcome> {
+  const { record, involved, log } = params;
+  let config: ModelsConfig;
+  try {
+    config = parseModelsConfigMapData(record.data);
+  } catch (err) {
+    if (!isAppError(err) || err.code !== 'INVALID_CONFIG') throw err;
+    const errors = err.message.split('\n');
+    log.warn({ errors, resourceVersion: record.resourceVersion }, 'invalid models config rejected; plan kept');
+    await deps.recordEvent({
+      involved,
+      type: 'Warning',
+      reason: 'InvalidConfig',
+      message: `models config rejected, the plan in force is unchanged: ${errors.join('; ')}`,
+    });
+    return reply(deps, { action: 'rejected', errors });
+  }
+  const source: PlanSource = {
+    namespace: record.namespace,
+    name: record.name,
+    ...(record.uid ? { uid: record.uid } : {}),
+    ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
+    ...(record.generation === undefined ? {} : { generation: record.generation }),
+  };
+  const update = await updatePlan({ deps, config, source, involved, refresh: params.refresh, log });
+  log.info(
+    { action: update.action, contentHash: update.contentHash, changes: update.changes, hubRequests: update.hubRequests },
+    'plan checked',
+  );
+  return reply(deps, update);
+}
+
+function configMapOf(event: ReceivedCloudEvent): ConfigMapObject {
+  let data = event.data;
+  if (typeof data === 'string' || Buffer.isBuffer(data)) {
+    try {
+      data = JSON.parse(data.toString()) as unknown;
+    } catch {
+      // left as is: the schema below names the problem
+    }
+  }
+  const parsed = ConfigMapObject.safeParse(data);
+  if (parsed.success) return parsed.data;
+  const fields = parsed.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ');
+  throw new AppError({
+    code: 'BAD_EVENT_DATA',
+    statusCode: 400,
+    message: `${event.type} data is not a ConfigMap (is the ApiServerSource in mode Resource?): ${fields}`,
+  });
+}
+
+function recordOf(cm: ConfigMapObject): ConfigMapRecord {
+  const m = cm.metadata;
+  return {
+    namespace: m.namespace,
+    name: m.name,
+    data: cm.data ?? {},
+    labels: {},
+    annotations: {},
+    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
+    ...(m.uid ? { uid: m.uid } : {}),
+    ...(m.generation === undefined ? {} : { generation: m.generation }),
+  };
+}
+
+function involvedOf(cm: ConfigMapObject): InvolvedObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    name: cm.metadata.name,
+    namespace: cm.metadata.namespace,
+    uid: cm.metadata.uid,
+    resourceVersion: cm.metadata.resourceVersion,
+  };
+}
+
+function reply<T extends { action: string }>(deps: WarmDeps, data: T): CloudEventOutcome {
+  return {
+    reply: {
+      type: WARM_PLANNED_TYPE,
+      source: deps.replySource ?? '/modelctl/warm',
+      subject: `/apis/v1/namespaces/${deps.namespace}/configmaps/${deps.planConfigMap}`,
+      data,
+    },
+  };
+}

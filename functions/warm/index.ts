@@ -1,0 +1,95 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { MODELS_CONFIG_MAP_NAME } from '../../shared/config/models-config.js';
+import { parseEnv } from '../../shared/config/parse-env.js';
+import { isAppError } from '../../shared/errors/app-error.js';
+import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
+import { createConfigMaps } from '../../shared/k8s/config-maps.js';
+import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
+import { createEventRecorder } from '../../shared/k8s/record-event.js';
+import { createLogger } from '../../shared/log/create-logger.js';
+import { createMetricsRegistry } from '../../shared/metrics/registry.js';
+import { PLAN_CONFIG_MAP_NAME } from '../../shared/plan/plan.js';
+import { startWarm } from './start-warm.js';
+import { createWarmMetrics } from './warm-metrics.js';
+
+/** Where a pod finds its own namespace when POD_NAMESPACE is not set. */
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The warm function's settings (names shared with the agent: POD_NAMESPACE, HF_ENDPOINT, HF_TOKEN, …). */
+export const WarmEnv = z.object({
+  /** Knative sets PORT; `func` templates read FUNC_PORT first */
+  FUNC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  /** namespace of the models ConfigMap and of the plan @default the pod's own namespace */
+  POD_NAMESPACE: z.string().min(1).optional(),
+  MODELS_CONFIG_MAP: z.string().min(1).default(MODELS_CONFIG_MAP_NAME),
+  PLAN_CONFIG_MAP: z.string().min(1).default(PLAN_CONFIG_MAP_NAME),
+  HF_ENDPOINT: z.url().default('https://huggingface.co'),
+  HF_TOKEN: z.string().min(1).optional(),
+  KUBECONFIG: z.string().min(1).optional(),
+  /** models resolved at once */
+  WARM_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+  /** retries of a transient Hub failure (429, 5xx) per request */
+  HUB_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
+  DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+export type WarmEnv = z.output<typeof WarmEnv>;
+
+/**
+ * Entry of `modelctl warm`: parse env (flags laid over it), connect to the API server, serve CloudEvents,
+ * drain on SIGTERM/SIGINT and exit 0. A bad setting exits 1 with one line per variable.
+ */
+export async function runWarm(overrides: Record<string, string> = {}): Promise<void> {
+  let env: WarmEnv;
+  let namespace: string;
+  try {
+    env = parseEnv(WarmEnv, { ...process.env, ...overrides });
+    namespace = env.POD_NAMESPACE ?? ownNamespace();
+  } catch (err) {
+    fail(err);
+  }
+  const log = createLogger({ name: 'warm', level: env.LOG_LEVEL });
+  const registry = createMetricsRegistry('warm');
+  const kc = loadKubeConfig({ kubeconfigPath: env.KUBECONFIG });
+  const server = await startWarm({
+    deps: {
+      configMaps: createConfigMaps(kc),
+      recordEvent: createEventRecorder({ kc, component: 'modelctl-warm', instance: process.env.HOSTNAME ?? 'modelctl-warm' }),
+      hub: { hubUrl: normalizeHubUrl(env.HF_ENDPOINT), token: env.HF_TOKEN, userAgent: 'modelctl-warm' },
+      metrics: createWarmMetrics(registry),
+      namespace,
+      modelsConfigMap: env.MODELS_CONFIG_MAP,
+      planConfigMap: env.PLAN_CONFIG_MAP,
+      concurrency: env.WARM_CONCURRENCY,
+      retry: { maxRetries: env.HUB_MAX_RETRIES },
+    },
+    registry,
+    log,
+    port: env.FUNC_PORT ?? env.PORT,
+    host: env.HOST,
+    drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000,
+  });
+  log.info({ port: server.port, namespace, modelsConfigMap: env.MODELS_CONFIG_MAP, planConfigMap: env.PLAN_CONFIG_MAP, hub: env.HF_ENDPOINT }, 'warm listening');
+  const shutdown = async (signal: string): Promise<void> => {
+    log.info({ signal }, 'shutting down');
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function ownNamespace(): string {
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+  throw new Error('POD_NAMESPACE: required outside a pod (the namespace of the models ConfigMap and the plan)');
+}
+
+/** One clear line (per bad setting) on stderr, exit 1. */
+function fail(err: unknown): never {
+  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  for (const line of message.split('\n')) process.stderr.write(`modelctl warm: ${line}\n`);
+  process.exit(1);
+}

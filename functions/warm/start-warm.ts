@@ -1,0 +1,58 @@
+import pLimit from 'p-limit';
+import type { Registry } from 'prom-client';
+import { mountCloudEventRoute } from '../../shared/cloudevents/mount-cloud-event-route.js';
+import { createHttpApp } from '../../shared/http/create-http-app.js';
+import { startHttpServer, type RunningServer } from '../../shared/http/start-http-server.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import { handleWarmEvent } from './handle-warm-event.js';
+import type { WarmDeps } from './warm-deps.js';
+
+/**
+ * Serves the warm function: `POST /` takes CloudEvents, `/health/liveness`, `/health/readiness`, `/metrics`.
+ * Events are handled one at a time (an update and a ping arriving together must not race on the plan;
+ * across replicas the plan's resourceVersion precondition does that job).
+ */
+export async function startWarm(params: {
+  deps: WarmDeps;
+  registry: Registry;
+  log: Logger;
+  port: number;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** @default 30000 */
+  drainTimeoutMs?: number;
+}): Promise<RunningServer> {
+  const { deps, log } = params;
+  let draining = false;
+  const app = createHttpApp({ log, registry: params.registry, role: 'warm', state: { isReady: () => !draining, isDraining: () => draining } });
+  const one = pLimit(1);
+  mountCloudEventRoute({
+    app,
+    log,
+    handle: (event, eventLog) =>
+      one(async () => {
+        const stop = deps.metrics.duration.startTimer({ type: event.type });
+        try {
+          const outcome = await handleWarmEvent(deps, event, eventLog);
+          const action = 'reply' in outcome ? String((outcome.reply.data as { action?: unknown }).action) : 'none';
+          deps.metrics.events.inc({ type: event.type, outcome: action });
+          return outcome;
+        } catch (err) {
+          deps.metrics.events.inc({ type: event.type, outcome: 'refused' });
+          throw err;
+        } finally {
+          stop();
+        }
+      }),
+  });
+  return startHttpServer({
+    handler: app,
+    port: params.port,
+    host: params.host ?? '0.0.0.0',
+    drainTimeoutMs: params.drainTimeoutMs ?? 30_000,
+    onDrainStart: () => {
+      draining = true;
+    },
+    log,
+  });
+}
