@@ -18,8 +18,9 @@ const OPTIONS: readonly EnvOption[] = [
 
 /** `modelctl warm`: the Knative function that turns the models ConfigMap into the plan the agents download. */
 export function registerWarmCommand(program: Command): void {
+  // `func deploy` sets no container args: MODELCTL_ROLE=warm (func.yaml) makes warm the default command
   const cmd = program
-    .command('warm')
+    .command('warm', { isDefault: process.env.MODELCTL_ROLE === 'warm' })
     .description(
       'serve the warm function: CloudEvents from an ApiServerSource (models ConfigMap, mode Resource) and a PingSource; ' +
         'validates models.yaml, pins each revision to a commit once, publishes the plan ConfigMap',
