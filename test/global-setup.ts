@@ -14,6 +14,7 @@ export default async function globalSetup(): Promise<void> {
   try {
     const starts: Promise<void>[] = [
       // each peer's start function registers here: (await import('./peers/x.js')).startX(run)
+      import('./peers/kube.js').then((m) => m.startKube(run)),
     ];
     await Promise.all(starts);
   } catch (err) {
