@@ -1,4 +1,6 @@
 import { base } from './jest.base.config.js';
+// global setup is loaded by require(), outside moduleNameMapper: let its `./x.js` imports find `./x.ts`
+import './test/hub-server/register-ts.ts';
 
 /** Integration tests run against the testing ground's real peers, started once in global setup. */
 export default {

@@ -106,7 +106,7 @@ export async function handleTree(ctx: RequestContext, deps: ApiDeps, rev: string
   if (!resolved) return;
   const recursive = ['true', '1'].includes(ctx.query.get('recursive') ?? '');
   const expand = ['true', '1'].includes(ctx.query.get('expand') ?? '');
-  const all = [...allEntries(resolved.sha, resolved.commit, expand), ...hostileEntries(ctx)];
+  const all = allEntries(resolved.sha, resolved.commit, expand);
   const prefix = dir ? `${dir}/` : '';
   if (dir && !all.some((e) => e.type === 'directory' && e.path === dir)) {
     await sendHubError(ctx, {
@@ -117,9 +117,11 @@ export async function handleTree(ctx: RequestContext, deps: ApiDeps, rev: string
     });
     return;
   }
-  const listed = all.filter(
-    (e) => e.path.startsWith(prefix) && (recursive || !e.path.slice(prefix.length).includes('/')),
-  );
+  const listed = [
+    ...all.filter((e) => e.path.startsWith(prefix) && (recursive || !e.path.slice(prefix.length).includes('/'))),
+    // injected names are listed wherever the listing is, whatever they look like
+    ...hostileEntries(ctx),
+  ];
   await sendPage(ctx, { entries: listed, pageSize: deps.treePageSize(), sha: resolved.sha, state });
 }
 

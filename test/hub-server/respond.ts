@@ -148,7 +148,10 @@ export function parseRange(header: string | undefined, size: number): { start: n
 
 /** Records the request once it is answered (or cut). */
 export function logWhenDone(ctx: RequestContext, log: RequestLog): void {
-  ctx.res.once('close', () => {
+  let logged = false;
+  const record = (): void => {
+    if (logged) return;
+    logged = true;
     log.add({
       method: ctx.method,
       url: ctx.req.url ?? '',
@@ -162,5 +165,9 @@ export function logWhenDone(ctx: RequestContext, log: RequestLog): void {
       fault: ctx.fault?.kind,
       aborted: ctx.aborted || !ctx.res.writableFinished,
     });
-  });
+  };
+  // 'finish': the whole answer was handed to the socket (logged before the client can read it all);
+  // 'close' alone: the connection ended first
+  ctx.res.once('finish', record);
+  ctx.res.once('close', record);
 }
