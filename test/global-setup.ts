@@ -15,6 +15,7 @@ export default async function globalSetup(): Promise<void> {
     const starts: Promise<void>[] = [
       // each peer's start function registers here: (await import('./peers/x.js')).startX(run)
       import('./peers/hub.js').then((m) => m.startHub(run)),
+      import('./peers/mlflow.js').then((m) => m.startMlflow(run)),
     ];
     await Promise.all(starts);
   } catch (err) {
