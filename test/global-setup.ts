@@ -14,6 +14,7 @@ export default async function globalSetup(): Promise<void> {
   try {
     const starts: Promise<void>[] = [
       // each peer's start function registers here: (await import('./peers/x.js')).startX(run)
+      import('./peers/kube.js').then((m) => m.startKube(run)),
       import('./peers/hub.js').then((m) => m.startHub(run)),
       import('./peers/mlflow.js').then((m) => m.startMlflow(run)),
     ];
