@@ -39,13 +39,16 @@ export async function createInferencePool(params: {
     idleTimeout: Number.POSITIVE_INFINITY,
     concurrentTasksPerWorker: 1,
   });
+  // A thread that cannot load the model fails as a pool 'error' event (not a task rejection): race for it.
+  const loadFailed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
+  loadFailed.catch(() => undefined);
   // one describe per thread, all at once: each lands on its own idle thread, so all have loaded the model
-  const metas = await Promise.all(Array.from({ length: params.threads }, () => pool.run({ kind: 'describe' }) as Promise<GraphMetadata>)).catch(
-    async (cause: unknown) => {
-      await pool.destroy();
-      throw new AppError({ code: 'MODEL_LOAD_FAILED', statusCode: 500, message: `onnxruntime cannot load ${params.onnxPath}: ${firstLine(cause)}`, cause });
-    },
-  );
+  const describes = Array.from({ length: params.threads }, () => pool.run({ kind: 'describe' }) as Promise<GraphMetadata>);
+  const metas = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
+    await pool.destroy().catch(() => undefined);
+    throw new AppError({ code: 'MODEL_LOAD_FAILED', statusCode: 500, message: `onnxruntime cannot load ${params.onnxPath}: ${firstLine(cause)}`, cause });
+  });
+  pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
   const metadata = metas[0]!;
   return {
     run: async (feeds, outputs) => {

@@ -1,0 +1,54 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './peers/peer-run.js';
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
+export const EXAMPLE_MODELS = path.join(REPO_ROOT, 'examples', 'models');
+export const FIXTURE_MODELS = path.join(REPO_ROOT, 'test', 'fixtures', 'models');
+
+export interface ModelctlProcess {
+  child: ChildProcess;
+  url: string;
+  /** everything the process wrote so far */
+  output: () => string;
+  /** resolves with the exit code (or signal name) */
+  exited: Promise<number | string>;
+  stop: () => Promise<number | string>;
+}
+
+/** Runs `./bin/modelctl serve` (the built CLI) on a free loopback port and waits until it is ready. */
+export async function startModelctlServe(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ModelctlProcess> {
+  const port = await freePort();
+  const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
+  const url = `http://127.0.0.1:${port}`;
+  const handle = { ...proc, url };
+  if (opts.waitReady === false) return handle;
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const ready = await fetch(`${url}/health/readiness`).then((r) => r.ok, () => false);
+    if (ready) return handle;
+    const done = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r(undefined), 100))]);
+    if (done !== undefined) throw new Error(`modelctl serve exited (${String(done)}):\n${proc.output()}`);
+  }
+  await proc.stop();
+  throw new Error(`modelctl serve not ready after 30 s:\n${proc.output()}`);
+}
+
+/** Runs `./bin/modelctl <args>` with `env` laid over the test's environment. */
+export function runModelctl(args: string[], env: Record<string, string> = {}): Omit<ModelctlProcess, 'url'> {
+  const child = spawn(MODELCTL, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const stop = async (): Promise<number | string> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    const result = await exited;
+    clearTimeout(timer);
+    return result;
+  };
+  return { child, output: () => out, exited, stop };
+}
