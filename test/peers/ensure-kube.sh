@@ -50,8 +50,14 @@ build() {
 
 if [ ! -f "$home/.complete" ]; then
   mkdir -p "$cache"
-  # a stale, incomplete folder (killed build) would block the atomic rename
-  [ -e "$home" ] && rm -rf "$home"
-  build
+  # one build at a time per version: a second caller (another test run, `make peers`) waits, then reuses it
+  exec 9>"$home.lock"
+  flock 9
+  if [ ! -f "$home/.complete" ]; then
+    # a stale, incomplete folder (killed build) would block the atomic rename
+    [ -e "$home" ] && rm -rf "$home"
+    build
+  fi
+  exec 9>&-
 fi
 if [ "${1:-}" = "--print-bin-dir" ]; then echo "$bin"; fi
