@@ -5,6 +5,7 @@ import { registerAgentCommand } from './commands/agent.js';
 import { MODELCTL_VERSION } from '../shared/config/version.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerWarmCommand } from './commands/warm.js';
+import { registerFetchCommand } from './commands/fetch.js';
 
 /**
  * `modelctl`: one subcommand per role. Each role reads its settings from the environment (the names pods
@@ -20,5 +21,6 @@ registerServeCommand(program);
 registerAgentCommand(program);
 registerDeployCommand(program);
 registerWarmCommand(program);
+registerFetchCommand(program);
 
 await program.parseAsync(process.argv);

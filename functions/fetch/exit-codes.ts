@@ -1,0 +1,32 @@
+import { isAppError } from '../../shared/errors/app-error.js';
+
+/**
+ * `modelctl fetch` exit codes (documented in `modelctl fetch --help`):
+ * 0 the model is at OUTPUT_PATH/model; 1 bad configuration or URI; 2 permanent failure (not found, refused
+ * credentials, unsupported artifact store, not an MLflow model); 3 the server stayed unavailable through
+ * MAX_RETRIES retries; 4 not enough disk space; 5 anything else (I/O error, lost cache lock, bug).
+ */
+export const EXIT = { ok: 0, config: 1, permanent: 2, retriesExhausted: 3, noSpace: 4, other: 5 } as const;
+
+const BY_CODE: Record<string, number> = {
+  INVALID_CONFIG: EXIT.config,
+  INVALID_MODEL_URI: EXIT.config,
+  INVALID_REPO_ID: EXIT.config,
+  INVALID_REVISION: EXIT.config,
+  MODEL_NOT_FOUND: EXIT.permanent,
+  MLFLOW_AUTH: EXIT.permanent,
+  MLFLOW_BAD_REQUEST: EXIT.permanent,
+  ARTIFACT_STORE_UNSUPPORTED: EXIT.permanent,
+  NOT_AN_MLFLOW_MODEL: EXIT.permanent,
+  HF_NOT_CACHED: EXIT.permanent,
+  MLFLOW_UNAVAILABLE: EXIT.retriesExhausted,
+  MLFLOW_BAD_RESPONSE: EXIT.retriesExhausted,
+  NO_SPACE: EXIT.noSpace,
+};
+
+/** The exit code for a failure of the fetch role. */
+export function exitCodeFor(err: unknown): number {
+  if (isAppError(err)) return BY_CODE[err.code] ?? EXIT.other;
+  if ((err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') return EXIT.noSpace;
+  return EXIT.other;
+}

@@ -1,0 +1,73 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+const bool = z.stringbool();
+
+/**
+ * The fetch role's environment (the seed's names, plus modelctl's own tuning knobs).
+ * Empty values count as unset (Kubernetes manifests often carry `value: ""`).
+ */
+export const FetchEnv = z
+  .object({
+    MODEL_URI: z.string().min(1),
+    OUTPUT_PATH: z
+      .string()
+      .min(1)
+      .default('/models')
+      .transform((p) => path.resolve(p)),
+    STORAGE_STRATEGY: z.enum(['emptydir', 'pvc']).default('emptydir'),
+    // absolute: OUTPUT_PATH/model may become a symlink into it
+    CACHE_PATH: z
+      .string()
+      .min(1)
+      .default('/model-cache')
+      .transform((p) => path.resolve(p)),
+    MAX_RETRIES: z.coerce.number().int().min(0).max(100).default(3),
+    BACKOFF_SECONDS: z.coerce.number().min(0).max(3600).default(5),
+    MLFLOW_TRACKING_URI: z.url({ protocol: /^https?$/ }).optional(),
+    MLFLOW_TRACKING_USERNAME: z.string().optional(),
+    MLFLOW_TRACKING_PASSWORD: z.string().optional(),
+    MLFLOW_TRACKING_TOKEN: z.string().optional(),
+    MLFLOW_TRACKING_INSECURE_TLS: bool.default(false),
+    /** connect/headers/idle-body timeout of each request */
+    FETCH_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+    /** files downloaded at once */
+    FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
+    /** a PVC cache lock whose heartbeat stopped this long ago is taken over */
+    LOCK_STALE_SECONDS: z.coerce.number().positive().max(3600).default(30),
+    /** `quick`: a cache hit checks file sizes; `full`: also every sha256 */
+    CACHE_VERIFY: z.enum(['quick', 'full']).default('quick'),
+    /** `auto`: a bar on a terminal, JSON lines otherwise */
+    PROGRESS: z.enum(['auto', 'bar', 'json', 'none']).default('auto'),
+    PROGRESS_INTERVAL_SECONDS: z.coerce.number().positive().default(5),
+    /** the node's Hugging Face cache, for hf:// URIs */
+    HF_HUB_CACHE: z.string().optional(),
+    HF_TOKEN: z.string().optional(),
+    HF_ENDPOINT: z.url().optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const needsMlflow = /^(models|runs|mlflow-artifacts):/.test(env.MODEL_URI.trim());
+    if (needsMlflow && env.MLFLOW_TRACKING_URI === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MLFLOW_TRACKING_URI'],
+        message: `required for ${env.MODEL_URI.split(':')[0]}: URIs`,
+      });
+    }
+    if (env.MLFLOW_TRACKING_PASSWORD !== undefined && env.MLFLOW_TRACKING_USERNAME === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['MLFLOW_TRACKING_USERNAME'],
+        message: 'required when MLFLOW_TRACKING_PASSWORD is set',
+      });
+    }
+  });
+export type FetchConfig = z.output<typeof FetchEnv>;
+
+/** Drops empty values so `VAR=""` means "use the default". */
+export function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''),
+  );
+}

@@ -1,0 +1,147 @@
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { AppError } from '../../shared/errors/app-error.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import type { MlflowClient } from '../../shared/mlflow/mlflow-client.js';
+import { parseModelUri, type ModelUri } from '../../shared/mlflow/parse-model-uri.js';
+import type { FetchConfig } from './fetch-config.js';
+import { OUTPUT_MODEL_DIR, publishDirectory, stagingName } from './place-output.js';
+import type { Progress } from './progress.js';
+
+/** How the model got to OUTPUT_PATH. */
+export type FetchSource = 'downloaded' | 'cache-hit' | 'copied' | 'hf-node-cache' | 'hf-downloaded';
+
+export interface FetchResult {
+  /** `OUTPUT_PATH/model`: a folder, or (pvc, hf) a symlink to one; serve's MODEL_LOCAL_PATH */
+  modelPath: string;
+  /** the folder the bytes are really in */
+  realPath: string;
+  source: FetchSource;
+  /** the PVC cache entry, for pvc */
+  key?: string;
+  files: number;
+  bytes: number;
+}
+
+/** What every fetch flow gets. */
+export interface FetchContext {
+  config: FetchConfig;
+  uri: ModelUri;
+  log: Logger;
+  progress: Progress;
+  /** `OUTPUT_PATH/model` */
+  target: string;
+  /** the MLflow client, created on first use (keeps undici off the cache-hit path) */
+  mlflow: () => Promise<MlflowClient>;
+}
+
+/**
+ * Puts the model of `MODEL_URI` at `OUTPUT_PATH/model`, by the configured strategy:
+ * - `emptydir`: download into a staging folder beside it, then one rename;
+ * - `pvc`: through the shared cache at `CACHE_PATH` (one download per resolved model across pods),
+ *   then `OUTPUT_PATH/model` becomes a symlink into the cache entry (no bytes copied);
+ * local paths are copied, `hf://` repos come from the node's Hugging Face cache.
+ */
+export async function fetchModel(params: {
+  config: FetchConfig;
+  log: Logger;
+  progress: Progress;
+}): Promise<FetchResult> {
+  const uri = parseUri(params.config.MODEL_URI);
+  await mkdir(params.config.OUTPUT_PATH, { recursive: true });
+  let client: MlflowClient | undefined;
+  const ctx: FetchContext = {
+    ...params,
+    uri,
+    target: path.join(params.config.OUTPUT_PATH, OUTPUT_MODEL_DIR),
+    mlflow: async () => (client ??= await createClient(params.config, params.log)),
+  };
+  try {
+    return await dispatch(ctx);
+  } finally {
+    await client?.close();
+  }
+}
+
+async function dispatch(ctx: FetchContext): Promise<FetchResult> {
+  await removeLeftovers(ctx.config.OUTPUT_PATH);
+  if (ctx.uri.kind === 'local') return copyLocal(ctx, ctx.uri.dir);
+  if (ctx.uri.kind === 'hf') return (await import('./fetch-hf.js')).fetchHf(ctx, ctx.uri);
+  if (ctx.config.STORAGE_STRATEGY === 'pvc') return (await import('./fetch-via-cache.js')).fetchViaCache(ctx, ctx.uri);
+  return (await import('./fetch-to-output.js')).fetchToOutput(ctx, ctx.uri);
+}
+
+function parseUri(uri: string): ModelUri {
+  try {
+    return parseModelUri(uri);
+  } catch (err) {
+    throw new AppError({
+      code: 'INVALID_MODEL_URI',
+      statusCode: 400,
+      message: `MODEL_URI: ${(err as Error).message}`,
+      cause: err,
+    });
+  }
+}
+
+async function createClient(config: FetchConfig, log: Logger): Promise<MlflowClient> {
+  const { MlflowClient: Client } = await import('../../shared/mlflow/mlflow-client.js');
+  return new Client({
+    trackingUri: config.MLFLOW_TRACKING_URI ?? '',
+    username: config.MLFLOW_TRACKING_USERNAME,
+    password: config.MLFLOW_TRACKING_PASSWORD,
+    token: config.MLFLOW_TRACKING_TOKEN,
+    insecureTls: config.MLFLOW_TRACKING_INSECURE_TLS,
+    timeoutMs: config.FETCH_TIMEOUT_SECONDS * 1000,
+    maxRetries: config.MAX_RETRIES,
+    backoffMs: config.BACKOFF_SECONDS * 1000,
+    onRetry: (a) =>
+      log.warn(
+        {
+          what: a.what,
+          retry: a.retry,
+          maxRetries: a.maxRetries,
+          delayMs: a.delayMs,
+          fromRetryAfter: a.fromRetryAfter,
+          err: a.error,
+        },
+        'retrying',
+      ),
+  });
+}
+
+/** Staging folders of an earlier run that was killed (`.model.staging-*`, `.model.old-*`, `.model.link-*`). */
+async function removeLeftovers(outputPath: string): Promise<void> {
+  const names = await readdir(outputPath).catch(() => [] as string[]);
+  const stale = names.filter((n) => /^\.model\.(staging|old|link)-[0-9a-f]{12}$/.test(n));
+  await Promise.all(stale.map((n) => rm(path.join(outputPath, n), { recursive: true, force: true })));
+}
+
+/** A local folder: copied into OUTPUT_PATH/model through a staging folder (both strategies). */
+async function copyLocal(ctx: FetchContext, dir: string): Promise<FetchResult> {
+  const { cp } = await import('node:fs/promises');
+  const { describeFiles } = await import('../../shared/model-cache/manifest.js');
+  const staged = stagingName(ctx.target, 'staging');
+  try {
+    await cp(dir, staged, { recursive: true, errorOnExist: true, force: false, dereference: true });
+  } catch (err) {
+    await rm(staged, { recursive: true, force: true });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new AppError({
+        code: 'MODEL_NOT_FOUND',
+        statusCode: 404,
+        message: `MODEL_URI: no folder at ${dir}`,
+        cause: err,
+      });
+    }
+    throw err;
+  }
+  const files = await describeFiles(staged);
+  await publishDirectory(staged, ctx.target);
+  return { modelPath: ctx.target, realPath: ctx.target, source: 'copied', files: files.length, bytes: sum(files) };
+}
+
+/** Total bytes of a file list. */
+export function sum(files: readonly { size: number }[]): number {
+  return files.reduce((acc, f) => acc + f.size, 0);
+}

@@ -1,0 +1,238 @@
+import { hostname } from 'node:os';
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { ModelUri } from '../../shared/mlflow/parse-model-uri.js';
+import type { ResolvedModel } from '../../shared/mlflow/resolve-model-uri.js';
+import { trackingOrigin } from '../../shared/mlflow/tracking-origin.js';
+import {
+  cacheDirs,
+  entryKey,
+  entryPaths,
+  isEntryKey,
+  refPath,
+  type EntryPaths,
+} from '../../shared/model-cache/cache-layout.js';
+import { acquireOrWait, type HeldLock } from '../../shared/model-cache/cache-lock.js';
+import { touchLastUsed } from '../../shared/model-cache/last-used.js';
+import { verifyEntry, writeManifest, type Manifest } from '../../shared/model-cache/manifest.js';
+import type { FetchContext, FetchResult, FetchSource } from './fetch-model.js';
+import { sum } from './fetch-model.js';
+import { publishSymlink, stagingName } from './place-output.js';
+
+type MlflowUri = Exclude<ModelUri, { kind: 'local' | 'hf' }>;
+
+/**
+ * `pvc`: the model through the shared cache at `CACHE_PATH`, then `OUTPUT_PATH/model` → symlink to
+ * `CACHE_PATH/entries/<key>/model` (mount the cache at the same path, read-only, in the serve container).
+ *
+ * 1. an immutable URI (version number, logged model, run, artifact path) whose `refs/` record names a complete
+ *    entry is a hit without any network call;
+ * 2. else resolve the URI with MLflow → the entry key (server + artifact location), so a stage, an alias and
+ *    a version number that mean the same files share one entry;
+ * 3. a complete entry is a hit; else wait for the download lease (one process downloads, the rest wait)
+ *    and download into `tmp/`, write `manifest.json` last, rename into `entries/`;
+ * 4. record last-used, the ref, and point `OUTPUT_PATH/model` at the entry.
+ */
+export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<FetchResult> {
+  const root = ctx.config.CACHE_PATH;
+  const origin = trackingOrigin(ctx.config.MLFLOW_TRACKING_URI ?? '');
+  const request = immutableRequest(uri);
+  const ref = request === null ? null : refPath(root, [origin, request]);
+  const known = ref === null ? null : await readRef(ref);
+  if (known !== null) {
+    const manifest = await completeManifest(entryPaths(root, known), ctx.config.CACHE_VERIFY);
+    if (manifest !== null)
+      return finish({ ctx, paths: entryPaths(root, known), manifest, ref: null, source: 'cache-hit' });
+  }
+  const client = await ctx.mlflow();
+  const { resolveModelUri } = await import('../../shared/mlflow/resolve-model-uri.js');
+  const resolved = await resolveModelUri(client, uri);
+  const paths = entryPaths(root, entryKey('mlflow', [origin, resolved.artifactUri]));
+  ctx.log.info({ what: resolved.what, artifactUri: resolved.artifactUri, key: paths.key }, 'model resolved');
+  const isDone = completionCheck(paths, ctx);
+  const waited = await acquireOrWait({
+    lockPath: paths.lock,
+    isDone: async () => (await isDone()) !== null,
+    staleMs: ctx.config.LOCK_STALE_SECONDS * 1000,
+    onWait: (owner) => ctx.log.info({ key: paths.key, holder: owner }, 'waiting for the download of another pod'),
+    onBreak: (owner) => ctx.log.warn({ key: paths.key, holder: owner }, 'took over a stale cache lock'),
+  });
+  if (!waited.done) {
+    try {
+      await populateEntry({ ctx, root, paths, lock: waited.lock, resolved, uri: ctx.config.MODEL_URI });
+    } finally {
+      await waited.lock.release();
+    }
+  }
+  const manifest = await isDone();
+  if (manifest === null) throw new Error(`cache entry ${paths.key} is not complete after its download`);
+  return finish({ ctx, paths, manifest, ref, source: waited.done ? 'cache-hit' : 'downloaded' });
+}
+
+/**
+ * The "is the entry complete?" check used while waiting: the first look verifies in CACHE_VERIFY mode and
+ * remembers a broken entry (partial, truncated, digest mismatch); later looks are quick and accept only an
+ * entry other than that broken one (the one a holder re-downloaded and published).
+ */
+function completionCheck(paths: EntryPaths, ctx: FetchContext): () => Promise<Manifest | null> {
+  let first = true;
+  let broken: string | null = null;
+  return async () => {
+    const mode = first ? ctx.config.CACHE_VERIFY : 'quick';
+    first = false;
+    const check = await verifyEntry({ entryDir: paths.dir, mode });
+    if (check.problem === null && check.manifest.createdAt !== broken) return check.manifest;
+    if (check.problem !== null && check.manifest !== null) {
+      broken ??= check.manifest.createdAt;
+      ctx.log.warn({ key: paths.key, problem: check.problem }, 'cache entry is broken, fetching it again');
+    }
+    return null;
+  };
+}
+
+/** The request a `refs/` record stands for, or null for URIs that can move (stages, aliases). */
+function immutableRequest(uri: MlflowUri): string | null {
+  switch (uri.kind) {
+    case 'registry-version':
+      return `models:/${uri.name}/${uri.version}`;
+    case 'logged-model':
+      return `models:/${uri.modelId}`;
+    case 'run':
+      return `runs:/${uri.runId}/${uri.artifactPath}`;
+    case 'mlflow-artifacts':
+      return `mlflow-artifacts:/${uri.artifactPath}`;
+    default:
+      return null;
+  }
+}
+
+async function readRef(file: string): Promise<string | null> {
+  const key = (await readFile(file, 'utf8').catch(() => '')).trim();
+  return isEntryKey(key) ? key : null;
+}
+
+async function writeRef(file: string, key: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temp = stagingName(file, 'ref');
+  await writeFile(temp, key);
+  await rename(temp, file);
+}
+
+async function completeManifest(paths: EntryPaths, mode: 'quick' | 'full'): Promise<Manifest | null> {
+  const check = await verifyEntry({ entryDir: paths.dir, mode });
+  return check.problem === null ? check.manifest : null;
+}
+
+async function moveAsideAndRemove(root: string, paths: EntryPaths): Promise<void> {
+  const tmp = cacheDirs(root).tmp;
+  await mkdir(tmp, { recursive: true });
+  const aside = path.join(tmp, path.basename(stagingName(paths.dir, 'broken')).slice(1));
+  await rename(paths.dir, aside).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+  await rm(aside, { recursive: true, force: true });
+}
+
+async function exists(p: string): Promise<boolean> {
+  return readdir(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Downloads the entry under the lease: tmp folder → files → manifest last → rename into `entries/`. */
+async function populateEntry(params: {
+  ctx: FetchContext;
+  root: string;
+  paths: EntryPaths;
+  lock: HeldLock;
+  resolved: ResolvedModel;
+  uri: string;
+}): Promise<void> {
+  const { ctx, root, paths, lock } = params;
+  const { downloadPlanned, planMlflowDownload } = await import('./download-mlflow-model.js');
+  const tmpRoot = cacheDirs(root).tmp;
+  await removeDeadDownloads(tmpRoot, paths.key);
+  const staged = path.join(tmpRoot, `${paths.key}.${lock.owner.token}`);
+  await mkdir(path.join(staged, 'model'), { recursive: true });
+  try {
+    const client = await ctx.mlflow();
+    const plan = await planMlflowDownload({
+      client,
+      resolved: params.resolved,
+      concurrency: ctx.config.FETCH_CONCURRENCY,
+    });
+    const files = await downloadPlanned({
+      client,
+      plan,
+      destDir: path.join(staged, 'model'),
+      spaceDir: root,
+      concurrency: ctx.config.FETCH_CONCURRENCY,
+      progress: ctx.progress,
+      signal: lock.signal,
+    });
+    await writeManifest(staged, manifestFor({ ...params, files }));
+    await lock.assertHeld();
+    if (await exists(paths.dir)) await moveAsideAndRemove(root, paths);
+    await mkdir(path.dirname(paths.dir), { recursive: true });
+    await rename(staged, paths.dir);
+  } finally {
+    await rm(staged, { recursive: true, force: true });
+  }
+}
+
+/** Under the lease, other `tmp/<key>.*` folders belong to holders that died or lost the lease. */
+async function removeDeadDownloads(tmpRoot: string, key: string): Promise<void> {
+  const names = await readdir(tmpRoot).catch(() => [] as string[]);
+  await Promise.all(
+    names
+      .filter((n) => n.startsWith(`${key}.`))
+      .map((n) => rm(path.join(tmpRoot, n), { recursive: true, force: true })),
+  );
+}
+
+function manifestFor(params: {
+  paths: EntryPaths;
+  uri: string;
+  ctx: FetchContext;
+  resolved: { artifactUri: string; name?: string; version?: string };
+  files: Manifest['files'];
+}): Manifest {
+  return {
+    format: 1,
+    key: params.paths.key,
+    kind: 'mlflow',
+    source: {
+      uri: params.uri,
+      server: trackingOrigin(params.ctx.config.MLFLOW_TRACKING_URI ?? ''),
+      resolved: params.resolved.artifactUri,
+      ...(params.resolved.name === undefined ? {} : { name: params.resolved.name }),
+      ...(params.resolved.version === undefined ? {} : { version: params.resolved.version }),
+    },
+    files: params.files,
+    totalBytes: sum(params.files),
+    createdAt: new Date().toISOString(),
+    createdBy: { host: hostname(), pid: process.pid },
+  };
+}
+
+async function finish(params: {
+  ctx: FetchContext;
+  paths: EntryPaths;
+  manifest: Manifest;
+  ref: string | null;
+  source: FetchSource;
+}): Promise<FetchResult> {
+  const { ctx, paths, manifest } = params;
+  await touchLastUsed(paths.dir);
+  if (params.ref !== null) await writeRef(params.ref, paths.key);
+  await publishSymlink(paths.modelDir, ctx.target);
+  return {
+    modelPath: ctx.target,
+    realPath: paths.modelDir,
+    source: params.source,
+    key: paths.key,
+    files: manifest.files.length,
+    bytes: manifest.totalBytes,
+  };
+}

@@ -1,0 +1,277 @@
+import { Agent, request, type Dispatcher } from 'undici';
+import type { Readable } from 'node:stream';
+import type { z } from 'zod';
+import { redactSecrets } from '../log/create-logger.js';
+import { parseRetryAfter, withRetry, type RetryAttempt } from '../retry/with-retry.js';
+import { MlflowError, isRetryableMlflowError } from './mlflow-error.js';
+
+/** How to reach one MLflow tracking server. */
+export interface MlflowConnection {
+  /** `MLFLOW_TRACKING_URI`; `user:pass@` in it is used as basic auth and never shown */
+  trackingUri: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  /** bearer token; used when no username/password is given */
+  token?: string | undefined;
+  /** `MLFLOW_TRACKING_INSECURE_TLS`: accept any server certificate */
+  insecureTls?: boolean | undefined;
+  /** connect, headers and idle-body timeout of every request @default 30000 */
+  timeoutMs?: number | undefined;
+  /** retries of each request on 408/429/5xx and connection errors (`MAX_RETRIES`) */
+  maxRetries: number;
+  /** exponential backoff base (`BACKOFF_SECONDS` × 1000) */
+  backoffMs: number;
+  /** cap on one backoff wait @default 60000 */
+  maxBackoffMs?: number | undefined;
+  onRetry?: ((attempt: RetryAttempt & { what: string }) => void) | undefined;
+}
+
+/** An opened artifact body. */
+export interface ArtifactResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Readable;
+}
+
+/**
+ * The MLflow REST client: JSON calls of the tracking/registry API and streamed artifact downloads through the
+ * tracking server's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts`). Every call has timeouts and
+ * retries; failures become {@link MlflowError}s whose messages name what was asked and what to check.
+ */
+export class MlflowClient {
+  /** the tracking URI without credentials: safe in logs and messages */
+  readonly origin: string;
+  private readonly base: URL;
+  private readonly authorization: string | undefined;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(private readonly conn: MlflowConnection) {
+    const url = new URL(conn.trackingUri);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new MlflowError({
+        code: 'MLFLOW_BAD_REQUEST',
+        message: `MLFLOW_TRACKING_URI must be an http(s) URL of a tracking server, got ${url.protocol}`,
+      });
+    }
+    const username = conn.username ?? (url.username === '' ? undefined : decodeURIComponent(url.username));
+    const password = conn.password ?? (url.password === '' ? undefined : decodeURIComponent(url.password));
+    url.username = '';
+    url.password = '';
+    this.base = url;
+    this.origin = url.toString().replace(/\/$/, '');
+    this.authorization = authorizationHeader(username, password, conn.token);
+    const timeout = conn.timeoutMs ?? 30_000;
+    this.dispatcher = new Agent({
+      connect: { timeout, rejectUnauthorized: conn.insecureTls !== true },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+  }
+
+  /** GET a REST endpoint (`/api/2.0/mlflow/…`) and validate its JSON with `schema`. */
+  async getJson<S extends z.ZodType>(params: {
+    path: string;
+    query?: Record<string, string>;
+    schema: S;
+    /** what this asks for, in words, for error messages: `version 3 of model "iris"` */
+    what: string;
+  }): Promise<z.output<S>> {
+    return this.json({ ...params, method: 'GET' });
+  }
+
+  /** POST JSON to a REST endpoint and validate the JSON answer with `schema`. */
+  async postJson<S extends z.ZodType>(params: {
+    path: string;
+    body: unknown;
+    schema: S;
+    what: string;
+  }): Promise<z.output<S>> {
+    return this.json({ ...params, method: 'POST' });
+  }
+
+  private async json<S extends z.ZodType>(params: {
+    method: 'GET' | 'POST';
+    path: string;
+    query?: Record<string, string>;
+    body?: unknown;
+    schema: S;
+    what: string;
+  }): Promise<z.output<S>> {
+    const data = await this.withRetries(params.what, async () => {
+      const res = await this.send({ ...params, accept: 'application/json' });
+      const text = await res.body.text();
+      if (res.statusCode >= 300) throw this.errorFor(res.statusCode, text, res.headers, params.what);
+      return parseJson(text);
+    });
+    const parsed = params.schema.safeParse(data);
+    if (!parsed.success) {
+      throw new MlflowError({
+        code: 'MLFLOW_BAD_RESPONSE',
+        message: `MLflow at ${this.origin} sent an unexpected answer for ${params.what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+      });
+    }
+    return parsed.data;
+  }
+
+  /**
+   * Opens one artifact through the proxy (`GET /api/2.0/mlflow-artifacts/artifacts/<path>`), from byte
+   * `start` when given (`Range`; the server may answer 200 with the whole file). No retry here: the caller
+   * retries the whole transfer (see download-artifacts.ts). Non-2xx answers throw.
+   */
+  async openArtifact(params: { proxyPath: string; start?: number; what: string }): Promise<ArtifactResponse> {
+    const headers: Record<string, string> = {};
+    if (params.start !== undefined && params.start > 0) headers.range = `bytes=${params.start}-`;
+    const res = await this.send({
+      method: 'GET',
+      path: `/api/2.0/mlflow-artifacts/artifacts/${encodePath(params.proxyPath)}`,
+      headers,
+      what: params.what,
+    });
+    if (res.statusCode >= 300) throw this.errorFor(res.statusCode, await res.body.text(), res.headers, params.what);
+    return res;
+  }
+
+  /** Runs `fn` under this connection's retry policy; exhausted retries say so in the message. */
+  async withRetries<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await withRetry({
+        run: fn,
+        maxRetries: this.conn.maxRetries,
+        baseDelayMs: this.conn.backoffMs,
+        maxDelayMs: this.conn.maxBackoffMs ?? 60_000,
+        isRetryable: isRetryableMlflowError,
+        onRetry: (a) => this.conn.onRetry?.({ ...a, what }),
+      });
+    } catch (err) {
+      throw this.exhausted(err, what);
+    }
+  }
+
+  private exhausted(err: unknown, what: string): unknown {
+    if (!isRetryableMlflowError(err)) return err;
+    const detail = err instanceof Error ? err.message : String(err);
+    return new MlflowError({
+      code: 'MLFLOW_UNAVAILABLE',
+      message: `${detail} (gave up on ${what} after ${this.conn.maxRetries} retries: raise MAX_RETRIES/BACKOFF_SECONDS or check the tracking server)`,
+      upstreamStatus: err instanceof MlflowError ? err.upstreamStatus : undefined,
+      cause: err,
+    });
+  }
+
+  private async send(params: {
+    method: 'GET' | 'POST';
+    path: string;
+    query?: Record<string, string>;
+    body?: unknown;
+    headers?: Record<string, string>;
+    accept?: string;
+    what: string;
+  }): Promise<Dispatcher.ResponseData> {
+    const url = new URL(this.base.pathname.replace(/\/$/, '') + params.path, this.base);
+    for (const [k, v] of Object.entries(params.query ?? {})) url.searchParams.set(k, v);
+    const headers: Record<string, string> = { ...params.headers };
+    if (params.accept) headers.accept = params.accept;
+    if (this.authorization) headers.authorization = this.authorization;
+    if (params.body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      return await request(url, {
+        method: params.method,
+        headers,
+        body: params.body === undefined ? undefined : JSON.stringify(params.body),
+        dispatcher: this.dispatcher,
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? (err as Error).name;
+      throw new MlflowError({
+        code: 'MLFLOW_UNAVAILABLE',
+        message: `could not reach MLflow at ${this.origin} for ${params.what} (${code})`,
+        cause: err,
+      });
+    }
+  }
+
+  /** Turns a non-2xx answer into an {@link MlflowError} that says what to check. */
+  errorFor(status: number, bodyText: string, headers: Dispatcher.ResponseData['headers'], what: string): MlflowError {
+    const body = safeErrorBody(bodyText);
+    const detail = body.message ? `: ${redactSecrets(body.message).slice(0, 300)}` : '';
+    if (status === 401 || status === 403) {
+      return new MlflowError({
+        code: 'MLFLOW_AUTH',
+        upstreamStatus: status,
+        message:
+          `MLflow at ${this.origin} answered ${status} for ${what}: check MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD ` +
+          `(or MLFLOW_TRACKING_TOKEN) and that this user may read the model`,
+      });
+    }
+    if (isNotFound(status, body)) {
+      return new MlflowError({
+        code: 'MODEL_NOT_FOUND',
+        upstreamStatus: status,
+        message: `${what} not found on MLflow at ${this.origin}${detail}: check the model name, version, alias or stage in MODEL_URI`,
+      });
+    }
+    if (status === 408 || status === 429 || status >= 500) {
+      const retryAfter = header(headers, 'retry-after');
+      return new MlflowError({
+        code: 'MLFLOW_UNAVAILABLE',
+        upstreamStatus: status,
+        retryAfterMs: parseRetryAfter(retryAfter) ?? undefined,
+        message: `MLflow at ${this.origin} answered ${status} for ${what}${detail}`,
+      });
+    }
+    return new MlflowError({
+      code: 'MLFLOW_BAD_REQUEST',
+      upstreamStatus: status,
+      message: `MLflow at ${this.origin} refused ${what} (${status})${detail}`,
+    });
+  }
+
+  /** Closes the connection pool. */
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+}
+
+function authorizationHeader(username?: string, password?: string, token?: string): string | undefined {
+  if (username !== undefined && password !== undefined) {
+    return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+  }
+  if (token !== undefined && token !== '') return `Bearer ${token}`;
+  return undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function safeErrorBody(text: string): { errorCode?: string; message?: string } {
+  const data = parseJson(text) as { error_code?: unknown; message?: unknown } | undefined;
+  if (data === undefined || data === null || typeof data !== 'object') return {};
+  return {
+    errorCode: typeof data.error_code === 'string' ? data.error_code : undefined,
+    message: typeof data.message === 'string' ? data.message : undefined,
+  };
+}
+
+/** MLflow says "not found" with 404, with `RESOURCE_DOES_NOT_EXIST`, and (aliases) with a 400 + "not found". */
+function isNotFound(status: number, body: { errorCode?: string; message?: string }): boolean {
+  if (status === 404 || body.errorCode === 'RESOURCE_DOES_NOT_EXIST') return true;
+  return status === 400 && /not found|does not exist/i.test(body.message ?? '');
+}
+
+function header(headers: Dispatcher.ResponseData['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Percent-encodes each segment of a proxy path, keeping the slashes. */
+export function encodePath(p: string): string {
+  return p
+    .split('/')
+    .map((s) => encodeURIComponent(s))
+    .join('/');
+}
