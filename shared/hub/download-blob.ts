@@ -16,7 +16,7 @@ import type { HubAccess } from './hub-fetch.js';
 import type { RepoFile } from './list-repo-files.js';
 
 /** Bytes gathered before one write(2): few syscalls, and memory stays bounded (this × concurrent files). */
-const WRITE_BUFFER_BYTES = 4 * 1024 * 1024;
+const WRITE_BUFFER_BYTES = 1024 * 1024;
 const MAX_REDIRECTS = 5;
 
 /** What one blob download did. */
@@ -190,17 +190,23 @@ async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: 
     pending = [];
     pendingBytes = 0;
   };
-  for await (const chunk of body.stream) {
-    const buf = chunk as Buffer;
-    state.networkBytes += buf.length;
-    if (state.offset + pendingBytes + buf.length > file.size) {
-      throw new AppError({ code: 'DOWNLOAD_INTEGRITY', statusCode: 502, message: `${file.path}: the Hub sent more than ${file.size} bytes` });
+  try {
+    for await (const chunk of body.stream) {
+      const buf = chunk as Buffer;
+      state.networkBytes += buf.length;
+      if (state.offset + pendingBytes + buf.length > file.size) {
+        pending = [];
+        pendingBytes = 0;
+        throw new AppError({ code: 'DOWNLOAD_INTEGRITY', statusCode: 502, message: `${file.path}: the Hub sent more than ${file.size} bytes` });
+      }
+      pending.push(buf);
+      pendingBytes += buf.length;
+      if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
     }
-    pending.push(buf);
-    pendingBytes += buf.length;
-    if (pendingBytes >= WRITE_BUFFER_BYTES) await flush();
+  } finally {
+    // Bytes received before a dropped connection are a valid prefix: keep them, so the retry resumes after them.
+    await flush();
   }
-  await flush();
   if (state.offset !== file.size) {
     throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${file.path}: body ended at ${state.offset} of ${file.size} bytes` });
   }

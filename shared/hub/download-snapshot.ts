@@ -160,9 +160,22 @@ async function fetchAndLink(args: {
     figures.resumedBytes += outcome.resumedBytes;
     log.debug({ path: file.path, bytes: file.size, networkBytes: outcome.networkBytes }, 'blob ready');
   };
-  const results = await Promise.allSettled(args.missing.map((file) => limit(() => fetchOne(file))));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) throw failed.reason;
+  // The smallest file goes first, alone: a gated or vanished repo then costs one download request, not one
+  // per file in flight. After a failure, files not yet started are not started.
+  const [probe, ...rest] = [...args.missing].sort((a, b) => a.size - b.size);
+  if (probe) await limit(() => fetchOne(probe));
+  let failure: { reason: unknown } | undefined;
+  await Promise.all(
+    rest.map((file) =>
+      limit(async () => {
+        if (failure) return;
+        await fetchOne(file).catch((reason: unknown) => {
+          failure ??= { reason };
+        });
+      }),
+    ),
+  );
+  if (failure) throw failure.reason;
   const created: string[] = [];
   for (const file of args.files) {
     if (await linkSnapshotFile({ paths, commit, filePath: file.path, etag: file.etag })) created.push(`${commit}/${file.path}`);

@@ -1,0 +1,207 @@
+import { describe, expect, it, beforeAll } from '@jest/globals';
+import { mkdtemp, readFile, readdir, writeFile, lstat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { runOnce } from '../functions/agent/run-once.js';
+import { createAgentMetrics } from '../functions/agent/agent-metrics.js';
+import { createLogger, type Logger } from '../shared/log/create-logger.js';
+import { createMetricsRegistry } from '../shared/metrics/registry.js';
+import { HubAdmin } from './hub-server/hub-admin.js';
+import { createRepo } from './hub-server/repo-store.js';
+import { readHub, type HubInfo } from './peers/hub.js';
+import { hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
+
+const MiB = 1024 * 1024;
+const FAST_RETRY = { maxRetries: 8, baseDelayMs: 50, maxDelayMs: 5000 };
+
+let hub: HubInfo;
+let admin: HubAdmin;
+
+beforeAll(() => {
+  hub = readHub();
+  admin = new HubAdmin(hub.adminUrl);
+});
+
+/** A logger whose JSON lines are kept for assertions (e.g. that no token is ever logged). */
+function captureLog(): { log: Logger; text: () => string } {
+  const chunks: string[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return { log: createLogger({ name: 'agent-test', level: 'debug', destination }), text: () => chunks.join('') };
+}
+
+async function workDir(): Promise<{ root: string; cacheDir: string; configFile: string }> {
+  const root = await mkdtemp(path.join(tmpdir(), 'agent-once-'));
+  return { root, cacheDir: path.join(root, 'hub'), configFile: path.join(root, 'models.yaml') };
+}
+
+async function warm(params: { yaml: string; token?: string; gpuType?: string | null; cacheDir?: string }) {
+  const dir = await workDir();
+  await writeFile(dir.configFile, params.yaml);
+  const captured = captureLog();
+  const result = await runOnce({
+    configFile: dir.configFile,
+    cacheDir: params.cacheDir ?? dir.cacheDir,
+    gpuType: params.gpuType ?? null,
+    access: { hubUrl: hub.url, token: params.token },
+    concurrency: 4,
+    retry: FAST_RETRY,
+    log: captured.log,
+  });
+  return { ...dir, ...result, logText: captured.text };
+}
+
+describe('modelctl agent --once against the local Hub', () => {
+  it('warms repos that huggingface_hub then loads offline by commit and by branch, with no scan warning', async () => {
+    const { cacheDir, states } = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.tiny.id}: {}\n  ${hub.repos.manyFiles.id}: {}\n`,
+    });
+    expect(states.map((s) => [s.repo, s.state])).toEqual([
+      [hub.repos.tiny.id, 'ready'],
+      [hub.repos.manyFiles.id, 'ready'],
+    ]);
+    const report = await runHfOracle({
+      cacheDir,
+      checks: [
+        { repo: hub.repos.tiny.id, revision: hub.repos.tiny.commit },
+        { repo: hub.repos.tiny.id, revision: 'main' },
+        { repo: hub.repos.manyFiles.id, revision: 'main' },
+        { repo: hub.repos.manyFiles.id, revision: hub.repos.manyFiles.commit },
+      ],
+    });
+    expect(report.snapshots.every((s) => s.ok)).toBe(true);
+    expect(report.snapshots[0]!.files).toEqual(Object.keys(hub.repos.tiny.files).sort());
+    const fixtures = { [hub.repos.tiny.id]: hub.repos.tiny, [hub.repos.manyFiles.id]: hub.repos.manyFiles };
+    expect(report.downloads.length).toBe(2 * (Object.keys(hub.repos.tiny.files).length + Object.keys(hub.repos.manyFiles.files).length));
+    for (const d of report.downloads) {
+      expect(d.ok).toBe(true);
+      expect(d.sha256).toBe(fixtures[d.repo]!.files[d.path]!.sha256);
+    }
+    expect(report.scan.warnings).toEqual([]);
+    const tinyScan = report.scan.repos.find((r) => r.repoId === hub.repos.tiny.id)!;
+    expect(tinyScan.refs).toEqual({ main: hub.repos.tiny.commit });
+    // refs/main is exactly the commit: no newline (Python and TGI read it without strip)
+    const ref = await readFile(path.join(cacheDir, 'models--test-org--tiny-model', 'refs', 'main'), 'utf8');
+    expect(ref).toBe(hub.repos.tiny.commit);
+    // snapshot entries are relative symlinks into blobs/
+    const nested = path.join(cacheDir, 'models--test-org--tiny-model', 'snapshots', hub.repos.tiny.commit, 'sub', 'dir', 'file.txt');
+    expect((await lstat(nested)).isSymbolicLink()).toBe(true);
+  });
+
+  it('downloads the same file set as snapshot_download for the same allow/ignore patterns', async () => {
+    const allow = ['a/*', '*.json'];
+    const ignore = ['*-00?.txt'];
+    const ours = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.manyFiles.id}:\n    allow_patterns: ${JSON.stringify(allow)}\n    ignore_patterns: ${JSON.stringify(ignore)}\n`,
+    });
+    expect(ours.states[0]!.state).toBe('ready');
+    const theirs = await workDir();
+    const py = await hfSnapshotDownload({ endpoint: hub.url, repo: hub.repos.manyFiles.id, cacheDir: theirs.cacheDir, allowPatterns: allow, ignorePatterns: ignore });
+    expect(py.ok).toBe(true);
+    const report = await runHfOracle({ cacheDir: ours.cacheDir, checks: [{ repo: hub.repos.manyFiles.id }] });
+    expect(report.snapshots[0]!.files).toEqual([...py.files!].sort());
+    expect(report.snapshots[0]!.files!.length).toBeGreaterThan(3);
+    expect(report.scan.warnings).toEqual([]);
+    // a filtered snapshot must not carry a full trees/{commit}.json, or snapshot_download(local_files_only) would refuse it
+    const trees = await readdir(path.join(ours.cacheDir, 'models--test-org--many-files', 'trees')).catch(() => []);
+    expect(trees).toEqual([]);
+  });
+
+  it('completes a cache that huggingface_hub started, reusing its blobs, and the cache stays valid', async () => {
+    const dir = await workDir();
+    const py = await hfSnapshotDownload({ endpoint: hub.url, repo: hub.repos.tiny.id, cacheDir: dir.cacheDir, allowPatterns: ['*.safetensors'] });
+    expect(py.ok).toBe(true);
+    const mark = await admin.mark();
+    const { states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.tiny.id}: {}\n`, cacheDir: dir.cacheDir });
+    expect(states[0]!.state).toBe('ready');
+    const stats = await admin.stats(mark);
+    const lfsBytes = Object.values(hub.repos.tiny.files).filter((f) => f.lfs).reduce((s, f) => s + f.size, 0);
+    // the two safetensors blobs were already there: only the small files travel
+    expect(stats.bytes).toBeLessThan(lfsBytes / 10);
+    const report = await runHfOracle({ cacheDir: dir.cacheDir, checks: [{ repo: hub.repos.tiny.id }, { repo: hub.repos.tiny.id, revision: hub.repos.tiny.commit }] });
+    expect(report.downloads.every((d) => d.ok && d.sha256 === hub.repos.tiny.files[d.path]!.sha256)).toBe(true);
+    expect(report.snapshots[0]!.files).toEqual(Object.keys(hub.repos.tiny.files).sort());
+    expect(report.scan.warnings).toEqual([]);
+  });
+
+  it('reports gated and missing repos as permanent failures without hammering the Hub, and warms the others', async () => {
+    const mark = await admin.mark();
+    const { states, logText } = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.gated.id}: {}\n  nobody/no-such-model: {}\n  ${hub.repos.tiny.id}: {}\n`,
+      token: hub.tokenWithoutAccess,
+    });
+    const byRepo = Object.fromEntries(states.map((s) => [s.repo, s]));
+    expect(byRepo[hub.repos.tiny.id]!.state).toBe('ready');
+    expect(byRepo[hub.repos.gated.id]).toMatchObject({ state: 'failed', permanent: true, errorCode: 'HUB_GATED_REPO' });
+    expect(byRepo['nobody/no-such-model']).toMatchObject({ state: 'failed', permanent: true });
+    expect(byRepo['nobody/no-such-model']!.errorCode).toMatch(/^HUB_(REPO_NOT_FOUND|UNAUTHORIZED)$/);
+    const requests = await admin.requests({ since: mark });
+    const to = (repo: string) => requests.filter((r) => r.repo === repo).length;
+    // one request each would do; a retry loop would show dozens
+    expect(to(hub.repos.gated.id)).toBeLessThanOrEqual(3);
+    expect(to('nobody/no-such-model')).toBeLessThanOrEqual(2);
+    expect(logText()).not.toContain(hub.tokenWithoutAccess);
+  });
+
+  it('never sends the token to the CDN and never logs it, while downloading a gated repo it may read', async () => {
+    const mark = await admin.mark();
+    const { states, logText } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.gated.id}: {}\n`, token: hub.token });
+    expect(states[0]!.state).toBe('ready');
+    const stats = await admin.stats(mark);
+    expect(stats.byEndpoint.cdn?.requests ?? 0).toBeGreaterThan(0);
+    expect(stats.cdnRequestsWithAuthorization).toBe(0);
+    expect(logText()).not.toContain(hub.token);
+  });
+
+  it('refuses a repo whose tree holds file names that climb out, and writes nothing outside the cache', async () => {
+    const { root, cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.hostile.id}: {}\n` });
+    expect(states[0]).toMatchObject({ state: 'failed', errorCode: 'UNSAFE_REPO_PATH', permanent: true });
+    expect((await readdir(root)).sort()).toEqual(expect.arrayContaining(['models.yaml']));
+    expect(await readdir(root)).not.toContain('escape.txt');
+    const snapshots = await readdir(path.join(cacheDir, 'models--test-org--hostile-names', 'snapshots')).catch(() => []);
+    expect(snapshots).toEqual([]);
+  });
+
+  it('completes despite 429 with Retry-After, 5xx, dropped connections and slow bodies, with correct hashes', async () => {
+    const repo = 'agent-test/faulty-model';
+    const files = {
+      'config.json': '{"model_type":"faulty"}\n',
+      'a.safetensors': { size: 4 * MiB, seed: 'faulty-a' },
+      'b.safetensors': { size: 3 * MiB, seed: 'faulty-b' },
+      'small.txt': 'small\n'.repeat(100),
+    };
+    await createRepo({ root: hub.reposDir, repo, files });
+    const ids = [
+      await admin.addFault({ match: { endpoint: 'revision', repo }, action: { kind: 'status', status: 429, retryAfter: 1 }, times: 1 }),
+      await admin.addFault({ match: { endpoint: 'tree', repo }, action: { kind: 'status', status: 503 }, times: 2 }),
+      await admin.addFault({ match: { endpoint: 'cdn', repo, path: 'a.safetensors' }, action: { kind: 'drop', afterBytes: 1_000_000 }, times: 3 }),
+      await admin.addFault({ match: { endpoint: 'cdn', repo, path: 'b.safetensors' }, action: { kind: 'status', status: 500 }, times: 2 }),
+      await admin.addFault({ match: { endpoint: 'resolve', repo, path: 'small.txt' }, action: { kind: 'throttle', bytesPerSecond: 2000 } }),
+    ];
+    try {
+      const mark = await admin.mark();
+      const started = Date.now();
+      const { cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n` });
+      expect(states[0]!.state).toBe('ready');
+      // the 429 asked for one second
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+      const faults = await admin.faults();
+      expect(faults.filter((f) => ids.includes(f.id) && f.rule.times !== undefined).every((f) => f.applied === f.rule.times)).toBe(true);
+      const report = await runHfOracle({ cacheDir, checks: [{ repo }] });
+      expect(report.downloads.map((d) => d.path).sort()).toEqual(Object.keys(files).sort());
+      const { describeRepo } = await import('./hub-server/fixtures.js');
+      const fixture = describeRepo(hub.reposDir, repo);
+      for (const d of report.downloads) expect(d.sha256).toBe(fixture.files[d.path]!.sha256);
+      // resumed, not restarted: the dropped file cost little more than its size
+      const aBytes = (await admin.requests({ since: mark })).filter((r) => r.path === 'a.safetensors').reduce((s, r) => s + r.bytes, 0);
+      expect(aBytes).toBeLessThan(4 * MiB * 1.1);
+    } finally {
+      for (const id of ids) await admin.removeFault(id).catch(() => undefined);
+    }
+  });
+});
