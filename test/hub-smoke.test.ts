@@ -120,7 +120,11 @@ describe('local Hub with huggingface_hub', () => {
     const cacheDir = await freshCache();
     const tiny = hub.repos.tiny;
     const file = 'model-00001-of-00002.safetensors';
-    await admin.addFault({ match: { endpoint: 'cdn', path: file }, action: { kind: 'drop', afterBytes: 1 << 20 }, times: 1 });
+    await admin.addFault({
+      match: { endpoint: 'cdn', path: file },
+      action: { kind: 'drop', afterBytes: 1 << 20 },
+      times: 1,
+    });
     const mark = await admin.mark();
 
     const got = await hfHubDownload({ endpoint: hub.url, repo: tiny.id, filename: file, cacheDir });
@@ -139,7 +143,12 @@ describe('local Hub with huggingface_hub', () => {
     const cacheDir = await freshCache();
     const renamed = hub.repos.renamed;
 
-    const got = await hfHubDownload({ endpoint: hub.url, repo: 'test-org/old-name', filename: 'weights.bin', cacheDir });
+    const got = await hfHubDownload({
+      endpoint: hub.url,
+      repo: 'test-org/old-name',
+      filename: 'weights.bin',
+      cacheDir,
+    });
 
     expect(got.error).toBeUndefined();
     expect(got.sha256).toBe(renamed.files['weights.bin']!.sha256);

@@ -59,7 +59,9 @@ export class HubAdmin {
   }
 
   /** Changes settings at runtime (page size, CDN URL lifetime, rate limits); returns the new config. */
-  async setConfig(patch: Partial<Omit<HubConfig, 'rateLimits'>> & { rateLimits?: Partial<HubConfig['rateLimits']> }): Promise<HubConfig> {
+  async setConfig(
+    patch: Partial<Omit<HubConfig, 'rateLimits'>> & { rateLimits?: Partial<HubConfig['rateLimits']> },
+  ): Promise<HubConfig> {
     return this.call('PATCH', 'config', patch);
   }
 

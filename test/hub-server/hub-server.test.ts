@@ -189,10 +189,12 @@ describe('tree and paths-info', () => {
 
   it('lists one folder without recursion, and gives LFS files their sha256 as lfs.oid', async () => {
     const top = await (await get(`/api/models/${TEST_REPOS.tiny}/tree/main/sub`)).json();
-    const lfs = ((await (await get(`/api/models/${TEST_REPOS.tiny}/tree/main`)).json()) as {
-      path: string;
-      lfs?: { oid: string };
-    }[]).find((e) => e.path === 'model-00001-of-00002.safetensors');
+    const lfs = (
+      (await (await get(`/api/models/${TEST_REPOS.tiny}/tree/main`)).json()) as {
+        path: string;
+        lfs?: { oid: string };
+      }[]
+    ).find((e) => e.path === 'model-00001-of-00002.safetensors');
 
     expect(top).toEqual([expect.objectContaining({ type: 'directory', path: 'sub/dir' })]);
     expect(lfs?.lfs?.oid).toBe(repos.tiny.files['model-00001-of-00002.safetensors']!.sha256);
@@ -224,7 +226,11 @@ describe('tree and paths-info', () => {
 
 describe('faults', () => {
   it('answers 429 with Retry-After and a RateLimit header saying nothing remains, `times` times', async () => {
-    hub.faults.add({ match: { endpoint: 'revision' }, action: { kind: 'status', status: 429, retryAfter: 7 }, times: 1 });
+    hub.faults.add({
+      match: { endpoint: 'revision' },
+      action: { kind: 'status', status: 429, retryAfter: 7 },
+      times: 1,
+    });
     const url = `/api/models/${TEST_REPOS.tiny}/revision/main`;
 
     const first = await get(url);
@@ -250,7 +256,10 @@ describe('faults', () => {
   });
 
   it('throttles a body to the given rate', async () => {
-    hub.faults.add({ match: { endpoint: 'resolve', path: 'tokenizer.json' }, action: { kind: 'throttle', bytesPerSecond: 400 } });
+    hub.faults.add({
+      match: { endpoint: 'resolve', path: 'tokenizer.json' },
+      action: { kind: 'throttle', bytesPerSecond: 400 },
+    });
     const started = Date.now();
 
     const body = await (await get(`/${TEST_REPOS.tiny}/resolve/main/tokenizer.json`)).arrayBuffer();

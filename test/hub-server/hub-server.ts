@@ -170,7 +170,8 @@ export function parseHubPath(rawPath: string): Route {
     const [kind, rev, ...rest] = seg.slice(4);
     if (kind === undefined) return { endpoint: 'model-info', repo, rev: 'main' };
     if (kind === 'revision' && rev) return { endpoint: 'revision', repo, rev: decodeSegment(rev) };
-    if (kind === 'tree' && rev) return { endpoint: 'tree', repo, rev: decodeSegment(rev), path: decodeSegment(rest.join('/')) };
+    if (kind === 'tree' && rev)
+      return { endpoint: 'tree', repo, rev: decodeSegment(rev), path: decodeSegment(rest.join('/')) };
     if (kind === 'paths-info' && rev) return { endpoint: 'paths-info', repo, rev: decodeSegment(rev) };
     return { endpoint: 'other', repo };
   }
@@ -265,7 +266,8 @@ async function applyEarlyFault(ctx: RequestContext, fault: FaultAction | null): 
     headers['RateLimit-Policy'] = `"fixed window";"${resource}";q=500;w=300`;
   }
   const message =
-    fault.errorMessage ?? (fault.status === 429 ? 'Too Many Requests' : fault.status >= 500 ? 'Internal Error' : 'Error');
+    fault.errorMessage ??
+    (fault.status === 429 ? 'Too Many Requests' : fault.status >= 500 ? 'Internal Error' : 'Error');
   await sendHubError(ctx, { status: fault.status, code: fault.errorCode, message, headers });
   return true;
 }
@@ -285,7 +287,10 @@ class RateLimiter {
   }
 
   /** Counts one request; returns what is left and when the window resets. */
-  hit(resource: 'api' | 'resolvers', limits: RateLimits): { remaining: number; resetSeconds: number; limited: boolean } {
+  hit(
+    resource: 'api' | 'resolvers',
+    limits: RateLimits,
+  ): { remaining: number; resetSeconds: number; limited: boolean } {
     const now = this.now();
     if (now - this.windowStart >= limits.windowSeconds * 1000) {
       this.windowStart = now;

@@ -107,9 +107,12 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-/** A branch, tag (optionally `refs/heads/…`, `refs/tags/…`) or full commit id → the commit, or null. */
+/**
+ * A branch, tag (optionally `refs/heads/…`, `refs/tags/…`), full commit id, or `HEAD` (the default branch, as
+ * huggingface.js's modelInfo asks for) → the commit, or null.
+ */
 export function resolveRevision(state: RepoState, rev: string): { sha: string; commit: StoredCommit } | null {
-  const name = rev.replace(/^refs\/(heads|tags)\//, '');
+  const name = rev === 'HEAD' ? 'main' : rev.replace(/^refs\/(heads|tags)\//, '');
   const sha = state.branches[name] ?? state.tags[name] ?? (state.commits[rev] ? rev : undefined);
   const commit = sha ? state.commits[sha] : undefined;
   return sha && commit ? { sha, commit } : null;

@@ -59,7 +59,13 @@ export class RequestLog {
   }
 
   stats(since = 0): HubStats {
-    const stats: HubStats = { lastSeq: this.seq, requests: 0, bytes: 0, byEndpoint: {}, cdnRequestsWithAuthorization: 0 };
+    const stats: HubStats = {
+      lastSeq: this.seq,
+      requests: 0,
+      bytes: 0,
+      byEndpoint: {},
+      cdnRequestsWithAuthorization: 0,
+    };
     for (const e of this.list({ since })) {
       stats.requests++;
       stats.bytes += e.bytes;

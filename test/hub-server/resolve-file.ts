@@ -1,14 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { openRepo, openRevision, type AccessDeps } from './repo-access.js';
 import { objectPath, type RepoState, type StoredFile } from './repo-store.js';
-import {
-  baseHeaders,
-  fileChunks,
-  parseRange,
-  sendHubError,
-  writeBody,
-  type RequestContext,
-} from './respond.js';
+import { baseHeaders, fileChunks, parseRange, sendHubError, writeBody, type RequestContext } from './respond.js';
 
 export interface ResolveDeps extends AccessDeps {
   /** origin of the "CDN" listener (another port: another origin, as cdn-lfs.hf.co is) */
@@ -60,7 +53,9 @@ function contentDisposition(p: string): string {
 }
 
 function contentType(p: string): string {
-  return /\.(json|txt|md|py|yaml|yml|model|vocab|merges)$/.test(p) ? 'text/plain; charset=utf-8' : 'application/octet-stream';
+  return /\.(json|txt|md|py|yaml|yml|model|vocab|merges)$/.test(p)
+    ? 'text/plain; charset=utf-8'
+    : 'application/octet-stream';
 }
 
 async function redirectToCdn(

@@ -131,7 +131,10 @@ export function fileChunks(file: string, start: number, end: number): AsyncItera
 }
 
 /** Parsed `Range` header against a size: the inclusive byte range, `null` for the whole body, or 'invalid'. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | null | 'invalid' {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | null | 'invalid' {
   if (!header) return null;
   const m = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!m || (m[1] === '' && m[2] === '')) return 'invalid';

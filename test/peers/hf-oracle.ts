@@ -130,7 +130,9 @@ function lastJsonLine<T>(out: { stdout: string; stderr: string; code: number | n
   try {
     return JSON.parse(line) as T;
   } catch {
-    throw new Error(`${what}: no JSON answer (exit ${out.code})\nstdout: ${out.stdout.slice(-2000)}\nstderr: ${out.stderr.slice(-4000)}`);
+    throw new Error(
+      `${what}: no JSON answer (exit ${out.code})\nstdout: ${out.stdout.slice(-2000)}\nstderr: ${out.stderr.slice(-4000)}`,
+    );
   }
 }
 
@@ -204,7 +206,12 @@ export interface HfOnlineParams {
  * Never throws for a Hub error: returns `{ ok: false, error }`.
  */
 export async function hfSnapshotDownload(
-  params: HfOnlineParams & { allowPatterns?: string[]; ignorePatterns?: string[]; maxWorkers?: number; timeoutMs?: number },
+  params: HfOnlineParams & {
+    allowPatterns?: string[];
+    ignorePatterns?: string[];
+    maxWorkers?: number;
+    timeoutMs?: number;
+  },
 ): Promise<HfSnapshotResult> {
   return runHelper<HfSnapshotResult>({
     request: {
