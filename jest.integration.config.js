@@ -11,4 +11,6 @@ export default {
   globalSetup: '<rootDir>/test/global-setup.ts',
   globalTeardown: '<rootDir>/test/global-teardown.ts',
   testTimeout: 120_000,
+  // on failure, prints the tail of every peer log
+  reporters: ['default', '<rootDir>/test/peer-log-reporter.js'],
 };

@@ -1,7 +1,9 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readMlflowPeer, type MlflowFixtures } from './peers/mlflow.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
+import { readPeers } from './peers/peer-run.js';
 
 const mlflow = readMlflowPeer();
 
@@ -147,5 +149,36 @@ describe('basic-auth server', () => {
       body: JSON.stringify({ name: 'iris-onnx' }),
     });
     expect(res.status).toBe(403);
+  });
+});
+
+describe('mlflow models serve', () => {
+  let served: MlflowModelsServe;
+
+  beforeAll(async () => {
+    served = await startMlflowModelsServe({ runDir: readPeers().runDir, modelPath: mlflow.models.external.localPath });
+    // visible in the test output: the figure to compare our cold start with
+    console.log(`mlflow models serve ready in ${served.startupMs} ms`);
+  });
+  afterAll(async () => served.stop());
+
+  it('answers the saved serving input example of the external-data model with named tensor outputs', async () => {
+    const body = await readFile(path.join(mlflow.models.external.localPath, 'serving_input_example.json'), 'utf8');
+    const res = await fetch(`${served.url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    expect(res.status).toBe(200);
+    const { predictions } = (await res.json()) as { predictions: { label: number[]; probabilities: number[][] } };
+    // the first iris rows are all setosa (class 0)
+    expect(predictions.label).toEqual([0, 0, 0]);
+    expect(predictions.probabilities).toHaveLength(3);
+    expect(predictions.probabilities[0]!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
+  });
+
+  it('stops: the port no longer answers', async () => {
+    await served.stop();
+    await expect(fetch(`${served.url}/ping`)).rejects.toThrow();
   });
 });

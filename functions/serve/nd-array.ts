@@ -1,5 +1,8 @@
 import { badRequest } from './scoring-error.js';
 
+/** Deeper nesting is refused before it is walked (ONNX tensors have far fewer dimensions). */
+const MAX_RANK = 32;
+
 /** A JSON value flattened to row-major order with its shape. */
 export interface NdArray {
   shape: number[];
@@ -14,6 +17,7 @@ export function toNdArray(value: unknown): NdArray {
   const shape: number[] = [];
   let probe = value;
   while (Array.isArray(probe)) {
+    if (shape.length === MAX_RANK) throw badRequest(`Invalid input. Arrays nest deeper than ${MAX_RANK} levels`);
     shape.push(probe.length);
     if (probe.length === 0) break;
     probe = probe[0];
