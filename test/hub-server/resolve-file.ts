@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { openRepo, openRevision, type AccessDeps } from './repo-access.js';
 import { objectPath, type RepoState, type StoredFile } from './repo-store.js';
-import { baseHeaders, fileChunks, parseRange, sendHubError, writeBody, type RequestContext } from './respond.js';
+import { baseHeaders, parseRange, sendFileRange, sendHubError, writeBody, type RequestContext } from './respond.js';
 
 export interface ResolveDeps extends AccessDeps {
   /** origin of the "CDN" listener (another port: another origin, as cdn-lfs.hf.co is) */
@@ -169,5 +169,5 @@ async function sendContent(
   const headers: Record<string, string> = { ...params.headers, 'Content-Length': String(end - start + 1) };
   if (range) headers['Content-Range'] = `bytes ${start}-${end}/${params.size}`;
   ctx.res.writeHead(range ? 206 : 200, headers);
-  await writeBody(ctx, ctx.method === 'HEAD' ? [] : fileChunks(params.file, start, end));
+  await sendFileRange(ctx, params.file, start, end);
 }

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FaultAction, HubEndpoint } from './faults.js';
 import type { RequestLog } from './request-log.js';
@@ -122,6 +123,20 @@ async function dropConnection(ctx: RequestContext): Promise<void> {
 
 function markAborted(ctx: RequestContext): void {
   ctx.aborted = true;
+}
+
+/**
+ * Sends a file's byte range: piped straight to the socket when no body fault applies (benchmarks measure
+ * the client, not this server), through {@link writeBody} otherwise.
+ */
+export async function sendFileRange(ctx: RequestContext, file: string, start: number, end: number): Promise<void> {
+  const kind = ctx.fault?.kind;
+  if (ctx.method === 'HEAD') return writeBody(ctx, []);
+  if (kind === 'drop' || kind === 'throttle') return writeBody(ctx, fileChunks(file, start, end));
+  if (end < start) return writeBody(ctx, []);
+  const stream = createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
+  stream.on('data', (chunk) => (ctx.bytes += chunk.length));
+  await pipeline(stream, ctx.res).catch(() => markAborted(ctx));
 }
 
 /** A file's byte range as a chunk stream. */
