@@ -5,6 +5,7 @@ import { registerAgentCommand } from './commands/agent.js';
 import { MODELCTL_VERSION } from '../shared/config/version.js';
 import { registerDeployCommand } from './commands/deploy.js';
 import { registerWarmCommand } from './commands/warm.js';
+import { registerCleanupCommand } from './commands/cleanup.js';
 import { registerFetchCommand } from './commands/fetch.js';
 
 /**
@@ -21,6 +22,7 @@ registerServeCommand(program);
 registerAgentCommand(program);
 registerDeployCommand(program);
 registerWarmCommand(program);
+registerCleanupCommand(program);
 registerFetchCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { parseEnv } from '../../shared/config/parse-env.js';
+import { isAppError } from '../../shared/errors/app-error.js';
+import { createPodLister } from '../../shared/k8s/list-pods.js';
+import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
+import { createLogger } from '../../shared/log/create-logger.js';
+import { createMetricsRegistry } from '../../shared/metrics/registry.js';
+import { createCleanupMetrics } from './cleanup-metrics.js';
+import { runPass, startCleanup } from './start-cleanup.js';
+
+const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The cleanup role's settings: the seed's names (CACHE_PATH, NAMESPACE, TTL_DAYS, MAX_SIZE_GB, DRY_RUN). */
+export const CleanupEnv = z.object({
+  CACHE_PATH: z.string().min(1).default('/model-cache'),
+  /** where the pods that use the cache run @default the pod's own namespace */
+  NAMESPACE: z.string().min(1).optional(),
+  TTL_DAYS: z.coerce.number().min(0).default(7),
+  /** 0 = unlimited */
+  MAX_SIZE_GB: z.coerce.number().min(0).default(0),
+  DRY_RUN: z.stringbool().default(false),
+  /** one pass, print the summary, exit (Kubernetes CronJob) */
+  CLEANUP_ONCE: z.stringbool().default(false),
+  FUNC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  KUBECONFIG: z.string().min(1).optional(),
+  DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+export type CleanupEnv = z.output<typeof CleanupEnv>;
+
+/**
+ * Entry of `modelctl cleanup`: with `--once` (CLEANUP_ONCE) one pass whose summary is printed as JSON on
+ * stdout (exit 0, or 1 when the pass fails); else the Knative function fired by a PingSource.
+ */
+export async function runCleanupCommand(overrides: Record<string, string> = {}): Promise<void> {
+  let env: CleanupEnv;
+  let namespace: string;
+  try {
+    env = parseEnv(CleanupEnv, { ...process.env, ...overrides });
+    namespace = env.NAMESPACE ?? ownNamespace();
+  } catch (err) {
+    fail(err);
+  }
+  const log = createLogger({ name: 'cleanup', level: env.LOG_LEVEL, destination: process.stderr });
+  const registry = createMetricsRegistry('cleanup');
+  const metrics = createCleanupMetrics(registry);
+  const settings = { cachePath: path.resolve(env.CACHE_PATH), namespace, ttlDays: env.TTL_DAYS, maxSizeGB: env.MAX_SIZE_GB, dryRun: env.DRY_RUN };
+  const listPods = createPodLister(loadKubeConfig({ kubeconfigPath: env.KUBECONFIG }));
+  if (env.CLEANUP_ONCE) {
+    try {
+      const summary = await runPass({ settings, listPods, metrics, log });
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      process.exit(0);
+    } catch (err) {
+      log.error({ err }, 'cleanup failed');
+      fail(err);
+    }
+  }
+  const server = await startCleanup({ settings, listPods, metrics, registry, log, port: env.FUNC_PORT ?? env.PORT, host: env.HOST, drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000 });
+  log.info({ port: server.port, ...settings }, 'cleanup listening');
+  const shutdown = async (signal: string): Promise<void> => {
+    log.info({ signal }, 'shutting down');
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+}
+
+function ownNamespace(): string {
+  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
+  throw new Error('NAMESPACE: required outside a pod (the namespace of the pods that use the cache)');
+}
+
+function fail(err: unknown): never {
+  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
+  for (const line of message.split('\n')) process.stderr.write(`modelctl cleanup: ${line}\n`);
+  process.exit(1);
+}

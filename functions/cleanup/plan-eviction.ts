@@ -1,0 +1,89 @@
+import type { PodUsage } from '../../shared/k8s/list-pods.js';
+import type { ScannedEntry } from './scan-cache.js';
+
+/** Why an entry goes. */
+export type RemoveReason = 'ttl' | 'lru';
+/** Why an entry stays. */
+export type KeepReason = 'in-use' | 'locked' | 'recent' | 'under-limit';
+
+export interface EvictionDecision {
+  entry: ScannedEntry;
+  action: 'remove' | 'keep';
+  reason: RemoveReason | KeepReason;
+  /** the active pods that use it (for `in-use`) */
+  pods?: string[];
+}
+
+/**
+ * Decides which entries go, in two passes:
+ * 1. every entry last used more than `ttlMs` ago (`ttl`);
+ * 2. then, while the cache is above `maxBytes` (0 = unlimited), the least recently used of the rest (`lru`).
+ * Never an entry with a lock (a fetch is writing it) or used by an active pod.
+ */
+export function planEviction(params: {
+  entries: readonly ScannedEntry[];
+  /** entry key → pods using it */
+  inUse: ReadonlyMap<string, string[]>;
+  locked: ReadonlySet<string>;
+  ttlMs: number;
+  /** 0: no size limit */
+  maxBytes: number;
+  now: Date;
+}): EvictionDecision[] {
+  const decisions = new Map<string, EvictionDecision>();
+  const candidates: ScannedEntry[] = [];
+  for (const entry of params.entries) {
+    const pods = params.inUse.get(entry.key);
+    if (pods) decisions.set(entry.key, { entry, action: 'keep', reason: 'in-use', pods });
+    else if (params.locked.has(entry.key)) decisions.set(entry.key, { entry, action: 'keep', reason: 'locked' });
+    else if (params.now.getTime() - entry.lastUsed.getTime() > params.ttlMs) decisions.set(entry.key, { entry, action: 'remove', reason: 'ttl' });
+    else candidates.push(entry);
+  }
+  let total = params.entries.filter((e) => decisions.get(e.key)?.action !== 'remove').reduce((n, e) => n + e.bytes, 0);
+  // oldest first; ties by key so the choice is stable
+  candidates.sort((a, b) => a.lastUsed.getTime() - b.lastUsed.getTime() || (a.key < b.key ? -1 : 1));
+  for (const entry of candidates) {
+    if (params.maxBytes > 0 && total > params.maxBytes) {
+      decisions.set(entry.key, { entry, action: 'remove', reason: 'lru' });
+      total -= entry.bytes;
+    } else {
+      decisions.set(entry.key, { entry, action: 'keep', reason: params.maxBytes > 0 ? 'under-limit' : 'recent' });
+    }
+  }
+  return params.entries.flatMap((e) => decisions.get(e.key) ?? []);
+}
+
+/**
+ * Entry key → names of the active pods whose fetch asks for what the entry holds: its manifest's `uri` or
+ * `resolved` location, or (for `models:/<name>/…` and `models:/<name>@alias`) the same registered model,
+ * since a stage or alias can resolve to any version of it.
+ */
+export function findEntriesInUse(entries: readonly ScannedEntry[], pods: readonly PodUsage[]): Map<string, string[]> {
+  const inUse = new Map<string, string[]>();
+  for (const pod of pods.filter((p) => p.active)) {
+    const uris = pod.env.filter((e) => MODEL_URI_VARS.has(e.name)).map((e) => e.value);
+    for (const entry of entries) {
+      if (!uris.some((uri) => isSameModel(uri, entry))) continue;
+      inUse.set(entry.key, [...(inUse.get(entry.key) ?? []), pod.name]);
+    }
+  }
+  return inUse;
+}
+
+/** The env vars through which pods name a model: fetch's and serve's (the seeds'). */
+const MODEL_URI_VARS = new Set(['MODEL_URI', 'MLFLOW_MODEL_URI']);
+
+function isSameModel(uri: string, entry: ScannedEntry): boolean {
+  const source = entry.source;
+  // no manifest: we cannot tell what it holds, so only TTL/size decide (fetch never serves such an entry)
+  if (source === null) return false;
+  if (uri === source.uri || uri === source.resolved) return true;
+  const name = registeredModelName(uri);
+  return name !== null && (name === source.name || name === registeredModelName(source.uri));
+}
+
+/** `models:/<name>/<version|stage>` or `models:/<name>@<alias>` → name; else null. */
+function registeredModelName(uri: string): string | null {
+  const m = /^models:\/([^/@]+)(?:\/[^/]+|@[^/]+)\/?$/.exec(uri);
+  return m?.[1] ?? null;
+}

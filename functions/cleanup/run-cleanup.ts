@@ -1,0 +1,180 @@
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ListPods } from '../../shared/k8s/list-pods.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import { tryAcquireLock } from '../../shared/model-cache/cache-lock.js';
+import { cacheDirs, entryPaths } from '../../shared/model-cache/cache-layout.js';
+import { readLastUsed } from '../../shared/model-cache/last-used.js';
+import { findEntriesInUse, planEviction, type EvictionDecision } from './plan-eviction.js';
+import { scanCache, type SkippedPath } from './scan-cache.js';
+
+/** One entry in the summary. */
+export interface EntryReport {
+  key: string;
+  bytes: number;
+  lastUsed: string;
+  reason: string;
+  uri?: string;
+  pods?: string[];
+}
+
+/** What a cleanup pass did (or, in dry run, would do): the data of the reply CloudEvent. */
+export interface CleanupSummary {
+  dryRun: boolean;
+  cachePath: string;
+  namespace: string;
+  ttlDays: number;
+  maxSizeGB: number;
+  /** removed (dry run: would be removed) */
+  removed: EntryReport[];
+  kept: EntryReport[];
+  skipped: SkippedPath[];
+  bytesBefore: number;
+  bytesRemoved: number;
+  bytesAfter: number;
+  /** true when the cache is still above MAX_SIZE_GB (everything left is in use or locked) */
+  overLimit: boolean;
+}
+
+/** The cleanup settings (the seed's env). */
+export interface CleanupSettings {
+  cachePath: string;
+  namespace: string;
+  ttlDays: number;
+  /** 0: no size limit */
+  maxSizeGB: number;
+  dryRun: boolean;
+}
+
+const GB = 1024 ** 3;
+const DAY_MS = 86_400_000;
+
+/**
+ * One cleanup pass over the shared PVC cache:
+ * 1. scan `entries/` (symlinks reported, never followed);
+ * 2. find what active pods in `namespace` use (their spec, through the API server) and what is locked;
+ * 3. decide: TTL first, then least recently used down to MAX_SIZE_GB;
+ * 4. unless dry run, remove each chosen entry under its lock: rename into `tmp/`, then delete there;
+ *    an entry used or locked since step 2 is kept.
+ */
+export async function runCleanup(params: {
+  settings: CleanupSettings;
+  listPods: ListPods;
+  log: Logger;
+  /** @default () => new Date() */
+  now?: () => Date;
+}): Promise<CleanupSummary> {
+  const { settings, log } = params;
+  const now = (params.now ?? (() => new Date()))();
+  // 1.
+  const { entries, skipped } = await scanCache(settings.cachePath);
+  // 2.
+  const pods = await params.listPods(settings.namespace);
+  const inUse = findEntriesInUse(entries, pods);
+  const locked = await lockedKeys(settings.cachePath, entries.map((e) => e.key));
+  // 3.
+  const decisions = planEviction({
+    entries,
+    inUse,
+    locked,
+    ttlMs: settings.ttlDays * DAY_MS,
+    maxBytes: Math.round(settings.maxSizeGB * GB),
+    now,
+  });
+  // 4.
+  const outcomes = settings.dryRun ? decisions : await executeRemovals(settings.cachePath, decisions, log);
+  const summary = summarize(settings, outcomes, skipped);
+  for (const s of skipped) log.warn({ name: s.name, reason: s.reason }, 'left alone in entries/');
+  return summary;
+}
+
+async function lockedKeys(cacheRoot: string, keys: readonly string[]): Promise<Set<string>> {
+  const locked = new Set<string>();
+  for (const key of keys) {
+    const info = await lstat(entryPaths(cacheRoot, key).lock).catch(() => null);
+    if (info !== null) locked.add(key);
+  }
+  return locked;
+}
+
+async function executeRemovals(cacheRoot: string, decisions: readonly EvictionDecision[], log: Logger): Promise<EvictionDecision[]> {
+  const out: EvictionDecision[] = [];
+  const removedKeys: string[] = [];
+  for (const d of decisions) {
+    if (d.action !== 'remove') {
+      out.push(d);
+      continue;
+    }
+    const outcome = await removeEntry(cacheRoot, d);
+    if (outcome.action === 'remove') removedKeys.push(d.entry.key);
+    log.info({ key: d.entry.key, bytes: d.entry.bytes, reason: outcome.reason, action: outcome.action }, outcome.action === 'remove' ? 'entry removed' : 'entry kept');
+    out.push(outcome);
+  }
+  await removeRefsTo(cacheRoot, new Set(removedKeys));
+  return out;
+}
+
+/** Removes one entry under its lock; keeps it if a fetch holds the lock or a pod used it since the scan. */
+async function removeEntry(cacheRoot: string, d: EvictionDecision): Promise<EvictionDecision> {
+  const paths = entryPaths(cacheRoot, d.entry.key);
+  const lock = await tryAcquireLock({ lockPath: paths.lock });
+  if (lock === null) return { ...d, action: 'keep', reason: 'locked' };
+  try {
+    const lastUsed = await readLastUsed(paths.dir);
+    if (lastUsed !== null && lastUsed.getTime() > d.entry.lastUsed.getTime()) return { ...d, action: 'keep', reason: 'recent' };
+    const tmp = cacheDirs(cacheRoot).tmp;
+    await mkdir(tmp, { recursive: true });
+    const aside = path.join(tmp, `${d.entry.key}.evict-${randomBytes(6).toString('hex')}`);
+    // one atomic rename takes the entry away from readers; the slow delete happens out of sight
+    await rename(paths.dir, aside);
+    await rm(aside, { recursive: true, force: true });
+    return d;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Deletes `refs/*` files that point at a removed entry (a later fetch would otherwise look for it first). */
+async function removeRefsTo(cacheRoot: string, keys: ReadonlySet<string>): Promise<void> {
+  if (keys.size === 0) return;
+  const refs = cacheDirs(cacheRoot).refs;
+  const names = await readdir(refs).catch(() => [] as string[]);
+  for (const name of names) {
+    const file = path.join(refs, name);
+    const info = await lstat(file).catch(() => null);
+    if (!info?.isFile()) continue;
+    const key = (await readFile(file, 'utf8').catch(() => '')).trim();
+    if (keys.has(key)) await rm(file, { force: true });
+  }
+}
+
+function summarize(settings: CleanupSettings, decisions: readonly EvictionDecision[], skipped: SkippedPath[]): CleanupSummary {
+  const report = (d: EvictionDecision): EntryReport => ({
+    key: d.entry.key,
+    bytes: d.entry.bytes,
+    lastUsed: d.entry.lastUsed.toISOString(),
+    reason: d.reason,
+    ...(d.entry.source ? { uri: d.entry.source.uri } : {}),
+    ...(d.pods ? { pods: d.pods } : {}),
+  });
+  const removed = decisions.filter((d) => d.action === 'remove').map(report);
+  const kept = decisions.filter((d) => d.action === 'keep').map(report);
+  const bytesBefore = decisions.reduce((n, d) => n + d.entry.bytes, 0);
+  const bytesRemoved = removed.reduce((n, r) => n + r.bytes, 0);
+  const bytesAfter = bytesBefore - bytesRemoved;
+  return {
+    dryRun: settings.dryRun,
+    cachePath: settings.cachePath,
+    namespace: settings.namespace,
+    ttlDays: settings.ttlDays,
+    maxSizeGB: settings.maxSizeGB,
+    removed,
+    kept,
+    skipped,
+    bytesBefore,
+    bytesRemoved,
+    bytesAfter,
+    overLimit: settings.maxSizeGB > 0 && bytesAfter > settings.maxSizeGB * GB,
+  };
+}

@@ -1,0 +1,73 @@
+import { lstat, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { cacheDirs, entryPaths, isEntryKey } from '../../shared/model-cache/cache-layout.js';
+import { readLastUsed } from '../../shared/model-cache/last-used.js';
+import { readManifest } from '../../shared/model-cache/manifest.js';
+
+/** One folder under `entries/`, as cleanup sees it. */
+export interface ScannedEntry {
+  key: string;
+  dir: string;
+  /** bytes of every regular file under the entry (symlinks counted as links, never followed) */
+  bytes: number;
+  /** last use (the `last-used` mtime, else the manifest's, else the folder's) */
+  lastUsed: Date;
+  /** what the entry holds, from its manifest (null: no valid manifest, an incomplete or corrupt entry) */
+  source: { uri: string; resolved: string; name?: string | undefined } | null;
+}
+
+/** Something under `entries/` that cleanup leaves alone, and why. */
+export interface SkippedPath {
+  name: string;
+  reason: 'symlink-not-followed' | 'not-an-entry';
+}
+
+/**
+ * Lists the entries of the shared cache at `cacheRoot` (the fetch role's layout, shared/model-cache/).
+ * Reads only below `cacheRoot`: a symlink in place of an entry (or of `entries/` itself) is reported, not followed.
+ * @throws Error when `entries/` is a symlink (its target may be outside the cache)
+ */
+export async function scanCache(cacheRoot: string): Promise<{ entries: ScannedEntry[]; skipped: SkippedPath[] }> {
+  const entriesDir = cacheDirs(cacheRoot).entries;
+  const top = await lstat(entriesDir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    throw err;
+  });
+  if (top === null) return { entries: [], skipped: [] };
+  if (top.isSymbolicLink()) throw new Error(`${entriesDir} is a symlink: refusing to follow it out of the cache`);
+  const entries: ScannedEntry[] = [];
+  const skipped: SkippedPath[] = [];
+  for (const name of (await readdir(entriesDir)).sort()) {
+    const info = await lstat(path.join(entriesDir, name));
+    if (info.isSymbolicLink()) skipped.push({ name, reason: 'symlink-not-followed' });
+    else if (!info.isDirectory() || !isEntryKey(name)) skipped.push({ name, reason: 'not-an-entry' });
+    else entries.push(await describeEntry(cacheRoot, name, info.mtime));
+  }
+  return { entries, skipped };
+}
+
+async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Promise<ScannedEntry> {
+  const { dir } = entryPaths(cacheRoot, key);
+  const manifest = await readManifest(dir);
+  return {
+    key,
+    dir,
+    bytes: await treeBytes(dir),
+    lastUsed: (await readLastUsed(dir)) ?? dirMtime,
+    source: manifest ? { uri: manifest.source.uri, resolved: manifest.source.resolved, name: manifest.source.name } : null,
+  };
+}
+
+/** Sum of regular file sizes under `dir`, walking with lstat (symlinks are not followed). */
+export async function treeBytes(dir: string): Promise<number> {
+  let total = 0;
+  const pending = [dir];
+  for (let current = pending.pop(); current !== undefined; current = pending.pop()) {
+    for (const item of await readdir(current, { withFileTypes: true })) {
+      const full = path.join(current, item.name);
+      if (item.isDirectory()) pending.push(full);
+      else if (item.isFile()) total += (await lstat(full)).size;
+    }
+  }
+  return total;
+}

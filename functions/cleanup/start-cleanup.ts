@@ -1,0 +1,81 @@
+import pLimit from 'p-limit';
+import type { Registry } from 'prom-client';
+import { mountCloudEventRoute } from '../../shared/cloudevents/mount-cloud-event-route.js';
+import { AppError } from '../../shared/errors/app-error.js';
+import { createHttpApp } from '../../shared/http/create-http-app.js';
+import { startHttpServer, type RunningServer } from '../../shared/http/start-http-server.js';
+import type { ListPods } from '../../shared/k8s/list-pods.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import { observeCleanup, type CleanupMetrics } from './cleanup-metrics.js';
+import { runCleanup, type CleanupSettings } from './run-cleanup.js';
+
+/** The CloudEvent type cleanup runs on. */
+export const PING_TYPE = 'dev.knative.sources.ping';
+/** The type of the summary it replies with. */
+export const CLEANUP_COMPLETED_TYPE = 'dev.modelctl.cleanup.completed';
+
+/**
+ * Serves the cleanup function: `POST /` takes a PingSource CloudEvent, runs one pass and replies with the
+ * summary CloudEvent; other types get 400. Passes never overlap in one process (entry locks guard across pods).
+ */
+export async function startCleanup(params: {
+  settings: CleanupSettings;
+  listPods: ListPods;
+  metrics: CleanupMetrics;
+  registry: Registry;
+  log: Logger;
+  port: number;
+  /** @default '0.0.0.0' */
+  host?: string;
+  /** @default 30000 */
+  drainTimeoutMs?: number;
+}): Promise<RunningServer> {
+  const { log } = params;
+  let draining = false;
+  const app = createHttpApp({ log, registry: params.registry, role: 'cleanup', state: { isReady: () => !draining, isDraining: () => draining } });
+  const one = pLimit(1);
+  mountCloudEventRoute({
+    app,
+    log,
+    handle: (event, eventLog) =>
+      one(async () => {
+        if (event.type !== PING_TYPE) {
+          throw new AppError({
+            code: 'UNSUPPORTED_EVENT_TYPE',
+            statusCode: 400,
+            message: `event type ${JSON.stringify(event.type)} is not handled: cleanup runs on ${PING_TYPE} (a PingSource)`,
+          });
+        }
+        const summary = await runPass({ ...params, log: eventLog });
+        return { reply: { type: CLEANUP_COMPLETED_TYPE, source: '/modelctl/cleanup', subject: params.settings.cachePath, data: summary } };
+      }),
+  });
+  return startHttpServer({
+    handler: app,
+    port: params.port,
+    host: params.host ?? '0.0.0.0',
+    drainTimeoutMs: params.drainTimeoutMs ?? 30_000,
+    onDrainStart: () => {
+      draining = true;
+    },
+    log,
+  });
+}
+
+/** One pass with its metrics and its summary log line. */
+export async function runPass(params: {
+  settings: CleanupSettings;
+  listPods: ListPods;
+  metrics: CleanupMetrics;
+  log: Logger;
+}): Promise<Awaited<ReturnType<typeof runCleanup>>> {
+  try {
+    const summary = await runCleanup({ settings: params.settings, listPods: params.listPods, log: params.log });
+    observeCleanup(params.metrics, summary);
+    params.log.info({ summary }, summary.dryRun ? 'cleanup dry run' : 'cleanup done');
+    return summary;
+  } catch (err) {
+    params.metrics.runs.inc({ outcome: 'failed', dry_run: String(params.settings.dryRun) });
+    throw err;
+  }
+}

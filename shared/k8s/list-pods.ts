@@ -1,0 +1,53 @@
+import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { translateError } from './config-maps.js';
+
+/** What cleanup needs to know of a Pod: is it active, and what it mounts and is told to load. */
+export interface PodUsage {
+  name: string;
+  namespace: string;
+  /** Pending, Running, Succeeded, Failed, Unknown ('' when the API server has not set one) */
+  phase: string;
+  /** true unless the Pod has finished (Succeeded/Failed) or is being deleted */
+  active: boolean;
+  /** every env var value of every container and init container, by name (later ones do not overwrite: all kept) */
+  env: { name: string; value: string }[];
+  /** persistentVolumeClaim names the Pod mounts */
+  claims: string[];
+}
+
+/** Lists Pods of a namespace (all pages). */
+export type ListPods = (namespace: string) => Promise<PodUsage[]>;
+
+/** A {@link ListPods} reading the API server (needs `list` on pods in the namespace). */
+export function createPodLister(kc: KubeConfig): ListPods {
+  const api = kc.makeApiClient(CoreV1Api);
+  return async (namespace) => {
+    const pods: PodUsage[] = [];
+    let next: string | undefined;
+    do {
+      try {
+        const page = await api.listNamespacedPod({ namespace, limit: 500, ...(next ? { _continue: next } : {}) });
+        pods.push(...page.items.map(toPodUsage));
+        next = page.metadata?._continue || undefined;
+      } catch (err) {
+        throw translateError(err, `list Pods in ${namespace}`);
+      }
+    } while (next);
+    return pods;
+  };
+}
+
+/** The parts of a V1Pod that {@link PodUsage} keeps. */
+export function toPodUsage(pod: V1Pod): PodUsage {
+  const phase = pod.status?.phase ?? '';
+  const finished = phase === 'Succeeded' || phase === 'Failed';
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  return {
+    name: pod.metadata?.name ?? '',
+    namespace: pod.metadata?.namespace ?? '',
+    phase,
+    active: !finished && pod.metadata?.deletionTimestamp === undefined,
+    env: containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }]))),
+    claims: (pod.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])),
+  };
+}
