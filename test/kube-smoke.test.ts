@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
-import { ApiException, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { ApiException, CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api, Watch } from '@kubernetes/client-node';
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -276,5 +276,58 @@ describe('RBAC for a ServiceAccount that may only read ConfigMaps', () => {
     expect(create.code).not.toBe(0);
     expect(create.stderr).toMatch(/forbidden/i);
     expect(create.stderr).not.toContain(token);
+  });
+});
+
+describe('a control plane without controllers', () => {
+  let namespace: string;
+  beforeAll(async () => {
+    namespace = await createTestNamespace('kube-bare');
+  });
+
+  it('accepts a Node and a Pod bound to it, and the Pod stays Pending', async () => {
+    const core = adminKubeConfig().makeApiClient(CoreV1Api);
+    const node = `gpu-node-${namespace}`;
+    await core.createNode({
+      body: { metadata: { name: node, labels: { 'cloud.google.com/gke-accelerator': 'nvidia-l4' } } },
+    });
+    // no "default" ServiceAccount exists (no controller creates it): the ServiceAccount admission is off
+    await core.createNamespacedPod({
+      namespace,
+      body: {
+        metadata: { name: 'serve' },
+        spec: { nodeName: node, containers: [{ name: 'serve', image: 'registry.example/modelctl:1' }] },
+      },
+    });
+    const pod = await core.readNamespacedPod({ namespace, name: 'serve' });
+    expect(pod.spec?.nodeName).toBe(node);
+    expect(pod.status?.phase).toBe('Pending');
+  });
+
+  it('streams ConfigMap changes to a client-node watch', async () => {
+    const kc = adminKubeConfig();
+    const seen: string[] = [];
+    let settle!: (err?: unknown) => void;
+    const added = new Promise<void>((resolve, reject) => {
+      settle = (err) => (err ? reject(err as Error) : resolve());
+    });
+    const controller = await new Watch(kc).watch(
+      `/api/v1/namespaces/${namespace}/configmaps`,
+      {},
+      (phase, obj: { metadata?: { name?: string } }) => {
+        seen.push(`${phase} ${obj.metadata?.name}`);
+        if (phase === 'ADDED' && obj.metadata?.name === 'plan') settle();
+      },
+      (err: unknown) => settle(err ?? new Error('the watch ended before the ConfigMap arrived')),
+    );
+    try {
+      await kc
+        .makeApiClient(CoreV1Api)
+        .createNamespacedConfigMap({ namespace, body: { metadata: { name: 'plan' }, data: { a: 'b' } } });
+      await added;
+    } finally {
+      controller.abort();
+    }
+    expect(seen).toEqual(['ADDED plan']);
   });
 });
