@@ -178,10 +178,11 @@ async function startServer(params: {
     ...['--serve-artifacts', '--artifacts-destination', path.join(dir, 'artifacts')],
     ...['--host', '127.0.0.1', '--port', String(port), '--workers', '1'],
   ];
-  let extraEnv: NodeJS.ProcessEnv = {};
+  // no background job runner: one Python process less to start per server, and no job is used here
+  let extraEnv: NodeJS.ProcessEnv = { MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' };
   if (admin) {
     args.push('--app-name', 'basic-auth');
-    extraEnv = await authEnv(dir, admin);
+    extraEnv = { ...extraEnv, ...(await authEnv(dir, admin)) };
   }
   await run.spawnPeer({
     name,
