@@ -195,3 +195,12 @@ function parsePathsInfoBody(contentType: string, body: string): { paths: string[
   if (!form.has('paths')) return null;
   return { paths, expand: ['true', 'True', '1'].includes(form.get('expand') ?? '') };
 }
+
+/** `GET /api/models/{repo}/refs`: branches and tags with their commits (`list_repo_refs`). */
+export async function handleRefs(ctx: RequestContext, deps: ApiDeps): Promise<void> {
+  const state = await openRepo(ctx, deps, { content: false });
+  if (!state) return;
+  const refs = (names: Record<string, string>, kind: 'heads' | 'tags') =>
+    Object.entries(names).map(([name, targetCommit]) => ({ name, ref: `refs/${kind}/${name}`, targetCommit }));
+  await sendJson(ctx, 200, { branches: refs(state.branches, 'heads'), converts: [], tags: refs(state.tags, 'tags') });
+}

@@ -295,3 +295,15 @@ describe('faults', () => {
     expect(limited.headers.get('ratelimit')).toMatch(/^"api";r=0;t=\d+$/);
   });
 });
+
+describe('refs', () => {
+  it('lists branches and tags with their commits, as list_repo_refs reads them', async () => {
+    const res = await get(`/api/models/${TEST_REPOS.tiny}/refs`);
+
+    expect(await res.json()).toEqual({
+      branches: [{ name: 'main', ref: 'refs/heads/main', targetCommit: repos.tiny.commit }],
+      converts: [],
+      tags: [{ name: 'v1.0', ref: 'refs/tags/v1.0', targetCommit: repos.tiny.commit }],
+    });
+  });
+});

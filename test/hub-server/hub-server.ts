@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import { FaultSet, HubEndpoint, type FaultAction } from './faults.js';
-import { handleModelInfo, handlePathsInfo, handleTree, type ApiDeps } from './hub-api.js';
+import { handleModelInfo, handlePathsInfo, handleRefs, handleTree, type ApiDeps } from './hub-api.js';
 import { RepoCache, type TokenGrant } from './repo-access.js';
 import { RequestLog } from './request-log.js';
 import { handleCdn, handleResolve, type ResolveDeps } from './resolve-file.js';
@@ -173,6 +173,7 @@ export function parseHubPath(rawPath: string): Route {
     if (kind === 'tree' && rev)
       return { endpoint: 'tree', repo, rev: decodeSegment(rev), path: decodeSegment(rest.join('/')) };
     if (kind === 'paths-info' && rev) return { endpoint: 'paths-info', repo, rev: decodeSegment(rev) };
+    if (kind === 'refs' && !rev) return { endpoint: 'refs', repo };
     return { endpoint: 'other', repo };
   }
   if (seg.length >= 5 && seg[2] === 'resolve') {
@@ -238,6 +239,8 @@ async function dispatch(ctx: RequestContext, route: Route, deps: ApiDeps & Resol
       return handlePathsInfo(ctx, deps, rev, await readBody(ctx.req));
     case 'resolve':
       return handleResolve(ctx, deps, rev);
+    case 'refs':
+      return handleRefs(ctx, deps);
     default:
       return sendHubError(ctx, { status: 404, message: 'Sorry, we can\u2019t find the page you are looking for.' });
   }
