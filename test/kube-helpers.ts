@@ -44,10 +44,14 @@ export function kubeConfigForToken(token: string): KubeConfig {
  * @returns the namespace name
  */
 export async function createTestNamespace(prefix: string): Promise<string> {
-  const name = `${prefix}-${randomBytes(4).toString('hex')}`.toLowerCase();
+  // a namespace name is a DNS-1123 label (<= 63 chars); 9 go to the random suffix
+  if (!/^[a-z0-9]([-a-z0-9]{0,52}[a-z0-9])?$/.test(prefix)) {
+    throw new Error(`namespace prefix ${JSON.stringify(prefix)} is not 1-54 lowercase letters, digits or inner dashes`);
+  }
+  const name = `${prefix}-${randomBytes(4).toString('hex')}`;
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   await core.createNamespace({
-    body: { metadata: { name, labels: { 'modelctl.test/prefix': prefix.slice(0, 63) } } },
+    body: { metadata: { name, labels: { 'modelctl.test/prefix': prefix } } },
   });
   return name;
 }
