@@ -122,7 +122,9 @@ export async function handleTree(ctx: RequestContext, deps: ApiDeps, rev: string
     // injected names are listed wherever the listing is, whatever they look like
     ...hostileEntries(ctx),
   ];
-  await sendPage(ctx, { entries: listed, pageSize: deps.treePageSize(), sha: resolved.sha, state });
+  // the Hub caps pages at 1000 entries, 50 with expand (huggingface_hub's _list_repo_tree_pages says so)
+  const pageSize = expand ? Math.min(50, deps.treePageSize()) : deps.treePageSize();
+  await sendPage(ctx, { entries: listed, pageSize, sha: resolved.sha, state });
 }
 
 async function sendPage(

@@ -20,13 +20,13 @@ export interface StoredFile {
   size: number;
   /** git blob sha1 of the content, or of the LFS pointer file for LFS files (as the Hub's tree `oid`) */
   oid: string;
-  /** git blob sha1 of the content itself: the object's name under objects/ */
+  /** the object's name under objects/: git blob sha1 of the content for regular files, sha256 for LFS files */
   contentOid: string;
   /** sha256 of the content (exposed as tree `lfs.oid` and `X-Linked-Etag` for LFS files only) */
   sha256: string;
   /** size of the LFS pointer file */
   pointerSize?: number;
-  /** md5 of the content: the "CDN" ETag, deliberately not the sha256 */
+  /** the CDN's ETag: an md5-looking value derived from the sha256 (S3 ETags are not the sha256 either) */
   md5: string;
   lfs: boolean;
 }
@@ -179,7 +179,10 @@ async function storeObject(params: {
   const objects = path.join(repoDir(params.root, params.repo), 'objects');
   await mkdir(objects, { recursive: true });
   const tmp = path.join(objects, `.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const hashes: Hash[] = [createHash('sha1').update(gitBlobHeader(size)), createHash('sha256'), createHash('md5')];
+  // LFS-ness is known before reading (name and size): big files get one hash, sha256, not three
+  const lfs = isLfsPath(params.file, size, params.lfs);
+  const sha256Hash = createHash('sha256');
+  const hashes: Hash[] = lfs ? [sha256Hash] : [sha256Hash, createHash('sha1').update(gitBlobHeader(size))];
   await pipeline(
     stream,
     async function* hashAll(source: AsyncIterable<Buffer>) {
@@ -190,9 +193,11 @@ async function storeObject(params: {
     },
     createWriteStream(tmp),
   );
-  const [contentOid, sha256, md5] = hashes.map((h) => h.digest('hex')) as [string, string, string];
+  const [sha256, gitOid] = hashes.map((h) => h.digest('hex')) as [string, string | undefined];
+  const md5 = createHash('md5').update(sha256).digest('hex');
+  const contentOid = gitOid ?? sha256;
   await rename(tmp, path.join(objects, contentOid));
-  if (!isLfsPath(params.file, size, params.lfs)) return { size, oid: contentOid, contentOid, sha256, md5, lfs: false };
+  if (!lfs) return { size, oid: contentOid, contentOid, sha256, md5, lfs: false };
   const pointer = lfsPointer(sha256, size);
   const pointerOid = sha1Hex(Buffer.concat([Buffer.from(gitBlobHeader(pointer.length)), Buffer.from(pointer)]));
   return { size, oid: pointerOid, contentOid, sha256, pointerSize: pointer.length, md5, lfs: true };

@@ -105,7 +105,7 @@ export function parseCdnPath(rawPath: string): { repo: string; sha256: string } 
 /**
  * `GET|HEAD /repos/{repo}/{sha256}?Expires=&Signature=` on the CDN origin: checks the signature and expiry
  * (403 AccessDenied otherwise), ignores `Authorization` (the request log records whether one was sent),
- * serves ranges; `ETag` is the content's md5, as S3 gives it.
+ * serves ranges; `ETag` is an md5-looking value, not the sha256 (as S3 gives it).
  */
 export async function handleCdn(ctx: RequestContext, deps: ResolveDeps): Promise<void> {
   const target = parseCdnPath(ctx.rawPath);
