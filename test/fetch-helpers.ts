@@ -103,7 +103,13 @@ export class OwnMlflow {
     const deadline = Date.now() + 180_000;
     while (Date.now() < deadline) {
       if (child.exitCode !== null) throw new Error(`own mlflow exited ${child.exitCode}: see ${this.logFile}`);
-      if (await fetch(`${this.url}/health`).then((r) => r.ok, () => false)) return;
+      if (
+        await fetch(`${this.url}/health`).then(
+          (r) => r.ok,
+          () => false,
+        )
+      )
+        return;
       await new Promise((r) => setTimeout(r, 200));
     }
     throw new Error(`own mlflow not ready after 180 s: see ${this.logFile}`);

@@ -84,7 +84,11 @@ describe('modelctl fetch against the basic-auth server', () => {
   });
 
   it('fails with exit 2 without credentials', async () => {
-    const run = await runFetch({ MODEL_URI: `models:/${auth.name}/1`, OUTPUT_PATH: outDir(), MLFLOW_TRACKING_URI: mlflow.authUrl });
+    const run = await runFetch({
+      MODEL_URI: `models:/${auth.name}/1`,
+      OUTPUT_PATH: outDir(),
+      MLFLOW_TRACKING_URI: mlflow.authUrl,
+    });
     expect(run.code).toBe(2);
     expect(run.output).toContain('answered 401');
   });
@@ -96,7 +100,11 @@ describe('modelctl fetch names what is missing and exits 2 without retrying', ()
     ['a missing version', `models:/iris-onnx/99`, /version 99 of model "iris-onnx" not found/],
     ['a missing alias', `models:/iris-onnx@nobody`, /alias "nobody" of model "iris-onnx" not found/],
     ['an empty stage', `models:/iris-onnx/Archived`, /the Archived version of model "iris-onnx" not found/],
-    ['a missing logged model', `models:/m-0123456789abcdef0123456789abcdef`, /logged model m-0123456789abcdef0123456789abcdef not found/],
+    [
+      'a missing logged model',
+      `models:/m-0123456789abcdef0123456789abcdef`,
+      /logged model m-0123456789abcdef0123456789abcdef not found/,
+    ],
     ['a run path without a model', `runs:/${'0'.repeat(32)}/model`, /run 0{32} not found/],
   ])('%s', async (_name, uri, message) => {
     const out = outDir();
@@ -107,7 +115,12 @@ describe('modelctl fetch names what is missing and exits 2 without retrying', ()
   });
 
   it('exits 1 on a bad configuration, one line per variable', async () => {
-    const run = await runFetch({ MODEL_URI: `models:/iris-onnx/1`, OUTPUT_PATH: outDir(), MAX_RETRIES: 'many', MLFLOW_TRACKING_URI: '' });
+    const run = await runFetch({
+      MODEL_URI: `models:/iris-onnx/1`,
+      OUTPUT_PATH: outDir(),
+      MAX_RETRIES: 'many',
+      MLFLOW_TRACKING_URI: '',
+    });
     expect(run.code).toBe(1);
     expect(run.output).toMatch(/MAX_RETRIES: /);
     expect(run.output).toMatch(/MLFLOW_TRACKING_URI: required for models: URIs/);
@@ -122,7 +135,9 @@ describe('modelctl fetch names what is missing and exits 2 without retrying', ()
       BACKOFF_SECONDS: '0.05',
     });
     expect(run.code).toBe(3);
-    expect(run.output).toMatch(/could not reach MLflow at http:\/\/127\.0\.0\.1:9.*ECONNREFUSED.*gave up .* after 2 retries/);
+    expect(run.output).toMatch(
+      /could not reach MLflow at http:\/\/127\.0\.0\.1:9.*ECONNREFUSED.*gave up .* after 2 retries/,
+    );
     expect(run.lines.filter((l) => l.msg === 'retrying')).toHaveLength(2);
   });
 });

@@ -1,0 +1,143 @@
+#!/usr/bin/env node
+// Bench: `modelctl fetch` on a PVC cache hit of a 1 GB model (target ≤ 200 ms, Node start included).
+//
+// 1. builds a complete cache entry of a 1 GiB MLflow model folder with the cache's own code (dist/shared/model-cache):
+//    model/MLmodel + model/model.onnx (1 GiB), manifest.json with sha256s, and the refs/ record of
+//    `models:/bench-1g/1` on a tracking server that does not exist (http://127.0.0.1:9) — so a hit that
+//    touched the network would fail, and the timing is the hit path alone;
+// 2. runs `./bin/modelctl fetch` (STORAGE_STRATEGY=pvc) once to warm the page cache, then RUNS times,
+//    timing each process from spawn to exit;
+// 3. writes bench/results/fetch-cache-hit.json.
+// usage: node bench/fetch-cache-hit.js [--runs 15] [--size-mb 1024] [--keep]  (needs `make build`)
+import { spawn } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { loadavg, tmpdir, cpus } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '15' },
+    'size-mb': { type: 'string', default: '1024' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const RUNS = Number(values.runs);
+const SIZE_MB = Number(values['size-mb']);
+const TARGET_MS = 200;
+const SERVER = 'http://127.0.0.1:9';
+const URI = 'models:/bench-1g/1';
+
+const layout = await import(path.join(root, 'dist/shared/model-cache/cache-layout.js'));
+const manifestMod = await import(path.join(root, 'dist/shared/model-cache/manifest.js'));
+
+async function writeModel(modelDir) {
+  await mkdir(modelDir, { recursive: true });
+  await writeFile(path.join(modelDir, 'MLmodel'), 'flavors:\n  onnx:\n    data: model.onnx\n');
+  const out = createWriteStream(path.join(modelDir, 'model.onnx'));
+  const chunk = Buffer.alloc(1024 * 1024);
+  for (let i = 0; i < SIZE_MB; i++) {
+    chunk.writeUInt32LE(i, 0);
+    if (!out.write(Buffer.from(chunk))) await new Promise((r) => out.once('drain', r));
+  }
+  await new Promise((resolve, reject) => out.end((err) => (err ? reject(err) : resolve())));
+}
+
+/** The entry exactly as a fetch that downloaded it would leave it. */
+async function buildEntry(cache) {
+  const artifactUri = 'mlflow-artifacts:/0/models/m-bench/artifacts';
+  const key = layout.entryKey('mlflow', [SERVER, artifactUri]);
+  const paths = layout.entryPaths(cache, key);
+  await writeModel(paths.modelDir);
+  const files = await manifestMod.describeFiles(paths.modelDir);
+  await manifestMod.writeManifest(paths.dir, {
+    format: 1,
+    key,
+    kind: 'mlflow',
+    source: { uri: URI, server: SERVER, resolved: artifactUri, name: 'bench-1g', version: '1' },
+    files,
+    totalBytes: files.reduce((s, f) => s + f.size, 0),
+    createdAt: new Date().toISOString(),
+    createdBy: { host: 'bench', pid: process.pid },
+  });
+  const ref = layout.refPath(cache, [SERVER, URI]);
+  await mkdir(path.dirname(ref), { recursive: true });
+  await writeFile(ref, key);
+  return { key, bytes: files.reduce((s, f) => s + f.size, 0) };
+}
+
+function fetchOnce(env) {
+  return new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint();
+    const child = spawn(path.join(root, 'bin', 'modelctl'), ['fetch'], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, ms: Number(process.hrtime.bigint() - started) / 1e6, out }));
+  });
+}
+
+const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+
+const work = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-fetch-'));
+try {
+  const cache = path.join(work, 'cache');
+  const setupStarted = Date.now();
+  const entry = await buildEntry(cache);
+  const env = {
+    MODEL_URI: URI,
+    STORAGE_STRATEGY: 'pvc',
+    CACHE_PATH: cache,
+    OUTPUT_PATH: path.join(work, 'out'),
+    MLFLOW_TRACKING_URI: SERVER,
+    PROGRESS: 'none',
+    LOG_LEVEL: 'info',
+  };
+  const warm = await fetchOnce(env);
+  if (warm.code !== 0 || !warm.out.includes('"source":"cache-hit"'))
+    throw new Error(`warm-up fetch failed (${warm.code}):\n${warm.out}`);
+  const times = [];
+  for (let i = 0; i < RUNS; i++) {
+    const r = await fetchOnce(env);
+    if (r.code !== 0 || !r.out.includes('"source":"cache-hit"'))
+      throw new Error(`fetch ${i} failed (${r.code}):\n${r.out}`);
+    times.push(r.ms);
+  }
+  const sorted = [...times].sort((a, b) => a - b);
+  const result = {
+    bench: 'fetch-cache-hit',
+    description: 'modelctl fetch (STORAGE_STRATEGY=pvc) of a cached 1 GiB MLflow model: process spawn to exit',
+    target_ms: TARGET_MS,
+    model_bytes: entry.bytes,
+    runs: RUNS,
+    min_ms: round(sorted[0]),
+    median_ms: round(percentile(sorted, 50)),
+    p90_ms: round(percentile(sorted, 90)),
+    max_ms: round(sorted[sorted.length - 1]),
+    times_ms: times.map(round),
+    pass: percentile(sorted, 50) <= TARGET_MS,
+    setup_ms: Date.now() - setupStarted,
+    node: process.version,
+    cpus: cpus().length,
+    loadavg_1m: round(loadavg()[0]),
+    at: new Date().toISOString(),
+  };
+  await mkdir(path.join(root, 'bench', 'results'), { recursive: true });
+  const file = path.join(root, 'bench', 'results', 'fetch-cache-hit.json');
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(JSON.stringify({ ...result, times_ms: undefined }));
+  console.log(`wrote ${path.relative(root, file)}`);
+} finally {
+  if (!values.keep) await rm(work, { recursive: true, force: true });
+}
+
+function round(x) {
+  return Math.round(x * 10) / 10;
+}
