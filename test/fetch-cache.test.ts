@@ -79,6 +79,8 @@ describe('pvc cache', () => {
     expect(await sameFiles(real[0]!, v1Dir)).toBe(true);
     expect(await readdir(path.join(cache, 'tmp'))).toEqual([]);
     expect(await readdir(path.join(cache, 'locks'))).toEqual([]);
+    // the tracking server's access log: big.bin was sent once
+    expect(await own.countRequests(`${v1.artifactPath}/big.bin`)).toBe(1);
   }, 300_000);
 
   it('shares one entry between a stage and the version number it points at', async () => {

@@ -82,6 +82,13 @@ export class OwnMlflow {
     return path.join(this.dir, 'artifacts', artifactPath);
   }
 
+  /** How many GETs of the proxied artifact `artifactPath/file` the server's access log shows so far. */
+  async countRequests(artifactFile: string): Promise<number> {
+    const log = await readFile(this.logFile, 'utf8');
+    return log.split('\n').filter((l) => l.includes(`"GET /api/2.0/mlflow-artifacts/artifacts/${artifactFile} `))
+      .length;
+  }
+
   /** Starts (again) on the same port, store and artifacts; resolves when /health answers. */
   async restart(): Promise<void> {
     const { createWriteStream } = await import('node:fs');

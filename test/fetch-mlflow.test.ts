@@ -119,11 +119,18 @@ describe('modelctl fetch names what is missing and exits 2 without retrying', ()
       MODEL_URI: `models:/iris-onnx/1`,
       OUTPUT_PATH: outDir(),
       MAX_RETRIES: 'many',
-      MLFLOW_TRACKING_URI: '',
+      STORAGE_STRATEGY: 'nfs',
     });
     expect(run.code).toBe(1);
-    expect(run.output).toMatch(/MAX_RETRIES: /);
-    expect(run.output).toMatch(/MLFLOW_TRACKING_URI: required for models: URIs/);
+    expect(run.output).toMatch(/^MAX_RETRIES: .*$/m);
+    expect(run.output).toMatch(/^STORAGE_STRATEGY: .*"emptydir".*"pvc".*$/m);
+    const noServer = await runFetch({
+      MODEL_URI: `models:/iris-onnx/1`,
+      OUTPUT_PATH: outDir(),
+      MLFLOW_TRACKING_URI: '',
+    });
+    expect(noServer.code).toBe(1);
+    expect(noServer.output).toMatch(/^MLFLOW_TRACKING_URI: required for models: URIs$/m);
   });
 
   it('exits 3 when the server cannot be reached through its retries', async () => {
