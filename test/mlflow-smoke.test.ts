@@ -142,6 +142,18 @@ describe('basic-auth server', () => {
     expect(none.status).toBe(401);
   });
 
+  it('refuses the denied model to the test user with 403 and serves it to the admin', async () => {
+    const { name, version } = mlflow.deniedModel;
+    const uri = `${mlflow.authUrl}/api/2.0/mlflow/model-versions/get-download-uri?name=${name}&version=${version}`;
+    const user = await fetch(uri, { headers: basic(mlflow.username, mlflow.password) });
+    expect(user.status).toBe(403);
+    const admin = await fetch(uri, { headers: basic(mlflow.adminUsername, mlflow.adminPassword) });
+    expect(admin.status).toBe(200);
+    expect(((await admin.json()) as { artifact_uri: string }).artifact_uri).toBe(
+      mlflow.authModels.iris.versions[0]!.artifactUri,
+    );
+  });
+
   it('refuses a write by the read-only test user with 403', async () => {
     const res = await fetch(`${mlflow.authUrl}/api/2.0/mlflow/registered-models/delete`, {
       method: 'DELETE',

@@ -82,6 +82,11 @@ export interface MlflowPeerInfo {
   models: MlflowFixtures;
   /** the same models on `authUrl` (their own run ids, model ids, versions) */
   authModels: MlflowFixtures;
+  /**
+   * A registered model on `authUrl` the test user is DENIED (403; the admin reads it): version 1 has the
+   * files of `authModels.iris` version 1.
+   */
+  deniedModel: { name: string; version: string };
   /** the venv's python (mlflow, onnxruntime, …), e.g. for `mlflow models serve` */
   python: string;
   /** startup figures, ms */
@@ -132,6 +137,7 @@ export async function startMlflow(run: PeerRun): Promise<void> {
   await createUser(authUrl, admin, user);
   const fixturesStarted = Date.now();
   const fixtures = await makeModels({ run, python, dir: root, url, authUrl, admin });
+  const deniedModel = await addDeniedModel({ authUrl, admin, user, like: fixtures.auth!.iris.versions[0]! });
   const fixturesMs = Date.now() - fixturesStarted;
   const info: MlflowPeerInfo = {
     url,
@@ -142,6 +148,7 @@ export async function startMlflow(run: PeerRun): Promise<void> {
     adminPassword: admin.password,
     models: fixtures.plain!,
     authModels: fixtures.auth!,
+    deniedModel,
     python,
     timings: { serversMs, fixturesMs, totalMs: Date.now() - started },
   };
@@ -229,6 +236,45 @@ async function createUser(authUrl: string, admin: Credentials, user: Credentials
     body: JSON.stringify(user),
   });
   if (!res.ok) throw new Error(`MLflow auth: creating user ${user.username} answered ${res.status}`);
+}
+
+/** POSTs JSON to the auth server as the admin; throws with the status (never the credentials). */
+async function postAsAdmin(url: string, admin: Credentials, body: unknown): Promise<unknown> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { authorization: basic(admin), 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  if (!res.ok)
+    throw new Error(`MLflow auth: POST ${new URL(url).pathname} answered ${res.status}: ${await res.text()}`);
+  return res.json();
+}
+
+/** Registers `iris-onnx-private` (same files as `like`) and DENYs it to the test user. */
+async function addDeniedModel(params: {
+  authUrl: string;
+  admin: Credentials;
+  user: Credentials;
+  like: MlflowModelVersion;
+}): Promise<{ name: string; version: string }> {
+  const { authUrl, admin, user, like } = params;
+  const name = 'iris-onnx-private';
+  const api = `${authUrl}/api/2.0/mlflow`;
+  await postAsAdmin(`${api}/registered-models/create`, admin, { name });
+  const created = (await postAsAdmin(`${api}/model-versions/create`, admin, {
+    name,
+    source: like.source,
+    run_id: like.runId,
+    model_id: like.modelId,
+  })) as { model_version: { version: string } };
+  // MLflow 3.17 grants per user through the v3 API; DENY overrides the server's default READ
+  await postAsAdmin(`${authUrl}/api/3.0/mlflow/users/permissions/grant`, admin, {
+    username: user.username,
+    resource_type: 'registered_model',
+    resource_id: name,
+    permission: 'DENY',
+  });
+  return { name, version: created.model_version.version };
 }
 
 /** Runs make-models.py against both servers; its output goes to the `mlflow-fixtures` log. */
