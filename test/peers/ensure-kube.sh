@@ -35,14 +35,15 @@ build() {
   done
   (
     cd "$module"
-    GOFLAGS=-mod=mod CGO_ENABLED=0 go build -p "${KUBE_BUILD_PARALLELISM:-$(nproc)}" -trimpath \
+    # -mod=readonly: build exactly what go.mod/go.sum pin, never rewrite them (a drift fails loudly);
+    # -buildvcs=false: the state of this git checkout must not leak into the etcd binary (reproducible bytes)
+    GOFLAGS=-mod=readonly CGO_ENABLED=0 go build -p "${KUBE_BUILD_PARALLELISM:-$(nproc)}" -trimpath -buildvcs=false \
       -ldflags "-s -w $stamp" -o "$tmp/bin/" \
       k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl ./etcd
   )
   for tool in kube-apiserver kubectl etcd; do [ -x "$tmp/bin/$tool" ] || { echo "ensure-kube: $tool was not built" >&2; exit 1; }; done
   touch "$tmp/.complete"
-  # the folder appears complete or not at all: rename is atomic, and a concurrent build that lost the race
-  # leaves the winner's folder alone
+  # the folder appears complete or not at all (rename is atomic)
   mv -T "$tmp" "$home" 2>/dev/null || rm -rf "$tmp"
   trap - EXIT
   echo "ensure-kube: ready in $((SECONDS - start)) s" >&2
