@@ -66,7 +66,7 @@ describe('agent resume across SIGKILL', () => {
     let finishedEarly = false;
     for (let i = 0; i < KILLS; i++) {
       // random points: from the first requests to deep inside the bodies
-      const run = await runAgent({ env, args, killAfterMs: 200 + Math.floor(Math.random() * 1500) });
+      const run = await runAgent({ env, args, killAfterMs: 500 + Math.floor(Math.random() * 3000) });
       if (run.signal === 'SIGKILL') kills++;
       else {
         expect(run.stderr).toBe('');

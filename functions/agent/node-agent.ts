@@ -1,0 +1,199 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import pLimit from 'p-limit';
+import type { ModelsConfig } from '../../shared/config/models-config.js';
+import { DiskGuard, type FreeBytes } from '../../shared/hf-cache/disk-guard.js';
+import type { RetryPolicy } from '../../shared/hub/download-blob.js';
+import type { HubAccess } from '../../shared/hub/hub-fetch.js';
+import type { NodeLabels } from '../../shared/k8s/node-labels.js';
+import type { RecordEvent } from '../../shared/k8s/record-event.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import type { Plan } from '../../shared/plan/plan.js';
+import type { AgentMetrics } from './agent-metrics.js';
+import { evictUnwanted } from './evict-unwanted.js';
+import type { ModelState } from './model-state.js';
+import { publishNodeStatus, type NodeSummary } from './publish-node-status.js';
+import { runWarmPass } from './run-warm-pass.js';
+import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-target.js';
+
+const GB = 1_000_000_000;
+
+/** The settings every source carries (the models config minus its models). */
+type Settings = Pick<ModelsConfig, 'nodeHostPath' | 'cachePath' | 'checkIntervalSeconds' | 'configReadRetryDelaySeconds' | 'minFreeSpaceGB'>;
+
+/** The agent's inputs: the plan wins, then the raw models ConfigMap, then a local file. */
+export interface AgentInputs {
+  plan: Plan | null;
+  configMap: ModelsConfig | null;
+  file: ModelsConfig | null;
+}
+
+export interface NodeAgentDeps {
+  nodeName: string;
+  /** the Node's GPU types (from its labels or `--gpu-type`); empty: only `["ALL"]` models */
+  gpuTypes: string[];
+  access: HubAccess;
+  /** `HF_HUB_CACHE` when set; else `<nodeHostPath>/<cachePath>` of the current settings */
+  cacheDirOverride?: string | undefined;
+  stateDirOverride?: string | undefined;
+  concurrency: number;
+  evictionGraceSeconds: number;
+  labelPrefix: string;
+  nodes: NodeLabels;
+  recordEvent: RecordEvent;
+  /** namespace the Node's Events are recorded in */
+  eventNamespace: string;
+  metrics: AgentMetrics;
+  retry?: RetryPolicy | undefined;
+  freeBytes?: FreeBytes | undefined;
+  log: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The DaemonSet's engine: on every input change (applied at once, aborting a pass in progress — partial
+ * files stay resumable) and every `checkIntervalSeconds` (re-verifying hashes on disk), it warms this node's
+ * models, evicts what left the plan after the grace period, and publishes labels, annotation, Events, metrics.
+ */
+export class NodeAgent {
+  private inputs: AgentInputs = { plan: null, configMap: null, file: null };
+  private readonly deps: NodeAgentDeps;
+  private wake: (() => void) | undefined;
+  private dirty = true;
+  private pass: AbortController | undefined;
+  private lastStates = new Map<string, ModelState>();
+  private readonly limit;
+
+  constructor(deps: NodeAgentDeps) {
+    this.deps = deps;
+    this.limit = pLimit(deps.concurrency);
+  }
+
+  /** Replaces one input and starts a new pass within moments (the running one is aborted). */
+  setInput<K extends keyof AgentInputs>(key: K, value: AgentInputs[K]): void {
+    this.inputs = { ...this.inputs, [key]: value };
+    this.dirty = true;
+    this.pass?.abort(new Error('input changed'));
+    this.wake?.();
+  }
+
+  /** The settings in force (plan, else ConfigMap, else file), or null when there is no input at all. */
+  settings(): Settings | null {
+    return this.inputs.plan?.settings ?? this.inputs.configMap ?? this.inputs.file;
+  }
+
+  /** Runs passes until `signal` aborts: on input changes, and every `checkIntervalSeconds`. */
+  async run(signal: AbortSignal): Promise<void> {
+    let verify = false;
+    while (!signal.aborted) {
+      this.dirty = false;
+      const settings = this.settings();
+      if (settings) await this.runPass(settings, verify, signal);
+      if (this.dirty) continue;
+      const waitMs = (settings?.checkIntervalSeconds ?? 60) * 1000;
+      verify = await this.sleep(waitMs, signal);
+    }
+  }
+
+  /** @returns true when the interval elapsed (then the next pass re-hashes), false when woken by a change */
+  private async sleep(ms: number, signal: AbortSignal): Promise<boolean> {
+    const woken = new Promise<false>((resolve) => (this.wake = () => resolve(false)));
+    const timer = delay(ms, true as const, { signal }).catch(() => false as const);
+    const result = await Promise.race([woken, timer]);
+    this.wake = undefined;
+    return result;
+  }
+
+  private async runPass(settings: Settings, verifyHashes: boolean, signal: AbortSignal): Promise<void> {
+    const pass = new AbortController();
+    this.pass = pass;
+    const abortPass = (): void => pass.abort(signal.reason);
+    signal.addEventListener('abort', abortPass, { once: true });
+    try {
+      const cacheDir = this.deps.cacheDirOverride ?? path.join(settings.nodeHostPath, settings.cachePath);
+      const stateDir = this.deps.stateDirOverride ?? path.join(path.dirname(path.resolve(cacheDir)), '.modelctl-agent');
+      await mkdir(cacheDir, { recursive: true });
+      const { targets, unresolved } = this.targets();
+      const diskGuard = new DiskGuard({ dir: cacheDir, minFreeBytes: settings.minFreeSpaceGB * GB, ...(this.deps.freeBytes ? { freeBytes: this.deps.freeBytes } : {}) });
+      const ctx = { access: this.deps.access, cacheDir, stateDir, diskGuard, limit: this.limit, retry: this.deps.retry, metrics: this.deps.metrics, verifyHashes, signal: pass.signal, log: this.deps.log };
+      const states = await runWarmPass(ctx, targets);
+      if (pass.signal.aborted) return;
+      const all = [...states, ...unresolved];
+      await this.report(all, { cacheDir, freeBytes: await diskGuard.freeBytesNow().catch(() => null) });
+      await evictUnwanted({ cacheDir, stateDir, states: all, graceSeconds: this.deps.evictionGraceSeconds, now: this.now(), log: this.deps.log });
+    } catch (err) {
+      this.deps.log.error({ err }, 'agent pass failed');
+    } finally {
+      signal.removeEventListener('abort', abortPass);
+      this.pass = undefined;
+    }
+  }
+
+  private targets(): { targets: WarmTarget[]; unresolved: ModelState[] } {
+    const gpuTypes = this.deps.gpuTypes;
+    const { plan, configMap, file } = this.inputs;
+    if (plan) {
+      const { targets, unresolved } = targetsFromPlan(plan, gpuTypes);
+      const at = this.now().toISOString();
+      const failed = unresolved.map((m): ModelState => ({
+        repo: m.repo,
+        revision: m.revision,
+        commit: null,
+        state: 'failed',
+        bytes: 0,
+        files: 0,
+        errorCode: `PLAN_${m.status.toUpperCase().replace(/-/g, '_')}`,
+        lastError: m.message ?? m.status,
+        permanent: m.status !== 'error',
+        updatedAt: at,
+      }));
+      return { targets, unresolved: failed };
+    }
+    const config = configMap ?? file;
+    return { targets: config ? targetsFromConfig(config, gpuTypes) : [], unresolved: [] };
+  }
+
+  private source(): NodeSummary['source'] {
+    if (this.inputs.plan) return 'plan';
+    if (this.inputs.configMap) return 'configmap';
+    return this.inputs.file ? 'file' : 'none';
+  }
+
+  private async report(states: ModelState[], where: { cacheDir: string; freeBytes: number | null }): Promise<void> {
+    const { metrics, log } = this.deps;
+    for (const state of ['ready', 'failed', 'skipped', 'pending'] as const) metrics.models.set({ state }, states.filter((s) => s.state === state).length);
+    if (where.freeBytes !== null) metrics.freeBytes.set(where.freeBytes);
+    await this.recordFailures(states);
+    const summary: NodeSummary = { gpuTypes: this.deps.gpuTypes, cacheDir: where.cacheDir, freeBytes: where.freeBytes, source: this.source(), planHash: this.inputs.plan?.contentHash };
+    try {
+      const labels = await publishNodeStatus({ nodes: this.deps.nodes, nodeName: this.deps.nodeName, prefix: this.deps.labelPrefix, states, summary, now: this.now() });
+      log.info({ ready: labels.length, models: states.length, source: summary.source }, 'node status published');
+    } catch (err) {
+      log.error({ err }, 'node status not published');
+    }
+  }
+
+  /** A Warning Event on the Node for each model that newly failed or failed differently. */
+  private async recordFailures(states: readonly ModelState[]): Promise<void> {
+    const previous = this.lastStates;
+    this.lastStates = new Map(states.map((s) => [`${s.repo}@${s.revision}`, s]));
+    for (const s of states) {
+      if (s.state === 'ready' || s.state === 'pending') continue;
+      const before = previous.get(`${s.repo}@${s.revision}`);
+      if (before && before.state === s.state && before.errorCode === s.errorCode) continue;
+      await this.deps
+        .recordEvent({
+          involved: { apiVersion: 'v1', kind: 'Node', name: this.deps.nodeName, namespace: this.deps.eventNamespace },
+          type: 'Warning',
+          reason: s.state === 'skipped' ? 'ModelSkipped' : 'ModelWarmFailed',
+          message: `${s.repo}@${s.revision}: ${s.errorCode ?? 'failed'}: ${s.lastError ?? ''}`,
+        })
+        .catch((err: unknown) => this.deps.log.warn({ err }, 'event not recorded'));
+    }
+  }
+
+  private now(): Date {
+    return (this.deps.now ?? (() => new Date()))();
+  }
+}
