@@ -221,6 +221,14 @@ describe('applyObject errors, as the API server sends them', () => {
   });
 
   it('lists each invalid field the schema refused', async () => {
+    const named = await applyError({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'bad_name', namespace: ns }, spec: {} });
+    expect({ code: named.code, message: named.message }).toEqual({
+      code: 'INVALID_OBJECT',
+      message: expect.stringMatching(/refused Service .*\/bad_name:\n {2}metadata\.name: /),
+    });
+  });
+
+  it('names the field of a wrong type, which server-side apply checks before the schema', async () => {
     const err = await applyError({
       apiVersion: 'serving.knative.dev/v1',
       kind: 'Service',
@@ -229,7 +237,7 @@ describe('applyObject errors, as the API server sends them', () => {
     });
     expect({ code: err.code, message: err.message }).toEqual({
       code: 'INVALID_OBJECT',
-      message: expect.stringMatching(/refused Service .*\/bad:\n {2}.*containerConcurrency/),
+      message: expect.stringMatching(/refused Service .*\/bad:\n {2}spec\.template\.spec\.containerConcurrency: expected numeric/),
     });
   });
 });

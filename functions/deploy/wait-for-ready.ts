@@ -62,14 +62,13 @@ type Verdict = { ready: true; url: string } | { ready: false; failed: boolean; d
 
 /** Ready only when the controller has seen the current generation (else the condition is about the old spec). */
 export function readiness(service: { metadata?: { generation?: number }; status?: ServiceStatus }): Verdict {
-  const status = service.status;
-  const current = status?.observedGeneration !== undefined && status.observedGeneration === service.metadata?.generation;
-  const ready = status?.conditions?.find((c) => c.type === 'Ready');
+  const status = service.status ?? {};
+  const current = status.observedGeneration !== undefined && status.observedGeneration === service.metadata?.generation;
+  const ready = status.conditions?.find((c) => c.type === 'Ready');
   if (!current || ready === undefined) return { ready: false, failed: false, detail: undefined };
-  const detail = [ready.reason, ready.message].filter(Boolean).join(': ') || `Ready=${ready.status}`;
   if (ready.status === 'True') {
-    if (!status?.url) return { ready: false, failed: false, detail: 'Ready but no URL yet' };
-    return { ready: true, url: status.url };
+    return status.url ? { ready: true, url: status.url } : { ready: false, failed: false, detail: 'Ready but no URL yet' };
   }
+  const detail = [ready.reason, ready.message].filter(Boolean).join(': ') || `Ready=${ready.status}`;
   return { ready: false, failed: ready.status === 'False', detail };
 }

@@ -148,6 +148,17 @@ function translateApiException(err: ApiException<unknown>, verb: string, ref: Ob
   const serverMessage = body.message ?? `HTTP ${err.code}`;
   const what = describeRef(ref);
   if (err.code === 404 && isDiscoveryFailure(err)) return crdMissing(ref, err);
+  const known =
+    authError(err, serverMessage, ref) ??
+    featureDisabled(serverMessage, err) ??
+    revisionNameUnchanged(serverMessage, what, err) ??
+    requestError(err, what, body) ??
+    typedPatchError(serverMessage, what, err);
+  if (known) return known;
+  return new AppError({ code: 'KUBE_ERROR', statusCode: err.code, message: `${verb} ${what}: ${serverMessage}`, cause: err });
+}
+
+function authError(err: ApiException<unknown>, serverMessage: string, ref: ObjectRef): AppError | null {
   if (err.code === 401) {
     return new AppError({
       code: 'UNAUTHORIZED',
@@ -156,34 +167,42 @@ function translateApiException(err: ApiException<unknown>, verb: string, ref: Ob
       cause: err,
     });
   }
-  if (err.code === 403) {
-    return new AppError({
-      code: 'FORBIDDEN',
-      statusCode: 403,
-      message: `${serverMessage}\nask a cluster admin for a Role granting get, patch (and create) on ${resourceOf(ref)}${ref.namespace ? ` in namespace ${ref.namespace}` : ''}`,
-      cause: err,
-    });
-  }
-  const feature = featureDisabled(serverMessage, err);
-  if (feature) return feature;
-  if (/without a name change/.test(serverMessage)) {
-    return new AppError({
-      code: 'REVISION_NAME_UNCHANGED',
-      statusCode: 400,
-      message: `${what}: the Revision template changed but its name did not; Knative keeps one template per Revision name: pass a new --artifact-version\n${serverMessage}`,
-      cause: err,
-    });
-  }
+  if (err.code !== 403) return null;
+  return new AppError({
+    code: 'FORBIDDEN',
+    statusCode: 403,
+    message: `${serverMessage}\nask a cluster admin for a Role granting get, patch (and create) on ${resourceOf(ref)}${ref.namespace ? ` in namespace ${ref.namespace}` : ''}`,
+    cause: err,
+  });
+}
+
+function revisionNameUnchanged(serverMessage: string, what: string, cause: unknown): AppError | null {
+  if (!/without a name change/.test(serverMessage)) return null;
+  return new AppError({
+    code: 'REVISION_NAME_UNCHANGED',
+    statusCode: 400,
+    message: `${what}: the Revision template changed but its name did not; Knative keeps one template per Revision name: pass a new --artifact-version\n${serverMessage}`,
+    cause,
+  });
+}
+
+function requestError(err: ApiException<unknown>, what: string, body: StatusBody): AppError | null {
   if (err.code === 422 || err.code === 400) return invalidObject(err, what, body);
-  if (err.code === 409) {
-    return new AppError({
-      code: 'FIELD_CONFLICT',
-      statusCode: 409,
-      message: `${what}: ${serverMessage}\nanother field manager owns these fields; re-run with --force-conflicts to take them over`,
-      cause: err,
-    });
-  }
-  return new AppError({ code: 'KUBE_ERROR', statusCode: err.code, message: `${verb} ${what}: ${serverMessage}`, cause: err });
+  if (err.code !== 409) return null;
+  return new AppError({
+    code: 'FIELD_CONFLICT',
+    statusCode: 409,
+    message: `${what}: ${body.message ?? 'conflict'}\nanother field manager owns these fields; re-run with --force-conflicts to take them over`,
+    cause: err,
+  });
+}
+
+/** Server-side apply checks types before the schema, and answers 500 naming the field in the message. */
+function typedPatchError(serverMessage: string, what: string, cause: unknown): AppError | null {
+  const typed = /failed to create typed patch object \([^)]*\): (.*)$/s.exec(serverMessage);
+  if (!typed) return null;
+  const lines = (typed[1] ?? '').split('\n').map((line) => `  ${line.replace(/^\./, '')}`);
+  return new AppError({ code: 'INVALID_OBJECT', statusCode: 422, message: `the API server refused ${what}:\n${lines.join('\n')}`, cause });
 }
 
 function crdMissing(ref: ObjectRef, cause: unknown): AppError {
