@@ -3,13 +3,14 @@ import { parseCsvScoringRequest, parseJsonScoringRequest } from './parse-scoring
 
 describe('parseJsonScoringRequest', () => {
   it('reads `inputs` as one unnamed tensor', () => {
-    expect(parseJsonScoringRequest('{"inputs": [[1, 2]]}').input).toEqual({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2]] }] });
+    expect(parseJsonScoringRequest('{"inputs": [[1, 2]]}').input).toEqual({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2]] }], origin: 'inputs' });
   });
 
   it('reads `inputs` as named tensors when it is a dict', () => {
     expect(parseJsonScoringRequest('{"inputs": {"a": [1], "b": [2]}}').input).toEqual({
       kind: 'tensor',
       tensors: [{ name: 'a', value: [1] }, { name: 'b', value: [2] }],
+      origin: 'inputs',
     });
   });
 
@@ -17,6 +18,7 @@ describe('parseJsonScoringRequest', () => {
     expect(parseJsonScoringRequest('{"instances": [{"a": 1, "b": [2]}, {"a": 3, "b": [4]}]}').input).toEqual({
       kind: 'tensor',
       tensors: [{ name: 'a', value: [1, 3] }, { name: 'b', value: [[2], [4]] }],
+      origin: 'instances',
     });
   });
 

@@ -5,6 +5,8 @@ import { badRequest } from './scoring-error.js';
 export interface TensorInput {
   kind: 'tensor';
   tensors: { name: string | null; value: unknown }[];
+  /** the request key it came from: MLflow words some refusals differently for each */
+  origin: 'inputs' | 'instances';
 }
 /** A table, as sent with `dataframe_split`, `dataframe_records` or CSV. */
 export interface FrameInput {
@@ -113,17 +115,18 @@ function parseInstances(value: unknown): TensorInput {
     return {
       kind: 'tensor',
       tensors: names.map((name) => ({ name, value: (value as Record<string, unknown>[]).map((row) => row[name]) })),
+      origin: 'instances',
     };
   }
-  return { kind: 'tensor', tensors: [{ name: null, value }] };
+  return { kind: 'tensor', tensors: [{ name: null, value }], origin: 'instances' };
 }
 
 /** TF-serving columnar format: one tensor, or a dict of named tensors. */
 function parseInputs(value: unknown): TensorInput {
   if (isPlainObject(value)) {
-    return { kind: 'tensor', tensors: Object.entries(value).map(([name, v]) => ({ name, value: v })) };
+    return { kind: 'tensor', tensors: Object.entries(value).map(([name, v]) => ({ name, value: v })), origin: 'inputs' };
   }
-  return { kind: 'tensor', tensors: [{ name: null, value }] };
+  return { kind: 'tensor', tensors: [{ name: null, value }], origin: 'inputs' };
 }
 
 function parseParams(value: unknown): Record<string, unknown> | undefined {

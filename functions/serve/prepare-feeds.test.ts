@@ -18,7 +18,7 @@ const twoInputs: ModelIo = {
 
 describe('prepareFeeds', () => {
   it('feeds a single unnamed tensor to the single input', () => {
-    const feeds = prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3, 4]] }] }, iris);
+    const feeds = prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3, 4]] }], origin: 'inputs' }, iris);
     expect(feeds['X']).toEqual({ type: 'float32', data: Float32Array.from([1, 2, 3, 4]), dims: [1, 4] });
   });
 
@@ -28,14 +28,14 @@ describe('prepareFeeds', () => {
   });
 
   it('refuses a wrong rank or fixed dimension with MLflow\'s shape message', () => {
-    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3]] }] }, iris)).toThrow(
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3]] }], origin: 'inputs' }, iris)).toThrow(
       expect.objectContaining({ code: 'INVALID_PARAMETER_VALUE', message: 'Shape of input (1, 3) does not match expected shape (-1, 4).' }),
     );
-    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [1, 2, 3, 4] }] }, iris)).toThrow(/\(4,\) does not match/);
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [1, 2, 3, 4] }], origin: 'inputs' }, iris)).toThrow(/\(4,\) does not match/);
   });
 
   it('refuses a dict for an unnamed tensor signature', () => {
-    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: 'X', value: [[1, 2, 3, 4]] }] }, iris)).toThrow(
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: 'X', value: [[1, 2, 3, 4]] }], origin: 'inputs' }, iris)).toThrow(
       expect.objectContaining({ code: 'BAD_REQUEST', message: expect.stringContaining('un-named model signature') }),
     );
   });
@@ -44,16 +44,16 @@ describe('prepareFeeds', () => {
     const fromFrame = prepareFeeds({ kind: 'frame', columns: ['b', 'a'], rows: [[1, 0.5], [2, 1.5]] }, twoInputs);
     expect(fromFrame['a']).toEqual({ type: 'float32', data: Float32Array.from([0.5, 1.5]), dims: [2, 1] });
     expect(fromFrame['b']).toEqual({ type: 'int64', data: BigInt64Array.from([1n, 2n]), dims: [2, 1] });
-    const fromDict = prepareFeeds({ kind: 'tensor', tensors: [{ name: 'a', value: [[1]] }, { name: 'b', value: [[2]] }] }, twoInputs);
+    const fromDict = prepareFeeds({ kind: 'tensor', tensors: [{ name: 'a', value: [[1]] }, { name: 'b', value: [[2]] }], origin: 'inputs' }, twoInputs);
     expect(fromDict['b']!.dims).toEqual([1, 1]);
   });
 
   it('names the missing input', () => {
-    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: 'a', value: [[1]] }] }, twoInputs)).toThrow(/missing inputs \['b'\]/);
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: 'a', value: [[1]] }], origin: 'inputs' }, twoInputs)).toThrow(/missing inputs \['b'\]/);
   });
 
   it('refuses one unnamed tensor for a multi-input graph', () => {
-    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1]] }] }, twoInputs)).toThrow(/requires 2 inputs/);
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1]] }], origin: 'inputs' }, twoInputs)).toThrow(/requires 2 inputs/);
   });
 
   it('orders columns by a column signature and names missing required columns', () => {

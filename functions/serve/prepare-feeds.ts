@@ -18,8 +18,10 @@ export function prepareFeeds(input: ModelInput, io: ModelIo): Record<string, Wir
     const array = arrays.get(meta.name);
     if (!array) throw schemaMismatch(`Model is missing inputs ['${meta.name}']. Note that there were extra inputs: [${[...arrays.keys()].filter((k) => !io.inputs.some((m) => m.name === k)).map((k) => `'${k}'`).join(', ')}]`);
     const shaped = fitRank(array, meta);
+    // values convert before the shape is checked, as MLflow does: "x" is a BAD_REQUEST whatever its shape
+    const data = toTypedData(shaped.values, meta.type, meta.name);
     checkShape(shaped, expectedShape(meta, io));
-    feeds[meta.name] = { type: meta.type, data: toTypedData(shaped.values, meta.type, meta.name), dims: shaped.shape };
+    feeds[meta.name] = { type: meta.type, data, dims: shaped.shape };
   }
   return feeds;
 }
@@ -33,6 +35,11 @@ function tensorArrays(input: TensorInput, io: ModelIo): Map<string, NdArray> {
       );
     }
     return new Map([[io.inputs[0]!.name, toNdArray(first.value)]]);
+  }
+  if (hasUnnamedTensorSignature(io) && input.origin === 'instances') {
+    throw schemaMismatch(
+      'This model contains a tensor-based model signature with no input names, which suggests a numpy array input or a pandas dataframe input, but an input of type dict was found.',
+    );
   }
   if (hasUnnamedTensorSignature(io)) {
     throw badRequest(

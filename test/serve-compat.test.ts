@@ -1,0 +1,164 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import path from 'node:path';
+import { readPeers } from './peers/peer-run.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+
+/**
+ * The same requests to `modelctl serve` and to a real `mlflow models serve` on the same model: same status,
+ * same error_code, same JSON structure, predictions equal within float32 tolerance.
+ */
+const IRIS = path.join(EXAMPLE_MODELS, 'iris');
+const ROW = [5.1, 3.5, 1.4, 0.2];
+const ROWS = [ROW, [6.7, 3.0, 5.2, 2.3], [5.9, 3.0, 4.2, 1.5]];
+const MANY = Array.from({ length: 50 }, (_v, i) => [4 + (i % 4), 2 + (i % 3) / 2, 1 + (i % 6), (i % 5) / 2]);
+const JSON_TYPE = 'application/json';
+const cols = (rows: number[][]) => rows.map(([a, b, c, d]) => ({ a, b, c, d }));
+
+interface Case {
+  name: string;
+  body: string;
+  type?: string;
+}
+const j = (name: string, doc: unknown, type = JSON_TYPE): Case => ({ name, body: JSON.stringify(doc), type });
+
+const CORPUS: Case[] = [
+  j('inputs, one row', { inputs: [ROW] }),
+  j('inputs, three rows', { inputs: ROWS }),
+  j('inputs, fifty rows', { inputs: MANY }),
+  j('instances, rows', { instances: ROWS }),
+  j('instances, one row', { instances: [ROW] }),
+  j('dataframe_split with columns', { dataframe_split: { columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
+  j('dataframe_split with an index', { dataframe_split: { index: [7, 8, 9], columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
+  j('dataframe_records', { dataframe_records: cols(ROWS) }),
+  j('dataframe_records, fifty rows', { dataframe_records: cols(MANY) }),
+  j('inputs with params', { inputs: ROWS, params: { temperature: 0.5 } }),
+  j('instances with params', { instances: ROWS, params: {} }),
+  j('integer values for a float tensor', { inputs: [[1, 2, 3, 4]] }),
+  j('booleans for a float tensor', { inputs: [[true, 2, 3, false]] }),
+  j('numeric strings for a float tensor', { inputs: [['5.1', '3.5', '1.4', '0.2']] }),
+  j('charset=UTF-8', { inputs: [ROW] }, 'application/json; charset=UTF-8'),
+  j('wrong width: 3 columns', { inputs: [[1, 2, 3]] }),
+  j('wrong width: 5 columns', { inputs: [[1, 2, 3, 4, 5]] }),
+  j('wrong rank: 1-d', { inputs: ROW }),
+  j('wrong rank: 3-d', { inputs: [[ROW]] }),
+  j('empty inputs', { inputs: [] }),
+  j('a string that is not a number', { inputs: [['x', 3.5, 1.4, 0.2]] }),
+  j('inputs as a bare string', { inputs: 'abc' }),
+  j('a dict for an unnamed tensor signature', { inputs: { X: [ROW] } }),
+  j('instances of dicts for a tensor signature', { instances: cols([ROW]) }),
+  j('dataframe_split as a list', { dataframe_split: [1, 2] }),
+  j('dataframe_split with two columns', { dataframe_split: { columns: ['a', 'b'], data: [[1, 2]] } }),
+  j('a list body', [1, 2]),
+  j('an empty dict', {}),
+  j('two input keys', { inputs: [ROW], instances: [ROW] }),
+  j('only params', { params: { a: 1 } }),
+  j('an unknown key', { data: [ROW] }),
+  { name: 'malformed JSON', body: '{bad json', type: JSON_TYPE },
+  { name: 'text/plain', body: JSON.stringify({ inputs: [ROW] }), type: 'text/plain' },
+  { name: 'charset latin-1', body: JSON.stringify({ inputs: [ROW] }), type: 'application/json; charset=latin-1' },
+  { name: 'an MLflow 1.x format parameter', body: JSON.stringify({ inputs: [ROW] }), type: 'application/json; format=pandas-split' },
+  { name: 'application/xml', body: '<x/>', type: 'application/xml' },
+];
+
+interface Answer {
+  status: number;
+  body: unknown;
+}
+
+async function ask(url: string, c: Case): Promise<Answer> {
+  // bytes, not a string: fetch would add its own text/plain Content-Type to a string body
+  const res = await fetch(`${url}/invocations`, { method: 'POST', headers: c.type ? { 'Content-Type': c.type } : {}, body: new TextEncoder().encode(c.body) });
+  const text = await res.text();
+  try {
+    return { status: res.status, body: JSON.parse(text) };
+  } catch {
+    return { status: res.status, body: text };
+  }
+}
+
+/** The JSON structure: key sets and value kinds, array lengths included. */
+function structure(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(structure);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort().map(([k, x]) => [k, structure(x)]));
+  return typeof v;
+}
+
+function maxDifference(a: unknown, b: unknown): number {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) / Math.max(1, Math.abs(b));
+  if (Array.isArray(a) && Array.isArray(b)) return Math.max(0, ...a.map((x, i) => maxDifference(x, b[i])));
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    return Math.max(0, ...Object.keys(a).map((k) => maxDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])));
+  }
+  return 0;
+}
+
+/** What we compare: status; for errors, error_code (MLflow also sends sqlstate/error_class/stack_trace: not copied). */
+function comparable(a: Answer): unknown {
+  if (a.status === 200) return { status: 200, structure: structure(a.body) };
+  if (a.status === 415 || typeof a.body !== 'object') return { status: a.status };
+  return { status: a.status, error_code: (a.body as { error_code?: unknown }).error_code };
+}
+
+describe('modelctl serve answers like mlflow models serve', () => {
+  let ours: ModelctlProcess;
+  let theirs: MlflowModelsServe;
+  beforeAll(async () => {
+    [ours, theirs] = await Promise.all([
+      startModelctlServe({ MODEL_LOCAL_PATH: IRIS }),
+      startMlflowModelsServe({ runDir: readPeers().runDir, modelPath: IRIS }),
+    ]);
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([ours?.stop(), theirs?.stop()]);
+  });
+
+  it(`matches on a corpus of ${CORPUS.length} requests`, async () => {
+    expect(CORPUS.length).toBeGreaterThanOrEqual(30);
+    const differences: unknown[] = [];
+    let predictionsCompared = 0;
+    for (const c of CORPUS) {
+      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c)]);
+      if (JSON.stringify(comparable(a)) !== JSON.stringify(comparable(b))) {
+        differences.push({ case: c.name, modelctl: a, mlflow: b });
+        continue;
+      }
+      if (a.status === 200) {
+        predictionsCompared++;
+        const diff = maxDifference(a.body, b.body);
+        if (diff > 1e-6) differences.push({ case: c.name, relativeDifference: diff });
+      } else if (a.status !== 415) {
+        expect(a.body).toEqual({ error_code: expect.any(String), message: expect.any(String) });
+      }
+    }
+    expect(differences).toEqual([]);
+    expect(predictionsCompared).toBeGreaterThanOrEqual(14);
+  });
+
+  // Where MLflow 3.17's behaviour is a bug, modelctl answers differently on purpose; each case pins both sides.
+  it('accepts CSV for a tensor signature, where MLflow fails with "TensorSpec only supports numpy types"', async () => {
+    const csv: Case = { name: 'csv', body: `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`, type: 'text/csv' };
+    const [a, b] = await Promise.all([ask(ours.url, csv), ask(theirs.url, csv)]);
+    expect(b.status).toBe(400);
+    expect(JSON.stringify(b.body)).toContain('TensorSpec only supports numpy types');
+    expect(a.status).toBe(200);
+    const json = await ask(ours.url, j('same rows', { inputs: ROWS }));
+    expect(a.body).toEqual(json.body);
+  });
+
+  it('answers a missing Content-Type with 415, where MLflow answers 500', async () => {
+    const bare: Case = { name: 'no content type', body: JSON.stringify({ inputs: [ROW] }) };
+    const [a, b] = await Promise.all([ask(ours.url, bare), ask(theirs.url, bare)]);
+    expect(b.status).toBe(500);
+    expect(a.status).toBe(415);
+  });
+
+  it('writes NaN outputs as null (valid JSON), where MLflow writes a bare NaN', async () => {
+    const nan = j('null input', { inputs: [[1, 2, 3, null]] });
+    const [a, b] = await Promise.all([ask(ours.url, nan), ask(theirs.url, nan)]);
+    expect(b.status).toBe(200);
+    expect(typeof b.body).toBe('string'); // not parseable as JSON
+    expect(b.body).toContain('NaN');
+    expect(a).toEqual({ status: 200, body: { predictions: { label: [expect.any(Number)], probabilities: [[null, null, null]] } } });
+  });
+});
