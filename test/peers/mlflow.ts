@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -89,7 +89,7 @@ export interface MlflowPeerInfo {
   deniedModel: { name: string; version: string };
   /** the venv's python (mlflow, onnxruntime, …), e.g. for `mlflow models serve` */
   python: string;
-  /** startup figures, ms */
+  /** startup figures, ms: both servers healthy; then until fixtures are logged (they overlap); total */
   timings: { serversMs: number; fixturesMs: number; totalMs: number };
 }
 
@@ -128,17 +128,26 @@ export async function startMlflow(run: PeerRun): Promise<void> {
   const python = await venvPython();
   const root = path.join(run.runDir, 'mlflow');
   const admin = { username: 'admin', password: secret() };
-  const [url, authUrl] = await Promise.all([
-    startServer({ run, python, dir: path.join(root, 'plain'), name: 'mlflow' }),
-    startServer({ run, python, dir: path.join(root, 'auth'), name: 'mlflow-auth', admin }),
-  ]);
+  await mkdir(root, { recursive: true });
+  const [port, authPort] = await twoFreePorts();
+  const [url, authUrl] = [port, authPort].map((p) => `http://127.0.0.1:${p}`) as [string, string];
+  // the fixture script imports and trains while the servers start, then waits for their /health
+  const fixtures = makeModels({ run, python, dir: root, url, authUrl, admin });
+  try {
+    await Promise.all([
+      startServer({ run, python, port, dir: path.join(root, 'plain'), name: 'mlflow' }),
+      startServer({ run, python, port: authPort, dir: path.join(root, 'auth'), name: 'mlflow-auth', admin }),
+    ]);
+  } catch (err) {
+    fixtures.kill();
+    throw err;
+  }
   const serversMs = Date.now() - started;
   const user = { username: 'modelctl-test', password: secret() };
   await createUser(authUrl, admin, user);
-  const fixturesStarted = Date.now();
-  const fixtures = await makeModels({ run, python, dir: root, url, authUrl, admin });
-  const deniedModel = await addDeniedModel({ authUrl, admin, user, like: fixtures.auth!.iris.versions[0]! });
-  const fixturesMs = Date.now() - fixturesStarted;
+  const described = await fixtures.done;
+  const deniedModel = await addDeniedModel({ authUrl, admin, user, like: described.auth!.iris.versions[0]! });
+  const fixturesMs = Date.now() - started - serversMs;
   const info: MlflowPeerInfo = {
     url,
     authUrl,
@@ -146,8 +155,8 @@ export async function startMlflow(run: PeerRun): Promise<void> {
     password: user.password,
     adminUsername: admin.username,
     adminPassword: admin.password,
-    models: fixtures.plain!,
-    authModels: fixtures.auth!,
+    models: described.plain!,
+    authModels: described.auth!,
     deniedModel,
     python,
     timings: { serversMs, fixturesMs, totalMs: Date.now() - started },
@@ -172,13 +181,13 @@ function basic({ username, password }: Credentials): string {
 async function startServer(params: {
   run: PeerRun;
   python: string;
+  port: number;
   dir: string;
   name: string;
   admin?: Credentials;
-}): Promise<string> {
-  const { run, python, dir, name, admin } = params;
+}): Promise<void> {
+  const { run, python, port, dir, name, admin } = params;
   await mkdir(dir, { recursive: true });
-  const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const args = [
     ...['server', '--backend-store-uri', `sqlite:///${path.join(dir, 'mlflow.db')}`],
@@ -200,7 +209,13 @@ async function startServer(params: {
     ready: async () => (await fetch(`${url}/health`)).ok,
     timeoutMs: 180_000,
   });
-  return url;
+}
+
+async function twoFreePorts(): Promise<[number, number]> {
+  const first = await freePort();
+  let second = await freePort();
+  while (second === first) second = await freePort();
+  return [first, second];
 }
 
 /** basic_auth.ini of the auth server: its own user db, READ by default, admin from env. */
@@ -278,14 +293,14 @@ async function addDeniedModel(params: {
 }
 
 /** Runs make-models.py against both servers; its output goes to the `mlflow-fixtures` log. */
-async function makeModels(params: {
+function makeModels(params: {
   run: PeerRun;
   python: string;
   dir: string;
   url: string;
   authUrl: string;
   admin: Credentials;
-}): Promise<Record<string, MlflowFixtures>> {
+}): { done: Promise<Record<string, MlflowFixtures>>; kill: () => void } {
   const { run, python, dir, url, authUrl, admin } = params;
   const out = path.join(dir, 'fixtures.json');
   const logFile = run.logFile('mlflow-fixtures');
@@ -295,28 +310,31 @@ async function makeModels(params: {
     MODELCTL_FIXTURE_AUTH_USERNAME: admin.username,
     MODELCTL_FIXTURE_AUTH_PASSWORD: admin.password,
   });
-  const code = await runToLog({ command: python, args, env, cwd: dir, logFile });
-  if (code !== 0) throw new Error(`MLflow fixtures (make-models.py) exited with ${code}\n${tail(logFile)}`);
-  return JSON.parse(await readFile(out, 'utf8')) as Record<string, MlflowFixtures>;
+  const { child, exited } = runToLog({ command: python, args, env, cwd: dir, logFile });
+  const done = exited.then(async (code) => {
+    if (code !== 0) throw new Error(`MLflow fixtures (make-models.py) exited with ${code}\n${tail(logFile)}`);
+    return JSON.parse(await readFile(out, 'utf8')) as Record<string, MlflowFixtures>;
+  });
+  // a server that fails to start rejects startMlflow first; this one must not go unhandled meanwhile
+  done.catch(() => undefined);
+  return { done, kill: () => child.kill('SIGKILL') };
 }
 
-function runToLog(params: {
-  command: string;
-  args: string[];
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  logFile: string;
-}): Promise<number | string> {
-  return new Promise((resolve, reject) => {
-    const log = createWriteStream(params.logFile, { flags: 'a' });
-    const child = spawn(params.command, params.args, {
-      env: params.env,
-      cwd: params.cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout.pipe(log);
-    child.stderr.pipe(log);
+function runToLog(params: { command: string; args: string[]; env: NodeJS.ProcessEnv; cwd: string; logFile: string }): {
+  child: ChildProcess;
+  exited: Promise<number | string>;
+} {
+  const log = createWriteStream(params.logFile, { flags: 'a' });
+  const child = spawn(params.command, params.args, {
+    env: params.env,
+    cwd: params.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.pipe(log);
+  child.stderr?.pipe(log);
+  const exited = new Promise<number | string>((resolve, reject) => {
     child.once('error', reject);
     child.once('close', (code, signal) => log.end(() => resolve(code ?? signal ?? 'unknown')));
   });
+  return { child, exited };
 }
