@@ -19,6 +19,8 @@ const BY_CODE: Record<string, number> = {
   ARTIFACT_STORE_UNSUPPORTED: EXIT.permanent,
   NOT_AN_MLFLOW_MODEL: EXIT.permanent,
   HF_NOT_CACHED: EXIT.permanent,
+  UNSAFE_REPO_PATH: EXIT.permanent,
+  DISK_SPACE: EXIT.noSpace,
   MLFLOW_UNAVAILABLE: EXIT.retriesExhausted,
   MLFLOW_BAD_RESPONSE: EXIT.retriesExhausted,
   NO_SPACE: EXIT.noSpace,
@@ -26,7 +28,14 @@ const BY_CODE: Record<string, number> = {
 
 /** The exit code for a failure of the fetch role. */
 export function exitCodeFor(err: unknown): number {
-  if (isAppError(err)) return BY_CODE[err.code] ?? EXIT.other;
+  if (isAppError(err)) return BY_CODE[err.code] ?? hubExitCode(err);
   if ((err as NodeJS.ErrnoException | null)?.code === 'ENOSPC') return EXIT.noSpace;
   return EXIT.other;
+}
+
+/** Hub failures (shared/hub HubError) say themselves whether they are permanent. */
+function hubExitCode(err: unknown): number {
+  const permanent = (err as { permanent?: unknown }).permanent;
+  if (typeof permanent !== 'boolean') return EXIT.other;
+  return permanent ? EXIT.permanent : EXIT.retriesExhausted;
 }

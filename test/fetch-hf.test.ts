@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { readHub } from './peers/hub.js';
+import { listFiles, runFetch } from './fetch-helpers.js';
+
+const hub = readHub();
+const tiny = hub.repos.tiny;
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'modelctl-fetch-hf-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Every file of the fixture repo is at `modelDir` with its exact bytes. */
+async function expectRepoFiles(modelDir: string): Promise<void> {
+  expect(await listFiles(modelDir)).toEqual(Object.keys(tiny.files).sort());
+  for (const [name, meta] of Object.entries(tiny.files)) {
+    const digest = createHash('sha256')
+      .update(await readFile(path.join(modelDir, name)))
+      .digest('hex');
+    expect({ name, digest }).toEqual({ name, digest: meta.sha256 });
+  }
+}
+
+describe('modelctl fetch hf://', () => {
+  it('downloads a repo missing from the node cache in the Hugging Face layout', async () => {
+    const nodeCache = path.join(work, 'empty-node-cache');
+    await mkdir(nodeCache);
+    const out = path.join(work, 'download');
+    const run = await runFetch({
+      MODEL_URI: `hf://${tiny.id}`,
+      OUTPUT_PATH: out,
+      HF_HUB_CACHE: nodeCache,
+      HF_ENDPOINT: hub.url,
+    });
+    expect({ code: run.code, output: run.output }).toEqual({
+      code: 0,
+      output: expect.stringContaining('"source":"hf-downloaded"'),
+    });
+    const snapshot = path.join(out, '.hf-cache', `models--${tiny.id.replace('/', '--')}`, 'snapshots', tiny.commit);
+    expect(await readlink(path.join(out, 'model'))).toBe(snapshot);
+    await expectRepoFiles(path.join(out, 'model'));
+  });
+
+  it('serves a revision the node cache holds without asking the Hub', async () => {
+    // the cache the previous test filled stands for the agent's node cache; the Hub endpoint is unreachable
+    const nodeCache = path.join(work, 'download', '.hf-cache');
+    const out = path.join(work, 'node-hit');
+    for (const revision of ['', `@${tiny.commit}`]) {
+      const run = await runFetch({
+        MODEL_URI: `hf://${tiny.id}${revision}`,
+        OUTPUT_PATH: out,
+        HF_HUB_CACHE: nodeCache,
+        HF_ENDPOINT: 'http://127.0.0.1:9',
+      });
+      expect({ code: run.code, output: run.output }).toEqual({
+        code: 0,
+        output: expect.stringContaining('"source":"hf-node-cache"'),
+      });
+      await expectRepoFiles(path.join(out, 'model'));
+    }
+  });
+
+  it('exits 2 for a repo the Hub does not have', async () => {
+    const run = await runFetch({
+      MODEL_URI: 'hf://test-org/no-such-repo',
+      OUTPUT_PATH: path.join(work, 'missing'),
+      HF_HUB_CACHE: path.join(work, 'empty-node-cache'),
+      HF_ENDPOINT: hub.url,
+    });
+    expect(run.code).toBe(2);
+    expect(run.output).toContain('test-org/no-such-repo');
+  });
+});
