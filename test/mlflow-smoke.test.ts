@@ -111,6 +111,13 @@ function describeRegistry(name: string, base: string, models: MlflowFixtures, he
 }
 
 describe('MLflow peer', () => {
+  it('gives each iris-onnx version its own model.onnx, so resolving the wrong version shows', async () => {
+    const bytes = await Promise.all(
+      mlflow.models.iris.versions.map((v) => readFile(path.join(v.localPath, 'model.onnx'), 'base64')),
+    );
+    expect(new Set(bytes).size).toBe(3);
+  });
+
   it('publishes a saved input example and a tensor signature in every MLmodel', async () => {
     const mlmodel = await readFile(path.join(mlflow.models.iris.versions[0]!.localPath, 'MLmodel'), 'utf8');
     expect(mlmodel).toMatch(/^signature:/m);
