@@ -112,8 +112,16 @@ describe('local Hub with huggingface_hub', () => {
 
     expect(got.error).toBeUndefined();
     expect(got.sha256).toBe(tiny.files['config.json']!.sha256);
-    const statuses = (await admin.requests({ since: mark, endpoint: 'resolve' })).map((r) => `${r.method} ${r.status}`);
-    expect(statuses).toEqual(['HEAD 429', 'HEAD 429', 'HEAD 200', 'GET 200']);
+    const statuses = (await admin.requests({ since: mark }))
+      .filter((r) => r.path === 'config.json')
+      .map((r) => `${r.endpoint} ${r.method} ${r.status}`);
+    expect(statuses).toEqual([
+      'resolve HEAD 429',
+      'resolve HEAD 429',
+      'resolve HEAD 307',
+      'resolve-cache HEAD 200',
+      'resolve-cache GET 200',
+    ]);
   });
 
   it('cuts a CDN body after N bytes, and huggingface_hub downloads the file again', async () => {

@@ -1,7 +1,17 @@
 import { z } from 'zod';
 
 /** What a request is, for fault matching and counters. */
-export const HubEndpoint = z.enum(['model-info', 'revision', 'tree', 'paths-info', 'refs', 'resolve', 'cdn', 'other']);
+export const HubEndpoint = z.enum([
+  'model-info',
+  'revision',
+  'tree',
+  'paths-info',
+  'refs',
+  'resolve',
+  'resolve-cache',
+  'cdn',
+  'other',
+]);
 export type HubEndpoint = z.infer<typeof HubEndpoint>;
 
 /**

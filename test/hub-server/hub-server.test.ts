@@ -68,14 +68,33 @@ async function listAll(url: string): Promise<{ pages: number; paths: string[] }>
 }
 
 describe('resolve', () => {
-  it('serves a regular file with its git blob sha1 as ETag and the commit in X-Repo-Commit', async () => {
-    const res = await get(`/${TEST_REPOS.tiny}/resolve/main/config.json`, { method: 'HEAD' });
-    const body = Buffer.from(await (await get(`/${TEST_REPOS.tiny}/resolve/main/config.json`)).arrayBuffer());
+  it('redirects a regular file to its commit-pinned resolve-cache URL, which serves it with its git blob sha1 as ETag', async () => {
+    const head = await get(`/${TEST_REPOS.tiny}/resolve/main/config.json`, { method: 'HEAD' });
+    const location = head.headers.get('location')!;
+    const pinned = await get(location, { method: 'HEAD' });
+    const body = Buffer.from(
+      await (await get(`/${TEST_REPOS.tiny}/resolve/main/config.json`, { redirect: 'follow' })).arrayBuffer(),
+    );
+
+    expect(head.status).toBe(307);
+    expect(head.headers.get('x-repo-commit')).toBe(repos.tiny.commit);
+    expect(location).toMatch(
+      new RegExp(`^/api/resolve-cache/models/${TEST_REPOS.tiny}/${repos.tiny.commit}/config.json\\?`),
+    );
+    expect(pinned.status).toBe(200);
+    expect(pinned.headers.get('etag')).toBe(`"${gitBlobSha1(body)}"`);
+    expect(pinned.headers.get('x-repo-commit')).toBe(repos.tiny.commit);
+    expect(pinned.headers.get('content-length')).toBe(String(body.length));
+  });
+
+  it('serves files of gated repos directly, without the resolve-cache redirect', async () => {
+    const res = await get(`/${TEST_REPOS.gated}/resolve/main/config.json`, {
+      method: 'HEAD',
+      headers: { Authorization: `Bearer ${TOKEN}` },
+    });
 
     expect(res.status).toBe(200);
-    expect(res.headers.get('etag')).toBe(`"${gitBlobSha1(body)}"`);
-    expect(res.headers.get('x-repo-commit')).toBe(repos.tiny.commit);
-    expect(res.headers.get('content-length')).toBe(String(body.length));
+    expect(res.headers.get('etag')).toBe(`"${repos.gated.files['config.json']!.oid}"`);
   });
 
   it('redirects an LFS file with 302 to a signed URL on the CDN origin, with X-Linked-Etag and X-Linked-Size', async () => {
@@ -95,7 +114,7 @@ describe('resolve', () => {
   });
 
   it('answers a Range with 206 and Content-Range, and an unsatisfiable one with 416', async () => {
-    const url = `/${TEST_REPOS.tiny}/resolve/main/README.md`;
+    const url = `/api/resolve-cache/models/${TEST_REPOS.tiny}/${repos.tiny.commit}/README.md`;
     const whole = Buffer.from(await (await get(url)).arrayBuffer());
 
     const part = await get(url, { headers: { Range: 'bytes=2-5' } });
@@ -257,14 +276,16 @@ describe('faults', () => {
 
   it('throttles a body to the given rate', async () => {
     hub.faults.add({
-      match: { endpoint: 'resolve', path: 'tokenizer.json' },
+      match: { endpoint: 'resolve-cache', path: 'tokenizer.json' },
       action: { kind: 'throttle', bytesPerSecond: 400 },
     });
     const started = Date.now();
 
-    const body = await (await get(`/${TEST_REPOS.tiny}/resolve/main/tokenizer.json`)).arrayBuffer();
+    const res = await get(`/${TEST_REPOS.tiny}/resolve/main/tokenizer.json`, { redirect: 'follow' });
+    const body = await res.arrayBuffer();
 
-    expect(body.byteLength).toBeGreaterThan(80);
+    expect(res.url).toContain('/api/resolve-cache/');
+    expect(body.byteLength).toBe(repos.tiny.files['tokenizer.json']!.size);
     expect(Date.now() - started).toBeGreaterThanOrEqual((body.byteLength / 400) * 1000 * 0.8);
   });
 

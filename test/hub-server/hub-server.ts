@@ -176,6 +176,15 @@ export function parseHubPath(rawPath: string): Route {
     if (kind === 'refs' && !rev) return { endpoint: 'refs', repo };
     return { endpoint: 'other', repo };
   }
+  if (seg[0] === 'api' && seg[1] === 'resolve-cache' && seg[2] === 'models' && seg.length >= 7) {
+    const repo = `${decodeSegment(seg[3]!)}/${decodeSegment(seg[4]!)}`;
+    return {
+      endpoint: 'resolve-cache',
+      repo,
+      rev: decodeSegment(seg[5]!),
+      path: seg.slice(6).map(decodeSegment).join('/'),
+    };
+  }
   if (seg.length >= 5 && seg[2] === 'resolve') {
     const repo = `${decodeSegment(seg[0]!)}/${decodeSegment(seg[1]!)}`;
     return { endpoint: 'resolve', repo, rev: decodeSegment(seg[3]!), path: seg.slice(4).map(decodeSegment).join('/') };
@@ -238,7 +247,8 @@ async function dispatch(ctx: RequestContext, route: Route, deps: ApiDeps & Resol
     case 'paths-info':
       return handlePathsInfo(ctx, deps, rev, await readBody(ctx.req));
     case 'resolve':
-      return handleResolve(ctx, deps, rev);
+    case 'resolve-cache':
+      return handleResolve(ctx, deps, { rev, pinned: route.endpoint === 'resolve-cache' });
     case 'refs':
       return handleRefs(ctx, deps);
     default:
@@ -276,7 +286,7 @@ async function applyEarlyFault(ctx: RequestContext, fault: FaultAction | null): 
 }
 
 function resourceOf(endpoint: HubEndpoint): 'api' | 'resolvers' {
-  return endpoint === 'resolve' ? 'resolvers' : 'api';
+  return endpoint === 'resolve' || endpoint === 'resolve-cache' ? 'resolvers' : 'api';
 }
 
 /** Fixed-window counters per resource, shared by every client (as all nodes behind one NAT share one IP). */

@@ -118,13 +118,14 @@ export function resolveRevision(state: RepoState, rev: string): { sha: string; c
   return sha && commit ? { sha, commit } : null;
 }
 
-/** Resolves the revision or answers 404 `RevisionNotFound`. */
+/** Resolves the revision (only full commit ids with `commitOnly`) or answers 404 `RevisionNotFound`. */
 export async function openRevision(
   ctx: RequestContext,
   state: RepoState,
   rev: string,
+  opts: { commitOnly?: boolean } = {},
 ): Promise<{ sha: string; commit: StoredCommit } | null> {
-  const resolved = resolveRevision(state, rev);
+  const resolved = opts.commitOnly && !state.commits[rev] ? null : resolveRevision(state, rev);
   if (!resolved) await sendHubError(ctx, { status: 404, code: 'RevisionNotFound', message: `Invalid rev id: ${rev}` });
   return resolved;
 }

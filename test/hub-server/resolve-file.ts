@@ -13,15 +13,24 @@ export interface ResolveDeps extends AccessDeps {
 }
 
 /**
- * `HEAD|GET /{repo}/resolve/{rev}/{path}`. Regular files: 200 (206 for a Range) with `ETag` = quoted git
- * blob sha1, `X-Repo-Commit`, `Content-Length`. LFS files: 302 to a signed absolute CDN URL with
- * `X-Linked-Etag` = quoted sha256, `X-Linked-Size`, `X-Repo-Commit`, and an `ETag` that is NOT the sha256
- * (the pointer's git oid), so a client reading the wrong header fails its hash check.
+ * `HEAD|GET /{repo}/resolve/{rev}/{path}`, as the Hub answers it:
+ * - regular file of a public repo: 307 to the relative, commit-pinned
+ *   `/api/resolve-cache/models/{repo}/{commit}/{path}?…&etag=…` (with `X-Repo-Commit`; see
+ *   huggingface_hub#4815); private and gated repos and empty files are served directly;
+ * - served directly: 200 (206 for a Range), `ETag` = quoted git blob sha1, `X-Repo-Commit`, `Content-Length`;
+ * - LFS file: 302 to a signed absolute CDN URL with `X-Linked-Etag` = quoted sha256, `X-Linked-Size`,
+ *   `X-Repo-Commit`, and an `ETag` that is NOT the sha256 (the pointer's git oid), so a client reading the
+ *   wrong header fails its hash check.
+ * `GET|HEAD /api/resolve-cache/models/{repo}/{commit}/{path}` serves the file directly (commit ids only).
  */
-export async function handleResolve(ctx: RequestContext, deps: ResolveDeps, rev: string): Promise<void> {
+export async function handleResolve(
+  ctx: RequestContext,
+  deps: ResolveDeps,
+  params: { rev: string; pinned: boolean },
+): Promise<void> {
   const state = await openRepo(ctx, deps, { content: true });
   if (!state) return;
-  const resolved = await openRevision(ctx, state, rev);
+  const resolved = await openRevision(ctx, state, params.rev, { commitOnly: params.pinned });
   if (!resolved) return;
   const file = resolved.commit.files[ctx.path ?? ''];
   if (!file) {
@@ -40,11 +49,34 @@ export async function handleResolve(ctx: RequestContext, deps: ResolveDeps, rev:
     'Content-Disposition': contentDisposition(ctx.path ?? ''),
   };
   if (file.lfs) return redirectToCdn(ctx, deps, { state, file, common });
+  const direct = params.pinned || state.private || state.gated !== false || ctx.fault?.kind === 'gated' || !file.size;
+  if (!direct) return redirectToResolveCache(ctx, { state, sha: resolved.sha, rev: params.rev, file, common });
   await sendContent(ctx, {
     file: objectPath(deps.repos.root, state.id, file.contentOid),
     size: file.size,
     headers: { ...common, ETag: `"${file.oid}"`, 'Content-Type': contentType(ctx.path ?? '') },
   });
+}
+
+async function redirectToResolveCache(
+  ctx: RequestContext,
+  params: { state: RepoState; sha: string; rev: string; file: StoredFile; common: Record<string, string> },
+): Promise<void> {
+  const p = ctx.path ?? '';
+  const encodedPath = p.split('/').map(encodeURIComponent).join('/');
+  const original = encodeURIComponent(`/${params.state.id}/resolve/${params.rev}/${p}`);
+  const location =
+    `/api/resolve-cache/models/${params.state.id}/${params.sha}/${encodedPath}` +
+    `?${original}=&etag=${encodeURIComponent(`"${params.file.oid}"`)}`;
+  const body = Buffer.from(`Temporary Redirect. Redirecting to ${location}`);
+  const headers = Object.fromEntries(Object.entries(params.common).filter(([k]) => k !== 'Content-Disposition'));
+  ctx.res.writeHead(307, {
+    ...headers,
+    Location: location,
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': String(body.length),
+  });
+  await writeBody(ctx, ctx.method === 'HEAD' ? [] : [body]);
 }
 
 function contentDisposition(p: string): string {
