@@ -1,0 +1,121 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { createTestNamespace, runKubectl } from './kube-helpers.js';
+
+/**
+ * The warm and cleanup manifests against the testing ground's kube-apiserver (Knative CRDs installed):
+ * server-side dry-run apply, least-privilege RBAC checked with `kubectl auth can-i`, and both func.yaml files
+ * validated against the Knative func schema (../shared/knative/func_yaml-schema.json, draft-04).
+ */
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repoRoot = path.resolve(here, '..');
+const schemaFile = path.resolve(repoRoot, '../shared/knative/func_yaml-schema.json');
+const require = createRequire(import.meta.url);
+const { Ajv } = require('ajv') as typeof import('ajv');
+const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
+
+const NAMESPACE = 'modelctl-system';
+
+beforeAll(async () => {
+  const created = await runKubectl(['create', 'namespace', NAMESPACE]);
+  expect(created.code === 0 || created.stderr.includes('AlreadyExists')).toBe(true);
+});
+
+describe('knative/warm and knative/cleanup', () => {
+  it.each(['knative/warm', 'knative/cleanup'])('%s applies with server-side dry-run', async (dir) => {
+    const res = await runKubectl(['apply', '--dry-run=server', '--server-side', '--field-manager=modelctl-test', '-k', path.join(repoRoot, dir)]);
+    expect(res.stderr).toBe('');
+    expect(res.code).toBe(0);
+    const kinds = res.stdout.trim().split('\n');
+    expect(kinds.length).toBeGreaterThanOrEqual(dir.endsWith('warm') ? 9 : 5);
+    expect(kinds.every((line) => line.endsWith('serverside-applied (server dry run)'))).toBe(true);
+  });
+
+  it('has a CronJob alternative for cleanup that applies with server-side dry-run', async () => {
+    const res = await runKubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'knative/cleanup/cronjob.yaml')]);
+    expect(res.stderr).toBe('');
+    expect(res.stdout).toContain('cronjob.batch/modelctl-cleanup created (server dry run)');
+  });
+
+  it('gives the ApiServerSource mode Resource and a label selector on the models ConfigMap', () => {
+    const source = parse(readFileSync(path.join(repoRoot, 'knative/warm/apiserversource.yaml'), 'utf8')) as {
+      spec: { mode: string; resources: { kind: string; selector: { matchLabels: Record<string, string> } }[] };
+    };
+    expect(source.spec.mode).toBe('Resource');
+    expect(source.spec.resources).toEqual([
+      expect.objectContaining({ apiVersion: 'v1', kind: 'ConfigMap', selector: { matchLabels: { 'modelctl.dev/config': 'models' } } }),
+    ]);
+    const models = parse(readFileSync(path.join(repoRoot, 'knative/kustomization.yaml'), 'utf8')) as {
+      configMapGenerator: { name: string; options: { labels: Record<string, string> } }[];
+    };
+    expect(models.configMapGenerator.find((g) => g.name === 'modelctl-models')?.options.labels['modelctl.dev/config']).toBe('models');
+  });
+});
+
+describe('RBAC, least privilege', () => {
+  let ns: string;
+  const can = async (who: string, verb: string, resource: string) => {
+    const res = await runKubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=system:serviceaccount:${ns}:${who}`]);
+    return res.stdout.trim();
+  };
+
+  beforeAll(async () => {
+    ns = await createTestNamespace('rbac');
+    for (const file of ['knative/warm/rbac.yaml', 'knative/cleanup/rbac.yaml']) {
+      const manifest = readFileSync(path.join(repoRoot, file), 'utf8').replaceAll(`namespace: ${NAMESPACE}`, `namespace: ${ns}`);
+      const res = await runKubectl(['apply', '-f', '-'], { stdin: manifest });
+      expect(res.code).toBe(0);
+    }
+  });
+
+  it('lets warm read the models ConfigMap and write only the plan', async () => {
+    expect(await can('modelctl-warm', 'get', 'configmap/modelctl-models')).toBe('yes');
+    expect(await can('modelctl-warm', 'update', 'configmap/modelctl-plan')).toBe('yes');
+    expect(await can('modelctl-warm', 'create', 'events')).toBe('yes');
+    expect(await can('modelctl-warm', 'update', 'configmap/modelctl-models')).toBe('no');
+    expect(await can('modelctl-warm', 'get', 'configmap/some-other-config')).toBe('no');
+    expect(await can('modelctl-warm', 'list', 'configmaps')).toBe('no');
+    expect(await can('modelctl-warm', 'get', 'secrets')).toBe('no');
+    expect(await can('modelctl-warm', 'delete', 'configmap/modelctl-plan')).toBe('no');
+  });
+
+  it('lets the ApiServerSource adapter only get/list/watch ConfigMaps', async () => {
+    for (const verb of ['get', 'list', 'watch']) expect(await can('modelctl-warm-source', verb, 'configmaps')).toBe('yes');
+    expect(await can('modelctl-warm-source', 'update', 'configmaps')).toBe('no');
+    expect(await can('modelctl-warm-source', 'list', 'secrets')).toBe('no');
+  });
+
+  it('lets cleanup only list pods', async () => {
+    expect(await can('modelctl-cleanup', 'list', 'pods')).toBe('yes');
+    expect(await can('modelctl-cleanup', 'delete', 'pods')).toBe('no');
+    expect(await can('modelctl-cleanup', 'get', 'configmaps')).toBe('no');
+    expect(await can('modelctl-cleanup', 'get', 'secrets')).toBe('no');
+  });
+});
+
+describe('func.yaml', () => {
+  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
+  /** The schema is draft-04; its keywords used here mean the same in Ajv's default draft, minus `$schema`. */
+  const withoutDraft = JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === '$schema' ? undefined : value)) as Record<string, unknown>;
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats(ajv);
+  const validate = ajv.compile(withoutDraft);
+
+  it.each(['functions/warm/func.yaml', 'functions/cleanup/func.yaml'])('%s is valid against the func schema', (file) => {
+    const doc = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as unknown;
+    const valid = validate(doc);
+    expect(validate.errors ?? []).toEqual([]);
+    expect(valid).toBe(true);
+  });
+
+  it('the validator refuses what the schema forbids (unknown key, bad name)', () => {
+    const doc = parse(readFileSync(path.join(repoRoot, 'functions/warm/func.yaml'), 'utf8')) as Record<string, unknown>;
+    expect(validate({ ...doc, colour: 'blue' })).toBe(false);
+    expect(validate({ ...doc, name: 'Not_A_DNS_Name' })).toBe(false);
+    expect(validate({ ...doc, created: 'yesterday' })).toBe(false);
+  });
+});
