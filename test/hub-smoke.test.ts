@@ -2,7 +2,13 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { HubAdmin } from './hub-server/hub-admin.js';
-import { hfHubDownload, hfListRepoTree, hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
+import {
+  hfHubDownload,
+  hfListRepoTree,
+  hfSnapshotDownload,
+  hfVerifyChecksums,
+  runHfOracle,
+} from './peers/hf-oracle.js';
 import { readHub, type HubInfo } from './peers/hub.js';
 import { readPeers } from './peers/peer-run.js';
 
@@ -45,6 +51,15 @@ describe('local Hub with huggingface_hub', () => {
       // the cache names blobs by etag: sha256 for LFS files, git blob sha1 for the others
       expect(path.basename(byPath[file]!.realPath!)).toBe(want.etag);
     }
+    const verified = await hfVerifyChecksums({ endpoint: hub.url, repo: tiny.id, cacheDir });
+    expect(verified).toMatchObject({
+      ok: true,
+      revision: tiny.commit,
+      mismatches: [],
+      missingPaths: [],
+      extraPaths: [],
+    });
+    expect(verified.checkedCount).toBe(Object.keys(tiny.files).length);
   });
 
   it('redirects an LFS file to the CDN origin, which hf_hub_download follows without the token', async () => {

@@ -6,6 +6,8 @@ Reads one JSON request on stdin, prints one JSON answer on stdout. Requests ("op
   snapshot-download {endpoint, repo, revision?, token?, allow_patterns?, ignore_patterns?, max_workers?}
   hf-hub-download   {endpoint, repo, filename, revision?, token?}
   list-repo-tree    {endpoint, repo, revision?, path?, recursive?, token?}
+  verify-checksums  {endpoint, repo, revision?, token?}: HfApi.verify_repo_checksums on the cache (hashes every
+                    local file against the Hub's tree: git sha1 for regular files, sha256 for LFS files)
 The cache is HF_HUB_CACHE (set by the caller); offline ops run with HF_HUB_OFFLINE=1.
 Errors come back as {"type", "message", "status"} instead of raising.
 """
@@ -168,11 +170,30 @@ def list_tree(req):
         return {"ok": False, "error": error_of(exc)}
 
 
+def verify(req):
+    from huggingface_hub import HfApi
+
+    try:
+        api = HfApi(endpoint=req["endpoint"], token=token_of(req))
+        result = api.verify_repo_checksums(req["repo"], revision=req.get("revision"), cache_dir=os.environ["HF_HUB_CACHE"])
+        return {
+            "ok": True,
+            "revision": result.revision,
+            "checkedCount": result.checked_count,
+            "mismatches": [dict(m) for m in result.mismatches],
+            "missingPaths": sorted(result.missing_paths),
+            "extraPaths": sorted(result.extra_paths),
+        }
+    except Exception as exc:  # noqa: BLE001
+        return {"ok": False, "error": error_of(exc)}
+
+
 OPS = {
     "offline-check": offline_check,
     "snapshot-download": snapshot,
     "hf-hub-download": download,
     "list-repo-tree": list_tree,
+    "verify-checksums": verify,
 }
 
 

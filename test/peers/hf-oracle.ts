@@ -255,3 +255,28 @@ export async function hfListRepoTree(
     offline: false,
   });
 }
+
+export interface HfVerifyResult {
+  ok: boolean;
+  /** the commit checked */
+  revision?: string;
+  checkedCount?: number;
+  mismatches?: { path: string; expected: string; actual: string; algorithm: string }[];
+  /** in the Hub's tree but not in the cached snapshot */
+  missingPaths?: string[];
+  /** in the cached snapshot but not in the Hub's tree */
+  extraPaths?: string[];
+  error?: PyError;
+}
+
+/**
+ * The real `HfApi.verify_repo_checksums(cache_dir=…)`: hashes every file of the cached snapshot of
+ * `revision` against the Hub's tree (online, lists the tree at the cached commit).
+ */
+export async function hfVerifyChecksums(params: HfOnlineParams): Promise<HfVerifyResult> {
+  return runHelper({
+    request: { op: 'verify-checksums', ...params, cacheDir: undefined },
+    cacheDir: params.cacheDir,
+    offline: false,
+  });
+}
