@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
-import { runAgent } from '../../functions/agent/index.js';
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--once', env: 'AGENT_ONCE', description: 'one pass over --config, then exit (no cluster)' },
@@ -33,6 +32,8 @@ export function registerAgentCommand(program: Command): void {
         'Exit codes (--once): 0 when every model is ready, 1 when one failed or the config is bad (one line says why).',
     );
   addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    // imported when the command runs: `modelctl --help` and the other roles stay light
+    const { runAgent } = await import('../../functions/agent/index.js');
     await runAgent(envFromOptions(opts, OPTIONS));
   });
 }

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
-import { runCleanupCommand } from '../../functions/cleanup/index.js';
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--once', env: 'CLEANUP_ONCE', description: 'one pass, print the summary as JSON, exit (for a CronJob)' },
@@ -30,6 +29,8 @@ export function registerCleanupCommand(program: Command): void {
         'Exit codes (--once): 0 after a pass, 1 when it failed or a setting is bad (one line says which).',
     );
   addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    // imported when the command runs: `modelctl --help` and the other roles stay light
+    const { runCleanupCommand } = await import('../../functions/cleanup/index.js');
     await runCleanupCommand(envFromOptions(opts, OPTIONS));
   });
 }

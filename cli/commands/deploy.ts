@@ -1,5 +1,4 @@
 import { Option, type Command } from 'commander';
-import { runDeploy } from '../../functions/deploy/index.js';
 
 /** Keys of the run mode, not of the rendered Service. */
 const MODE_KEYS = ['dryRun', 'output', 'wait', 'waitTimeout', 'fieldManager', 'forceConflicts', 'kubeconfig'];
@@ -57,6 +56,8 @@ export function registerDeployCommand(program: Command): void {
     )
     .action(async (opts: Record<string, unknown>) => {
       const flags = Object.fromEntries(Object.entries(opts).filter(([key]) => !MODE_KEYS.includes(key)));
+      // imported when the command runs: `modelctl --help` and the other roles stay light
+      const { runDeploy } = await import('../../functions/deploy/index.js');
       await runDeploy({
         flags,
         kubeconfigPath: opts.kubeconfig as string | undefined,

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
-import { runServe } from '../../functions/serve/index.js';
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--model-local-path <dir>', env: 'MODEL_LOCAL_PATH', description: 'MLflow model directory (has MLmodel)' },
@@ -28,6 +27,8 @@ export function registerServeCommand(program: Command): void {
         'Exit codes: 0 after a graceful drain on SIGTERM/SIGINT, 1 when the model cannot be served (one line says why).',
     );
   addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    // imported when the command runs: `modelctl --help` and the other roles stay light
+    const { runServe } = await import('../../functions/serve/index.js');
     await runServe(envFromOptions(opts, OPTIONS));
   });
 }

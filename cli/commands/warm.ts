@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
-import { runWarm } from '../../functions/warm/index.js';
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port (Knative sets PORT; FUNC_PORT wins)', defaultText: '8080' },
@@ -32,6 +31,8 @@ export function registerWarmCommand(program: Command): void {
         'Exit codes: 0 after a graceful drain on SIGTERM/SIGINT, 1 on a bad setting (one line says which).',
     );
   addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    // imported when the command runs: `modelctl --help` and the other roles stay light
+    const { runWarm } = await import('../../functions/warm/index.js');
     await runWarm(envFromOptions(opts, OPTIONS));
   });
 }
