@@ -89,7 +89,8 @@ function oracleEnv(cacheDir: string, offline: boolean): NodeJS.ProcessEnv {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
     HF_HUB_CACHE: cacheDir,
-    HF_HOME: path.join(cacheDir, '..', '.hf-home-oracle'),
+    // never the machine's ~/.cache/huggingface (tokens), never beside the cache under test
+    HF_HOME: path.join(tmpdir(), 'modelctl-hf-oracle-home'),
     HF_HUB_DISABLE_TELEMETRY: '1',
     HF_HUB_DISABLE_PROGRESS_BARS: '1',
     HF_HUB_DISABLE_XET: '1',
