@@ -171,3 +171,26 @@ describe('emptydir through a server crash', () => {
     expect(await listFiles(out)).toEqual((await listFiles(v1Dir)).map((f) => `model/${f}`));
   }, 400_000);
 });
+
+describe('an artifact store the proxy does not serve', () => {
+  it('is refused with exit 2 and says how to enable the proxy', async () => {
+    const api = `${own.url}/api/2.0/mlflow`;
+    const post = (p: string, body: unknown) =>
+      fetch(`${api}/${p}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    expect((await post('registered-models/create', { name: 'on-s3' })).status).toBe(200);
+    expect((await post('model-versions/create', { name: 'on-s3', source: 's3://models-bucket/iris' })).status).toBe(
+      200,
+    );
+    const out = path.join(work, 's3');
+    const run = await runFetch({ MODEL_URI: 'models:/on-s3/1', OUTPUT_PATH: out, MLFLOW_TRACKING_URI: own.url });
+    expect(run.code).toBe(2);
+    expect(run.output).toMatch(
+      /stored at s3:\/\/models-bucket\/iris, which the tracking server .* does not proxy.*--serve-artifacts/,
+    );
+    expect(await listFiles(out)).toEqual([]);
+  });
+});
