@@ -306,10 +306,15 @@ function makeModels(params: {
   const logFile = run.logFile('mlflow-fixtures');
   const args = [FIXTURE_SCRIPT, '--work-dir', path.join(dir, 'models'), '--out', out];
   args.push('--server', `plain=${url}`, '--server', `auth=${authUrl}`);
-  const env = venvEnv(python, {
-    MODELCTL_FIXTURE_AUTH_USERNAME: admin.username,
-    MODELCTL_FIXTURE_AUTH_PASSWORD: admin.password,
-  });
+  // a developer's own MLflow settings (token, TLS, tracking URI) must not leak into the fixtures
+  const env = Object.fromEntries(
+    Object.entries(
+      venvEnv(python, {
+        MODELCTL_FIXTURE_AUTH_USERNAME: admin.username,
+        MODELCTL_FIXTURE_AUTH_PASSWORD: admin.password,
+      }),
+    ).filter(([key]) => !key.startsWith('MLFLOW_TRACKING_')),
+  );
   const { child, exited } = runToLog({ command: python, args, env, cwd: dir, logFile });
   const done = exited.then(async (code) => {
     if (code !== 0) throw new Error(`MLflow fixtures (make-models.py) exited with ${code}\n${tail(logFile)}`);
