@@ -71,42 +71,41 @@ async function planOnce(params: {
     return summarize({ plan: current.plan, previous: current.plan, action: 'unchanged', resourceVersion: current.resourceVersion ?? '', planned: null });
   }
   // 3.
-  const planned = await planModels({
-    config,
-    current: current.plan,
-    refresh: params.refresh,
-    hub: deps.hub,
-    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
-    ...(deps.retry ? { retry: deps.retry } : {}),
-    log,
-  });
+  const planned = await planModels({ config, current: current.plan, refresh: params.refresh, hub: deps.hub, log, ...tuning(deps) });
   for (const [endpoint, n] of Object.entries(planned.requests)) deps.metrics.hubRequests.inc({ endpoint }, n);
   // 4.
   const plan = buildPlan({ config, models: planned.models.map((m) => m.model), source: params.source });
-  const outcome = await publishPlan({
-    configMaps: deps.configMaps,
-    namespace: deps.namespace,
-    name: deps.planConfigMap,
-    plan,
-    current: current.plan ? { plan: current.plan, resourceVersion: current.resourceVersion ?? '' } : null,
-    ...(current.plan === null && current.resourceVersion !== null ? { overwriteResourceVersion: current.resourceVersion } : {}),
-  });
+  const outcome = await publishAgainst(deps, plan, current);
   deps.metrics.publishes.inc({ action: outcome.action });
   const inForce = outcome.action === 'unchanged' && current.plan ? current.plan : plan;
   setModelGauges(deps, inForce);
   // 5.
   await recordModelEvents({ deps, involved: params.involved, previous: current.plan, planned: planned.models });
   const update = summarize({ plan: inForce, previous: current.plan, action: outcome.action, resourceVersion: outcome.resourceVersion, planned });
-  if (outcome.action !== 'unchanged') {
-    const ok = update.models.filter((m) => m.status === 'ok').length;
-    await deps.recordEvent({
-      involved: params.involved,
-      type: 'Normal',
-      reason: 'PlanPublished',
-      message: `plan ${plan.contentHash.slice(0, 12)} published in ConfigMap ${deps.planConfigMap}: ${ok} of ${update.models.length} models ready to download, ${describeChanges(update.changes)}`,
-    });
-  }
+  if (outcome.action !== 'unchanged') await announcePlan(deps, params.involved, update);
   return update;
+}
+
+function tuning(deps: WarmDeps): { concurrency?: number; retry?: WarmDeps['retry'] } {
+  return { ...(deps.concurrency ? { concurrency: deps.concurrency } : {}), ...(deps.retry ? { retry: deps.retry } : {}) };
+}
+
+/** Publishes `plan` over the one read in step 1 (or over an unreadable one, at its resourceVersion). */
+function publishAgainst(deps: WarmDeps, plan: Plan, current: { plan: Plan | null; resourceVersion: string | null }): Promise<PublishOutcome> {
+  const base = { configMaps: deps.configMaps, namespace: deps.namespace, name: deps.planConfigMap, plan };
+  if (current.plan) return publishPlan({ ...base, current: { plan: current.plan, resourceVersion: current.resourceVersion ?? '' } });
+  if (current.resourceVersion !== null) return publishPlan({ ...base, current: null, overwriteResourceVersion: current.resourceVersion });
+  return publishPlan({ ...base, current: null });
+}
+
+async function announcePlan(deps: WarmDeps, involved: InvolvedObject, update: PlanUpdate): Promise<void> {
+  const ok = update.models.filter((m) => m.status === 'ok').length;
+  await deps.recordEvent({
+    involved,
+    type: 'Normal',
+    reason: 'PlanPublished',
+    message: `plan ${update.contentHash.slice(0, 12)} published in ConfigMap ${deps.planConfigMap}: ${ok} of ${update.models.length} models ready to download, ${describeChanges(update.changes)}`,
+  });
 }
 
 /** The plan in force and its ConfigMap's resourceVersion; a plan that no longer parses counts as none. */
@@ -137,18 +136,23 @@ async function recordModelEvents(params: {
 }): Promise<void> {
   const before = new Map((params.previous?.models ?? []).map((m) => [m.repo, m]));
   for (const p of params.planned) {
-    const failed = p.failure ?? (p.model.status === 'ok' ? undefined : p.model);
-    if (!failed) continue;
-    const old = before.get(failed.repo);
-    if (!p.keptPrevious && old && old.status === failed.status && old.message === failed.message) continue;
-    const kept = p.keptPrevious ? `; keeping ${p.model.commit ?? 'the previous commit'} meanwhile` : '';
-    await params.deps.recordEvent({
-      involved: params.involved,
-      type: 'Warning',
-      reason: 'ModelUnavailable',
-      message: `${failed.repo}@${failed.revision}: ${failed.status}: ${failed.message ?? ''}${kept}`,
-    });
+    const message = unavailableMessage(p, before.get(p.model.repo));
+    if (message === null) continue;
+    await params.deps.recordEvent({ involved: params.involved, type: 'Warning', reason: 'ModelUnavailable', message });
   }
+}
+
+function isSameFailure(old: PlanModel | undefined, failed: PlanModel): boolean {
+  return old !== undefined && old.status === failed.status && old.message === failed.message;
+}
+
+/** The Warning to record for a model that failed to resolve, or null (ok, or the same failure as before). */
+function unavailableMessage(p: PlannedModel, old: PlanModel | undefined): string | null {
+  const failed = p.failure ?? (p.model.status === 'ok' ? undefined : p.model);
+  if (!failed) return null;
+  if (!p.keptPrevious && isSameFailure(old, failed)) return null;
+  const kept = p.keptPrevious ? `; keeping ${p.model.commit ?? 'the previous commit'} meanwhile` : '';
+  return `${failed.repo}@${failed.revision}: ${failed.status}: ${failed.message ?? ''}${kept}`;
 }
 
 function summarize(params: {

@@ -40,14 +40,23 @@ export function createPodLister(kc: KubeConfig): ListPods {
 /** The parts of a V1Pod that {@link PodUsage} keeps. */
 export function toPodUsage(pod: V1Pod): PodUsage {
   const phase = pod.status?.phase ?? '';
-  const finished = phase === 'Succeeded' || phase === 'Failed';
-  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
   return {
     name: pod.metadata?.name ?? '',
     namespace: pod.metadata?.namespace ?? '',
     phase,
-    active: !finished && pod.metadata?.deletionTimestamp === undefined,
-    env: containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }]))),
+    active: isActive(pod, phase),
+    env: envOf(pod),
     claims: (pod.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])),
   };
+}
+
+function isActive(pod: V1Pod, phase: string): boolean {
+  const finished = phase === 'Succeeded' || phase === 'Failed';
+  return !finished && pod.metadata?.deletionTimestamp === undefined;
+}
+
+/** Literal env values of every init and regular container (valueFrom ones are not resolved). */
+function envOf(pod: V1Pod): { name: string; value: string }[] {
+  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+  return containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }])));
 }

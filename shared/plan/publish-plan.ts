@@ -39,7 +39,19 @@ export async function publishPlan(params: {
   if (current && current.plan.contentHash === plan.contentHash && current.plan.configHash === plan.configHash) {
     return { action: 'unchanged', resourceVersion: current.resourceVersion };
   }
-  const text = serializePlan(plan);
+  const record = planRecord({ namespace, name, plan });
+  const precondition = current?.resourceVersion ?? params.overwriteResourceVersion;
+  if (precondition === undefined) {
+    const created = await configMaps.create(record);
+    return { action: 'created', resourceVersion: created.resourceVersion ?? '' };
+  }
+  const updated = await configMaps.replace({ ...record, resourceVersion: precondition });
+  return { action: 'updated', resourceVersion: updated.resourceVersion ?? '' };
+}
+
+/** The plan ConfigMap's content. @throws AppError `PLAN_TOO_LARGE` */
+function planRecord(params: { namespace: string; name: string; plan: Plan }): ConfigMapRecord {
+  const text = serializePlan(params.plan);
   const bytes = Buffer.byteLength(text);
   if (bytes > PLAN_MAX_BYTES) {
     throw new AppError({
@@ -47,21 +59,11 @@ export async function publishPlan(params: {
       message: `plan is ${bytes} bytes, above the ${PLAN_MAX_BYTES} a ConfigMap holds: narrow allow_patterns or split the models`,
     });
   }
-  const record: ConfigMapRecord = {
-    namespace,
-    name,
+  return {
+    namespace: params.namespace,
+    name: params.name,
     data: { [PLAN_KEY]: text },
     labels: { ...PLAN_LABELS },
-    annotations: { [PLAN_CONTENT_HASH_ANNOTATION]: plan.contentHash },
+    annotations: { [PLAN_CONTENT_HASH_ANNOTATION]: params.plan.contentHash },
   };
-  if (current === null && params.overwriteResourceVersion !== undefined) {
-    const replaced = await configMaps.replace({ ...record, resourceVersion: params.overwriteResourceVersion });
-    return { action: 'updated', resourceVersion: replaced.resourceVersion ?? '' };
-  }
-  if (current === null) {
-    const created = await configMaps.create(record);
-    return { action: 'created', resourceVersion: created.resourceVersion ?? '' };
-  }
-  const updated = await configMaps.replace({ ...record, resourceVersion: current.resourceVersion });
-  return { action: 'updated', resourceVersion: updated.resourceVersion ?? '' };
 }
