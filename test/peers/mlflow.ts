@@ -229,7 +229,7 @@ async function authEnv(dir: string, admin: Credentials): Promise<NodeJS.ProcessE
       `database_uri = sqlite:///${path.join(dir, 'basic_auth.db')}`,
       `admin_username = ${admin.username}`,
       'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
-      // each request otherwise re-hashes the password (werkzeug scrypt): seconds per model on 2 cores
+      // otherwise every request re-hashes the password (werkzeug scrypt), slow on 2 shared cores
       'auth_cache_ttl_seconds = 300',
       '',
     ].join('\n'),
