@@ -1,0 +1,61 @@
+// Small helpers shared by the benchmark scripts (run by bench/run.js; each script also runs alone).
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, loadavg } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const ROOT = path.resolve(BENCH_DIR, '..');
+export const RESULTS_DIR = path.join(BENCH_DIR, 'results');
+
+/** `BENCH_QUICK=1`: shorter runs, fewer rounds (numbers noisier; said in the report). */
+export const QUICK = /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '');
+
+/** A positive number from the environment, else `fallback`. */
+export function envNumber(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return Number.isFinite(v) && v > 0 ? v : fallback;
+}
+
+/** A comma-separated list of positive integers from the environment, else `fallback`. */
+export function envList(name: string, fallback: number[]): number[] {
+  const raw = process.env[name];
+  if (!raw) return fallback;
+  return raw.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+}
+
+export function median(xs: number[]): number {
+  if (xs.length === 0) return Number.NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** Nearest-rank percentile. */
+export function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!;
+}
+
+export function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** Load average, CPU count and time: every result records the conditions it was measured in. */
+export function conditions(): { loadavg_1m: number; cpus: number; at: string } {
+  return { loadavg_1m: round(loadavg()[0]!, 2), cpus: cpus().length, at: new Date().toISOString() };
+}
+
+/** Writes `bench/results/<name>.json` and prints where. */
+export async function writeResult(name: string, result: object): Promise<string> {
+  await mkdir(RESULTS_DIR, { recursive: true });
+  const file = path.join(RESULTS_DIR, `${name}.json`);
+  await writeFile(file, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`wrote ${path.relative(ROOT, file)}`);
+  return file;
+}
+
+export function log(msg: string): void {
+  console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}

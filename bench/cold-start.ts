@@ -1,0 +1,119 @@
+// Bench 3: cold start, process start → first 200 on POST /invocations, with the model on local disk.
+// Per round, one after the other: `modelctl serve` (./bin/modelctl, SERVE_MAX_CONCURRENCY threads each loading
+// the model), `mlflow models serve` (-w the same), and the limit: bench/cold-start-bare.js (node + onnxruntime-node,
+// load, run once, print). Servers are polled with the request every POLL_MS from the moment of spawn.
+// Writes bench/results/cold-start.json.
+// usage: node --import ./test/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
+//   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2)
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startMlflowModelsServe } from '../test/peers/mlflow-serve.js';
+import { venvPython } from '../test/peers/mlflow.js';
+import { freePort } from '../test/peers/peer-run.js';
+import { EXAMPLE_MODELS, startModelctlServe } from '../test/modelctl-process.js';
+import { BENCH_DIR, QUICK, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
+
+const ROUNDS = envNumber('BENCH_COLD_ROUNDS', QUICK ? 2 : 5);
+const MODEL = process.env.BENCH_COLD_MODEL ?? 'dense';
+const THREADS = envNumber('BENCH_SERVE_THREADS', 2);
+const POLL_MS = 10;
+const TARGETS = { vsMlflow: 0.1, vsBare: 1.5 };
+const modelDir = path.join(EXAMPLE_MODELS, MODEL);
+const body = await readFile(path.join(modelDir, 'serving_input_example.json'), 'utf8');
+
+/** Polls POST /invocations until a 200; resolves with ms since `t0`. */
+async function firstOk(url: string, t0: number, signal: AbortSignal): Promise<number> {
+  while (!signal.aborted) {
+    const ok = await fetch(`${url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, signal }).then(
+      async (r) => (await r.arrayBuffer(), r.status === 200),
+      () => false,
+    );
+    if (ok) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+  throw new Error('aborted');
+}
+
+async function coldModelctl(): Promise<number> {
+  const t0 = performance.now();
+  const proc = await startModelctlServe({ MODEL_LOCAL_PATH: modelDir, SERVE_MAX_CONCURRENCY: String(THREADS) }, { waitReady: false });
+  const ac = new AbortController();
+  try {
+    const exited = proc.exited.then((code) => {
+      throw new Error(`modelctl serve exited (${String(code)}):\n${proc.output()}`);
+    });
+    return await Promise.race([firstOk(proc.url, t0, ac.signal), exited]);
+  } finally {
+    ac.abort();
+    await proc.stop();
+  }
+}
+
+/** startMlflowModelsServe waits for /ping; the poller on the same port times the first /invocations 200. */
+async function coldMlflow(runDir: string): Promise<number> {
+  const port = await freePort();
+  const ac = new AbortController();
+  const t0 = performance.now();
+  const first = firstOk(`http://127.0.0.1:${port}`, t0, ac.signal);
+  first.catch(() => undefined);
+  const server = await startMlflowModelsServe({ runDir, modelPath: modelDir, port, workers: THREADS, startTimeoutMs: 300_000 }).catch((err: unknown) => {
+    ac.abort();
+    throw err;
+  });
+  try {
+    return await first;
+  } finally {
+    ac.abort();
+    await server.stop();
+  }
+}
+
+function coldBare(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [path.join(BENCH_DIR, 'cold-start-bare.js'), modelDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ok ')) resolve(performance.now() - t0);
+    });
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`bare script exited ${code}:\n${out}`))));
+  });
+}
+
+const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-cold-'));
+try {
+  const started = conditions();
+  const lookupStart = performance.now();
+  await venvPython();
+  const venvLookupMs = performance.now() - lookupStart;
+  const times = { modelctl: [] as number[], mlflow: [] as number[], bare: [] as number[] };
+  await coldBare(); // page cache and the dynamic linker's caches: every later run reads a warm disk
+  for (let i = 0; i < ROUNDS; i++) {
+    times.modelctl.push(await coldModelctl());
+    times.mlflow.push(await coldMlflow(runDir));
+    times.bare.push(await coldBare());
+    log(`cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms`);
+  }
+  const m = { modelctl: median(times.modelctl), mlflow: median(times.mlflow), bare: median(times.bare) };
+  const vsMlflow = m.modelctl / m.mlflow;
+  const vsBare = m.modelctl / m.bare;
+  await writeResult('cold-start', {
+    bench: 'cold-start',
+    description: 'process spawn to the first 200 on POST /invocations (bare: to its one-line answer), model on local disk; medians',
+    settings: { model: MODEL, rounds: ROUNDS, poll_ms: POLL_MS, modelctl_threads: THREADS, mlflow_workers: THREADS, quick: QUICK },
+    median_ms: { modelctl: round(m.modelctl), mlflow: round(m.mlflow), bare: round(m.bare) },
+    times_ms: { modelctl: times.modelctl.map((x) => round(x)), mlflow: times.mlflow.map((x) => round(x)), bare: times.bare.map((x) => round(x)) },
+    ratios: { modelctl_vs_mlflow: round(vsMlflow, 3), modelctl_vs_bare: round(vsBare, 2) },
+    targets: TARGETS,
+    pass: { vs_mlflow: vsMlflow <= TARGETS.vsMlflow, vs_bare: vsBare <= TARGETS.vsBare },
+    note: `mlflow's time includes the venv lookup (bash test/peers/ensure-python.sh --print-python, ${round(venvLookupMs)} ms once measured) before its spawn`,
+    conditions_start: started,
+    conditions_end: conditions(),
+  });
+} finally {
+  await rm(runDir, { recursive: true, force: true });
+}
