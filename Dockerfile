@@ -34,4 +34,3 @@ RUN chmod 0755 /app/dist/cli/main.js && ln -s /app/dist/cli/main.js /usr/local/b
 USER 1000:1000
 EXPOSE 8080
 ENTRYPOINT ["modelctl"]
-CMD ["--help"]

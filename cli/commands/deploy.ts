@@ -39,7 +39,7 @@ export function registerDeployCommand(program: Command): void {
     .option('--hf-token-secret <name>', 'Secret with an HF_TOKEN key, referenced (never copied)')
     .option('--service-account <name>', 'serviceAccountName of the pods')
     .option('--env <K=V>', 'extra environment variable of both containers (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--image <ref>', 'modelctl image (default: modelctl:0.1.0)')
+    .option('--image <ref>', "modelctl image, e.g. with your registry's prefix (default: modelctl:<this CLI's version>)")
     .addOption(new Option('--dry-run [mode]', 'client: print the Service and stop; server: server-side dry-run apply').choices(['client', 'server']).preset('client'))
     .addOption(new Option('-o, --output <format>', 'print the Service as yaml or json').choices(['yaml', 'json']))
     .option('--wait', 'wait until the Service is Ready, then print its URL')

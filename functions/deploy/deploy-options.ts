@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { DEFAULT_CACHE_PATH, DEFAULT_NODE_HOST_PATH } from '../../shared/config/models-config.js';
+import { MODELCTL_VERSION } from '../../shared/config/version.js';
 
 /** Kubernetes DNS-1035 label: what a Knative Service (and its Revisions) may be named. */
 const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
@@ -86,7 +87,8 @@ export const DeployOptions = z
     /** becomes the Revision name `<serveName>-<artifactVersion>` and the label `modelctl.dev/artifact-version` */
     artifactVersion: z.string().max(63).regex(LABEL_VALUE, 'must be a label value: letters, digits, "-", "_", "."').optional(),
     namespace: z.string().max(63).regex(DNS_1123, 'must be a DNS-1123 label').default('default'),
-    image: z.string().min(1).default('modelctl:0.1.0'),
+    /** @default modelctl:<this CLI's version> */
+    image: z.string().min(1).default(`modelctl:${MODELCTL_VERSION}`),
     /** CPU cores, requested and limited */
     cores: z.coerce.number().positive().default(1),
     /** memory in GiB, requested and limited */
