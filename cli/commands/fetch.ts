@@ -89,7 +89,9 @@ Where the model goes:
             a version number of the same model version share one entry); one pod downloads, the others
             wait; OUTPUT_PATH/model becomes a symlink to the entry, no bytes copied. Mount the cache volume
             at the same CACHE_PATH in the serve container (read-only is enough).
-Serve reads MODEL_LOCAL_PATH=OUTPUT_PATH/model, a folder with MLmodel.
+OUTPUT_PATH itself also shows the model: each top-level file of OUTPUT_PATH/model is linked as
+OUTPUT_PATH/<name> -> model/<name>. So serve reads MODEL_LOCAL_PATH=OUTPUT_PATH or OUTPUT_PATH/model
+(a folder with MLmodel); hf:// models are the snapshot folder (config.json, weights, …).
 
 Exit codes:
   0  the model is at OUTPUT_PATH/model

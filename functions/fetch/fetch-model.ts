@@ -5,7 +5,13 @@ import type { Logger } from '../../shared/log/create-logger.js';
 import type { MlflowClient } from '../../shared/mlflow/mlflow-client.js';
 import { parseModelUri, type ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import type { FetchConfig } from './fetch-config.js';
-import { OUTPUT_MODEL_DIR, publishDirectory, stagingName } from './place-output.js';
+import {
+  LINK_TEMP_PREFIX,
+  OUTPUT_MODEL_DIR,
+  linkModelIntoOutput,
+  publishDirectory,
+  stagingName,
+} from './place-output.js';
 import type { Progress } from './progress.js';
 
 /** How the model got to OUTPUT_PATH. */
@@ -41,6 +47,8 @@ export interface FetchContext {
  * - `pvc`: through the shared cache at `CACHE_PATH` (one download per resolved model across pods),
  *   then `OUTPUT_PATH/model` becomes a symlink into the cache entry (no bytes copied);
  * local paths are copied, `hf://` repos come from the node's Hugging Face cache.
+ * Then OUTPUT_PATH itself shows the model's top-level files as relative links into `model/`, so serve may read
+ * `MODEL_LOCAL_PATH=OUTPUT_PATH` (what `modelctl deploy` renders) or `OUTPUT_PATH/model`.
  */
 export async function fetchModel(params: {
   config: FetchConfig;
@@ -57,7 +65,14 @@ export async function fetchModel(params: {
     mlflow: async () => (client ??= await createClient(params.config, params.log)),
   };
   try {
-    return await dispatch(ctx);
+    const result = await dispatch(ctx);
+    const blocked = await linkModelIntoOutput(params.config.OUTPUT_PATH);
+    if (blocked.length > 0)
+      params.log.warn(
+        { blocked },
+        'files in OUTPUT_PATH hide parts of the model: use MODEL_LOCAL_PATH=OUTPUT_PATH/model',
+      );
+    return result;
   } finally {
     await client?.close();
   }
@@ -113,7 +128,9 @@ async function createClient(config: FetchConfig, log: Logger): Promise<MlflowCli
 /** Staging folders of an earlier run that was killed (`.model.staging-*`, `.model.old-*`, `.model.link-*`). */
 async function removeLeftovers(outputPath: string): Promise<void> {
   const names = await readdir(outputPath).catch(() => [] as string[]);
-  const stale = names.filter((n) => /^\.model\.(staging|old|link)-[0-9a-f]{12}$/.test(n));
+  const stale = names.filter(
+    (n) => /^\.model\.(staging|old|link)-[0-9a-f]{12}$/.test(n) || n.startsWith(LINK_TEMP_PREFIX),
+  );
   await Promise.all(stale.map((n) => rm(path.join(outputPath, n), { recursive: true, force: true })));
 }
 
