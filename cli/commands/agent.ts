@@ -16,7 +16,7 @@ const OPTIONS: readonly EnvOption[] = [
   { flag: '--concurrency <n>', env: 'AGENT_CONCURRENCY', description: 'files downloaded at once', defaultText: '8' },
   { flag: '--eviction-grace <seconds>', env: 'AGENT_EVICTION_GRACE_SECONDS', description: 'keep a model removed from the plan this long', defaultText: '3600' },
   { flag: '--start-jitter <seconds>', env: 'AGENT_START_JITTER_SECONDS', description: "spread a fleet's first Hub requests", defaultText: '30' },
-  { flag: '--ready-label-prefix <prefix>', env: 'READY_LABEL_PREFIX', description: 'prefix of the per-model ready Node labels', defaultText: 'warm.modelctl.dev' },
+  { flag: '--ready-label-prefix <prefix>', env: 'READY_LABEL_PREFIX', description: 'prefix of the per-model ready Node labels', defaultText: 'models.modelctl.dev' },
   { flag: '--metrics-port <port>', env: 'METRICS_PORT', description: 'metrics and health port (0: none)', defaultText: '9090' },
   { flag: '--log-level <level>', env: 'LOG_LEVEL', description: 'pino level', defaultText: 'info' },
 ];

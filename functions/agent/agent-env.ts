@@ -37,7 +37,7 @@ export const AgentEnv = z.object({
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a DNS subdomain')
     .max(200)
-    .default('warm.modelctl.dev'),
+    .default('models.modelctl.dev'),
   /** metrics and health port (0 disables) */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
