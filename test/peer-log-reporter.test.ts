@@ -29,7 +29,8 @@ describe('PeerLogReporter', () => {
 
   afterEach(async () => {
     jest.restoreAllMocks();
-    process.env[PEERS_FILE_ENV] = savedPeersFile;
+    if (savedPeersFile === undefined) Reflect.deleteProperty(process.env, PEERS_FILE_ENV);
+    else process.env[PEERS_FILE_ENV] = savedPeersFile;
     await rm(dir, { recursive: true, force: true });
   });
 
