@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { cp, mkdir, readFile, readdir } from 'node:fs/promises';
+import { cp, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readMlflowPeer, venvEnv } from './peers/mlflow.js';
 import { freePort, readPeers } from './peers/peer-run.js';
@@ -28,13 +28,43 @@ export function jsonLines(output: string): Record<string, unknown>[] {
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-/** Every file under `dir` (following a symlinked root), relative, `/`-separated, sorted. */
+/**
+ * Every file under `dir` (following a symlinked root and symlinked files, as the Hugging Face snapshot layout
+ * has them), relative, `/`-separated, sorted.
+ */
 export async function listFiles(dir: string): Promise<string[]> {
   const entries = await readdir(`${dir}/`, { recursive: true, withFileTypes: true });
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/'))
-    .sort();
+  const files: string[] = [];
+  for (const e of entries) {
+    const full = path.join(e.parentPath, e.name);
+    const isFile =
+      e.isFile() ||
+      (e.isSymbolicLink() &&
+        (await stat(full).then(
+          (s) => s.isFile(),
+          () => false,
+        )));
+    if (isFile) files.push(path.relative(dir, full).split(path.sep).join('/'));
+  }
+  return files.sort();
+}
+
+/** True when every one of `files` reads the same bytes under `a` as under `b` (through any links). */
+export async function readsSame(a: string, b: string, files: readonly string[]): Promise<boolean> {
+  for (const f of files) {
+    const [x, y] = await Promise.all([readFile(path.join(a, f)), readFile(path.join(b, f))]);
+    if (!x.equals(y)) return false;
+  }
+  return true;
+}
+
+/** The names directly in OUTPUT_PATH: `model`, the links to its top-level files, and nothing hidden. */
+export async function expectOnlyModelIn(out: string, expected: readonly string[]): Promise<void> {
+  const topLevel = [...new Set(expected.map((f) => f.split('/')[0]!))];
+  const names = (await readdir(out)).sort();
+  if (JSON.stringify(names) !== JSON.stringify(['model', ...topLevel].sort())) {
+    throw new Error(`OUTPUT_PATH holds ${JSON.stringify(names)}, expected model + ${JSON.stringify(topLevel)}`);
+  }
 }
 
 /** True when both folders hold the same files with the same bytes. */

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readMlflowPeer, type MlflowLoggedModel } from './peers/mlflow.js';
 import { startModelctlServe } from './modelctl-process.js';
-import { listFiles, runFetch, sameFiles } from './fetch-helpers.js';
+import { expectOnlyModelIn, listFiles, readsSame, runFetch, sameFiles } from './fetch-helpers.js';
 
 const mlflow = readMlflowPeer();
 const iris = mlflow.models.iris;
@@ -42,8 +42,9 @@ describe('modelctl fetch (emptydir) puts every URI form at OUTPUT_PATH/model', (
     const model = path.join(out, 'model');
     expect(await listFiles(model)).toEqual(expected().files);
     expect(await sameFiles(model, expected().localPath)).toBe(true);
-    // nothing but the model is left in OUTPUT_PATH (no staging folders)
-    expect(await listFiles(out)).toEqual(expected().files.map((f) => `model/${f}`));
+    // OUTPUT_PATH shows the model too (MODEL_LOCAL_PATH=OUTPUT_PATH), and holds no staging folders
+    await expectOnlyModelIn(out, expected().files);
+    expect(await readsSame(out, expected().localPath, expected().files)).toBe(true);
   });
 });
 
@@ -162,7 +163,8 @@ describe('a fetched model is served by modelctl serve', () => {
     expect(run.code).toBe(0);
     const modelPath = path.join(out, 'model');
     if (strategy === 'pvc') expect(await readlink(modelPath)).toBe(await realpath(modelPath));
-    const serve = await startModelctlServe({ MODEL_LOCAL_PATH: modelPath });
+    // deploy renders MODEL_LOCAL_PATH=OUTPUT_PATH; OUTPUT_PATH/model works too
+    const serve = await startModelctlServe({ MODEL_LOCAL_PATH: strategy === 'emptydir' ? out : modelPath });
     try {
       const res = await fetch(`${serve.url}/invocations`, {
         method: 'POST',
