@@ -54,6 +54,8 @@ export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<
     lockPath: paths.lock,
     isDone: async () => (await isDone()) !== null,
     staleMs: ctx.config.LOCK_STALE_SECONDS * 1000,
+    // a few heartbeats fit in one stale period, whatever LOCK_STALE_SECONDS is
+    heartbeatMs: Math.min(5000, (ctx.config.LOCK_STALE_SECONDS * 1000) / 3),
     onWait: (owner) => ctx.log.info({ key: paths.key, holder: owner }, 'waiting for the download of another pod'),
     onBreak: (owner) => ctx.log.warn({ key: paths.key, holder: owner }, 'took over a stale cache lock'),
   });
