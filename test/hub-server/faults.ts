@@ -45,6 +45,8 @@ export const FaultRule = z.object({
     }),
     /** send headers and `afterBytes` of the body, then destroy the socket */
     z.object({ kind: z.literal('drop'), afterBytes: z.number().int().min(0) }),
+    /** flip the bits of the body byte at `atByte` (offset in this response's body): a hash check must catch it */
+    z.object({ kind: z.literal('corrupt'), atByte: z.number().int().min(0).default(0) }),
     /** send the body at this rate */
     z.object({ kind: z.literal('throttle'), bytesPerSecond: z.number().int().min(1) }),
     /** wait before answering */

@@ -274,6 +274,20 @@ describe('faults', () => {
     expect(hub.log.list({ since: mark }).map((e) => [e.bytes, e.aborted])).toEqual([[1000, true]]);
   });
 
+  it('corrupts one byte of a body, keeping its length', async () => {
+    hub.faults.add({ match: { endpoint: 'cdn' }, action: { kind: 'corrupt', atByte: 5 }, times: 1 });
+    const file = repos.tiny.files['model-00002-of-00002.safetensors']!;
+    const head = await get(`/${TEST_REPOS.tiny}/resolve/main/model-00002-of-00002.safetensors`, { method: 'HEAD' });
+
+    const bad = Buffer.from(await (await get(head.headers.get('location')!)).arrayBuffer());
+    const good = Buffer.from(await (await get(head.headers.get('location')!)).arrayBuffer());
+
+    expect(bad.length).toBe(file.size);
+    expect(sha256(bad)).not.toBe(file.sha256);
+    expect(sha256(good)).toBe(file.sha256);
+    expect(bad[5]).toBe(good[5]! ^ 0xff);
+  });
+
   it('throttles a body to the given rate', async () => {
     hub.faults.add({
       match: { endpoint: 'resolve-cache', path: 'tokenizer.json' },

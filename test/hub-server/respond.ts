@@ -94,7 +94,7 @@ export async function writeBody(ctx: RequestContext, chunks: AsyncIterable<Buffe
     for (const chunk of rate ? slices(whole, Math.max(1, Math.floor(rate / 20))) : [whole]) {
       if (res.destroyed) return markAborted(ctx);
       const room = dropAfter - ctx.bytes;
-      const part = room < chunk.length ? chunk.subarray(0, room) : chunk;
+      const part = corrupt(ctx, room < chunk.length ? chunk.subarray(0, room) : chunk);
       if (part.length) await writeChunk(ctx, part);
       if (ctx.bytes >= dropAfter) return dropConnection(ctx);
       if (rate) await sleep((part.length / rate) * 1000);
@@ -102,6 +102,16 @@ export async function writeBody(ctx: RequestContext, chunks: AsyncIterable<Buffe
   }
   if (fault?.kind === 'drop' && ctx.bytes >= dropAfter) return dropConnection(ctx);
   res.end();
+}
+
+/** Applies a `corrupt` fault to the chunk about to be sent at offset `ctx.bytes`. */
+function corrupt(ctx: RequestContext, chunk: Buffer): Buffer {
+  if (ctx.fault?.kind !== 'corrupt') return chunk;
+  const at = ctx.fault.atByte - ctx.bytes;
+  if (at < 0 || at >= chunk.length) return chunk;
+  const copy = Buffer.from(chunk);
+  copy[at] = copy[at]! ^ 0xff;
+  return copy;
 }
 
 function* slices(buf: Buffer, size: number): Generator<Buffer> {
@@ -132,7 +142,7 @@ function markAborted(ctx: RequestContext): void {
 export async function sendFileRange(ctx: RequestContext, file: string, start: number, end: number): Promise<void> {
   const kind = ctx.fault?.kind;
   if (ctx.method === 'HEAD') return writeBody(ctx, []);
-  if (kind === 'drop' || kind === 'throttle') return writeBody(ctx, fileChunks(file, start, end));
+  if (kind === 'drop' || kind === 'throttle' || kind === 'corrupt') return writeBody(ctx, fileChunks(file, start, end));
   if (end < start) return writeBody(ctx, []);
   const stream = createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
   stream.on('data', (chunk) => (ctx.bytes += chunk.length));
