@@ -39,6 +39,8 @@ function tinyModelFiles(): Record<string, FileSource> {
     'tokenizer.json': json({ version: '1.0', model: { type: 'BPE', vocab: { a: 0, b: 1 } } }),
     'README.md': '# tiny-model\n\nA fixture of the modelctl tests.\n',
     'sub/dir/file.txt': 'nested file\n',
+    // a space and a non-ASCII letter: clients must percent-encode paths in resolve URLs
+    'docs/read me ü.txt': 'a file name that needs encoding\n',
     'model.safetensors.index.json': json({
       weight_map: { a: 'model-00001-of-00002.safetensors', b: 'model-00002-of-00002.safetensors' },
     }),
