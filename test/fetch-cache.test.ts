@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, realpath, rm, stat, truncate } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readMlflowPeer } from './peers/mlflow.js';
@@ -144,6 +144,35 @@ describe('pvc cache', () => {
     expect(Date.now() - started).toBeLessThan(25_000);
     expect(await sameFiles(path.join(work, 'kill-b', 'model'), v1Dir)).toBe(true);
     expect(await readdir(path.join(cache, 'tmp'))).toEqual([]);
+  }, 300_000);
+
+  it('a holder on another pod that stopped its heartbeat is taken over after LOCK_STALE_SECONDS', async () => {
+    const cache = path.join(work, 'cache-stale');
+    const env = {
+      MODEL_URI: `models:/${iris.name}/1`,
+      STORAGE_STRATEGY: 'pvc',
+      CACHE_PATH: cache,
+      MLFLOW_TRACKING_URI: own.url,
+      PROGRESS: 'none',
+    };
+    const holder = runModelctl(['fetch'], { ...env, OUTPUT_PATH: path.join(work, 'stale-a') });
+    await waitForPartialFile(path.join(cache, 'tmp'), 1024 * 1024);
+    holder.child.kill('SIGKILL');
+    await holder.exited;
+    // as if the crashed holder ran on another node: no pid to check, only its heartbeat, which has stopped
+    const [lockName] = await readdir(path.join(cache, 'locks'));
+    const lockFile = path.join(cache, 'locks', lockName!);
+    const owner = JSON.parse(await readFile(lockFile, 'utf8')) as Record<string, unknown>;
+    await writeFile(lockFile, JSON.stringify({ ...owner, host: 'fetch-pod-on-another-node' }));
+    const started = Date.now();
+    const next = await runFetch({ ...env, OUTPUT_PATH: path.join(work, 'stale-b'), LOCK_STALE_SECONDS: '3' });
+    const waited = Date.now() - started;
+    expect(next.code).toBe(0);
+    expect(next.output).toContain('waiting for the download of another pod');
+    expect(next.output).toContain('took over a stale cache lock');
+    expect(waited).toBeGreaterThanOrEqual(3000);
+    expect(waited).toBeLessThan(30_000);
+    expect(await sameFiles(path.join(work, 'stale-b', 'model'), v1Dir)).toBe(true);
   }, 300_000);
 });
 
