@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildTestRepos, type FixtureRepo, TEST_REPOS } from '../hub-server/fixtures.js';
-import { freePort, readPeers, type PeerRun } from './peer-run.js';
+import { readPeers, type PeerRun } from './peer-run.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -48,8 +48,8 @@ export async function startHub(run: PeerRun): Promise<void> {
       treePageSize: TREE_PAGE_SIZE,
     }),
   );
-  const [port, cdnPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
+  // the server picks free ports itself and prints them: no race with other peers picking ports meanwhile
+  let listening: { url: string; cdnUrl: string; adminUrl: string } | undefined;
   await run.spawnPeer({
     name: 'hub',
     command: process.execPath,
@@ -61,18 +61,15 @@ export async function startHub(run: PeerRun): Promise<void> {
       reposDir,
       '--config',
       configFile,
-      '--port',
-      String(port),
-      '--cdn-port',
-      String(cdnPort),
     ],
-    ready: async () => (await fetch(`${url}/_admin/health`)).ok,
+    ready: async () => {
+      listening ??= readListening(run.info.logs.hub!);
+      return listening !== undefined && (await fetch(`${listening.adminUrl}/health`)).ok;
+    },
     timeoutMs: 30_000,
   });
   const info: HubInfo = {
-    url,
-    cdnUrl: `http://127.0.0.1:${cdnPort}`,
-    adminUrl: `${url}/_admin`,
+    ...listening!,
     token: HUB_TOKEN,
     tokenWithoutAccess: HUB_TOKEN_WITHOUT_ACCESS,
     treePageSize: TREE_PAGE_SIZE,
@@ -80,6 +77,15 @@ export async function startHub(run: PeerRun): Promise<void> {
     repos,
   };
   run.info.hub = info;
+}
+
+/** The `{"url","cdnUrl","adminUrl"}` line main.ts prints once listening, if it is in the log yet. */
+function readListening(logFile: string): { url: string; cdnUrl: string; adminUrl: string } | undefined {
+  if (!existsSync(logFile)) return undefined;
+  const line = readFileSync(logFile, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('{"url":'));
+  return line ? (JSON.parse(line) as { url: string; cdnUrl: string; adminUrl: string }) : undefined;
 }
 
 /** The local Hub published by global setup (throws when it was not started). */
