@@ -47,7 +47,8 @@ async function createCachePvc(namespace: string): Promise<void> {
 describe('modelctl deploy (server-side apply)', () => {
   const seed = (version: string): string[] => [
     'deploy', '--serve-name', 'my-model', '--model-uri', 'models:/my-model/Production', '--artifact-version', version,
-    '--cores', '4', '--memory', '8', '--mlflow-secret', 'mlflow-credentials', '--namespace', ns, ...kubeconfig(),
+    '--cores', '4', '--memory', '8', '--mlflow-tracking-uri', 'http://mlflow:5000', '--mlflow-secret', 'mlflow-credentials',
+    '--namespace', ns, ...kubeconfig(),
   ];
 
   it('creates the Service, and re-running updates it in place: no error, no duplicate', async () => {
@@ -138,7 +139,7 @@ describe('modelctl deploy (server-side apply)', () => {
       }),
       { mode: 0o600 },
     );
-    const stderr = await modelctlFails(['deploy', '--serve-name', 'denied', '--model-uri', 'models:/m/1', '--kubeconfig', file]);
+    const stderr = await modelctlFails(['deploy', '--serve-name', 'denied', '--model-uri', 'hf://org/denied', '--kubeconfig', file]);
     expect(stderr).toMatch(/forbidden/);
     expect(stderr).toContain(`system:serviceaccount:${ns}:no-rights`);
     expect(stderr).toContain(`ask a cluster admin for a Role granting get, patch (and create) on services.serving.knative.dev in namespace ${ns}`);
@@ -147,7 +148,7 @@ describe('modelctl deploy (server-side apply)', () => {
 
   it('waits for Ready and prints the URL once the controller reports the current generation', async () => {
     const child = spawn(path.join(repoRoot, 'bin/modelctl'), [
-      'deploy', '--serve-name', 'waited', '--model-uri', 'models:/m/1', '--namespace', ns, '--wait', '--wait-timeout', '90', ...kubeconfig(),
+      'deploy', '--serve-name', 'waited', '--model-uri', 'hf://org/waited', '--namespace', ns, '--wait', '--wait-timeout', '90', ...kubeconfig(),
     ]);
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -164,7 +165,7 @@ describe('modelctl deploy (server-side apply)', () => {
 
   it('stops waiting with Knative’s reason when the Service fails', async () => {
     const child = spawn(path.join(repoRoot, 'bin/modelctl'), [
-      'deploy', '--serve-name', 'failing', '--model-uri', 'models:/m/1', '--namespace', ns, '--wait', ...kubeconfig(),
+      'deploy', '--serve-name', 'failing', '--model-uri', 'hf://org/failing', '--namespace', ns, '--wait', ...kubeconfig(),
     ]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));

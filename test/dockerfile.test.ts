@@ -232,7 +232,7 @@ describe('the image, emulated without an engine', () => {
   it('renders a model Service from the production install alone', async () => {
     const { stdout } = await execFileAsync(
       process.execPath,
-      [entrypointTarget(), 'deploy', '--serve-name', 'iris', '--model-uri', 'models:/iris/1', '--namespace', 'ml', '--dry-run'],
+      [entrypointTarget(), 'deploy', '--serve-name', 'iris', '--model-uri', 'models:/iris/1', '--mlflow-tracking-uri', 'http://mlflow:5000', '--namespace', 'ml', '--dry-run'],
       { cwd: app() },
     );
     expect(stdout).toMatch(/^kind: Service$/m);

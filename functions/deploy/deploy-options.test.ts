@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { DeployOptions, revisionName } from './deploy-options.js';
 
-const valid = { serveName: 'my-model', modelUri: 'models:/m/1' };
+const valid = { serveName: 'my-model', modelUri: 'models:/m/1', mlflowTrackingUri: 'http://mlflow:5000' };
 
 function problems(extra: Record<string, unknown>): string[] {
   const result = DeployOptions.safeParse({ ...valid, ...extra });
@@ -42,6 +42,12 @@ describe('DeployOptions', () => {
   it('refuses min-scale above max-scale and a GPU type without GPUs', () => {
     expect(problems({ minScale: '3', maxScale: '2' })).toEqual([expect.stringMatching(/^minScale: must not exceed --max-scale \(2\)/)]);
     expect(problems({ gpuType: 'nvidia-l4' })).toEqual([expect.stringMatching(/^gpuType: needs --gpu N/)]);
+  });
+
+  it('requires the tracking server for MLflow URIs, not for hf:// ones', () => {
+    expect(problems({ mlflowTrackingUri: undefined })).toEqual([expect.stringMatching(/^mlflowTrackingUri: required for MLflow model URIs/)]);
+    expect(problems({ mlflowTrackingUri: undefined, modelUri: 'hf://org/name' })).toEqual([]);
+    expect(problems({ mlflowTrackingUri: 'mlflow:5000' })).toEqual([expect.stringMatching(/^mlflowTrackingUri: must be an http\(s\) URL/)]);
   });
 
   it('refuses durations Knative would not parse', () => {

@@ -65,7 +65,7 @@ const EnvPairs = z
 /** A URI without `user:password@`: credentials never sit in the Service spec. */
 const UriWithoutCredentials = z
   .string()
-  .min(1)
+  .regex(/^https?:\/\//, 'must be an http(s) URL')
   .refine((uri) => !/^[a-z][a-z0-9+.-]*:\/\/[^/@]*@/i.test(uri), {
     message: 'must not carry user:password@ — put credentials in the Secret named by --mlflow-secret',
   });
@@ -136,6 +136,10 @@ export const DeployOptions = z
     }
     if (o.maxScale !== undefined && o.maxScale > 0 && o.minScale > o.maxScale) {
       ctx.addIssue({ code: 'custom', path: ['minScale'], message: `must not exceed --max-scale (${o.maxScale})` });
+    }
+    // fetch refuses to start without it (functions/fetch/fetch-config.ts): say so now, not in a crashing pod
+    if (/^(models|runs|mlflow-artifacts):/.test(o.modelUri) && o.mlflowTrackingUri === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['mlflowTrackingUri'], message: 'required for MLflow model URIs (fetch downloads through the tracking server)' });
     }
     if (o.gpuType !== undefined && o.gpu === 0) {
       ctx.addIssue({ code: 'custom', path: ['gpuType'], message: 'needs --gpu N (N ≥ 1)' });

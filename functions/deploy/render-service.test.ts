@@ -9,6 +9,7 @@ const base: DeployOptionsInput = {
   cores: '4',
   memory: '8',
   namespace: 'ml',
+  mlflowTrackingUri: 'http://mlflow.ml:5000',
 };
 
 function render(extra: Partial<Record<keyof DeployOptionsInput, unknown>> = {}) {
@@ -40,10 +41,10 @@ describe('renderService', () => {
     expect(spec.containers.map((c: Obj) => [c.name, c.args])).toEqual([['serve', ['serve']]]);
   });
 
-  it('hands the model over in place: fetch writes /models, serve reads /models read-only', () => {
+  it('hands the model over in place: fetch writes /models, serve reads /models/model read-only', () => {
     const service = render();
     expect(envOf(container(service, 'fetch'))).toMatchObject({ MODEL_URI: 'models:/my-model/Production', OUTPUT_PATH: '/models', STORAGE_STRATEGY: 'emptydir' });
-    expect(envOf(container(service, 'serve'))).toMatchObject({ MODEL_LOCAL_PATH: '/models' });
+    expect(envOf(container(service, 'serve'))).toMatchObject({ MODEL_LOCAL_PATH: '/models/model' });
     expect(container(service, 'serve').volumeMounts).toContainEqual({ name: 'model', mountPath: '/models', readOnly: true });
     expect(container(service, 'fetch').volumeMounts).toContainEqual({ name: 'model', mountPath: '/models', readOnly: false });
   });
@@ -130,14 +131,13 @@ describe('renderService', () => {
     expect(affinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(100);
   });
 
-  it('lets fetch download and creates the cache folder only when the node is merely preferred', () => {
+  it('creates the node cache folder only when the node is merely preferred (it may not have one)', () => {
     const preferred = render({ modelUri: 'hf://org/name', nodeAffinity: 'preferred' });
-    expect(envOf(container(preferred, 'fetch')).HF_HUB_OFFLINE).toBeUndefined();
-    expect(envOf(container(preferred, 'serve')).HF_HUB_OFFLINE).toBe('1');
     expect(podSpec(preferred).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('DirectoryOrCreate');
     const required = render({ modelUri: 'hf://org/name' });
-    expect(envOf(container(required, 'fetch')).HF_HUB_OFFLINE).toBe('1');
     expect(podSpec(required).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('Directory');
+    expect(envOf(container(required, 'serve')).HF_HUB_OFFLINE).toBe('1');
+    expect(envOf(container(required, 'fetch')).HF_HUB_CACHE).toBe('/hf-cache');
   });
 
   it('runs both containers as non-root with a read-only root filesystem', () => {

@@ -139,7 +139,8 @@ function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj 
 
 function renderServeContainer(options: DeployOptions, source: ModelSource): Obj {
   const env: EnvVar[] = [
-    { name: 'MODEL_LOCAL_PATH', value: MOUNTS.models },
+    // fetch's contract: exit 0 means the model is at OUTPUT_PATH/model (a folder, or a link into a cache)
+    { name: 'MODEL_LOCAL_PATH', value: `${MOUNTS.models}/model` },
     { name: 'MLFLOW_MODEL_URI', value: options.modelUri },
   ];
   if (options.concurrency !== undefined && options.concurrency > 0) {
@@ -185,8 +186,8 @@ function credentialEnv(options: DeployOptions, source: ModelSource, container: '
   }
   if (source.kind === 'hf') {
     env.push({ name: 'HF_HUB_CACHE', value: MOUNTS.hfCache });
-    // serve never downloads; fetch may, only when the node is merely preferred (it may lack the model)
-    if (container === 'serve' || options.nodeAffinity === 'required') env.push({ name: 'HF_HUB_OFFLINE', value: '1' });
+    // serve only reads what fetch linked; fetch itself falls back to downloading when the node lacks the model
+    if (container === 'serve') env.push({ name: 'HF_HUB_OFFLINE', value: '1' });
     if (options.hfTokenSecret !== undefined) env.push(secretEnv('HF_TOKEN', options.hfTokenSecret, 'HF_TOKEN'));
   }
   return env;

@@ -23,6 +23,7 @@ export const GOLDEN_CASES: Record<string, string[]> = {
     '--namespace', 'ml', '--min-scale', '1', '--max-scale', '10', '--initial-scale', '2',
     '--scale-to-zero-retention', '5m', '--concurrency', '8', '--timeout', '30', '--model-size', '2.5',
     '--env', 'LOG_LEVEL=debug', '--image', 'registry.example.com/mirror/modelctl:0.1.0',
+    '--mlflow-tracking-uri', 'http://mlflow.mlflow:5000',
   ],
   // MLflow run artifact through the shared PVC cache
   'mlflow-run-pvc': [
