@@ -1,4 +1,5 @@
 // Small helpers shared by the benchmark scripts (run by bench/run.js; each script also runs alone).
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
@@ -21,7 +22,10 @@ export function envNumber(name: string, fallback: number): number {
 export function envList(name: string, fallback: number[]): number[] {
   const raw = process.env[name];
   if (!raw) return fallback;
-  return raw.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  return raw
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 export function median(xs: number[]): number {
@@ -58,4 +62,55 @@ export async function writeResult(name: string, result: object): Promise<string>
 
 export function log(msg: string): void {
   console.log(`[${new Date().toISOString().slice(11, 19)}] ${msg}`);
+}
+
+interface CpuProfile {
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+/** Where a frame's code lives: the npm package, `node:internal`, modelctl's `dist/<file>`, or a VM marker. */
+function packageOf(url: string, fn: string): string {
+  if (!url) return fn || '(native)';
+  const nm = url.lastIndexOf('node_modules/');
+  if (nm >= 0) {
+    const parts = url.slice(nm + 'node_modules/'.length).split('/');
+    return parts[0]!.startsWith('@') ? `${parts[0]}/${parts[1]}` : parts[0]!;
+  }
+  if (url.startsWith('node:')) return 'node (internal: module loader, streams, …)';
+  const dist = url.indexOf('/dist/');
+  return dist >= 0 ? `modelctl ${url.slice(dist + 1)}` : url;
+}
+
+/**
+ * The `top` entries of a `--cpu-prof` profile by self time, grouped by function or by package; idle time left
+ * out of the shares.
+ */
+export function summarizeCpuProfile(file: string, params: { by: 'function' | 'package'; top: number; text: string }) {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
+  const selfUs = new Map<number, number>();
+  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  const groups = new Map<string, number>();
+  for (const n of p.nodes) {
+    const { functionName: fn, url, lineNumber } = n.callFrame;
+    if (fn === '(idle)') continue;
+    const key =
+      params.by === 'package'
+        ? packageOf(url, fn)
+        : `${fn || '(anonymous)'} ${url ? `${packageOf(url, fn)}:${lineNumber + 1}` : ''}`.trim();
+    groups.set(key, (groups.get(key) ?? 0) + (selfUs.get(n.id) ?? 0));
+  }
+  const busyUs = [...groups.values()].reduce((a, b) => a + b, 0);
+  const top = [...groups.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, params.top)
+    .map(([name, us]) => ({ name, ms: round(us / 1000), pct: round((100 * us) / busyUs) }));
+  return { description: params.text, busy_ms: round(busyUs / 1000), top };
+}
+
+/** The main thread's profile among those `--cpu-prof` wrote into `dir` (worker threads are `.<n>.` with n > 0). */
+export function mainThreadProfile(dir: string): string | null {
+  const f = readdirSync(dir).find((name) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(name));
+  return f ? path.join(dir, f) : null;
 }

@@ -8,7 +8,11 @@ import ort from 'onnxruntime-node';
 
 const dir = process.argv[2];
 const rows = JSON.parse(readFileSync(path.join(dir, 'serving_input_example.json'), 'utf8')).inputs;
-const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+const session = await ort.InferenceSession.create(path.join(dir, 'model.onnx'), {
+  executionProviders: ['cpu'],
+  intraOpNumThreads: 1,
+  interOpNumThreads: 1,
+});
 const x = new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, rows[0].length]);
 const out = await session.run({ [session.inputNames[0]]: x });
 console.log(`ok ${Object.keys(out).join(',')}`);

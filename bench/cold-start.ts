@@ -13,7 +13,18 @@ import { startMlflowModelsServe } from '../test/peers/mlflow-serve.js';
 import { venvPython } from '../test/peers/mlflow.js';
 import { freePort } from '../test/peers/peer-run.js';
 import { EXAMPLE_MODELS, startModelctlServe } from '../test/modelctl-process.js';
-import { BENCH_DIR, QUICK, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
+import {
+  BENCH_DIR,
+  QUICK,
+  conditions,
+  envNumber,
+  log,
+  mainThreadProfile,
+  median,
+  round,
+  summarizeCpuProfile,
+  writeResult,
+} from './bench-kit.js';
 
 const ROUNDS = envNumber('BENCH_COLD_ROUNDS', QUICK ? 2 : 5);
 const MODEL = process.env.BENCH_COLD_MODEL ?? 'dense';
@@ -23,28 +34,37 @@ const TARGETS = { vsMlflow: 0.1, vsBare: 1.5 };
 const modelDir = path.join(EXAMPLE_MODELS, MODEL);
 const body = await readFile(path.join(modelDir, 'serving_input_example.json'), 'utf8');
 
-/** Polls POST /invocations until a 200; resolves with ms since `t0`. */
-async function firstOk(url: string, t0: number, signal: AbortSignal): Promise<number> {
+/** Polls POST /invocations until a 200; `listening` = ms to the first HTTP answer of any status. */
+async function firstOk(url: string, t0: number, signal: AbortSignal, listening: { ms?: number } = {}): Promise<number> {
   while (!signal.aborted) {
-    const ok = await fetch(`${url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body, signal }).then(
-      async (r) => (await r.arrayBuffer(), r.status === 200),
-      () => false,
+    const status = await fetch(`${url}/invocations`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+      signal,
+    }).then(
+      async (r) => (await r.arrayBuffer(), r.status),
+      () => 0,
     );
-    if (ok) return performance.now() - t0;
+    if (status !== 0) listening.ms ??= performance.now() - t0;
+    if (status === 200) return performance.now() - t0;
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
   throw new Error('aborted');
 }
 
-async function coldModelctl(): Promise<number> {
+async function coldModelctl(listening: { ms?: number } = {}, env: Record<string, string> = {}): Promise<number> {
   const t0 = performance.now();
-  const proc = await startModelctlServe({ MODEL_LOCAL_PATH: modelDir, SERVE_MAX_CONCURRENCY: String(THREADS) }, { waitReady: false });
+  const proc = await startModelctlServe(
+    { MODEL_LOCAL_PATH: modelDir, SERVE_MAX_CONCURRENCY: String(THREADS), ...env },
+    { waitReady: false },
+  );
   const ac = new AbortController();
   try {
     const exited = proc.exited.then((code) => {
       throw new Error(`modelctl serve exited (${String(code)}):\n${proc.output()}`);
     });
-    return await Promise.race([firstOk(proc.url, t0, ac.signal), exited]);
+    return await Promise.race([firstOk(proc.url, t0, ac.signal, listening), exited]);
   } finally {
     ac.abort();
     await proc.stop();
@@ -58,7 +78,13 @@ async function coldMlflow(runDir: string): Promise<number> {
   const t0 = performance.now();
   const first = firstOk(`http://127.0.0.1:${port}`, t0, ac.signal);
   first.catch(() => undefined);
-  const server = await startMlflowModelsServe({ runDir, modelPath: modelDir, port, workers: THREADS, startTimeoutMs: 300_000 }).catch((err: unknown) => {
+  const server = await startMlflowModelsServe({
+    runDir,
+    modelPath: modelDir,
+    port,
+    workers: THREADS,
+    startTimeoutMs: 300_000,
+  }).catch((err: unknown) => {
     ac.abort();
     throw err;
   });
@@ -73,7 +99,9 @@ async function coldMlflow(runDir: string): Promise<number> {
 function coldBare(): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(BENCH_DIR, 'cold-start-bare.js'), modelDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(BENCH_DIR, 'cold-start-bare.js'), modelDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => {
       out += d.toString();
@@ -91,22 +119,53 @@ try {
   await venvPython();
   const venvLookupMs = performance.now() - lookupStart;
   const times = { modelctl: [] as number[], mlflow: [] as number[], bare: [] as number[] };
+  const listenMs: number[] = [];
   await coldBare(); // page cache and the dynamic linker's caches: every later run reads a warm disk
   for (let i = 0; i < ROUNDS; i++) {
-    times.modelctl.push(await coldModelctl());
+    const listening: { ms?: number } = {};
+    times.modelctl.push(await coldModelctl(listening));
+    listenMs.push(listening.ms ?? Number.NaN);
     times.mlflow.push(await coldMlflow(runDir));
     times.bare.push(await coldBare());
-    log(`cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms`);
+    log(
+      `cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms`,
+    );
   }
+  log('cold-start: one more modelctl serve start under --cpu-prof');
+  const profDir = path.join(runDir, 'cpu-prof');
+  await coldModelctl({}, { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}` });
+  const profFile = mainThreadProfile(profDir);
+  const profile = profFile
+    ? summarizeCpuProfile(profFile, {
+        by: 'package',
+        top: 10,
+        text: 'modelctl serve main thread from process start to the first 200 and shutdown, self time by package',
+      })
+    : null;
   const m = { modelctl: median(times.modelctl), mlflow: median(times.mlflow), bare: median(times.bare) };
   const vsMlflow = m.modelctl / m.mlflow;
   const vsBare = m.modelctl / m.bare;
   await writeResult('cold-start', {
     bench: 'cold-start',
-    description: 'process spawn to the first 200 on POST /invocations (bare: to its one-line answer), model on local disk; medians',
-    settings: { model: MODEL, rounds: ROUNDS, poll_ms: POLL_MS, modelctl_threads: THREADS, mlflow_workers: THREADS, quick: QUICK },
+    description:
+      'process spawn to the first 200 on POST /invocations (bare: to its one-line answer), model on local disk; medians',
+    settings: {
+      model: MODEL,
+      rounds: ROUNDS,
+      poll_ms: POLL_MS,
+      modelctl_threads: THREADS,
+      mlflow_workers: THREADS,
+      quick: QUICK,
+    },
     median_ms: { modelctl: round(m.modelctl), mlflow: round(m.mlflow), bare: round(m.bare) },
-    times_ms: { modelctl: times.modelctl.map((x) => round(x)), mlflow: times.mlflow.map((x) => round(x)), bare: times.bare.map((x) => round(x)) },
+    times_ms: {
+      modelctl: times.modelctl.map((x) => round(x)),
+      mlflow: times.mlflow.map((x) => round(x)),
+      bare: times.bare.map((x) => round(x)),
+    },
+    modelctl_listening_median_ms: round(median(listenMs)),
+    modelctl_listening_ms: listenMs.map((x) => round(x)),
+    profile,
     ratios: { modelctl_vs_mlflow: round(vsMlflow, 3), modelctl_vs_bare: round(vsBare, 2) },
     targets: TARGETS,
     pass: { vs_mlflow: vsMlflow <= TARGETS.vsMlflow, vs_bare: vsBare <= TARGETS.vsBare },

@@ -48,10 +48,20 @@ function readPeakRssMb(pid: number): number | null {
 function runAgent(params: { configFile: string; nodeDir: string; hubUrl: string }): Promise<AgentRun> {
   return new Promise((resolve) => {
     const started = performance.now();
-    const args = ['agent', '--once', '--config', params.configFile, '--cache-dir', path.join(params.nodeDir, 'hub'), '--state-dir', path.join(params.nodeDir, 'state')];
+    const args = [
+      'agent',
+      '--once',
+      '--config',
+      params.configFile,
+      '--cache-dir',
+      path.join(params.nodeDir, 'hub'),
+      '--state-dir',
+      path.join(params.nodeDir, 'state'),
+    ];
     args.push('--start-jitter', '0', '--metrics-port', '0', '--log-level', 'warn');
-    const { HF_TOKEN: _anonymous, ...env } = process.env; // anonymous, as a public repo needs
-    const child = spawn(MODELCTL, args, { env: { ...env, HF_ENDPOINT: params.hubUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env: NodeJS.ProcessEnv = { ...process.env, HF_ENDPOINT: params.hubUrl };
+    delete env.HF_TOKEN; // anonymous, as for a public repo
+    const child = spawn(MODELCTL, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let peak = 0;
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -70,7 +80,17 @@ async function startHubPeer(run: PeerRun, reposDir: string): Promise<{ url: stri
   await run.spawnPeer({
     name: 'hub',
     command: process.execPath,
-    args: ['--import', path.join(ROOT, 'test/hub-server/register-ts.ts'), path.join(ROOT, 'test/hub-server/main.ts'), '--repos', reposDir, '--port', String(port), '--cdn-port', String(cdnPort)],
+    args: [
+      '--import',
+      path.join(ROOT, 'test/hub-server/register-ts.ts'),
+      path.join(ROOT, 'test/hub-server/main.ts'),
+      '--repos',
+      reposDir,
+      '--port',
+      String(port),
+      '--cdn-port',
+      String(cdnPort),
+    ],
     ready: async () => (await fetch(`${url}/_admin/health`)).ok,
     timeoutMs: 60_000,
   });
@@ -82,13 +102,18 @@ async function fleetOf(n: number, ctx: { work: string; configFile: string; url: 
   const dir = path.join(ctx.work, `fleet-${n}`);
   await mkdir(dir, { recursive: true });
   const started = performance.now();
-  const runs = await Promise.all(Array.from({ length: n }, (_v, i) => runAgent({ configFile: ctx.configFile, nodeDir: path.join(dir, `node-${i}`), hubUrl: ctx.url })));
+  const runs = await Promise.all(
+    Array.from({ length: n }, (_v, i) =>
+      runAgent({ configFile: ctx.configFile, nodeDir: path.join(dir, `node-${i}`), hubUrl: ctx.url }),
+    ),
+  );
   const wallMs = performance.now() - started;
   const stats = await ctx.admin.stats(since);
   await rm(dir, { recursive: true, force: true });
   const failed = runs.filter((r) => r.code !== 0);
   if (failed.length) log(`fleet N=${n}: ${failed.length} agent(s) failed, first:\n${failed[0]!.output.slice(-2000)}`);
-  const sum = (keys: Set<string>, field: 'requests' | 'bytes') => Object.entries(stats.byEndpoint).reduce((s, [ep, v]) => s + (keys.has(ep) ? v[field] : 0), 0);
+  const sum = (keys: Set<string>, field: 'requests' | 'bytes') =>
+    Object.entries(stats.byEndpoint).reduce((s, [ep, v]) => s + (keys.has(ep) ? v[field] : 0), 0);
   const apiCalls = sum(API, 'requests');
   const fileBytes = sum(FILES, 'bytes');
   return {
@@ -103,7 +128,10 @@ async function fleetOf(n: number, ctx: { work: string; configFile: string; url: 
     file_requests_total: sum(FILES, 'requests'),
     bytes_served_total: fileBytes,
     bytes_served_per_node_mib: round(fileBytes / n / MIB, 2),
-    agent_peak_rss_mb: { median: round(median(runs.map((r) => r.peakRssMb))), max: round(Math.max(...runs.map((r) => r.peakRssMb))) },
+    agent_peak_rss_mb: {
+      median: round(median(runs.map((r) => r.peakRssMb))),
+      max: round(Math.max(...runs.map((r) => r.peakRssMb))),
+    },
     by_endpoint: stats.byEndpoint,
   };
 }
@@ -113,24 +141,34 @@ const work = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-fleet-'));
 try {
   const started = conditions();
   const reposDir = path.join(work, 'repos');
-  for (const m of MODELS) await buildBenchRepo({ root: reposDir, repo: m.repo, fileCount: m.count, fileSize: m.mib * MIB });
+  for (const m of MODELS)
+    await buildBenchRepo({ root: reposDir, repo: m.repo, fileCount: m.count, fileSize: m.mib * MIB });
   const { url, admin } = await startHubPeer(run, reposDir);
   const configFile = path.join(work, 'models.yaml');
-  const yaml = ['nodeHostPath: /unused', 'minFreeSpaceGB: 1', 'models:', ...MODELS.map((m) => `  ${m.repo}:\n    revision: main`)].join('\n');
+  const yaml = [
+    'nodeHostPath: /unused',
+    'minFreeSpaceGB: 1',
+    'models:',
+    ...MODELS.map((m) => `  ${m.repo}:\n    revision: main`),
+  ].join('\n');
   await writeFile(configFile, `${yaml}\n`);
   const fleets = [];
   for (const n of SIZES) {
     log(`fleet: ${n} agent(s) warming ${MODELS.length} models`);
     const f = await fleetOf(n, { work, configFile, url, admin });
-    log(`fleet N=${n}: ${f.ok}/${n} ok in ${f.wall_s} s, API calls/node ${f.api_calls_per_node}, MiB/node ${f.bytes_served_per_node_mib}, peak RSS max ${f.agent_peak_rss_mb.max} MB`);
+    log(
+      `fleet N=${n}: ${f.ok}/${n} ok in ${f.wall_s} s, API calls/node ${f.api_calls_per_node}, MiB/node ${f.bytes_served_per_node_mib}, peak RSS max ${f.agent_peak_rss_mb.max} MB`,
+    );
     fleets.push(f);
   }
   const repoMib = MODELS.reduce((s, m) => s + m.count * m.mib, 0);
   await writeResult('fleet', {
     bench: 'fleet',
-    description: 'N `modelctl agent --once` processes (own empty cache each, --start-jitter 0) warming the same models from the local Hub at once',
+    description:
+      'N `modelctl agent --once` processes (own empty cache each, --start-jitter 0) warming the same models from the local Hub at once',
     settings: { sizes: SIZES, models: MODELS, lfs_mib_per_node: repoMib, quick: QUICK, plan_used: false },
-    plan_note: '--once reads the models config: each agent resolves revision and lists the tree itself; the warm plan (commit + file list pinned once by `modelctl warm`) is read only by agents in cluster mode, not measured here',
+    plan_note:
+      '--once reads the models config: each agent resolves revision and lists the tree itself; the warm plan (commit + file list pinned once by `modelctl warm`) is read only by agents in cluster mode, not measured here',
     fleets,
     api_calls_per_node_constant: new Set(fleets.map((f) => f.api_calls_per_node)).size === 1,
     conditions_start: started,

@@ -63,7 +63,11 @@ if (!isMainThread) {
   const pick = (p) => lat[Math.min(lat.length - 1, Math.ceil((p / 100) * lat.length) - 1)];
 
   // 2. throughput, THREADS sessions in worker threads
-  const workers = Array.from({ length: threads }, () => new Worker(new URL(import.meta.url), { workerData: { modelPath: values.model, rows, untilMs: seconds * 1000 } }));
+  const workers = Array.from(
+    { length: threads },
+    () =>
+      new Worker(new URL(import.meta.url), { workerData: { modelPath: values.model, rows, untilMs: seconds * 1000 } }),
+  );
   await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))));
   const results = await Promise.all(
     workers.map((w) => {
@@ -79,7 +83,12 @@ if (!isMainThread) {
       batch: rows.length,
       threads,
       seconds,
-      single_thread: { calls: lat.length, mean_ms: lat.reduce((s, x) => s + x, 0) / lat.length, p50_ms: pick(50), p99_ms: pick(99) },
+      single_thread: {
+        calls: lat.length,
+        mean_ms: lat.reduce((s, x) => s + x, 0) / lat.length,
+        p50_ms: pick(50),
+        p99_ms: pick(99),
+      },
       calls_per_second: callsPerSecond,
     }),
   );

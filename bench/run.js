@@ -23,7 +23,13 @@ const BENCHES = [
   { name: 'serving', scripts: ['serving.ts'], results: ['serving'] },
   { name: 'cold-start', scripts: ['cold-start.ts'], results: ['cold-start'] },
   { name: 'download', scripts: ['download.ts', 'download.js', 'download.mjs'], results: null, owner: 'agent engineer' },
-  { name: 'fetch-cache-hit', scripts: ['fetch-cache-hit.js', 'fetch-cache-hit.ts'], results: ['fetch-cache-hit'], args: quick ? ['--runs', '5'] : [], owner: 'fetch engineer' },
+  {
+    name: 'fetch-cache-hit',
+    scripts: ['fetch-cache-hit.js', 'fetch-cache-hit.ts'],
+    results: ['fetch-cache-hit'],
+    args: quick ? ['--runs', '5'] : [],
+    owner: 'fetch engineer',
+  },
   { name: 'fleet', scripts: ['fleet.ts'], results: ['fleet'] },
 ];
 
@@ -38,7 +44,10 @@ function sh(cmd, args) {
 function machineInfo() {
   const python = sh('bash', [path.join(root, 'test/peers/ensure-python.sh'), '--print-python']);
   const py = python
-    ? sh(python, ['-c', 'import sys, json, mlflow, onnxruntime, huggingface_hub; print(json.dumps({"python": sys.version.split()[0], "mlflow": mlflow.__version__, "onnxruntime": onnxruntime.__version__, "huggingface_hub": huggingface_hub.__version__}))'])
+    ? sh(python, [
+        '-c',
+        'import sys, json, mlflow, onnxruntime, huggingface_hub; print(json.dumps({"python": sys.version.split()[0], "mlflow": mlflow.__version__, "onnxruntime": onnxruntime.__version__, "huggingface_hub": huggingface_hub.__version__}))',
+      ])
     : null;
   const pkg = (name) => JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
   return {
@@ -56,7 +65,9 @@ function machineInfo() {
 
 function runScript(bench, script) {
   const file = path.join(benchDir, script);
-  const args = script.endsWith('.ts') ? ['--import', registerTs, file, ...(bench.args ?? [])] : [file, ...(bench.args ?? [])];
+  const args = script.endsWith('.ts')
+    ? ['--import', registerTs, file, ...(bench.args ?? [])]
+    : [file, ...(bench.args ?? [])];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const prefix = (d) => d.toString().replace(/^(?=.)/gm, `  ${bench.name} | `);
@@ -69,7 +80,11 @@ function runScript(bench, script) {
 /** Result files of `bench` written since `since` (ms): the named ones, or any `<name>*.json` when unnamed. */
 function freshResults(bench, since) {
   if (!existsSync(resultsDir)) return [];
-  const names = bench.results ?? readdirSync(resultsDir).filter((f) => f.startsWith(bench.name) && f.endsWith('.json')).map((f) => f.slice(0, -5));
+  const names =
+    bench.results ??
+    readdirSync(resultsDir)
+      .filter((f) => f.startsWith(bench.name) && f.endsWith('.json'))
+      .map((f) => f.slice(0, -5));
   return names.filter((n) => {
     const f = path.join(resultsDir, `${n}.json`);
     return existsSync(f) && statSync(f).mtimeMs >= since;
@@ -77,18 +92,29 @@ function freshResults(bench, since) {
 }
 
 const startedAt = new Date();
-const runInfo = { command: quick ? 'BENCH_QUICK=1 make bench' : 'make bench', quick, started_at: startedAt.toISOString(), loadavg_start: loadavg().map((x) => Math.round(x * 100) / 100), machine: machineInfo(), benches: [] };
+const runInfo = {
+  command: quick ? 'BENCH_QUICK=1 make bench' : 'make bench',
+  quick,
+  started_at: startedAt.toISOString(),
+  loadavg_start: loadavg().map((x) => Math.round(x * 100) / 100),
+  machine: machineInfo(),
+  benches: [],
+};
 if (!existsSync(path.join(root, 'dist/cli/main.js'))) {
   console.error('bench: dist/ is missing; run `make build` (make bench does)');
   process.exit(1);
 }
 await mkdir(resultsDir, { recursive: true });
-console.log(`bench: ${runInfo.machine.cpu_model}, ${runInfo.machine.cores} cores, load ${runInfo.loadavg_start.join(' ')}${quick ? ', BENCH_QUICK' : ''}`);
+console.log(
+  `bench: ${runInfo.machine.cpu_model}, ${runInfo.machine.cores} cores, load ${runInfo.loadavg_start.join(' ')}${quick ? ', BENCH_QUICK' : ''}`,
+);
 for (const bench of BENCHES) {
   if (only && !only.has(bench.name)) continue;
   const script = bench.scripts.find((s) => existsSync(path.join(benchDir, s)));
   if (!script) {
-    console.log(`bench: ${bench.name}: no script (${bench.scripts.map((s) => `bench/${s}`).join(', ')}) — reported as missing`);
+    console.log(
+      `bench: ${bench.name}: no script (${bench.scripts.map((s) => `bench/${s}`).join(', ')}) — reported as missing`,
+    );
     runInfo.benches.push({ name: bench.name, status: 'missing', owner: bench.owner ?? null });
     continue;
   }
@@ -99,8 +125,18 @@ for (const bench of BENCHES) {
   const seconds = Math.round((performance.now() - t0) / 100) / 10;
   const results = freshResults(bench, since);
   const status = code === 0 && results.length > 0 ? 'ok' : 'failed';
-  console.log(`bench: ${bench.name} ${status} (exit ${code}) in ${seconds} s; results: ${results.join(', ') || 'none'}`);
-  runInfo.benches.push({ name: bench.name, script: `bench/${script}`, status, exit: code, seconds, results, loadavg_1m_end: Math.round(loadavg()[0] * 100) / 100 });
+  console.log(
+    `bench: ${bench.name} ${status} (exit ${code}) in ${seconds} s; results: ${results.join(', ') || 'none'}`,
+  );
+  runInfo.benches.push({
+    name: bench.name,
+    script: `bench/${script}`,
+    status,
+    exit: code,
+    seconds,
+    results,
+    loadavg_1m_end: Math.round(loadavg()[0] * 100) / 100,
+  });
 }
 runInfo.finished_at = new Date().toISOString();
 runInfo.loadavg_end = loadavg().map((x) => Math.round(x * 100) / 100);

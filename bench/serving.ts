@@ -19,7 +19,19 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startMlflowModelsServe, type MlflowModelsServe } from '../test/peers/mlflow-serve.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../test/modelctl-process.js';
-import { BENCH_DIR, QUICK, conditions, envList, envNumber, log, median, round, writeResult } from './bench-kit.js';
+import {
+  BENCH_DIR,
+  QUICK,
+  conditions,
+  envList,
+  envNumber,
+  log,
+  mainThreadProfile,
+  median,
+  round,
+  summarizeCpuProfile,
+  writeResult,
+} from './bench-kit.js';
 
 const SECONDS = envNumber('BENCH_SERVING_SECONDS', QUICK ? 2 : 5);
 const ROUNDS = envNumber('BENCH_SERVING_ROUNDS', QUICK ? 1 : 3);
@@ -58,7 +70,9 @@ function makeRows(count: number, width: number): number[][] {
 }
 
 async function loadModels(): Promise<Model[]> {
-  const irisExample = JSON.parse(await readFile(path.join(EXAMPLE_MODELS, 'iris', 'serving_input_example.json'), 'utf8')) as { inputs: number[][] };
+  const irisExample = JSON.parse(
+    await readFile(path.join(EXAMPLE_MODELS, 'iris', 'serving_input_example.json'), 'utf8'),
+  ) as { inputs: number[][] };
   return [
     { name: 'iris', dir: path.join(EXAMPLE_MODELS, 'iris'), rows: irisExample.inputs },
     { name: 'dense', dir: path.join(EXAMPLE_MODELS, 'dense'), rows: makeRows(DENSE_BATCH, 256) },
@@ -69,7 +83,16 @@ async function loadModels(): Promise<Model[]> {
 async function v2Body(url: string, model: Model): Promise<string> {
   const meta = (await (await fetch(`${url}/v2/models/${model.name}`)).json()) as { inputs: { name: string }[] };
   const input = meta.inputs[0]!;
-  return JSON.stringify({ inputs: [{ name: input.name, shape: [model.rows.length, model.rows[0]!.length], datatype: 'FP32', data: model.rows.flat() }] });
+  return JSON.stringify({
+    inputs: [
+      {
+        name: input.name,
+        shape: [model.rows.length, model.rows[0]!.length],
+        datatype: 'FP32',
+        data: model.rows.flat(),
+      },
+    ],
+  });
 }
 
 /** One request each: both servers must answer 200 before their numbers mean anything. */
@@ -82,8 +105,22 @@ async function checkTargets(targets: Target[]): Promise<void> {
 }
 
 async function measure(t: Target, connections: number, seconds: number): Promise<Sample> {
-  const r = await autocannon({ url: t.url, method: 'POST', headers: { 'content-type': 'application/json' }, body: t.body, connections, duration: seconds, timeout: 30 });
-  return { rps: r.requests.average, p50_ms: r.latency.p50, p99_ms: r.latency.p99, errors: r.errors + r.non2xx, requests: r['2xx'] + r.non2xx };
+  const r = await autocannon({
+    url: t.url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: t.body,
+    connections,
+    duration: seconds,
+    timeout: 30,
+  });
+  return {
+    rps: r.requests.average,
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    requests: r['2xx'] + r.non2xx,
+  };
 }
 
 function summarize(samples: Sample[]) {
@@ -97,6 +134,25 @@ function summarize(samples: Sample[]) {
   };
 }
 
+/** One round: every connection count, every target, interleaved so they share the machine's conditions. */
+async function measureRound(params: {
+  model: Model;
+  targets: Target[];
+  samples: Map<string, Sample[]>;
+  label: string;
+}) {
+  for (const c of CONNECTIONS) {
+    for (const t of params.targets) {
+      const s = await measure(t, c, SECONDS);
+      const key = `${t.server}|${t.route}|${c}`;
+      params.samples.set(key, [...(params.samples.get(key) ?? []), s]);
+      log(
+        `serving/${params.model.name} ${params.label} ${t.server} ${t.route} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} ms p99 ${s.p99_ms} ms errors ${s.errors}`,
+      );
+    }
+  }
+}
+
 async function benchModel(model: Model, runDir: string) {
   log(`serving/${model.name}: starting modelctl serve (${THREADS} threads) and mlflow models serve (-w ${THREADS})`);
   let modelctl: ModelctlProcess | undefined;
@@ -107,27 +163,29 @@ async function benchModel(model: Model, runDir: string) {
     const body = JSON.stringify({ inputs: model.rows });
     const targets: Target[] = [
       { server: 'modelctl', route: 'invocations', url: `${modelctl.url}/invocations`, body },
-      { server: 'modelctl', route: 'v2', url: `${modelctl.url}/v2/models/${model.name}/infer`, body: await v2Body(modelctl.url, model) },
+      {
+        server: 'modelctl',
+        route: 'v2',
+        url: `${modelctl.url}/v2/models/${model.name}/infer`,
+        body: await v2Body(modelctl.url, model),
+      },
       { server: 'mlflow', route: 'invocations', url: `${mlflow.url}/invocations`, body },
     ];
     await checkTargets(targets);
     for (const t of targets) await measure(t, 16, 1); // warm-up: JIT, thread pools, uvicorn workers
     const samples = new Map<string, Sample[]>();
-    for (let round_ = 0; round_ < ROUNDS; round_++) {
-      for (const c of CONNECTIONS) {
-        for (const t of targets) {
-          const s = await measure(t, c, SECONDS);
-          const key = `${t.server}|${t.route}|${c}`;
-          samples.set(key, [...(samples.get(key) ?? []), s]);
-          log(`serving/${model.name} round ${round_ + 1}/${ROUNDS} ${t.server} ${t.route} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} ms p99 ${s.p99_ms} ms errors ${s.errors}`);
-        }
-      }
-    }
+    for (let i = 0; i < ROUNDS; i++) await measureRound({ model, targets, samples, label: `round ${i + 1}/${ROUNDS}` });
     const rows = [...samples.entries()].map(([key, list]) => {
       const [server, route, c] = key.split('|');
       return { server, route, connections: Number(c), ...summarize(list) };
     });
-    return { model: model.name, batch: model.rows.length, body_bytes: Buffer.byteLength(body), rows: rows, ratios: ratiosOf(rows) };
+    return {
+      model: model.name,
+      batch: model.rows.length,
+      body_bytes: Buffer.byteLength(body),
+      rows: rows,
+      ratios: ratiosOf(rows),
+    };
   } finally {
     await modelctl?.stop();
     await mlflow?.stop();
@@ -142,15 +200,33 @@ function ratiosOf(rows: { server?: string; route?: string; connections: number; 
     const rps_ratio = round(ours.rps / peer.rps, 2);
     const p99_ratio = round(ours.p99_ms / peer.p99_ms, 3);
     const judged = c >= 16;
-    return { connections: c, rps_ratio, p99_ratio, pass: judged ? rps_ratio >= TARGETS.rpsRatio && p99_ratio <= TARGETS.p99Ratio : null };
+    return {
+      connections: c,
+      rps_ratio,
+      p99_ratio,
+      pass: judged ? rps_ratio >= TARGETS.rpsRatio && p99_ratio <= TARGETS.p99Ratio : null,
+    };
   });
 }
 
 async function rawOrt(model: Model, runDir: string) {
   const bodyFile = path.join(runDir, `${model.name}-body.json`);
   await writeFile(bodyFile, JSON.stringify({ inputs: model.rows }));
-  const { stdout } = await promisify(execFile)(process.execPath, [path.join(BENCH_DIR, 'raw-ort.js'), '--model', path.join(model.dir, 'model.onnx'), '--body', bodyFile, '--threads', String(THREADS), '--seconds', String(SECONDS)]);
-  return JSON.parse(stdout.trim().split('\n').pop()!) as { calls_per_second: number; single_thread: { mean_ms: number; p50_ms: number; p99_ms: number } };
+  const { stdout } = await promisify(execFile)(process.execPath, [
+    path.join(BENCH_DIR, 'raw-ort.js'),
+    '--model',
+    path.join(model.dir, 'model.onnx'),
+    '--body',
+    bodyFile,
+    '--threads',
+    String(THREADS),
+    '--seconds',
+    String(SECONDS),
+  ]);
+  return JSON.parse(stdout.trim().split('\n').pop()!) as {
+    calls_per_second: number;
+    single_thread: { mean_ms: number; p50_ms: number; p99_ms: number };
+  };
 }
 
 /** Overhead of modelctl /invocations over raw session.run: throughput at 16 connections, and latency at 1. */
@@ -163,7 +239,8 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
   const rawRps = median(raws.map((r) => r.calls_per_second));
   const rawP50 = median(raws.map((r) => r.single_thread.p50_ms));
   const rawMean = median(raws.map((r) => r.single_thread.mean_ms));
-  const at = (c: number) => served.rows.find((r) => r.server === 'modelctl' && r.route === 'invocations' && r.connections === c);
+  const at = (c: number) =>
+    served.rows.find((r) => r.server === 'modelctl' && r.route === 'invocations' && r.connections === c);
   const busy = at(16) ?? at(Math.max(...CONNECTIONS))!;
   const single = at(1);
   const throughputOverhead = rawRps / busy.rps - 1;
@@ -171,13 +248,49 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
     model: model.name,
     batch: model.rows.length,
     threads: THREADS,
-    raw: { calls_per_second: round(rawRps), single_thread_p50_ms: round(rawP50, 3), single_thread_mean_ms: round(rawMean, 3), runs: raws },
+    raw: {
+      calls_per_second: round(rawRps),
+      single_thread_p50_ms: round(rawP50, 3),
+      single_thread_mean_ms: round(rawMean, 3),
+      runs: raws,
+    },
     modelctl: { connections: busy.connections, rps: busy.rps, c1_p50_ms: single?.p50_ms ?? null },
     throughput_overhead: round(throughputOverhead, 3),
     latency_overhead_ms_c1: single ? round(single.p50_ms - rawP50, 3) : null,
     target: TARGETS.overhead,
     pass: throughputOverhead <= TARGETS.overhead,
   };
+}
+
+/** Where modelctl's main thread spends its time per request: `--cpu-prof` over PROFILE_REQUESTS sequential calls. */
+async function profileServe(model: Model, runDir: string) {
+  const profDir = path.join(runDir, 'cpu-prof');
+  const server = await startModelctlServe({
+    MODEL_LOCAL_PATH: model.dir,
+    SERVE_MAX_CONCURRENCY: String(THREADS),
+    NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profDir}`,
+  });
+  const body = JSON.stringify({ inputs: model.rows });
+  const requests = QUICK ? 100 : 300;
+  try {
+    for (let i = 0; i < requests; i++) {
+      const res = await fetch(`${server.url}/invocations`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body,
+      });
+      await res.arrayBuffer();
+    }
+  } finally {
+    await server.stop();
+  }
+  const file = mainThreadProfile(profDir);
+  if (!file) return null;
+  return summarizeCpuProfile(file, {
+    by: 'function',
+    top: 12,
+    text: `modelctl serve main thread, ${model.name} batch ${model.rows.length}, ${requests} sequential /invocations (process start included), self time`,
+  });
 }
 
 const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-serving-'));
@@ -187,14 +300,30 @@ try {
   const results = [];
   for (const m of models) results.push(await benchModel(m, runDir));
   const dense = models.find((m) => m.name === 'dense')!;
-  const over = await overhead(dense, results.find((r) => r.model === 'dense')!, runDir);
+  const over = await overhead(
+    dense,
+    results.find((r) => r.model === 'dense')!,
+    runDir,
+  );
+  log('profile: modelctl serve under sequential dense requests (--cpu-prof)');
+  const profile = await profileServe(dense, runDir);
   await writeResult('serving', {
     bench: 'serving',
     description: 'POST /invocations (and modelctl OIP v2 infer) under autocannon; medians over rounds',
-    settings: { seconds: SECONDS, rounds: ROUNDS, connections: CONNECTIONS, modelctl_threads: THREADS, mlflow_workers: THREADS, dense_batch: DENSE_BATCH, quick: QUICK, load_generator: 'autocannon (in the bench process, same machine)' },
+    settings: {
+      seconds: SECONDS,
+      rounds: ROUNDS,
+      connections: CONNECTIONS,
+      modelctl_threads: THREADS,
+      mlflow_workers: THREADS,
+      dense_batch: DENSE_BATCH,
+      quick: QUICK,
+      load_generator: 'autocannon (in the bench process, same machine)',
+    },
     targets: TARGETS,
     models: results,
     overhead: over,
+    profile,
     conditions_start: started,
     conditions_end: conditions(),
   });

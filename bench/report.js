@@ -1,0 +1,382 @@
+#!/usr/bin/env node
+// Writes BENCHMARKS.md from bench/results/*.json (run.json from bench/run.js plus each benchmark's JSON).
+// Nothing here is a number of its own: every value comes from the JSON of the last run.
+// usage: node bench/report.js   (after bench/run.js; run.js calls it)
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const read = (dir, name) => {
+  const f = path.join(dir, `${name}.json`);
+  return existsSync(f) ? JSON.parse(readFileSync(f, 'utf8')) : null;
+};
+const fmt = (x, digits = 1) =>
+  x === null || x === undefined || Number.isNaN(x)
+    ? '—'
+    : typeof x === 'number'
+      ? String(Math.round(x * 10 ** digits) / 10 ** digits)
+      : String(x);
+const mark = (pass) => (pass === true ? 'yes' : pass === false ? '**no**' : '—');
+const table = (head, rows) =>
+  [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join(
+    '\n',
+  );
+
+/** Which benchmarks ran in the last run: a result file from an older run is not shown as this run's. */
+function statusOf(run, name) {
+  return run?.benches.find((b) => b.name === name) ?? null;
+}
+
+function header(run) {
+  const m = run.machine;
+  return [
+    '# Benchmarks',
+    '',
+    `Produced by \`${run.command}\` (bench/run.js → bench/report.js) from ${run.started_at} to ${run.finished_at}; raw results in \`bench/results/*.json\`.`,
+    run.quick
+      ? '\n**BENCH_QUICK=1: short runs and fewer rounds; the numbers are noisier than a full `make bench`.**'
+      : '',
+    '',
+    table(
+      ['machine', 'value'],
+      [
+        ['CPU', `${m.cpu_model}, ${m.cores} cores, ${m.memory_gb} GB RAM, Linux ${m.kernel}`],
+        ['load average (1, 5, 15 min) at start', run.loadavg_start.join(', ')],
+        ['load average at end', run.loadavg_end.join(', ')],
+        ['Node.js / onnxruntime-node / autocannon', `${m.node} / ${m.onnxruntime_node} / ${m.autocannon}`],
+        [
+          'Python / MLflow / onnxruntime (Python) / huggingface_hub',
+          `${m.python} / ${m.mlflow ?? '—'} / ${m.onnxruntime ?? '—'} / ${m.huggingface_hub ?? '—'}`,
+        ],
+        ['modelctl commit', m.git_commit ?? '—'],
+      ],
+    ),
+    '',
+    "The machine is shared with other engineers' builds and tests while this runs: absolute numbers move with the load, so each",
+    'comparison is a ratio of the peer and modelctl measured in the same run, interleaved, with medians over rounds.',
+    '',
+    table(
+      ['benchmark', 'script', 'status', 'seconds', 'load (1 min) after'],
+      run.benches.map((b) => [
+        b.name,
+        b.script ? `\`${b.script}\`` : '—',
+        b.status === 'missing'
+          ? `**missing** (owner: ${b.owner ?? '?'})`
+          : b.status === 'ok'
+            ? 'ok'
+            : `**failed** (exit ${b.exit})`,
+        fmt(b.seconds),
+        fmt(b.loadavg_1m_end, 2),
+      ]),
+    ),
+  ].join('\n');
+}
+
+function summary(r) {
+  const rows = [];
+  for (const m of r.serving?.models ?? []) {
+    for (const q of m.ratios.filter((x) => x.connections >= 16)) {
+      rows.push([
+        `serve ${m.model}: req/s ≥ 10× mlflow at ${q.connections} conn.`,
+        `${fmt(q.rps_ratio, 2)}×`,
+        mark(q.rps_ratio >= r.serving.targets.rpsRatio),
+      ]);
+      rows.push([
+        `serve ${m.model}: p99 ≤ 0.2× mlflow at ${q.connections} conn.`,
+        `${fmt(q.p99_ratio, 3)}×`,
+        mark(q.p99_ratio <= r.serving.targets.p99Ratio),
+      ]);
+    }
+  }
+  const o = r.serving?.overhead;
+  if (o)
+    rows.push([
+      `serve overhead over raw onnxruntime ≤ 15% (${o.model}, batch ${o.batch})`,
+      `${fmt(o.throughput_overhead * 100)}%`,
+      mark(o.pass),
+    ]);
+  const c = r['cold-start'];
+  if (c) {
+    rows.push([
+      'cold start ≤ 0.1× mlflow models serve',
+      `${fmt(c.ratios.modelctl_vs_mlflow, 3)}×`,
+      mark(c.pass.vs_mlflow),
+    ]);
+    rows.push(['cold start ≤ 1.5× bare node script', `${fmt(c.ratios.modelctl_vs_bare, 2)}×`, mark(c.pass.vs_bare)]);
+  }
+  for (const d of r.download) for (const [k, v] of downloadRatios(d)) rows.push([k, v.text, mark(v.pass)]);
+  const f = r['fetch-cache-hit'];
+  if (f)
+    rows.push([
+      'cache-hit fetch ≤ 200 ms (1 GiB, process spawn to exit)',
+      `${fmt(f.median_ms)} ms median`,
+      mark(f.pass),
+    ]);
+  const fl = r.fleet;
+  if (fl) {
+    const max = Math.max(...fl.fleets.map((x) => x.agent_peak_rss_mb.max));
+    rows.push(['agent RSS ≤ 150 MB (fleet, max over all agents)', `${fmt(max)} MB`, mark(max <= 150)]);
+    rows.push([
+      'fleet: Hub API calls per node constant in N',
+      fl.fleets.map((x) => `${x.agents}: ${x.api_calls_per_node}`).join(', '),
+      mark(fl.api_calls_per_node_constant),
+    ]);
+  }
+  return ['## Targets', '', table(['target', 'measured', 'met'], rows)].join('\n');
+}
+
+/** The download JSON is the agent engineer's: show its own target checks when it has them. */
+function downloadRatios(d) {
+  const out = [];
+  const walk = (obj, prefix) => {
+    for (const [k, v] of Object.entries(obj ?? {})) {
+      if (v && typeof v === 'object' && !Array.isArray(v)) walk(v, `${prefix}${k}.`);
+      else if (/ratio|vs_|pct|percent/i.test(k) && typeof v === 'number')
+        out.push([`download: ${prefix}${k}`, { text: fmt(v, 3), pass: null }]);
+    }
+  };
+  walk(d.json.ratios ?? d.json.summary ?? {}, '');
+  if (d.json.pass && typeof d.json.pass === 'object')
+    for (const [k, v] of Object.entries(d.json.pass)) out.push([`download: ${k}`, { text: 'see below', pass: v }]);
+  return out;
+}
+
+function serving(s) {
+  if (!s) return '';
+  const st = s.settings;
+  const parts = [
+    '## 1. Serving throughput and latency (`bench/serving.ts`)',
+    '',
+    `autocannon ${st.seconds} s per measurement, ${st.rounds} round(s), interleaved; medians of the rounds (errors: sum). modelctl serve with`,
+    `SERVE_MAX_CONCURRENCY=${st.modelctl_threads} inference threads; \`mlflow models serve --env-manager local -w ${st.mlflow_workers}\` (uvicorn workers). Load`,
+    `generator: ${st.load_generator}, so it takes CPU from the server under test (both peers alike).`,
+    `Loads (1 min) at start/end: ${s.conditions_start.loadavg_1m} / ${s.conditions_end.loadavg_1m}.`,
+  ];
+  for (const m of s.models) {
+    parts.push('', `### ${m.model} (batch ${m.batch} rows, body ${fmt(m.body_bytes / 1024)} KiB)`, '');
+    const rows = [...m.rows].sort(
+      (a, b) => a.connections - b.connections || a.server.localeCompare(b.server) || a.route.localeCompare(b.route),
+    );
+    parts.push(
+      table(
+        ['connections', 'server', 'route', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'requests'],
+        rows.map((x) => [
+          x.connections,
+          x.server,
+          x.route === 'v2' ? `OIP v2 /v2/models/${m.model}/infer` : '/invocations',
+          fmt(x.rps),
+          fmt(x.p50_ms),
+          fmt(x.p99_ms),
+          x.errors,
+          x.requests,
+        ]),
+      ),
+    );
+    parts.push(
+      '',
+      table(
+        ['connections', 'req/s modelctl ÷ mlflow', 'p99 modelctl ÷ mlflow', 'target met (≥16 conn.)'],
+        m.ratios.map((q) => [q.connections, fmt(q.rps_ratio, 2), fmt(q.p99_ratio, 3), mark(q.pass)]),
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
+function overhead(s) {
+  const o = s?.overhead;
+  if (!o) return '';
+  return [
+    '## 2. Serving overhead over raw onnxruntime-node (`bench/serving.ts` + `bench/raw-ort.js`)',
+    '',
+    `Model ${o.model}, batch ${o.batch} rows, ${o.threads} threads. Raw: ${o.threads} worker threads each running \`session.run\` back to back in-process`,
+    '(same session options as modelctl serve); modelctl: `/invocations` req/s at the connection count below, from section 1.',
+    '',
+    table(
+      ['measure', 'raw onnxruntime-node', 'modelctl /invocations', 'overhead'],
+      [
+        [
+          `throughput (modelctl at ${o.modelctl.connections} conn.)`,
+          `${fmt(o.raw.calls_per_second)} calls/s`,
+          `${fmt(o.modelctl.rps)} req/s`,
+          `${fmt(o.throughput_overhead * 100)}% more time per request`,
+        ],
+        [
+          'latency p50, one at a time',
+          `${fmt(o.raw.single_thread_p50_ms, 3)} ms`,
+          `${fmt(o.modelctl.c1_p50_ms)} ms (autocannon, 1 ms resolution)`,
+          `+${fmt(o.latency_overhead_ms_c1, 2)} ms`,
+        ],
+      ],
+    ),
+    o.raw.single_thread_mean_ms !== undefined
+      ? `\nRaw single-thread mean ${fmt(o.raw.single_thread_mean_ms, 3)} ms (the mean carries the machine's preemption; p50 is the compute).`
+      : '',
+    profileSection(s.profile, 'CPU profile of modelctl serve under sequential requests (main thread, self time)'),
+  ].join('\n');
+}
+
+function profileSection(p, title) {
+  if (!p) return '';
+  const rows = p.top.map((t) => [t.name, fmt(t.ms), `${fmt(t.pct)}%`]);
+  return ['', `**${title}** — ${p.description}`, '', table(['function / package', 'ms', 'share'], rows)].join('\n');
+}
+
+function coldStart(c) {
+  if (!c) return '';
+  const st = c.settings;
+  return [
+    '## 3. Cold start (`bench/cold-start.ts`)',
+    '',
+    `Model ${st.model} on local disk (page cache warm); process spawn → first 200 on \`POST /invocations\` (polled every ${st.poll_ms} ms);`,
+    `bare = \`node bench/cold-start-bare.js\` (onnxruntime-node: load, run once, print). ${st.rounds} rounds, interleaved; medians.`,
+    `modelctl ${st.modelctl_threads} inference threads; mlflow -w ${st.mlflow_workers}. ${c.note}.`,
+    '',
+    table(
+      ['process', 'median ms', 'runs ms'],
+      [
+        ['modelctl serve', fmt(c.median_ms.modelctl), c.times_ms.modelctl.join(', ')],
+        ['mlflow models serve', fmt(c.median_ms.mlflow), c.times_ms.mlflow.join(', ')],
+        ['bare node script', fmt(c.median_ms.bare), c.times_ms.bare.join(', ')],
+      ],
+    ),
+    '',
+    `modelctl ÷ mlflow = ${fmt(c.ratios.modelctl_vs_mlflow, 3)} (target ≤ 0.1: ${mark(c.pass.vs_mlflow)}); modelctl ÷ bare = ${fmt(c.ratios.modelctl_vs_bare, 2)} (target ≤ 1.5: ${mark(c.pass.vs_bare)}).`,
+    profileSection(c.profile, 'CPU profile of one modelctl serve cold start (main thread, self time by package)'),
+  ].join('\n');
+}
+
+function genericTable(json) {
+  const rows = [];
+  const walk = (obj, prefix) => {
+    for (const [k, v] of Object.entries(obj)) {
+      if (Array.isArray(v))
+        rows.push([
+          `${prefix}${k}`,
+          v.length > 12
+            ? `[${v.length} values]`
+            : v.map((x) => (typeof x === 'object' ? JSON.stringify(x) : fmt(x, 2))).join(', '),
+        ]);
+      else if (v && typeof v === 'object') walk(v, `${prefix}${k}.`);
+      else rows.push([`${prefix}${k}`, typeof v === 'number' ? fmt(v, 2) : String(v).replace(/\|/g, '\\|')]);
+    }
+  };
+  walk(json, '');
+  return table(['field', 'value'], rows);
+}
+
+function download(list) {
+  if (list.length === 0) return '';
+  return [
+    "## 4. Download (`bench/download.*`, the agent engineer's script; its JSON as written)",
+    '',
+    ...list.map((d) => [`### ${d.name}.json`, '', genericTable(d.json), ''].join('\n')),
+  ].join('\n');
+}
+
+function fetchHit(f) {
+  if (!f) return '';
+  return [
+    "## 5. Cache-hit fetch (`bench/fetch-cache-hit.js`, the fetch engineer's script)",
+    '',
+    f.description,
+    '',
+    table(
+      ['model bytes', 'runs', 'min ms', 'median ms', 'p90 ms', 'max ms', 'target ms', 'met', 'load (1 min)'],
+      [
+        [
+          f.model_bytes,
+          f.runs,
+          fmt(f.min_ms),
+          fmt(f.median_ms),
+          fmt(f.p90_ms),
+          fmt(f.max_ms),
+          f.target_ms,
+          mark(f.pass),
+          fmt(f.loadavg_1m, 2),
+        ],
+      ],
+    ),
+  ].join('\n');
+}
+
+function fleet(fl) {
+  if (!fl) return '';
+  return [
+    '## 6. Fleet simulation (`bench/fleet.ts`)',
+    '',
+    `${fl.description}. Models: ${fl.settings.models.map((m) => `${m.repo} (config.json + ${m.count}×${m.mib} MiB)`).join(', ')}; ${fl.settings.lfs_mib_per_node} MiB of LFS per node.`,
+    `Warm plan used: ${fl.settings.plan_used ? 'yes' : 'no'} — ${fl.plan_note}.`,
+    '',
+    table(
+      [
+        'agents (N)',
+        'ok',
+        'wall s',
+        'Hub API calls',
+        'API calls / node',
+        'API calls / model / node',
+        'file requests',
+        'MiB served / node',
+        'agent peak RSS MB (median / max)',
+      ],
+      fl.fleets.map((x) => [
+        x.agents,
+        `${x.ok}/${x.agents}`,
+        fmt(x.wall_s, 2),
+        x.api_calls_total,
+        fmt(x.api_calls_per_node, 2),
+        fmt(x.api_calls_per_model_per_node, 2),
+        x.file_requests_total,
+        fmt(x.bytes_served_per_node_mib, 2),
+        `${fmt(x.agent_peak_rss_mb.median)} / ${fmt(x.agent_peak_rss_mb.max)}`,
+      ]),
+    ),
+  ].join('\n');
+}
+
+/** Reads the results and writes `<root>/BENCHMARKS.md`. */
+export async function writeReport({ root, resultsDir }) {
+  const run = read(resultsDir, 'run');
+  if (!run) throw new Error('bench/results/run.json is missing: run `make bench`');
+  const ran = (name) => statusOf(run, name)?.status === 'ok';
+  const r = {
+    serving: ran('serving') ? read(resultsDir, 'serving') : null,
+    'cold-start': ran('cold-start') ? read(resultsDir, 'cold-start') : null,
+    'fetch-cache-hit': ran('fetch-cache-hit') ? read(resultsDir, 'fetch-cache-hit') : null,
+    fleet: ran('fleet') ? read(resultsDir, 'fleet') : null,
+    download: ran('download')
+      ? (statusOf(run, 'download').results ?? [])
+          .map((name) => ({ name, json: read(resultsDir, name) }))
+          .filter((d) => d.json)
+      : [],
+  };
+  const md = [
+    header(run),
+    '',
+    summary(r),
+    '',
+    serving(r.serving),
+    '',
+    overhead(r.serving),
+    '',
+    coldStart(r['cold-start']),
+    '',
+    download(r.download),
+    '',
+    fetchHit(r['fetch-cache-hit']),
+    '',
+    fleet(r.fleet),
+  ]
+    .filter((x) => x !== undefined)
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n');
+  await writeFile(path.join(root, 'BENCHMARKS.md'), `${md.trim()}\n`);
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const benchDir = path.dirname(fileURLToPath(import.meta.url));
+  await writeReport({ root: path.resolve(benchDir, '..'), resultsDir: path.join(benchDir, 'results') });
+  console.log('wrote BENCHMARKS.md');
+}
