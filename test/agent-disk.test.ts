@@ -85,7 +85,7 @@ describe('agent disk guard on a small filesystem', () => {
     })();
     const filler = (async () => {
       // once the slow download is under way, another writer takes 10 MiB: the 12 MiB model no longer fits
-      for (let i = 0; i < 400; i++) {
+      for (let i = 0; i < 2400; i++) {
         const parts = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(() => [] as string[]);
         if (parts.some((p) => p.endsWith('.part'))) break;
         await new Promise((r) => setTimeout(r, 25));

@@ -12,8 +12,8 @@ export const statfsFreeBytes: FreeBytes = async (dir) => {
 
 /**
  * Keeps at least `minFreeBytes` free on the cache's filesystem while downloads write to it. Every write asks
- * {@link DiskGuard.reserve} first; the guard re-reads statfs every `refreshBytes` written (and counts what it
- * let through in between), so the threshold holds even with several files downloading at once.
+ * {@link DiskGuard.reserve} first; the guard re-reads statfs before each write by default (and counts what it
+ * let through and what is still in flight), so the threshold holds even with several files downloading at once.
  */
 export class DiskGuard {
   private free = 0;
@@ -28,7 +28,7 @@ export class DiskGuard {
     minFreeBytes: number;
     /** @default statfsFreeBytes */
     freeBytes?: FreeBytes;
-    /** @default 16 MiB */
+    /** re-read statfs once this many bytes were written since the last read @default 0 (every write: statfs is cheap, and another writer on the disk shows at once) */
     refreshBytes?: number;
   };
 
@@ -47,7 +47,7 @@ export class DiskGuard {
    * @throws AppError DISK_SPACE when the write would leave less than `minFreeBytes` free
    */
   async reserve(bytes: number): Promise<() => void> {
-    if (this.sinceRefresh + bytes > (this.params.refreshBytes ?? 16 * 1024 * 1024)) await this.refresh();
+    if (this.sinceRefresh + bytes > (this.params.refreshBytes ?? 0)) await this.refresh();
     if (this.available() - bytes < this.params.minFreeBytes) {
       await this.refresh();
       if (this.available() - bytes < this.params.minFreeBytes) throw this.error(bytes);
