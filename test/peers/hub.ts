@@ -30,6 +30,53 @@ export const HUB_TOKEN = 'hf_modelctltestgrantedtoken0000000';
 export const HUB_TOKEN_WITHOUT_ACCESS = 'hf_modelctltestdeniedtoken00000000';
 const TREE_PAGE_SIZE = 10;
 
+/** Where a started Hub listens. */
+export interface HubEndpoints {
+  url: string;
+  cdnUrl: string;
+  adminUrl: string;
+}
+
+/**
+ * Starts the local Hub on `reposDir` as a child process of `run` (log `<runDir>/<name>.log`), on free ports it
+ * picks itself. For benchmarks and tests that want their own Hub; global setup's is {@link startHub}.
+ */
+export async function spawnHubServer(
+  run: PeerRun,
+  params: {
+    reposDir: string;
+    /** HubServerOptions fields: tokens, treePageSize, rateLimits, cdnUrlTtlSeconds @default {} */
+    options?: Record<string, unknown>;
+    /** @default "hub" */
+    name?: string;
+  },
+): Promise<HubEndpoints> {
+  const name = params.name ?? 'hub';
+  const configFile = path.join(run.runDir, `${name}-config.json`);
+  writeFileSync(configFile, JSON.stringify(params.options ?? {}));
+  let listening: HubEndpoints | undefined;
+  await run.spawnPeer({
+    name,
+    command: process.execPath,
+    args: [
+      '--import',
+      path.join(here, '../hub-server/register-ts.ts'),
+      path.join(here, '../hub-server/main.ts'),
+      '--repos',
+      params.reposDir,
+      '--config',
+      configFile,
+    ],
+    // the server prints its ports: no race with other peers picking ports meanwhile
+    ready: async () => {
+      listening ??= readListening(run.info.logs[name]!);
+      return listening !== undefined && (await fetch(`${listening.adminUrl}/health`)).ok;
+    },
+    timeoutMs: 30_000,
+  });
+  return listening!;
+}
+
 /**
  * Builds the fixture repos in `run.runDir/hub-repos` and starts the local Hub as a child process (so tests
  * that block their event loop, e.g. with a synchronous Python call, cannot stall it). Publishes `run.info.hub`.
@@ -37,39 +84,18 @@ const TREE_PAGE_SIZE = 10;
 export async function startHub(run: PeerRun): Promise<void> {
   const reposDir = path.join(run.runDir, 'hub-repos');
   const repos = await buildTestRepos(reposDir);
-  const configFile = path.join(run.runDir, 'hub-config.json');
-  writeFileSync(
-    configFile,
-    JSON.stringify({
+  const endpoints = await spawnHubServer(run, {
+    reposDir,
+    options: {
       tokens: {
         [HUB_TOKEN]: { user: 'granted-user', gatedAccess: true },
         [HUB_TOKEN_WITHOUT_ACCESS]: { user: 'denied-user', gatedAccess: false },
       },
       treePageSize: TREE_PAGE_SIZE,
-    }),
-  );
-  // the server picks free ports itself and prints them: no race with other peers picking ports meanwhile
-  let listening: { url: string; cdnUrl: string; adminUrl: string } | undefined;
-  await run.spawnPeer({
-    name: 'hub',
-    command: process.execPath,
-    args: [
-      '--import',
-      path.join(here, '../hub-server/register-ts.ts'),
-      path.join(here, '../hub-server/main.ts'),
-      '--repos',
-      reposDir,
-      '--config',
-      configFile,
-    ],
-    ready: async () => {
-      listening ??= readListening(run.info.logs.hub!);
-      return listening !== undefined && (await fetch(`${listening.adminUrl}/health`)).ok;
     },
-    timeoutMs: 30_000,
   });
   const info: HubInfo = {
-    ...listening!,
+    ...endpoints,
     token: HUB_TOKEN,
     tokenWithoutAccess: HUB_TOKEN_WITHOUT_ACCESS,
     treePageSize: TREE_PAGE_SIZE,
@@ -80,12 +106,12 @@ export async function startHub(run: PeerRun): Promise<void> {
 }
 
 /** The `{"url","cdnUrl","adminUrl"}` line main.ts prints once listening, if it is in the log yet. */
-function readListening(logFile: string): { url: string; cdnUrl: string; adminUrl: string } | undefined {
+function readListening(logFile: string): HubEndpoints | undefined {
   if (!existsSync(logFile)) return undefined;
   const line = readFileSync(logFile, 'utf8')
     .split('\n')
     .find((l) => l.startsWith('{"url":'));
-  return line ? (JSON.parse(line) as { url: string; cdnUrl: string; adminUrl: string }) : undefined;
+  return line ? (JSON.parse(line) as HubEndpoints) : undefined;
 }
 
 /** The local Hub published by global setup (throws when it was not started). */
