@@ -1,5 +1,5 @@
 import { type DeployOptions, revisionName } from './deploy-options.js';
-import { modelReadyLabel } from './model-ready-label.js';
+import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
 import { parseModelUri, type ModelSource } from './parse-model-uri.js';
 import { requiredFeatures } from './required-features.js';
 
@@ -268,7 +268,7 @@ function renderPlacement(options: DeployOptions, source: ModelSource): Obj {
 }
 
 function modelReadyAffinity(repo: string, mode: DeployOptions['nodeAffinity']): Obj {
-  const term = { matchExpressions: [{ key: modelReadyLabel(repo), operator: 'Exists' }] };
+  const term = { matchExpressions: [{ key: modelReadyLabelKey(repo), operator: 'Exists' }] };
   if (mode === 'required') return { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [term] } };
   return { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, preference: term }] };
 }
