@@ -25,16 +25,16 @@ export interface SkippedPath {
 /**
  * Lists the entries of the shared cache at `cacheRoot` (the fetch role's layout, shared/model-cache/).
  * Reads only below `cacheRoot`: a symlink in place of an entry (or of `entries/` itself) is reported, not followed.
- * @throws Error when `entries/` is a symlink (its target may be outside the cache)
+ * @throws Error when `entries/`, `locks/`, `refs/` or `tmp/` is a symlink (its target may be outside the cache)
  */
 export async function scanCache(cacheRoot: string): Promise<{ entries: ScannedEntry[]; skipped: SkippedPath[] }> {
+  await assertNoSymlinkedFolders(cacheRoot);
   const entriesDir = cacheDirs(cacheRoot).entries;
   const top = await lstat(entriesDir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return null;
     throw err;
   });
   if (top === null) return { entries: [], skipped: [] };
-  if (top.isSymbolicLink()) throw new Error(`${entriesDir} is a symlink: refusing to follow it out of the cache`);
   const entries: ScannedEntry[] = [];
   const skipped: SkippedPath[] = [];
   for (const name of (await readdir(entriesDir)).sort()) {
@@ -44,6 +44,18 @@ export async function scanCache(cacheRoot: string): Promise<{ entries: ScannedEn
     else entries.push(await describeEntry(cacheRoot, name, info.mtime));
   }
   return { entries, skipped };
+}
+
+/**
+ * Cleanup reads `entries/` and `refs/`, writes locks in `locks/` and moves entries into `tmp/`: if any of them
+ * is a symlink, it could reach outside the cache, so the pass stops.
+ * @throws Error naming the folder
+ */
+async function assertNoSymlinkedFolders(cacheRoot: string): Promise<void> {
+  for (const dir of Object.values(cacheDirs(cacheRoot))) {
+    const info = await lstat(dir).catch(() => null);
+    if (info?.isSymbolicLink()) throw new Error(`${dir} is a symlink: refusing to follow it out of the cache`);
+  }
 }
 
 async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Promise<ScannedEntry> {
