@@ -87,6 +87,19 @@ describe('resolve', () => {
     expect(pinned.headers.get('content-length')).toBe(String(body.length));
   });
 
+  it('gzips a text file for a client that accepts it, and sends it as is otherwise', async () => {
+    const url = `/api/resolve-cache/models/${TEST_REPOS.tiny}/${repos.tiny.commit}/tokenizer.json`;
+    const zipped = await get(url, { headers: { 'Accept-Encoding': 'gzip' } });
+    const plain = await get(url, { headers: { 'Accept-Encoding': 'identity' } });
+
+    const body = Buffer.from(await zipped.arrayBuffer()); // fetch decodes gzip
+    expect(zipped.headers.get('content-encoding')).toBe('gzip');
+    expect(zipped.headers.get('content-length')).toBeNull();
+    expect(gitBlobSha1(body)).toBe(repos.tiny.files['tokenizer.json']!.oid);
+    expect(plain.headers.get('content-encoding')).toBeNull();
+    expect(plain.headers.get('content-length')).toBe(String(repos.tiny.files['tokenizer.json']!.size));
+  });
+
   it('serves files of gated repos directly, without the resolve-cache redirect', async () => {
     const res = await get(`/${TEST_REPOS.gated}/resolve/main/config.json`, {
       method: 'HEAD',

@@ -1,7 +1,15 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { openRepo, openRevision, type AccessDeps } from './repo-access.js';
 import { objectPath, type RepoState, type StoredFile } from './repo-store.js';
-import { baseHeaders, parseRange, sendFileRange, sendHubError, writeBody, type RequestContext } from './respond.js';
+import {
+  baseHeaders,
+  parseRange,
+  sendFileRange,
+  sendGzipped,
+  sendHubError,
+  writeBody,
+  type RequestContext,
+} from './respond.js';
 
 export interface ResolveDeps extends AccessDeps {
   /** origin of the "CDN" listener (another port: another origin, as cdn-lfs.hf.co is) */
@@ -185,6 +193,12 @@ async function cdnDenied(ctx: RequestContext, code: string, status = 403): Promi
   await writeBody(ctx, ctx.method === 'HEAD' ? [] : [body]);
 }
 
+/** A GET of a whole text file, without body fault, from a client that accepts gzip. */
+function wantsGzip(ctx: RequestContext, headers: Record<string, string>): boolean {
+  const accepts = /\bgzip\b/.test(String(ctx.req.headers['accept-encoding'] ?? ''));
+  return ctx.method === 'GET' && accepts && ctx.fault === null && (headers['Content-Type'] ?? '').startsWith('text/');
+}
+
 /** Sends a stored file, whole (200) or one range (206, `Content-Range`); 416 for an unsatisfiable range. */
 async function sendContent(
   ctx: RequestContext,
@@ -195,6 +209,11 @@ async function sendContent(
     ctx.res.writeHead(416, { ...params.headers, 'Content-Range': `bytes */${params.size}`, 'Content-Length': '0' });
     ctx.res.end();
     return;
+  }
+  if (!range && wantsGzip(ctx, params.headers)) {
+    // the Hub gzips text files for clients that accept it: chunked, no Content-Length (file_download.py notes it)
+    ctx.res.writeHead(200, { ...params.headers, 'Content-Encoding': 'gzip', Vary: 'Origin, Accept-Encoding' });
+    return sendGzipped(ctx, params.file);
   }
   const start = range?.start ?? 0;
   const end = range?.end ?? params.size - 1;

@@ -3,6 +3,7 @@ import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createGzip } from 'node:zlib';
 import type { FaultAction, HubEndpoint } from './faults.js';
 import type { RequestLog } from './request-log.js';
 
@@ -147,6 +148,13 @@ export async function sendFileRange(ctx: RequestContext, file: string, start: nu
   const stream = createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
   stream.on('data', (chunk) => (ctx.bytes += chunk.length));
   await pipeline(stream, ctx.res).catch(() => markAborted(ctx));
+}
+
+/** Sends a whole file gzip-encoded (bytes counted as sent, compressed). */
+export async function sendGzipped(ctx: RequestContext, file: string): Promise<void> {
+  const gzip = createGzip();
+  gzip.on('data', (chunk: Buffer) => (ctx.bytes += chunk.length));
+  await pipeline(createReadStream(file), gzip, ctx.res).catch(() => markAborted(ctx));
 }
 
 /** A file's byte range as a chunk stream. */
