@@ -26,7 +26,8 @@ function validator(): (data: unknown) => string[] {
   // the schema checks `created` as date-time
   addFormats(ajv);
   const validate = ajv.compile(JSON.parse(readFileSync(schemaFile, 'utf8')) as object);
-  return (data) => (validate(data) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`));
+  return (data) =>
+    validate(data) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? ''}`);
 }
 
 describe('func.yaml', () => {
@@ -35,8 +36,18 @@ describe('func.yaml', () => {
   });
 
   it('rejects a descriptor that breaks the schema (the validator is live)', () => {
-    expect(validator()({ specVersion: '0.36.0', name: 'x', runtime: 'node', created: '2026-01-01T00:00:00Z', run: { envs: 'A=1' } })).toEqual(['/run/envs must be array']);
-    expect(validator()({ specVersion: '0.36.0', name: 'x', runtime: 'node', created: 'yesterday' })).toEqual(['/created must match format "date-time"']);
+    expect(
+      validator()({
+        specVersion: '0.36.0',
+        name: 'x',
+        runtime: 'node',
+        created: '2026-01-01T00:00:00Z',
+        run: { envs: 'A=1' },
+      }),
+    ).toEqual(['/run/envs must be array']);
+    expect(validator()({ specVersion: '0.36.0', name: 'x', runtime: 'node', created: 'yesterday' })).toEqual([
+      '/created must match format "date-time"',
+    ]);
   });
 
   it.each(funcFiles)('%s matches the func.yaml schema', (file) => {
@@ -45,9 +56,15 @@ describe('func.yaml', () => {
   });
 
   it.each(funcFiles)('%s keeps credentials in Secret references', (file) => {
-    const data = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as { run?: { envs?: { name: string; value?: string }[] } };
+    const data = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as {
+      run?: { envs?: { name: string; value?: string }[] };
+    };
     for (const env of data.run?.envs ?? []) {
-      if (/TOKEN|PASSWORD|SECRET/.test(env.name)) expect({ name: env.name, value: env.value }).toEqual({ name: env.name, value: expect.stringMatching(/^\{\{ secret:[^}]+ \}\}$/) });
+      if (/TOKEN|PASSWORD|SECRET/.test(env.name))
+        expect({ name: env.name, value: env.value }).toEqual({
+          name: env.name,
+          value: expect.stringMatching(/^\{\{ secret:[^}]+ \}\}$/),
+        });
     }
   });
 });

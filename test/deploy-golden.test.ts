@@ -24,7 +24,10 @@ describe('modelctl deploy --dry-run (golden)', () => {
 
   it('prints the same Service as JSON with -o json', async () => {
     const args = ['deploy', ...GOLDEN_CASES['mlflow-stage-emptydir']!, '--dry-run'];
-    const [{ stdout: yamlText }, { stdout: jsonText }] = await Promise.all([modelctl(args), modelctl([...args, '-o', 'json'])]);
+    const [{ stdout: yamlText }, { stdout: jsonText }] = await Promise.all([
+      modelctl(args),
+      modelctl([...args, '-o', 'json']),
+    ]);
     const { parse } = await import('yaml');
     expect(JSON.parse(jsonText)).toEqual(parse(yamlText));
   });

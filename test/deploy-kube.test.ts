@@ -22,7 +22,8 @@ beforeAll(async () => {
   ns = await createTestNamespace('deploy');
 });
 
-async function getJson(args: string[]): Promise<Record<string, any>> { // eslint-disable-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function getJson(args: string[]): Promise<Record<string, any>> {
   const result = await runKubectl([...args, '-o', 'json']);
   expect(result).toMatchObject({ code: 0 });
   return JSON.parse(result.stdout);
@@ -46,9 +47,24 @@ async function createCachePvc(namespace: string): Promise<void> {
 
 describe('modelctl deploy (server-side apply)', () => {
   const seed = (version: string): string[] => [
-    'deploy', '--serve-name', 'my-model', '--model-uri', 'models:/my-model/Production', '--artifact-version', version,
-    '--cores', '4', '--memory', '8', '--mlflow-tracking-uri', 'http://mlflow:5000', '--mlflow-secret', 'mlflow-credentials',
-    '--namespace', ns, ...kubeconfig(),
+    'deploy',
+    '--serve-name',
+    'my-model',
+    '--model-uri',
+    'models:/my-model/Production',
+    '--artifact-version',
+    version,
+    '--cores',
+    '4',
+    '--memory',
+    '8',
+    '--mlflow-tracking-uri',
+    'http://mlflow:5000',
+    '--mlflow-secret',
+    'mlflow-credentials',
+    '--namespace',
+    ns,
+    ...kubeconfig(),
   ];
 
   it('creates the Service, and re-running updates it in place: no error, no duplicate', async () => {
@@ -71,18 +87,28 @@ describe('modelctl deploy (server-side apply)', () => {
     const service = list.items[0];
     expect(service.spec.template.metadata.name).toBe('my-model-v2');
     expect(service.spec.template.spec.containers[0].resources.limits.cpu).toBe('2');
-    expect(service.metadata.managedFields.map((m: { manager: string; operation: string }) => [m.manager, m.operation])).toEqual([
-      ['modelctl', 'Apply'],
-    ]);
+    expect(
+      service.metadata.managedFields.map((m: { manager: string; operation: string }) => [m.manager, m.operation]),
+    ).toEqual([['modelctl', 'Apply']]);
   });
 
   it('has the API server schema accept the Service of every golden case (server-side dry run)', async () => {
     const golden = await createTestNamespace('deploy-golden');
     await createCachePvc(golden);
     for (const [name, args] of Object.entries(GOLDEN_CASES)) {
-      const { stdout } = await modelctl(['deploy', ...args, '--namespace', golden, '--dry-run=server', ...kubeconfig()]);
+      const { stdout } = await modelctl([
+        'deploy',
+        ...args,
+        '--namespace',
+        golden,
+        '--dry-run=server',
+        ...kubeconfig(),
+      ]);
       const serviceName = args[args.indexOf('--serve-name') + 1];
-      expect({ name, stdout }).toEqual({ name, stdout: `service.serving.knative.dev/${serviceName} created (server dry run)\n` });
+      expect({ name, stdout }).toEqual({
+        name,
+        stdout: `service.serving.knative.dev/${serviceName} created (server dry run)\n`,
+      });
     }
     // a server-side dry run persists nothing
     const list = await getJson(['get', 'services.serving.knative.dev', '-n', golden]);
@@ -103,7 +129,11 @@ describe('modelctl deploy (server-side apply)', () => {
       metadata: { name: 'my-model', namespace: ns },
       spec: { template: { metadata: { annotations: { 'autoscaling.knative.dev/max-scale': '7' } } } },
     });
-    expect(await runKubectl(['apply', '--server-side', '--field-manager=platform-team', '--force-conflicts', '-f', '-'], { stdin: patch })).toMatchObject({ code: 0 });
+    expect(
+      await runKubectl(['apply', '--server-side', '--field-manager=platform-team', '--force-conflicts', '-f', '-'], {
+        stdin: patch,
+      }),
+    ).toMatchObject({ code: 0 });
 
     const stderr = await modelctlFails([...seed('v2'), '--cores', '2', '--max-scale', '3']);
     expect(stderr).toMatch(/another field manager owns these fields; re-run with --force-conflicts/);
@@ -117,7 +147,13 @@ describe('modelctl deploy (server-side apply)', () => {
 
   it('says which PVC is missing for the pvc strategy, before applying anything', async () => {
     const other = await createTestNamespace('deploy-nopvc');
-    const stderr = await modelctlFails(['deploy', ...GOLDEN_CASES['mlflow-run-pvc']!, '--namespace', other, ...kubeconfig()]);
+    const stderr = await modelctlFails([
+      'deploy',
+      ...GOLDEN_CASES['mlflow-run-pvc']!,
+      '--namespace',
+      other,
+      ...kubeconfig(),
+    ]);
     expect(stderr).toContain(`PersistentVolumeClaim ${other}/modelctl-model-cache does not exist`);
     const list = await getJson(['get', 'services.serving.knative.dev', '-n', other]);
     expect(list.items).toEqual([]);
@@ -139,16 +175,36 @@ describe('modelctl deploy (server-side apply)', () => {
       }),
       { mode: 0o600 },
     );
-    const stderr = await modelctlFails(['deploy', '--serve-name', 'denied', '--model-uri', 'hf://org/denied', '--kubeconfig', file]);
+    const stderr = await modelctlFails([
+      'deploy',
+      '--serve-name',
+      'denied',
+      '--model-uri',
+      'hf://org/denied',
+      '--kubeconfig',
+      file,
+    ]);
     expect(stderr).toMatch(/forbidden/);
     expect(stderr).toContain(`system:serviceaccount:${ns}:no-rights`);
-    expect(stderr).toContain(`ask a cluster admin for a Role granting get, patch (and create) on services.serving.knative.dev in namespace ${ns}`);
+    expect(stderr).toContain(
+      `ask a cluster admin for a Role granting get, patch (and create) on services.serving.knative.dev in namespace ${ns}`,
+    );
     expect(stderr).not.toContain(token);
   });
 
   it('waits for Ready and prints the URL once the controller reports the current generation', async () => {
     const child = spawn(path.join(repoRoot, 'bin/modelctl'), [
-      'deploy', '--serve-name', 'waited', '--model-uri', 'hf://org/waited', '--namespace', ns, '--wait', '--wait-timeout', '90', ...kubeconfig(),
+      'deploy',
+      '--serve-name',
+      'waited',
+      '--model-uri',
+      'hf://org/waited',
+      '--namespace',
+      ns,
+      '--wait',
+      '--wait-timeout',
+      '90',
+      ...kubeconfig(),
     ]);
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -158,28 +214,57 @@ describe('modelctl deploy (server-side apply)', () => {
     await setStatus('waited', { observedGeneration: generation - 1, url: 'http://stale', ready: 'True' });
     await new Promise((r) => setTimeout(r, 3000));
     expect(child.exitCode).toBeNull();
-    await setStatus('waited', { observedGeneration: generation, url: `http://waited.${ns}.example.com`, ready: 'True' });
+    await setStatus('waited', {
+      observedGeneration: generation,
+      url: `http://waited.${ns}.example.com`,
+      ready: 'True',
+    });
     expect(await exited).toBe(0);
-    expect(stdout).toBe(`service.serving.knative.dev/waited created\nwaited is ready: http://waited.${ns}.example.com\n`);
+    expect(stdout).toBe(
+      `service.serving.knative.dev/waited created\nwaited is ready: http://waited.${ns}.example.com\n`,
+    );
   });
 
   it('stops waiting with Knative’s reason when the Service fails', async () => {
     const child = spawn(path.join(repoRoot, 'bin/modelctl'), [
-      'deploy', '--serve-name', 'failing', '--model-uri', 'hf://org/failing', '--namespace', ns, '--wait', ...kubeconfig(),
+      'deploy',
+      '--serve-name',
+      'failing',
+      '--model-uri',
+      'hf://org/failing',
+      '--namespace',
+      ns,
+      '--wait',
+      ...kubeconfig(),
     ]);
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
     const generation = await pollGeneration('failing');
-    await setStatus('failing', { observedGeneration: generation, ready: 'False', reason: 'RevisionFailed', message: 'Revision "failing-00001" failed with message: Back-off pulling image.' });
+    await setStatus('failing', {
+      observedGeneration: generation,
+      ready: 'False',
+      reason: 'RevisionFailed',
+      message: 'Revision "failing-00001" failed with message: Back-off pulling image.',
+    });
     expect(await exited).toBe(1);
-    expect(stderr).toContain('failing is not ready: RevisionFailed: Revision "failing-00001" failed with message: Back-off pulling image.');
+    expect(stderr).toContain(
+      'failing is not ready: RevisionFailed: Revision "failing-00001" failed with message: Back-off pulling image.',
+    );
   });
 });
 
 async function pollGeneration(name: string): Promise<number> {
   for (let i = 0; i < 300; i++) {
-    const result = await runKubectl(['get', 'services.serving.knative.dev', name, '-n', ns, '-o', 'jsonpath={.metadata.generation}']);
+    const result = await runKubectl([
+      'get',
+      'services.serving.knative.dev',
+      name,
+      '-n',
+      ns,
+      '-o',
+      'jsonpath={.metadata.generation}',
+    ]);
     if (result.code === 0 && result.stdout !== '') return Number(result.stdout);
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -194,10 +279,25 @@ async function setStatus(
   const status = {
     observedGeneration: s.observedGeneration,
     ...(s.url ? { url: s.url } : {}),
-    conditions: [{ type: 'Ready', status: s.ready, lastTransitionTime: new Date().toISOString(), ...(s.reason ? { reason: s.reason, message: s.message } : {}) }],
+    conditions: [
+      {
+        type: 'Ready',
+        status: s.ready,
+        lastTransitionTime: new Date().toISOString(),
+        ...(s.reason ? { reason: s.reason, message: s.message } : {}),
+      },
+    ],
   };
   const result = await runKubectl([
-    'patch', 'services.serving.knative.dev', name, '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status }),
+    'patch',
+    'services.serving.knative.dev',
+    name,
+    '-n',
+    ns,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify({ status }),
   ]);
   expect(result).toMatchObject({ code: 0 });
 }
@@ -213,16 +313,29 @@ describe('applyObject errors, as the API server sends them', () => {
   }
 
   it('names a missing CRD, for a kind of a served group and for a group not served at all', async () => {
-    const kind = await applyError({ apiVersion: 'serving.knative.dev/v1', kind: 'DomainMapping', metadata: { name: 'x', namespace: ns } });
+    const kind = await applyError({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'DomainMapping',
+      metadata: { name: 'x', namespace: ns },
+    });
     expect(kind.code).toBe('CRD_MISSING');
     expect(kind.message).toMatch(/does not serve serving.knative.dev\/v1 DomainMapping: is Knative Serving installed/);
-    const group = await applyError({ apiVersion: 'eventing.knative.dev/v1', kind: 'Trigger', metadata: { name: 'x', namespace: ns } });
+    const group = await applyError({
+      apiVersion: 'eventing.knative.dev/v1',
+      kind: 'Trigger',
+      metadata: { name: 'x', namespace: ns },
+    });
     expect(group.code).toBe('CRD_MISSING');
     expect(group.message).toContain('kubectl api-resources --api-group=eventing.knative.dev');
   });
 
   it('lists each invalid field the schema refused', async () => {
-    const named = await applyError({ apiVersion: 'serving.knative.dev/v1', kind: 'Service', metadata: { name: 'bad_name', namespace: ns }, spec: {} });
+    const named = await applyError({
+      apiVersion: 'serving.knative.dev/v1',
+      kind: 'Service',
+      metadata: { name: 'bad_name', namespace: ns },
+      spec: {},
+    });
     expect({ code: named.code, message: named.message }).toEqual({
       code: 'INVALID_OBJECT',
       message: expect.stringMatching(/refused Service .*\/bad_name:\n {2}metadata\.name: /),
@@ -238,7 +351,9 @@ describe('applyObject errors, as the API server sends them', () => {
     });
     expect({ code: err.code, message: err.message }).toEqual({
       code: 'INVALID_OBJECT',
-      message: expect.stringMatching(/refused Service .*\/bad:\n {2}spec\.template\.spec\.containerConcurrency: expected numeric/),
+      message: expect.stringMatching(
+        /refused Service .*\/bad:\n {2}spec\.template\.spec\.containerConcurrency: expected numeric/,
+      ),
     });
   });
 });

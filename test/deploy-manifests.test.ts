@@ -38,8 +38,17 @@ function scriptEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   };
 }
 
-async function run(command: string, args: string[], extra: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
-  return execFileAsync(command, args, { cwd: repoRoot, env: scriptEnv(extra), maxBuffer: 64 * 1024 * 1024, timeout: 300_000 });
+async function run(
+  command: string,
+  args: string[],
+  extra: Record<string, string> = {},
+): Promise<{ stdout: string; stderr: string }> {
+  return execFileAsync(command, args, {
+    cwd: repoRoot,
+    env: scriptEnv(extra),
+    maxBuffer: 64 * 1024 * 1024,
+    timeout: 300_000,
+  });
 }
 
 async function render(envName: string): Promise<Obj[]> {
@@ -59,7 +68,9 @@ function podSpecOf(o: Obj): Obj | undefined {
 
 async function ensureNamespace(name: string): Promise<void> {
   const ns = JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
-  expect(await runKubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], { stdin: ns })).toMatchObject({ code: 0 });
+  expect(await runKubectl(['apply', '--server-side', '--field-manager=test', '-f', '-'], { stdin: ns })).toMatchObject({
+    code: 0,
+  });
 }
 
 const rendered: Record<string, Obj[]> = {};
@@ -73,17 +84,32 @@ beforeAll(async () => {
 
 describe.each(['dev', 'prod'])('config/%s', (envName) => {
   const objects = (): Obj[] => rendered[envName]!;
-  const models = (): Obj => parseModelsConfigMapData(objects().find((o) => o.metadata.name === 'modelctl-models')!.data);
+  const models = (): Obj =>
+    parseModelsConfigMapData(objects().find((o) => o.metadata.name === 'modelctl-models')!.data);
 
   it('puts every namespaced object in modelctl-system, except the flags in knative-serving', () => {
-    const namespaces = new Set(objects().filter((o) => o.metadata.namespace).map((o) => `${o.metadata.namespace}`));
+    const namespaces = new Set(
+      objects()
+        .filter((o) => o.metadata.namespace)
+        .map((o) => `${o.metadata.namespace}`),
+    );
     expect([...namespaces].sort()).toEqual(['knative-serving', SYSTEM_NS]);
-    expect(objects().filter((o) => o.metadata.namespace === 'knative-serving').map(kubectlName)).toEqual(['configmap/config-features']);
-    for (const o of objects()) expect({ o: kubectlName(o), partOf: o.metadata.labels?.['app.kubernetes.io/part-of'] }).toEqual({ o: kubectlName(o), partOf: 'modelctl' });
+    expect(
+      objects()
+        .filter((o) => o.metadata.namespace === 'knative-serving')
+        .map(kubectlName),
+    ).toEqual(['configmap/config-features']);
+    for (const o of objects())
+      expect({ o: kubectlName(o), partOf: o.metadata.labels?.['app.kubernetes.io/part-of'] }).toEqual({
+        o: kubectlName(o),
+        partOf: 'modelctl',
+      });
   });
 
   it('pulls every image through the registry prefix of models.yaml (imageProxy)', () => {
-    const images = objects().flatMap((o) => [...(podSpecOf(o)?.containers ?? []), ...(podSpecOf(o)?.initContainers ?? [])].map((c: Obj) => c.image as string));
+    const images = objects().flatMap((o) =>
+      [...(podSpecOf(o)?.containers ?? []), ...(podSpecOf(o)?.initContainers ?? [])].map((c: Obj) => c.image as string),
+    );
     expect(images.length).toBeGreaterThanOrEqual(3);
     for (const image of images) expect(image).toBe(`${models().imageProxy}/modelctl:0.1.0`);
   });
@@ -95,15 +121,23 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
     const nodeCache = spec.volumes.find((v: Obj) => v.hostPath);
     expect(nodeCache.hostPath.path).toBe(config.nodeHostPath);
     const container = spec.containers[0];
-    expect(container.volumeMounts.filter((m: Obj) => m.name === nodeCache.name).map((m: Obj) => m.mountPath)).toEqual([config.nodeHostPath]);
+    expect(container.volumeMounts.filter((m: Obj) => m.name === nodeCache.name).map((m: Obj) => m.mountPath)).toEqual([
+      config.nodeHostPath,
+    ]);
     const env = Object.fromEntries(container.env.map((e: Obj) => [e.name, e.value]));
     expect(env.HF_HUB_CACHE).toBe(`${config.nodeHostPath}/${config.cachePath}`);
     expect(Object.keys(config.models).length).toBeGreaterThan(0);
   });
 
   it('runs every workload under a ServiceAccount it also ships', () => {
-    const accounts = new Set(objects().filter((o) => o.kind === 'ServiceAccount').map((o) => o.metadata.name));
-    const used = objects().map((o) => podSpecOf(o)?.serviceAccountName ?? o.spec?.serviceAccountName).filter(Boolean);
+    const accounts = new Set(
+      objects()
+        .filter((o) => o.kind === 'ServiceAccount')
+        .map((o) => o.metadata.name),
+    );
+    const used = objects()
+      .map((o) => podSpecOf(o)?.serviceAccountName ?? o.spec?.serviceAccountName)
+      .filter(Boolean);
     expect(used.length).toBeGreaterThanOrEqual(4);
     for (const name of used) expect(accounts).toContain(name);
   });
@@ -113,7 +147,9 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
     const used = new Set<string>();
     // the model Services `modelctl deploy` renders (every golden case) …
     for (const file of readdirSync(path.join(repoRoot, 'test/golden')).filter((f) => f.endsWith('.yaml'))) {
-      const service = parseAllDocuments(readFileSync(path.join(repoRoot, 'test/golden', file), 'utf8'))[0]!.toJS() as Obj;
+      const service = parseAllDocuments(
+        readFileSync(path.join(repoRoot, 'test/golden', file), 'utf8'),
+      )[0]!.toJS() as Obj;
       for (const flag of service.metadata.annotations['modelctl.dev/required-features'].split(',')) used.add(flag);
     }
     // … and the Knative Services shipped here (warm, cleanup)
@@ -128,7 +164,11 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
     await ensureNamespace(SYSTEM_NS);
     const { stdout } = await run('bash', ['knative/install.sh', 'apply', envName], { DRY_RUN: 'server' });
     const lines = stdout.trim().split('\n').sort();
-    expect(lines).toEqual(objects().map((o) => `${kubectlName(o)} serverside-applied (server dry run)`).sort());
+    expect(lines).toEqual(
+      objects()
+        .map((o) => `${kubectlName(o)} serverside-applied (server dry run)`)
+        .sort(),
+    );
   });
 
   it('previews with `make render`', async () => {
@@ -151,7 +191,11 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
     for (const o of objects) {
       const args = ['get', kubectlName(o), '-o', 'json', '--show-managed-fields'];
       const result = await runKubectl(o.metadata.namespace ? [...args, '-n', o.metadata.namespace] : args);
-      expect({ o: kubectlName(o), code: result.code, stderr: result.stderr }).toEqual({ o: kubectlName(o), code: 0, stderr: '' });
+      expect({ o: kubectlName(o), code: result.code, stderr: result.stderr }).toEqual({
+        o: kubectlName(o),
+        code: 0,
+        stderr: '',
+      });
       const object = JSON.parse(result.stdout) as Obj;
       delete object.metadata.resourceVersion;
       for (const entry of object.metadata.managedFields ?? []) delete entry.time;
@@ -164,7 +208,15 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
     const first = await run('bash', ['knative/install.sh', 'apply', 'dev'], { HF_TOKEN });
     expect(first.stdout).toContain(`secret/modelctl-hf-token serverside-applied`);
     expect(`${first.stdout}${first.stderr}`).not.toContain(HF_TOKEN);
-    const secret = await runKubectl(['get', 'secret', 'modelctl-hf-token', '-n', SYSTEM_NS, '-o', 'jsonpath={.data.HF_TOKEN}']);
+    const secret = await runKubectl([
+      'get',
+      'secret',
+      'modelctl-hf-token',
+      '-n',
+      SYSTEM_NS,
+      '-o',
+      'jsonpath={.data.HF_TOKEN}',
+    ]);
     expect(Buffer.from(secret.stdout, 'base64').toString()).toBe(HF_TOKEN);
 
     const before = await storedObjects(rendered.dev!);
@@ -174,13 +226,24 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
   });
 
   it('merges the flags into Knative’s own config-features, leaving its other keys alone', async () => {
-    const cm = JSON.parse((await runKubectl(['get', 'configmap', 'config-features', '-n', 'knative-serving', '-o', 'json'])).stdout) as Obj;
+    const cm = JSON.parse(
+      (await runKubectl(['get', 'configmap', 'config-features', '-n', 'knative-serving', '-o', 'json'])).stdout,
+    ) as Obj;
     expect(cm.data['kubernetes.podspec-init-containers']).toBe('enabled');
     // what Knative's own install put there survives a re-apply by another field manager
-    const knative = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'config-features', namespace: 'knative-serving' }, data: { _example: 'upstream docs' } });
-    expect(await runKubectl(['apply', '--server-side', '--field-manager=knative-operator', '-f', '-'], { stdin: knative })).toMatchObject({ code: 0 });
+    const knative = JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: { name: 'config-features', namespace: 'knative-serving' },
+      data: { _example: 'upstream docs' },
+    });
+    expect(
+      await runKubectl(['apply', '--server-side', '--field-manager=knative-operator', '-f', '-'], { stdin: knative }),
+    ).toMatchObject({ code: 0 });
     await run('bash', ['knative/install.sh', 'apply', 'dev']);
-    const after = JSON.parse((await runKubectl(['get', 'configmap', 'config-features', '-n', 'knative-serving', '-o', 'json'])).stdout) as Obj;
+    const after = JSON.parse(
+      (await runKubectl(['get', 'configmap', 'config-features', '-n', 'knative-serving', '-o', 'json'])).stdout,
+    ) as Obj;
     expect(after.data._example).toBe('upstream docs');
     expect(after.data['kubernetes.podspec-affinity']).toBe('enabled');
   });
@@ -214,7 +277,9 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
     const answers: string[] = [];
     for (const [account, verb, resource, namespace] of CAN_I) {
       const ns = namespace ? ['-n', namespace] : [];
-      const result = await runKubectl(['auth', 'can-i', verb, resource, ...ns], { as: `system:serviceaccount:${SYSTEM_NS}:${account}` });
+      const result = await runKubectl(['auth', 'can-i', verb, resource, ...ns], {
+        as: `system:serviceaccount:${SYSTEM_NS}:${account}`,
+      });
       answers.push(`${account} ${verb} ${resource} ${namespace ?? '(cluster)'}: ${result.stdout.trim()}`);
     }
     expect(answers).toEqual(CAN_I.map(([a, v, r, n, e]) => `${a} ${v} ${r} ${n ?? '(cluster)'}: ${e}`));

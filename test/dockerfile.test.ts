@@ -116,7 +116,9 @@ describe('Dockerfile', () => {
     const prodInstall = runs.find((r) => /npm ci\b[^&]*--omit=dev/.test(r.run));
     expect(prodInstall).toBeDefined();
     const copies = instructions(finalStage, 'COPY').map(parseCopy);
-    expect(copies).toContainEqual(expect.objectContaining({ from: prodInstall!.stage, sources: ['/app/node_modules'] }));
+    expect(copies).toContainEqual(
+      expect.objectContaining({ from: prodInstall!.stage, sources: ['/app/node_modules'] }),
+    );
   });
 
   it('runs as a numeric non-root user, with modelctl as the entrypoint', () => {
@@ -137,11 +139,18 @@ describe('Dockerfile', () => {
         .filter((c) => c.from === null)
         .flatMap((c) => c.sources),
     );
-    for (const source of fromContext) expect({ source, ignored: isIgnored(source) }).toEqual({ source, ignored: false });
+    for (const source of fromContext)
+      expect({ source, ignored: isIgnored(source) }).toEqual({ source, ignored: false });
     for (const needed of ['cli/main.ts', 'functions/deploy/render-service.ts', 'shared/k8s/apply-object.ts']) {
       expect({ needed, ignored: isIgnored(needed) }).toEqual({ needed, ignored: false });
     }
-    for (const kept of ['node_modules/jest/package.json', 'functions/deploy/render-service.test.ts', '.git/HEAD', 'test/global-setup.ts', '.env']) {
+    for (const kept of [
+      'node_modules/jest/package.json',
+      'functions/deploy/render-service.test.ts',
+      '.git/HEAD',
+      'test/global-setup.ts',
+      '.env',
+    ]) {
       expect({ kept, ignored: isIgnored(kept) }).toEqual({ kept, ignored: true });
     }
   });
@@ -232,7 +241,19 @@ describe('the image, emulated without an engine', () => {
   it('renders a model Service from the production install alone', async () => {
     const { stdout } = await execFileAsync(
       process.execPath,
-      [entrypointTarget(), 'deploy', '--serve-name', 'iris', '--model-uri', 'models:/iris/1', '--mlflow-tracking-uri', 'http://mlflow:5000', '--namespace', 'ml', '--dry-run'],
+      [
+        entrypointTarget(),
+        'deploy',
+        '--serve-name',
+        'iris',
+        '--model-uri',
+        'models:/iris/1',
+        '--mlflow-tracking-uri',
+        'http://mlflow:5000',
+        '--namespace',
+        'ml',
+        '--dry-run',
+      ],
       { cwd: app() },
     );
     expect(stdout).toMatch(/^kind: Service$/m);
@@ -245,11 +266,16 @@ describe('the image, emulated without an engine', () => {
     expect(readdirSync(x64)).toEqual(expect.arrayContaining(['libonnxruntime.so.1', 'onnxruntime_binding.node']));
     const { stdout } = await execFileAsync(
       process.execPath,
-      ['--input-type=module', '-e', "const ort = await import('onnxruntime-node'); console.log(typeof ort.InferenceSession.create)"],
+      [
+        '--input-type=module',
+        '-e',
+        "const ort = await import('onnxruntime-node'); console.log(typeof ort.InferenceSession.create)",
+      ],
       { cwd: app() },
     );
     expect(stdout.trim()).toBe('function');
-    for (const dev of ['jest', 'typescript', '@swc/core', 'eslint']) expect({ dev, present: existsSync(path.join(modules, dev)) }).toEqual({ dev, present: false });
+    for (const dev of ['jest', 'typescript', '@swc/core', 'eslint'])
+      expect({ dev, present: existsSync(path.join(modules, dev)) }).toEqual({ dev, present: false });
   });
 
   afterAll(() => {

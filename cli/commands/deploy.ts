@@ -12,8 +12,14 @@ export function registerDeployCommand(program: Command): void {
     .command('deploy')
     .description('render and server-side apply the Knative Service of a model (init container fetch, container serve)')
     .requiredOption('--serve-name <name>', 'Knative Service name (DNS-1035 label)')
-    .requiredOption('--model-uri <uri>', 'models:/<name>/<version|stage>, models:/<name>@<alias>, runs:/…, mlflow-artifacts:/…, hf://<org>/<name>[@rev]')
-    .option('--artifact-version <v>', 'names the Revision <serve-name>-<v> and labels it modelctl.dev/artifact-version, for traffic splits')
+    .requiredOption(
+      '--model-uri <uri>',
+      'models:/<name>/<version|stage>, models:/<name>@<alias>, runs:/…, mlflow-artifacts:/…, hf://<org>/<name>[@rev]',
+    )
+    .option(
+      '--artifact-version <v>',
+      'names the Revision <serve-name>-<v> and labels it modelctl.dev/artifact-version, for traffic splits',
+    )
     .option('--cores <n>', 'CPU cores requested and limited (default: 1)')
     .option('--memory <GiB>', 'memory in GiB, requested and limited (default: 2)')
     .option('--gpu <n>', 'GPUs (limits.<gpu-resource>) plus a NoSchedule toleration for them (default: 0)')
@@ -24,23 +30,56 @@ export function registerDeployCommand(program: Command): void {
     .option('--min-scale <n>', 'autoscaling.knative.dev/min-scale; 0 scales to zero (default: 0)')
     .option('--max-scale <n>', 'autoscaling.knative.dev/max-scale')
     .option('--initial-scale <n>', 'autoscaling.knative.dev/initial-scale')
-    .option('--scale-to-zero-retention <duration>', 'autoscaling.knative.dev/scale-to-zero-pod-retention-period, e.g. 10m')
+    .option(
+      '--scale-to-zero-retention <duration>',
+      'autoscaling.knative.dev/scale-to-zero-pod-retention-period, e.g. 10m',
+    )
     .option('--concurrency <n>', 'containerConcurrency: requests in flight per pod, 0 = unlimited')
     .option('--timeout <seconds>', 'request timeout (timeoutSeconds and the scoring server timeout)')
-    .addOption(new Option('--storage <strategy>', 'where fetch puts the model (default: emptydir)').choices(['emptydir', 'pvc']))
-    .option('--cache-pvc <name>', 'shared cache PVC for --storage pvc, in the target namespace (default: modelctl-model-cache)')
+    .addOption(
+      new Option('--storage <strategy>', 'where fetch puts the model (default: emptydir)').choices(['emptydir', 'pvc']),
+    )
+    .option(
+      '--cache-pvc <name>',
+      'shared cache PVC for --storage pvc, in the target namespace (default: modelctl-model-cache)',
+    )
     .option('--model-size <GiB>', 'model size: sizes the emptyDir and the progress deadline (600 s + 60 s/GiB)')
-    .option('--progress-deadline <duration>', 'serving.knative.dev/progress-deadline (default: from --model-size, else 1200s)')
-    .addOption(new Option('--node-affinity <mode>', 'hf:// models: nodes whose agent reports the model ready (default: required)').choices(['required', 'preferred']))
-    .option('--node-host-path <dir>', "agents' node cache folder, the seed's nodeHostPath (default: /mnt/stateful_partition/kube-ephemeral-ssd)")
+    .option(
+      '--progress-deadline <duration>',
+      'serving.knative.dev/progress-deadline (default: from --model-size, else 1200s)',
+    )
+    .addOption(
+      new Option(
+        '--node-affinity <mode>',
+        'hf:// models: nodes whose agent reports the model ready (default: required)',
+      ).choices(['required', 'preferred']),
+    )
+    .option(
+      '--node-host-path <dir>',
+      "agents' node cache folder, the seed's nodeHostPath (default: /mnt/stateful_partition/kube-ephemeral-ssd)",
+    )
     .option('--node-cache-path <dir>', 'cache folder under --node-host-path: HF_HUB_CACHE (default: huggingface/hub)')
     .option('--mlflow-tracking-uri <uri>', 'MLFLOW_TRACKING_URI of both containers (no credentials in it)')
-    .option('--mlflow-secret <name>', 'Secret with MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN keys, referenced (never copied)')
+    .option(
+      '--mlflow-secret <name>',
+      'Secret with MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN keys, referenced (never copied)',
+    )
     .option('--hf-token-secret <name>', 'Secret with an HF_TOKEN key, referenced (never copied)')
     .option('--service-account <name>', 'serviceAccountName of the pods')
-    .option('--env <K=V>', 'extra environment variable of both containers (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
-    .option('--image <ref>', "modelctl image, e.g. with your registry's prefix (default: modelctl:<this CLI's version>)")
-    .addOption(new Option('--dry-run [mode]', 'client: print the Service and stop; server: server-side dry-run apply').choices(['client', 'server']).preset('client'))
+    .option(
+      '--env <K=V>',
+      'extra environment variable of both containers (repeatable)',
+      (v: string, prev: string[] = []) => [...prev, v],
+    )
+    .option(
+      '--image <ref>',
+      "modelctl image, e.g. with your registry's prefix (default: modelctl:<this CLI's version>)",
+    )
+    .addOption(
+      new Option('--dry-run [mode]', 'client: print the Service and stop; server: server-side dry-run apply')
+        .choices(['client', 'server'])
+        .preset('client'),
+    )
     .addOption(new Option('-o, --output <format>', 'print the Service as yaml or json').choices(['yaml', 'json']))
     .option('--wait', 'wait until the Service is Ready, then print its URL')
     .option('--wait-timeout <seconds>', 'how long --wait waits', '600')

@@ -10,7 +10,13 @@ function problems(extra: Record<string, unknown>): string[] {
 
 describe('DeployOptions', () => {
   it('fills the seed defaults: 1 core, 2 GiB, emptydir, scale to zero', () => {
-    expect(DeployOptions.parse(valid)).toMatchObject({ cores: 1, memory: 2, storage: 'emptydir', minScale: 0, namespace: 'default' });
+    expect(DeployOptions.parse(valid)).toMatchObject({
+      cores: 1,
+      memory: 2,
+      storage: 'emptydir',
+      minScale: 0,
+      namespace: 'default',
+    });
   });
 
   it('refuses credentials passed as literal --env values', () => {
@@ -27,27 +33,40 @@ describe('DeployOptions', () => {
   });
 
   it('refuses an --env that overrides what deploy sets, or is not NAME=value', () => {
-    expect(problems({ env: ['MODEL_URI=x'] })).toEqual([expect.stringContaining('MODEL_URI is set by modelctl deploy')]);
+    expect(problems({ env: ['MODEL_URI=x'] })).toEqual([
+      expect.stringContaining('MODEL_URI is set by modelctl deploy'),
+    ]);
     expect(problems({ env: ['novalue'] })).toEqual([expect.stringContaining('"novalue" is not NAME=value')]);
-    expect(DeployOptions.parse({ ...valid, env: ['LOG_LEVEL=debug', 'A=b=c'] }).env).toEqual({ LOG_LEVEL: 'debug', A: 'b=c' });
+    expect(DeployOptions.parse({ ...valid, env: ['LOG_LEVEL=debug', 'A=b=c'] }).env).toEqual({
+      LOG_LEVEL: 'debug',
+      A: 'b=c',
+    });
   });
 
   it('refuses names Kubernetes would refuse, before any request', () => {
-    expect(problems({ serveName: 'My_Model' })).toEqual([expect.stringMatching(/^serveName: must be a DNS-1035 label/)]);
+    expect(problems({ serveName: 'My_Model' })).toEqual([
+      expect.stringMatching(/^serveName: must be a DNS-1035 label/),
+    ]);
     expect(problems({ serveName: 'm'.repeat(60), artifactVersion: 'v10' })).toEqual([
       expect.stringMatching(/^artifactVersion: revision name ".*" is longer than 63 characters/),
     ]);
   });
 
   it('refuses min-scale above max-scale and a GPU type without GPUs', () => {
-    expect(problems({ minScale: '3', maxScale: '2' })).toEqual([expect.stringMatching(/^minScale: must not exceed --max-scale \(2\)/)]);
+    expect(problems({ minScale: '3', maxScale: '2' })).toEqual([
+      expect.stringMatching(/^minScale: must not exceed --max-scale \(2\)/),
+    ]);
     expect(problems({ gpuType: 'nvidia-l4' })).toEqual([expect.stringMatching(/^gpuType: needs --gpu N/)]);
   });
 
   it('requires the tracking server for MLflow URIs, not for hf:// ones', () => {
-    expect(problems({ mlflowTrackingUri: undefined })).toEqual([expect.stringMatching(/^mlflowTrackingUri: required for MLflow model URIs/)]);
+    expect(problems({ mlflowTrackingUri: undefined })).toEqual([
+      expect.stringMatching(/^mlflowTrackingUri: required for MLflow model URIs/),
+    ]);
     expect(problems({ mlflowTrackingUri: undefined, modelUri: 'hf://org/name' })).toEqual([]);
-    expect(problems({ mlflowTrackingUri: 'mlflow:5000' })).toEqual([expect.stringMatching(/^mlflowTrackingUri: must be an http\(s\) URL/)]);
+    expect(problems({ mlflowTrackingUri: 'mlflow:5000' })).toEqual([
+      expect.stringMatching(/^mlflowTrackingUri: must be an http\(s\) URL/),
+    ]);
   });
 
   it('refuses durations Knative would not parse', () => {

@@ -85,7 +85,11 @@ export const DeployOptions = z
       .regex(DNS_1035, 'must be a DNS-1035 label: lower case letters, digits and "-", starting with a letter'),
     modelUri: z.string().min(1),
     /** becomes the Revision name `<serveName>-<artifactVersion>` and the label `modelctl.dev/artifact-version` */
-    artifactVersion: z.string().max(63).regex(LABEL_VALUE, 'must be a label value: letters, digits, "-", "_", "."').optional(),
+    artifactVersion: z
+      .string()
+      .max(63)
+      .regex(LABEL_VALUE, 'must be a label value: letters, digits, "-", "_", "."')
+      .optional(),
     namespace: z.string().max(63).regex(DNS_1123, 'must be a DNS-1123 label').default('default'),
     /** @default modelctl:<this CLI's version> */
     image: z.string().min(1).default(`modelctl:${MODELCTL_VERSION}`),
@@ -139,7 +143,11 @@ export const DeployOptions = z
     }
     // fetch refuses to start without it (functions/fetch/fetch-config.ts): say so now, not in a crashing pod
     if (/^(models|runs|mlflow-artifacts):/.test(o.modelUri) && o.mlflowTrackingUri === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['mlflowTrackingUri'], message: 'required for MLflow model URIs (fetch downloads through the tracking server)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mlflowTrackingUri'],
+        message: 'required for MLflow model URIs (fetch downloads through the tracking server)',
+      });
     }
     if (o.gpuType !== undefined && o.gpu === 0) {
       ctx.addIssue({ code: 'custom', path: ['gpuType'], message: 'needs --gpu N (N ≥ 1)' });

@@ -60,7 +60,12 @@ export async function deployService(params: {
   if (params.mode.waitTimeoutMs !== undefined && params.mode.dryRun === false) {
     const url = await waitForReady({
       kubeConfig,
-      ref: { apiVersion: service.apiVersion, kind: service.kind, name: service.metadata.name, namespace: params.options.namespace },
+      ref: {
+        apiVersion: service.apiVersion,
+        kind: service.kind,
+        name: service.metadata.name,
+        namespace: params.options.namespace,
+      },
       timeoutMs: params.mode.waitTimeoutMs,
       ...(params.sleep ? { sleep: params.sleep } : {}),
     });

@@ -25,7 +25,9 @@ export async function runDeploy(request: DeployRequest): Promise<void> {
     if (flags.namespace === undefined) flags.namespace = contextNamespace(getKubeConfig) ?? 'default';
     const parsed = DeployOptions.safeParse(flags);
     if (!parsed.success) {
-      const lines = describeIssues(parsed.error.issues).map((line) => line.replace(/^([A-Za-z]+)/, (name) => toFlag(name)));
+      const lines = describeIssues(parsed.error.issues).map((line) =>
+        line.replace(/^([A-Za-z]+)/, (name) => toFlag(name)),
+      );
       process.stderr.write(`modelctl deploy: ${lines.join('\nmodelctl deploy: ')}\n`);
       process.exit(1);
     }

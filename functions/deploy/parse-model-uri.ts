@@ -31,7 +31,11 @@ function parseHfUri(uri: string): ModelSource {
   const revision = at === -1 ? null : rest.slice(at + 1);
   const problem = repoIdProblem(repo) ?? (revision === '' ? 'revision after "@" is empty' : null);
   if (problem) {
-    throw new AppError({ code: 'INVALID_MODEL_URI', statusCode: 400, message: `--model-uri ${JSON.stringify(uri)}: ${problem}` });
+    throw new AppError({
+      code: 'INVALID_MODEL_URI',
+      statusCode: 400,
+      message: `--model-uri ${JSON.stringify(uri)}: ${problem}`,
+    });
   }
   return { kind: 'hf', uri, repo, revision };
 }

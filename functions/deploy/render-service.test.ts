@@ -43,10 +43,22 @@ describe('renderService', () => {
 
   it('hands the model over in place: fetch writes /models, serve reads /models/model read-only', () => {
     const service = render();
-    expect(envOf(container(service, 'fetch'))).toMatchObject({ MODEL_URI: 'models:/my-model/Production', OUTPUT_PATH: '/models', STORAGE_STRATEGY: 'emptydir' });
+    expect(envOf(container(service, 'fetch'))).toMatchObject({
+      MODEL_URI: 'models:/my-model/Production',
+      OUTPUT_PATH: '/models',
+      STORAGE_STRATEGY: 'emptydir',
+    });
     expect(envOf(container(service, 'serve'))).toMatchObject({ MODEL_LOCAL_PATH: '/models/model' });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({ name: 'model', mountPath: '/models', readOnly: true });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({ name: 'model', mountPath: '/models', readOnly: false });
+    expect(container(service, 'serve').volumeMounts).toContainEqual({
+      name: 'model',
+      mountPath: '/models',
+      readOnly: true,
+    });
+    expect(container(service, 'fetch').volumeMounts).toContainEqual({
+      name: 'model',
+      mountPath: '/models',
+      readOnly: false,
+    });
   });
 
   it('puts the scale annotations on the revision template, never on the Service', () => {
@@ -80,7 +92,10 @@ describe('renderService', () => {
     for (const name of ['fetch', 'serve'] as const) {
       const env = container(service, name).env as Obj[];
       const password = env.find((e) => e.name === 'MLFLOW_TRACKING_PASSWORD');
-      expect(password).toEqual({ name: 'MLFLOW_TRACKING_PASSWORD', valueFrom: { secretKeyRef: { name: 'mlflow-creds', key: 'MLFLOW_TRACKING_PASSWORD', optional: true } } });
+      expect(password).toEqual({
+        name: 'MLFLOW_TRACKING_PASSWORD',
+        valueFrom: { secretKeyRef: { name: 'mlflow-creds', key: 'MLFLOW_TRACKING_PASSWORD', optional: true } },
+      });
       expect(envOf(container(service, name)).MLFLOW_TRACKING_URI).toBe('http://mlflow.ml:5000');
     }
   });
@@ -104,11 +119,24 @@ describe('renderService', () => {
 
   it('mounts the shared cache PVC in both containers for the pvc strategy, writable only for fetch', () => {
     const service = render({ storage: 'pvc', cachePvc: 'team-cache' });
-    expect(podSpec(service).volumes).toContainEqual({ name: 'model-cache', persistentVolumeClaim: { claimName: 'team-cache' } });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({ name: 'model-cache', mountPath: '/model-cache', readOnly: false });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({ name: 'model-cache', mountPath: '/model-cache', readOnly: true });
+    expect(podSpec(service).volumes).toContainEqual({
+      name: 'model-cache',
+      persistentVolumeClaim: { claimName: 'team-cache' },
+    });
+    expect(container(service, 'fetch').volumeMounts).toContainEqual({
+      name: 'model-cache',
+      mountPath: '/model-cache',
+      readOnly: false,
+    });
+    expect(container(service, 'serve').volumeMounts).toContainEqual({
+      name: 'model-cache',
+      mountPath: '/model-cache',
+      readOnly: true,
+    });
     expect(envOf(container(service, 'fetch'))).toMatchObject({ STORAGE_STRATEGY: 'pvc', CACHE_PATH: '/model-cache' });
-    expect(service.metadata.annotations?.['modelctl.dev/required-features']).toContain('kubernetes.podspec-persistent-volume-write');
+    expect(service.metadata.annotations?.['modelctl.dev/required-features']).toContain(
+      'kubernetes.podspec-persistent-volume-write',
+    );
   });
 
   it('reads hf:// models from the node cache read-only and requires a node whose agent has the model', () => {
@@ -118,8 +146,16 @@ describe('renderService', () => {
       name: 'hf-cache',
       hostPath: { path: '/mnt/stateful_partition/kube-ephemeral-ssd/huggingface/hub', type: 'Directory' },
     });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({ name: 'hf-cache', mountPath: '/hf-cache', readOnly: true });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({ name: 'hf-cache', mountPath: '/hf-cache', readOnly: true });
+    expect(container(service, 'serve').volumeMounts).toContainEqual({
+      name: 'hf-cache',
+      mountPath: '/hf-cache',
+      readOnly: true,
+    });
+    expect(container(service, 'fetch').volumeMounts).toContainEqual({
+      name: 'hf-cache',
+      mountPath: '/hf-cache',
+      readOnly: true,
+    });
     expect(spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
       { matchExpressions: [{ key: 'models.modelctl.dev/Qwen--Qwen2.5-0.5B-Instruct', operator: 'Exists' }] },
     ]);
@@ -142,7 +178,11 @@ describe('renderService', () => {
 
   it('runs both containers as non-root with a read-only root filesystem', () => {
     for (const name of ['fetch', 'serve'] as const) {
-      expect(container(render(), name).securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });
+      expect(container(render(), name).securityContext).toMatchObject({
+        runAsNonRoot: true,
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+      });
       expect(container(render(), name).volumeMounts).toContainEqual({ name: 'tmp', mountPath: '/tmp' });
     }
   });
@@ -151,7 +191,11 @@ describe('renderService', () => {
     expect(render().metadata.annotations?.['modelctl.dev/required-features']).toBe(
       'kubernetes.podspec-init-containers,kubernetes.podspec-volumes-emptydir',
     );
-    expect(render({ modelUri: 'hf://org/name', gpu: '1', gpuType: 't4' }).metadata.annotations?.['modelctl.dev/required-features']).toBe(
+    expect(
+      render({ modelUri: 'hf://org/name', gpu: '1', gpuType: 't4' }).metadata.annotations?.[
+        'modelctl.dev/required-features'
+      ],
+    ).toBe(
       'kubernetes.podspec-affinity,kubernetes.podspec-init-containers,kubernetes.podspec-nodeselector,kubernetes.podspec-tolerations,kubernetes.podspec-volumes-emptydir,kubernetes.podspec-volumes-hostpath',
     );
   });
@@ -172,6 +216,11 @@ describe('progressDeadline', () => {
 
 describe('cpuQuantity / memoryQuantity', () => {
   it('writes whole numbers plainly and fractions in milli-cores and MiB', () => {
-    expect([cpuQuantity(4), cpuQuantity(0.25), memoryQuantity(8), memoryQuantity(0.5)]).toEqual(['4', '250m', '8Gi', '512Mi']);
+    expect([cpuQuantity(4), cpuQuantity(0.25), memoryQuantity(8), memoryQuantity(0.5)]).toEqual([
+      '4',
+      '250m',
+      '8Gi',
+      '512Mi',
+    ]);
   });
 });

@@ -180,7 +180,8 @@ const CONTAINER_SECURITY = {
 /** MLflow tracking coordinates (URI as a value, credentials as optional Secret keys), HF token, cache dirs. */
 function credentialEnv(options: DeployOptions, source: ModelSource, container: 'fetch' | 'serve'): EnvVar[] {
   const env: EnvVar[] = [];
-  if (options.mlflowTrackingUri !== undefined) env.push({ name: 'MLFLOW_TRACKING_URI', value: options.mlflowTrackingUri });
+  if (options.mlflowTrackingUri !== undefined)
+    env.push({ name: 'MLFLOW_TRACKING_URI', value: options.mlflowTrackingUri });
   if (options.mlflowSecret !== undefined) {
     for (const key of MLFLOW_SECRET_KEYS) env.push(secretEnv(key, options.mlflowSecret, key));
   }
@@ -260,7 +261,8 @@ function renderVolumes(options: DeployOptions, source: ModelSource): Obj[] {
 function renderPlacement(options: DeployOptions, source: ModelSource): Obj {
   const placement: Obj = {};
   if (options.gpuType !== undefined) placement.nodeSelector = { [options.gpuTypeLabel]: options.gpuType };
-  if (source.kind === 'hf') placement.affinity = { nodeAffinity: modelReadyAffinity(source.repo, options.nodeAffinity) };
+  if (source.kind === 'hf')
+    placement.affinity = { nodeAffinity: modelReadyAffinity(source.repo, options.nodeAffinity) };
   if (options.gpu > 0) {
     placement.tolerations = [{ key: options.gpuResource, operator: 'Exists', effect: 'NoSchedule' }];
   }

@@ -14,15 +14,27 @@ export function requiredFeatures(podSpec: Record<string, unknown>): string[] {
     if (when) flags.push(flag);
   };
   add('kubernetes.podspec-affinity', podSpec.affinity !== undefined);
-  add('kubernetes.podspec-init-containers', containers.length > ((podSpec.containers as unknown[] | undefined)?.length ?? 0));
+  add(
+    'kubernetes.podspec-init-containers',
+    containers.length > ((podSpec.containers as unknown[] | undefined)?.length ?? 0),
+  );
   add('kubernetes.podspec-nodeselector', podSpec.nodeSelector !== undefined);
   const pvcNames = volumes.filter((v) => v.persistentVolumeClaim !== undefined).map((v) => v.name);
   add('kubernetes.podspec-persistent-volume-claim', pvcNames.length > 0);
-  add('kubernetes.podspec-persistent-volume-write', containers.some((c) => mountsWritable(c, pvcNames)));
+  add(
+    'kubernetes.podspec-persistent-volume-write',
+    containers.some((c) => mountsWritable(c, pvcNames)),
+  );
   add('kubernetes.podspec-securitycontext', podSpec.securityContext !== undefined);
   add('kubernetes.podspec-tolerations', podSpec.tolerations !== undefined);
-  add('kubernetes.podspec-volumes-emptydir', volumes.some((v) => v.emptyDir !== undefined));
-  add('kubernetes.podspec-volumes-hostpath', volumes.some((v) => v.hostPath !== undefined));
+  add(
+    'kubernetes.podspec-volumes-emptydir',
+    volumes.some((v) => v.emptyDir !== undefined),
+  );
+  add(
+    'kubernetes.podspec-volumes-hostpath',
+    volumes.some((v) => v.hostPath !== undefined),
+  );
   return flags;
 }
 

@@ -40,11 +40,20 @@ export async function waitForReady(params: {
   let last = 'no status yet (is the Knative Serving controller running?)';
   for (;;) {
     const service = await readObject({ kubeConfig: params.kubeConfig, ref: params.ref });
-    if (service === null) throw new AppError({ code: 'NOT_FOUND', statusCode: 404, message: `${params.ref.kind} ${params.ref.namespace}/${params.ref.name} disappeared while waiting` });
+    if (service === null)
+      throw new AppError({
+        code: 'NOT_FOUND',
+        statusCode: 404,
+        message: `${params.ref.kind} ${params.ref.namespace}/${params.ref.name} disappeared while waiting`,
+      });
     const verdict = readiness(service as { metadata?: { generation?: number }; status?: ServiceStatus });
     if (verdict.ready) return verdict.url;
     if (verdict.failed) {
-      throw new AppError({ code: 'SERVICE_FAILED', statusCode: 500, message: `${params.ref.name} is not ready: ${verdict.detail}` });
+      throw new AppError({
+        code: 'SERVICE_FAILED',
+        statusCode: 500,
+        message: `${params.ref.name} is not ready: ${verdict.detail}`,
+      });
     }
     last = verdict.detail ?? last;
     if (now() >= deadline) {
@@ -67,7 +76,9 @@ export function readiness(service: { metadata?: { generation?: number }; status?
   const ready = status.conditions?.find((c) => c.type === 'Ready');
   if (!current || ready === undefined) return { ready: false, failed: false, detail: undefined };
   if (ready.status === 'True') {
-    return status.url ? { ready: true, url: status.url } : { ready: false, failed: false, detail: 'Ready but no URL yet' };
+    return status.url
+      ? { ready: true, url: status.url }
+      : { ready: false, failed: false, detail: 'Ready but no URL yet' };
   }
   const detail = [ready.reason, ready.message].filter(Boolean).join(': ') || `Ready=${ready.status}`;
   return { ready: false, failed: ready.status === 'False', detail };

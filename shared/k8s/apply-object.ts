@@ -155,7 +155,12 @@ function translateApiException(err: ApiException<unknown>, verb: string, ref: Ob
     requestError(err, what, body) ??
     typedPatchError(serverMessage, what, err);
   if (known) return known;
-  return new AppError({ code: 'KUBE_ERROR', statusCode: err.code, message: `${verb} ${what}: ${serverMessage}`, cause: err });
+  return new AppError({
+    code: 'KUBE_ERROR',
+    statusCode: err.code,
+    message: `${verb} ${what}: ${serverMessage}`,
+    cause: err,
+  });
 }
 
 function authError(err: ApiException<unknown>, serverMessage: string, ref: ObjectRef): AppError | null {
@@ -202,7 +207,12 @@ function typedPatchError(serverMessage: string, what: string, cause: unknown): A
   const typed = /failed to create typed patch object \([^)]*\): (.*)$/s.exec(serverMessage);
   if (!typed) return null;
   const lines = (typed[1] ?? '').split('\n').map((line) => `  ${line.replace(/^\./, '')}`);
-  return new AppError({ code: 'INVALID_OBJECT', statusCode: 422, message: `the API server refused ${what}:\n${lines.join('\n')}`, cause });
+  return new AppError({
+    code: 'INVALID_OBJECT',
+    statusCode: 422,
+    message: `the API server refused ${what}:\n${lines.join('\n')}`,
+    cause,
+  });
 }
 
 function crdMissing(ref: ObjectRef, cause: unknown): AppError {
