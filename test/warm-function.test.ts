@@ -290,6 +290,29 @@ describe('warm: ApiServerSource add of the models ConfigMap', () => {
   });
 });
 
+describe('warm: redelivered events', () => {
+  it('ignores an add/update event older than the ConfigMap, so an old config never replaces a newer plan', async () => {
+    const older = await getConfigMapJson();
+    const newer = await putModelsConfig(`checkIntervalSeconds: 900\n${modelsYaml().replace('checkIntervalSeconds: 1800\n', '')}`);
+    const applied = await post(apiServerEvent('update', newer), 'binary');
+    expect(applied.reply?.data).toMatchObject({ action: 'updated' });
+    const before = await readPlanConfigMap();
+    expect(before.plan.settings.checkIntervalSeconds).toBe(900);
+
+    const mark = await hubAdmin.mark();
+    const late = await post(apiServerEvent('update', older), 'binary');
+    expect(late.status).toBe(200);
+    expect(late.reply?.data).toMatchObject({ action: 'ignored', reason: expect.stringContaining('outdated') });
+    expect(await hubCalls(mark)).toEqual([]);
+    const after = await readPlanConfigMap();
+    expect(after.resourceVersion).toBe(before.resourceVersion);
+    expect(after.plan.settings.checkIntervalSeconds).toBe(900);
+    // back to the config the next tests expect
+    const restored = await putModelsConfig(modelsYaml());
+    expect((await post(apiServerEvent('update', restored), 'binary')).reply?.data).toMatchObject({ action: 'updated' });
+  });
+});
+
 describe('warm: PingSource', () => {
   it('republishes nothing when no revision moved, and asks the Hub only about moving revisions', async () => {
     const before = await readPlanConfigMap();

@@ -34,7 +34,8 @@ type ConfigMapObject = z.output<typeof ConfigMapObject>;
 
 /**
  * The warm function's `handle(event)`:
- * - ApiServerSource add/update of the models ConfigMap (Resource mode): validate, plan, publish;
+ * - ApiServerSource add/update of the models ConfigMap (Resource mode): validate, plan, publish (an event
+ *   older than the ConfigMap in the API server is acknowledged and ignored);
  * - its delete: keep the plan in force, record an Event;
  * - PingSource: read the models ConfigMap and re-resolve moving revisions;
  * - anything else: 400 (not retried by Knative), logged.
@@ -64,7 +65,27 @@ export async function handleWarmEvent(deps: WarmDeps, event: ReceivedCloudEvent,
     });
     return reply(deps, { action: 'kept', reason: 'models ConfigMap deleted; plan kept' });
   }
+  const stale = await staleness(deps, cm);
+  if (stale !== null) {
+    log.info({ resourceVersion: cm.metadata.resourceVersion, reason: stale }, 'outdated event ignored');
+    return reply(deps, { action: 'ignored', reason: stale });
+  }
   return planFrom(deps, { record: recordOf(cm), involved, refresh: false, log });
+}
+
+/**
+ * Why an add/update event no longer describes the ConfigMap (null when it does): Knative redelivers failed
+ * events later, possibly after newer ones, and an older config must not replace the plan of a newer one.
+ * The newer version's own event (or the next ping) plans it.
+ */
+async function staleness(deps: WarmDeps, cm: ConfigMapObject): Promise<string | null> {
+  const live = await deps.configMaps.get(cm.metadata.namespace, cm.metadata.name);
+  if (live === null) return 'the ConfigMap no longer exists';
+  if (cm.metadata.uid !== undefined && live.uid !== cm.metadata.uid) return 'the ConfigMap was deleted and created again since';
+  if (cm.metadata.resourceVersion !== undefined && live.resourceVersion !== cm.metadata.resourceVersion) {
+    return `outdated: the event carries resourceVersion ${cm.metadata.resourceVersion}, the ConfigMap is at ${live.resourceVersion ?? '?'}`;
+  }
+  return null;
 }
 
 /** PingSource: the config as it is now in the API server (events missed while down are caught up here). */
