@@ -38,7 +38,8 @@ function peakRssMb(pid: number): number | null {
 function runAgent(params: { hubUrl: string; configFile: string; cacheDir: string; stateDir: string }): Promise<{ code: number | string; seconds: number; peakRssMb: number; output: string }> {
   return new Promise((resolve) => {
     const args = ['agent', '--once', '--config', params.configFile, '--cache-dir', params.cacheDir, '--state-dir', params.stateDir, '--concurrency', String(CONCURRENCY), '--log-level', 'warn'];
-    const { HF_TOKEN: _t, ...env } = process.env;
+    const env = { ...process.env };
+    delete env.HF_TOKEN; // anonymous, as public repos need
     const started = performance.now();
     const child = spawn(MODELCTL, args, { env: { ...env, HF_ENDPOINT: params.hubUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';

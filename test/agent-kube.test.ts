@@ -12,6 +12,7 @@ import { buildPlan, serializePlan, type PlanModel } from '../shared/plan/plan.js
 import { adminKubeConfig, createTestNamespace, kubePeer, runKubectl, serviceAccountToken } from './kube-helpers.js';
 import type { FixtureRepo } from './hub-server/fixtures.js';
 import { freePort } from './peers/peer-run.js';
+import { HubAdmin } from './hub-server/hub-admin.js';
 import { readHub, type HubInfo } from './peers/hub.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -23,6 +24,8 @@ let core: CoreV1Api;
 let cacheDir: string;
 let agent: ChildProcess | undefined;
 let agentLog = '';
+let metricsPort = 0;
+let hubMark = 0;
 const suffix = Math.random().toString(16).slice(2, 8);
 const nodeName = `gpu-l4-${suffix}`;
 
@@ -72,11 +75,17 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
 /** knative/agent/rbac.yaml, moved to the test namespace (cluster-scoped names get a suffix). */
 async function applyAgentRbac(): Promise<void> {
   const text = await readFile(path.join(root, 'knative/agent/rbac.yaml'), 'utf8');
-  const docs = parseAllDocuments(text).map((d) => d.toJS() as Record<string, any>);
+  interface Doc {
+    kind: string;
+    metadata: { name: string; namespace?: string };
+    roleRef?: { name: string };
+    subjects?: { namespace?: string }[];
+  }
+  const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc);
   for (const doc of docs) {
     if (doc.metadata.namespace) doc.metadata.namespace = ns;
     if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') doc.metadata.name = `${doc.metadata.name}-${ns}`;
-    if (doc.kind === 'ClusterRoleBinding') doc.roleRef.name = `${doc.roleRef.name}-${ns}`;
+    if (doc.kind === 'ClusterRoleBinding' && doc.roleRef) doc.roleRef.name = `${doc.roleRef.name}-${ns}`;
     for (const s of doc.subjects ?? []) s.namespace = ns;
   }
   const applied = await runKubectl(['apply', '-f', '-'], { stdin: docs.map((d) => JSON.stringify(d)).join('\n') });
@@ -107,6 +116,8 @@ beforeAll(async () => {
       'current-context': 't',
     }),
   );
+  metricsPort = await freePort();
+  hubMark = await new HubAdmin(hub.adminUrl).mark();
   agent = spawn(path.join(root, 'bin', 'modelctl'), ['agent'], {
     env: {
       PATH: process.env.PATH,
@@ -118,7 +129,7 @@ beforeAll(async () => {
       HF_HUB_CACHE: cacheDir,
       AGENT_START_JITTER_SECONDS: '0',
       AGENT_EVICTION_GRACE_SECONDS: '0',
-      METRICS_PORT: String(await freePort()),
+      METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'info',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -149,6 +160,14 @@ describe('modelctl agent against the real kube-apiserver', () => {
     expect(status.gpuTypes).toEqual(['NVIDIA-L4']);
     expect(status.source).toBe('plan');
     expect(status.models).toEqual([expect.objectContaining({ repo: hub.repos.tiny.id, state: 'ready', commit: hub.repos.tiny.commit })]);
+    // the plan pinned commit and files: the agent made no revision or tree call, only file downloads
+    const calls = (await new HubAdmin(hub.adminUrl).requests({ since: hubMark })).filter((r) => r.repo === hub.repos.tiny.id);
+    expect(calls.filter((r) => r.endpoint === 'revision' || r.endpoint === 'tree' || r.endpoint === 'model-info')).toEqual([]);
+    expect(calls.length).toBeGreaterThan(0);
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    expect(metrics).toMatch(/modelctl_agent_models\{[^}]*state="ready"[^}]*\} 1/);
+    expect(metrics).toMatch(/modelctl_agent_download_bytes_total\{[^}]*\} [1-9]/);
+    expect(metrics).toMatch(/modelctl_agent_cache_free_bytes\{[^}]*\} [1-9]/);
   });
 
   it('applies a plan change without restart: new model labelled, dropped model unlabelled and evicted, failure reported as an Event', async () => {
