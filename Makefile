@@ -73,7 +73,9 @@ test-integration: peers ## integration tests against the real peers
 
 test: typecheck lint test-unit test-integration ## install everything needed and run every test
 
-bench: peers ## benchmarks against the named peers; writes BENCHMARKS.md
+# only the Python peers: no benchmark needs kube-apiserver, whose first build alone would eat the time budget
+bench: build ## benchmarks against the named peers (BENCH_QUICK=1: a short pass); writes BENCHMARKS.md
+	bash test/peers/ensure-python.sh
 	npm run --silent bench
 
 serve: build ## serve the bundled example model on http://localhost:$(PORT)

@@ -65,6 +65,7 @@ export function log(msg: string): void {
 }
 
 interface CpuProfile {
+  startTime: number;
   nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
   samples: number[];
   timeDeltas: number[];
@@ -84,14 +85,37 @@ function packageOf(url: string, fn: string): string {
 }
 
 /**
- * The `top` entries of a `--cpu-prof` profile by self time, grouped by function or by package; idle time left
+ * A span of the monotonic clock in µs: V8's profile timestamps and `process.hrtime` both read CLOCK_MONOTONIC
+ * on Linux, so a span measured in the bench process selects the samples of that span in the server's profile.
+ */
+export interface ProfileWindow {
+  fromUs: number;
+  toUs: number;
+}
+
+/** Now on the monotonic clock, µs (see {@link ProfileWindow}). */
+export function monotonicUs(): number {
+  return Number(process.hrtime.bigint() / 1000n);
+}
+
+/**
+ * The `top` entries of a `--cpu-prof` profile (only samples inside `window` when given) by self time, grouped by function or by package; idle time left
  * out of the shares.
  */
-export function summarizeCpuProfile(file: string, params: { by: 'function' | 'package'; top: number; text: string }) {
+export function summarizeCpuProfile(
+  file: string,
+  params: { by: 'function' | 'package'; top: number; text: string; window?: ProfileWindow },
+) {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const selfUs = new Map<number, number>();
-  p.samples.forEach((id, i) => selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  let t = p.startTime;
+  p.samples.forEach((id, i) => {
+    t += p.timeDeltas[i] ?? 0;
+    if (params.window && (t < params.window.fromUs || t > params.window.toUs)) return;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
   const groups = new Map<string, number>();
+  const fnOf = new Map<string, string>();
   for (const n of p.nodes) {
     const { functionName: fn, url, lineNumber } = n.callFrame;
     if (fn === '(idle)') continue;
@@ -100,12 +124,13 @@ export function summarizeCpuProfile(file: string, params: { by: 'function' | 'pa
         ? packageOf(url, fn)
         : `${fn || '(anonymous)'} ${url ? `${packageOf(url, fn)}:${lineNumber + 1}` : ''}`.trim();
     groups.set(key, (groups.get(key) ?? 0) + (selfUs.get(n.id) ?? 0));
+    fnOf.set(key, params.by === 'package' ? key : fn || '(anonymous)');
   }
   const busyUs = [...groups.values()].reduce((a, b) => a + b, 0);
   const top = [...groups.entries()]
     .sort((a, b) => b[1] - a[1])
     .slice(0, params.top)
-    .map(([name, us]) => ({ name, ms: round(us / 1000), pct: round((100 * us) / busyUs) }));
+    .map(([name, us]) => ({ name, fn: fnOf.get(name) ?? name, ms: round(us / 1000), pct: round((100 * us) / busyUs) }));
   return { description: params.text, busy_ms: round(busyUs / 1000), top };
 }
 
@@ -113,4 +138,23 @@ export function summarizeCpuProfile(file: string, params: { by: 'function' | 'pa
 export function mainThreadProfile(dir: string): string | null {
   const f = readdirSync(dir).find((name) => /^CPU\.\d+\.\d+\.\d+\.0\.\d+\.cpuprofile$/.test(name));
   return f ? path.join(dir, f) : null;
+}
+
+/**
+ * CPU time and run-queue wait (runnable but not running: the machine's contention) of all threads of `pid`,
+ * from /proc/<pid>/task/<tid>/schedstat (ns); null when the process is gone or /proc has no schedstat.
+ */
+export function schedstatOf(pid: number): { runMs: number; waitMs: number } | null {
+  try {
+    let run = 0;
+    let wait = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const [r, w] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ').map(Number);
+      run += r ?? 0;
+      wait += w ?? 0;
+    }
+    return { runMs: run / 1e6, waitMs: wait / 1e6 };
+  } catch {
+    return null;
+  }
 }

@@ -33,6 +33,15 @@ const BENCHES = [
   { name: 'fleet', scripts: ['fleet.ts'], results: ['fleet'] },
 ];
 
+/** `make bench` with the BENCH_* settings this run had, as a reader would type it. */
+function benchCommand() {
+  const settings = Object.entries(process.env)
+    .filter(([k]) => k.startsWith('BENCH_'))
+    .map(([k, v]) => `${k}=${v}`)
+    .sort();
+  return [...settings, 'make bench'].join(' ');
+}
+
 function sh(cmd, args) {
   try {
     return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 60_000 }).trim();
@@ -93,7 +102,7 @@ function freshResults(bench, since) {
 
 const startedAt = new Date();
 const runInfo = {
-  command: quick ? 'BENCH_QUICK=1 make bench' : 'make bench',
+  command: benchCommand(),
   quick,
   started_at: startedAt.toISOString(),
   loadavg_start: loadavg().map((x) => Math.round(x * 100) / 100),

@@ -28,7 +28,9 @@ import {
   log,
   mainThreadProfile,
   median,
+  monotonicUs,
   round,
+  schedstatOf,
   summarizeCpuProfile,
   writeResult,
 } from './bench-kit.js';
@@ -50,8 +52,12 @@ interface Target {
   route: 'invocations' | 'v2';
   url: string;
   body: string;
+  /** the server's pid, to read its scheduler statistics (modelctl only: mlflow's workers are grandchildren) */
+  pid?: number | undefined;
 }
 interface Sample {
+  /** the server's threads over the run: seconds on a CPU, and seconds runnable but waiting for one, per second */
+  sched: { cpu_s_per_s: number; runqueue_wait_s_per_s: number } | null;
   rps: number;
   p50_ms: number;
   p99_ms: number;
@@ -105,6 +111,7 @@ async function checkTargets(targets: Target[]): Promise<void> {
 }
 
 async function measure(t: Target, connections: number, seconds: number): Promise<Sample> {
+  const before = t.pid ? schedstatOf(t.pid) : null;
   const r = await autocannon({
     url: t.url,
     method: 'POST',
@@ -114,12 +121,21 @@ async function measure(t: Target, connections: number, seconds: number): Promise
     duration: seconds,
     timeout: 30,
   });
+  const after = t.pid ? schedstatOf(t.pid) : null;
+  const sched =
+    before && after
+      ? {
+          cpu_s_per_s: (after.runMs - before.runMs) / 1000 / r.duration,
+          runqueue_wait_s_per_s: (after.waitMs - before.waitMs) / 1000 / r.duration,
+        }
+      : null;
   return {
     rps: r.requests.average,
     p50_ms: r.latency.p50,
     p99_ms: r.latency.p99,
     errors: r.errors + r.non2xx,
     requests: r['2xx'] + r.non2xx,
+    sched,
   };
 }
 
@@ -130,7 +146,18 @@ function summarize(samples: Sample[]) {
     p99_ms: round(median(samples.map((s) => s.p99_ms)), 2),
     errors: samples.reduce((n, s) => n + s.errors, 0),
     requests: samples.reduce((n, s) => n + s.requests, 0),
-    runs: samples.map((s) => ({ ...s, rps: round(s.rps) })),
+    server_cpu_s_per_s: samples[0]?.sched ? round(median(samples.map((s) => s.sched!.cpu_s_per_s)), 2) : null,
+    server_runqueue_wait_s_per_s: samples[0]?.sched
+      ? round(median(samples.map((s) => s.sched!.runqueue_wait_s_per_s)), 2)
+      : null,
+    runs: samples.map((s) => ({
+      ...s,
+      rps: round(s.rps),
+      sched: s.sched && {
+        cpu_s_per_s: round(s.sched.cpu_s_per_s, 3),
+        runqueue_wait_s_per_s: round(s.sched.runqueue_wait_s_per_s, 3),
+      },
+    })),
   };
 }
 
@@ -162,7 +189,7 @@ async function benchModel(model: Model, runDir: string) {
     mlflow = await startMlflowModelsServe({ runDir, modelPath: model.dir, workers: THREADS, startTimeoutMs: 300_000 });
     const body = JSON.stringify({ inputs: model.rows });
     const targets: Target[] = [
-      { server: 'modelctl', route: 'invocations', url: `${modelctl.url}/invocations`, body },
+      { server: 'modelctl', route: 'invocations', url: `${modelctl.url}/invocations`, body, pid: modelctl.child.pid },
       {
         server: 'modelctl',
         route: 'v2',
@@ -272,6 +299,7 @@ async function profileServe(model: Model, runDir: string) {
   });
   const body = JSON.stringify({ inputs: model.rows });
   const requests = QUICK ? 100 : 300;
+  const window = { fromUs: monotonicUs(), toUs: 0 };
   try {
     for (let i = 0; i < requests; i++) {
       const res = await fetch(`${server.url}/invocations`, {
@@ -281,16 +309,21 @@ async function profileServe(model: Model, runDir: string) {
       });
       await res.arrayBuffer();
     }
+    window.toUs = monotonicUs();
   } finally {
     await server.stop();
   }
   const file = mainThreadProfile(profDir);
   if (!file) return null;
-  return summarizeCpuProfile(file, {
-    by: 'function',
-    top: 12,
-    text: `modelctl serve main thread, ${model.name} batch ${model.rows.length}, ${requests} sequential /invocations (process start included), self time`,
-  });
+  return {
+    requests,
+    ...summarizeCpuProfile(file, {
+      by: 'function',
+      top: 12,
+      text: `modelctl serve main thread, ${model.name} batch ${model.rows.length}, ${requests} sequential /invocations (startup and shutdown excluded), self time`,
+      window,
+    }),
+  };
 }
 
 const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-serving-'));
