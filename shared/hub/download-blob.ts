@@ -178,23 +178,33 @@ async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: 
   }
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  // One write in flight while the next buffer fills: the network and the disk overlap. The hash and
+  // `state.offset` advance only when a write has completed, in order.
+  let inflight: Promise<void> = Promise.resolve();
   const flush = async (): Promise<void> => {
+    await inflight;
     if (pendingBytes === 0) return;
     const release = await params.diskGuard?.reserve(pendingBytes);
     const buf = Buffer.concat(pending, pendingBytes);
-    await writeAll(handle, buf, state.offset);
-    release?.();
-    state.hash.update(buf);
-    state.offset += buf.length;
-    params.onBytes?.(buf.length);
     pending = [];
     pendingBytes = 0;
+    inflight = writeAll(handle, buf, state.offset).then(() => {
+      release?.();
+      state.hash.update(buf);
+      state.offset += buf.length;
+      params.onBytes?.(buf.length);
+    });
+    // handled here so a failed write is not an unhandled rejection while the loop awaits the network;
+    // the next flush (or the finally) awaits `inflight` and throws it
+    inflight.catch(() => undefined);
   };
+  let received = state.offset;
   try {
     for await (const chunk of body.stream) {
       const buf = chunk as Buffer;
       state.networkBytes += buf.length;
-      if (state.offset + pendingBytes + buf.length > file.size) {
+      received += buf.length;
+      if (received > file.size) {
         pending = [];
         pendingBytes = 0;
         throw new AppError({ code: 'DOWNLOAD_INTEGRITY', statusCode: 502, message: `${file.path}: the Hub sent more than ${file.size} bytes` });
@@ -206,6 +216,7 @@ async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: 
   } finally {
     // Bytes received before a dropped connection are a valid prefix: keep them, so the retry resumes after them.
     await flush();
+    await inflight;
   }
   if (state.offset !== file.size) {
     throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${file.path}: body ended at ${state.offset} of ${file.size} bytes` });
