@@ -1,5 +1,5 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HubAdmin } from './hub-server/hub-admin.js';
 import {
@@ -60,6 +60,24 @@ describe('local Hub with huggingface_hub', () => {
       extraPaths: [],
     });
     expect(verified.checkedCount).toBe(Object.keys(tiny.files).length);
+  });
+
+  it('makes the oracle fail on a broken cache: a ref ending in a newline, a snapshot link to a missing blob', async () => {
+    const cacheDir = await freshCache();
+    const tiny = hub.repos.tiny;
+    expect((await hfSnapshotDownload({ endpoint: hub.url, repo: tiny.id, cacheDir })).ok).toBe(true);
+    const repoDir = path.join(cacheDir, `models--${tiny.id.replace('/', '--')}`);
+    await writeFile(path.join(repoDir, 'refs', 'main'), `${tiny.commit}\n`);
+
+    const badRef = await runHfOracle({ cacheDir, checks: [{ repo: tiny.id, files: ['config.json'] }] });
+    await writeFile(path.join(repoDir, 'refs', 'main'), tiny.commit);
+    await rm(path.join(repoDir, 'blobs', tiny.files['config.json']!.etag));
+    const badBlob = await runHfOracle({ cacheDir, checks: [{ repo: tiny.id, files: ['config.json'] }] });
+
+    expect(badRef.downloads[0]!.error?.type).toBe('LocalEntryNotFoundError');
+    expect(badRef.scan.warnings.join()).toMatch(/missing commit hashes/);
+    expect(badBlob.downloads[0]!.ok).toBe(false);
+    expect(badBlob.scan.warnings).not.toEqual([]);
   });
 
   it('redirects an LFS file to the CDN origin, which hf_hub_download follows without the token', async () => {
