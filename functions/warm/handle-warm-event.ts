@@ -133,7 +133,16 @@ async function planFrom(
     ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
     ...(record.generation === undefined ? {} : { generation: record.generation }),
   };
-  const update = await updatePlan({ deps, config, source, involved, refresh: params.refresh, log });
+  let update;
+  try {
+    update = await updatePlan({ deps, config, source, involved, refresh: params.refresh, log });
+  } catch (err) {
+    // permanent: retrying the same config gives the same plan; say so on the ConfigMap and acknowledge
+    if (!isAppError(err) || err.code !== 'PLAN_TOO_LARGE') throw err;
+    log.warn({ message: err.message }, 'plan too large; plan in force kept');
+    await deps.recordEvent({ involved, type: 'Warning', reason: 'PlanTooLarge', message: `${err.message}; the plan in force is unchanged` });
+    return reply(deps, { action: 'rejected', errors: [err.message] });
+  }
   log.info(
     { action: update.action, contentHash: update.contentHash, changes: update.changes, hubRequests: update.hubRequests },
     'plan checked',
