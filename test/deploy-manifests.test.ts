@@ -26,12 +26,13 @@ const HF_TOKEN = 'hf_modelctlTestToken0123456789';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** Environment of the scripts: the peer's kubectl (pinned, same build as ensure-kube.sh's) and kubeconfig. */
+/** Environment of the scripts: the peer's kubeconfig; knative/kubectl.sh finds the pinned kubectl itself. */
 function scriptEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const kube = kubePeer();
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.KUBECTL;
   return {
-    ...process.env,
-    KUBECTL: kube.kubectl,
+    ...env,
     KUBECONFIG: kube.kubeconfig,
     KUBECACHEDIR: path.join(path.dirname(kube.kubeconfig), 'kubectl-cache'),
     ...extra,
@@ -81,6 +82,19 @@ beforeAll(async () => {
   // a cluster with Knative has this namespace; modelctl's flags go into its config-features
   await ensureNamespace('knative-serving');
 }, 300_000);
+
+describe('knative/kubectl.sh', () => {
+  it('runs the kubectl pinned in test/peers/kube/go.mod, the build the testing ground uses', async () => {
+    const { stdout } = await run('bash', ['knative/kubectl.sh', 'version', '--client', '-o', 'json']);
+    const pinned = /^\s*k8s\.io\/kubernetes (v\S+)$/m.exec(
+      readFileSync(path.join(repoRoot, 'test/peers/kube/go.mod'), 'utf8'),
+    )?.[1];
+    expect((JSON.parse(stdout) as Obj).clientVersion.gitVersion).toBe(pinned);
+    expect(pinned).toBe(kubePeer().version);
+    const { stdout: binDir } = await run('bash', ['test/peers/ensure-kube.sh', '--print-bin-dir']);
+    expect(path.join(binDir.trim(), 'kubectl')).toBe(kubePeer().kubectl);
+  });
+});
 
 describe.each(['dev', 'prod'])('config/%s', (envName) => {
   const objects = (): Obj[] => rendered[envName]!;
