@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { buildTestRepos, describeRepo, TEST_REPOS, type FixtureRepo } from './fixtures.js';
+import { HubAdmin } from './hub-admin.js';
 import { startHubServer, type HubServer } from './hub-server.js';
 import { commitFiles, lfsPointer, setRef } from './repo-store.js';
 
@@ -353,5 +354,43 @@ describe('refs', () => {
       converts: [],
       tags: [{ name: 'v1.0', ref: 'refs/tags/v1.0', targetCommit: repos.tiny.commit }],
     });
+  });
+});
+
+describe('HubAdmin', () => {
+  it('adds a rule that skips N requests then applies M times, and reports seen/applied', async () => {
+    const admin = new HubAdmin(hub.adminUrl);
+    const id = await admin.addFault({
+      match: { endpoint: 'revision', repo: TEST_REPOS.tiny },
+      action: { kind: 'status', status: 503 },
+      skip: 1,
+      times: 2,
+    });
+    const url = `/api/models/${TEST_REPOS.tiny}/revision/main`;
+
+    const statuses = [];
+    for (let i = 0; i < 4; i++) statuses.push((await get(url)).status);
+
+    expect(statuses).toEqual([200, 503, 503, 200]);
+    expect(await admin.faults()).toEqual([expect.objectContaining({ id, seen: 3, applied: 2 })]);
+    await admin.removeFault(id);
+    expect(await admin.faults()).toEqual([]);
+  });
+
+  it('counts requests and bytes per endpoint since a mark, and changes the config at runtime', async () => {
+    const admin = new HubAdmin(hub.adminUrl);
+    const mark = await admin.mark();
+    await admin.setConfig({ treePageSize: 1000 });
+
+    const res = await get(`/api/models/${TEST_REPOS.manyFiles}/tree/main?recursive=true`);
+    const body = await res.arrayBuffer();
+    await settle();
+    const stats = await admin.stats(mark);
+    await admin.reset();
+
+    expect(res.headers.get('link')).toBeNull();
+    expect(stats.requests).toBe(1);
+    expect(stats.byEndpoint.tree).toEqual({ requests: 1, bytes: body.byteLength, byStatus: { '200': 1 } });
+    expect((await admin.config()).treePageSize).toBe(7);
   });
 });
