@@ -27,6 +27,37 @@ export function toNdArray(value: unknown): NdArray {
   return { shape, values };
 }
 
+/**
+ * The fast path of {@link toNdArray} for float tensors: walks nested arrays of plain numbers straight into a
+ * Float32Array/Float64Array, with no intermediate list.
+ * @returns null when a leaf is not a number or the array is ragged (the caller then takes the general path)
+ */
+export function toFloatTensor(value: unknown, type: 'float32' | 'float64'): { shape: number[]; data: Float32Array | Float64Array } | null {
+  const shape: number[] = [];
+  let probe = value;
+  while (Array.isArray(probe)) {
+    if (shape.length === MAX_RANK) return null;
+    shape.push(probe.length);
+    if (probe.length === 0) break;
+    probe = probe[0];
+  }
+  if (shape.length === 0) return null;
+  const data = type === 'float32' ? new Float32Array(shape.reduce((a, b) => a * b, 1)) : new Float64Array(shape.reduce((a, b) => a * b, 1));
+  let offset = 0;
+  const fill = (node: unknown, depth: number): boolean => {
+    if (!Array.isArray(node) || node.length !== shape[depth]) return false;
+    if (depth === shape.length - 1) {
+      for (const v of node) {
+        if (typeof v !== 'number') return false;
+        data[offset++] = v;
+      }
+      return true;
+    }
+    return node.every((child) => fill(child, depth + 1));
+  };
+  return fill(value, 0) ? { shape, data } : null;
+}
+
 function collect(value: unknown, shape: number[], depth: number, out: unknown[]): void {
   if (depth === shape.length) {
     if (Array.isArray(value)) throw ragged();

@@ -70,3 +70,16 @@ describe('prepareFeeds', () => {
     expect(() => prepareFeeds({ kind: 'frame', columns: ['p'], rows: [[1]] }, io)).toThrow(/missing inputs \['q'\]/);
   });
 });
+
+describe('prepareFeeds fast and general paths', () => {
+  it('gives the same feeds for plain numbers as for values needing conversion', () => {
+    const plain = prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3, 4], [5, 6, 7, 8]] }], origin: 'inputs' }, iris);
+    const mixed = prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, '2', 3, true], [5, 6, 7, 8]] }], origin: 'inputs' }, iris);
+    expect(plain['X']).toEqual({ type: 'float32', data: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), dims: [2, 4] });
+    expect(mixed['X']).toEqual({ type: 'float32', data: Float32Array.from([1, 2, 3, 1, 5, 6, 7, 8]), dims: [2, 4] });
+  });
+
+  it('still refuses ragged arrays of plain numbers', () => {
+    expect(() => prepareFeeds({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2, 3, 4], [5, 6]] }], origin: 'inputs' }, iris)).toThrow(/ragged/);
+  });
+});

@@ -1,6 +1,6 @@
 import type { TensorSpec } from '../../shared/model/signature.js';
 import type { ModelIo, TensorMeta, WireTensor } from './model-io.js';
-import { formatShape, toNdArray, type NdArray } from './nd-array.js';
+import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
 import type { FrameInput, ModelInput, TensorInput } from './parse-scoring-request.js';
 import { badRequest, schemaMismatch } from './scoring-error.js';
 import { toTypedData } from './typed-values.js';
@@ -15,18 +15,30 @@ export function prepareFeeds(input: ModelInput, io: ModelIo): Record<string, Wir
   const arrays = input.kind === 'tensor' ? tensorArrays(input, io) : frameArrays(input, io);
   const feeds: Record<string, WireTensor> = {};
   for (const meta of io.inputs) {
-    const array = arrays.get(meta.name);
-    if (!array) throw schemaMismatch(`Model is missing inputs ['${meta.name}']. Note that there were extra inputs: [${[...arrays.keys()].filter((k) => !io.inputs.some((m) => m.name === k)).map((k) => `'${k}'`).join(', ')}]`);
-    const shaped = fitRank(array, meta);
+    if (!arrays.has(meta.name)) throw schemaMismatch(`Model is missing inputs ['${meta.name}']. Note that there were extra inputs: [${[...arrays.keys()].filter((k) => !io.inputs.some((m) => m.name === k)).map((k) => `'${k}'`).join(', ')}]`);
     // values convert before the shape is checked, as MLflow does: "x" is a BAD_REQUEST whatever its shape
-    const data = toTypedData(shaped.values, meta.type, meta.name);
-    checkShape(shaped, expectedShape(meta, io));
-    feeds[meta.name] = { type: meta.type, data, dims: shaped.shape };
+    const tensor = toTensor(arrays.get(meta.name), meta);
+    const dims = fitRank(tensor.shape, meta);
+    checkShape(dims, expectedShape(meta, io));
+    feeds[meta.name] = { type: meta.type, data: tensor.data, dims };
   }
   return feeds;
 }
 
-function tensorArrays(input: TensorInput, io: ModelIo): Map<string, NdArray> {
+/**
+ * Nested JSON values → typed data. Plain numbers for a float input (the common case) go straight into the
+ * typed array in one walk; anything else takes the general conversion, which also words the errors.
+ */
+function toTensor(value: unknown, meta: TensorMeta): { shape: number[]; data: WireTensor['data'] } {
+  if (meta.type === 'float32' || meta.type === 'float64') {
+    const fast = toFloatTensor(value, meta.type);
+    if (fast) return fast;
+  }
+  const array = toNdArray(value);
+  return { shape: array.shape, data: toTypedData(array.values, meta.type, meta.name) };
+}
+
+function tensorArrays(input: TensorInput, io: ModelIo): Map<string, unknown> {
   const first = input.tensors[0];
   if (input.tensors.length === 1 && first && first.name === null) {
     if (io.inputs.length !== 1) {
@@ -34,7 +46,7 @@ function tensorArrays(input: TensorInput, io: ModelIo): Map<string, NdArray> {
         `Unable to map numpy array input to the expected model input. Numpy arrays can only be used as input for MLflow ONNX models that have a single input. This model requires ${io.inputs.length} inputs. Please pass in data as either a dictionary or a DataFrame with the following tensors: [${io.inputs.map((i) => `'${i.name}'`).join(', ')}].`,
       );
     }
-    return new Map([[io.inputs[0]!.name, toNdArray(first.value)]]);
+    return new Map([[io.inputs[0]!.name, first.value]]);
   }
   if (hasUnnamedTensorSignature(io) && input.origin === 'instances') {
     throw schemaMismatch(
@@ -46,24 +58,21 @@ function tensorArrays(input: TensorInput, io: ModelIo): Map<string, NdArray> {
       "Invalid input. Failed to parse input data. This model contains an un-named model signature which expects a single n-dimensional array or a single value as input, however, an input of type <class 'dict'> was found.",
     );
   }
-  return new Map(input.tensors.map((t) => [t.name ?? '', toNdArray(t.value)]));
+  return new Map(input.tensors.map((t) => [t.name ?? '', t.value]));
 }
 
-function frameArrays(frame: FrameInput, io: ModelIo): Map<string, NdArray> {
+function frameArrays(frame: FrameInput, io: ModelIo): Map<string, unknown> {
   const columnSpecs = io.signature?.inputs?.kind === 'column' ? io.signature.inputs.specs : null;
   const ordered = columnSpecs ? selectColumns(frame, columnSpecs.map((c) => ({ name: c.name, required: c.required }))) : frame;
   if (io.inputs.length === 1 && !frameNamesInput(ordered, io)) {
     // the whole table is the model's one input: rows x columns
-    const rows = ordered.rows;
-    return new Map([[io.inputs[0]!.name, { shape: [rows.length, ordered.columns.length], values: rows.flat() }]]);
+    return new Map([[io.inputs[0]!.name, ordered.rows]]);
   }
-  const byName = new Map<string, NdArray>();
+  const byName = new Map<string, unknown>();
   for (const meta of io.inputs) {
     const col = ordered.columns.indexOf(meta.name);
     if (col < 0) continue;
-    const cells = ordered.rows.map((r) => r[col]);
-    const stacked = toNdArray(cells);
-    byName.set(meta.name, stacked);
+    byName.set(meta.name, ordered.rows.map((r) => r[col]));
   }
   return byName;
 }
@@ -99,16 +108,14 @@ function expectedShape(meta: TensorMeta, io: ModelIo): number[] {
 }
 
 /** A column of scalars feeding an `[N, 1]` input becomes `[N, 1]` (pandas would pass `[N]` and fail). */
-function fitRank(array: NdArray, meta: TensorMeta): NdArray {
-  if (array.shape.length === meta.shape.length - 1 && meta.shape[meta.shape.length - 1] === 1) {
-    return { shape: [...array.shape, 1], values: array.values };
-  }
-  return array;
+function fitRank(shape: number[], meta: TensorMeta): number[] {
+  if (shape.length === meta.shape.length - 1 && meta.shape[meta.shape.length - 1] === 1) return [...shape, 1];
+  return shape;
 }
 
-function checkShape(array: NdArray, expected: number[]): void {
-  const matches = array.shape.length === expected.length && expected.every((d, i) => d === -1 || d === array.shape[i]);
+function checkShape(shape: number[], expected: number[]): void {
+  const matches = shape.length === expected.length && expected.every((d, i) => d === -1 || d === shape[i]);
   if (!matches) {
-    throw schemaMismatch(`Shape of input ${formatShape(array.shape)} does not match expected shape ${formatShape(expected)}.`);
+    throw schemaMismatch(`Shape of input ${formatShape(shape)} does not match expected shape ${formatShape(expected)}.`);
   }
 }
