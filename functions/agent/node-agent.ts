@@ -63,6 +63,8 @@ export class NodeAgent {
   private dirty = true;
   private pass: AbortController | undefined;
   private lastStates = new Map<string, ModelState>();
+  /** passes in a row that ended with a transient failure (Hub down past the retries, a full disk) */
+  private transientStreak = 0;
   private readonly limit;
 
   constructor(deps: NodeAgentDeps) {
@@ -91,9 +93,20 @@ export class NodeAgent {
       const settings = this.settings();
       if (settings) await this.runPass(settings, verify, signal);
       if (this.dirty) continue;
-      const waitMs = (settings?.checkIntervalSeconds ?? 60) * 1000;
-      verify = await this.sleep(waitMs, signal);
+      const intervalMs = (settings?.checkIntervalSeconds ?? 60) * 1000;
+      verify = await this.sleep(this.nextWaitMs(intervalMs), signal);
     }
+  }
+
+  /**
+   * The interval, or sooner after a transient failure: 30 s doubling up to the interval, with full jitter so a
+   * fleet that saw the same outage does not come back at once. Permanent failures (gated, 401, 404) wait for
+   * the interval or a config change.
+   */
+  private nextWaitMs(intervalMs: number): number {
+    if (this.transientStreak === 0) return intervalMs;
+    const ceiling = Math.min(intervalMs, 30_000 * 2 ** (this.transientStreak - 1));
+    return Math.max(1000, Math.floor(Math.random() * ceiling));
   }
 
   /** @returns true when the interval elapsed (then the next pass re-hashes), false when woken by a change */
@@ -120,6 +133,8 @@ export class NodeAgent {
       const states = await runWarmPass(ctx, targets);
       if (pass.signal.aborted) return;
       const all = [...states, ...unresolved];
+      const transient = states.some((st) => st.state !== 'ready' && st.permanent !== true);
+      this.transientStreak = transient ? this.transientStreak + 1 : 0;
       await this.report(all, { cacheDir, freeBytes: await diskGuard.freeBytesNow().catch(() => null) });
       await evictUnwanted({ cacheDir, stateDir, states: all, graceSeconds: this.deps.evictionGraceSeconds, now: this.now(), log: this.deps.log });
     } catch (err) {
