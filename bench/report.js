@@ -375,13 +375,13 @@ function causes(r) {
     );
   }
   for (const m of s?.models ?? []) {
-    for (const q of m.ratios.filter((x) => x.pass === false && x.rps_ratio >= (s.targets?.rpsRatio ?? 10))) {
+    for (const q of m.ratios.filter((x) => x.pass === false)) {
       const row = m.rows.find(
         (x) => x.server === 'modelctl' && x.route === 'invocations' && x.connections === q.connections,
       );
       if (row?.server_runqueue_wait_s_per_s == null) continue;
       out.push(
-        `- **${m.model} p99 at ${q.connections} connections** (${fmt(row.p99_ms)} ms vs p50 ${fmt(row.p50_ms)} ms): modelctl's threads ran` +
+        `- **${m.model} at ${q.connections} connections** (${fmt(row.rps)} req/s, p99 ${fmt(row.p99_ms)} ms vs p50 ${fmt(row.p50_ms)} ms): modelctl's threads ran` +
           ` ${fmt(row.server_cpu_s_per_s, 2)} s/s and waited runnable for a CPU ${fmt(row.server_runqueue_wait_s_per_s, 2)} s/s during the run.`,
       );
     }

@@ -195,6 +195,7 @@ async function benchModel(model: Model, runDir: string) {
         route: 'v2',
         url: `${modelctl.url}/v2/models/${model.name}/infer`,
         body: await v2Body(modelctl.url, model),
+        pid: modelctl.child.pid,
       },
       { server: 'mlflow', route: 'invocations', url: `${mlflow.url}/invocations`, body },
     ];
