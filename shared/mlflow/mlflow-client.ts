@@ -181,13 +181,28 @@ export class MlflowClient {
         dispatcher: this.dispatcher,
       });
     } catch (err) {
-      const code = (err as { code?: string }).code ?? (err as Error).name;
-      throw new MlflowError({
-        code: 'MLFLOW_UNAVAILABLE',
-        message: `could not reach MLflow at ${this.origin} for ${params.what} (${code})`,
+      throw this.requestFailed(err, params.what);
+    }
+  }
+
+  /** A request that got no answer: an untrusted certificate is permanent, anything else is retried. */
+  private requestFailed(err: unknown, what: string): MlflowError {
+    const code = tlsCodeOf(err);
+    if (code !== null) {
+      return new MlflowError({
+        code: 'MLFLOW_BAD_REQUEST',
+        message:
+          `the TLS certificate of MLflow at ${this.origin} is not trusted (${code}) for ${what}: give Node the CA ` +
+          `(NODE_EXTRA_CA_CERTS) or set MLFLOW_TRACKING_INSECURE_TLS=true`,
         cause: err,
       });
     }
+    const name = (err as { code?: string }).code ?? (err as Error).name;
+    return new MlflowError({
+      code: 'MLFLOW_UNAVAILABLE',
+      message: `could not reach MLflow at ${this.origin} for ${what} (${name})`,
+      cause: err,
+    });
   }
 
   /** Turns a non-2xx answer into an {@link MlflowError} that says what to check. */
@@ -238,6 +253,16 @@ function authorizationHeader(username?: string, password?: string, token?: strin
   }
   if (token !== undefined && token !== '') return `Bearer ${token}`;
   return undefined;
+}
+
+/** Node's certificate-verification error codes (`SELF_SIGNED_CERT_IN_CHAIN`, `CERT_HAS_EXPIRED`, …), or null. */
+function tlsCodeOf(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e !== null && typeof e === 'object' && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS_CERT/.test(code)) return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return null;
 }
 
 function parseJson(text: string): unknown {
