@@ -59,7 +59,10 @@ export function registerDeployCommand(program: Command): void {
       "agents' node cache folder, the seed's nodeHostPath (default: /mnt/stateful_partition/kube-ephemeral-ssd)",
     )
     .option('--node-cache-path <dir>', 'cache folder under --node-host-path: HF_HUB_CACHE (default: huggingface/hub)')
-    .option('--mlflow-tracking-uri <uri>', 'MLFLOW_TRACKING_URI of both containers, reachable from the pods; required for MLflow URIs (no credentials in it)')
+    .option(
+      '--mlflow-tracking-uri <uri>',
+      'MLFLOW_TRACKING_URI of both containers, reachable from the pods; required for MLflow URIs (no credentials in it)',
+    )
     .option(
       '--mlflow-secret <name>',
       'Secret with MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN keys, referenced (never copied)',
