@@ -112,6 +112,12 @@ async function generateCache(): Promise<GeneratedCache> {
   await writeFile(refPath(root, ['http://mlflow.test', E.newest.uri]), E.newest.key);
   // an "entry" that is a symlink out of the cache: it must not be followed (nor its target deleted)
   await symlink(outside, path.join(cacheDirs(root).entries, entryKey('hf', ['outside'])));
+  // a dead process's half-download in tmp/ (two days old) and a fresh one of a running download
+  const deadTemp = path.join(cacheDirs(root).tmp, `${entryKey('mlflow', ['dead'])}.x1y2`);
+  await mkdir(deadTemp, { recursive: true });
+  await writeFile(path.join(deadTemp, 'part'), Buffer.alloc(1000));
+  await utimes(deadTemp, new Date(now - 2 * DAY), new Date(now - 2 * DAY));
+  await mkdir(path.join(cacheDirs(root).tmp, `${entryKey('mlflow', ['live'])}.a1b2`), { recursive: true });
   const lock = await tryAcquireLock({ lockPath: entryPaths(root, E.locked.key).lock, heartbeatMs: 200 });
   if (!lock) throw new Error('could not take the lock of the locked entry');
   return { root, outside, lock };
@@ -219,6 +225,7 @@ describe('cleanup function (PingSource)', () => {
       expect(res.summary.bytesRemoved).toBe(expectedBytes);
       expect(res.summary.kept.find((k) => k.key === E.inUse.key)?.pods).toEqual(['serving-pod']);
       expect(res.summary.skipped).toEqual([{ name: entryKey('hf', ['outside']), reason: 'symlink-not-followed' }]);
+      expect(res.summary.staleTemp).toEqual([{ name: `${entryKey('mlflow', ['dead'])}.x1y2`, bytes: 1000 }]);
       expect(await listTree(cache.root)).toEqual(before);
       expect(await registry.getSingleMetricAsString('modelctl_cleanup_removed_bytes_total')).toContain(`modelctl_cleanup_removed_bytes_total{dry_run="true"} ${expectedBytes}`);
     } finally {
@@ -245,8 +252,8 @@ describe('cleanup function (PingSource)', () => {
     // the ref to a removed entry went with it; the ref to a kept one stays
     expect(existsSync(refPath(cache.root, ['http://mlflow.test', E.expired.uri]))).toBe(false);
     expect(existsSync(refPath(cache.root, ['http://mlflow.test', E.newest.uri]))).toBe(true);
-    // nothing half-deleted is left behind
-    expect(await readdir(cacheDirs(cache.root).tmp)).toEqual([]);
+    // nothing half-deleted is left behind; the dead process's leftover went, the running download's did not
+    expect(await readdir(cacheDirs(cache.root).tmp)).toEqual([`${entryKey('mlflow', ['live'])}.a1b2`]);
     // the running fetch still holds its lock
     await expect(cache.lock.assertHeld()).resolves.toBeUndefined();
   });

@@ -7,7 +7,7 @@ import { tryAcquireLock } from '../../shared/model-cache/cache-lock.js';
 import { cacheDirs, entryPaths } from '../../shared/model-cache/cache-layout.js';
 import { readLastUsed } from '../../shared/model-cache/last-used.js';
 import { findEntriesInUse, planEviction, type EvictionDecision } from './plan-eviction.js';
-import { scanCache, type SkippedPath } from './scan-cache.js';
+import { scanCache, treeBytes, type SkippedPath } from './scan-cache.js';
 
 /** One entry in the summary. */
 export interface EntryReport {
@@ -35,6 +35,8 @@ export interface CleanupSummary {
   bytesAfter: number;
   /** true when the cache is still above MAX_SIZE_GB (everything left is in use or locked) */
   overLimit: boolean;
+  /** leftovers in `tmp/` older than a day (a dead process's download or deletion), removed (dry run: listed) */
+  staleTemp: { name: string; bytes: number }[];
 }
 
 /** The cleanup settings (the seed's env). */
@@ -56,7 +58,8 @@ const DAY_MS = 86_400_000;
  * 2. find what active pods in `namespace` use (their spec, through the API server) and what is locked;
  * 3. decide: TTL first, then least recently used down to MAX_SIZE_GB;
  * 4. unless dry run, remove each chosen entry under its lock: rename into `tmp/`, then delete there;
- *    an entry used or locked since step 2 is kept.
+ *    an entry used or locked since step 2 is kept;
+ * 5. remove what a dead process left in `tmp/` more than a day ago (not while its entry's lock exists).
  */
 export async function runCleanup(params: {
   settings: CleanupSettings;
@@ -84,7 +87,9 @@ export async function runCleanup(params: {
   });
   // 4.
   const outcomes = settings.dryRun ? decisions : await executeRemovals(settings.cachePath, decisions, log);
-  const summary = summarize(settings, outcomes, skipped);
+  // 5. leftovers of dead processes in tmp/ (the layout allows removing what is older than a day)
+  const staleTemp = await sweepTemp({ cacheRoot: settings.cachePath, now, dryRun: settings.dryRun });
+  const summary = { ...summarize(settings, outcomes, skipped), staleTemp };
   for (const s of skipped) log.warn({ name: s.name, reason: s.reason }, 'left alone in entries/');
   return summary;
 }
@@ -149,7 +154,23 @@ async function removeRefsTo(cacheRoot: string, keys: ReadonlySet<string>): Promi
   }
 }
 
-function summarize(settings: CleanupSettings, decisions: readonly EvictionDecision[], skipped: SkippedPath[]): CleanupSummary {
+/** `tmp/` children older than a day whose entry is not locked; removed unless dry run (symlinks: the link only). */
+async function sweepTemp(params: { cacheRoot: string; now: Date; dryRun: boolean }): Promise<{ name: string; bytes: number }[]> {
+  const dirs = cacheDirs(params.cacheRoot);
+  const stale: { name: string; bytes: number }[] = [];
+  for (const name of await readdir(dirs.tmp).catch(() => [] as string[])) {
+    const full = path.join(dirs.tmp, name);
+    const info = await lstat(full).catch(() => null);
+    if (info === null || params.now.getTime() - info.mtime.getTime() <= DAY_MS) continue;
+    const key = name.split('.')[0] ?? '';
+    if (await lstat(path.join(dirs.locks, `${key}.lock`)).catch(() => null)) continue;
+    stale.push({ name, bytes: info.isDirectory() ? await treeBytes(full) : info.isFile() ? info.size : 0 });
+    if (!params.dryRun) await rm(full, { recursive: true, force: true });
+  }
+  return stale;
+}
+
+function summarize(settings: CleanupSettings, decisions: readonly EvictionDecision[], skipped: SkippedPath[]): Omit<CleanupSummary, 'staleTemp'> {
   const report = (d: EvictionDecision): EntryReport => ({
     key: d.entry.key,
     bytes: d.entry.bytes,
