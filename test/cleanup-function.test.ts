@@ -18,7 +18,13 @@ import { cacheDirs, entryKey, entryPaths, refPath } from '../shared/model-cache/
 import { tryAcquireLock, type HeldLock } from '../shared/model-cache/cache-lock.js';
 import { touchLastUsed } from '../shared/model-cache/last-used.js';
 import { writeManifest } from '../shared/model-cache/manifest.js';
-import { adminKubeConfig, createTestNamespace, kubeConfigAsServiceAccount, kubePeer, runKubectl } from './kube-helpers.js';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  kubeConfigAsServiceAccount,
+  kubePeer,
+  runKubectl,
+} from './kube-helpers.js';
 import { readPeers } from './peers/peer-run.js';
 
 /**
@@ -46,7 +52,13 @@ interface GeneratedEntry {
 
 /** Entry of `label`: a key made the way fetch makes them. */
 function spec(label: string, uri: string, size: { MiB: number; ageDays: number; name?: string }): GeneratedEntry {
-  return { key: entryKey('mlflow', ['http://mlflow.test', label]), uri, bytes: Math.round(size.MiB * MiB), ageDays: size.ageDays, ...(size.name ? { name: size.name } : {}) };
+  return {
+    key: entryKey('mlflow', ['http://mlflow.test', label]),
+    uri,
+    bytes: Math.round(size.MiB * MiB),
+    ageDays: size.ageDays,
+    ...(size.name ? { name: size.name } : {}),
+  };
 }
 
 const E = {
@@ -62,11 +74,20 @@ const E = {
 // inUse 2 + locked 2 + newest 4 + middle 2 + oldestRecent 1 = 11 MiB (+ a few KiB of manifests); MAX 8.5 MiB
 // removes oldestRecent, then middle, and stops.
 const MAX_SIZE_GB = 8.5 / 1024;
-const EXPECTED_REMOVED = { [E.expired.key]: 'ttl', [E.finishedPod.key]: 'ttl', [E.oldestRecent.key]: 'lru', [E.middle.key]: 'lru' };
+const EXPECTED_REMOVED = {
+  [E.expired.key]: 'ttl',
+  [E.finishedPod.key]: 'ttl',
+  [E.oldestRecent.key]: 'lru',
+  [E.middle.key]: 'lru',
+};
 const EXPECTED_KEPT = { [E.inUse.key]: 'in-use', [E.locked.key]: 'locked', [E.newest.key]: 'under-limit' };
 
 /** Writes one complete entry: model files, manifest (via fetch's module), last-used at its age. */
-async function writeEntry(cacheRoot: string, e: GeneratedEntry, extra?: (modelDir: string) => Promise<void>): Promise<void> {
+async function writeEntry(
+  cacheRoot: string,
+  e: GeneratedEntry,
+  extra?: (modelDir: string) => Promise<void>,
+): Promise<void> {
   const paths = entryPaths(cacheRoot, e.key);
   await mkdir(paths.modelDir, { recursive: true });
   await writeFile(path.join(paths.modelDir, 'MLmodel'), 'flavors: {}\n');
@@ -77,7 +98,12 @@ async function writeEntry(cacheRoot: string, e: GeneratedEntry, extra?: (modelDi
     format: 1,
     key: e.key,
     kind: 'mlflow',
-    source: { uri: e.uri, server: 'http://mlflow.test', resolved: `mlflow-artifacts:/1/${e.key}/artifacts`, ...(e.name ? { name: e.name } : {}) },
+    source: {
+      uri: e.uri,
+      server: 'http://mlflow.test',
+      resolved: `mlflow-artifacts:/1/${e.key}/artifacts`,
+      ...(e.name ? { name: e.name } : {}),
+    },
     files: [],
     totalBytes: e.bytes,
     createdAt: new Date(now - e.ageDays * DAY).toISOString(),
@@ -105,7 +131,11 @@ async function generateCache(): Promise<GeneratedCache> {
   await writeFile(path.join(outside, 'precious.bin'), Buffer.alloc(MiB, 1));
   await utimes(outside, new Date(now - 30 * DAY), new Date(now - 30 * DAY));
   for (const e of Object.values(E)) {
-    await writeEntry(root, e, e === E.expired ? (dir) => symlink(path.join(outside, 'precious.bin'), path.join(dir, 'link-out')) : undefined);
+    await writeEntry(
+      root,
+      e,
+      e === E.expired ? (dir) => symlink(path.join(outside, 'precious.bin'), path.join(dir, 'link-out')) : undefined,
+    );
   }
   await mkdir(cacheDirs(root).refs, { recursive: true });
   await writeFile(refPath(root, ['http://mlflow.test', E.expired.uri]), E.expired.key);
@@ -127,9 +157,14 @@ async function generateCache(): Promise<GeneratedCache> {
 async function filesBytes(cacheRoot: string, entries: readonly GeneratedEntry[]): Promise<number> {
   const dirs = entries.map((e) => entryPaths(cacheRoot, e.key).dir);
   const out = await new Promise<string>((resolve, reject) =>
-    execFile('find', [...dirs, '-type', 'f', '-printf', '%s\\n'], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    execFile('find', [...dirs, '-type', 'f', '-printf', '%s\\n'], (err, stdout) =>
+      err ? reject(err) : resolve(stdout),
+    ),
   );
-  return out.split('\n').filter(Boolean).reduce((n, line) => n + Number(line), 0);
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .reduce((n, line) => n + Number(line), 0);
 }
 
 async function listTree(dir: string): Promise<string[]> {
@@ -142,7 +177,17 @@ async function createPod(name: string, modelUri: string, finished = false): Prom
     body: {
       metadata: { name },
       spec: {
-        initContainers: [{ name: 'fetch', image: 'modelctl', args: ['fetch'], env: [{ name: 'MODEL_URI', value: modelUri }, { name: 'STORAGE_STRATEGY', value: 'pvc' }] }],
+        initContainers: [
+          {
+            name: 'fetch',
+            image: 'modelctl',
+            args: ['fetch'],
+            env: [
+              { name: 'MODEL_URI', value: modelUri },
+              { name: 'STORAGE_STRATEGY', value: 'pvc' },
+            ],
+          },
+        ],
         containers: [{ name: 'serve', image: 'modelctl', args: ['serve'] }],
       },
     },
@@ -156,7 +201,10 @@ async function createPod(name: string, modelUri: string, finished = false): Prom
 beforeAll(async () => {
   core = adminKubeConfig().makeApiClient(CoreV1Api);
   ns = await createTestNamespace('cleanup');
-  const rbac = readFileSync(path.join(repoRoot, 'knative/cleanup/rbac.yaml'), 'utf8').replaceAll('namespace: modelctl-system', `namespace: ${ns}`);
+  const rbac = readFileSync(path.join(repoRoot, 'knative/cleanup/rbac.yaml'), 'utf8').replaceAll(
+    'namespace: modelctl-system',
+    `namespace: ${ns}`,
+  );
   const applied = await runKubectl(['apply', '-f', '-'], { stdin: rbac });
   expect(applied.code).toBe(0);
   listPods = createPodLister(await kubeConfigAsServiceAccount(ns, 'modelctl-cleanup'));
@@ -170,7 +218,10 @@ function byKey(reports: CleanupSummary['removed']): Record<string, string> {
   return Object.fromEntries(reports.map((r) => [r.key, r.reason]));
 }
 
-async function serveCleanup(settings: { cachePath: string; dryRun: boolean }): Promise<{ server: RunningServer; url: string; registry: Registry }> {
+async function serveCleanup(settings: {
+  cachePath: string;
+  dryRun: boolean;
+}): Promise<{ server: RunningServer; url: string; registry: Registry }> {
   const registry = new Registry();
   const server = await startCleanup({
     settings: { ...settings, namespace: ns, ttlDays: 7, maxSizeGB: MAX_SIZE_GB },
@@ -196,11 +247,21 @@ function pingEvent(): CloudEvent<unknown> {
   });
 }
 
-async function postPing(url: string, mode: 'binary' | 'structured'): Promise<{ status: number; summary: CleanupSummary; type: string }> {
+async function postPing(
+  url: string,
+  mode: 'binary' | 'structured',
+): Promise<{ status: number; summary: CleanupSummary; type: string }> {
   const message = mode === 'binary' ? HTTP.binary(pingEvent()) : HTTP.structured(pingEvent());
-  const res = await fetch(url, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: message.headers as Record<string, string>,
+    body: message.body as string,
+  });
   const body = await res.text();
-  const reply = HTTP.toEvent({ headers: Object.fromEntries(res.headers.entries()), body }) as CloudEvent<CleanupSummary>;
+  const reply = HTTP.toEvent({
+    headers: Object.fromEntries(res.headers.entries()),
+    body,
+  }) as CloudEvent<CleanupSummary>;
   return { status: res.status, summary: reply.data!, type: reply.type };
 }
 
@@ -227,7 +288,9 @@ describe('cleanup function (PingSource)', () => {
       expect(res.summary.skipped).toEqual([{ name: entryKey('hf', ['outside']), reason: 'symlink-not-followed' }]);
       expect(res.summary.staleTemp).toEqual([{ name: `${entryKey('mlflow', ['dead'])}.x1y2`, bytes: 1000 }]);
       expect(await listTree(cache.root)).toEqual(before);
-      expect(await registry.getSingleMetricAsString('modelctl_cleanup_removed_bytes_total')).toContain(`modelctl_cleanup_removed_bytes_total{dry_run="true"} ${expectedBytes}`);
+      expect(await registry.getSingleMetricAsString('modelctl_cleanup_removed_bytes_total')).toContain(
+        `modelctl_cleanup_removed_bytes_total{dry_run="true"} ${expectedBytes}`,
+      );
     } finally {
       await server.close();
     }
@@ -261,8 +324,14 @@ describe('cleanup function (PingSource)', () => {
   it('refuses an event that is not a ping with a 400', async () => {
     const { server, url } = await serveCleanup({ cachePath: cache.root, dryRun: true });
     try {
-      const message = HTTP.binary(new CloudEvent({ type: 'dev.knative.apiserver.resource.update', source: kubePeer().server, data: {} }));
-      const res = await fetch(url, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+      const message = HTTP.binary(
+        new CloudEvent({ type: 'dev.knative.apiserver.resource.update', source: kubePeer().server, data: {} }),
+      );
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: message.headers as Record<string, string>,
+        body: message.body as string,
+      });
       expect(res.status).toBe(400);
       expect(((await res.json()) as { error_code: string }).error_code).toBe('UNSUPPORTED_EVENT_TYPE');
     } finally {
@@ -280,7 +349,13 @@ describe('modelctl cleanup --once', () => {
         new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
           execFile(
             process.execPath,
-            ['--import', path.join(repoRoot, 'test/hub-server/register-ts.ts'), path.join(repoRoot, 'cli/main.ts'), 'cleanup', '--once'],
+            [
+              '--import',
+              path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+              path.join(repoRoot, 'cli/main.ts'),
+              'cleanup',
+              '--once',
+            ],
             {
               cwd: repoRoot,
               env: {
@@ -307,7 +382,9 @@ describe('modelctl cleanup --once', () => {
       expect(real.code).toBe(0);
       const summary = JSON.parse(real.stdout) as CleanupSummary;
       expect(byKey(summary.removed)).toEqual(EXPECTED_REMOVED);
-      expect((await readdir(cacheDirs(cache.root).entries)).sort()).toEqual([E.inUse.key, E.locked.key, E.newest.key, entryKey('hf', ['outside'])].sort());
+      expect((await readdir(cacheDirs(cache.root).entries)).sort()).toEqual(
+        [E.inUse.key, E.locked.key, E.newest.key, entryKey('hf', ['outside'])].sort(),
+      );
     } finally {
       await cache.lock.release();
     }
@@ -317,7 +394,13 @@ describe('modelctl cleanup --once', () => {
     const res = await new Promise<{ code: number; stderr: string }>((resolve) => {
       execFile(
         process.execPath,
-        ['--import', path.join(repoRoot, 'test/hub-server/register-ts.ts'), path.join(repoRoot, 'cli/main.ts'), 'cleanup', '--once'],
+        [
+          '--import',
+          path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+          path.join(repoRoot, 'cli/main.ts'),
+          'cleanup',
+          '--once',
+        ],
         { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', NAMESPACE: ns, TTL_DAYS: '-1' }, timeout: 60_000 },
         (err, _stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }),
       );

@@ -27,7 +27,14 @@ beforeAll(async () => {
 
 describe('knative/warm and knative/cleanup', () => {
   it.each(['knative/warm', 'knative/cleanup'])('%s applies with server-side dry-run', async (dir) => {
-    const res = await runKubectl(['apply', '--dry-run=server', '--server-side', '--field-manager=modelctl-test', '-k', path.join(repoRoot, dir)]);
+    const res = await runKubectl([
+      'apply',
+      '--dry-run=server',
+      '--server-side',
+      '--field-manager=modelctl-test',
+      '-k',
+      path.join(repoRoot, dir),
+    ]);
     expect(res.stderr).toBe('');
     expect(res.code).toBe(0);
     const kinds = res.stdout.trim().split('\n');
@@ -36,7 +43,12 @@ describe('knative/warm and knative/cleanup', () => {
   });
 
   it('has a CronJob alternative for cleanup that applies with server-side dry-run', async () => {
-    const res = await runKubectl(['apply', '--dry-run=server', '-f', path.join(repoRoot, 'knative/cleanup/cronjob.yaml')]);
+    const res = await runKubectl([
+      'apply',
+      '--dry-run=server',
+      '-f',
+      path.join(repoRoot, 'knative/cleanup/cronjob.yaml'),
+    ]);
     expect(res.stderr).toBe('');
     expect(res.stdout).toContain('cronjob.batch/modelctl-cleanup created (server dry run)');
   });
@@ -47,26 +59,43 @@ describe('knative/warm and knative/cleanup', () => {
     };
     expect(source.spec.mode).toBe('Resource');
     expect(source.spec.resources).toEqual([
-      expect.objectContaining({ apiVersion: 'v1', kind: 'ConfigMap', selector: { matchLabels: { 'modelctl.dev/config': 'models' } } }),
+      expect.objectContaining({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        selector: { matchLabels: { 'modelctl.dev/config': 'models' } },
+      }),
     ]);
     const models = parse(readFileSync(path.join(repoRoot, 'knative/kustomization.yaml'), 'utf8')) as {
       configMapGenerator: { name: string; options: { labels: Record<string, string> } }[];
     };
-    expect(models.configMapGenerator.find((g) => g.name === 'modelctl-models')?.options.labels['modelctl.dev/config']).toBe('models');
+    expect(
+      models.configMapGenerator.find((g) => g.name === 'modelctl-models')?.options.labels['modelctl.dev/config'],
+    ).toBe('models');
   });
 });
 
 describe('RBAC, least privilege', () => {
   let ns: string;
   const can = async (who: string, verb: string, resource: string) => {
-    const res = await runKubectl(['auth', 'can-i', verb, resource, '-n', ns, `--as=system:serviceaccount:${ns}:${who}`]);
+    const res = await runKubectl([
+      'auth',
+      'can-i',
+      verb,
+      resource,
+      '-n',
+      ns,
+      `--as=system:serviceaccount:${ns}:${who}`,
+    ]);
     return res.stdout.trim();
   };
 
   beforeAll(async () => {
     ns = await createTestNamespace('rbac');
     for (const file of ['knative/warm/rbac.yaml', 'knative/cleanup/rbac.yaml']) {
-      const manifest = readFileSync(path.join(repoRoot, file), 'utf8').replaceAll(`namespace: ${NAMESPACE}`, `namespace: ${ns}`);
+      const manifest = readFileSync(path.join(repoRoot, file), 'utf8').replaceAll(
+        `namespace: ${NAMESPACE}`,
+        `namespace: ${ns}`,
+      );
       const res = await runKubectl(['apply', '-f', '-'], { stdin: manifest });
       expect(res.code).toBe(0);
     }
@@ -84,7 +113,8 @@ describe('RBAC, least privilege', () => {
   });
 
   it('lets the ApiServerSource adapter only get/list/watch ConfigMaps', async () => {
-    for (const verb of ['get', 'list', 'watch']) expect(await can('modelctl-warm-source', verb, 'configmaps')).toBe('yes');
+    for (const verb of ['get', 'list', 'watch'])
+      expect(await can('modelctl-warm-source', verb, 'configmaps')).toBe('yes');
     expect(await can('modelctl-warm-source', 'update', 'configmaps')).toBe('no');
     expect(await can('modelctl-warm-source', 'list', 'secrets')).toBe('no');
   });
@@ -100,17 +130,22 @@ describe('RBAC, least privilege', () => {
 describe('func.yaml', () => {
   const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
   /** The schema is draft-04; its keywords used here mean the same in Ajv's default draft, minus `$schema`. */
-  const withoutDraft = JSON.parse(JSON.stringify(schema), (key, value: unknown) => (key === '$schema' ? undefined : value)) as Record<string, unknown>;
+  const withoutDraft = JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
+    key === '$schema' ? undefined : value,
+  ) as Record<string, unknown>;
   const ajv = new Ajv({ allErrors: true, strict: false });
   addFormats(ajv);
   const validate = ajv.compile(withoutDraft);
 
-  it.each(['functions/warm/func.yaml', 'functions/cleanup/func.yaml'])('%s is valid against the func schema', (file) => {
-    const doc = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as unknown;
-    const valid = validate(doc);
-    expect(validate.errors ?? []).toEqual([]);
-    expect(valid).toBe(true);
-  });
+  it.each(['functions/warm/func.yaml', 'functions/cleanup/func.yaml'])(
+    '%s is valid against the func schema',
+    (file) => {
+      const doc = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as unknown;
+      const valid = validate(doc);
+      expect(validate.errors ?? []).toEqual([]);
+      expect(valid).toBe(true);
+    },
+  );
 
   it('the validator refuses what the schema forbids (unknown key, bad name)', () => {
     const doc = parse(readFileSync(path.join(repoRoot, 'functions/warm/func.yaml'), 'utf8')) as Record<string, unknown>;

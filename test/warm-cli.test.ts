@@ -26,19 +26,36 @@ let port: number;
 beforeAll(async () => {
   hub = readHub();
   ns = await createTestNamespace('warm-cli');
-  await createRepo({ root: hub.reposDir, repo: `${ns}/cli-model`, files: { 'config.json': '{"a":1}\n', 'model.safetensors': { size: 1024 * 1024, seed: ns } } });
-  child = spawn(process.execPath, ['--import', path.join(repoRoot, 'test/hub-server/register-ts.ts'), path.join(repoRoot, 'cli/main.ts'), 'warm', '--port', '0', '--host', '127.0.0.1'], {
-    cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? '',
-      POD_NAMESPACE: ns,
-      KUBECONFIG: kubePeer().kubeconfig,
-      HF_ENDPOINT: hub.url,
-      // the granted token: the gated repo resolves
-      HF_TOKEN: hub.token,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  await createRepo({
+    root: hub.reposDir,
+    repo: `${ns}/cli-model`,
+    files: { 'config.json': '{"a":1}\n', 'model.safetensors': { size: 1024 * 1024, seed: ns } },
   });
+  child = spawn(
+    process.execPath,
+    [
+      '--import',
+      path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+      path.join(repoRoot, 'cli/main.ts'),
+      'warm',
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+    ],
+    {
+      cwd: repoRoot,
+      env: {
+        PATH: process.env.PATH ?? '',
+        POD_NAMESPACE: ns,
+        KUBECONFIG: kubePeer().kubeconfig,
+        HF_ENDPOINT: hub.url,
+        // the granted token: the gated repo resolves
+        HF_TOKEN: hub.token,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const deadline = Date.now() + 60_000;
@@ -76,11 +93,19 @@ describe('modelctl warm (process)', () => {
       namespace: ns,
     });
     const message = HTTP.binary(event);
-    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+    const res = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: message.headers as Record<string, string>,
+      body: message.body as string,
+    });
     expect(res.status).toBe(200);
     expect(res.headers.get('ce-type')).toBe('dev.modelctl.warm.planned');
     const plan = parsePlan(
-      (await adminKubeConfig().makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' })).data![PLAN_KEY]!,
+      (
+        await adminKubeConfig()
+          .makeApiClient(CoreV1Api)
+          .readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' })
+      ).data![PLAN_KEY]!,
     );
     expect(plan.models.map((m) => [m.repo, m.status])).toEqual(
       [
@@ -95,7 +120,9 @@ describe('modelctl warm (process)', () => {
     expect((await fetch(`http://127.0.0.1:${port}/health/liveness`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${port}/health/readiness`)).status).toBe(200);
     const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    expect(metrics).toMatch(/modelctl_warm_events_total\{[^}]*type="dev.knative.apiserver.resource.add"[^}]*outcome="created"[^}]*\} 1/);
+    expect(metrics).toMatch(
+      /modelctl_warm_events_total\{[^}]*type="dev.knative.apiserver.resource.add"[^}]*outcome="created"[^}]*\} 1/,
+    );
     expect(metrics).toMatch(/modelctl_warm_hub_requests_total\{[^}]*endpoint="revision"[^}]*\} 2/);
   });
 

@@ -18,7 +18,13 @@ import { HubAdmin } from './hub-server/hub-admin.js';
 import { commitFiles, createRepo } from './hub-server/repo-store.js';
 import type { LoggedRequest } from './hub-server/request-log.js';
 import { readHub, type HubInfo } from './peers/hub.js';
-import { adminKubeConfig, createTestNamespace, kubeConfigAsServiceAccount, kubePeer, runKubectl } from './kube-helpers.js';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  kubeConfigAsServiceAccount,
+  kubePeer,
+  runKubectl,
+} from './kube-helpers.js';
 
 /**
  * The warm function against the real kube-apiserver and the local Hub: CloudEvents shaped exactly as
@@ -43,7 +49,10 @@ let repos: { moving: string; pinned: string };
 
 /** The Role/RoleBinding/ServiceAccounts of knative/warm/rbac.yaml, moved to the test namespace. */
 function warmRbac(namespace: string): string {
-  return readFileSync(path.join(here, '../knative/warm/rbac.yaml'), 'utf8').replaceAll('namespace: modelctl-system', `namespace: ${namespace}`);
+  return readFileSync(path.join(here, '../knative/warm/rbac.yaml'), 'utf8').replaceAll(
+    'namespace: modelctl-system',
+    `namespace: ${namespace}`,
+  );
 }
 
 beforeAll(async () => {
@@ -64,7 +73,11 @@ beforeAll(async () => {
       'pytorch_model.bin': { size: MiB, seed: `${ns}-bin` },
     },
   });
-  const pinned = await createRepo({ root: hub.reposDir, repo: repos.pinned, files: { 'config.json': '{"model_type":"pinned"}\n' } });
+  const pinned = await createRepo({
+    root: hub.reposDir,
+    repo: repos.pinned,
+    files: { 'config.json': '{"model_type":"pinned"}\n' },
+  });
   commits = { moving: moving.branches.main!, pinned: pinned.branches.main! };
 
   const kc = await kubeConfigAsServiceAccount(ns, 'modelctl-warm');
@@ -128,9 +141,17 @@ async function getConfigMapJson(name = MODELS): Promise<Record<string, unknown>>
 }
 
 async function putModelsConfig(yamlText: string, key = 'models.yaml'): Promise<Record<string, unknown>> {
-  const body = { metadata: { name: MODELS, namespace: ns, labels: { 'modelctl.dev/config': 'models' } }, data: { [key]: yamlText } };
+  const body = {
+    metadata: { name: MODELS, namespace: ns, labels: { 'modelctl.dev/config': 'models' } },
+    data: { [key]: yamlText },
+  };
   const existing = await core.readNamespacedConfigMap({ namespace: ns, name: MODELS }).catch(() => null);
-  if (existing) await core.replaceNamespacedConfigMap({ namespace: ns, name: MODELS, body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata!.resourceVersion! } } });
+  if (existing)
+    await core.replaceNamespacedConfigMap({
+      namespace: ns,
+      name: MODELS,
+      body: { ...body, metadata: { ...body.metadata, resourceVersion: existing.metadata!.resourceVersion! } },
+    });
   else await core.createNamespacedConfigMap({ namespace: ns, body });
   return getConfigMapJson();
 }
@@ -175,7 +196,11 @@ interface Posted {
 
 async function post(event: CloudEvent<unknown>, mode: Mode): Promise<Posted> {
   const message = mode === 'binary' ? HTTP.binary(event) : HTTP.structured(event);
-  const res = await fetch(warmUrl, { method: 'POST', headers: message.headers as Record<string, string>, body: message.body as string });
+  const res = await fetch(warmUrl, {
+    method: 'POST',
+    headers: message.headers as Record<string, string>,
+    body: message.body as string,
+  });
   const body = await res.text();
   const headers = Object.fromEntries(res.headers.entries());
   const reply = headers['ce-type'] ? (HTTP.toEvent({ headers, body }) as CloudEvent<Record<string, unknown>>) : null;
@@ -215,7 +240,11 @@ describe('warm: ApiServerSource add of the models ConfigMap', () => {
     expect(res.reply?.data).toMatchObject({ action: 'created' });
 
     const { plan } = await readPlanConfigMap();
-    expect(plan.source).toMatchObject({ namespace: ns, name: MODELS, resourceVersion: (cm.metadata as { resourceVersion: string }).resourceVersion });
+    expect(plan.source).toMatchObject({
+      namespace: ns,
+      name: MODELS,
+      resourceVersion: (cm.metadata as { resourceVersion: string }).resourceVersion,
+    });
     expect(plan.settings.checkIntervalSeconds).toBe(1800);
 
     const moving = modelOf(plan, repos.moving);
@@ -225,23 +254,48 @@ describe('warm: ApiServerSource add of the models ConfigMap', () => {
     expect(moving.totalBytes).toBe('{"model_type":"moving"}\n'.length + 3 * MiB);
     expect(moving.files.find((f) => f.path === 'model.safetensors')?.lfsSha256).toMatch(/^[0-9a-f]{64}$/);
 
-    expect(modelOf(plan, repos.pinned)).toMatchObject({ status: 'ok', commit: commits.pinned, gpuCompatible: ['nvidia-l4'] });
+    expect(modelOf(plan, repos.pinned)).toMatchObject({
+      status: 'ok',
+      commit: commits.pinned,
+      gpuCompatible: ['nvidia-l4'],
+    });
     expect(modelOf(plan, hub.repos.gated.id)).toMatchObject({ status: 'gated', commit: null, files: [] });
     expect(modelOf(plan, hub.repos.private.id)).toMatchObject({ status: 'not-found', commit: null });
     expect(modelOf(plan, hub.repos.hostile.id).status).toBe('error');
     expect(modelOf(plan, hub.repos.hostile.id).message).toMatch(/unsafe file path/);
-    expect(modelOf(plan, hub.repos.tiny.id)).toMatchObject({ status: 'revision-not-found', revision: 'no-such-branch' });
+    expect(modelOf(plan, hub.repos.tiny.id)).toMatchObject({
+      status: 'revision-not-found',
+      revision: 'no-such-branch',
+    });
 
     // one revision call per model; trees only for repos that resolved; one access check for the gated repo
     const calls = await hubCalls(mark);
-    for (const repo of [repos.moving, repos.pinned, hub.repos.gated.id, hub.repos.private.id, hub.repos.hostile.id, hub.repos.tiny.id]) {
+    for (const repo of [
+      repos.moving,
+      repos.pinned,
+      hub.repos.gated.id,
+      hub.repos.private.id,
+      hub.repos.hostile.id,
+      hub.repos.tiny.id,
+    ]) {
       expect(calls.filter((c) => c === `revision ${repo}`)).toHaveLength(1);
     }
-    expect(calls.filter((c) => c.startsWith('tree ') && !c.endsWith(repos.moving) && !c.endsWith(repos.pinned) && !c.endsWith(hub.repos.gated.id) && !c.endsWith(hub.repos.hostile.id))).toEqual([]);
+    expect(
+      calls.filter(
+        (c) =>
+          c.startsWith('tree ') &&
+          !c.endsWith(repos.moving) &&
+          !c.endsWith(repos.pinned) &&
+          !c.endsWith(hub.repos.gated.id) &&
+          !c.endsWith(hub.repos.hostile.id),
+      ),
+    ).toEqual([]);
     expect(calls.filter((c) => c.startsWith('resolve '))).toEqual([`resolve ${hub.repos.gated.id}`]);
 
     const events = await eventsOf(MODELS);
-    const warnings = events.filter((e) => e.type === 'Warning' && e.reason === 'ModelUnavailable').map((e) => e.message ?? '');
+    const warnings = events
+      .filter((e) => e.type === 'Warning' && e.reason === 'ModelUnavailable')
+      .map((e) => e.message ?? '');
     expect(warnings).toEqual(
       expect.arrayContaining([
         expect.stringContaining(`${hub.repos.gated.id}@main: gated`),
@@ -282,7 +336,9 @@ describe('warm: ApiServerSource add of the models ConfigMap', () => {
     const calls = await hubCalls(mark);
     expect(calls.filter((c) => c.startsWith('revision '))).toEqual(
       // the changed model, plus every model that was not ok (a config change retries them)
-      [hub.repos.gated.id, hub.repos.hostile.id, repos.moving, hub.repos.private.id, hub.repos.tiny.id].map((r) => `revision ${r}`).sort(),
+      [hub.repos.gated.id, hub.repos.hostile.id, repos.moving, hub.repos.private.id, hub.repos.tiny.id]
+        .map((r) => `revision ${r}`)
+        .sort(),
     );
     expect(calls).not.toContain(`revision ${repos.pinned}`);
     const { plan } = await readPlanConfigMap();
@@ -293,7 +349,9 @@ describe('warm: ApiServerSource add of the models ConfigMap', () => {
 describe('warm: redelivered events', () => {
   it('ignores an add/update event older than the ConfigMap, so an old config never replaces a newer plan', async () => {
     const older = await getConfigMapJson();
-    const newer = await putModelsConfig(`checkIntervalSeconds: 900\n${modelsYaml().replace('checkIntervalSeconds: 1800\n', '')}`);
+    const newer = await putModelsConfig(
+      `checkIntervalSeconds: 900\n${modelsYaml().replace('checkIntervalSeconds: 1800\n', '')}`,
+    );
     const applied = await post(apiServerEvent('update', newer), 'binary');
     expect(applied.reply?.data).toMatchObject({ action: 'updated' });
     const before = await readPlanConfigMap();
@@ -329,7 +387,11 @@ describe('warm: PingSource', () => {
   });
 
   it('moves the plan to the new commit of a branch, and replies with what changed', async () => {
-    const next = await commitFiles({ root: hub.reposDir, repo: repos.moving, files: { 'config.json': '{"model_type":"moving","v":2}\n' } });
+    const next = await commitFiles({
+      root: hub.reposDir,
+      repo: repos.moving,
+      files: { 'config.json': '{"model_type":"moving","v":2}\n' },
+    });
     const mark = await hubAdmin.mark();
     const res = await post(pingEvent(), 'structured');
     expect(res.reply?.data).toMatchObject({
@@ -344,14 +406,27 @@ describe('warm: PingSource', () => {
 
   it('keeps the previous resolution of a model when the Hub fails transiently', async () => {
     const before = await readPlanConfigMap();
-    await commitFiles({ root: hub.reposDir, repo: repos.moving, files: { 'config.json': '{"model_type":"moving","v":3}\n' } });
-    const fault = await hubAdmin.addFault({ match: { endpoint: 'revision', repo: repos.moving }, action: { kind: 'status', status: 503 } });
+    await commitFiles({
+      root: hub.reposDir,
+      repo: repos.moving,
+      files: { 'config.json': '{"model_type":"moving","v":3}\n' },
+    });
+    const fault = await hubAdmin.addFault({
+      match: { endpoint: 'revision', repo: repos.moving },
+      action: { kind: 'status', status: 503 },
+    });
     try {
       const res = await post(pingEvent(), 'binary');
       expect(res.status).toBe(200);
       expect(modelOf((await readPlanConfigMap()).plan, repos.moving)).toEqual(modelOf(before.plan, repos.moving));
-      const warnings = (await eventsOf(MODELS)).filter((e) => e.reason === 'ModelUnavailable').map((e) => e.message ?? '');
-      expect(warnings).toEqual(expect.arrayContaining([expect.stringMatching(new RegExp(`${repos.moving}@main: error: .*keeping ${commits.moving}`))]));
+      const warnings = (await eventsOf(MODELS))
+        .filter((e) => e.reason === 'ModelUnavailable')
+        .map((e) => e.message ?? '');
+      expect(warnings).toEqual(
+        expect.arrayContaining([
+          expect.stringMatching(new RegExp(`${repos.moving}@main: error: .*keeping ${commits.moving}`)),
+        ]),
+      );
     } finally {
       await hubAdmin.removeFault(fault);
     }
@@ -367,30 +442,46 @@ describe('warm: invalid config', () => {
     ['a bad repo id', 'models:\n  "no-org": {}\n', /models\["no-org"\]: invalid model id/],
     ['a negative size', 'minFreeSpaceGB: -5\nmodels: {}\n', /minFreeSpaceGB: /],
     ['a repo id with "--"', 'models:\n  "org--x/m": {}\n', /models\["org--x\/m"\]: invalid model id/],
-    ['ALL mixed with GPU types', 'models:\n  org/m: {gpu_compatible: [ALL, nvidia-l4]}\n', /models\["org\/m"\]\.gpu_compatible: /],
-    ['a token in the ConfigMap', 'hfToken: hf_secretsecretsecret123\nmodels: {}\n', /hfToken: must not be in the ConfigMap/],
+    [
+      'ALL mixed with GPU types',
+      'models:\n  org/m: {gpu_compatible: [ALL, nvidia-l4]}\n',
+      /models\["org\/m"\]\.gpu_compatible: /,
+    ],
+    [
+      'a token in the ConfigMap',
+      'hfToken: hf_secretsecretsecret123\nmodels: {}\n',
+      /hfToken: must not be in the ConfigMap/,
+    ],
   ];
 
-  it.each(corpus)('rejects %s with a Warning Event naming the field and keeps the plan', async (_what, yamlText, field) => {
-    const before = await readPlanConfigMap();
-    const cm = await putModelsConfig(yamlText);
-    const res = await post(apiServerEvent('update', cm), 'binary');
-    // a permanent error: acknowledged (2xx) so the source does not retry it
-    expect(res.status).toBe(200);
-    expect(res.reply?.data).toMatchObject({ action: 'rejected' });
-    const uid = (cm.metadata as { uid: string }).uid;
-    const rejected = (await eventsOf(MODELS)).filter((e) => e.type === 'Warning' && e.reason === 'InvalidConfig' && e.involvedObject.uid === uid);
-    expect(rejected.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(field)]));
-    expect(rejected.map((e) => e.message ?? '').join('\n')).not.toContain('hf_secretsecretsecret123');
-    const after = await readPlanConfigMap();
-    expect(after.resourceVersion).toBe(before.resourceVersion);
-    expect(after.plan).toEqual(before.plan);
-  });
+  it.each(corpus)(
+    'rejects %s with a Warning Event naming the field and keeps the plan',
+    async (_what, yamlText, field) => {
+      const before = await readPlanConfigMap();
+      const cm = await putModelsConfig(yamlText);
+      const res = await post(apiServerEvent('update', cm), 'binary');
+      // a permanent error: acknowledged (2xx) so the source does not retry it
+      expect(res.status).toBe(200);
+      expect(res.reply?.data).toMatchObject({ action: 'rejected' });
+      const uid = (cm.metadata as { uid: string }).uid;
+      const rejected = (await eventsOf(MODELS)).filter(
+        (e) => e.type === 'Warning' && e.reason === 'InvalidConfig' && e.involvedObject.uid === uid,
+      );
+      expect(rejected.map((e) => e.message)).toEqual(expect.arrayContaining([expect.stringMatching(field)]));
+      expect(rejected.map((e) => e.message ?? '').join('\n')).not.toContain('hf_secretsecretsecret123');
+      const after = await readPlanConfigMap();
+      expect(after.resourceVersion).toBe(before.resourceVersion);
+      expect(after.plan).toEqual(before.plan);
+    },
+  );
 
   it('rejects a ConfigMap without the models.yaml key, naming the key', async () => {
     const cm = await putModelsConfig('models: {}\n', 'config.yaml');
     const res = await post(apiServerEvent('update', cm), 'binary');
-    expect(res.reply?.data).toMatchObject({ action: 'rejected', errors: ['data.models.yaml: missing; found "config.yaml"'] });
+    expect(res.reply?.data).toMatchObject({
+      action: 'rejected',
+      errors: ['data.models.yaml: missing; found "config.yaml"'],
+    });
     // back to the good config for the next tests
     await core.deleteNamespacedConfigMap({ namespace: ns, name: MODELS });
     await putModelsConfig(modelsYaml());
@@ -410,15 +501,26 @@ describe('warm: other events', () => {
   });
 
   it('refuses an event type it does not handle with a 400 that names the type', async () => {
-    const event = new CloudEvent({ type: 'dev.knative.apiserver.ref.update', source: kubePeer().server, data: { kind: 'ConfigMap' } });
+    const event = new CloudEvent({
+      type: 'dev.knative.apiserver.ref.update',
+      source: kubePeer().server,
+      data: { kind: 'ConfigMap' },
+    });
     const res = await post(event, 'binary');
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body)).toMatchObject({ error_code: 'UNSUPPORTED_EVENT_TYPE', message: expect.stringContaining('dev.knative.apiserver.ref.update') });
+    expect(JSON.parse(res.body)).toMatchObject({
+      error_code: 'UNSUPPORTED_EVENT_TYPE',
+      message: expect.stringContaining('dev.knative.apiserver.ref.update'),
+    });
     expect(logLines.some((l) => l.includes('"event refused"') && l.includes('UNSUPPORTED_EVENT_TYPE'))).toBe(true);
   });
 
   it('refuses a request that is not a CloudEvent with a 400', async () => {
-    const res = await fetch(warmUrl, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"hello":1}' });
+    const res = await fetch(warmUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"hello":1}',
+    });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error_code: string }).error_code).toBe('BAD_CLOUDEVENT');
   });
@@ -434,11 +536,18 @@ describe('warm: other events', () => {
     });
     const res = await post(event, 'binary');
     expect(res.status).toBe(400);
-    expect(JSON.parse(res.body)).toMatchObject({ error_code: 'BAD_EVENT_DATA', message: expect.stringContaining('metadata') });
+    expect(JSON.parse(res.body)).toMatchObject({
+      error_code: 'BAD_EVENT_DATA',
+      message: expect.stringContaining('metadata'),
+    });
   });
 
   it('never writes the Hub token to its logs, the plan or the Events', async () => {
-    const everything = [logLines.join('\n'), JSON.stringify((await readPlanConfigMap()).plan), JSON.stringify(await eventsOf(MODELS))].join('\n');
+    const everything = [
+      logLines.join('\n'),
+      JSON.stringify((await readPlanConfigMap()).plan),
+      JSON.stringify(await eventsOf(MODELS)),
+    ].join('\n');
     expect(everything).not.toContain(hub.tokenWithoutAccess);
     expect(logLines.length).toBeGreaterThan(0);
   });

@@ -77,7 +77,11 @@ describe('resolveModel against the local Hub', () => {
     [['file-01[!0-4].txt', 'config.json'], undefined],
   ])('filters with allow %j / ignore %j exactly as filter_repo_objects', async (allow, ignore) => {
     const repo = hub.repos.manyFiles.id;
-    const { model } = await resolveModel({ access: { hubUrl: hub.url }, repo, spec: spec({ ...(allow ? { allow } : {}), ...(ignore ? { ignore } : {}) }) });
+    const { model } = await resolveModel({
+      access: { hubUrl: hub.url },
+      repo,
+      spec: spec({ ...(allow ? { allow } : {}), ...(ignore ? { ignore } : {}) }),
+    });
     const all = Object.keys(hub.repos.manyFiles.files);
     const expected = (await pythonFilter(all, allow, ignore)).sort();
     expect(expected.length).toBeGreaterThan(0);
@@ -86,9 +90,18 @@ describe('resolveModel against the local Hub', () => {
   });
 
   it('waits out a 429 with Retry-After and then resolves', async () => {
-    await admin.addFault({ match: { endpoint: 'revision', repo: hub.repos.tiny.id }, action: { kind: 'status', status: 429, retryAfter: 1 }, times: 1 });
+    await admin.addFault({
+      match: { endpoint: 'revision', repo: hub.repos.tiny.id },
+      action: { kind: 'status', status: 429, retryAfter: 1 },
+      times: 1,
+    });
     const started = Date.now();
-    const { model, requests } = await resolveModel({ access: { hubUrl: hub.url }, repo: hub.repos.tiny.id, spec: spec(), retry: { baseDelayMs: 10 } });
+    const { model, requests } = await resolveModel({
+      access: { hubUrl: hub.url },
+      repo: hub.repos.tiny.id,
+      spec: spec(),
+      retry: { baseDelayMs: 10 },
+    });
     expect(model.status).toBe('ok');
     expect(requests.revision).toBe(2);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
@@ -100,7 +113,11 @@ describe('resolveModel against the local Hub', () => {
   });
 
   it('resolves a tag to its commit', async () => {
-    const { model } = await resolveModel({ access: { hubUrl: hub.url }, repo: hub.repos.tiny.id, spec: spec({ revision: 'v1.0' }) });
+    const { model } = await resolveModel({
+      access: { hubUrl: hub.url },
+      repo: hub.repos.tiny.id,
+      spec: spec({ revision: 'v1.0' }),
+    });
     expect(model).toMatchObject({ status: 'ok', revision: 'v1.0', commit: hub.repos.tiny.tags['v1.0'] });
   });
 
@@ -112,10 +129,18 @@ describe('resolveModel against the local Hub', () => {
   });
 
   it('reports a gated repo as gated for a token without access, and resolves it with a granted one', async () => {
-    const denied = await resolveModel({ access: { hubUrl: hub.url, token: hub.tokenWithoutAccess }, repo: hub.repos.gated.id, spec: spec() });
+    const denied = await resolveModel({
+      access: { hubUrl: hub.url, token: hub.tokenWithoutAccess },
+      repo: hub.repos.gated.id,
+      spec: spec(),
+    });
     expect(denied.model.status).toBe('gated');
     expect(denied.model.message).not.toContain(hub.tokenWithoutAccess);
-    const granted = await resolveModel({ access: { hubUrl: hub.url, token: hub.token }, repo: hub.repos.gated.id, spec: spec() });
+    const granted = await resolveModel({
+      access: { hubUrl: hub.url, token: hub.token },
+      repo: hub.repos.gated.id,
+      spec: spec(),
+    });
     expect(granted.model).toMatchObject({ status: 'ok', commit: hub.repos.gated.commit });
   });
 });

@@ -52,7 +52,14 @@ afterAll(async () => {
 
 async function updateEvent(yamlText: string): Promise<ReceivedCloudEvent> {
   const existing = await core.readNamespacedConfigMap({ namespace: ns, name: 'modelctl-models' }).catch(() => null);
-  const body = { metadata: { name: 'modelctl-models', namespace: ns, ...(existing ? { resourceVersion: existing.metadata!.resourceVersion! } : {}) }, data: { 'models.yaml': yamlText } };
+  const body = {
+    metadata: {
+      name: 'modelctl-models',
+      namespace: ns,
+      ...(existing ? { resourceVersion: existing.metadata!.resourceVersion! } : {}),
+    },
+    data: { 'models.yaml': yamlText },
+  };
   const cm = existing
     ? await core.replaceNamespacedConfigMap({ namespace: ns, name: 'modelctl-models', body })
     : await core.createNamespacedConfigMap({ namespace: ns, body });
@@ -71,9 +78,19 @@ describe('warm: a plan too large for a ConfigMap', () => {
     expect('reply' in first && first.reply.data).toMatchObject({ action: 'created' });
     const before = await core.readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' });
 
-    const outcome = await handleWarmEvent(deps, await updateEvent(`models:\n  ${ns}/small: {}\n  ${ns}/huge: {}\n`), log);
-    expect('reply' in outcome && outcome.reply.data).toMatchObject({ action: 'rejected', errors: [expect.stringMatching(/^plan is \d+ bytes, above the 1000000/)] });
-    const events = await core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=modelctl-models' });
+    const outcome = await handleWarmEvent(
+      deps,
+      await updateEvent(`models:\n  ${ns}/small: {}\n  ${ns}/huge: {}\n`),
+      log,
+    );
+    expect('reply' in outcome && outcome.reply.data).toMatchObject({
+      action: 'rejected',
+      errors: [expect.stringMatching(/^plan is \d+ bytes, above the 1000000/)],
+    });
+    const events = await core.listNamespacedEvent({
+      namespace: ns,
+      fieldSelector: 'involvedObject.name=modelctl-models',
+    });
     expect(events.items.filter((e) => e.type === 'Warning' && e.reason === 'PlanTooLarge')).toHaveLength(1);
     const after = await core.readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' });
     expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);

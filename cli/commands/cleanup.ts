@@ -4,13 +4,33 @@ import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--once', env: 'CLEANUP_ONCE', description: 'one pass, print the summary as JSON, exit (for a CronJob)' },
   { flag: '--cache-path <dir>', env: 'CACHE_PATH', description: 'the shared PVC cache', defaultText: '/model-cache' },
-  { flag: '--namespace <ns>', env: 'NAMESPACE', description: 'namespace of the pods that use the cache', defaultText: "the pod's" },
+  {
+    flag: '--namespace <ns>',
+    env: 'NAMESPACE',
+    description: 'namespace of the pods that use the cache',
+    defaultText: "the pod's",
+  },
   { flag: '--ttl-days <days>', env: 'TTL_DAYS', description: 'remove entries unused for longer', defaultText: '7' },
-  { flag: '--max-size-gb <gb>', env: 'MAX_SIZE_GB', description: 'then remove least recently used entries down to this size (0 = unlimited)', defaultText: '0' },
+  {
+    flag: '--max-size-gb <gb>',
+    env: 'MAX_SIZE_GB',
+    description: 'then remove least recently used entries down to this size (0 = unlimited)',
+    defaultText: '0',
+  },
   { flag: '--dry-run', env: 'DRY_RUN', description: 'report what would be removed, remove nothing' },
-  { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port of the function (Knative sets PORT)', defaultText: '8080' },
+  {
+    flag: '-p, --port <port>',
+    env: 'PORT',
+    description: 'HTTP port of the function (Knative sets PORT)',
+    defaultText: '8080',
+  },
   { flag: '--host <host>', env: 'HOST', description: 'listen address', defaultText: '0.0.0.0' },
-  { flag: '--kubeconfig <file>', env: 'KUBECONFIG', description: 'kubeconfig file', defaultText: 'in-cluster / ~/.kube/config' },
+  {
+    flag: '--kubeconfig <file>',
+    env: 'KUBECONFIG',
+    description: 'kubeconfig file',
+    defaultText: 'in-cluster / ~/.kube/config',
+  },
   { flag: '--log-level <level>', env: 'LOG_LEVEL', description: 'pino level', defaultText: 'info' },
 ];
 

@@ -2,16 +2,56 @@ import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
 
 const OPTIONS: readonly EnvOption[] = [
-  { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port (Knative sets PORT; FUNC_PORT wins)', defaultText: '8080' },
+  {
+    flag: '-p, --port <port>',
+    env: 'PORT',
+    description: 'HTTP port (Knative sets PORT; FUNC_PORT wins)',
+    defaultText: '8080',
+  },
   { flag: '--host <host>', env: 'HOST', description: 'listen address', defaultText: '0.0.0.0' },
-  { flag: '--namespace <ns>', env: 'POD_NAMESPACE', description: 'namespace of the models ConfigMap and the plan', defaultText: "the pod's" },
-  { flag: '--models-config-map <name>', env: 'MODELS_CONFIG_MAP', description: 'ConfigMap holding models.yaml', defaultText: 'modelctl-models' },
-  { flag: '--plan-config-map <name>', env: 'PLAN_CONFIG_MAP', description: 'ConfigMap the plan is published in (plan.json)', defaultText: 'modelctl-plan' },
-  { flag: '--hub <url>', env: 'HF_ENDPOINT', description: 'Hugging Face Hub endpoint', defaultText: 'https://huggingface.co' },
-  { flag: '--kubeconfig <file>', env: 'KUBECONFIG', description: 'kubeconfig file', defaultText: 'in-cluster / ~/.kube/config' },
+  {
+    flag: '--namespace <ns>',
+    env: 'POD_NAMESPACE',
+    description: 'namespace of the models ConfigMap and the plan',
+    defaultText: "the pod's",
+  },
+  {
+    flag: '--models-config-map <name>',
+    env: 'MODELS_CONFIG_MAP',
+    description: 'ConfigMap holding models.yaml',
+    defaultText: 'modelctl-models',
+  },
+  {
+    flag: '--plan-config-map <name>',
+    env: 'PLAN_CONFIG_MAP',
+    description: 'ConfigMap the plan is published in (plan.json)',
+    defaultText: 'modelctl-plan',
+  },
+  {
+    flag: '--hub <url>',
+    env: 'HF_ENDPOINT',
+    description: 'Hugging Face Hub endpoint',
+    defaultText: 'https://huggingface.co',
+  },
+  {
+    flag: '--kubeconfig <file>',
+    env: 'KUBECONFIG',
+    description: 'kubeconfig file',
+    defaultText: 'in-cluster / ~/.kube/config',
+  },
   { flag: '--concurrency <n>', env: 'WARM_CONCURRENCY', description: 'models resolved at once', defaultText: '4' },
-  { flag: '--hub-max-retries <n>', env: 'HUB_MAX_RETRIES', description: 'retries of a 429/5xx Hub answer', defaultText: '3' },
-  { flag: '--drain-seconds <s>', env: 'DRAIN_TIMEOUT_SECONDS', description: 'on SIGTERM, time to finish in-flight events', defaultText: '30' },
+  {
+    flag: '--hub-max-retries <n>',
+    env: 'HUB_MAX_RETRIES',
+    description: 'retries of a 429/5xx Hub answer',
+    defaultText: '3',
+  },
+  {
+    flag: '--drain-seconds <s>',
+    env: 'DRAIN_TIMEOUT_SECONDS',
+    description: 'on SIGTERM, time to finish in-flight events',
+    defaultText: '30',
+  },
   { flag: '--log-level <level>', env: 'LOG_LEVEL', description: 'pino level', defaultText: 'info' },
 ];
 

@@ -31,7 +31,11 @@ export function createCleanupMetrics(registry: Registry): CleanupMetrics {
       labelNames: ['dry_run'] as const,
       registers,
     }),
-    cacheBytes: new Gauge({ name: 'modelctl_cleanup_cache_bytes', help: 'Size of the shared cache entries after the last pass', registers }),
+    cacheBytes: new Gauge({
+      name: 'modelctl_cleanup_cache_bytes',
+      help: 'Size of the shared cache entries after the last pass',
+      registers,
+    }),
     keptEntries: new Gauge({
       name: 'modelctl_cleanup_kept_entries',
       help: 'Entries kept by the last pass, by reason (in-use, locked, recent, under-limit)',

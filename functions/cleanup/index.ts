@@ -48,7 +48,13 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
   const log = createLogger({ name: 'cleanup', level: env.LOG_LEVEL, destination: process.stderr });
   const registry = createMetricsRegistry('cleanup');
   const metrics = createCleanupMetrics(registry);
-  const settings = { cachePath: path.resolve(env.CACHE_PATH), namespace, ttlDays: env.TTL_DAYS, maxSizeGB: env.MAX_SIZE_GB, dryRun: env.DRY_RUN };
+  const settings = {
+    cachePath: path.resolve(env.CACHE_PATH),
+    namespace,
+    ttlDays: env.TTL_DAYS,
+    maxSizeGB: env.MAX_SIZE_GB,
+    dryRun: env.DRY_RUN,
+  };
   const listPods = createPodLister(loadKubeConfig({ kubeconfigPath: env.KUBECONFIG }));
   if (env.CLEANUP_ONCE) {
     try {
@@ -60,7 +66,16 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
       fail(err);
     }
   }
-  const server = await startCleanup({ settings, listPods, metrics, registry, log, port: env.FUNC_PORT ?? env.PORT, host: env.HOST, drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000 });
+  const server = await startCleanup({
+    settings,
+    listPods,
+    metrics,
+    registry,
+    log,
+    port: env.FUNC_PORT ?? env.PORT,
+    host: env.HOST,
+    drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000,
+  });
   log.info({ port: server.port, ...settings }, 'cleanup listening');
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down');

@@ -11,15 +11,29 @@ function entry(key: string, ageDays: number, bytes: number, source: ScannedEntry
 }
 
 function pod(name: string, uri: string, phase = 'Pending'): PodUsage {
-  return { name, namespace: 'ns', phase, active: phase !== 'Succeeded' && phase !== 'Failed', env: [{ name: 'MODEL_URI', value: uri }], claims: [] };
+  return {
+    name,
+    namespace: 'ns',
+    phase,
+    active: phase !== 'Succeeded' && phase !== 'Failed',
+    env: [{ name: 'MODEL_URI', value: uri }],
+    claims: [],
+  };
 }
 
-const plan = (entries: ScannedEntry[], opts: { maxBytes?: number; inUse?: Map<string, string[]>; locked?: Set<string> } = {}) =>
+const plan = (
+  entries: ScannedEntry[],
+  opts: { maxBytes?: number; inUse?: Map<string, string[]>; locked?: Set<string> } = {},
+) =>
   Object.fromEntries(
-    planEviction({ entries, inUse: opts.inUse ?? new Map(), locked: opts.locked ?? new Set(), ttlMs: 7 * DAY, maxBytes: opts.maxBytes ?? 0, now }).map((d) => [
-      d.entry.key,
-      `${d.action}:${d.reason}`,
-    ]),
+    planEviction({
+      entries,
+      inUse: opts.inUse ?? new Map(),
+      locked: opts.locked ?? new Set(),
+      ttlMs: 7 * DAY,
+      maxBytes: opts.maxBytes ?? 0,
+      now,
+    }).map((d) => [d.entry.key, `${d.action}:${d.reason}`]),
   );
 
 describe('planEviction', () => {
@@ -29,7 +43,12 @@ describe('planEviction', () => {
 
   it('then removes the least recently used until the cache fits', () => {
     const entries = [entry('new', 1, 40), entry('mid', 2, 30), entry('old', 3, 20), entry('expired', 9, 100)];
-    expect(plan(entries, { maxBytes: 50 })).toEqual({ new: 'keep:under-limit', mid: 'remove:lru', old: 'remove:lru', expired: 'remove:ttl' });
+    expect(plan(entries, { maxBytes: 50 })).toEqual({
+      new: 'keep:under-limit',
+      mid: 'remove:lru',
+      old: 'remove:lru',
+      expired: 'remove:ttl',
+    });
   });
 
   it('never removes an entry in use or locked, even expired or over the limit', () => {
@@ -43,16 +62,26 @@ describe('planEviction', () => {
 });
 
 describe('findEntriesInUse', () => {
-  const served = entry('served', 1, 1, { uri: 'models:/served/3', resolved: 'mlflow-artifacts:/1/m/artifacts', name: 'served' });
+  const served = entry('served', 1, 1, {
+    uri: 'models:/served/3',
+    resolved: 'mlflow-artifacts:/1/m/artifacts',
+    name: 'served',
+  });
   const run = entry('run', 1, 1, { uri: 'runs:/abc/model', resolved: 'mlflow-artifacts:/1/abc/artifacts/model' });
 
   it('matches the exact URI, the resolved location, and any stage or alias of the same registered model', () => {
-    const inUse = findEntriesInUse([served, run], [pod('p1', 'models:/served@champion'), pod('p2', 'runs:/abc/model'), pod('p3', 'models:/served/Production')]);
+    const inUse = findEntriesInUse(
+      [served, run],
+      [pod('p1', 'models:/served@champion'), pod('p2', 'runs:/abc/model'), pod('p3', 'models:/served/Production')],
+    );
     expect(Object.fromEntries(inUse)).toEqual({ served: ['p1', 'p3'], run: ['p2'] });
   });
 
   it('ignores finished pods and other models', () => {
-    const inUse = findEntriesInUse([served, run], [pod('done', 'models:/served/3', 'Succeeded'), pod('other', 'models:/servedx/1')]);
+    const inUse = findEntriesInUse(
+      [served, run],
+      [pod('done', 'models:/served/3', 'Succeeded'), pod('other', 'models:/servedx/1')],
+    );
     expect(inUse.size).toBe(0);
   });
 });

@@ -36,7 +36,8 @@ export function planEviction(params: {
     const pods = params.inUse.get(entry.key);
     if (pods) decisions.set(entry.key, { entry, action: 'keep', reason: 'in-use', pods });
     else if (params.locked.has(entry.key)) decisions.set(entry.key, { entry, action: 'keep', reason: 'locked' });
-    else if (params.now.getTime() - entry.lastUsed.getTime() > params.ttlMs) decisions.set(entry.key, { entry, action: 'remove', reason: 'ttl' });
+    else if (params.now.getTime() - entry.lastUsed.getTime() > params.ttlMs)
+      decisions.set(entry.key, { entry, action: 'remove', reason: 'ttl' });
     else candidates.push(entry);
   }
   let total = params.entries.filter((e) => decisions.get(e.key)?.action !== 'remove').reduce((n, e) => n + e.bytes, 0);

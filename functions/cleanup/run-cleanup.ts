@@ -75,7 +75,10 @@ export async function runCleanup(params: {
   // 2.
   const pods = await params.listPods(settings.namespace);
   const inUse = findEntriesInUse(entries, pods);
-  const locked = await lockedKeys(settings.cachePath, entries.map((e) => e.key));
+  const locked = await lockedKeys(
+    settings.cachePath,
+    entries.map((e) => e.key),
+  );
   // 3.
   const decisions = planEviction({
     entries,
@@ -103,7 +106,11 @@ async function lockedKeys(cacheRoot: string, keys: readonly string[]): Promise<S
   return locked;
 }
 
-async function executeRemovals(cacheRoot: string, decisions: readonly EvictionDecision[], log: Logger): Promise<EvictionDecision[]> {
+async function executeRemovals(
+  cacheRoot: string,
+  decisions: readonly EvictionDecision[],
+  log: Logger,
+): Promise<EvictionDecision[]> {
   const out: EvictionDecision[] = [];
   const removedKeys: string[] = [];
   for (const d of decisions) {
@@ -113,7 +120,10 @@ async function executeRemovals(cacheRoot: string, decisions: readonly EvictionDe
     }
     const outcome = await removeEntry(cacheRoot, d);
     if (outcome.action === 'remove') removedKeys.push(d.entry.key);
-    log.info({ key: d.entry.key, bytes: d.entry.bytes, reason: outcome.reason, action: outcome.action }, outcome.action === 'remove' ? 'entry removed' : 'entry kept');
+    log.info(
+      { key: d.entry.key, bytes: d.entry.bytes, reason: outcome.reason, action: outcome.action },
+      outcome.action === 'remove' ? 'entry removed' : 'entry kept',
+    );
     out.push(outcome);
   }
   await removeRefsTo(cacheRoot, new Set(removedKeys));
@@ -127,7 +137,8 @@ async function removeEntry(cacheRoot: string, d: EvictionDecision): Promise<Evic
   if (lock === null) return { ...d, action: 'keep', reason: 'locked' };
   try {
     const lastUsed = await readLastUsed(paths.dir);
-    if (lastUsed !== null && lastUsed.getTime() > d.entry.lastUsed.getTime()) return { ...d, action: 'keep', reason: 'recent' };
+    if (lastUsed !== null && lastUsed.getTime() > d.entry.lastUsed.getTime())
+      return { ...d, action: 'keep', reason: 'recent' };
     const tmp = cacheDirs(cacheRoot).tmp;
     await mkdir(tmp, { recursive: true });
     const aside = path.join(tmp, `${d.entry.key}.evict-${randomBytes(6).toString('hex')}`);
@@ -155,7 +166,11 @@ async function removeRefsTo(cacheRoot: string, keys: ReadonlySet<string>): Promi
 }
 
 /** `tmp/` children older than a day whose entry is not locked; removed unless dry run (symlinks: the link only). */
-async function sweepTemp(params: { cacheRoot: string; now: Date; dryRun: boolean }): Promise<{ name: string; bytes: number }[]> {
+async function sweepTemp(params: {
+  cacheRoot: string;
+  now: Date;
+  dryRun: boolean;
+}): Promise<{ name: string; bytes: number }[]> {
   const dirs = cacheDirs(params.cacheRoot);
   const stale: { name: string; bytes: number }[] = [];
   for (const name of await readdir(dirs.tmp).catch(() => [] as string[])) {
@@ -170,7 +185,11 @@ async function sweepTemp(params: { cacheRoot: string; now: Date; dryRun: boolean
   return stale;
 }
 
-function summarize(settings: CleanupSettings, decisions: readonly EvictionDecision[], skipped: SkippedPath[]): Omit<CleanupSummary, 'staleTemp'> {
+function summarize(
+  settings: CleanupSettings,
+  decisions: readonly EvictionDecision[],
+  skipped: SkippedPath[],
+): Omit<CleanupSummary, 'staleTemp'> {
   const report = (d: EvictionDecision): EntryReport => ({
     key: d.entry.key,
     bytes: d.entry.bytes,

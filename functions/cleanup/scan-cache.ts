@@ -66,7 +66,9 @@ async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Pr
     dir,
     bytes: await treeBytes(dir),
     lastUsed: (await readLastUsed(dir)) ?? dirMtime,
-    source: manifest ? { uri: manifest.source.uri, resolved: manifest.source.resolved, name: manifest.source.name } : null,
+    source: manifest
+      ? { uri: manifest.source.uri, resolved: manifest.source.resolved, name: manifest.source.name }
+      : null,
   };
 }
 

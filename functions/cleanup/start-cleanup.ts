@@ -32,7 +32,12 @@ export async function startCleanup(params: {
 }): Promise<RunningServer> {
   const { log } = params;
   let draining = false;
-  const app = createHttpApp({ log, registry: params.registry, role: 'cleanup', state: { isReady: () => !draining, isDraining: () => draining } });
+  const app = createHttpApp({
+    log,
+    registry: params.registry,
+    role: 'cleanup',
+    state: { isReady: () => !draining, isDraining: () => draining },
+  });
   const one = pLimit(1);
   mountCloudEventRoute({
     app,
@@ -47,7 +52,14 @@ export async function startCleanup(params: {
           });
         }
         const summary = await runPass({ ...params, log: eventLog });
-        return { reply: { type: CLEANUP_COMPLETED_TYPE, source: '/modelctl/cleanup', subject: params.settings.cachePath, data: summary } };
+        return {
+          reply: {
+            type: CLEANUP_COMPLETED_TYPE,
+            source: '/modelctl/cleanup',
+            subject: params.settings.cachePath,
+            data: summary,
+          },
+        };
       }),
   });
   return startHttpServer({

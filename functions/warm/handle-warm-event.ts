@@ -41,7 +41,11 @@ type ConfigMapObject = z.output<typeof ConfigMapObject>;
  * - anything else: 400 (not retried by Knative), logged.
  * An invalid config is a Warning Event on the ConfigMap and a 200 (retrying cannot fix it); the plan in force stays.
  */
-export async function handleWarmEvent(deps: WarmDeps, event: ReceivedCloudEvent, log: Logger): Promise<CloudEventOutcome> {
+export async function handleWarmEvent(
+  deps: WarmDeps,
+  event: ReceivedCloudEvent,
+  log: Logger,
+): Promise<CloudEventOutcome> {
   if (!ACCEPTED.includes(event.type)) {
     throw new AppError({
       code: 'UNSUPPORTED_EVENT_TYPE',
@@ -53,7 +57,10 @@ export async function handleWarmEvent(deps: WarmDeps, event: ReceivedCloudEvent,
   const cm = configMapOf(event);
   if (cm.metadata.namespace !== deps.namespace || cm.metadata.name !== deps.modelsConfigMap) {
     log.info({ configMap: `${cm.metadata.namespace}/${cm.metadata.name}` }, 'event about another ConfigMap ignored');
-    return reply(deps, { action: 'ignored', reason: `not the models ConfigMap ${deps.namespace}/${deps.modelsConfigMap}` });
+    return reply(deps, {
+      action: 'ignored',
+      reason: `not the models ConfigMap ${deps.namespace}/${deps.modelsConfigMap}`,
+    });
   }
   const involved = involvedOf(cm);
   if (event.type === APISERVER_DELETE) {
@@ -81,7 +88,8 @@ export async function handleWarmEvent(deps: WarmDeps, event: ReceivedCloudEvent,
 async function staleness(deps: WarmDeps, cm: ConfigMapObject): Promise<string | null> {
   const live = await deps.configMaps.get(cm.metadata.namespace, cm.metadata.name);
   if (live === null) return 'the ConfigMap no longer exists';
-  if (cm.metadata.uid !== undefined && live.uid !== cm.metadata.uid) return 'the ConfigMap was deleted and created again since';
+  if (cm.metadata.uid !== undefined && live.uid !== cm.metadata.uid)
+    return 'the ConfigMap was deleted and created again since';
   if (cm.metadata.resourceVersion !== undefined && live.resourceVersion !== cm.metadata.resourceVersion) {
     return `outdated: the event carries resourceVersion ${cm.metadata.resourceVersion}, the ConfigMap is at ${live.resourceVersion ?? '?'}`;
   }
@@ -93,7 +101,10 @@ async function handlePing(deps: WarmDeps, log: Logger): Promise<CloudEventOutcom
   const record = await deps.configMaps.get(deps.namespace, deps.modelsConfigMap);
   if (record === null) {
     log.warn({ configMap: deps.modelsConfigMap }, 'no models ConfigMap; plan kept');
-    return reply(deps, { action: 'kept', reason: `ConfigMap ${deps.namespace}/${deps.modelsConfigMap} not found; plan kept` });
+    return reply(deps, {
+      action: 'kept',
+      reason: `ConfigMap ${deps.namespace}/${deps.modelsConfigMap} not found; plan kept`,
+    });
   }
   const involved: InvolvedObject = {
     apiVersion: 'v1',
@@ -140,11 +151,21 @@ async function planFrom(
     // permanent: retrying the same config gives the same plan; say so on the ConfigMap and acknowledge
     if (!isAppError(err) || err.code !== 'PLAN_TOO_LARGE') throw err;
     log.warn({ message: err.message }, 'plan too large; plan in force kept');
-    await deps.recordEvent({ involved, type: 'Warning', reason: 'PlanTooLarge', message: `${err.message}; the plan in force is unchanged` });
+    await deps.recordEvent({
+      involved,
+      type: 'Warning',
+      reason: 'PlanTooLarge',
+      message: `${err.message}; the plan in force is unchanged`,
+    });
     return reply(deps, { action: 'rejected', errors: [err.message] });
   }
   log.info(
-    { action: update.action, contentHash: update.contentHash, changes: update.changes, hubRequests: update.hubRequests },
+    {
+      action: update.action,
+      contentHash: update.contentHash,
+      changes: update.changes,
+      hubRequests: update.hubRequests,
+    },
     'plan checked',
   );
   return reply(deps, update);

@@ -57,7 +57,11 @@ export async function runWarm(overrides: Record<string, string> = {}): Promise<v
   const server = await startWarm({
     deps: {
       configMaps: createConfigMaps(kc),
-      recordEvent: createEventRecorder({ kc, component: 'modelctl-warm', instance: process.env.HOSTNAME ?? 'modelctl-warm' }),
+      recordEvent: createEventRecorder({
+        kc,
+        component: 'modelctl-warm',
+        instance: process.env.HOSTNAME ?? 'modelctl-warm',
+      }),
       hub: { hubUrl: normalizeHubUrl(env.HF_ENDPOINT), token: env.HF_TOKEN, userAgent: 'modelctl-warm' },
       metrics: createWarmMetrics(registry),
       namespace,
@@ -72,7 +76,16 @@ export async function runWarm(overrides: Record<string, string> = {}): Promise<v
     host: env.HOST,
     drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000,
   });
-  log.info({ port: server.port, namespace, modelsConfigMap: env.MODELS_CONFIG_MAP, planConfigMap: env.PLAN_CONFIG_MAP, hub: env.HF_ENDPOINT }, 'warm listening');
+  log.info(
+    {
+      port: server.port,
+      namespace,
+      modelsConfigMap: env.MODELS_CONFIG_MAP,
+      planConfigMap: env.PLAN_CONFIG_MAP,
+      hub: env.HF_ENDPOINT,
+    },
+    'warm listening',
+  );
   const shutdown = async (signal: string): Promise<void> => {
     log.info({ signal }, 'shutting down');
     await server.close();

@@ -24,7 +24,12 @@ export async function startWarm(params: {
 }): Promise<RunningServer> {
   const { deps, log } = params;
   let draining = false;
-  const app = createHttpApp({ log, registry: params.registry, role: 'warm', state: { isReady: () => !draining, isDraining: () => draining } });
+  const app = createHttpApp({
+    log,
+    registry: params.registry,
+    role: 'warm',
+    state: { isReady: () => !draining, isDraining: () => draining },
+  });
   const one = pLimit(1);
   mountCloudEventRoute({
     app,

@@ -1,4 +1,12 @@
-import { hashModelsConfig, buildPlan, parsePlan, PLAN_KEY, type Plan, type PlanModel, type PlanSource } from '../../shared/plan/plan.js';
+import {
+  hashModelsConfig,
+  buildPlan,
+  parsePlan,
+  PLAN_KEY,
+  type Plan,
+  type PlanModel,
+  type PlanSource,
+} from '../../shared/plan/plan.js';
 import { publishPlan, type PublishOutcome } from '../../shared/plan/publish-plan.js';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
 import { isAppError } from '../../shared/errors/app-error.js';
@@ -23,7 +31,14 @@ export interface PlanUpdate {
   configHash: string;
   resourceVersion: string;
   changes: ModelChange[];
-  models: { repo: string; revision: string; status: PlanModel['status']; commit: string | null; totalBytes: number; message?: string }[];
+  models: {
+    repo: string;
+    revision: string;
+    status: PlanModel['status'];
+    commit: string | null;
+    totalBytes: number;
+    message?: string;
+  }[];
   hubRequests: HubRequestCounts;
 }
 
@@ -68,10 +83,23 @@ async function planOnce(params: {
   // 2.
   const configHash = hashModelsConfig(config);
   if (!params.refresh && current.plan?.configHash === configHash) {
-    return summarize({ plan: current.plan, previous: current.plan, action: 'unchanged', resourceVersion: current.resourceVersion ?? '', planned: null });
+    return summarize({
+      plan: current.plan,
+      previous: current.plan,
+      action: 'unchanged',
+      resourceVersion: current.resourceVersion ?? '',
+      planned: null,
+    });
   }
   // 3.
-  const planned = await planModels({ config, current: current.plan, refresh: params.refresh, hub: deps.hub, log, ...tuning(deps) });
+  const planned = await planModels({
+    config,
+    current: current.plan,
+    refresh: params.refresh,
+    hub: deps.hub,
+    log,
+    ...tuning(deps),
+  });
   for (const [endpoint, n] of Object.entries(planned.requests)) deps.metrics.hubRequests.inc({ endpoint }, n);
   // 4.
   const plan = buildPlan({ config, models: planned.models.map((m) => m.model), source: params.source });
@@ -81,20 +109,35 @@ async function planOnce(params: {
   setModelGauges(deps, inForce);
   // 5.
   await recordModelEvents({ deps, involved: params.involved, previous: current.plan, planned: planned.models });
-  const update = summarize({ plan: inForce, previous: current.plan, action: outcome.action, resourceVersion: outcome.resourceVersion, planned });
+  const update = summarize({
+    plan: inForce,
+    previous: current.plan,
+    action: outcome.action,
+    resourceVersion: outcome.resourceVersion,
+    planned,
+  });
   if (outcome.action !== 'unchanged') await announcePlan(deps, params.involved, update);
   return update;
 }
 
 function tuning(deps: WarmDeps): { concurrency?: number; retry?: WarmDeps['retry'] } {
-  return { ...(deps.concurrency ? { concurrency: deps.concurrency } : {}), ...(deps.retry ? { retry: deps.retry } : {}) };
+  return {
+    ...(deps.concurrency ? { concurrency: deps.concurrency } : {}),
+    ...(deps.retry ? { retry: deps.retry } : {}),
+  };
 }
 
 /** Publishes `plan` over the one read in step 1 (or over an unreadable one, at its resourceVersion). */
-function publishAgainst(deps: WarmDeps, plan: Plan, current: { plan: Plan | null; resourceVersion: string | null }): Promise<PublishOutcome> {
+function publishAgainst(
+  deps: WarmDeps,
+  plan: Plan,
+  current: { plan: Plan | null; resourceVersion: string | null },
+): Promise<PublishOutcome> {
   const base = { configMaps: deps.configMaps, namespace: deps.namespace, name: deps.planConfigMap, plan };
-  if (current.plan) return publishPlan({ ...base, current: { plan: current.plan, resourceVersion: current.resourceVersion ?? '' } });
-  if (current.resourceVersion !== null) return publishPlan({ ...base, current: null, overwriteResourceVersion: current.resourceVersion });
+  if (current.plan)
+    return publishPlan({ ...base, current: { plan: current.plan, resourceVersion: current.resourceVersion ?? '' } });
+  if (current.resourceVersion !== null)
+    return publishPlan({ ...base, current: null, overwriteResourceVersion: current.resourceVersion });
   return publishPlan({ ...base, current: null });
 }
 
@@ -109,7 +152,10 @@ async function announcePlan(deps: WarmDeps, involved: InvolvedObject, update: Pl
 }
 
 /** The plan in force and its ConfigMap's resourceVersion; a plan that no longer parses counts as none. */
-async function readCurrentPlan(deps: WarmDeps, log: Logger): Promise<{ plan: Plan | null; resourceVersion: string | null }> {
+async function readCurrentPlan(
+  deps: WarmDeps,
+  log: Logger,
+): Promise<{ plan: Plan | null; resourceVersion: string | null }> {
   const cm = await deps.configMaps.get(deps.namespace, deps.planConfigMap);
   if (cm === null) return { plan: null, resourceVersion: null };
   const text = cm.data[PLAN_KEY];

@@ -25,14 +25,23 @@ export function mountCloudEventRoute(params: {
   bodyLimit?: string;
 }): void {
   const { app, log } = params;
-  app.post('/', express.raw({ type: () => true, limit: params.bodyLimit ?? '4mb' }), async (req: Request, res: Response) => {
-    const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-    const event = receiveCloudEvent({ headers: req.headers, body });
-    const eventLog = log.child({ ceId: event.id, ceType: event.type, ceSource: event.source, ceSubject: event.subject });
-    const outcome = await params.handle(event, eventLog);
-    if ('reply' in outcome) replyCloudEvent(res, outcome.reply, outcome.status ?? 200);
-    else res.status(outcome.status).end();
-  });
+  app.post(
+    '/',
+    express.raw({ type: () => true, limit: params.bodyLimit ?? '4mb' }),
+    async (req: Request, res: Response) => {
+      const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      const event = receiveCloudEvent({ headers: req.headers, body });
+      const eventLog = log.child({
+        ceId: event.id,
+        ceType: event.type,
+        ceSource: event.source,
+        ceSubject: event.subject,
+      });
+      const outcome = await params.handle(event, eventLog);
+      if ('reply' in outcome) replyCloudEvent(res, outcome.reply, outcome.status ?? 200);
+      else res.status(outcome.status).end();
+    },
+  );
   app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
     sendError({ err, req, res, log });
   });
@@ -49,7 +58,9 @@ function sendError(params: { err: unknown; req: Request; res: Response; log: Log
     return;
   }
   log.error({ err, path: params.req.path }, 'event failed');
-  res.status(500).json({ error_code: 'INTERNAL_ERROR', message: 'the event could not be processed; it may be retried' });
+  res
+    .status(500)
+    .json({ error_code: 'INTERNAL_ERROR', message: 'the event could not be processed; it may be retried' });
 }
 
 function errorStatus(err: unknown): number {

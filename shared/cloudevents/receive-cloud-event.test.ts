@@ -35,14 +35,16 @@ describe('receiveCloudEvent', () => {
   });
 
   it('refuses a structured body that is not JSON', () => {
-    expect(codeOf(() => receiveCloudEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body: '{oops' }))).toMatch(
-      /^400 BAD_CLOUDEVENT: not a valid CloudEvent: body is not JSON/,
-    );
+    expect(
+      codeOf(() => receiveCloudEvent({ headers: { 'content-type': 'application/cloudevents+json' }, body: '{oops' })),
+    ).toMatch(/^400 BAD_CLOUDEVENT: not a valid CloudEvent: body is not JSON/);
   });
 
   it('refuses batches', () => {
-    expect(codeOf(() => receiveCloudEvent({ headers: { 'content-type': 'application/cloudevents-batch+json' }, body: '[]' }))).toMatch(
-      /^400 BAD_CLOUDEVENT: batched CloudEvents are not accepted/,
-    );
+    expect(
+      codeOf(() =>
+        receiveCloudEvent({ headers: { 'content-type': 'application/cloudevents-batch+json' }, body: '[]' }),
+      ),
+    ).toMatch(/^400 BAD_CLOUDEVENT: batched CloudEvents are not accepted/);
   });
 });

@@ -27,7 +27,9 @@ describe('parseModelsConfig', () => {
   });
 
   it('normalises a single pattern string to a list, as huggingface_hub accepts both', () => {
-    const config = parseModelsConfig('models:\n  org/m:\n    allow_patterns: "*.json"\n    ignore_patterns: ["*.bin", "*.pt"]\n');
+    const config = parseModelsConfig(
+      'models:\n  org/m:\n    allow_patterns: "*.json"\n    ignore_patterns: ["*.bin", "*.pt"]\n',
+    );
     expect(config.models['org/m']).toMatchObject({ allow_patterns: ['*.json'], ignore_patterns: ['*.bin', '*.pt'] });
   });
 
@@ -63,11 +65,15 @@ describe('parseModelsConfig', () => {
   });
 
   it('reports a yaml syntax error with its line and column', () => {
-    expect(errorOf(() => parseModelsConfig('models:\n  org/m: {revision: main\n'))).toMatch(/^models\.yaml: line \d+, column \d+: /);
+    expect(errorOf(() => parseModelsConfig('models:\n  org/m: {revision: main\n'))).toMatch(
+      /^models\.yaml: line \d+, column \d+: /,
+    );
   });
 
   it('refuses a model id given twice instead of keeping the last one', () => {
-    expect(errorOf(() => parseModelsConfig('models:\n  org/m: {}\n  org/m: {revision: v1}\n'))).toMatch(/^models\.yaml: .*[Uu]nique|duplicate/i);
+    expect(errorOf(() => parseModelsConfig('models:\n  org/m: {}\n  org/m: {revision: v1}\n'))).toMatch(
+      /^models\.yaml: .*[Uu]nique|duplicate/i,
+    );
   });
 
   it('refuses an hfToken in the ConfigMap without echoing it', () => {
@@ -93,10 +99,18 @@ describe('repoIdProblem', () => {
   it.each(['Qwen/Qwen2.5-0.5B', 'google-bert/bert-base-uncased', 'a/b_c.d-e'])('accepts %s', (id) => {
     expect(repoIdProblem(id)).toBeNull();
   });
-  it.each(['gpt2', 'a/b/c', 'a/b..c', 'a--b/c', 'org/name.git', 'org/na me', '-org/x', 'org/x.', `org/${'x'.repeat(100)}`, '../etc'])(
-    'refuses %s',
-    (id) => {
-      expect(repoIdProblem(id)).not.toBeNull();
-    },
-  );
+  it.each([
+    'gpt2',
+    'a/b/c',
+    'a/b..c',
+    'a--b/c',
+    'org/name.git',
+    'org/na me',
+    '-org/x',
+    'org/x.',
+    `org/${'x'.repeat(100)}`,
+    '../etc',
+  ])('refuses %s', (id) => {
+    expect(repoIdProblem(id)).not.toBeNull();
+  });
 });

@@ -8,9 +8,7 @@ const TreeEntry = z.looseObject({
   path: z.string(),
   size: z.number().int().nonnegative(),
   oid: z.string().regex(/^[0-9a-f]{40}$/),
-  lfs: z
-    .looseObject({ oid: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })
-    .optional(),
+  lfs: z.looseObject({ oid: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() }).optional(),
 });
 const TreePage = z.array(TreeEntry);
 
@@ -54,7 +52,8 @@ export async function resolveFileList(params: {
     if (!page.success) throw badResponse(what, 'a tree page is not a list of entries');
     for (const e of page.data) if (e.type === 'file') files.push(toRepoFile(e));
     next = nextLink(res.headers.get('link'), next);
-    if (next !== null && new URL(next).origin !== origin) throw badResponse(what, 'tree "Link" points to another origin');
+    if (next !== null && new URL(next).origin !== origin)
+      throw badResponse(what, 'tree "Link" points to another origin');
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { files, requests };

@@ -47,7 +47,10 @@ export async function resolveModel(params: {
 }): Promise<{ model: PlanModel; requests: HubRequestCounts; reusable: boolean }> {
   const counts: HubRequestCounts = { revision: 0, tree: 0, resolve: 0 };
   const base = baseEntry(params.repo, params.spec);
-  const reusable = params.previous && isSameSpec(params.previous, base) && params.previous.status === 'ok' ? params.previous : undefined;
+  const reusable =
+    params.previous && isSameSpec(params.previous, base) && params.previous.status === 'ok'
+      ? params.previous
+      : undefined;
   const found = reusable !== undefined;
   if (reusable && (params.reuseWithoutCall === true || reusable.commit === base.revision)) {
     return { model: reusable, requests: counts, reusable: found };
@@ -127,18 +130,33 @@ async function resolveFresh(params: {
 }
 
 function keptFiles(listed: readonly RepoFile[], base: BaseEntry): PlanFile[] {
-  const kept = resolvePatterns({ items: listed, allow: base.allowPatterns, ignore: base.ignorePatterns, pathOf: (f) => f.path });
+  const kept = resolvePatterns({
+    items: listed,
+    allow: base.allowPatterns,
+    ignore: base.ignorePatterns,
+    pathOf: (f) => f.path,
+  });
   for (const f of kept) {
     const problem = resolveRepoPathProblem(f.path);
     if (problem) throw new UnsafeRepoPathError(`repo lists an unsafe file path ${JSON.stringify(f.path)} (${problem})`);
   }
-  return kept.map((f) => ({ path: f.path, size: f.size, oid: f.oid, ...(f.lfsSha256 ? { lfsSha256: f.lfsSha256 } : {}) }));
+  return kept.map((f) => ({
+    path: f.path,
+    size: f.size,
+    oid: f.oid,
+    ...(f.lfsSha256 ? { lfsSha256: f.lfsSha256 } : {}),
+  }));
 }
 
 class UnsafeRepoPathError extends Error {}
 
 /** `HEAD /{repo}/resolve/{commit}/{path}`: throws HubError `HUB_GATED_REPO` when access is refused. */
-async function checkDownloadAccess(params: { access: HubAccess; repo: string; commit: string; path: string }): Promise<void> {
+async function checkDownloadAccess(params: {
+  access: HubAccess;
+  repo: string;
+  commit: string;
+  path: string;
+}): Promise<void> {
   const fetchHub = createHubFetch(params.access, `${params.repo}@${params.commit}`);
   const encoded = params.path.split('/').map(encodeURIComponent).join('/');
   const res = await fetchHub(`${params.access.hubUrl}/${params.repo}/resolve/${params.commit}/${encoded}`, {
@@ -178,4 +196,3 @@ function messageOf(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
-

@@ -28,7 +28,14 @@ describe('fnmatchToRegExp', () => {
 });
 
 describe('resolvePatterns', () => {
-  const paths = ['config.json', 'model.safetensors', 'onnx/model.onnx', 'onnx/sub/x.onnx', 'onnxx/y', 'pytorch_model.bin'];
+  const paths = [
+    'config.json',
+    'model.safetensors',
+    'onnx/model.onnx',
+    'onnx/sub/x.onnx',
+    'onnxx/y',
+    'pytorch_model.bin',
+  ];
   const run = (allow?: string[] | null, ignore?: string[] | null) =>
     resolvePatterns({ items: paths, allow, ignore, pathOf: (p) => p });
 

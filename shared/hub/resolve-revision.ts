@@ -24,7 +24,11 @@ export const HUB_API_TIMEOUT_MS = 30_000;
  * @throws HubError (`HUB_REPO_NOT_FOUND`, `HUB_REVISION_NOT_FOUND`, `HUB_GATED_REPO`, 429/5xx …)
  * @throws AppError `HUB_BAD_RESPONSE` when the answer is not the JSON the protocol promises
  */
-export async function resolveRevision(params: { access: HubAccess; repo: string; revision: string }): Promise<ResolvedRevision> {
+export async function resolveRevision(params: {
+  access: HubAccess;
+  repo: string;
+  revision: string;
+}): Promise<ResolvedRevision> {
   const { access, repo, revision } = params;
   const what = `${repo}@${revision}`;
   const fetchHub = createHubFetch(access, what);
@@ -33,7 +37,11 @@ export async function resolveRevision(params: { access: HubAccess; repo: string;
   const res = await fetchHub(url, { signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS) });
   const parsed = RevisionInfo.safeParse(await res.json().catch(() => undefined));
   if (!parsed.success) {
-    throw new AppError({ code: 'HUB_BAD_RESPONSE', message: `Hub revision answer for ${what} has no valid "sha"`, statusCode: 502 });
+    throw new AppError({
+      code: 'HUB_BAD_RESPONSE',
+      message: `Hub revision answer for ${what} has no valid "sha"`,
+      statusCode: 502,
+    });
   }
   return { commit: parsed.data.sha, gated: parsed.data.gated ?? false };
 }

@@ -41,7 +41,9 @@ export function createConfigMaps(kc: KubeConfig): ConfigMaps {
     },
     async create(configMap) {
       try {
-        return toRecord(await api.createNamespacedConfigMap({ namespace: configMap.namespace, body: toBody(configMap) }));
+        return toRecord(
+          await api.createNamespacedConfigMap({ namespace: configMap.namespace, body: toBody(configMap) }),
+        );
       } catch (err) {
         throw translateError(err, `create ConfigMap ${configMap.namespace}/${configMap.name}`);
       }
@@ -90,12 +92,23 @@ function toBody(cm: ConfigMapRecord): V1ConfigMap {
 /** API errors as AppErrors with a stable code; the message keeps the server's reason, never credentials. */
 export function translateError(err: unknown, action: string): AppError {
   if (!(err instanceof ApiException)) {
-    return new AppError({ code: 'KUBE_UNAVAILABLE', message: `${action}: ${(err as Error).message}`, statusCode: 503, cause: err });
+    return new AppError({
+      code: 'KUBE_UNAVAILABLE',
+      message: `${action}: ${(err as Error).message}`,
+      statusCode: 503,
+      cause: err,
+    });
   }
   const status = err.code as number;
   const reason = serverMessage(err.body) ?? `HTTP ${status}`;
   const code =
-    status === 404 ? 'NOT_FOUND' : status === 409 ? 'CONFLICT' : status === 403 || status === 401 ? 'FORBIDDEN' : 'KUBE_ERROR';
+    status === 404
+      ? 'NOT_FOUND'
+      : status === 409
+        ? 'CONFLICT'
+        : status === 403 || status === 401
+          ? 'FORBIDDEN'
+          : 'KUBE_ERROR';
   return new AppError({ code, message: `${action}: ${reason}`, statusCode: status, cause: err });
 }
 

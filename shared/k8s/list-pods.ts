@@ -46,7 +46,9 @@ export function toPodUsage(pod: V1Pod): PodUsage {
     phase,
     active: isActive(pod, phase),
     env: envOf(pod),
-    claims: (pod.spec?.volumes ?? []).flatMap((v) => (v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [])),
+    claims: (pod.spec?.volumes ?? []).flatMap((v) =>
+      v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
+    ),
   };
 }
 
@@ -58,5 +60,7 @@ function isActive(pod: V1Pod, phase: string): boolean {
 /** Literal env values of every init and regular container (valueFrom ones are not resolved). */
 function envOf(pod: V1Pod): { name: string; value: string }[] {
   const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-  return containers.flatMap((c) => (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }])));
+  return containers.flatMap((c) =>
+    (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }])),
+  );
 }

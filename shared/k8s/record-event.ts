@@ -53,13 +53,21 @@ export function createEventRecorder(params: {
     try {
       await api.createNamespacedEvent({ namespace, body: newEvent({ record, message, name, at, ...params }) });
     } catch (err) {
-      if (!(err instanceof ApiException && err.code === 409)) throw translateError(err, `record Event ${namespace}/${name}`);
+      if (!(err instanceof ApiException && err.code === 409))
+        throw translateError(err, `record Event ${namespace}/${name}`);
       await bumpEvent({ api, namespace, name, at });
     }
   };
 }
 
-function newEvent(params: { record: EventRecord; message: string; name: string; at: Date; component: string; instance?: string }): CoreV1Event {
+function newEvent(params: {
+  record: EventRecord;
+  message: string;
+  name: string;
+  at: Date;
+  component: string;
+  instance?: string;
+}): CoreV1Event {
   const { record, at } = params;
   const { uid, resourceVersion, ...ref } = record.involved;
   return {

@@ -34,7 +34,11 @@ describe('buildPlan', () => {
 
   it('keeps the config hash when only yaml formatting differs', () => {
     const a = buildPlan({ config: parseModelsConfig('models: {org/b: {}}\n'), models: [], source });
-    const b = buildPlan({ config: parseModelsConfig('# comment\nmodels:\n  org/b:\n    revision: main\n'), models: [], source });
+    const b = buildPlan({
+      config: parseModelsConfig('# comment\nmodels:\n  org/b:\n    revision: main\n'),
+      models: [],
+      source,
+    });
     expect(a.configHash).toBe(b.configHash);
   });
 });
