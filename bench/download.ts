@@ -35,13 +35,34 @@ function peakRssMb(pid: number): number | null {
 }
 
 /** `modelctl agent --once` on one repo into `cacheDir`: wall time and peak RSS of the process. */
-function runAgent(params: { hubUrl: string; configFile: string; cacheDir: string; stateDir: string }): Promise<{ code: number | string; seconds: number; peakRssMb: number; output: string }> {
+function runAgent(params: {
+  hubUrl: string;
+  configFile: string;
+  cacheDir: string;
+  stateDir: string;
+}): Promise<{ code: number | string; seconds: number; peakRssMb: number; output: string }> {
   return new Promise((resolve) => {
-    const args = ['agent', '--once', '--config', params.configFile, '--cache-dir', params.cacheDir, '--state-dir', params.stateDir, '--concurrency', String(CONCURRENCY), '--log-level', 'warn'];
+    const args = [
+      'agent',
+      '--once',
+      '--config',
+      params.configFile,
+      '--cache-dir',
+      params.cacheDir,
+      '--state-dir',
+      params.stateDir,
+      '--concurrency',
+      String(CONCURRENCY),
+      '--log-level',
+      'warn',
+    ];
     const env = { ...process.env };
     delete env.HF_TOKEN; // anonymous, as public repos need
     const started = performance.now();
-    const child = spawn(MODELCTL, args, { env: { ...env, HF_ENDPOINT: params.hubUrl }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(MODELCTL, args, {
+      env: { ...env, HF_ENDPOINT: params.hubUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     let peak = 0;
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
@@ -56,12 +77,27 @@ function runAgent(params: { hubUrl: string; configFile: string; cacheDir: string
 }
 
 /** The limit: `curl` fetching every file at once (following the CDN redirect), into plain files, no hashing. */
-async function runCurl(params: { hubUrl: string; repo: string; commit: string; files: string[]; dir: string }): Promise<number> {
+async function runCurl(params: {
+  hubUrl: string;
+  repo: string;
+  commit: string;
+  files: string[];
+  dir: string;
+}): Promise<number> {
   await mkdir(params.dir, { recursive: true });
   const started = performance.now();
   await Promise.all(
     params.files.map((f, i) =>
-      promisify(execFile)('curl', ['-sSfL', '-o', path.join(params.dir, `f${i}`), `${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f}`], { maxBuffer: 1 << 20 }),
+      promisify(execFile)(
+        'curl',
+        [
+          '-sSfL',
+          '-o',
+          path.join(params.dir, `f${i}`),
+          `${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f}`,
+        ],
+        { maxBuffer: 1 << 20 },
+      ),
     ),
   );
   return (performance.now() - started) / 1000;
@@ -73,7 +109,17 @@ async function startHub(run: PeerRun, reposDir: string): Promise<{ url: string; 
   await run.spawnPeer({
     name: 'hub',
     command: process.execPath,
-    args: ['--import', path.join(ROOT, 'test/hub-server/register-ts.ts'), path.join(ROOT, 'test/hub-server/main.ts'), '--repos', reposDir, '--port', String(port), '--cdn-port', String(cdnPort)],
+    args: [
+      '--import',
+      path.join(ROOT, 'test/hub-server/register-ts.ts'),
+      path.join(ROOT, 'test/hub-server/main.ts'),
+      '--repos',
+      reposDir,
+      '--port',
+      String(port),
+      '--cdn-port',
+      String(cdnPort),
+    ],
     ready: async () => (await fetch(`${url}/_admin/health`)).ok,
     timeoutMs: 60_000,
   });
@@ -87,11 +133,23 @@ try {
   const started = conditions();
   const reposDir = path.join(work, 'repos');
   log(`building repos: ${FILES} × ${FILE_MIB} MiB, and ${RSS_GIB} GiB for RSS`);
-  const repo = await buildBenchRepo({ root: reposDir, repo: 'bench-org/download', fileCount: FILES, fileSize: FILE_MIB * MIB });
-  const big = await buildBenchRepo({ root: reposDir, repo: 'bench-org/download-big', fileCount: RSS_GIB * 2, fileSize: 512 * MIB });
+  const repo = await buildBenchRepo({
+    root: reposDir,
+    repo: 'bench-org/download',
+    fileCount: FILES,
+    fileSize: FILE_MIB * MIB,
+  });
+  const big = await buildBenchRepo({
+    root: reposDir,
+    repo: 'bench-org/download-big',
+    fileCount: RSS_GIB * 2,
+    fileSize: 512 * MIB,
+  });
   const { url } = await startHub(run, reposDir);
   const totalBytes = Object.values(repo.files).reduce((s, f) => s + f.size, 0);
-  const lfsFiles = Object.entries(repo.files).filter(([, f]) => f.lfs).map(([p]) => p);
+  const lfsFiles = Object.entries(repo.files)
+    .filter(([, f]) => f.lfs)
+    .map(([p]) => p);
   const configFile = path.join(work, 'models.yaml');
   await writeFile(configFile, `minFreeSpaceGB: 1\nmodels:\n  ${repo.id}: {}\n`);
   const agentS: number[] = [];
@@ -99,42 +157,93 @@ try {
   const curlS: number[] = [];
   for (let i = 0; i < RUNS; i++) {
     const dir = path.join(work, `run-${i}`);
-    const a = await runAgent({ hubUrl: url, configFile, cacheDir: path.join(dir, 'agent', 'hub'), stateDir: path.join(dir, 'agent', 'state') });
+    const a = await runAgent({
+      hubUrl: url,
+      configFile,
+      cacheDir: path.join(dir, 'agent', 'hub'),
+      stateDir: path.join(dir, 'agent', 'state'),
+    });
     if (a.code !== 0) throw new Error(`agent failed: ${a.output.slice(-2000)}`);
     if (i === 0) {
-      const report = await runHfOracle({ cacheDir: path.join(dir, 'agent', 'hub'), checks: [{ repo: repo.id, files: ['config.json'] }] });
-      if (report.scan.warnings.length > 0 || report.scan.repos[0]?.sizeOnDisk !== totalBytes) throw new Error('agent cache is not what huggingface_hub expects');
+      const report = await runHfOracle({
+        cacheDir: path.join(dir, 'agent', 'hub'),
+        checks: [{ repo: repo.id, files: ['config.json'] }],
+      });
+      if (report.scan.warnings.length > 0 || report.scan.repos[0]?.sizeOnDisk !== totalBytes)
+        throw new Error('agent cache is not what huggingface_hub expects');
     }
     agentS.push(a.seconds);
-    const py = await hfSnapshotDownload({ endpoint: url, repo: repo.id, cacheDir: path.join(dir, 'python', 'hub'), maxWorkers: CONCURRENCY, timeoutMs: 1_800_000 });
+    const py = await hfSnapshotDownload({
+      endpoint: url,
+      repo: repo.id,
+      cacheDir: path.join(dir, 'python', 'hub'),
+      maxWorkers: CONCURRENCY,
+      timeoutMs: 1_800_000,
+    });
     if (!py.ok) throw new Error(`snapshot_download failed: ${JSON.stringify(py.error)}`);
     pythonS.push(py.seconds);
-    curlS.push(await runCurl({ hubUrl: url, repo: repo.id, commit: repo.commit, files: lfsFiles, dir: path.join(dir, 'curl') }));
+    curlS.push(
+      await runCurl({ hubUrl: url, repo: repo.id, commit: repo.commit, files: lfsFiles, dir: path.join(dir, 'curl') }),
+    );
     await rm(dir, { recursive: true, force: true });
-    log(`run ${i + 1}/${RUNS}: agent ${a.seconds.toFixed(2)} s (process), python ${py.seconds.toFixed(2)} s (in-Python), curl ${curlS.at(-1)!.toFixed(2)} s`);
+    log(
+      `run ${i + 1}/${RUNS}: agent ${a.seconds.toFixed(2)} s (process), python ${py.seconds.toFixed(2)} s (in-Python), curl ${curlS.at(-1)!.toFixed(2)} s`,
+    );
   }
   const mibps = (s: number) => round(totalBytes / MIB / s, 1);
   log(`RSS: agent downloading ${RSS_GIB} GiB`);
   const bigConfig = path.join(work, 'big.yaml');
   await writeFile(bigConfig, `minFreeSpaceGB: 1\nmodels:\n  ${big.id}: {}\n`);
-  const rss = await runAgent({ hubUrl: url, configFile: bigConfig, cacheDir: path.join(work, 'big', 'hub'), stateDir: path.join(work, 'big', 'state') });
+  const rss = await runAgent({
+    hubUrl: url,
+    configFile: bigConfig,
+    cacheDir: path.join(work, 'big', 'hub'),
+    stateDir: path.join(work, 'big', 'state'),
+  });
   if (rss.code !== 0) throw new Error(`agent (big) failed: ${rss.output.slice(-2000)}`);
   const bigBytes = Object.values(big.files).reduce((s, f) => s + f.size, 0);
   await rm(path.join(work, 'big'), { recursive: true, force: true });
   const result = {
     bench: 'download',
-    description: 'Same local Hub, same disk: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download (time inside Python, interpreter start excluded) vs parallel curl (no hashing, no cache layout)',
-    settings: { files: FILES, file_mib: FILE_MIB, total_mib: round(totalBytes / MIB, 1), runs: RUNS, concurrency: CONCURRENCY, quick: QUICK },
-    agent: { seconds_median: round(median(agentS), 2), mib_per_s: mibps(median(agentS)), runs_s: agentS.map((s) => round(s, 2)) },
-    huggingface_hub: { seconds_median: round(median(pythonS), 2), mib_per_s: mibps(median(pythonS)), runs_s: pythonS.map((s) => round(s, 2)) },
-    parallel_curl: { seconds_median: round(median(curlS), 2), mib_per_s: mibps(median(curlS)), runs_s: curlS.map((s) => round(s, 2)) },
+    description:
+      'Same local Hub, same disk: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download (time inside Python, interpreter start excluded) vs parallel curl (no hashing, no cache layout)',
+    settings: {
+      files: FILES,
+      file_mib: FILE_MIB,
+      total_mib: round(totalBytes / MIB, 1),
+      runs: RUNS,
+      concurrency: CONCURRENCY,
+      quick: QUICK,
+    },
+    agent: {
+      seconds_median: round(median(agentS), 2),
+      mib_per_s: mibps(median(agentS)),
+      runs_s: agentS.map((s) => round(s, 2)),
+    },
+    huggingface_hub: {
+      seconds_median: round(median(pythonS), 2),
+      mib_per_s: mibps(median(pythonS)),
+      runs_s: pythonS.map((s) => round(s, 2)),
+    },
+    parallel_curl: {
+      seconds_median: round(median(curlS), 2),
+      mib_per_s: mibps(median(curlS)),
+      runs_s: curlS.map((s) => round(s, 2)),
+    },
     agent_vs_python: round(median(pythonS) / median(agentS), 2),
     agent_vs_curl: round(median(curlS) / median(agentS), 2),
-    rss: { gib: round(bigBytes / 1024 ** 3, 2), seconds: round(rss.seconds, 1), mib_per_s: round(bigBytes / MIB / rss.seconds, 1), agent_peak_rss_mb: round(rss.peakRssMb, 1) },
+    rss: {
+      gib: round(bigBytes / 1024 ** 3, 2),
+      seconds: round(rss.seconds, 1),
+      mib_per_s: round(bigBytes / MIB / rss.seconds, 1),
+      agent_peak_rss_mb: round(rss.peakRssMb, 1),
+    },
     conditions_start: started,
     conditions_end: conditions(),
   };
-  log(`agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss.agent_peak_rss_mb} MB over ${result.rss.gib} GiB`);
+  log(
+    `agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss.agent_peak_rss_mb} MB over ${result.rss.gib} GiB`,
+  );
   await writeResult('download', result);
 } finally {
   await run.stopAll();

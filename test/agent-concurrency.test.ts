@@ -19,15 +19,33 @@ async function setup(repo: string) {
   await createRepo({ root: hub.reposDir, repo, files });
   const admin = new HubAdmin(hub.adminUrl);
   // slow enough that the two writers overlap on every file
-  const fault = await admin.addFault({ match: { endpoint: 'cdn', repo }, action: { kind: 'throttle', bytesPerSecond: 8 * MiB } });
+  const fault = await admin.addFault({
+    match: { endpoint: 'cdn', repo },
+    action: { kind: 'throttle', bytesPerSecond: 8 * MiB },
+  });
   const work = await mkdtemp(path.join(tmpdir(), 'agent-conc-'));
   const configFile = path.join(work, 'models.yaml');
   await writeFile(configFile, `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n`);
-  return { hub, admin, fault, cacheDir: path.join(work, 'hub'), work, configFile, fixture: describeRepo(hub.reposDir, repo) };
+  return {
+    hub,
+    admin,
+    fault,
+    cacheDir: path.join(work, 'hub'),
+    work,
+    configFile,
+    fixture: describeRepo(hub.reposDir, repo),
+  };
 }
 
 function once(params: { configFile: string; cacheDir: string; stateDir: string; hubUrl: string }) {
-  return runOnce({ ...params, gpuType: null, access: { hubUrl: params.hubUrl }, concurrency: 4, retry: { maxRetries: 5, baseDelayMs: 50 }, log: createLogger({ name: 'agent-conc', level: 'warn' }) });
+  return runOnce({
+    ...params,
+    gpuType: null,
+    access: { hubUrl: params.hubUrl },
+    concurrency: 4,
+    retry: { maxRetries: 5, baseDelayMs: 50 },
+    log: createLogger({ name: 'agent-conc', level: 'warn' }),
+  });
 }
 
 describe('agent sharing a cache', () => {
@@ -37,8 +55,18 @@ describe('agent sharing a cache', () => {
     try {
       const mark = await s.admin.mark();
       const [a, b] = await Promise.all([
-        once({ configFile: s.configFile, cacheDir: s.cacheDir, stateDir: path.join(s.work, 'state-a'), hubUrl: s.hub.url }),
-        once({ configFile: s.configFile, cacheDir: s.cacheDir, stateDir: path.join(s.work, 'state-b'), hubUrl: s.hub.url }),
+        once({
+          configFile: s.configFile,
+          cacheDir: s.cacheDir,
+          stateDir: path.join(s.work, 'state-a'),
+          hubUrl: s.hub.url,
+        }),
+        once({
+          configFile: s.configFile,
+          cacheDir: s.cacheDir,
+          stateDir: path.join(s.work, 'state-b'),
+          hubUrl: s.hub.url,
+        }),
       ]);
       expect(a.states[0]!.state).toBe('ready');
       expect(b.states[0]!.state).toBe('ready');
@@ -47,7 +75,9 @@ describe('agent sharing a cache', () => {
       for (const d of report.downloads) expect(d.sha256).toBe(s.fixture.files[d.path]!.sha256);
       expect(report.scan.warnings).toEqual([]);
       const total = Object.values(s.fixture.files).reduce((sum, f) => sum + f.size, 0);
-      const served = (await s.admin.requests({ since: mark })).filter((r) => r.repo === repo).reduce((sum, r) => sum + r.bytes, 0);
+      const served = (await s.admin.requests({ since: mark }))
+        .filter((r) => r.repo === repo)
+        .reduce((sum, r) => sum + r.bytes, 0);
       // the etag flock makes the second agent wait and reuse the first one's blob
       expect(served).toBeLessThan(total * 1.2);
     } finally {
@@ -60,12 +90,20 @@ describe('agent sharing a cache', () => {
     const s = await setup(repo);
     try {
       const [ours, py] = await Promise.all([
-        once({ configFile: s.configFile, cacheDir: s.cacheDir, stateDir: path.join(s.work, 'state'), hubUrl: s.hub.url }),
+        once({
+          configFile: s.configFile,
+          cacheDir: s.cacheDir,
+          stateDir: path.join(s.work, 'state'),
+          hubUrl: s.hub.url,
+        }),
         hfSnapshotDownload({ endpoint: s.hub.url, repo, cacheDir: s.cacheDir }),
       ]);
       expect(ours.states[0]!.state).toBe('ready');
       expect(py.ok).toBe(true);
-      const report = await runHfOracle({ cacheDir: s.cacheDir, checks: [{ repo }, { repo, revision: s.fixture.commit }] });
+      const report = await runHfOracle({
+        cacheDir: s.cacheDir,
+        checks: [{ repo }, { repo, revision: s.fixture.commit }],
+      });
       expect(report.downloads.length).toBe(10);
       for (const d of report.downloads) expect(d.sha256).toBe(s.fixture.files[d.path]!.sha256);
       expect(report.scan.warnings).toEqual([]);

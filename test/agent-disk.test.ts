@@ -33,7 +33,9 @@ beforeAll(async () => {
   } catch {
     freeBytes = async (dir) => FS_BYTES - (await duBytes(path.resolve(dir, '..')));
   }
-  process.stdout.write(`agent-disk: ${mounted ? `tmpfs of ${FS_BYTES} bytes mounted` : 'mount not permitted: injected statfs of a 48 MiB disk'}\n`);
+  process.stdout.write(
+    `agent-disk: ${mounted ? `tmpfs of ${FS_BYTES} bytes mounted` : 'mount not permitted: injected statfs of a 48 MiB disk'}\n`,
+  );
 });
 
 afterAll(async () => {
@@ -44,7 +46,8 @@ afterAll(async () => {
 async function duBytes(dir: string): Promise<number> {
   let total = 0;
   for (const e of await readdir(dir, { recursive: true, withFileTypes: true })) {
-    if (e.isFile()) total += (await import('node:fs/promises').then((fs) => fs.stat(path.join(e.parentPath, e.name)))).size;
+    if (e.isFile())
+      total += (await import('node:fs/promises').then((fs) => fs.stat(path.join(e.parentPath, e.name)))).size;
   }
   return total;
 }
@@ -65,16 +68,40 @@ describe('agent disk guard on a small filesystem', () => {
       mid: 'agent-test/disk-mid',
       late: 'agent-test/disk-late',
     };
-    await createRepo({ root: hub.reposDir, repo: repos.small, files: { 'config.json': '{}\n', 'w.safetensors': { size: 10 * MiB, seed: 'small' } } });
-    await createRepo({ root: hub.reposDir, repo: repos.big, files: { 'config.json': '{}\n', 'w.safetensors': { size: 40 * MiB, seed: 'big' } } });
-    await createRepo({ root: hub.reposDir, repo: repos.mid, files: { 'config.json': '{}\n', 'w.safetensors': { size: 8 * MiB, seed: 'mid' } } });
-    await createRepo({ root: hub.reposDir, repo: repos.late, files: { 'config.json': '{}\n', 'w.safetensors': { size: 12 * MiB, seed: 'late' } } });
+    await createRepo({
+      root: hub.reposDir,
+      repo: repos.small,
+      files: { 'config.json': '{}\n', 'w.safetensors': { size: 10 * MiB, seed: 'small' } },
+    });
+    await createRepo({
+      root: hub.reposDir,
+      repo: repos.big,
+      files: { 'config.json': '{}\n', 'w.safetensors': { size: 40 * MiB, seed: 'big' } },
+    });
+    await createRepo({
+      root: hub.reposDir,
+      repo: repos.mid,
+      files: { 'config.json': '{}\n', 'w.safetensors': { size: 8 * MiB, seed: 'mid' } },
+    });
+    await createRepo({
+      root: hub.reposDir,
+      repo: repos.late,
+      files: { 'config.json': '{}\n', 'w.safetensors': { size: 12 * MiB, seed: 'late' } },
+    });
     // the last model downloads slowly, and something else fills the disk meanwhile
-    const throttle = await admin.addFault({ match: { endpoint: 'cdn', repo: repos.late }, action: { kind: 'throttle', bytesPerSecond: 3 * MiB } });
+    const throttle = await admin.addFault({
+      match: { endpoint: 'cdn', repo: repos.late },
+      action: { kind: 'throttle', bytesPerSecond: 3 * MiB },
+    });
     const cacheDir = path.join(mountDir, 'hub');
     await mkdir(cacheDir, { recursive: true });
     const configFile = path.join(mountDir, '..', `${path.basename(mountDir)}-models.yaml`);
-    await writeFile(configFile, `minFreeSpaceGB: 0.016\nmodels:\n${Object.values(repos).map((r) => `  ${r}: {}\n`).join('')}`);
+    await writeFile(
+      configFile,
+      `minFreeSpaceGB: 0.016\nmodels:\n${Object.values(repos)
+        .map((r) => `  ${r}: {}\n`)
+        .join('')}`,
+    );
     let minFree = Number.POSITIVE_INFINITY;
     let sampling = true;
     const sampler = (async () => {
@@ -86,7 +113,9 @@ describe('agent disk guard on a small filesystem', () => {
     const filler = (async () => {
       // once the slow download is under way, another writer takes 10 MiB: the 12 MiB model no longer fits
       for (let i = 0; i < 2400; i++) {
-        const parts = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(() => [] as string[]);
+        const parts = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(
+          () => [] as string[],
+        );
         if (parts.some((p) => p.endsWith('.part'))) break;
         await new Promise((r) => setTimeout(r, 25));
       }
@@ -112,7 +141,9 @@ describe('agent disk guard on a small filesystem', () => {
       expect(byRepo[repos.mid]!.state).toBe('ready');
       expect(byRepo[repos.late]).toMatchObject({ state: 'skipped', errorCode: 'DISK_SPACE' });
       // the aborted download gave its space back
-      const lateBlobs = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(() => [] as string[]);
+      const lateBlobs = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(
+        () => [] as string[],
+      );
       expect(lateBlobs.filter((n) => n.endsWith('.part'))).toEqual([]);
     } finally {
       sampling = false;

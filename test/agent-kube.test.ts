@@ -49,7 +49,10 @@ function planModel(repo: FixtureRepo, gpuCompatible: string[]): PlanModel {
 async function publishPlan(models: PlanModel[], raw?: string): Promise<void> {
   const config = parseModelsConfig('minFreeSpaceGB: 0\ncheckIntervalSeconds: 3600\nconfigReadRetryDelaySeconds: 2\n');
   const plan = buildPlan({ config, models, source: { namespace: ns, name: 'modelctl-models' } });
-  const body = { metadata: { name: 'modelctl-plan', namespace: ns }, data: { 'plan.json': raw ?? serializePlan(plan) } };
+  const body = {
+    metadata: { name: 'modelctl-plan', namespace: ns },
+    data: { 'plan.json': raw ?? serializePlan(plan) },
+  };
   try {
     await core.replaceNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan', body });
   } catch {
@@ -67,7 +70,8 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
   for (;;) {
     const value = await probe();
     if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\nagent log tail:\n${agentLog.slice(-4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\nagent log tail:\n${agentLog.slice(-4000)}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -84,7 +88,8 @@ async function applyAgentRbac(): Promise<void> {
   const docs = parseAllDocuments(text).map((d) => d.toJS() as Doc);
   for (const doc of docs) {
     if (doc.metadata.namespace) doc.metadata.namespace = ns;
-    if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding') doc.metadata.name = `${doc.metadata.name}-${ns}`;
+    if (doc.kind === 'ClusterRole' || doc.kind === 'ClusterRoleBinding')
+      doc.metadata.name = `${doc.metadata.name}-${ns}`;
     if (doc.kind === 'ClusterRoleBinding' && doc.roleRef) doc.roleRef.name = `${doc.roleRef.name}-${ns}`;
     for (const s of doc.subjects ?? []) s.namespace = ns;
   }
@@ -156,13 +161,23 @@ describe('modelctl agent against the real kube-apiserver', () => {
     expect(meta.labels[manyLabel]).toBeUndefined();
     expect(await findSnapshot({ cacheDir, repo: hub.repos.manyFiles.id })).toBeNull();
     expect((await findSnapshot({ cacheDir, repo: hub.repos.tiny.id }))?.commit).toBe(hub.repos.tiny.commit);
-    const status = JSON.parse(meta.annotations['modelctl.dev/agent-status']!) as { gpuTypes: string[]; source: string; models: { repo: string; state: string; commit: string; bytes: number }[] };
+    const status = JSON.parse(meta.annotations['modelctl.dev/agent-status']!) as {
+      gpuTypes: string[];
+      source: string;
+      models: { repo: string; state: string; commit: string; bytes: number }[];
+    };
     expect(status.gpuTypes).toEqual(['NVIDIA-L4']);
     expect(status.source).toBe('plan');
-    expect(status.models).toEqual([expect.objectContaining({ repo: hub.repos.tiny.id, state: 'ready', commit: hub.repos.tiny.commit })]);
+    expect(status.models).toEqual([
+      expect.objectContaining({ repo: hub.repos.tiny.id, state: 'ready', commit: hub.repos.tiny.commit }),
+    ]);
     // the plan pinned commit and files: the agent made no revision or tree call, only file downloads
-    const calls = (await new HubAdmin(hub.adminUrl).requests({ since: hubMark })).filter((r) => r.repo === hub.repos.tiny.id);
-    expect(calls.filter((r) => r.endpoint === 'revision' || r.endpoint === 'tree' || r.endpoint === 'model-info')).toEqual([]);
+    const calls = (await new HubAdmin(hub.adminUrl).requests({ since: hubMark })).filter(
+      (r) => r.repo === hub.repos.tiny.id,
+    );
+    expect(
+      calls.filter((r) => r.endpoint === 'revision' || r.endpoint === 'tree' || r.endpoint === 'model-info'),
+    ).toEqual([]);
     expect(calls.length).toBeGreaterThan(0);
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     expect(metrics).toMatch(/modelctl_agent_models\{[^}]*state="ready"[^}]*\} 1/);
@@ -183,11 +198,18 @@ describe('modelctl agent against the real kube-apiserver', () => {
     expect(await findSnapshot({ cacheDir, repo: hub.repos.tiny.id })).toBeNull();
     const { labels, annotations } = await nodeMeta();
     expect(labels[`${READY_PREFIX}test-org--gated-model`]).toBeUndefined();
-    const status = JSON.parse(annotations['modelctl.dev/agent-status']!) as { models: { repo: string; state: string; errorCode?: string }[] };
-    expect(status.models.find((m) => m.repo === hub.repos.gated.id)).toMatchObject({ state: 'failed', errorCode: expect.stringMatching(/^HUB_(GATED_REPO|UNAUTHORIZED)$/) });
+    const status = JSON.parse(annotations['modelctl.dev/agent-status']!) as {
+      models: { repo: string; state: string; errorCode?: string }[];
+    };
+    expect(status.models.find((m) => m.repo === hub.repos.gated.id)).toMatchObject({
+      state: 'failed',
+      errorCode: expect.stringMatching(/^HUB_(GATED_REPO|UNAUTHORIZED)$/),
+    });
     const events = await waitFor('a Warning Event on the Node', async () => {
       const list = await core.listNamespacedEvent({ namespace: ns });
-      const mine = list.items.filter((e) => e.involvedObject.kind === 'Node' && e.involvedObject.name === nodeName && e.reason === 'ModelWarmFailed');
+      const mine = list.items.filter(
+        (e) => e.involvedObject.kind === 'Node' && e.involvedObject.name === nodeName && e.reason === 'ModelWarmFailed',
+      );
       return mine.length > 0 ? mine : undefined;
     });
     expect(events[0]!.message).toContain(hub.repos.gated.id);

@@ -75,7 +75,9 @@ describe('modelctl agent --once against the local Hub', () => {
     expect(report.snapshots.every((s) => s.ok)).toBe(true);
     expect(report.snapshots[0]!.files).toEqual(Object.keys(hub.repos.tiny.files).sort());
     const fixtures = { [hub.repos.tiny.id]: hub.repos.tiny, [hub.repos.manyFiles.id]: hub.repos.manyFiles };
-    expect(report.downloads.length).toBe(2 * (Object.keys(hub.repos.tiny.files).length + Object.keys(hub.repos.manyFiles.files).length));
+    expect(report.downloads.length).toBe(
+      2 * (Object.keys(hub.repos.tiny.files).length + Object.keys(hub.repos.manyFiles.files).length),
+    );
     for (const d of report.downloads) {
       expect(d.ok).toBe(true);
       expect(d.sha256).toBe(fixtures[d.repo]!.files[d.path]!.sha256);
@@ -87,7 +89,15 @@ describe('modelctl agent --once against the local Hub', () => {
     const ref = await readFile(path.join(cacheDir, 'models--test-org--tiny-model', 'refs', 'main'), 'utf8');
     expect(ref).toBe(hub.repos.tiny.commit);
     // snapshot entries are relative symlinks into blobs/
-    const nested = path.join(cacheDir, 'models--test-org--tiny-model', 'snapshots', hub.repos.tiny.commit, 'sub', 'dir', 'file.txt');
+    const nested = path.join(
+      cacheDir,
+      'models--test-org--tiny-model',
+      'snapshots',
+      hub.repos.tiny.commit,
+      'sub',
+      'dir',
+      'file.txt',
+    );
     expect((await lstat(nested)).isSymbolicLink()).toBe(true);
   });
 
@@ -99,7 +109,13 @@ describe('modelctl agent --once against the local Hub', () => {
     });
     expect(ours.states[0]!.state).toBe('ready');
     const theirs = await workDir();
-    const py = await hfSnapshotDownload({ endpoint: hub.url, repo: hub.repos.manyFiles.id, cacheDir: theirs.cacheDir, allowPatterns: allow, ignorePatterns: ignore });
+    const py = await hfSnapshotDownload({
+      endpoint: hub.url,
+      repo: hub.repos.manyFiles.id,
+      cacheDir: theirs.cacheDir,
+      allowPatterns: allow,
+      ignorePatterns: ignore,
+    });
     expect(py.ok).toBe(true);
     const report = await runHfOracle({ cacheDir: ours.cacheDir, checks: [{ repo: hub.repos.manyFiles.id }] });
     expect(report.snapshots[0]!.files).toEqual([...py.files!].sort());
@@ -112,16 +128,29 @@ describe('modelctl agent --once against the local Hub', () => {
 
   it('completes a cache that huggingface_hub started, reusing its blobs, and the cache stays valid', async () => {
     const dir = await workDir();
-    const py = await hfSnapshotDownload({ endpoint: hub.url, repo: hub.repos.tiny.id, cacheDir: dir.cacheDir, allowPatterns: ['*.safetensors'] });
+    const py = await hfSnapshotDownload({
+      endpoint: hub.url,
+      repo: hub.repos.tiny.id,
+      cacheDir: dir.cacheDir,
+      allowPatterns: ['*.safetensors'],
+    });
     expect(py.ok).toBe(true);
     const mark = await admin.mark();
-    const { states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.tiny.id}: {}\n`, cacheDir: dir.cacheDir });
+    const { states } = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.tiny.id}: {}\n`,
+      cacheDir: dir.cacheDir,
+    });
     expect(states[0]!.state).toBe('ready');
     const stats = await admin.stats(mark);
-    const lfsBytes = Object.values(hub.repos.tiny.files).filter((f) => f.lfs).reduce((s, f) => s + f.size, 0);
+    const lfsBytes = Object.values(hub.repos.tiny.files)
+      .filter((f) => f.lfs)
+      .reduce((s, f) => s + f.size, 0);
     // the two safetensors blobs were already there: only the small files travel
     expect(stats.bytes).toBeLessThan(lfsBytes / 10);
-    const report = await runHfOracle({ cacheDir: dir.cacheDir, checks: [{ repo: hub.repos.tiny.id }, { repo: hub.repos.tiny.id, revision: hub.repos.tiny.commit }] });
+    const report = await runHfOracle({
+      cacheDir: dir.cacheDir,
+      checks: [{ repo: hub.repos.tiny.id }, { repo: hub.repos.tiny.id, revision: hub.repos.tiny.commit }],
+    });
     expect(report.downloads.every((d) => d.ok && d.sha256 === hub.repos.tiny.files[d.path]!.sha256)).toBe(true);
     expect(report.snapshots[0]!.files).toEqual(Object.keys(hub.repos.tiny.files).sort());
     expect(report.scan.warnings).toEqual([]);
@@ -148,7 +177,10 @@ describe('modelctl agent --once against the local Hub', () => {
 
   it('never sends the token to the CDN and never logs it, while downloading a gated repo it may read', async () => {
     const mark = await admin.mark();
-    const { states, logText } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.gated.id}: {}\n`, token: hub.token });
+    const { states, logText } = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.gated.id}: {}\n`,
+      token: hub.token,
+    });
     expect(states[0]!.state).toBe('ready');
     const stats = await admin.stats(mark);
     expect(stats.byEndpoint.cdn?.requests ?? 0).toBeGreaterThan(0);
@@ -157,11 +189,15 @@ describe('modelctl agent --once against the local Hub', () => {
   });
 
   it('refuses a repo whose tree holds file names that climb out, and writes nothing outside the cache', async () => {
-    const { root, cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.hostile.id}: {}\n` });
+    const { root, cacheDir, states } = await warm({
+      yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.hostile.id}: {}\n`,
+    });
     expect(states[0]).toMatchObject({ state: 'failed', errorCode: 'UNSAFE_REPO_PATH', permanent: true });
     expect((await readdir(root)).sort()).toEqual(expect.arrayContaining(['models.yaml']));
     expect(await readdir(root)).not.toContain('escape.txt');
-    const snapshots = await readdir(path.join(cacheDir, 'models--test-org--hostile-names', 'snapshots')).catch(() => []);
+    const snapshots = await readdir(path.join(cacheDir, 'models--test-org--hostile-names', 'snapshots')).catch(
+      () => [],
+    );
     expect(snapshots).toEqual([]);
   });
 
@@ -175,11 +211,26 @@ describe('modelctl agent --once against the local Hub', () => {
     };
     await createRepo({ root: hub.reposDir, repo, files });
     const ids = [
-      await admin.addFault({ match: { endpoint: 'revision', repo }, action: { kind: 'status', status: 429, retryAfter: 1 }, times: 1 }),
+      await admin.addFault({
+        match: { endpoint: 'revision', repo },
+        action: { kind: 'status', status: 429, retryAfter: 1 },
+        times: 1,
+      }),
       await admin.addFault({ match: { endpoint: 'tree', repo }, action: { kind: 'status', status: 503 }, times: 2 }),
-      await admin.addFault({ match: { endpoint: 'cdn', repo, path: 'a.safetensors' }, action: { kind: 'drop', afterBytes: 1_000_000 }, times: 3 }),
-      await admin.addFault({ match: { endpoint: 'cdn', repo, path: 'b.safetensors' }, action: { kind: 'status', status: 500 }, times: 2 }),
-      await admin.addFault({ match: { endpoint: 'resolve', repo, path: 'small.txt' }, action: { kind: 'throttle', bytesPerSecond: 2000 } }),
+      await admin.addFault({
+        match: { endpoint: 'cdn', repo, path: 'a.safetensors' },
+        action: { kind: 'drop', afterBytes: 1_000_000 },
+        times: 3,
+      }),
+      await admin.addFault({
+        match: { endpoint: 'cdn', repo, path: 'b.safetensors' },
+        action: { kind: 'status', status: 500 },
+        times: 2,
+      }),
+      await admin.addFault({
+        match: { endpoint: 'resolve', repo, path: 'small.txt' },
+        action: { kind: 'throttle', bytesPerSecond: 2000 },
+      }),
     ];
     try {
       const mark = await admin.mark();
@@ -189,14 +240,18 @@ describe('modelctl agent --once against the local Hub', () => {
       // the 429 asked for one second
       expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
       const faults = await admin.faults();
-      expect(faults.filter((f) => ids.includes(f.id) && f.rule.times !== undefined).every((f) => f.applied === f.rule.times)).toBe(true);
+      expect(
+        faults.filter((f) => ids.includes(f.id) && f.rule.times !== undefined).every((f) => f.applied === f.rule.times),
+      ).toBe(true);
       const report = await runHfOracle({ cacheDir, checks: [{ repo }] });
       expect(report.downloads.map((d) => d.path).sort()).toEqual(Object.keys(files).sort());
       const { describeRepo } = await import('./hub-server/fixtures.js');
       const fixture = describeRepo(hub.reposDir, repo);
       for (const d of report.downloads) expect(d.sha256).toBe(fixture.files[d.path]!.sha256);
       // resumed, not restarted: the dropped file cost little more than its size
-      const aBytes = (await admin.requests({ since: mark })).filter((r) => r.path === 'a.safetensors').reduce((s, r) => s + r.bytes, 0);
+      const aBytes = (await admin.requests({ since: mark }))
+        .filter((r) => r.path === 'a.safetensors')
+        .reduce((s, r) => s + r.bytes, 0);
       expect(aBytes).toBeLessThan(4 * MiB * 1.1);
     } finally {
       for (const id of ids) await admin.removeFault(id).catch(() => undefined);

@@ -16,12 +16,20 @@ const FILE_MB = Number(process.env.AGENT_RESUME_FILE_MB ?? 1024);
 const KILLS = Number(process.env.AGENT_RESUME_KILLS ?? 20);
 
 /** Runs `modelctl agent --once` (the built CLI) and SIGKILLs it after `killAfterMs`, or lets it finish. */
-function runAgent(params: { env: NodeJS.ProcessEnv; args: string[]; killAfterMs?: number }): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+function runAgent(params: {
+  env: NodeJS.ProcessEnv;
+  args: string[];
+  killAfterMs?: number;
+}): Promise<{ code: number | null; signal: string | null; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(root, 'bin', 'modelctl'), ['agent', ...params.args], { env: params.env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(path.join(root, 'bin', 'modelctl'), ['agent', ...params.args], {
+      env: params.env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = params.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), params.killAfterMs);
+    const timer =
+      params.killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), params.killAfterMs);
     child.once('error', reject);
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
@@ -50,7 +58,12 @@ describe('agent resume across SIGKILL', () => {
   it(`survives ${KILLS} SIGKILLs during a ${(2 * FILE_MB) / 1024} GiB download: no partial file visible, hashes right, little re-downloaded`, async () => {
     const hub = readHub();
     const admin = new HubAdmin(hub.adminUrl);
-    const fixture = await buildBenchRepo({ root: hub.reposDir, repo: 'agent-test/resume-big', fileCount: 2, fileSize: FILE_MB * MiB });
+    const fixture = await buildBenchRepo({
+      root: hub.reposDir,
+      repo: 'agent-test/resume-big',
+      fileCount: 2,
+      fileSize: FILE_MB * MiB,
+    });
     const total = Object.values(fixture.files).reduce((s, f) => s + f.size, 0);
     const sizes = Object.fromEntries(Object.entries(fixture.files).map(([p, f]) => [p, f.size]));
     const work = await mkdtemp(path.join(tmpdir(), 'agent-resume-'));
@@ -82,9 +95,13 @@ describe('agent resume across SIGKILL', () => {
     const report = await runHfOracle({ cacheDir, checks: [{ repo: fixture.id }] });
     expect(report.downloads.every((d) => d.ok && d.sha256 === fixture.files[d.path]!.sha256)).toBe(true);
     expect(report.scan.warnings).toEqual([]);
-    const served = (await admin.requests({ since: mark })).filter((r) => r.repo === fixture.id).reduce((s, r) => s + r.bytes, 0);
+    const served = (await admin.requests({ since: mark }))
+      .filter((r) => r.repo === fixture.id)
+      .reduce((s, r) => s + r.bytes, 0);
     const redownloaded = (served - total) / total;
-    process.stdout.write(`agent-resume: ${kills} SIGKILLs${finishedEarly ? ' (then finished)' : ''}, served ${served} bytes for ${total}: ${(redownloaded * 100).toFixed(2)}% re-downloaded\n`);
+    process.stdout.write(
+      `agent-resume: ${kills} SIGKILLs${finishedEarly ? ' (then finished)' : ''}, served ${served} bytes for ${total}: ${(redownloaded * 100).toFixed(2)}% re-downloaded\n`,
+    );
     expect(kills).toBeGreaterThanOrEqual(Math.min(KILLS, 5));
     expect(redownloaded).toBeLessThan(0.1);
     // no temp file left behind in blobs/

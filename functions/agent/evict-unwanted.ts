@@ -48,7 +48,10 @@ export async function evictUnwanted(params: {
   return evicted;
 }
 
-async function unwantedSnapshots(stateDir: string, states: readonly ModelState[]): Promise<{ repo: string; commit: string }[]> {
+async function unwantedSnapshots(
+  stateDir: string,
+  states: readonly ModelState[],
+): Promise<{ repo: string; commit: string }[]> {
   const targeted = new Map<string, Set<string> | null>();
   for (const s of states) {
     const prev = targeted.get(s.repo);

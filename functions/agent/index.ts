@@ -35,7 +35,10 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
         log,
       });
       const failed = states.filter((s) => s.state !== 'ready');
-      log.info({ ready: states.length - failed.length, failed: failed.map((s) => ({ repo: s.repo, code: s.errorCode })) }, 'warm pass done');
+      log.info(
+        { ready: states.length - failed.length, failed: failed.map((s) => ({ repo: s.repo, code: s.errorCode })) },
+        'warm pass done',
+      );
       process.exit(failed.length === 0 ? 0 : 1);
     } catch (err) {
       fail(err);

@@ -20,7 +20,10 @@ import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-targ
 const GB = 1_000_000_000;
 
 /** The settings every source carries (the models config minus its models). */
-type Settings = Pick<ModelsConfig, 'nodeHostPath' | 'cachePath' | 'checkIntervalSeconds' | 'configReadRetryDelaySeconds' | 'minFreeSpaceGB'>;
+type Settings = Pick<
+  ModelsConfig,
+  'nodeHostPath' | 'cachePath' | 'checkIntervalSeconds' | 'configReadRetryDelaySeconds' | 'minFreeSpaceGB'
+>;
 
 /** The agent's inputs: the plan wins, then the raw models ConfigMap, then a local file. */
 export interface AgentInputs {
@@ -128,15 +131,37 @@ export class NodeAgent {
       const stateDir = this.deps.stateDirOverride ?? path.join(path.dirname(path.resolve(cacheDir)), '.modelctl-agent');
       await mkdir(cacheDir, { recursive: true });
       const { targets, unresolved } = this.targets();
-      const diskGuard = new DiskGuard({ dir: cacheDir, minFreeBytes: settings.minFreeSpaceGB * GB, ...(this.deps.freeBytes ? { freeBytes: this.deps.freeBytes } : {}) });
-      const ctx = { access: this.deps.access, cacheDir, stateDir, diskGuard, limit: this.limit, retry: this.deps.retry, metrics: this.deps.metrics, verifyHashes, signal: pass.signal, log: this.deps.log };
+      const diskGuard = new DiskGuard({
+        dir: cacheDir,
+        minFreeBytes: settings.minFreeSpaceGB * GB,
+        ...(this.deps.freeBytes ? { freeBytes: this.deps.freeBytes } : {}),
+      });
+      const ctx = {
+        access: this.deps.access,
+        cacheDir,
+        stateDir,
+        diskGuard,
+        limit: this.limit,
+        retry: this.deps.retry,
+        metrics: this.deps.metrics,
+        verifyHashes,
+        signal: pass.signal,
+        log: this.deps.log,
+      };
       const states = await runWarmPass(ctx, targets);
       if (pass.signal.aborted) return;
       const all = [...states, ...unresolved];
       const transient = states.some((st) => st.state !== 'ready' && st.permanent !== true);
       this.transientStreak = transient ? this.transientStreak + 1 : 0;
       await this.report(all, { cacheDir, freeBytes: await diskGuard.freeBytesNow().catch(() => null) });
-      await evictUnwanted({ cacheDir, stateDir, states: all, graceSeconds: this.deps.evictionGraceSeconds, now: this.now(), log: this.deps.log });
+      await evictUnwanted({
+        cacheDir,
+        stateDir,
+        states: all,
+        graceSeconds: this.deps.evictionGraceSeconds,
+        now: this.now(),
+        log: this.deps.log,
+      });
     } catch (err) {
       this.deps.log.error({ err }, 'agent pass failed');
     } finally {
@@ -177,12 +202,26 @@ export class NodeAgent {
 
   private async report(states: ModelState[], where: { cacheDir: string; freeBytes: number | null }): Promise<void> {
     const { metrics, log } = this.deps;
-    for (const state of ['ready', 'failed', 'skipped', 'pending'] as const) metrics.models.set({ state }, states.filter((s) => s.state === state).length);
+    for (const state of ['ready', 'failed', 'skipped', 'pending'] as const)
+      metrics.models.set({ state }, states.filter((s) => s.state === state).length);
     if (where.freeBytes !== null) metrics.freeBytes.set(where.freeBytes);
     await this.recordFailures(states);
-    const summary: NodeSummary = { gpuTypes: this.deps.gpuTypes, cacheDir: where.cacheDir, freeBytes: where.freeBytes, source: this.source(), planHash: this.inputs.plan?.contentHash };
+    const summary: NodeSummary = {
+      gpuTypes: this.deps.gpuTypes,
+      cacheDir: where.cacheDir,
+      freeBytes: where.freeBytes,
+      source: this.source(),
+      planHash: this.inputs.plan?.contentHash,
+    };
     try {
-      const labels = await publishNodeStatus({ nodes: this.deps.nodes, nodeName: this.deps.nodeName, prefix: this.deps.labelPrefix, states, summary, now: this.now() });
+      const labels = await publishNodeStatus({
+        nodes: this.deps.nodes,
+        nodeName: this.deps.nodeName,
+        prefix: this.deps.labelPrefix,
+        states,
+        summary,
+        now: this.now(),
+      });
       log.info({ ready: labels.length, models: states.length, source: summary.source }, 'node status published');
     } catch (err) {
       log.error({ err }, 'node status not published');

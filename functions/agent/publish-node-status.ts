@@ -33,10 +33,13 @@ export async function publishNodeStatus(params: {
   const { nodes, nodeName, prefix, states } = params;
   const byRepo = new Map<string, boolean>();
   for (const s of states) byRepo.set(s.repo, (byRepo.get(s.repo) ?? true) && s.state === 'ready');
-  const wanted = new Map([...byRepo].filter(([, ready]) => ready).map(([repo]) => [modelReadyLabelKey(repo, prefix), 'ready']));
+  const wanted = new Map(
+    [...byRepo].filter(([, ready]) => ready).map(([repo]) => [modelReadyLabelKey(repo, prefix), 'ready']),
+  );
   const current = await nodes.read(nodeName);
   const labels: Record<string, string | null> = {};
-  for (const key of Object.keys(current.labels)) if (key.startsWith(`${prefix}/`) && !wanted.has(key)) labels[key] = null;
+  for (const key of Object.keys(current.labels))
+    if (key.startsWith(`${prefix}/`) && !wanted.has(key)) labels[key] = null;
   for (const [key, value] of wanted) if (current.labels[key] !== value) labels[key] = value;
   const status = {
     updatedAt: params.now.toISOString(),

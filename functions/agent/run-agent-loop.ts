@@ -23,15 +23,24 @@ import { gpuTypesFromLabels } from './select-models.js';
  * An input that cannot be read or parsed keeps the last good one and is read again every
  * `configReadRetryDelaySeconds`.
  */
-export async function runAgentLoop(params: { config: AgentEnv; access: HubAccess; signal: AbortSignal; log: Logger }): Promise<void> {
+export async function runAgentLoop(params: {
+  config: AgentEnv;
+  access: HubAccess;
+  signal: AbortSignal;
+  log: Logger;
+}): Promise<void> {
   const { config, log, signal } = params;
-  if (!config.NODE_NAME) throw new Error('NODE_NAME: required in a cluster (downward API spec.nodeName); use --once without one');
+  if (!config.NODE_NAME)
+    throw new Error('NODE_NAME: required in a cluster (downward API spec.nodeName); use --once without one');
   const nodeName = config.NODE_NAME;
   const kc = loadKubeConfig({ kubeconfigPath: config.KUBECONFIG });
   const nodes = createNodeLabels(kc);
   const node = await nodes.read(nodeName);
   const gpuTypes = config.GPU_TYPE ? [config.GPU_TYPE] : gpuTypesFromLabels(node.labels, config.GPU_TYPE_LABEL);
-  log.info({ node: nodeName, gpuTypes }, gpuTypes.length > 0 ? 'GPU types from the node' : 'no GPU label on the node: only ["ALL"] models');
+  log.info(
+    { node: nodeName, gpuTypes },
+    gpuTypes.length > 0 ? 'GPU types from the node' : 'no GPU label on the node: only ["ALL"] models',
+  );
   const registry = createMetricsRegistry('agent');
   const metrics = createAgentMetrics(registry);
   const agent = new NodeAgent({
@@ -69,12 +78,21 @@ export async function runAgentLoop(params: { config: AgentEnv; access: HubAccess
 }
 
 /** Watches the plan and the models ConfigMaps and feeds the agent; a bad one keeps the last good input. */
-function watchInputs(params: { config: AgentEnv; kc: ReturnType<typeof loadKubeConfig>; agent: NodeAgent; log: Logger }): () => Promise<void> {
+function watchInputs(params: {
+  config: AgentEnv;
+  kc: ReturnType<typeof loadKubeConfig>;
+  agent: NodeAgent;
+  log: Logger;
+}): () => Promise<void> {
   const { config, kc, agent, log } = params;
   const configMaps = createConfigMaps(kc);
   const retryMs = (): number => (agent.settings()?.configReadRetryDelaySeconds ?? 60) * 1000;
   const timers = new Set<NodeJS.Timeout>();
-  const feed = <K extends 'plan' | 'configMap'>(key: K, name: string, parse: (cm: ConfigMapRecord) => AgentInputs[K]) => {
+  const feed = <K extends 'plan' | 'configMap'>(
+    key: K,
+    name: string,
+    parse: (cm: ConfigMapRecord) => AgentInputs[K],
+  ) => {
     const apply = (cm: ConfigMapRecord | null): void => {
       if (cm === null) {
         log.info({ configMap: name }, 'input removed');
@@ -88,12 +106,21 @@ function watchInputs(params: { config: AgentEnv; kc: ReturnType<typeof loadKubeC
         log.error({ configMap: name, err }, 'input unreadable: keeping the last good one, reading again later');
         const timer = setTimeout(() => {
           timers.delete(timer);
-          configMaps.get(config.POD_NAMESPACE, name).then(apply, (e: unknown) => log.error({ err: e }, 'input read failed'));
+          configMaps
+            .get(config.POD_NAMESPACE, name)
+            .then(apply, (e: unknown) => log.error({ err: e }, 'input read failed'));
         }, retryMs());
         timers.add(timer);
       }
     };
-    return watchConfigMap({ kc, namespace: config.POD_NAMESPACE, name, onChange: apply, onError: (err) => log.warn({ configMap: name, err }, 'watch broken: restarting'), retryDelayMs: 5000 });
+    return watchConfigMap({
+      kc,
+      namespace: config.POD_NAMESPACE,
+      name,
+      onChange: apply,
+      onError: (err) => log.warn({ configMap: name, err }, 'watch broken: restarting'),
+      retryDelayMs: 5000,
+    });
   };
   const watches = [
     feed('plan', config.PLAN_CONFIG_MAP, (cm) => parsePlan(cm.data[PLAN_KEY] ?? '')),

@@ -37,10 +37,24 @@ export async function runOnce(params: {
   const stateDir = params.stateDir ?? path.join(path.dirname(cacheDir), '.modelctl-agent');
   const targets = targetsFromConfig(config, params.gpuType === null ? null : [params.gpuType]);
   params.log.info({ cacheDir, gpuType: params.gpuType, models: targets.map((t) => t.repo) }, 'warm pass starting');
-  const diskGuard = new DiskGuard({ dir: cacheDir, minFreeBytes: config.minFreeSpaceGB * GB, ...(params.freeBytes ? { freeBytes: params.freeBytes } : {}) });
+  const diskGuard = new DiskGuard({
+    dir: cacheDir,
+    minFreeBytes: config.minFreeSpaceGB * GB,
+    ...(params.freeBytes ? { freeBytes: params.freeBytes } : {}),
+  });
   await mkdir(cacheDir, { recursive: true });
   const states = await runWarmPass(
-    { access: params.access, cacheDir, stateDir, diskGuard, limit: pLimit(params.concurrency), retry: params.retry, metrics: params.metrics, signal: params.signal, log: params.log },
+    {
+      access: params.access,
+      cacheDir,
+      stateDir,
+      diskGuard,
+      limit: pLimit(params.concurrency),
+      retry: params.retry,
+      metrics: params.metrics,
+      signal: params.signal,
+      log: params.log,
+    },
     targets,
   );
   return { cacheDir, states };
@@ -55,7 +69,10 @@ export async function readConfigFile(file: string): Promise<ModelsConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${file}: cannot read the models config (${(err as NodeJS.ErrnoException).code ?? String(err)})`, err);
+    throw new ConfigError(
+      `${file}: cannot read the models config (${(err as NodeJS.ErrnoException).code ?? String(err)})`,
+      err,
+    );
   }
   try {
     return parseModelsConfig(text);

@@ -79,8 +79,28 @@ async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState
     });
     const seconds = (performance.now() - started) / 1000;
     if (result.downloadedFiles > 0) ctx.metrics?.downloadDuration.observe({ outcome: 'ready' }, seconds);
-    log.info({ commit: result.commit, files: result.files, bytes: result.bytes, downloadedFiles: result.downloadedFiles, networkBytes: result.networkBytes, resumedBytes: result.resumedBytes, ms: Math.round(seconds * 1000) }, 'model ready');
-    return { repo: target.repo, revision: target.revision, commit: result.commit, state: 'ready', bytes: result.bytes, files: result.files, updatedAt: now, readyAt: now };
+    log.info(
+      {
+        commit: result.commit,
+        files: result.files,
+        bytes: result.bytes,
+        downloadedFiles: result.downloadedFiles,
+        networkBytes: result.networkBytes,
+        resumedBytes: result.resumedBytes,
+        ms: Math.round(seconds * 1000),
+      },
+      'model ready',
+    );
+    return {
+      repo: target.repo,
+      revision: target.revision,
+      commit: result.commit,
+      state: 'ready',
+      bytes: result.bytes,
+      files: result.files,
+      updatedAt: now,
+      readyAt: now,
+    };
   } catch (err) {
     const seconds = (performance.now() - started) / 1000;
     ctx.metrics?.downloadDuration.observe({ outcome: 'failed' }, seconds);
@@ -88,7 +108,13 @@ async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState
   }
 }
 
-function failedState(args: { target: WarmTarget; err: unknown; now: string; log: Logger; metrics: AgentMetrics | undefined }): ModelState {
+function failedState(args: {
+  target: WarmTarget;
+  err: unknown;
+  now: string;
+  log: Logger;
+  metrics: AgentMetrics | undefined;
+}): ModelState {
   const { target, err } = args;
   const code = isAppError(err) ? err.code : 'DOWNLOAD_FAILED';
   const message = redactSecrets(err instanceof Error ? err.message : String(err));

@@ -3,7 +3,11 @@ import { gpuTypesFromLabels, isModelForGpu } from './select-models.js';
 
 describe('gpuTypesFromLabels', () => {
   it('reads the configured label first, then NVIDIA GFD and GKE labels', () => {
-    const labels = { 'nvidia.com/gpu.product': 'NVIDIA-L4', 'cloud.google.com/gke-accelerator': 'nvidia-l4', 'example.com/gpu': 'l4-custom' };
+    const labels = {
+      'nvidia.com/gpu.product': 'NVIDIA-L4',
+      'cloud.google.com/gke-accelerator': 'nvidia-l4',
+      'example.com/gpu': 'l4-custom',
+    };
     expect(gpuTypesFromLabels(labels, 'example.com/gpu')).toEqual(['l4-custom', 'NVIDIA-L4', 'nvidia-l4']);
     expect(gpuTypesFromLabels({})).toEqual([]);
   });

@@ -23,7 +23,10 @@ export function targetKey(t: { repo: string; revision: string }): string {
 }
 
 /** The plan's models for these GPU types; models whose resolution failed are returned apart. */
-export function targetsFromPlan(plan: Plan, gpuTypes: readonly string[] | null): { targets: WarmTarget[]; unresolved: Plan['models'] } {
+export function targetsFromPlan(
+  plan: Plan,
+  gpuTypes: readonly string[] | null,
+): { targets: WarmTarget[]; unresolved: Plan['models'] } {
   const mine = plan.models.filter((m) => isModelForGpu(m.gpuCompatible, gpuTypes));
   const targets = mine
     .filter((m) => m.status === 'ok' && m.commit !== null)
@@ -31,7 +34,13 @@ export function targetsFromPlan(plan: Plan, gpuTypes: readonly string[] | null):
       repo: m.repo,
       revision: m.revision,
       commit: m.commit ?? undefined,
-      files: m.files.map((f) => ({ path: f.path, size: f.size, etag: f.lfsSha256 ?? f.oid, isLfs: f.lfsSha256 !== undefined, blobId: f.oid })),
+      files: m.files.map((f) => ({
+        path: f.path,
+        size: f.size,
+        etag: f.lfsSha256 ?? f.oid,
+        isLfs: f.lfsSha256 !== undefined,
+        blobId: f.oid,
+      })),
       filesAreComplete: m.allowPatterns === null && m.ignorePatterns === null,
     }));
   return { targets, unresolved: mine.filter((m) => m.status !== 'ok') };
@@ -41,5 +50,10 @@ export function targetsFromPlan(plan: Plan, gpuTypes: readonly string[] | null):
 export function targetsFromConfig(config: ModelsConfig, gpuTypes: readonly string[] | null): WarmTarget[] {
   return Object.entries(config.models)
     .filter(([, spec]) => isModelForGpu(spec.gpu_compatible, gpuTypes))
-    .map(([repo, spec]) => ({ repo, revision: spec.revision, allowPatterns: spec.allow_patterns, ignorePatterns: spec.ignore_patterns }));
+    .map(([repo, spec]) => ({
+      repo,
+      revision: spec.revision,
+      allowPatterns: spec.allow_patterns,
+      ignorePatterns: spec.ignore_patterns,
+    }));
 }

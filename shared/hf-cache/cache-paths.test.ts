@@ -1,12 +1,21 @@
 import { describe, expect, it } from '@jest/globals';
-import { assertRepoFilePath, assertRevision, blobLinkTarget, normalizeEtag, repoCachePaths, repoFolderName, snapshotFilePath } from './cache-paths.js';
+import {
+  assertRepoFilePath,
+  assertRevision,
+  blobLinkTarget,
+  normalizeEtag,
+  repoCachePaths,
+  repoFolderName,
+  snapshotFilePath,
+} from './cache-paths.js';
 
 describe('repoFolderName', () => {
   it('names the folder models--org--name', () => {
     expect(repoFolderName('Qwen/Qwen2.5-0.5B')).toBe('models--Qwen--Qwen2.5-0.5B');
   });
   it('refuses ids that would not map to one folder', () => {
-    for (const bad of ['no-org', 'a/b/c', 'a--b/c', '../x/y', 'a/..']) expect(() => repoFolderName(bad)).toThrow(/invalid Hugging Face repo id/);
+    for (const bad of ['no-org', 'a/b/c', 'a--b/c', '../x/y', 'a/..'])
+      expect(() => repoFolderName(bad)).toThrow(/invalid Hugging Face repo id/);
   });
 });
 

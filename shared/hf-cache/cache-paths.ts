@@ -19,7 +19,11 @@ export function isCommitHash(value: string): boolean {
  */
 export function assertRepoId(repo: string): void {
   if (!REPO_ID_RE.test(repo) || repo.includes('--') || repo.includes('..')) {
-    throw new AppError({ code: 'INVALID_REPO_ID', message: `invalid Hugging Face repo id "${repo}" (expected org/name)`, statusCode: 400 });
+    throw new AppError({
+      code: 'INVALID_REPO_ID',
+      message: `invalid Hugging Face repo id "${repo}" (expected org/name)`,
+      statusCode: 400,
+    });
   }
 }
 
@@ -50,7 +54,11 @@ export function assertRepoFilePath(filePath: string): void {
     /^[A-Za-z]:/.test(filePath) ||
     parts.some((p) => p === '' || p === '.' || p === '..');
   if (bad) {
-    throw new AppError({ code: 'UNSAFE_REPO_PATH', message: `refusing unsafe file path in repo: ${JSON.stringify(filePath)}`, statusCode: 400 });
+    throw new AppError({
+      code: 'UNSAFE_REPO_PATH',
+      message: `refusing unsafe file path in repo: ${JSON.stringify(filePath)}`,
+      statusCode: 400,
+    });
   }
 }
 

@@ -1,6 +1,13 @@
 import { readdir, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { blobLockPath, blobPath, isCommitHash, repoCachePaths, snapshotFilePath, type RepoCachePaths } from './cache-paths.js';
+import {
+  blobLockPath,
+  blobPath,
+  isCommitHash,
+  repoCachePaths,
+  snapshotFilePath,
+  type RepoCachePaths,
+} from './cache-paths.js';
 import { readLinkOrNull } from './link-snapshot-file.js';
 import { withFileLock } from './with-file-lock.js';
 import { readLedger, updateLedger } from './write-ledger.js';
@@ -21,7 +28,12 @@ export interface EvictionResult {
  * (each under its etag's flock, re-checked there). Only entries in the agent's ledger are touched: a pod's
  * own downloads into the same cache stay, and a commit that a ref the agent did not write points to is kept.
  */
-export async function evictSnapshot(params: { cacheDir: string; stateDir: string; repo: string; commit: string }): Promise<EvictionResult> {
+export async function evictSnapshot(params: {
+  cacheDir: string;
+  stateDir: string;
+  repo: string;
+  commit: string;
+}): Promise<EvictionResult> {
   const { stateDir, repo, commit } = params;
   if (!isCommitHash(commit)) throw new Error(`evictSnapshot needs a commit hash, got ${commit}`);
   const paths = repoCachePaths(params.cacheDir, repo);
@@ -30,13 +42,20 @@ export async function evictSnapshot(params: { cacheDir: string; stateDir: string
   const refs: string[] = [];
   for (const revision of ledger.refs) if ((await readRef(paths, revision)) === commit) refs.push(revision);
   const foreign = (await allRefs(paths)).filter((r) => r.commit === commit && !ledger.refs.includes(r.name));
-  if (foreign.length > 0) return { refs: [], links: 0, blobs: 0, keptBecause: `ref ${foreign[0]!.name} (not written by the agent) points to it` };
+  if (foreign.length > 0)
+    return {
+      refs: [],
+      links: 0,
+      blobs: 0,
+      keptBecause: `ref ${foreign[0]!.name} (not written by the agent) points to it`,
+    };
   for (const revision of refs) await unlink(path.join(paths.refsDir, ...revision.split('/'))).catch(() => undefined);
   await updateLedger(stateDir, repo, (l) => void (l.refs = l.refs.filter((r) => !refs.includes(r))));
   // 2. our snapshot links of the commit, then empty folders
   const prefix = `${commit}/`;
   const links = ledger.links.filter((l) => l.startsWith(prefix));
-  for (const link of links) await unlink(snapshotFilePath(paths, commit, link.slice(prefix.length))).catch(() => undefined);
+  for (const link of links)
+    await unlink(snapshotFilePath(paths, commit, link.slice(prefix.length))).catch(() => undefined);
   await updateLedger(stateDir, repo, (l) => void (l.links = l.links.filter((x) => !links.includes(x))));
   const snapshotGone = await removeEmptyDirs(path.join(paths.snapshotsDir, commit));
   if (snapshotGone) await unlink(path.join(paths.repoDir, 'trees', `${commit}.json`)).catch(() => undefined);
@@ -119,4 +138,3 @@ async function removeEmptyRepo(paths: RepoCachePaths): Promise<void> {
   for (const d of [paths.snapshotsDir, paths.blobsDir]) await rmdir(d).catch(() => undefined);
   await rmdir(paths.repoDir).catch(() => undefined);
 }
-

@@ -20,7 +20,10 @@ export async function linkSnapshotFile(params: {
   if ((await readLinkOrNull(linkPath)) === target) return false;
   await mkdir(path.dirname(linkPath), { recursive: true });
   // The temp name is hidden and unique; the rename makes the swap atomic (no moment without a file).
-  const tmp = path.join(path.dirname(linkPath), `.${path.basename(linkPath)}.modelctl-${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = path.join(
+    path.dirname(linkPath),
+    `.${path.basename(linkPath)}.modelctl-${randomBytes(6).toString('hex')}.tmp`,
+  );
   await symlink(target, tmp);
   try {
     await rename(tmp, linkPath);

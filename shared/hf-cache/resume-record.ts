@@ -27,7 +27,12 @@ export async function readResumeRecord(stateDir: string, repo: string, etag: str
 }
 
 /** Saves the record before the first byte is written, so a kill at any point leaves a resumable file. */
-export async function writeResumeRecord(stateDir: string, repo: string, etag: string, record: ResumeRecord): Promise<void> {
+export async function writeResumeRecord(
+  stateDir: string,
+  repo: string,
+  etag: string,
+  record: ResumeRecord,
+): Promise<void> {
   await writeJsonAtomic(recordPath(stateDir, repo, etag), record);
 }
 

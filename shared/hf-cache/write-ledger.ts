@@ -31,17 +31,23 @@ export async function readLedger(stateDir: string, repo: string): Promise<RepoLe
 }
 
 /** Applies `change` to the ledger of `repo` and saves it atomically (one change at a time per file). */
-export async function updateLedger(stateDir: string, repo: string, change: (ledger: RepoLedger) => void): Promise<void> {
+export async function updateLedger(
+  stateDir: string,
+  repo: string,
+  change: (ledger: RepoLedger) => void,
+): Promise<void> {
   const file = ledgerPath(stateDir, repo);
   const previous = queues.get(file) ?? Promise.resolve();
-  const next = previous.catch(() => undefined).then(async () => {
-    const ledger = await readLedger(stateDir, repo);
-    change(ledger);
-    ledger.blobs = [...new Set(ledger.blobs)];
-    ledger.links = [...new Set(ledger.links)];
-    ledger.refs = [...new Set(ledger.refs)];
-    await writeJsonAtomic(file, ledger);
-  });
+  const next = previous
+    .catch(() => undefined)
+    .then(async () => {
+      const ledger = await readLedger(stateDir, repo);
+      change(ledger);
+      ledger.blobs = [...new Set(ledger.blobs)];
+      ledger.links = [...new Set(ledger.links)];
+      ledger.refs = [...new Set(ledger.refs)];
+      await writeJsonAtomic(file, ledger);
+    });
   queues.set(file, next);
   try {
     await next;

@@ -17,7 +17,9 @@ export async function writeTreeCache(params: {
   if ((await readJsonOrNull(file)) !== null) return;
   const entries: Record<string, Record<string, unknown>> = {};
   for (const f of [...params.files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
-    entries[f.path] = f.isLfs ? { size: f.size, blob_id: f.blobId, lfs_sha256: f.etag, lfs_size: f.size } : { size: f.size, blob_id: f.blobId };
+    entries[f.path] = f.isLfs
+      ? { size: f.size, blob_id: f.blobId, lfs_sha256: f.etag, lfs_size: f.size }
+      : { size: f.size, blob_id: f.blobId };
   }
   await writeJsonAtomic(file, { format_version: 1, files: entries });
 }

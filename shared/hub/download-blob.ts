@@ -65,7 +65,10 @@ export async function downloadBlob(params: DownloadBlobParams): Promise<BlobOutc
   const target = blobPath(params.paths, params.file.etag);
   if (await hasSize(target, params.file.size)) return { downloaded: false, networkBytes: 0, resumedBytes: 0 };
   await mkdir(params.paths.blobsDir, { recursive: true });
-  const lock = { lockPath: blobLockPath(params.paths, params.file.etag), ...(params.signal ? { signal: params.signal } : {}) };
+  const lock = {
+    lockPath: blobLockPath(params.paths, params.file.etag),
+    ...(params.signal ? { signal: params.signal } : {}),
+  };
   return withFileLock(lock, async () => {
     // Another process may have published it while we waited for the lock.
     if (await hasSize(target, params.file.size)) return { downloaded: false, networkBytes: 0, resumedBytes: 0 };
@@ -86,7 +89,8 @@ async function downloadLocked(params: DownloadBlobParams, target: string): Promi
       baseDelayMs: params.retry?.baseDelayMs ?? 1000,
       maxDelayMs: params.retry?.maxDelayMs ?? 60_000,
       isRetryable: isRetryableHubError,
-      onRetry: (a) => params.log.warn({ path: file.path, retry: a.retry, delayMs: a.delayMs, err: a.error }, 'blob download retry'),
+      onRetry: (a) =>
+        params.log.warn({ path: file.path, retry: a.retry, delayMs: a.delayMs, err: a.error }, 'blob download retry'),
       ...(params.signal ? { signal: params.signal } : {}),
     });
     verifyDigest(file, state.hash);
@@ -119,7 +123,10 @@ async function openPartial(params: DownloadBlobParams): Promise<Partial> {
   const record = await readResumeRecord(stateDir, paths.repo, file.etag);
   if (record !== null && record.size === file.size) {
     const tempPath = path.join(paths.blobsDir, record.temp);
-    const size = await stat(tempPath).then((s) => s.size, () => -1);
+    const size = await stat(tempPath).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (size >= 0 && size <= file.size) {
       const hash = await hashPrefix(tempPath, file);
       const handle = await open(tempPath, 'r+');
@@ -167,7 +174,11 @@ function verifyDigest(file: RepoFile, hash: Hash): void {
  * to the partial file. The hash is updated only with bytes already written, so after any failure the hash and
  * `state.offset` still describe exactly what is on disk and the next attempt continues from there.
  */
-async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: { offset: number; hash: Hash; networkBytes: number }): Promise<void> {
+async function fetchInto(
+  params: DownloadBlobParams,
+  handle: FileHandle,
+  state: { offset: number; hash: Hash; networkBytes: number },
+): Promise<void> {
   const { file } = params;
   if (state.offset === file.size) return;
   const body = await openBody(params, state.offset);
@@ -207,7 +218,11 @@ async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: 
       if (received > file.size) {
         pending = [];
         pendingBytes = 0;
-        throw new AppError({ code: 'DOWNLOAD_INTEGRITY', statusCode: 502, message: `${file.path}: the Hub sent more than ${file.size} bytes` });
+        throw new AppError({
+          code: 'DOWNLOAD_INTEGRITY',
+          statusCode: 502,
+          message: `${file.path}: the Hub sent more than ${file.size} bytes`,
+        });
       }
       pending.push(buf);
       pendingBytes += buf.length;
@@ -219,7 +234,11 @@ async function fetchInto(params: DownloadBlobParams, handle: FileHandle, state: 
     await inflight;
   }
   if (state.offset !== file.size) {
-    throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${file.path}: body ended at ${state.offset} of ${file.size} bytes` });
+    throw new AppError({
+      code: 'DOWNLOAD_INCOMPLETE',
+      statusCode: 502,
+      message: `${file.path}: body ended at ${state.offset} of ${file.size} bytes`,
+    });
   }
 }
 
@@ -236,14 +255,22 @@ async function writeAll(handle: FileHandle, buf: Buffer, position: number): Prom
  * redirect keeps the token, a redirect to another origin (the signed CDN URL) never gets it, not even if it
  * redirects back.
  */
-async function openBody(params: DownloadBlobParams, offset: number): Promise<{ stream: AsyncIterable<unknown>; restartFromZero: boolean }> {
+async function openBody(
+  params: DownloadBlobParams,
+  offset: number,
+): Promise<{ stream: AsyncIterable<unknown>; restartFromZero: boolean }> {
   const { access, file } = params;
   const hubOrigin = new URL(access.hubUrl).origin;
-  let url = new URL(`${access.hubUrl}/${params.paths.repo}/resolve/${params.commit}/${file.path.split('/').map(encodeURIComponent).join('/')}`);
+  let url = new URL(
+    `${access.hubUrl}/${params.paths.repo}/resolve/${params.commit}/${file.path.split('/').map(encodeURIComponent).join('/')}`,
+  );
   let withToken = true;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     withToken &&= url.origin === hubOrigin;
-    const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': access.userAgent ?? 'modelctl' };
+    const headers: Record<string, string> = {
+      'accept-encoding': 'identity',
+      'user-agent': access.userAgent ?? 'modelctl',
+    };
     if (offset > 0) headers.range = `bytes=${offset}-`;
     if (withToken && access.token) headers.authorization = `Bearer ${access.token}`;
     const res = await request(url, {
@@ -261,9 +288,17 @@ async function openBody(params: DownloadBlobParams, offset: number): Promise<{ s
     const checked = checkBodyStatus(res, params, offset);
     if (checked !== null) return { stream: res.body, restartFromZero: checked };
     await res.body.dump().catch(() => undefined);
-    throw hubErrorFromResponse({ status: res.statusCode, headers: res.headers, what: `${params.paths.repo}/${file.path}` });
+    throw hubErrorFromResponse({
+      status: res.statusCode,
+      headers: res.headers,
+      what: `${params.paths.repo}/${file.path}`,
+    });
   }
-  throw new AppError({ code: 'HUB_BAD_RESPONSE', statusCode: 502, message: `${file.path}: more than ${MAX_REDIRECTS} redirects` });
+  throw new AppError({
+    code: 'HUB_BAD_RESPONSE',
+    statusCode: 502,
+    message: `${file.path}: more than ${MAX_REDIRECTS} redirects`,
+  });
 }
 
 /** null when the status is an error; else whether the body starts at byte 0 although we asked for `offset`. */
@@ -272,7 +307,11 @@ function checkBodyStatus(res: Dispatcher.ResponseData, params: DownloadBlobParam
   if (res.statusCode !== 206) return null;
   const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
   if (range === null || Number(range[1]) !== offset || (range[3] !== '*' && Number(range[3]) !== params.file.size)) {
-    throw new AppError({ code: 'DOWNLOAD_INCOMPLETE', statusCode: 502, message: `${params.file.path}: unexpected Content-Range ${String(res.headers['content-range'])} for offset ${offset}` });
+    throw new AppError({
+      code: 'DOWNLOAD_INCOMPLETE',
+      statusCode: 502,
+      message: `${params.file.path}: unexpected Content-Range ${String(res.headers['content-range'])} for offset ${offset}`,
+    });
   }
   return false;
 }

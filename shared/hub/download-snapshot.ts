@@ -86,11 +86,19 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   const revision = params.revision ?? 'main';
   const log = params.log.child({ repo: params.repo, revision });
   // 1. pin the revision and list its files (both skipped when the plan already did it)
-  const commit = params.commit ?? (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
-  const allFiles = params.files ?? (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
+  const commit =
+    params.commit ??
+    (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
+  const allFiles =
+    params.files ??
+    (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
   const files = filterRepoFiles(allFiles, params);
   if (files.length === 0) {
-    throw new AppError({ code: 'NO_FILES_MATCH', statusCode: 400, message: `${params.repo}@${revision}: no file matches allow_patterns/ignore_patterns` });
+    throw new AppError({
+      code: 'NO_FILES_MATCH',
+      statusCode: 400,
+      message: `${params.repo}@${revision}: no file matches allow_patterns/ignore_patterns`,
+    });
   }
   // 2. drop stale partial files nobody can resume, re-check what is there, make room
   await removeStalePartials(paths, params.stateDir);
@@ -102,7 +110,8 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   // 4. trees/{commit}.json only if the snapshot holds every file of the commit, then the ref last
   const complete = params.files === undefined || params.filesAreComplete === true;
   if (complete && files.length === allFiles.length) await writeTreeCache({ paths, commit, files });
-  if (await writeRef({ paths, revision, commit })) await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
+  if (await writeRef({ paths, revision, commit }))
+    await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   return { commit, snapshotPath: path.join(paths.snapshotsDir, commit), files: files.length, bytes, ...figures };
 }
@@ -124,7 +133,10 @@ async function missingBlobs(paths: RepoCachePaths, files: readonly RepoFile[]): 
   const byEtag = new Map(files.map((f) => [f.etag, f]));
   const missing: RepoFile[] = [];
   for (const file of byEtag.values()) {
-    const size = await stat(blobPath(paths, file.etag)).then((s) => s.size, () => -1);
+    const size = await stat(blobPath(paths, file.etag)).then(
+      (s) => s.size,
+      () => -1,
+    );
     if (size !== file.size) missing.push(file);
   }
   return missing;
@@ -135,7 +147,12 @@ async function bytesToFetch(paths: RepoCachePaths, stateDir: string, missing: re
   let total = 0;
   for (const file of missing) {
     const record = await readResumeRecord(stateDir, paths.repo, file.etag);
-    const have = record ? await stat(path.join(paths.blobsDir, record.temp)).then((s) => s.size, () => 0) : 0;
+    const have = record
+      ? await stat(path.join(paths.blobsDir, record.temp)).then(
+          (s) => s.size,
+          () => 0,
+        )
+      : 0;
     total += Math.max(0, file.size - have);
   }
   return total;
@@ -178,7 +195,8 @@ async function fetchAndLink(args: {
   if (failure) throw failure.reason;
   const created: string[] = [];
   for (const file of args.files) {
-    if (await linkSnapshotFile({ paths, commit, filePath: file.path, etag: file.etag })) created.push(`${commit}/${file.path}`);
+    if (await linkSnapshotFile({ paths, commit, filePath: file.path, etag: file.etag }))
+      created.push(`${commit}/${file.path}`);
   }
   if (created.length > 0) await updateLedger(params.stateDir, paths.repo, (l) => void l.links.push(...created));
   return figures;
@@ -209,7 +227,12 @@ async function removeStalePartials(paths: RepoCachePaths, stateDir: string): Pro
  * Re-hashes the blobs of `files` and deletes those (ours only) whose content no longer matches, so the
  * download that follows replaces them. A corrupt blob written by someone else is reported, not touched.
  */
-async function removeCorruptBlobs(paths: RepoCachePaths, files: readonly RepoFile[], stateDir: string, log: Logger): Promise<void> {
+async function removeCorruptBlobs(
+  paths: RepoCachePaths,
+  files: readonly RepoFile[],
+  stateDir: string,
+  log: Logger,
+): Promise<void> {
   const owned = new Set((await readLedger(stateDir, paths.repo)).blobs);
   for (const file of new Map(files.map((f) => [f.etag, f])).values()) {
     const p = blobPath(paths, file.etag);

@@ -1,7 +1,15 @@
 import { describe, expect, it } from '@jest/globals';
 import { filterRepoFiles, fnmatchToRegExp } from './filter-repo-files.js';
 
-const files = ['config.json', 'a/x.json', 'a/b/y.bin', 'model.safetensors', 'README.md', '.gitattributes', 'onnx/model.onnx'].map((path) => ({ path }));
+const files = [
+  'config.json',
+  'a/x.json',
+  'a/b/y.bin',
+  'model.safetensors',
+  'README.md',
+  '.gitattributes',
+  'onnx/model.onnx',
+].map((path) => ({ path }));
 const paths = (xs: { path: string }[]) => xs.map((x) => x.path);
 
 describe('fnmatchToRegExp', () => {
@@ -25,7 +33,9 @@ describe('fnmatchToRegExp', () => {
 
 describe('filterRepoFiles', () => {
   it('keeps files matching an allow pattern and no ignore pattern', () => {
-    expect(paths(filterRepoFiles(files, { allowPatterns: ['*.json', '*.safetensors'], ignorePatterns: ['a/*'] }))).toEqual(['config.json', 'model.safetensors']);
+    expect(
+      paths(filterRepoFiles(files, { allowPatterns: ['*.json', '*.safetensors'], ignorePatterns: ['a/*'] })),
+    ).toEqual(['config.json', 'model.safetensors']);
   });
   it('expands a pattern ending in "/" to the whole folder, like huggingface_hub', () => {
     expect(paths(filterRepoFiles(files, { allowPatterns: ['onnx/'] }))).toEqual(['onnx/model.onnx']);

@@ -50,5 +50,7 @@ export function filterRepoFiles<T extends { path: string }>(
 ): T[] {
   const allow = patterns.allowPatterns?.map(fnmatchToRegExp);
   const ignore = patterns.ignorePatterns?.map(fnmatchToRegExp) ?? [];
-  return items.filter((item) => (allow === undefined || allow.some((r) => r.test(item.path))) && !ignore.some((r) => r.test(item.path)));
+  return items.filter(
+    (item) => (allow === undefined || allow.some((r) => r.test(item.path))) && !ignore.some((r) => r.test(item.path)),
+  );
 }

@@ -11,8 +11,20 @@ export class HubError extends AppError {
   readonly permanent: boolean;
   readonly retryAfterMs: number | undefined;
 
-  constructor(params: { code: string; message: string; status: number; permanent: boolean; retryAfterMs?: number; cause?: unknown }) {
-    super({ code: params.code, message: params.message, statusCode: params.status >= 500 ? 502 : params.status, cause: params.cause });
+  constructor(params: {
+    code: string;
+    message: string;
+    status: number;
+    permanent: boolean;
+    retryAfterMs?: number;
+    cause?: unknown;
+  }) {
+    super({
+      code: params.code,
+      message: params.message,
+      statusCode: params.status >= 500 ? 502 : params.status,
+      cause: params.cause,
+    });
     this.name = 'AppError';
     this.status = params.status;
     this.permanent = params.permanent;
@@ -33,13 +45,18 @@ const ERROR_CODES: Record<string, string> = {
  * Translates a non-2xx Hub response into a {@link HubError}. `what` names the request for the message
  * (e.g. `org/name@main`); the URL is not included (it may carry a signed CDN query string).
  */
-export function hubErrorFromResponse(params: { status: number; headers: Headers | Record<string, string | string[] | undefined>; what: string }): HubError {
+export function hubErrorFromResponse(params: {
+  status: number;
+  headers: Headers | Record<string, string | string[] | undefined>;
+  what: string;
+}): HubError {
   const header = (name: string): string | null => readHeader(params.headers, name);
   const xCode = header('x-error-code');
   const status = params.status;
   const mapped = xCode === null ? undefined : ERROR_CODES[xCode];
   const code = mapped ?? codeForStatus(status);
-  const retryAfterMs = status === 429 || status === 503 ? (parseRetryAfter(header('retry-after')) ?? undefined) : undefined;
+  const retryAfterMs =
+    status === 429 || status === 503 ? (parseRetryAfter(header('retry-after')) ?? undefined) : undefined;
   const permanent = !isRetryableStatus(status);
   const reason = xCode ?? `HTTP ${status}`;
   return new HubError({

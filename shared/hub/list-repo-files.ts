@@ -48,7 +48,11 @@ export async function listRepoFiles(params: { access: HubAccess; repo: string; c
     const entry = TreeEntry.safeParse(raw);
     if (!entry.success) {
       if ((raw as { type?: unknown }).type === 'directory') continue;
-      throw new AppError({ code: 'HUB_BAD_RESPONSE', message: `unexpected tree entry for ${params.repo}: ${entry.error.issues[0]?.message ?? ''}`, statusCode: 502 });
+      throw new AppError({
+        code: 'HUB_BAD_RESPONSE',
+        message: `unexpected tree entry for ${params.repo}: ${entry.error.issues[0]?.message ?? ''}`,
+        statusCode: 502,
+      });
     }
     if (entry.data.type !== 'file') continue;
     assertRepoFilePath(entry.data.path);

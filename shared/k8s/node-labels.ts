@@ -58,7 +58,10 @@ export function createNodeLabels(kc: KubeConfig): NodeLabels {
       if (patch.labels && Object.keys(patch.labels).length > 0) metadata.labels = patch.labels;
       if (patch.annotations && Object.keys(patch.annotations).length > 0) metadata.annotations = patch.annotations;
       try {
-        const node = await api.patchNode({ name, body: { metadata } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        const node = await api.patchNode(
+          { name, body: { metadata } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
         return toMeta(name, node.metadata);
       } catch (err) {
         throw translateError(err, `patch Node ${name}`);
@@ -67,6 +70,9 @@ export function createNodeLabels(kc: KubeConfig): NodeLabels {
   };
 }
 
-function toMeta(name: string, meta: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> } | undefined): NodeMeta {
+function toMeta(
+  name: string,
+  meta: { uid?: string; labels?: Record<string, string>; annotations?: Record<string, string> } | undefined,
+): NodeMeta {
   return { name, uid: meta?.uid, labels: meta?.labels ?? {}, annotations: meta?.annotations ?? {} };
 }
