@@ -31,6 +31,12 @@ export const GOLDEN_CASES: Record<string, string[]> = {
     '--namespace', 'modelctl-system', '--storage', 'pvc', '--model-size', '12',
     '--mlflow-tracking-uri', 'https://mlflow.example.com', '--mlflow-secret', 'mlflow-credentials',
   ],
+  // MLflow 3 logged model by its artifact location, no artifact version (Knative names the Revision)
+  'mlflow-artifacts-emptydir': [
+    '--serve-name', 'fraud', '--model-uri', 'mlflow-artifacts:/1/models/m-bb783a70139a4b9b92ebb73f696432b8/artifacts',
+    '--namespace', 'ml', '--mlflow-tracking-uri', 'http://mlflow.mlflow:5000', '--mlflow-secret', 'mlflow-token',
+    '--service-account', 'model-puller',
+  ],
   // Hugging Face model from the node cache, on a GPU type, required affinity
   'hf-gpu-emptydir': [
     '--serve-name', 'qwen', '--model-uri', 'hf://Qwen/Qwen2.5-0.5B-Instruct@main', '--artifact-version', 'v1',
