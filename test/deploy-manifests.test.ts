@@ -176,7 +176,7 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
 
   it('passes the API server (schema, RBAC validation) as a server-side dry run of every object', async () => {
     await ensureNamespace(SYSTEM_NS);
-    const { stdout } = await run('bash', ['knative/install.sh', 'apply', envName], { DRY_RUN: 'server' });
+    const { stdout } = await run('make', ['-s', 'deploy', `ENV=${envName}`], { DRY_RUN: 'server' });
     const lines = stdout.trim().split('\n').sort();
     expect(lines).toEqual(
       objects()
@@ -219,7 +219,7 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
   }
 
   it('installs config/dev with the HF token Secret, never printing the token; re-running changes nothing', async () => {
-    const first = await run('bash', ['knative/install.sh', 'apply', 'dev'], { HF_TOKEN });
+    const first = await run('make', ['-s', 'deploy', 'ENV=dev', `HF_TOKEN=${HF_TOKEN}`]);
     expect(first.stdout).toContain(`secret/modelctl-hf-token serverside-applied`);
     expect(`${first.stdout}${first.stderr}`).not.toContain(HF_TOKEN);
     const secret = await runKubectl([
@@ -300,7 +300,7 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
   });
 
   it('uninstalls everything it installed except the feature flags (server dry run)', async () => {
-    const { stdout } = await run('bash', ['knative/install.sh', 'delete', 'dev'], { DRY_RUN: 'server' });
+    const { stdout } = await run('make', ['-s', 'undeploy', 'ENV=dev'], { DRY_RUN: 'server' });
     const deleted = stdout.trim().split('\n').sort();
     const expected = rendered
       .dev!.filter((o) => o.metadata.name !== 'config-features')
