@@ -17,6 +17,7 @@ function pod(name: string, uri: string, phase = 'Pending'): PodUsage {
     phase,
     active: phase !== 'Succeeded' && phase !== 'Failed',
     env: [{ name: 'MODEL_URI', value: uri }],
+    envFrom: [],
     claims: [],
   };
 }
@@ -75,6 +76,11 @@ describe('findEntriesInUse', () => {
       [pod('p1', 'models:/served@champion'), pod('p2', 'runs:/abc/model'), pod('p3', 'models:/served/Production')],
     );
     expect(Object.fromEntries(inUse)).toEqual({ served: ['p1', 'p3'], run: ['p2'] });
+  });
+
+  it('counts a pod whose MODEL_URI comes from a ConfigMap ref as using every entry', () => {
+    const fromRef: PodUsage = { ...pod('ref', 'unused'), env: [], envFrom: ['MODEL_URI'] };
+    expect(Object.fromEntries(findEntriesInUse([served, run], [fromRef]))).toEqual({ served: ['ref'], run: ['ref'] });
   });
 
   it('ignores finished pods and other models', () => {

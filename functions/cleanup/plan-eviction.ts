@@ -57,14 +57,17 @@ export function planEviction(params: {
 /**
  * Entry key → names of the active pods whose fetch asks for what the entry holds: its manifest's `uri` or
  * `resolved` location, or (for `models:/<name>/…` and `models:/<name>@alias`) the same registered model,
- * since a stage or alias can resolve to any version of it.
+ * since a stage or alias can resolve to any version of it. A pod whose model URI comes from a `valueFrom`
+ * (unknown here) counts as using every entry.
  */
 export function findEntriesInUse(entries: readonly ScannedEntry[], pods: readonly PodUsage[]): Map<string, string[]> {
   const inUse = new Map<string, string[]>();
   for (const pod of pods.filter((p) => p.active)) {
     const uris = pod.env.filter((e) => MODEL_URI_VARS.has(e.name)).map((e) => e.value);
+    // a model URI from a ConfigMap/Secret ref cannot be matched here: the pod may use any entry, keep them all
+    const unknown = pod.envFrom.some((name) => MODEL_URI_VARS.has(name));
     for (const entry of entries) {
-      if (!uris.some((uri) => isSameModel(uri, entry))) continue;
+      if (!unknown && !uris.some((uri) => isSameModel(uri, entry))) continue;
       inUse.set(entry.key, [...(inUse.get(entry.key) ?? []), pod.name]);
     }
   }

@@ -1,4 +1,4 @@
-import { CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type KubeConfig, type V1Container, type V1Pod } from '@kubernetes/client-node';
 import { translateError } from './config-maps.js';
 
 /** What cleanup needs to know of a Pod: is it active, and what it mounts and is told to load. */
@@ -11,6 +11,8 @@ export interface PodUsage {
   active: boolean;
   /** every env var value of every container and init container, by name (later ones do not overwrite: all kept) */
   env: { name: string; value: string }[];
+  /** names of env vars set through `valueFrom` (ConfigMap, Secret, field refs): their values are not known here */
+  envFrom: string[];
   /** persistentVolumeClaim names the Pod mounts */
   claims: string[];
 }
@@ -46,6 +48,7 @@ export function toPodUsage(pod: V1Pod): PodUsage {
     phase,
     active: isActive(pod, phase),
     env: envOf(pod),
+    envFrom: containersOf(pod).flatMap((c) => (c.env ?? []).flatMap((e) => (e.valueFrom ? [e.name] : []))),
     claims: (pod.spec?.volumes ?? []).flatMap((v) =>
       v.persistentVolumeClaim ? [v.persistentVolumeClaim.claimName] : [],
     ),
@@ -57,10 +60,13 @@ function isActive(pod: V1Pod, phase: string): boolean {
   return !finished && pod.metadata?.deletionTimestamp === undefined;
 }
 
+function containersOf(pod: V1Pod): V1Container[] {
+  return [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
+}
+
 /** Literal env values of every init and regular container (valueFrom ones are not resolved). */
 function envOf(pod: V1Pod): { name: string; value: string }[] {
-  const containers = [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])];
-  return containers.flatMap((c) =>
+  return containersOf(pod).flatMap((c) =>
     (c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [{ name: e.name, value: e.value }])),
   );
 }
