@@ -1,9 +1,10 @@
 import { describe, expect, it, beforeAll } from '@jest/globals';
-import { mkdtemp, readFile, readdir, writeFile, lstat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, writeFile, lstat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { runOnce } from '../functions/agent/run-once.js';
+import { downloadSnapshot } from '../shared/hub/download-snapshot.js';
 import { createLogger, type Logger } from '../shared/log/create-logger.js';
 import { HubAdmin } from './hub-server/hub-admin.js';
 import { createRepo } from './hub-server/repo-store.js';
@@ -153,6 +154,33 @@ describe('modelctl agent --once against the local Hub', () => {
     });
     expect(report.downloads.every((d) => d.ok && d.sha256 === hub.repos.tiny.files[d.path]!.sha256)).toBe(true);
     expect(report.snapshots[0]!.files).toEqual(Object.keys(hub.repos.tiny.files).sort());
+    expect(report.scan.warnings).toEqual([]);
+  });
+
+  it('re-verifies the cache on the periodic check: a corrupted blob, a lost blob and a lost link are repaired', async () => {
+    const { cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.tiny.id}: {}\n` });
+    expect(states[0]!.state).toBe('ready');
+    const repoDir = path.join(cacheDir, 'models--test-org--tiny-model');
+    const files = hub.repos.tiny.files;
+    const shard = files['model-00001-of-00002.safetensors']!;
+    // same size, different bytes: only a hash check can see it
+    await writeFile(path.join(repoDir, 'blobs', shard.etag), Buffer.alloc(shard.size, 7));
+    await unlink(path.join(repoDir, 'blobs', files['config.json']!.etag));
+    await unlink(path.join(repoDir, 'snapshots', hub.repos.tiny.commit, 'sub', 'dir', 'file.txt'));
+    const result = await downloadSnapshot({
+      access: { hubUrl: hub.url },
+      cacheDir,
+      repo: hub.repos.tiny.id,
+      revision: 'main',
+      stateDir: path.join(path.dirname(cacheDir), '.modelctl-agent'),
+      verifyHashes: true,
+      retry: FAST_RETRY,
+      log: captureLog().log,
+    });
+    expect(result.downloadedFiles).toBe(2);
+    const report = await runHfOracle({ cacheDir, checks: [{ repo: hub.repos.tiny.id }] });
+    expect(report.downloads.length).toBe(Object.keys(files).length);
+    for (const d of report.downloads) expect(d.sha256).toBe(files[d.path]!.sha256);
     expect(report.scan.warnings).toEqual([]);
   });
 
