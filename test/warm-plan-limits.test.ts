@@ -14,8 +14,9 @@ import { readHub } from './peers/hub.js';
 import { adminKubeConfig, createTestNamespace } from './kube-helpers.js';
 
 /**
- * A plan that cannot fit in a ConfigMap (1 MiB): warm says so on the models ConfigMap and acknowledges (the
- * same config would fail the same way on every retry), and the plan in force stays.
+ * Limits of the plan's publication, calling warm's handler directly against the real kube-apiserver: two
+ * replicas racing on the same event, and a plan that cannot fit in a ConfigMap (1 MiB), which warm reports on the
+ * models ConfigMap and acknowledges (the same config would fail the same way on every retry).
  */
 let ns: string;
 let core: CoreV1Api;
@@ -72,10 +73,21 @@ async function updateEvent(yamlText: string): Promise<ReceivedCloudEvent> {
   };
 }
 
+describe('warm: two replicas at once', () => {
+  it('write the plan once: the loser of the resourceVersion race re-reads and finds nothing to do', async () => {
+    const plan = () => core.readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' }).catch(() => null);
+    expect(await plan()).toBeNull();
+    const event = await updateEvent(`models:\n  ${ns}/small: {}\n`);
+    const [a, b] = await Promise.all([handleWarmEvent(deps, event, log), handleWarmEvent({ ...deps }, event, log)]);
+    const actions = [a, b].map((o) => ('reply' in o ? (o.reply.data as { action: string }).action : 'none')).sort();
+    expect(actions).toEqual(['created', 'unchanged']);
+    const published = await plan();
+    expect(published?.metadata?.resourceVersion).toBeDefined();
+  });
+});
+
 describe('warm: a plan too large for a ConfigMap', () => {
   it('is refused with a Warning Event and a 2xx, and the plan in force stays', async () => {
-    const first = await handleWarmEvent(deps, await updateEvent(`models:\n  ${ns}/small: {}\n`), log);
-    expect('reply' in first && first.reply.data).toMatchObject({ action: 'created' });
     const before = await core.readNamespacedConfigMap({ namespace: ns, name: 'modelctl-plan' });
 
     const outcome = await handleWarmEvent(
