@@ -7,6 +7,8 @@ import { pipeline } from 'node:stream/promises';
 import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { MlflowClient } from './mlflow-client.js';
+import { AppError } from '../errors/app-error.js';
+import { isConnectionError } from '../retry/with-retry.js';
 import { MlflowError } from './mlflow-error.js';
 
 /** One file of an artifact folder, relative to the folder. */
@@ -184,12 +186,30 @@ async function writeBody(params: {
   try {
     await pipeline(params.body, counter, out, { signal: params.signal });
   } catch (err) {
-    throw new MlflowError({
-      code: 'MLFLOW_UNAVAILABLE',
-      message: `the download of ${params.what} broke off (${(err as { code?: string }).code ?? (err as Error).message})`,
+    throw downloadError(err, params.what, params.dest);
+  }
+}
+
+/**
+ * A broken transfer: a full disk is NO_SPACE (not retried), a dropped or stalled connection is retryable,
+ * anything else (abort, permissions) is rethrown as it is.
+ */
+function downloadError(err: unknown, what: string, dest: string): unknown {
+  const code = (err as { code?: string }).code;
+  if (code === 'ENOSPC' || code === 'EDQUOT') {
+    return new AppError({
+      code: 'NO_SPACE',
+      statusCode: 507,
+      message: `the disk filled up while writing ${what} to ${dest}`,
       cause: err,
     });
   }
+  if (!isConnectionError(err)) return err;
+  return new MlflowError({
+    code: 'MLFLOW_UNAVAILABLE',
+    message: `the download of ${what} broke off (${code ?? 'connection error'})`,
+    cause: err,
+  });
 }
 
 function contentRangeStart(value: string | string[] | undefined): number | null {
