@@ -1,5 +1,5 @@
-import { describe, expect, it } from '@jest/globals';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runOnce } from '../functions/agent/run-once.js';
@@ -11,6 +11,11 @@ import { readHub } from './peers/hub.js';
 import { hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
 
 const MiB = 1024 * 1024;
+const workDirs: string[] = [];
+
+afterAll(async () => {
+  for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
+});
 
 async function setup(repo: string) {
   const hub = readHub();
@@ -24,6 +29,7 @@ async function setup(repo: string) {
     action: { kind: 'throttle', bytesPerSecond: 8 * MiB },
   });
   const work = await mkdtemp(path.join(tmpdir(), 'agent-conc-'));
+  workDirs.push(work);
   const configFile = path.join(work, 'models.yaml');
   await writeFile(configFile, `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n`);
   return {

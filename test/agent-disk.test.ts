@@ -41,6 +41,7 @@ beforeAll(async () => {
 afterAll(async () => {
   if (mounted) await run('umount', [mountDir]).catch(() => undefined);
   await rm(mountDir, { recursive: true, force: true });
+  await rm(`${mountDir}-models.yaml`, { force: true });
 });
 
 async function duBytes(dir: string): Promise<number> {

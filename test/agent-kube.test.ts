@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ let agent: ChildProcess | undefined;
 let agentLog = '';
 let metricsPort = 0;
 let hubMark = 0;
+let workDir = '';
 const suffix = Math.random().toString(16).slice(2, 8);
 const nodeName = `gpu-l4-${suffix}`;
 
@@ -106,6 +107,7 @@ beforeAll(async () => {
   await core.createNode({ body: { metadata: { name: nodeName, labels: { 'nvidia.com/gpu.product': 'NVIDIA-L4' } } } });
   await publishPlan([planModel(hub.repos.tiny, ['nvidia-l4']), planModel(hub.repos.manyFiles, ['nvidia-tesla-a100'])]);
   const work = await mkdtemp(path.join(tmpdir(), 'agent-kube-'));
+  workDir = work;
   cacheDir = path.join(work, 'hub');
   const kube = kubePeer();
   const token = await serviceAccountToken(ns, 'modelctl-agent');
@@ -149,6 +151,7 @@ afterAll(async () => {
     agent.kill('SIGTERM');
     await exited;
   }
+  if (workDir) await rm(workDir, { recursive: true, force: true });
 });
 
 describe('modelctl agent against the real kube-apiserver', () => {

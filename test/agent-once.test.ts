@@ -1,5 +1,5 @@
-import { describe, expect, it, beforeAll } from '@jest/globals';
-import { mkdtemp, readFile, readdir, writeFile, lstat, unlink } from 'node:fs/promises';
+import { afterAll, describe, expect, it, beforeAll } from '@jest/globals';
+import { mkdtemp, readFile, readdir, rm, writeFile, lstat, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -16,6 +16,11 @@ const FAST_RETRY = { maxRetries: 8, baseDelayMs: 50, maxDelayMs: 5000 };
 
 let hub: HubInfo;
 let admin: HubAdmin;
+const workDirs: string[] = [];
+
+afterAll(async () => {
+  for (const dir of workDirs) await rm(dir, { recursive: true, force: true });
+});
 
 beforeAll(() => {
   hub = readHub();
@@ -36,6 +41,7 @@ function captureLog(): { log: Logger; text: () => string } {
 
 async function workDir(): Promise<{ root: string; cacheDir: string; configFile: string }> {
   const root = await mkdtemp(path.join(tmpdir(), 'agent-once-'));
+  workDirs.push(root);
   return { root, cacheDir: path.join(root, 'hub'), configFile: path.join(root, 'models.yaml') };
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
-import { lstat, mkdtemp, readdir, readlink, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -106,5 +106,6 @@ describe('agent resume across SIGKILL', () => {
     expect(redownloaded).toBeLessThan(0.1);
     // no temp file left behind in blobs/
     expect((await readdir(path.join(repoDir, 'blobs'))).filter((n) => n.startsWith('.'))).toEqual([]);
+    await rm(work, { recursive: true, force: true });
   }, 900_000);
 });
