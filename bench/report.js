@@ -34,6 +34,8 @@ function header(run) {
     '# Benchmarks',
     '',
     `Produced by \`${run.command}\` (bench/run.js → bench/report.js) from ${run.started_at} to ${run.finished_at}; raw results in \`bench/results/*.json\`.`,
+    `This run took ${fmt((Date.parse(run.finished_at) - Date.parse(run.started_at)) / 60000)} min. \`BENCH_QUICK=1 make bench\` is a short pass (shorter runs, fewer rounds, smaller`,
+    'repos); `BENCH_ONLY=serving,cold-start,download,fetch-cache-hit,fleet` picks benchmarks; each script runs alone too (usage in its header).',
     run.quick
       ? '\n**BENCH_QUICK=1: short runs and fewer rounds; the numbers are noisier than a full `make bench`.**'
       : '',
