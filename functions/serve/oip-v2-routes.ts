@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { AppError } from '../../shared/errors/app-error.js';
 import { jsonScalars } from './format-predictions.js';
 import type { TensorMeta, WireTensor } from './model-io.js';
-import { formatShape, toNdArray } from './nd-array.js';
+import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
 import type { ServeContext } from './serve-context.js';
 import { toTypedData, type ElementType } from './typed-values.js';
 
@@ -114,16 +114,25 @@ function toFeeds(request: z.infer<typeof InferRequest>, inputs: TensorMeta[]): R
     const given = request.inputs.find((i) => i.name === meta.name);
     if (!given) throw v2Error(400, `missing input ${meta.name}`);
     if (given.datatype !== V2_TYPES[meta.type]) throw v2Error(400, `input ${meta.name} has datatype ${given.datatype}; the model expects ${V2_TYPES[meta.type]}`);
-    const flat = toNdArray(given.data).values;
+    const data = flatTypedData(given.data, meta);
     const count = given.shape.reduce((a, b) => a * b, 1);
-    if (flat.length !== count) throw v2Error(400, `input ${meta.name} has ${flat.length} values; shape ${formatShape(given.shape)} needs ${count}`);
+    if (data.length !== count) throw v2Error(400, `input ${meta.name} has ${data.length} values; shape ${formatShape(given.shape)} needs ${count}`);
     const fits = given.shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === given.shape[i]);
     if (!fits) throw v2Error(400, `input ${meta.name} has shape ${formatShape(given.shape)}; the model expects ${formatShape(meta.shape)}`);
-    feeds[meta.name] = { type: meta.type, data: toTypedData(flat, meta.type, meta.name), dims: given.shape };
+    feeds[meta.name] = { type: meta.type, data, dims: given.shape };
   }
   const extra = request.inputs.filter((i) => !inputs.some((m) => m.name === i.name)).map((i) => i.name);
   if (extra.length > 0) throw v2Error(400, `unknown input(s): ${extra.join(', ')}`);
   return feeds;
+}
+
+/** The row-major values of `data` (flat or nested) as the input's typed array; plain floats take the fast path. */
+function flatTypedData(data: unknown, meta: TensorMeta): WireTensor['data'] & { length: number } {
+  if (meta.type === 'float32' || meta.type === 'float64') {
+    const fast = toFloatTensor(data, meta.type);
+    if (fast) return fast.data;
+  }
+  return toTypedData(toNdArray(data).values, meta.type, meta.name);
 }
 
 /** Errors of the v2 and v1 protocols: `{"error": message}`. */
