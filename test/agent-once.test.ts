@@ -190,6 +190,19 @@ describe('modelctl agent --once against the local Hub', () => {
     expect(report.scan.warnings).toEqual([]);
   });
 
+  it("follows the Hub's redirect for a renamed repo and caches it under the name asked for, as huggingface_hub does", async () => {
+    const oldName = 'test-org/old-name';
+    const { cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${oldName}: {}\n` });
+    expect(states[0]).toMatchObject({ state: 'ready', commit: hub.repos.renamed.commit });
+    const theirs = await workDir();
+    const py = await hfSnapshotDownload({ endpoint: hub.url, repo: oldName, cacheDir: theirs.cacheDir });
+    expect(py.ok).toBe(true);
+    const report = await runHfOracle({ cacheDir, checks: [{ repo: oldName }] });
+    expect(report.snapshots[0]!.files).toEqual([...py.files!].sort());
+    for (const d of report.downloads) expect(d.sha256).toBe(hub.repos.renamed.files[d.path]!.sha256);
+    expect(report.scan.warnings).toEqual([]);
+  });
+
   it('reports gated and missing repos as permanent failures without hammering the Hub, and warms the others', async () => {
     const mark = await admin.mark();
     const { states, logText } = await warm({
