@@ -30,6 +30,7 @@ describe('modelctl fetch (emptydir) puts every URI form at OUTPUT_PATH/model', (
     ['an alias', () => `models:/${iris.name}@champion`, () => version(iris.aliases.champion!)],
     ['an MLflow 3 logged model', () => mlflow.models.loggedModel.modelUri, () => mlflow.models.loggedModel],
     ['a run artifact path', () => mlflow.models.runArtifact.runUri, () => mlflow.models.runArtifact],
+    ['a run path naming the model it logged (MLflow 3)', () => `runs:/${version('2').runId}/model`, () => version('2')],
     ['an mlflow-artifacts URI', () => `mlflow-artifacts:/${version('3').artifactPath}`, () => version('3')],
     ['a model with external ONNX data', () => mlflow.models.external.registryUri, () => mlflow.models.external],
     ['a local folder', () => version('1').localPath, () => version('1')],

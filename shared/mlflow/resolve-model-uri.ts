@@ -21,7 +21,14 @@ const ModelVersion = z.object({ name: z.string(), version: z.string(), current_s
 const LatestVersions = z.object({ model_versions: z.array(ModelVersion).default([]) });
 const AliasAnswer = z.object({ model_version: ModelVersion });
 const LoggedModel = z.object({ model: z.object({ info: z.object({ artifact_uri: z.string().min(1) }) }) });
-const RunAnswer = z.object({ run: z.object({ info: z.object({ artifact_uri: z.string().min(1) }) }) });
+const RunAnswer = z.object({
+  run: z.object({ info: z.object({ artifact_uri: z.string().min(1), experiment_id: z.string().optional() }) }),
+});
+const LoggedModelSearch = z.object({
+  models: z
+    .array(z.object({ info: z.object({ model_id: z.string(), name: z.string(), artifact_uri: z.string().min(1) }) }))
+    .default([]),
+});
 
 const API = '/api/2.0/mlflow';
 
@@ -118,15 +125,62 @@ async function resolveLoggedModel(client: MlflowClient, modelId: string): Promis
   return { artifactUri: answer.model.info.artifact_uri, what, immutable: true };
 }
 
+/**
+ * `runs:/<run>/<path>`, as MLflow 3 resolves it: a model logged in that run under the name `<path>` (an MLflow 3
+ * logged model, stored outside the run's artifacts) wins; else the run's own artifacts at `<path>` (MLflow 2).
+ */
 async function resolveRun(client: MlflowClient, runId: string, artifactPath: string): Promise<ResolvedModel> {
-  const what = `run ${runId}`;
-  const answer = await client.getJson({ path: `${API}/runs/get`, query: { run_id: runId }, schema: RunAnswer, what });
+  const answer = await client.getJson({
+    path: `${API}/runs/get`,
+    query: { run_id: runId },
+    schema: RunAnswer,
+    what: `run ${runId}`,
+  });
+  const logged = await loggedModelOfRun(client, runId, artifactPath, answer.run.info.experiment_id);
+  if (logged !== null)
+    return {
+      artifactUri: logged.artifact_uri,
+      what: `model "${artifactPath}" of run ${runId} (${logged.model_id})`,
+      immutable: true,
+    };
   const root = answer.run.info.artifact_uri.replace(/\/+$/, '');
   return {
     artifactUri: artifactPath === '' ? root : `${root}/${artifactPath}`,
     what: `artifacts "${artifactPath}" of run ${runId}`,
     immutable: true,
   };
+}
+
+/** The run's logged model named `name`, or null (none, a name a filter cannot quote, or a server before MLflow 3). */
+async function loggedModelOfRun(
+  client: MlflowClient,
+  runId: string,
+  name: string,
+  experimentId: string | undefined,
+): Promise<{ model_id: string; artifact_uri: string } | null> {
+  if (experimentId === undefined || name === '' || /['"\\]/.test(name)) return null;
+  try {
+    const found = await client.postJson({
+      path: `${API}/logged-models/search`,
+      body: {
+        experiment_ids: [experimentId],
+        filter: `source_run_id = '${runId}' AND name = '${name}'`,
+        max_results: 2,
+      },
+      schema: LoggedModelSearch,
+      what: `models logged by run ${runId}`,
+    });
+    const [only, ...more] = found.models.filter((m) => m.info.name === name);
+    return only !== undefined && more.length === 0 ? only.info : null;
+  } catch (err) {
+    // servers without logged models (MLflow 2) answer 404; the run's own artifacts are then the answer
+    if (
+      (err as { code?: string }).code === 'MODEL_NOT_FOUND' ||
+      (err as { code?: string }).code === 'MLFLOW_BAD_REQUEST'
+    )
+      return null;
+    throw err;
+  }
 }
 
 /** How to read an artifact location: through the tracking server's proxy, or a folder on this machine. */
