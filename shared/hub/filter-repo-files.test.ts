@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { filterRepoFiles, fnmatchToRegExp } from './filter-repo-files.js';
+import { filterRepoFiles } from './filter-repo-files.js';
+import { fnmatchToRegExp } from './resolve-patterns.js';
 
 const files = [
   'config.json',
