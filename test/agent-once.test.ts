@@ -203,6 +203,32 @@ describe('modelctl agent --once against the local Hub', () => {
     expect(report.scan.warnings).toEqual([]);
   });
 
+  it('never publishes a corrupted body: the hash check rejects it and the retry brings the right bytes', async () => {
+    const repo = 'agent-test/corrupt-once';
+    await createRepo({
+      root: hub.reposDir,
+      repo,
+      files: { 'config.json': '{}\n', 'w.safetensors': { size: 2 * MiB, seed: 'corrupt' } },
+    });
+    const id = await admin.addFault({
+      match: { endpoint: 'cdn', repo },
+      action: { kind: 'corrupt', atByte: 1_000_000 },
+      times: 1,
+    });
+    try {
+      const { cacheDir, states, logText } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n` });
+      expect(states[0]!.state).toBe('ready');
+      expect((await admin.faults()).find((f) => f.id === id)?.applied).toBe(1);
+      expect(logText()).toContain('DOWNLOAD_INTEGRITY');
+      const { describeRepo } = await import('./hub-server/fixtures.js');
+      const fixture = describeRepo(hub.reposDir, repo);
+      const report = await runHfOracle({ cacheDir, checks: [{ repo }] });
+      for (const d of report.downloads) expect(d.sha256).toBe(fixture.files[d.path]!.sha256);
+    } finally {
+      await admin.removeFault(id).catch(() => undefined);
+    }
+  });
+
   it('reports gated and missing repos as permanent failures without hammering the Hub, and warms the others', async () => {
     const mark = await admin.mark();
     const { states, logText } = await warm({

@@ -72,8 +72,22 @@ export async function downloadBlob(params: DownloadBlobParams): Promise<BlobOutc
   return withFileLock(lock, async () => {
     // Another process may have published it while we waited for the lock.
     if (await hasSize(target, params.file.size)) return { downloaded: false, networkBytes: 0, resumedBytes: 0 };
-    return downloadLocked(params, target);
+    return downloadVerified(params, target);
   });
+}
+
+/** Bytes that fail their hash are dropped and fetched again from zero, this many times at most. */
+const INTEGRITY_ATTEMPTS = 3;
+
+async function downloadVerified(params: DownloadBlobParams, target: string): Promise<BlobOutcome> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await downloadLocked(params, target);
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'DOWNLOAD_INTEGRITY' || attempt >= INTEGRITY_ATTEMPTS) throw err;
+      params.log.warn({ path: params.file.path, attempt, err }, 'blob failed its hash check: fetching it again');
+    }
+  }
 }
 
 async function downloadLocked(params: DownloadBlobParams, target: string): Promise<BlobOutcome> {
