@@ -75,6 +75,11 @@ describe('agent resume across SIGKILL', () => {
     const repoDir = path.join(cacheDir, 'models--agent-test--resume-big');
     const mark = await admin.mark();
 
+    // paced (20 MiB/s per file) so that 20 kills land all along the 2 GiB, whatever the machine's speed
+    const pace = await admin.addFault({
+      match: { endpoint: 'cdn', repo: fixture.id },
+      action: { kind: 'throttle', bytesPerSecond: 20 * MiB },
+    });
     let kills = 0;
     let finishedEarly = false;
     for (let i = 0; i < KILLS; i++) {
@@ -88,6 +93,7 @@ describe('agent resume across SIGKILL', () => {
       }
       await assertNoPartialVisible(repoDir, sizes);
     }
+    await admin.removeFault(pace);
     const final = await runAgent({ env, args });
     expect(final.code).toBe(0);
     expect(await assertNoPartialVisible(repoDir, sizes)).toBe(Object.keys(sizes).length);
