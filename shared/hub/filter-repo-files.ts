@@ -9,5 +9,10 @@ export function filterRepoFiles<T extends { path: string }>(
   items: readonly T[],
   patterns: { allowPatterns?: readonly string[] | undefined; ignorePatterns?: readonly string[] | undefined },
 ): T[] {
-  return resolvePatterns({ items, allow: patterns.allowPatterns, ignore: patterns.ignorePatterns, pathOf: (item) => item.path });
+  return resolvePatterns({
+    items,
+    allow: patterns.allowPatterns,
+    ignore: patterns.ignorePatterns,
+    pathOf: (item) => item.path,
+  });
 }
