@@ -36,7 +36,5 @@ export function envFromOptions(values: Record<string, unknown>, options: readonl
 /** `--model-local-path <dir>` → `modelLocalPath`, as commander names it. */
 function attributeName(flag: string): string {
   const long = flag.split(/[ ,|]+/).find((part) => part.startsWith('--')) ?? flag;
-  return long
-    .replace(/^--(no-)?/, '')
-    .replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
+  return long.replace(/^--(no-)?/, '').replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }

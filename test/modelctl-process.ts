@@ -19,7 +19,10 @@ export interface ModelctlProcess {
 }
 
 /** Runs `./bin/modelctl serve` (the built CLI) on a free loopback port and waits until it is ready. */
-export async function startModelctlServe(env: Record<string, string>, opts: { waitReady?: boolean } = {}): Promise<ModelctlProcess> {
+export async function startModelctlServe(
+  env: Record<string, string>,
+  opts: { waitReady?: boolean } = {},
+): Promise<ModelctlProcess> {
   const port = await freePort();
   const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
   const url = `http://127.0.0.1:${port}`;
@@ -27,7 +30,10 @@ export async function startModelctlServe(env: Record<string, string>, opts: { wa
   if (opts.waitReady === false) return handle;
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
-    const ready = await fetch(`${url}/health/readiness`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${url}/health/readiness`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return handle;
     const done = await Promise.race([proc.exited, new Promise((r) => setTimeout(() => r(undefined), 100))]);
     if (done !== undefined) throw new Error(`modelctl serve exited (${String(done)}):\n${proc.output()}`);
@@ -42,7 +48,9 @@ export function runModelctl(args: string[], env: Record<string, string> = {}): O
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const exited = new Promise<number | string>((resolve) =>
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   const stop = async (): Promise<number | string> => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);

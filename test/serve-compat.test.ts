@@ -29,7 +29,9 @@ const CORPUS: Case[] = [
   j('instances, rows', { instances: ROWS }),
   j('instances, one row', { instances: [ROW] }),
   j('dataframe_split with columns', { dataframe_split: { columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
-  j('dataframe_split with an index', { dataframe_split: { index: [7, 8, 9], columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
+  j('dataframe_split with an index', {
+    dataframe_split: { index: [7, 8, 9], columns: ['a', 'b', 'c', 'd'], data: ROWS },
+  }),
   j('dataframe_records', { dataframe_records: cols(ROWS) }),
   j('dataframe_records, fifty rows', { dataframe_records: cols(MANY) }),
   j('inputs with params', { inputs: ROWS, params: { temperature: 0.5 } }),
@@ -57,7 +59,11 @@ const CORPUS: Case[] = [
   { name: 'malformed JSON', body: '{bad json', type: JSON_TYPE },
   { name: 'text/plain', body: JSON.stringify({ inputs: [ROW] }), type: 'text/plain' },
   { name: 'charset latin-1', body: JSON.stringify({ inputs: [ROW] }), type: 'application/json; charset=latin-1' },
-  { name: 'an MLflow 1.x format parameter', body: JSON.stringify({ inputs: [ROW] }), type: 'application/json; format=pandas-split' },
+  {
+    name: 'an MLflow 1.x format parameter',
+    body: JSON.stringify({ inputs: [ROW] }),
+    type: 'application/json; format=pandas-split',
+  },
   { name: 'application/xml', body: '<x/>', type: 'application/xml' },
 ];
 
@@ -68,7 +74,11 @@ interface Answer {
 
 async function ask(url: string, c: Case): Promise<Answer> {
   // bytes, not a string: fetch would add its own text/plain Content-Type to a string body
-  const res = await fetch(`${url}/invocations`, { method: 'POST', headers: c.type ? { 'Content-Type': c.type } : {}, body: new TextEncoder().encode(c.body) });
+  const res = await fetch(`${url}/invocations`, {
+    method: 'POST',
+    headers: c.type ? { 'Content-Type': c.type } : {},
+    body: new TextEncoder().encode(c.body),
+  });
   const text = await res.text();
   try {
     return { status: res.status, body: JSON.parse(text) };
@@ -80,7 +90,12 @@ async function ask(url: string, c: Case): Promise<Answer> {
 /** The JSON structure: key sets and value kinds, array lengths included. */
 function structure(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(structure);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort().map(([k, x]) => [k, structure(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .sort()
+        .map(([k, x]) => [k, structure(x)]),
+    );
   return typeof v;
 }
 
@@ -88,7 +103,10 @@ function maxDifference(a: unknown, b: unknown): number {
   if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) / Math.max(1, Math.abs(b));
   if (Array.isArray(a) && Array.isArray(b)) return Math.max(0, ...a.map((x, i) => maxDifference(x, b[i])));
   if (a && b && typeof a === 'object' && typeof b === 'object') {
-    return Math.max(0, ...Object.keys(a).map((k) => maxDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])));
+    return Math.max(
+      0,
+      ...Object.keys(a).map((k) => maxDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])),
+    );
   }
   return 0;
 }
@@ -159,6 +177,9 @@ describe('modelctl serve answers like mlflow models serve', () => {
     expect(b.status).toBe(200);
     expect(typeof b.body).toBe('string'); // not parseable as JSON
     expect(b.body).toContain('NaN');
-    expect(a).toEqual({ status: 200, body: { predictions: { label: [expect.any(Number)], probabilities: [[null, null, null]] } } });
+    expect(a).toEqual({
+      status: 200,
+      body: { predictions: { label: [expect.any(Number)], probabilities: [[null, null, null]] } },
+    });
   });
 });

@@ -14,22 +14,56 @@ function prng(seed: number): () => number {
   };
 }
 
-const KEYS = ['inputs', 'instances', 'dataframe_split', 'dataframe_records', 'params', 'columns', 'data', 'X', '', '__proto__', 'constructor'];
-const CONTENT_TYPES = ['application/json', 'text/csv', 'application/json; charset=utf-8', 'text/plain', 'application/json; charset=utf-16', 'multipart/form-data', ''];
+const KEYS = [
+  'inputs',
+  'instances',
+  'dataframe_split',
+  'dataframe_records',
+  'params',
+  'columns',
+  'data',
+  'X',
+  '',
+  '__proto__',
+  'constructor',
+];
+const CONTENT_TYPES = [
+  'application/json',
+  'text/csv',
+  'application/json; charset=utf-8',
+  'text/plain',
+  'application/json; charset=utf-16',
+  'multipart/form-data',
+  '',
+];
 const ALLOWED = new Set([200, 400, 404, 413, 415, 503, 504]);
 
 function randomValue(rand: () => number, depth: number): unknown {
   const pick = Math.floor(rand() * (depth > 4 ? 6 : 9));
   switch (pick) {
-    case 0: return Math.floor(rand() * 10) - 3;
-    case 1: return [1e308, -1e308, 1e-320, 0.1, Number.MAX_SAFE_INTEGER + 2, -0][Math.floor(rand() * 6)];
-    case 2: return ['x', '', '1.5', 'NaN', '9'.repeat(30), '\u0000', '😀'][Math.floor(rand() * 7)];
-    case 3: return rand() < 0.5;
-    case 4: return null;
-    case 5: return Array.from({ length: 4 }, () => rand() * 8);
-    case 6: return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth + 1));
-    case 7: return Object.fromEntries(Array.from({ length: Math.floor(rand() * 4) }, () => [KEYS[Math.floor(rand() * KEYS.length)], randomValue(rand, depth + 1)]));
-    default: return { [KEYS[Math.floor(rand() * 4)]!]: randomValue(rand, depth + 1) };
+    case 0:
+      return Math.floor(rand() * 10) - 3;
+    case 1:
+      return [1e308, -1e308, 1e-320, 0.1, Number.MAX_SAFE_INTEGER + 2, -0][Math.floor(rand() * 6)];
+    case 2:
+      return ['x', '', '1.5', 'NaN', '9'.repeat(30), '\u0000', '😀'][Math.floor(rand() * 7)];
+    case 3:
+      return rand() < 0.5;
+    case 4:
+      return null;
+    case 5:
+      return Array.from({ length: 4 }, () => rand() * 8);
+    case 6:
+      return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth + 1));
+    case 7:
+      return Object.fromEntries(
+        Array.from({ length: Math.floor(rand() * 4) }, () => [
+          KEYS[Math.floor(rand() * KEYS.length)],
+          randomValue(rand, depth + 1),
+        ]),
+      );
+    default:
+      return { [KEYS[Math.floor(rand() * 4)]!]: randomValue(rand, depth + 1) };
   }
 }
 
@@ -37,8 +71,14 @@ function randomBody(rand: () => number): string {
   const kind = rand();
   if (kind < 0.6) return JSON.stringify(randomValue(rand, 0)) ?? 'null';
   if (kind < 0.7) return JSON.stringify({ inputs: randomValue(rand, 0) }).slice(0, Math.floor(rand() * 40)); // truncated
-  if (kind < 0.8) return Array.from({ length: 1 + Math.floor(rand() * 4) }, () => Array.from({ length: 4 }, () => String(randomValue(rand, 9))).join(',')).join('\n');
-  if (kind < 0.9) return Buffer.from(Array.from({ length: Math.floor(rand() * 64) }, () => Math.floor(rand() * 256))).toString('latin1');
+  if (kind < 0.8)
+    return Array.from({ length: 1 + Math.floor(rand() * 4) }, () =>
+      Array.from({ length: 4 }, () => String(randomValue(rand, 9))).join(','),
+    ).join('\n');
+  if (kind < 0.9)
+    return Buffer.from(Array.from({ length: Math.floor(rand() * 64) }, () => Math.floor(rand() * 256))).toString(
+      'latin1',
+    );
   return '['.repeat(5000) + ']'.repeat(5000); // deep nesting
 }
 
@@ -68,7 +108,8 @@ describe('modelctl serve fuzzing', () => {
           const text = await res.text();
           answered++;
           const jsonError = res.status >= 400 && res.status !== 415;
-          if (!ALLOWED.has(res.status) || (jsonError && !isJson(text))) unexpected.push(`${res.status} ${route} ${type} ${body.slice(0, 80)} -> ${text.slice(0, 120)}`);
+          if (!ALLOWED.has(res.status) || (jsonError && !isJson(text)))
+            unexpected.push(`${res.status} ${route} ${type} ${body.slice(0, 80)} -> ${text.slice(0, 120)}`);
         }),
       );
     }

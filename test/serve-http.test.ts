@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { EXAMPLE_MODELS, FIXTURE_MODELS, runModelctl, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import {
+  EXAMPLE_MODELS,
+  FIXTURE_MODELS,
+  runModelctl,
+  startModelctlServe,
+  type ModelctlProcess,
+} from './modelctl-process.js';
 
 const IRIS = path.join(EXAMPLE_MODELS, 'iris');
 const ROWS = [
@@ -8,7 +14,11 @@ const ROWS = [
   [6.7, 3.0, 5.2, 2.3],
 ];
 
-async function post(url: string, body: string, contentType = 'application/json'): Promise<{ status: number; json: unknown; text: string }> {
+async function post(
+  url: string,
+  body: string,
+  contentType = 'application/json',
+): Promise<{ status: number; json: unknown; text: string }> {
   const res = await fetch(url, { method: 'POST', headers: { 'Content-Type': contentType }, body });
   const text = await res.text();
   let json: unknown;
@@ -45,7 +55,11 @@ describe('modelctl serve on the example model', () => {
       JSON.stringify({ dataframe_records: ROWS.map(([a, b, c, d]) => ({ a, b, c, d })) }),
     ];
     const answers = await Promise.all(bodies.map((b) => post(`${server.url}/invocations`, b)));
-    const csv = await post(`${server.url}/invocations`, `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`, 'text/csv');
+    const csv = await post(
+      `${server.url}/invocations`,
+      `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`,
+      'text/csv',
+    );
     for (const a of [...answers, csv]) {
       expect(a.status).toBe(200);
       expect(a.json).toEqual(answers[0]!.json);
@@ -56,24 +70,41 @@ describe('modelctl serve on the example model', () => {
   });
 
   it('answers Open Inference Protocol v2 with metadata and flat outputs', async () => {
-    expect((await (await fetch(`${server.url}/v2/health/ready`)).json())).toEqual({ ready: true });
+    expect(await (await fetch(`${server.url}/v2/health/ready`)).json()).toEqual({ ready: true });
     expect((await fetch(`${server.url}/v2/health/live`)).status).toBe(200);
     const meta = (await (await fetch(`${server.url}/v2/models/iris`)).json()) as { inputs: unknown[] };
     expect(meta.inputs).toEqual([{ name: 'X', datatype: 'FP32', shape: [-1, 4] }]);
-    expect((await (await fetch(`${server.url}/v2/models/iris/ready`)).json())).toEqual({ name: 'iris', ready: true });
-    const res = await post(`${server.url}/v2/models/iris/infer`, JSON.stringify({ id: 'r1', inputs: [{ name: 'X', shape: [2, 4], datatype: 'FP32', data: ROWS.flat() }] }));
+    expect(await (await fetch(`${server.url}/v2/models/iris/ready`)).json()).toEqual({ name: 'iris', ready: true });
+    const res = await post(
+      `${server.url}/v2/models/iris/infer`,
+      JSON.stringify({ id: 'r1', inputs: [{ name: 'X', shape: [2, 4], datatype: 'FP32', data: ROWS.flat() }] }),
+    );
     expect(res.status).toBe(200);
-    const body = res.json as { id: string; outputs: { name: string; shape: number[]; datatype: string; data: number[] }[] };
+    const body = res.json as {
+      id: string;
+      outputs: { name: string; shape: number[]; datatype: string; data: number[] }[];
+    };
     expect(body.id).toBe('r1');
-    expect(body.outputs.find((o) => o.name === 'label')).toEqual({ name: 'label', datatype: 'INT64', shape: [2], data: [0, 2] });
+    expect(body.outputs.find((o) => o.name === 'label')).toEqual({
+      name: 'label',
+      datatype: 'INT64',
+      shape: [2],
+      data: [0, 2],
+    });
     expect(body.outputs.find((o) => o.name === 'probabilities')!.shape).toEqual([2, 3]);
   });
 
   it('refuses bad v2 requests with {error}', async () => {
-    const wrongType = await post(`${server.url}/v2/models/iris/infer`, JSON.stringify({ inputs: [{ name: 'X', shape: [1, 4], datatype: 'INT64', data: [1, 2, 3, 4] }] }));
+    const wrongType = await post(
+      `${server.url}/v2/models/iris/infer`,
+      JSON.stringify({ inputs: [{ name: 'X', shape: [1, 4], datatype: 'INT64', data: [1, 2, 3, 4] }] }),
+    );
     expect(wrongType.status).toBe(400);
     expect(wrongType.json).toEqual({ error: expect.stringContaining('FP32') });
-    const wrongCount = await post(`${server.url}/v2/models/iris/infer`, JSON.stringify({ inputs: [{ name: 'X', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }));
+    const wrongCount = await post(
+      `${server.url}/v2/models/iris/infer`,
+      JSON.stringify({ inputs: [{ name: 'X', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }),
+    );
     expect(wrongCount.status).toBe(400);
     expect((await fetch(`${server.url}/v2/models/other`)).status).toBe(404);
   });
@@ -106,7 +137,9 @@ describe('modelctl serve on the example model', () => {
 
   it('exports request, latency, in-flight and load-time metrics', async () => {
     const text = await (await fetch(`${server.url}/metrics`)).text();
-    expect(text).toMatch(/modelctl_serve_http_requests_total\{route="\/invocations",method="POST",status="200",role="serve"\} \d+/);
+    expect(text).toMatch(
+      /modelctl_serve_http_requests_total\{route="\/invocations",method="POST",status="200",role="serve"\} \d+/,
+    );
     expect(text).toMatch(/modelctl_serve_http_request_duration_seconds_bucket\{[^}]*route="\/invocations"/);
     expect(text).toContain('modelctl_serve_http_requests_in_flight');
     expect(text).toMatch(/modelctl_serve_model_load_seconds_count\{role="serve"\} 1/);
@@ -116,14 +149,24 @@ describe('modelctl serve on the example model', () => {
 
 describe('modelctl serve limits', () => {
   it('answers 413 over SERVE_MAX_BODY_MB and 504 over the scoring timeout, then keeps serving', async () => {
-    const server = await startModelctlServe({ MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'dense'), SERVE_MAX_BODY_MB: '1', MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: '0.001', SERVE_MAX_CONCURRENCY: '1' });
+    const server = await startModelctlServe({
+      MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'dense'),
+      SERVE_MAX_BODY_MB: '1',
+      MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: '0.001',
+      SERVE_MAX_CONCURRENCY: '1',
+    });
     try {
-      const big = JSON.stringify({ inputs: Array.from({ length: 1200 }, () => Array.from({ length: 256 }, () => 1.5)) });
+      const big = JSON.stringify({
+        inputs: Array.from({ length: 1200 }, () => Array.from({ length: 256 }, () => 1.5)),
+      });
       expect(big.length).toBeGreaterThan(1024 * 1024);
       const tooLarge = await post(`${server.url}/invocations`, big);
       expect(tooLarge.status).toBe(413);
       expect(tooLarge.json).toEqual({ error_code: 'REQUEST_LIMIT_EXCEEDED', message: expect.any(String) });
-      const slow = await post(`${server.url}/invocations`, JSON.stringify({ inputs: Array.from({ length: 700 }, () => Array.from({ length: 256 }, () => 0.5)) }));
+      const slow = await post(
+        `${server.url}/invocations`,
+        JSON.stringify({ inputs: Array.from({ length: 700 }, () => Array.from({ length: 256 }, () => 0.5)) }),
+      );
       expect([slow.status, slow.text.slice(0, 200)]).toEqual([504, expect.any(String)]);
       expect((await fetch(`${server.url}/health/readiness`)).status).toBe(200);
     } finally {
@@ -147,7 +190,14 @@ describe('modelctl serve refusals at start-up', () => {
   async function refusal(env: Record<string, string>): Promise<{ code: number | string; lines: string[] }> {
     const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', ...env });
     const code = await proc.exited;
-    return { code, lines: proc.output().trim().split('\n').filter((l) => l.startsWith('modelctl serve:')) };
+    return {
+      code,
+      lines: proc
+        .output()
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('modelctl serve:')),
+    };
   }
 
   it('names a non-onnx flavor and says how to log the model with onnx', async () => {

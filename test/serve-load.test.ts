@@ -17,14 +17,19 @@ async function loadUp(server: ModelctlProcess): Promise<{ results: Promise<numbe
   let completed = 0;
   const results = Promise.all(
     Array.from({ length: REQUESTS }, async () => {
-      const res = await fetch(`${server.url}/invocations`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: BATCH });
+      const res = await fetch(`${server.url}/invocations`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: BATCH,
+      });
       await res.arrayBuffer();
       completed++;
       return res.status;
     }),
   );
   const deadline = Date.now() + 20_000;
-  while ((await inFlight(server)) < REQUESTS - completed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  while ((await inFlight(server)) < REQUESTS - completed && Date.now() < deadline)
+    await new Promise((r) => setTimeout(r, 5));
   return { results, done: () => completed };
 }
 

@@ -4,15 +4,50 @@ import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--model-local-path <dir>', env: 'MODEL_LOCAL_PATH', description: 'MLflow model directory (has MLmodel)' },
   { flag: '--model-uri <uri>', env: 'MLFLOW_MODEL_URI', description: 'model URI; used when it is a local path' },
-  { flag: '--model-name <name>', env: 'MODEL_NAME', description: 'name on /v2/models/{name} and /v1/models/{name}', defaultText: 'the model folder name' },
+  {
+    flag: '--model-name <name>',
+    env: 'MODEL_NAME',
+    description: 'name on /v2/models/{name} and /v1/models/{name}',
+    defaultText: 'the model folder name',
+  },
   { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port (Knative sets PORT)', defaultText: '8080' },
   { flag: '--host <host>', env: 'HOST', description: 'listen address', defaultText: '0.0.0.0' },
-  { flag: '--concurrency <n>', env: 'SERVE_MAX_CONCURRENCY', description: 'inference runs at once; more requests queue', defaultText: 'CPU count' },
-  { flag: '--queue-limit <n>', env: 'SERVE_MAX_QUEUE', description: 'requests waiting for inference before 503', defaultText: '1024' },
-  { flag: '--timeout <seconds>', env: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT', description: 'per-request timeout, then 504', defaultText: '60' },
-  { flag: '--max-body-mb <mb>', env: 'SERVE_MAX_BODY_MB', description: 'largest request body, then 413', defaultText: '100' },
-  { flag: '--intra-op-threads <n>', env: 'SERVE_INTRA_OP_THREADS', description: 'onnxruntime intra-op threads per run', defaultText: "the model's onnx_session_options, else 1" },
-  { flag: '--drain-seconds <s>', env: 'DRAIN_TIMEOUT_SECONDS', description: 'on SIGTERM, time to finish in-flight requests', defaultText: '30' },
+  {
+    flag: '--concurrency <n>',
+    env: 'SERVE_MAX_CONCURRENCY',
+    description: 'inference runs at once; more requests queue',
+    defaultText: 'CPU count',
+  },
+  {
+    flag: '--queue-limit <n>',
+    env: 'SERVE_MAX_QUEUE',
+    description: 'requests waiting for inference before 503',
+    defaultText: '1024',
+  },
+  {
+    flag: '--timeout <seconds>',
+    env: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT',
+    description: 'per-request timeout, then 504',
+    defaultText: '60',
+  },
+  {
+    flag: '--max-body-mb <mb>',
+    env: 'SERVE_MAX_BODY_MB',
+    description: 'largest request body, then 413',
+    defaultText: '100',
+  },
+  {
+    flag: '--intra-op-threads <n>',
+    env: 'SERVE_INTRA_OP_THREADS',
+    description: 'onnxruntime intra-op threads per run',
+    defaultText: "the model's onnx_session_options, else 1",
+  },
+  {
+    flag: '--drain-seconds <s>',
+    env: 'DRAIN_TIMEOUT_SECONDS',
+    description: 'on SIGTERM, time to finish in-flight requests',
+    defaultText: '30',
+  },
   { flag: '--log-level <level>', env: 'LOG_LEVEL', description: 'pino level', defaultText: 'info' },
 ];
 
@@ -20,7 +55,9 @@ const OPTIONS: readonly EnvOption[] = [
 export function registerServeCommand(program: Command): void {
   const cmd = program
     .command('serve')
-    .description('serve an MLflow model (onnx flavor) from local disk: /invocations, /v2 (Open Inference), /v1 (KServe)')
+    .description(
+      'serve an MLflow model (onnx flavor) from local disk: /invocations, /v2 (Open Inference), /v1 (KServe)',
+    )
     .addHelpText(
       'after',
       '\nAlso read: MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN (passed along, never logged).\n' +

@@ -57,7 +57,8 @@ export function createServeApp(params: {
   const ctx: ServeContext = {
     model: () => model,
     requireModel: () => {
-      if (!model) throw new AppError({ code: 'MODEL_NOT_READY', statusCode: 503, message: 'The model is still loading' });
+      if (!model)
+        throw new AppError({ code: 'MODEL_NOT_READY', statusCode: 503, message: 'The model is still loading' });
       return model;
     },
     readBody: express.raw({ type: () => true, limit: params.maxBodyBytes }),
@@ -67,7 +68,11 @@ export function createServeApp(params: {
   app.use(mlflowRoutes(ctx));
   app.use(oipV2Routes(ctx));
   app.use(kserveV1Routes(ctx));
-  app.use((req, _res, next) => next(new AppError({ code: 'ENDPOINT_NOT_FOUND', statusCode: 404, message: `No route for ${req.method} ${req.path}` })));
+  app.use((req, _res, next) =>
+    next(
+      new AppError({ code: 'ENDPOINT_NOT_FOUND', statusCode: 404, message: `No route for ${req.method} ${req.path}` }),
+    ),
+  );
   app.use(errorHandler(params.log));
 
   return {
@@ -84,7 +89,14 @@ async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(
-      () => reject(new AppError({ code: 'DEADLINE_EXCEEDED', statusCode: 504, message: 'Request processing time exceeded limit' })),
+      () =>
+        reject(
+          new AppError({
+            code: 'DEADLINE_EXCEEDED',
+            statusCode: 504,
+            message: 'Request processing time exceeded limit',
+          }),
+        ),
       ms,
     );
   });
@@ -110,7 +122,11 @@ function errorHandler(log: Logger) {
     }
     const publicMessage = status >= 500 && status !== 503 && status !== 504 ? 'Internal error' : message;
     if (/^\/v[12]\//.test(req.path)) res.status(status).json({ error: publicMessage });
-    else res.status(status).json({ error_code: status >= 500 && status !== 503 && status !== 504 ? 'INTERNAL_ERROR' : code, message: publicMessage });
+    else
+      res.status(status).json({
+        error_code: status >= 500 && status !== 503 && status !== 504 ? 'INTERNAL_ERROR' : code,
+        message: publicMessage,
+      });
   };
 }
 
@@ -118,7 +134,11 @@ function describeError(err: unknown): { status: number; code: string; message: s
   if (isAppError(err)) return { status: err.statusCode, code: err.code, message: err.message };
   const http = err as { status?: number; type?: string; message?: string };
   if (http.type === 'entity.too.large') {
-    return { status: 413, code: 'REQUEST_LIMIT_EXCEEDED', message: 'The request body is larger than the server accepts (SERVE_MAX_BODY_MB)' };
+    return {
+      status: 413,
+      code: 'REQUEST_LIMIT_EXCEEDED',
+      message: 'The request body is larger than the server accepts (SERVE_MAX_BODY_MB)',
+    };
   }
   if (typeof http.status === 'number' && http.status >= 400 && http.status < 500) {
     return { status: http.status, code: 'BAD_REQUEST', message: http.message ?? 'Bad request' };

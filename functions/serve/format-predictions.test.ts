@@ -8,7 +8,9 @@ describe('jsonScalars', () => {
   });
 
   it('turns NaN and infinities into null so the body stays valid JSON', () => {
-    expect(jsonScalars({ type: 'float32', data: Float32Array.from([1, Number.NaN, Number.POSITIVE_INFINITY]), dims: [3] })).toEqual([1, null, null]);
+    expect(
+      jsonScalars({ type: 'float32', data: Float32Array.from([1, Number.NaN, Number.POSITIVE_INFINITY]), dims: [3] }),
+    ).toEqual([1, null, null]);
   });
 
   it('gives bool tensors as booleans', () => {
@@ -19,7 +21,12 @@ describe('jsonScalars', () => {
 describe('predictionsByOutput', () => {
   it('nests each output to its shape', () => {
     const out = predictionsByOutput({ p: { type: 'float64', data: Float64Array.from([1, 2, 3, 4]), dims: [2, 2] } });
-    expect(out).toEqual({ p: [[1, 2], [3, 4]] });
+    expect(out).toEqual({
+      p: [
+        [1, 2],
+        [3, 4],
+      ],
+    });
     expect(() => JSON.stringify(out)).not.toThrow();
   });
 });

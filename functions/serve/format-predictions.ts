@@ -42,7 +42,9 @@ export function predictionsByOutput(outputs: Record<string, WireTensor>): Record
 export function predictionsByRow(outputs: Record<string, WireTensor>): Record<string, unknown>[] {
   const columns = Object.entries(outputs).map(([name, t]) => [name, rowsOf(t)] as const);
   const count = Math.max(0, ...columns.map(([, rows]) => rows.length));
-  return Array.from({ length: count }, (_v, i) => Object.fromEntries(columns.map(([name, rows]) => [name, rows[i] ?? null])));
+  return Array.from({ length: count }, (_v, i) =>
+    Object.fromEntries(columns.map(([name, rows]) => [name, rows[i] ?? null])),
+  );
 }
 
 function rowsOf(tensor: WireTensor): unknown[] {

@@ -15,7 +15,10 @@ export const ServeEnv = z
   .object({
     MODEL_LOCAL_PATH: z.string().min(1).optional(),
     MLFLOW_MODEL_URI: z.string().min(1).optional(),
-    MODEL_NAME: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only').optional(),
+    MODEL_NAME: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only')
+      .optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('0.0.0.0'),
     SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
@@ -106,7 +109,15 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   }
   const seconds = (performance.now() - started) / 1000;
   handle.setModel(model, seconds);
-  log.info({ model: model.name, inputs: model.io.inputs.map((i) => i.name), threads: config.SERVE_MAX_CONCURRENCY, ms: Math.round(seconds * 1000) }, 'model ready');
+  log.info(
+    {
+      model: model.name,
+      inputs: model.io.inputs.map((i) => i.name),
+      threads: config.SERVE_MAX_CONCURRENCY,
+      ms: Math.round(seconds * 1000),
+    },
+    'model ready',
+  );
 }
 
 /** One clear line (per bad setting) on stderr, exit 1. */

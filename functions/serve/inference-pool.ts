@@ -43,17 +43,28 @@ export async function createInferencePool(params: {
   const loadFailed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
   loadFailed.catch(() => undefined);
   // one describe per thread, all at once: each lands on its own idle thread, so all have loaded the model
-  const describes = Array.from({ length: params.threads }, () => pool.run({ kind: 'describe' }) as Promise<GraphMetadata>);
+  const describes = Array.from(
+    { length: params.threads },
+    () => pool.run({ kind: 'describe' }) as Promise<GraphMetadata>,
+  );
   const metas = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
     await pool.destroy().catch(() => undefined);
-    throw new AppError({ code: 'MODEL_LOAD_FAILED', statusCode: 500, message: `onnxruntime cannot load ${params.onnxPath}: ${firstLine(cause)}`, cause });
+    throw new AppError({
+      code: 'MODEL_LOAD_FAILED',
+      statusCode: 500,
+      message: `onnxruntime cannot load ${params.onnxPath}: ${firstLine(cause)}`,
+      cause,
+    });
   });
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
   const metadata = metas[0]!;
   return {
     run: async (feeds, outputs) => {
       try {
-        return (await pool.run({ kind: 'run', feeds, outputs }, { transferList: transferables(feeds) })) as Record<string, WireTensor>;
+        return (await pool.run({ kind: 'run', feeds, outputs }, { transferList: transferables(feeds) })) as Record<
+          string,
+          WireTensor
+        >;
       } catch (cause) {
         throw translateRunError(cause);
       }
@@ -73,7 +84,12 @@ function workerFile(): string {
 function transferables(feeds: Record<string, WireTensor>): ArrayBuffer[] {
   const buffers: ArrayBuffer[] = [];
   for (const t of Object.values(feeds)) {
-    if (!Array.isArray(t.data) && t.data.buffer instanceof ArrayBuffer && t.data.byteLength === t.data.buffer.byteLength) buffers.push(t.data.buffer);
+    if (
+      !Array.isArray(t.data) &&
+      t.data.buffer instanceof ArrayBuffer &&
+      t.data.byteLength === t.data.buffer.byteLength
+    )
+      buffers.push(t.data.buffer);
   }
   return buffers;
 }
@@ -81,10 +97,20 @@ function transferables(feeds: Record<string, WireTensor>): ArrayBuffer[] {
 function translateRunError(cause: unknown): AppError {
   const message = firstLine(cause);
   if (/queue is at limit|Task queue is at limit/i.test(message)) {
-    return new AppError({ code: 'SERVER_BUSY', statusCode: 503, message: 'The server is at its inference queue limit; retry later', cause });
+    return new AppError({
+      code: 'SERVER_BUSY',
+      statusCode: 503,
+      message: 'The server is at its inference queue limit; retry later',
+      cause,
+    });
   }
   // onnxruntime refuses what the model cannot compute on this input: a client error, as MLflow answers it
-  return new AppError({ code: 'BAD_REQUEST', statusCode: 400, message: `Encountered an unexpected error while evaluating the model. Error: ${message}`, cause });
+  return new AppError({
+    code: 'BAD_REQUEST',
+    statusCode: 400,
+    message: `Encountered an unexpected error while evaluating the model. Error: ${message}`,
+    cause,
+  });
 }
 
 function firstLine(err: unknown): string {

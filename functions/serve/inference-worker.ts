@@ -15,8 +15,7 @@ interface WorkerInit {
   sessionOptions: ort.InferenceSession.SessionOptions;
 }
 export type InferenceTask =
-  | { kind: 'describe' }
-  | { kind: 'run'; feeds: Record<string, WireTensor>; outputs: string[] | undefined };
+  { kind: 'describe' } | { kind: 'run'; feeds: Record<string, WireTensor>; outputs: string[] | undefined };
 
 const init = workerData as WorkerInit;
 const session = await ort.InferenceSession.create(init.onnxPath, init.sessionOptions);

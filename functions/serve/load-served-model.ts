@@ -38,7 +38,12 @@ export async function loadServedModel(params: {
 }): Promise<ServedModel> {
   const mlmodel = await readMlmodel(params.dir);
   const sessionOptions = toSessionOptions(mlmodel.sessionOptions, params.intraOpThreads);
-  const pool = await createInferencePool({ onnxPath: mlmodel.onnxPath, sessionOptions, threads: params.threads, maxQueue: params.maxQueue });
+  const pool = await createInferencePool({
+    onnxPath: mlmodel.onnxPath,
+    sessionOptions,
+    threads: params.threads,
+    maxQueue: params.maxQueue,
+  });
   try {
     const io = toModelIo(await pool.describe(), mlmodel);
     const model = servedModel(params.name, mlmodel, io, pool);
@@ -74,11 +79,19 @@ function toModelIo(graph: GraphMetadata, mlmodel: MlflowOnnxModel): ModelIo {
       });
     }
     if (!isSupportedElementType(m.type)) {
-      throw new AppError({ code: 'MODEL_UNSUPPORTED', statusCode: 400, message: `the model's ${role} ${m.name} has element type ${m.type}, which modelctl serve does not support` });
+      throw new AppError({
+        code: 'MODEL_UNSUPPORTED',
+        statusCode: 400,
+        message: `the model's ${role} ${m.name} has element type ${m.type}, which modelctl serve does not support`,
+      });
     }
     return { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
   };
-  return { inputs: graph.inputs.map((m) => toMeta(m, 'input')), outputs: graph.outputs.map((m) => toMeta(m, 'output')), signature: mlmodel.signature };
+  return {
+    inputs: graph.inputs.map((m) => toMeta(m, 'input')),
+    outputs: graph.outputs.map((m) => toMeta(m, 'output')),
+    signature: mlmodel.signature,
+  };
 }
 
 /** Runs the saved input example (`input_example.json` or the serving example); a failure stops start-up. */
@@ -103,14 +116,26 @@ async function runInputExample(model: ServedModel, log: Logger): Promise<void> {
   log.info({ model: model.name, ms: Math.round(performance.now() - started) }, 'input example ran');
 }
 
-const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimizationLevel']> = { 0: 'disabled', 1: 'basic', 2: 'extended', 99: 'all' };
+const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimizationLevel']> = {
+  0: 'disabled',
+  1: 'basic',
+  2: 'extended',
+  99: 'all',
+};
 
 /**
  * Maps MLflow's `onnx_session_options` (Python `SessionOptions` attribute names) to onnxruntime-node's.
  * @throws AppError naming an option that has no equivalent
  */
-export function toSessionOptions(options: Record<string, unknown>, intraOpThreads: number | undefined): InferenceSession.SessionOptions {
-  const out: InferenceSession.SessionOptions = { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 };
+export function toSessionOptions(
+  options: Record<string, unknown>,
+  intraOpThreads: number | undefined,
+): InferenceSession.SessionOptions {
+  const out: InferenceSession.SessionOptions = {
+    executionProviders: ['cpu'],
+    intraOpNumThreads: 1,
+    interOpNumThreads: 1,
+  };
   for (const [key, value] of Object.entries(options)) {
     if (value === null || value === undefined) continue;
     applySessionOption(out, key, value);
@@ -146,6 +171,10 @@ function applySessionOption(out: InferenceSession.SessionOptions, key: string, v
       out.logSeverityLevel = Number(value) as 0 | 1 | 2 | 3 | 4;
       return;
     default:
-      throw new AppError({ code: 'MODEL_INVALID', statusCode: 400, message: `MLmodel flavors.onnx.onnx_session_options.${key} is not supported by onnxruntime-node` });
+      throw new AppError({
+        code: 'MODEL_INVALID',
+        statusCode: 400,
+        message: `MLmodel flavors.onnx.onnx_session_options.${key} is not supported by onnxruntime-node`,
+      });
   }
 }

@@ -7,13 +7,16 @@ import { badRequest } from './scoring-error.js';
 import type { ServeContext } from './serve-context.js';
 
 const SCORING_PROTOCOL_CHANGE_INFO =
-  'IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model\'s requirements file to specify an older version of MLflow (for example, change the \'mlflow\' requirement specifier to \'mlflow==1.30.0\'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.';
+  "IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model's requirements file to specify an older version of MLflow (for example, change the 'mlflow' requirement specifier to 'mlflow==1.30.0'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.";
 
 /** The MLflow scoring protocol, as `mlflow models serve` answers it: /ping, /health, /version, /invocations. */
 export function mlflowRoutes(ctx: ServeContext): Router {
   const router = express.Router();
   const ping = (_req: Request, res: Response): void => {
-    res.status(ctx.model() ? 200 : 503).type('application/json').send('\n');
+    res
+      .status(ctx.model() ? 200 : 503)
+      .type('application/json')
+      .send('\n');
   };
   router.get('/ping', ping);
   router.get('/health', ping);
@@ -45,13 +48,17 @@ function parseInvocation(req: Request, res: Response): ScoringRequest | null {
 /** MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters. */
 function checkContentType(header: string | undefined): string | null {
   // MLflow answers a missing Content-Type with a 500 (it splits None); a 415 says what to send instead
-  if (!header) return "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got 'None'.";
+  if (!header)
+    return "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got 'None'.";
   const [, ...pairs] = header.split(';').map((p) => p.trim());
-  const parameters = new Map(pairs.filter(Boolean).map((p) => [p.split('=')[0]!.trim().toLowerCase(), p.split('=').slice(1).join('=').trim()]));
+  const parameters = new Map(
+    pairs.filter(Boolean).map((p) => [p.split('=')[0]!.trim().toLowerCase(), p.split('=').slice(1).join('=').trim()]),
+  );
   const charset = (parameters.get('charset') ?? 'utf-8').replace(/^"|"$/g, '').toLowerCase();
   if (charset !== 'utf-8') return 'The scoring server only supports UTF-8';
   parameters.delete('charset');
-  if (parameters.size > 0) return `Unrecognized content type parameters: ${[...parameters.keys()].join(', ')}. ${SCORING_PROTOCOL_CHANGE_INFO}`;
+  if (parameters.size > 0)
+    return `Unrecognized content type parameters: ${[...parameters.keys()].join(', ')}. ${SCORING_PROTOCOL_CHANGE_INFO}`;
   const type = mediaType(header);
   if (type !== 'application/json' && type !== 'text/csv') {
     return `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${header}'.`;
@@ -76,7 +83,11 @@ function decodeUtf8(body: Buffer | undefined): string {
  * MLflow answers DataFrame input with one record per row, unless the model has a tensor signature (the frame is
  * then turned into a tensor first, and the answer is a dict of outputs, as for tensor input).
  */
-function shapePredictions(parsed: ScoringRequest, model: ServedModel, outputs: Parameters<typeof predictionsByOutput>[0]): unknown {
+function shapePredictions(
+  parsed: ScoringRequest,
+  model: ServedModel,
+  outputs: Parameters<typeof predictionsByOutput>[0],
+): unknown {
   const tensorSignature = model.io.signature?.inputs?.kind === 'tensor';
   if (parsed.input.kind === 'frame' && !tensorSignature) return predictionsByRow(outputs);
   return predictionsByOutput(outputs);

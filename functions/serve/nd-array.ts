@@ -32,7 +32,10 @@ export function toNdArray(value: unknown): NdArray {
  * Float32Array/Float64Array, with no intermediate list.
  * @returns null when a leaf is not a number or the array is ragged (the caller then takes the general path)
  */
-export function toFloatTensor(value: unknown, type: 'float32' | 'float64'): { shape: number[]; data: Float32Array | Float64Array } | null {
+export function toFloatTensor(
+  value: unknown,
+  type: 'float32' | 'float64',
+): { shape: number[]; data: Float32Array | Float64Array } | null {
   const shape: number[] = [];
   let probe = value;
   while (Array.isArray(probe)) {
@@ -42,7 +45,10 @@ export function toFloatTensor(value: unknown, type: 'float32' | 'float64'): { sh
     probe = probe[0];
   }
   if (shape.length === 0) return null;
-  const data = type === 'float32' ? new Float32Array(shape.reduce((a, b) => a * b, 1)) : new Float64Array(shape.reduce((a, b) => a * b, 1));
+  const data =
+    type === 'float32'
+      ? new Float32Array(shape.reduce((a, b) => a * b, 1))
+      : new Float64Array(shape.reduce((a, b) => a * b, 1));
   let offset = 0;
   const fill = (node: unknown, depth: number): boolean => {
     if (!Array.isArray(node) || node.length !== shape[depth]) return false;

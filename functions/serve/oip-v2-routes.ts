@@ -9,9 +9,18 @@ import type { ServeContext } from './serve-context.js';
 import { toTypedData, type ElementType } from './typed-values.js';
 
 const V2_TYPES: Record<ElementType, string> = {
-  bool: 'BOOL', uint8: 'UINT8', uint16: 'UINT16', uint32: 'UINT32', uint64: 'UINT64',
-  int8: 'INT8', int16: 'INT16', int32: 'INT32', int64: 'INT64',
-  float32: 'FP32', float64: 'FP64', string: 'BYTES',
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float32: 'FP32',
+  float64: 'FP64',
+  string: 'BYTES',
 };
 
 const InferRequest = z.object({
@@ -113,12 +122,22 @@ function toFeeds(request: z.infer<typeof InferRequest>, inputs: TensorMeta[]): R
   for (const meta of inputs) {
     const given = request.inputs.find((i) => i.name === meta.name);
     if (!given) throw v2Error(400, `missing input ${meta.name}`);
-    if (given.datatype !== V2_TYPES[meta.type]) throw v2Error(400, `input ${meta.name} has datatype ${given.datatype}; the model expects ${V2_TYPES[meta.type]}`);
+    if (given.datatype !== V2_TYPES[meta.type])
+      throw v2Error(400, `input ${meta.name} has datatype ${given.datatype}; the model expects ${V2_TYPES[meta.type]}`);
     const data = flatTypedData(given.data, meta);
     const count = given.shape.reduce((a, b) => a * b, 1);
-    if (data.length !== count) throw v2Error(400, `input ${meta.name} has ${data.length} values; shape ${formatShape(given.shape)} needs ${count}`);
-    const fits = given.shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === given.shape[i]);
-    if (!fits) throw v2Error(400, `input ${meta.name} has shape ${formatShape(given.shape)}; the model expects ${formatShape(meta.shape)}`);
+    if (data.length !== count)
+      throw v2Error(
+        400,
+        `input ${meta.name} has ${data.length} values; shape ${formatShape(given.shape)} needs ${count}`,
+      );
+    const fits =
+      given.shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === given.shape[i]);
+    if (!fits)
+      throw v2Error(
+        400,
+        `input ${meta.name} has shape ${formatShape(given.shape)}; the model expects ${formatShape(meta.shape)}`,
+      );
     feeds[meta.name] = { type: meta.type, data, dims: given.shape };
   }
   const extra = request.inputs.filter((i) => !inputs.some((m) => m.name === i.name)).map((i) => i.name);

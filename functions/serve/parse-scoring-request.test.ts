@@ -3,13 +3,20 @@ import { parseCsvScoringRequest, parseJsonScoringRequest } from './parse-scoring
 
 describe('parseJsonScoringRequest', () => {
   it('reads `inputs` as one unnamed tensor', () => {
-    expect(parseJsonScoringRequest('{"inputs": [[1, 2]]}').input).toEqual({ kind: 'tensor', tensors: [{ name: null, value: [[1, 2]] }], origin: 'inputs' });
+    expect(parseJsonScoringRequest('{"inputs": [[1, 2]]}').input).toEqual({
+      kind: 'tensor',
+      tensors: [{ name: null, value: [[1, 2]] }],
+      origin: 'inputs',
+    });
   });
 
   it('reads `inputs` as named tensors when it is a dict', () => {
     expect(parseJsonScoringRequest('{"inputs": {"a": [1], "b": [2]}}').input).toEqual({
       kind: 'tensor',
-      tensors: [{ name: 'a', value: [1] }, { name: 'b', value: [2] }],
+      tensors: [
+        { name: 'a', value: [1] },
+        { name: 'b', value: [2] },
+      ],
       origin: 'inputs',
     });
   });
@@ -17,16 +24,24 @@ describe('parseJsonScoringRequest', () => {
   it('turns `instances` of dicts into one tensor per key', () => {
     expect(parseJsonScoringRequest('{"instances": [{"a": 1, "b": [2]}, {"a": 3, "b": [4]}]}').input).toEqual({
       kind: 'tensor',
-      tensors: [{ name: 'a', value: [1, 3] }, { name: 'b', value: [[2], [4]] }],
+      tensors: [
+        { name: 'a', value: [1, 3] },
+        { name: 'b', value: [[2], [4]] },
+      ],
       origin: 'instances',
     });
   });
 
   it('reads `dataframe_split` with columns and rows', () => {
-    expect(parseJsonScoringRequest('{"dataframe_split": {"columns": ["x", "y"], "data": [[1, 2], [3, 4]]}}').input).toEqual({
+    expect(
+      parseJsonScoringRequest('{"dataframe_split": {"columns": ["x", "y"], "data": [[1, 2], [3, 4]]}}').input,
+    ).toEqual({
       kind: 'frame',
       columns: ['x', 'y'],
-      rows: [[1, 2], [3, 4]],
+      rows: [
+        [1, 2],
+        [3, 4],
+      ],
     });
   });
 
@@ -34,7 +49,10 @@ describe('parseJsonScoringRequest', () => {
     expect(parseJsonScoringRequest('{"dataframe_records": [{"x": 1, "y": 2}, {"x": 3}]}').input).toEqual({
       kind: 'frame',
       columns: ['x', 'y'],
-      rows: [[1, 2], [3, null]],
+      rows: [
+        [1, 2],
+        [3, null],
+      ],
     });
   });
 
@@ -53,17 +71,30 @@ describe('parseJsonScoringRequest', () => {
     ['{"dataframe_records": [1]}', /list of records/],
     ['{"instances": 5}', /'instances' must be a list/],
   ])('refuses %s as BAD_REQUEST', (body, message) => {
-    expect(() => parseJsonScoringRequest(body)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', statusCode: 400, message: expect.stringMatching(message) }));
+    expect(() => parseJsonScoringRequest(body)).toThrow(
+      expect.objectContaining({ code: 'BAD_REQUEST', statusCode: 400, message: expect.stringMatching(message) }),
+    );
   });
 });
 
 describe('parseCsvScoringRequest', () => {
   it('reads a header and rows, empty fields as null', () => {
-    expect(parseCsvScoringRequest('a,b\n1,2\n3,\n').input).toEqual({ kind: 'frame', columns: ['a', 'b'], rows: [['1', '2'], ['3', null]] });
+    expect(parseCsvScoringRequest('a,b\n1,2\n3,\n').input).toEqual({
+      kind: 'frame',
+      columns: ['a', 'b'],
+      rows: [
+        ['1', '2'],
+        ['3', null],
+      ],
+    });
   });
 
   it("drops pandas' unnamed index column", () => {
-    expect(parseCsvScoringRequest(',a\n0,1\n1,2\n').input).toEqual({ kind: 'frame', columns: ['a'], rows: [['1'], ['2']] });
+    expect(parseCsvScoringRequest(',a\n0,1\n1,2\n').input).toEqual({
+      kind: 'frame',
+      columns: ['a'],
+      rows: [['1'], ['2']],
+    });
   });
 
   it('refuses rows of the wrong width', () => {

@@ -34,14 +34,21 @@ export function parseJsonScoringRequest(body: string): ScoringRequest {
   try {
     doc = JSON.parse(body);
   } catch (cause) {
-    throw badRequest(`Invalid input. Ensure that input is a valid JSON formatted string. Error: '${(cause as Error).message}'`, cause);
+    throw badRequest(
+      `Invalid input. Ensure that input is a valid JSON formatted string. Error: '${(cause as Error).message}'`,
+      cause,
+    );
   }
   if (!isPlainObject(doc)) {
-    throw badRequest(`Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${KEYS_TEXT}. Received a ${Array.isArray(doc) ? 'list' : typeof doc}.`);
+    throw badRequest(
+      `Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${KEYS_TEXT}. Received a ${Array.isArray(doc) ? 'list' : typeof doc}.`,
+    );
   }
   const present = INPUT_KEYS.filter((k) => k in doc);
   if (present.length !== 1) {
-    const received = Object.keys(doc).filter((k) => k !== 'params').sort();
+    const received = Object.keys(doc)
+      .filter((k) => k !== 'params')
+      .sort();
     throw badRequest(
       `The input must be a JSON dictionary with exactly one of the input fields ${KEYS_TEXT}. Received dictionary with input fields: [${received.map((k) => `'${k}'`).join(', ')}].`,
     );
@@ -66,13 +73,18 @@ function parseInput(key: (typeof INPUT_KEYS)[number], value: unknown): ModelInpu
 /** `{"columns": [...], "data": [[...]], "index"?: [...]}` (pandas orient="split"). */
 function parseDataframeSplit(value: unknown): FrameInput {
   if (!isPlainObject(value)) {
-    throw badRequest(`Invalid input. Dataframe split format must be a dictionary. Got ${Array.isArray(value) ? 'list' : typeof value}.`);
+    throw badRequest(
+      `Invalid input. Dataframe split format must be a dictionary. Got ${Array.isArray(value) ? 'list' : typeof value}.`,
+    );
   }
   const data = value['data'];
   if (!Array.isArray(data)) throw badRequest("Invalid input. Dataframe split format must have a 'data' list.");
   const columns = value['columns'];
   const width = Array.isArray(data[0]) ? data[0].length : 1;
-  if (columns !== undefined && (!Array.isArray(columns) || columns.some((c) => typeof c !== 'string' && typeof c !== 'number'))) {
+  if (
+    columns !== undefined &&
+    (!Array.isArray(columns) || columns.some((c) => typeof c !== 'string' && typeof c !== 'number'))
+  ) {
     throw badRequest("Invalid input. Dataframe split 'columns' must be a list of column names.");
   }
   const names = columns ? (columns as unknown[]).map(String) : Array.from({ length: width }, (_v, i) => String(i));
@@ -124,7 +136,11 @@ function parseInstances(value: unknown): TensorInput {
 /** TF-serving columnar format: one tensor, or a dict of named tensors. */
 function parseInputs(value: unknown): TensorInput {
   if (isPlainObject(value)) {
-    return { kind: 'tensor', tensors: Object.entries(value).map(([name, v]) => ({ name, value: v })), origin: 'inputs' };
+    return {
+      kind: 'tensor',
+      tensors: Object.entries(value).map(([name, v]) => ({ name, value: v })),
+      origin: 'inputs',
+    };
   }
   return { kind: 'tensor', tensors: [{ name: null, value }], origin: 'inputs' };
 }
@@ -150,7 +166,8 @@ export function parseCsvScoringRequest(body: string): ScoringRequest {
     );
   }
   const [header, ...rows] = records;
-  if (!header || header.length === 0) throw badRequest('Failed to parse input as a Pandas DataFrame: the CSV has no header row');
+  if (!header || header.length === 0)
+    throw badRequest('Failed to parse input as a Pandas DataFrame: the CSV has no header row');
   const dropIndex = header[0] === '';
   const columns = dropIndex ? header.slice(1) : header;
   return {

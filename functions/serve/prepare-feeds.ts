@@ -15,7 +15,13 @@ export function prepareFeeds(input: ModelInput, io: ModelIo): Record<string, Wir
   const arrays = input.kind === 'tensor' ? tensorArrays(input, io) : frameArrays(input, io);
   const feeds: Record<string, WireTensor> = {};
   for (const meta of io.inputs) {
-    if (!arrays.has(meta.name)) throw schemaMismatch(`Model is missing inputs ['${meta.name}']. Note that there were extra inputs: [${[...arrays.keys()].filter((k) => !io.inputs.some((m) => m.name === k)).map((k) => `'${k}'`).join(', ')}]`);
+    if (!arrays.has(meta.name))
+      throw schemaMismatch(
+        `Model is missing inputs ['${meta.name}']. Note that there were extra inputs: [${[...arrays.keys()]
+          .filter((k) => !io.inputs.some((m) => m.name === k))
+          .map((k) => `'${k}'`)
+          .join(', ')}]`,
+      );
     // values convert before the shape is checked, as MLflow does: "x" is a BAD_REQUEST whatever its shape
     const tensor = toTensor(arrays.get(meta.name), meta);
     const dims = fitRank(tensor.shape, meta);
@@ -63,7 +69,12 @@ function tensorArrays(input: TensorInput, io: ModelIo): Map<string, unknown> {
 
 function frameArrays(frame: FrameInput, io: ModelIo): Map<string, unknown> {
   const columnSpecs = io.signature?.inputs?.kind === 'column' ? io.signature.inputs.specs : null;
-  const ordered = columnSpecs ? selectColumns(frame, columnSpecs.map((c) => ({ name: c.name, required: c.required }))) : frame;
+  const ordered = columnSpecs
+    ? selectColumns(
+        frame,
+        columnSpecs.map((c) => ({ name: c.name, required: c.required })),
+      )
+    : frame;
   if (io.inputs.length === 1 && !frameNamesInput(ordered, io)) {
     // the whole table is the model's one input: rows x columns
     return new Map([[io.inputs[0]!.name, ordered.rows]]);
@@ -72,7 +83,10 @@ function frameArrays(frame: FrameInput, io: ModelIo): Map<string, unknown> {
   for (const meta of io.inputs) {
     const col = ordered.columns.indexOf(meta.name);
     if (col < 0) continue;
-    byName.set(meta.name, ordered.rows.map((r) => r[col]));
+    byName.set(
+      meta.name,
+      ordered.rows.map((r) => r[col]),
+    );
   }
   return byName;
 }
@@ -103,7 +117,9 @@ function expectedShape(meta: TensorMeta, io: ModelIo): number[] {
   const inputs = io.signature?.inputs;
   if (inputs?.kind !== 'tensor') return meta.shape;
   const spec: TensorSpec | undefined =
-    inputs.specs.length === 1 && inputs.specs[0]!.name === undefined ? inputs.specs[0] : inputs.specs.find((s) => s.name === meta.name);
+    inputs.specs.length === 1 && inputs.specs[0]!.name === undefined
+      ? inputs.specs[0]
+      : inputs.specs.find((s) => s.name === meta.name);
   return spec ? spec.shape : meta.shape;
 }
 
@@ -116,6 +132,8 @@ function fitRank(shape: number[], meta: TensorMeta): number[] {
 function checkShape(shape: number[], expected: number[]): void {
   const matches = shape.length === expected.length && expected.every((d, i) => d === -1 || d === shape[i]);
   if (!matches) {
-    throw schemaMismatch(`Shape of input ${formatShape(shape)} does not match expected shape ${formatShape(expected)}.`);
+    throw schemaMismatch(
+      `Shape of input ${formatShape(shape)} does not match expected shape ${formatShape(expected)}.`,
+    );
   }
 }

@@ -9,15 +9,25 @@ describe('toTypedData', () => {
   });
 
   it('builds int64 exactly, also from digit strings beyond 2^53', () => {
-    expect(Array.from(toTypedData([1, '9007199254740993'], 'int64', 'X') as BigInt64Array)).toEqual([1n, 9007199254740993n]);
+    expect(Array.from(toTypedData([1, '9007199254740993'], 'int64', 'X') as BigInt64Array)).toEqual([
+      1n,
+      9007199254740993n,
+    ]);
   });
 
-  it('refuses a non-numeric string with numpy\'s wording', () => {
-    expect(() => toTypedData(['x'], 'float32', 'X')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', message: "Invalid input. could not convert string to float: 'x'" }));
+  it("refuses a non-numeric string with numpy's wording", () => {
+    expect(() => toTypedData(['x'], 'float32', 'X')).toThrow(
+      expect.objectContaining({
+        code: 'BAD_REQUEST',
+        message: "Invalid input. could not convert string to float: 'x'",
+      }),
+    );
   });
 
   it('refuses a fraction for an integer input instead of truncating it', () => {
-    expect(() => toTypedData([1.5], 'int32', 'X')).toThrow(expect.objectContaining({ code: 'INVALID_PARAMETER_VALUE' }));
+    expect(() => toTypedData([1.5], 'int32', 'X')).toThrow(
+      expect.objectContaining({ code: 'INVALID_PARAMETER_VALUE' }),
+    );
   });
 
   it('refuses a value outside the integer type', () => {

@@ -2,12 +2,30 @@ import { badRequest, schemaMismatch } from './scoring-error.js';
 
 /** onnxruntime tensor element types modelctl serve converts JSON values to. */
 export type ElementType =
-  | 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'int64'
-  | 'uint8' | 'uint16' | 'uint32' | 'uint64' | 'bool' | 'string';
+  | 'float32'
+  | 'float64'
+  | 'int8'
+  | 'int16'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64'
+  | 'bool'
+  | 'string';
 
 type TypedData =
-  | Float32Array | Float64Array | Int8Array | Int16Array | Int32Array | BigInt64Array
-  | Uint8Array | Uint16Array | Uint32Array | BigUint64Array;
+  | Float32Array
+  | Float64Array
+  | Int8Array
+  | Int16Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
 
 const INTEGER_RANGES: Record<string, [number, number]> = {
   int8: [-128, 127],
@@ -20,7 +38,20 @@ const INTEGER_RANGES: Record<string, [number, number]> = {
 
 /** True for element types modelctl can build from JSON. */
 export function isSupportedElementType(type: string): type is ElementType {
-  return ['float32', 'float64', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string'].includes(type);
+  return [
+    'float32',
+    'float64',
+    'int8',
+    'int16',
+    'int32',
+    'int64',
+    'uint8',
+    'uint16',
+    'uint32',
+    'uint64',
+    'bool',
+    'string',
+  ].includes(type);
 }
 
 /**
@@ -34,10 +65,18 @@ export function toTypedData(values: readonly unknown[], type: ElementType, input
   if (type === 'bool') return Uint8Array.from(values, (v) => (toNumber(v, type) !== 0 ? 1 : 0));
   if (type === 'float32') return Float32Array.from(values, (v) => toNumber(v, type));
   if (type === 'float64') return Float64Array.from(values, (v) => toNumber(v, type));
-  if (type === 'int64') return BigInt64Array.from(values, (v) => toBigInt(v, type, input, [-(2n ** 63n), 2n ** 63n - 1n]));
+  if (type === 'int64')
+    return BigInt64Array.from(values, (v) => toBigInt(v, type, input, [-(2n ** 63n), 2n ** 63n - 1n]));
   if (type === 'uint64') return BigUint64Array.from(values, (v) => toBigInt(v, type, input, [0n, 2n ** 64n - 1n]));
   const numbers = values.map((v) => toInteger(v, type, input));
-  const ctor = { int8: Int8Array, int16: Int16Array, int32: Int32Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array }[type];
+  const ctor = {
+    int8: Int8Array,
+    int16: Int16Array,
+    int32: Int32Array,
+    uint8: Uint8Array,
+    uint16: Uint16Array,
+    uint32: Uint32Array,
+  }[type];
   return ctor.from(numbers);
 }
 
@@ -48,14 +87,17 @@ function toNumber(v: unknown, type: ElementType): number {
   if (typeof v === 'string') {
     const n = v.trim() === '' ? Number.NaN : Number(v);
     if (!Number.isNaN(n) || /^\s*nan\s*$/i.test(v)) return n;
-    throw badRequest(`Invalid input. could not convert string to ${type.startsWith('float') ? 'float' : 'int'}: '${v}'`);
+    throw badRequest(
+      `Invalid input. could not convert string to ${type.startsWith('float') ? 'float' : 'int'}: '${v}'`,
+    );
   }
   throw badRequest(`Invalid input. could not convert ${describe(v)} to ${type}`);
 }
 
 function toInteger(v: unknown, type: ElementType, input: string): number {
   const n = toNumber(v, type);
-  if (!Number.isInteger(n)) throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is not an integer`);
+  if (!Number.isInteger(n))
+    throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is not an integer`);
   const range = INTEGER_RANGES[type];
   if (range && (n < range[0] || n > range[1])) {
     throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${n} is out of its range`);
@@ -69,10 +111,12 @@ function toBigInt(v: unknown, type: ElementType, input: string, range: [bigint, 
     big = BigInt(v.trim()); // digits beyond 2^53 survive only as strings in JSON: take those exactly
   } else {
     const n = toNumber(v, type);
-    if (!Number.isInteger(n)) throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is not an integer`);
+    if (!Number.isInteger(n))
+      throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is not an integer`);
     big = BigInt(n);
   }
-  if (big < range[0] || big > range[1]) throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is out of its range`);
+  if (big < range[0] || big > range[1])
+    throw schemaMismatch(`Invalid input. Input ${input} expects ${type}, but ${String(v)} is out of its range`);
   return big;
 }
 

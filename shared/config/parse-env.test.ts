@@ -10,12 +10,19 @@ const Env = z.object({
 
 describe('parseEnv', () => {
   it('applies defaults and coerces values', () => {
-    expect(parseEnv(Env, { MAX_RETRIES: '3', DRY_RUN: 'false' })).toEqual({ PORT: 8080, MAX_RETRIES: 3, DRY_RUN: false });
+    expect(parseEnv(Env, { MAX_RETRIES: '3', DRY_RUN: 'false' })).toEqual({
+      PORT: 8080,
+      MAX_RETRIES: 3,
+      DRY_RUN: false,
+    });
   });
 
   it('names every bad variable on its own line', () => {
     expect(() => parseEnv(Env, { PORT: 'x', MAX_RETRIES: '-1', DRY_RUN: 'maybe' })).toThrow(
-      expect.objectContaining({ code: 'INVALID_CONFIG', message: expect.stringMatching(/^PORT: .*\nMAX_RETRIES: .*\nDRY_RUN: .*$/) }),
+      expect.objectContaining({
+        code: 'INVALID_CONFIG',
+        message: expect.stringMatching(/^PORT: .*\nMAX_RETRIES: .*\nDRY_RUN: .*$/),
+      }),
     );
   });
 });

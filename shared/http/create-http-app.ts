@@ -53,7 +53,10 @@ export function createHttpApp(params: { log: Logger; registry: Registry; role: s
       const labels = { route: routeLabel(req), method: req.method, status: String(res.statusCode) };
       requests.inc(labels);
       duration.observe(labels, seconds);
-      log.info({ method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 }, 'request');
+      log.info(
+        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        'request',
+      );
     });
     next();
   });

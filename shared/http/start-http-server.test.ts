@@ -31,7 +31,13 @@ describe('startHttpServer', () => {
   });
 
   it('closes connections still busy after the drain timeout', async () => {
-    const server = await startHttpServer({ host: '127.0.0.1', port: 0, log: quiet, drainTimeoutMs: 100, handler: () => undefined });
+    const server = await startHttpServer({
+      host: '127.0.0.1',
+      port: 0,
+      log: quiet,
+      drainTimeoutMs: 100,
+      handler: () => undefined,
+    });
     const stuck = fetch(`http://127.0.0.1:${server.port}/`).catch((e: Error) => e);
     await new Promise((r) => setTimeout(r, 50));
     const started = Date.now();

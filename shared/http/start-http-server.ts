@@ -41,7 +41,12 @@ export async function startHttpServer(params: {
   const port = (server.address() as AddressInfo).port;
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
-    closing ??= drain({ server, drainTimeoutMs: params.drainTimeoutMs ?? 30_000, log: params.log, onDrainStart: params.onDrainStart });
+    closing ??= drain({
+      server,
+      drainTimeoutMs: params.drainTimeoutMs ?? 30_000,
+      log: params.log,
+      onDrainStart: params.onDrainStart,
+    });
     return closing;
   };
   return { server, port, close };
@@ -60,7 +65,9 @@ async function drain(params: {
   server.closeIdleConnections();
   // Keep-alive sockets that were busy become idle as their response ends: close them then.
   const sweep = setInterval(() => server.closeIdleConnections(), 50);
-  const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), params.drainTimeoutMs).unref());
+  const timeout = new Promise<'timeout'>((resolve) =>
+    setTimeout(() => resolve('timeout'), params.drainTimeoutMs).unref(),
+  );
   const outcome = await Promise.race([closed.then(() => 'closed' as const), timeout]);
   clearInterval(sweep);
   if (outcome === 'timeout') {

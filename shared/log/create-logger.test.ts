@@ -10,23 +10,44 @@ function capture(): { lines: () => Record<string, unknown>[]; stream: Writable }
       done();
     },
   });
-  return { stream, lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('createLogger', () => {
   it('censors secret keys wherever they sit in a logged object', () => {
     const out = capture();
     const log = createLogger({ name: 't', destination: out.stream });
-    log.info({ password: 'p4ss', config: { hfToken: 'hf_abcdefghijklmnop', token: 't0k' }, req: { headers: { authorization: 'Bearer x' } } }, 'm');
+    log.info(
+      {
+        password: 'p4ss',
+        config: { hfToken: 'hf_abcdefghijklmnop', token: 't0k' },
+        req: { headers: { authorization: 'Bearer x' } },
+      },
+      'm',
+    );
     const text = JSON.stringify(out.lines());
     expect(text).not.toMatch(/p4ss|hf_abcdefghijklmnop|t0k|Bearer x/);
-    expect(out.lines()[0]).toMatchObject({ password: '[REDACTED]', config: { hfToken: '[REDACTED]', token: '[REDACTED]' } });
+    expect(out.lines()[0]).toMatchObject({
+      password: '[REDACTED]',
+      config: { hfToken: '[REDACTED]', token: '[REDACTED]' },
+    });
   });
 
   it('scrubs credentials from messages and errors', () => {
     const out = capture();
     const log = createLogger({ name: 't', destination: out.stream });
-    log.error({ err: new Error('GET https://alice:s3cret@mlflow.example/api failed') }, 'fetch failed for https://bob:pw@host/x');
+    log.error(
+      { err: new Error('GET https://alice:s3cret@mlflow.example/api failed') },
+      'fetch failed for https://bob:pw@host/x',
+    );
     const text = JSON.stringify(out.lines());
     expect(text).not.toMatch(/s3cret|:pw@/);
     expect(text).toContain('https://[REDACTED]@mlflow.example/api');
@@ -35,7 +56,13 @@ describe('createLogger', () => {
   it('writes one JSON line with level, time, name and message', () => {
     const out = capture();
     createLogger({ name: 'serve', destination: out.stream }).info({ repo: 'a/b' }, 'snapshot ready');
-    expect(out.lines()[0]).toMatchObject({ level: 'info', name: 'serve', repo: 'a/b', msg: 'snapshot ready', time: expect.any(String) });
+    expect(out.lines()[0]).toMatchObject({
+      level: 'info',
+      name: 'serve',
+      repo: 'a/b',
+      msg: 'snapshot ready',
+      time: expect.any(String),
+    });
   });
 });
 

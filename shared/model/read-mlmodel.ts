@@ -45,9 +45,11 @@ export async function readMlmodel(dir: string): Promise<MlflowOnnxModel> {
   const onnx = doc.flavors['onnx'];
   if (!onnx) throw unsupportedFlavor(Object.keys(doc.flavors));
   const flavor = OnnxFlavor.safeParse(onnx);
-  if (!flavor.success) throw invalid(`${dir}/MLmodel: flavors.onnx.data is missing: the onnx flavor must name its model file`);
+  if (!flavor.success)
+    throw invalid(`${dir}/MLmodel: flavors.onnx.data is missing: the onnx flavor must name its model file`);
   const onnxPath = insideModel(dir, flavor.data.data, 'flavors.onnx.data');
-  if (!(await isFile(onnxPath))) throw invalid(`${dir}/MLmodel: flavors.onnx.data names ${flavor.data.data}, which is not in the model folder`);
+  if (!(await isFile(onnxPath)))
+    throw invalid(`${dir}/MLmodel: flavors.onnx.data names ${flavor.data.data}, which is not in the model folder`);
   const signature = parseSignatureOrThrow(doc.signature, dir);
   const example = doc.saved_input_example_info;
   return {
@@ -55,7 +57,9 @@ export async function readMlmodel(dir: string): Promise<MlflowOnnxModel> {
     onnxPath,
     sessionOptions: flavor.data.onnx_session_options ?? {},
     signature,
-    inputExamplePath: example ? insideModel(dir, example.artifact_path, 'saved_input_example_info.artifact_path') : null,
+    inputExamplePath: example
+      ? insideModel(dir, example.artifact_path, 'saved_input_example_info.artifact_path')
+      : null,
     inputExampleType: example?.type ?? null,
     modelUuid: doc.model_uuid ?? null,
     mlflowVersion: doc.mlflow_version ?? null,
@@ -68,7 +72,10 @@ async function loadMlmodelYaml(dir: string): Promise<z.infer<typeof MLmodelYaml>
   try {
     text = await readFile(file, 'utf8');
   } catch (cause) {
-    throw invalid(`no MLmodel file in ${dir}: point MODEL_LOCAL_PATH at an MLflow model folder (the one holding MLmodel)`, cause);
+    throw invalid(
+      `no MLmodel file in ${dir}: point MODEL_LOCAL_PATH at an MLflow model folder (the one holding MLmodel)`,
+      cause,
+    );
   }
   let doc: unknown;
   try {
@@ -79,7 +86,9 @@ async function loadMlmodelYaml(dir: string): Promise<z.infer<typeof MLmodelYaml>
   const parsed = MLmodelYaml.safeParse(doc);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    throw invalid(`${file} is not an MLflow model: ${issue?.path.join('.') || 'document'}: ${issue?.message ?? 'invalid'}`);
+    throw invalid(
+      `${file} is not an MLflow model: ${issue?.path.join('.') || 'document'}: ${issue?.message ?? 'invalid'}`,
+    );
   }
   return parsed.data;
 }
@@ -102,7 +111,10 @@ function insideModel(dir: string, relative: string, field: string): string {
 }
 
 async function isFile(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isFile(), () => false);
+  return stat(p).then(
+    (s) => s.isFile(),
+    () => false,
+  );
 }
 
 function unsupportedFlavor(flavors: string[]): AppError {

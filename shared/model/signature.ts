@@ -2,8 +2,20 @@ import { z } from 'zod';
 
 /** numpy dtype names MLflow writes in tensor specs. */
 export const TENSOR_DTYPES = [
-  'float16', 'float32', 'float64', 'int8', 'int16', 'int32', 'int64',
-  'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'str', 'object',
+  'float16',
+  'float32',
+  'float64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'bool',
+  'str',
+  'object',
 ] as const;
 export type TensorDtype = (typeof TENSOR_DTYPES)[number];
 
@@ -54,19 +66,24 @@ const ParamsJson = z.array(
  * Parses the `signature` block of MLmodel, whose `inputs`, `outputs` and `params` are JSON strings.
  * @throws Error naming the part that is malformed
  */
-export function parseSignature(raw: { inputs?: unknown; outputs?: unknown; params?: unknown } | null | undefined): Signature | null {
+export function parseSignature(
+  raw: { inputs?: unknown; outputs?: unknown; params?: unknown } | null | undefined,
+): Signature | null {
   if (!raw) return null;
   return {
     inputs: parseSchema(raw.inputs, 'signature.inputs'),
     outputs: parseSchema(raw.outputs, 'signature.outputs'),
-    params: raw.params ? ParamsJson.parse(parseJsonString(raw.params, 'signature.params')).map((p) => ({ ...p, shape: p.shape ?? null })) : [],
+    params: raw.params
+      ? ParamsJson.parse(parseJsonString(raw.params, 'signature.params')).map((p) => ({ ...p, shape: p.shape ?? null }))
+      : [],
   };
 }
 
 function parseSchema(value: unknown, where: string): Schema | null {
   if (value === null || value === undefined) return null;
   const parsed = SchemaJson.safeParse(parseJsonString(value, where));
-  if (!parsed.success) throw new Error(`${where} is not an MLflow schema: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success)
+    throw new Error(`${where} is not an MLflow schema: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
   const items = parsed.data;
   if (items.every((i) => i.type === 'tensor')) {
     return { kind: 'tensor', specs: items.map((i) => toTensorSpec(TensorSpecJson.parse(i), where)) };
@@ -82,7 +99,8 @@ function toTensorSpec(i: z.infer<typeof TensorSpecJson>, where: string): TensorS
 }
 
 function toColumnSpec(i: z.infer<typeof ColumnSpecJson>, where: string): ColumnSpec {
-  if (!(COLUMN_TYPES as readonly string[]).includes(i.type)) throw new Error(`${where}: column type ${i.type} is not supported`);
+  if (!(COLUMN_TYPES as readonly string[]).includes(i.type))
+    throw new Error(`${where}: column type ${i.type} is not supported`);
   return { kind: 'column', name: i.name, type: i.type as ColumnType, required: i.required ?? true };
 }
 
