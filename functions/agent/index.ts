@@ -1,5 +1,5 @@
 import { parseEnv } from '../../shared/config/parse-env.js';
-import { isAppError } from '../../shared/errors/app-error.js';
+import { exitWithError } from '../../shared/process/role-process.js';
 import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
 import { createLogger } from '../../shared/log/create-logger.js';
 import { AgentEnv, type AgentEnv as AgentConfig } from './agent-env.js';
@@ -14,7 +14,7 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
   try {
     config = parseEnv(AgentEnv, { ...process.env, ...overrides });
   } catch (err) {
-    fail(err);
+    exitWithError('agent', err);
   }
   const log = createLogger({ name: 'agent', level: config.LOG_LEVEL });
   const access = { hubUrl: normalizeHubUrl(config.HF_ENDPOINT), token: config.HF_TOKEN, userAgent: 'modelctl-agent' };
@@ -22,7 +22,8 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
   process.once('SIGTERM', () => controller.abort(new Error('SIGTERM')));
   process.once('SIGINT', () => controller.abort(new Error('SIGINT')));
   if (config.AGENT_ONCE) {
-    if (!config.MODELS_CONFIG) fail(new Error('MODELS_CONFIG: required with --once (the models yaml: --config FILE)'));
+    if (!config.MODELS_CONFIG)
+      exitWithError('agent', new Error('MODELS_CONFIG: required with --once (the models yaml: --config FILE)'));
     try {
       const { states } = await runOnce({
         configFile: config.MODELS_CONFIG,
@@ -41,7 +42,7 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
       );
       process.exit(failed.length === 0 ? 0 : 1);
     } catch (err) {
-      fail(err);
+      exitWithError('agent', err);
     }
   }
   const { runAgentLoop } = await import('./run-agent-loop.js');
@@ -49,13 +50,6 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
     await runAgentLoop({ config, access, signal: controller.signal, log });
     process.exit(0);
   } catch (err) {
-    fail(err);
+    exitWithError('agent', err);
   }
-}
-
-/** One clear line (per bad setting) on stderr, exit 1. */
-function fail(err: unknown): never {
-  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  for (const line of message.split('\n')) process.stderr.write(`modelctl agent: ${line}\n`);
-  process.exit(1);
 }

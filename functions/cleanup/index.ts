@@ -1,16 +1,13 @@
-import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
-import { isAppError } from '../../shared/errors/app-error.js';
+import { exitOnSignals, exitWithError, podNamespace } from '../../shared/process/role-process.js';
 import { createPodLister } from '../../shared/k8s/list-pods.js';
 import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
 import { createLogger } from '../../shared/log/create-logger.js';
 import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { createCleanupMetrics } from './cleanup-metrics.js';
 import { runPass, startCleanup } from './start-cleanup.js';
-
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The cleanup role's settings: the seed's names (CACHE_PATH, NAMESPACE, TTL_DAYS, MAX_SIZE_GB, DRY_RUN). */
 export const CleanupEnv = z.object({
@@ -41,9 +38,9 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
   let namespace: string;
   try {
     env = parseEnv(CleanupEnv, { ...process.env, ...overrides });
-    namespace = env.NAMESPACE ?? ownNamespace();
+    namespace = env.NAMESPACE ?? podNamespace('NAMESPACE', 'the namespace of the pods that use the cache');
   } catch (err) {
-    fail(err);
+    exitWithError('cleanup', err);
   }
   const log = createLogger({ name: 'cleanup', level: env.LOG_LEVEL, destination: process.stderr });
   const registry = createMetricsRegistry('cleanup');
@@ -63,7 +60,7 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
       process.exit(0);
     } catch (err) {
       log.error({ err }, 'cleanup failed');
-      fail(err);
+      exitWithError('cleanup', err);
     }
   }
   const server = await startCleanup({
@@ -77,22 +74,5 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
     drainTimeoutMs: env.DRAIN_TIMEOUT_SECONDS * 1000,
   });
   log.info({ port: server.port, ...settings }, 'cleanup listening');
-  const shutdown = async (signal: string): Promise<void> => {
-    log.info({ signal }, 'shutting down');
-    await server.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-}
-
-function ownNamespace(): string {
-  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
-  throw new Error('NAMESPACE: required outside a pod (the namespace of the pods that use the cache)');
-}
-
-function fail(err: unknown): never {
-  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  for (const line of message.split('\n')) process.stderr.write(`modelctl cleanup: ${line}\n`);
-  process.exit(1);
+  exitOnSignals({ close: server.close, log });
 }

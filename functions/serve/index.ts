@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
-import { isAppError } from '../../shared/errors/app-error.js';
+import { exitOnSignals, exitWithError } from '../../shared/process/role-process.js';
 import { createLogger } from '../../shared/log/create-logger.js';
 import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { startHttpServer } from '../../shared/http/start-http-server.js';
@@ -62,7 +62,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   try {
     config = parseEnv(ServeEnv, env);
   } catch (err) {
-    fail(err);
+    exitWithError('serve', err);
   }
   const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
   const registry = createMetricsRegistry('serve');
@@ -84,14 +84,13 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
 
   let model: Awaited<ReturnType<typeof loadServedModel>> | undefined;
-  const shutdown = async (signal: string): Promise<void> => {
-    log.info({ signal }, 'shutting down');
-    await server.close();
-    await model?.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
+  exitOnSignals({
+    close: async () => {
+      await server.close();
+      await model?.close();
+    },
+    log,
+  });
 
   const started = performance.now();
   try {
@@ -105,7 +104,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     });
   } catch (err) {
     await server.close();
-    fail(err);
+    exitWithError('serve', err);
   }
   const seconds = (performance.now() - started) / 1000;
   handle.setModel(model, seconds);
@@ -118,11 +117,4 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     },
     'model ready',
   );
-}
-
-/** One clear line (per bad setting) on stderr, exit 1. */
-function fail(err: unknown): never {
-  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  for (const line of message.split('\n')) process.stderr.write(`modelctl serve: ${line}\n`);
-  process.exit(1);
 }

@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { MODELS_CONFIG_MAP_NAME } from '../../shared/config/models-config.js';
 import { parseEnv } from '../../shared/config/parse-env.js';
-import { isAppError } from '../../shared/errors/app-error.js';
+import { exitOnSignals, exitWithError, podNamespace } from '../../shared/process/role-process.js';
 import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
 import { createConfigMaps } from '../../shared/k8s/config-maps.js';
 import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
@@ -12,9 +11,6 @@ import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { PLAN_CONFIG_MAP_NAME } from '../../shared/plan/plan.js';
 import { startWarm } from './start-warm.js';
 import { createWarmMetrics } from './warm-metrics.js';
-
-/** Where a pod finds its own namespace when POD_NAMESPACE is not set. */
-const SERVICE_ACCOUNT_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /** The warm function's settings (names shared with the agent: POD_NAMESPACE, HF_ENDPOINT, HF_TOKEN, …). */
 export const WarmEnv = z.object({
@@ -47,9 +43,10 @@ export async function runWarm(overrides: Record<string, string> = {}): Promise<v
   let namespace: string;
   try {
     env = parseEnv(WarmEnv, { ...process.env, ...overrides });
-    namespace = env.POD_NAMESPACE ?? ownNamespace();
+    namespace =
+      env.POD_NAMESPACE ?? podNamespace('POD_NAMESPACE', 'the namespace of the models ConfigMap and the plan');
   } catch (err) {
-    fail(err);
+    exitWithError('warm', err);
   }
   const log = createLogger({ name: 'warm', level: env.LOG_LEVEL });
   const registry = createMetricsRegistry('warm');
@@ -86,23 +83,5 @@ export async function runWarm(overrides: Record<string, string> = {}): Promise<v
     },
     'warm listening',
   );
-  const shutdown = async (signal: string): Promise<void> => {
-    log.info({ signal }, 'shutting down');
-    await server.close();
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void shutdown('SIGTERM'));
-  process.once('SIGINT', () => void shutdown('SIGINT'));
-}
-
-function ownNamespace(): string {
-  if (existsSync(SERVICE_ACCOUNT_NAMESPACE)) return readFileSync(SERVICE_ACCOUNT_NAMESPACE, 'utf8').trim();
-  throw new Error('POD_NAMESPACE: required outside a pod (the namespace of the models ConfigMap and the plan)');
-}
-
-/** One clear line (per bad setting) on stderr, exit 1. */
-function fail(err: unknown): never {
-  const message = isAppError(err) ? err.message : err instanceof Error ? err.message : String(err);
-  for (const line of message.split('\n')) process.stderr.write(`modelctl warm: ${line}\n`);
-  process.exit(1);
+  exitOnSignals({ close: server.close, log });
 }
