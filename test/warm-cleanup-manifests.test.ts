@@ -32,6 +32,9 @@ describe('knative/warm and knative/cleanup', () => {
       '--dry-run=server',
       '--server-side',
       '--field-manager=modelctl-test',
+      // deploy-manifests.test.ts may have installed config/dev here for real (manager modelctl-install): this
+      // test checks that the schema accepts the base, not who owns the fields, so take them over (dry run)
+      '--force-conflicts',
       '-k',
       path.join(repoRoot, dir),
     ]);
