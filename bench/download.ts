@@ -14,9 +14,10 @@ import { promisify } from 'node:util';
 import { buildBenchRepo } from '../test/hub-server/fixtures.js';
 import { HubAdmin } from '../test/hub-server/hub-admin.js';
 import { hfSnapshotDownload, runHfOracle } from '../test/peers/hf-oracle.js';
-import { freePort, PeerRun } from '../test/peers/peer-run.js';
+import { spawnHubServer } from '../test/peers/hub.js';
+import { PeerRun } from '../test/peers/peer-run.js';
 import { MODELCTL } from '../test/modelctl-process.js';
-import { QUICK, ROOT, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
+import { QUICK, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
 
 const MIB = 1024 * 1024;
 const FILES = envNumber('BENCH_DOWNLOAD_FILES', QUICK ? 4 : 8);
@@ -103,27 +104,10 @@ async function runCurl(params: {
   return (performance.now() - started) / 1000;
 }
 
+/** The local Hub on `reposDir`, as a peer of `run` (test/peers/hub.ts starts it the same way for tests). */
 async function startHub(run: PeerRun, reposDir: string): Promise<{ url: string; admin: HubAdmin }> {
-  const [port, cdnPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
-  await run.spawnPeer({
-    name: 'hub',
-    command: process.execPath,
-    args: [
-      '--import',
-      path.join(ROOT, 'test/hub-server/register-ts.ts'),
-      path.join(ROOT, 'test/hub-server/main.ts'),
-      '--repos',
-      reposDir,
-      '--port',
-      String(port),
-      '--cdn-port',
-      String(cdnPort),
-    ],
-    ready: async () => (await fetch(`${url}/_admin/health`)).ok,
-    timeoutMs: 60_000,
-  });
-  return { url, admin: new HubAdmin(`${url}/_admin`) };
+  const hub = await spawnHubServer(run, { reposDir });
+  return { url: hub.url, admin: new HubAdmin(hub.adminUrl) };
 }
 
 const run = await PeerRun.create();

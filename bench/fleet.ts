@@ -13,9 +13,10 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { HubAdmin } from '../test/hub-server/hub-admin.js';
 import { buildBenchRepo } from '../test/hub-server/fixtures.js';
-import { freePort, PeerRun } from '../test/peers/peer-run.js';
+import { spawnHubServer } from '../test/peers/hub.js';
+import { PeerRun } from '../test/peers/peer-run.js';
 import { MODELCTL } from '../test/modelctl-process.js';
-import { QUICK, ROOT, conditions, envList, log, median, round, writeResult } from './bench-kit.js';
+import { QUICK, conditions, envList, log, median, round, writeResult } from './bench-kit.js';
 
 const SIZES = envList('BENCH_FLEET_SIZES', QUICK ? [1, 5, 20] : [1, 10, 50]);
 const MIB = 1024 * 1024;
@@ -74,27 +75,10 @@ function runAgent(params: { configFile: string; nodeDir: string; hubUrl: string 
   });
 }
 
+/** The local Hub on `reposDir`, as a peer of `run` (test/peers/hub.ts starts it the same way for tests). */
 async function startHubPeer(run: PeerRun, reposDir: string): Promise<{ url: string; admin: HubAdmin }> {
-  const [port, cdnPort] = [await freePort(), await freePort()];
-  const url = `http://127.0.0.1:${port}`;
-  await run.spawnPeer({
-    name: 'hub',
-    command: process.execPath,
-    args: [
-      '--import',
-      path.join(ROOT, 'test/hub-server/register-ts.ts'),
-      path.join(ROOT, 'test/hub-server/main.ts'),
-      '--repos',
-      reposDir,
-      '--port',
-      String(port),
-      '--cdn-port',
-      String(cdnPort),
-    ],
-    ready: async () => (await fetch(`${url}/_admin/health`)).ok,
-    timeoutMs: 60_000,
-  });
-  return { url, admin: new HubAdmin(`${url}/_admin`) };
+  const hub = await spawnHubServer(run, { reposDir });
+  return { url: hub.url, admin: new HubAdmin(hub.adminUrl) };
 }
 
 async function fleetOf(n: number, ctx: { work: string; configFile: string; url: string; admin: HubAdmin }) {
