@@ -1,9 +1,7 @@
-import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
-import { mountCloudEventRoute } from '../../shared/cloudevents/mount-cloud-event-route.js';
+import { startCloudEventFunction } from '../../shared/cloudevents/start-cloud-event-function.js';
 import { AppError } from '../../shared/errors/app-error.js';
-import { createHttpApp } from '../../shared/http/create-http-app.js';
-import { startHttpServer, type RunningServer } from '../../shared/http/start-http-server.js';
+import type { RunningServer } from '../../shared/http/start-http-server.js';
 import type { ListPods } from '../../shared/k8s/list-pods.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { observeCleanup, type CleanupMetrics } from './cleanup-metrics.js';
@@ -30,47 +28,31 @@ export async function startCleanup(params: {
   /** @default 30000 */
   drainTimeoutMs?: number;
 }): Promise<RunningServer> {
-  const { log } = params;
-  let draining = false;
-  const app = createHttpApp({
-    log,
-    registry: params.registry,
+  return startCloudEventFunction({
     role: 'cleanup',
-    state: { isReady: () => !draining, isDraining: () => draining },
-  });
-  const one = pLimit(1);
-  mountCloudEventRoute({
-    app,
-    log,
-    handle: (event, eventLog) =>
-      one(async () => {
-        if (event.type !== PING_TYPE) {
-          throw new AppError({
-            code: 'UNSUPPORTED_EVENT_TYPE',
-            statusCode: 400,
-            message: `event type ${JSON.stringify(event.type)} is not handled: cleanup runs on ${PING_TYPE} (a PingSource)`,
-          });
-        }
-        const summary = await runPass({ ...params, log: eventLog });
-        return {
-          reply: {
-            type: CLEANUP_COMPLETED_TYPE,
-            source: '/modelctl/cleanup',
-            subject: params.settings.cachePath,
-            data: summary,
-          },
-        };
-      }),
-  });
-  return startHttpServer({
-    handler: app,
+    registry: params.registry,
+    log: params.log,
     port: params.port,
-    host: params.host ?? '0.0.0.0',
-    drainTimeoutMs: params.drainTimeoutMs ?? 30_000,
-    onDrainStart: () => {
-      draining = true;
+    host: params.host,
+    drainTimeoutMs: params.drainTimeoutMs,
+    handle: async (event, eventLog) => {
+      if (event.type !== PING_TYPE) {
+        throw new AppError({
+          code: 'UNSUPPORTED_EVENT_TYPE',
+          statusCode: 400,
+          message: `event type ${JSON.stringify(event.type)} is not handled: cleanup runs on ${PING_TYPE} (a PingSource)`,
+        });
+      }
+      const summary = await runPass({ ...params, log: eventLog });
+      return {
+        reply: {
+          type: CLEANUP_COMPLETED_TYPE,
+          source: '/modelctl/cleanup',
+          subject: params.settings.cachePath,
+          data: summary,
+        },
+      };
     },
-    log,
   });
 }
 

@@ -1,8 +1,6 @@
-import pLimit from 'p-limit';
 import type { Registry } from 'prom-client';
-import { mountCloudEventRoute } from '../../shared/cloudevents/mount-cloud-event-route.js';
-import { createHttpApp } from '../../shared/http/create-http-app.js';
-import { startHttpServer, type RunningServer } from '../../shared/http/start-http-server.js';
+import { startCloudEventFunction } from '../../shared/cloudevents/start-cloud-event-function.js';
+import type { RunningServer } from '../../shared/http/start-http-server.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { handleWarmEvent } from './handle-warm-event.js';
 import type { WarmDeps } from './warm-deps.js';
@@ -22,42 +20,27 @@ export async function startWarm(params: {
   /** @default 30000 */
   drainTimeoutMs?: number;
 }): Promise<RunningServer> {
-  const { deps, log } = params;
-  let draining = false;
-  const app = createHttpApp({
-    log,
-    registry: params.registry,
+  const { deps } = params;
+  return startCloudEventFunction({
     role: 'warm',
-    state: { isReady: () => !draining, isDraining: () => draining },
-  });
-  const one = pLimit(1);
-  mountCloudEventRoute({
-    app,
-    log,
-    handle: (event, eventLog) =>
-      one(async () => {
-        const stop = deps.metrics.duration.startTimer({ type: event.type });
-        try {
-          const outcome = await handleWarmEvent(deps, event, eventLog);
-          const action = 'reply' in outcome ? String((outcome.reply.data as { action?: unknown }).action) : 'none';
-          deps.metrics.events.inc({ type: event.type, outcome: action });
-          return outcome;
-        } catch (err) {
-          deps.metrics.events.inc({ type: event.type, outcome: 'refused' });
-          throw err;
-        } finally {
-          stop();
-        }
-      }),
-  });
-  return startHttpServer({
-    handler: app,
+    registry: params.registry,
+    log: params.log,
     port: params.port,
-    host: params.host ?? '0.0.0.0',
-    drainTimeoutMs: params.drainTimeoutMs ?? 30_000,
-    onDrainStart: () => {
-      draining = true;
+    host: params.host,
+    drainTimeoutMs: params.drainTimeoutMs,
+    handle: async (event, eventLog) => {
+      const stop = deps.metrics.duration.startTimer({ type: event.type });
+      try {
+        const outcome = await handleWarmEvent(deps, event, eventLog);
+        const action = 'reply' in outcome ? String((outcome.reply.data as { action?: unknown }).action) : 'none';
+        deps.metrics.events.inc({ type: event.type, outcome: action });
+        return outcome;
+      } catch (err) {
+        deps.metrics.events.inc({ type: event.type, outcome: 'refused' });
+        throw err;
+      } finally {
+        stop();
+      }
     },
-    log,
   });
 }
