@@ -42,6 +42,16 @@ export interface PlanUpdate {
   hubRequests: HubRequestCounts;
 }
 
+/** What one plan update works from. */
+export interface UpdatePlanParams {
+  deps: WarmDeps;
+  config: ModelsConfig;
+  source: PlanSource;
+  involved: InvolvedObject;
+  refresh: boolean;
+  log: Logger;
+}
+
 /**
  * Turns a valid config into the published plan:
  * 1. read the plan in force;
@@ -51,14 +61,7 @@ export interface PlanUpdate {
  *    from step 1 if another writer got there first;
  * 5. record Events: a Warning per model newly unavailable, a Normal when a new plan is published.
  */
-export async function updatePlan(params: {
-  deps: WarmDeps;
-  config: ModelsConfig;
-  source: PlanSource;
-  involved: InvolvedObject;
-  refresh: boolean;
-  log: Logger;
-}): Promise<PlanUpdate> {
+export async function updatePlan(params: UpdatePlanParams): Promise<PlanUpdate> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await planOnce(params);
@@ -69,14 +72,7 @@ export async function updatePlan(params: {
   }
 }
 
-async function planOnce(params: {
-  deps: WarmDeps;
-  config: ModelsConfig;
-  source: PlanSource;
-  involved: InvolvedObject;
-  refresh: boolean;
-  log: Logger;
-}): Promise<PlanUpdate> {
+async function planOnce(params: UpdatePlanParams): Promise<PlanUpdate> {
   const { deps, config, log } = params;
   // 1.
   const current = await readCurrentPlan(deps, log);
