@@ -38,7 +38,13 @@ export function createServeApp(params: {
       draining = true;
     },
   };
-  const app = createHttpApp({ log: params.log, registry: params.registry, role: 'serve', state });
+  const app = createHttpApp({
+    log: params.log,
+    registry: params.registry,
+    role: 'serve',
+    state,
+    accessLogLevel: 'debug',
+  });
   const loadTime = new Histogram({
     name: 'modelctl_serve_model_load_seconds',
     help: 'Time to load the model and run its input example',
@@ -62,6 +68,13 @@ export function createServeApp(params: {
       return model;
     },
     readBody: express.raw({ type: () => true, limit: params.maxBodyBytes }),
+    bodyOf: (req) => (Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0)),
+    sendJson: (res, json) => {
+      res
+        .status(200)
+        .type('application/json')
+        .send(Buffer.from(json.buffer, json.byteOffset, json.byteLength));
+    },
     withTimeout: (work) => withTimeout(work, params.requestTimeoutMs),
     version: params.version,
   };

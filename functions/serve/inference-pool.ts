@@ -1,19 +1,19 @@
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
-import type { WireTensor } from './model-io.js';
-
-/** The graph's inputs and outputs as onnxruntime reports them. */
-export interface GraphMetadata {
-  inputs: readonly InferenceSession.ValueMetadata[];
-  outputs: readonly InferenceSession.ValueMetadata[];
-}
+import type { Signature } from '../../shared/model/signature.js';
+import type { InferenceTask, ScoringRefusal, WorkerInit } from './inference-worker.js';
+import type { GraphMetadata } from './model-io.js';
+import type { ScoringTask } from './scoring.js';
 
 export interface InferencePool {
-  /** Runs the model on one set of feeds in a worker thread. @throws AppError SERVER_BUSY when the queue is full */
-  run: (feeds: Record<string, WireTensor>, outputs?: string[]) => Promise<Record<string, WireTensor>>;
+  /**
+   * Scores one request in a worker thread; the task's body buffer is transferred to it (unusable here after).
+   * @returns the response body: JSON as UTF-8 bytes
+   * @throws AppError the worker's refusal of the request; SERVER_BUSY (503) when the queue is full
+   */
+  score: (task: ScoringTask) => Promise<Uint8Array>;
   describe: () => Promise<GraphMetadata>;
   /** runs waiting for a thread */
   queued: () => number;
@@ -27,12 +27,20 @@ export interface InferencePool {
 export async function createInferencePool(params: {
   onnxPath: string;
   sessionOptions: InferenceSession.SessionOptions;
+  modelName: string;
+  signature: Signature | null;
   threads: number;
   maxQueue: number;
 }): Promise<InferencePool> {
+  const workerData: WorkerInit = {
+    onnxPath: params.onnxPath,
+    sessionOptions: params.sessionOptions,
+    modelName: params.modelName,
+    signature: params.signature,
+  };
   const pool = new Piscina({
-    filename: workerFile(),
-    workerData: { onnxPath: params.onnxPath, sessionOptions: params.sessionOptions },
+    filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
+    workerData,
     minThreads: params.threads,
     maxThreads: params.threads,
     maxQueue: params.maxQueue,
@@ -43,10 +51,8 @@ export async function createInferencePool(params: {
   const loadFailed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
   loadFailed.catch(() => undefined);
   // one describe per thread, all at once: each lands on its own idle thread, so all have loaded the model
-  const describes = Array.from(
-    { length: params.threads },
-    () => pool.run({ kind: 'describe' }) as Promise<GraphMetadata>,
-  );
+  const describe: InferenceTask = { kind: 'describe' };
+  const describes = Array.from({ length: params.threads }, () => pool.run(describe) as Promise<GraphMetadata>);
   const metas = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
     await pool.destroy().catch(() => undefined);
     throw new AppError({
@@ -59,15 +65,17 @@ export async function createInferencePool(params: {
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
   const metadata = metas[0]!;
   return {
-    run: async (feeds, outputs) => {
+    score: async (task) => {
+      const body = ownedBytes(task.body);
+      const message: InferenceTask = { ...task, kind: 'score', body };
+      let result: Uint8Array | ScoringRefusal;
       try {
-        return (await pool.run({ kind: 'run', feeds, outputs }, { transferList: transferables(feeds) })) as Record<
-          string,
-          WireTensor
-        >;
+        result = (await pool.run(message, { transferList: [body.buffer] })) as Uint8Array | ScoringRefusal;
       } catch (cause) {
-        throw translateRunError(cause);
+        throw poolError(cause);
       }
+      if (result instanceof Uint8Array) return result;
+      throw new AppError(result.refused);
     },
     describe: () => Promise.resolve(metadata),
     queued: () => pool.queueSize,
@@ -75,28 +83,18 @@ export async function createInferencePool(params: {
   };
 }
 
-/** The compiled worker beside this file in dist/, or the .ts source under tests (Node 24 strips its types). */
-function workerFile(): string {
-  const js = fileURLToPath(new URL('./inference-worker.js', import.meta.url));
-  return existsSync(js) ? js : fileURLToPath(new URL('./inference-worker.ts', import.meta.url));
+/**
+ * The body in a buffer of its own, to transfer: a body that shares its ArrayBuffer with others (Node pools
+ * small Buffers) is copied first, since transferring would take the others' memory with it.
+ */
+function ownedBytes(body: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (body.buffer instanceof ArrayBuffer && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength)
+    return body as Uint8Array<ArrayBuffer>;
+  return new Uint8Array(body);
 }
 
-function transferables(feeds: Record<string, WireTensor>): ArrayBuffer[] {
-  const buffers: ArrayBuffer[] = [];
-  for (const t of Object.values(feeds)) {
-    if (
-      !Array.isArray(t.data) &&
-      t.data.buffer instanceof ArrayBuffer &&
-      t.data.byteLength === t.data.buffer.byteLength
-    )
-      buffers.push(t.data.buffer);
-  }
-  return buffers;
-}
-
-function translateRunError(cause: unknown): AppError {
-  const message = firstLine(cause);
-  if (/queue is at limit|Task queue is at limit/i.test(message)) {
+function poolError(cause: unknown): AppError {
+  if (/queue is at limit/i.test(firstLine(cause))) {
     return new AppError({
       code: 'SERVER_BUSY',
       statusCode: 503,
@@ -104,13 +102,8 @@ function translateRunError(cause: unknown): AppError {
       cause,
     });
   }
-  // onnxruntime refuses what the model cannot compute on this input: a client error, as MLflow answers it
-  return new AppError({
-    code: 'BAD_REQUEST',
-    statusCode: 400,
-    message: `Encountered an unexpected error while evaluating the model. Error: ${message}`,
-    cause,
-  });
+  // the thread died under the request (piscina starts a new one): nothing the client did
+  return new AppError({ code: 'INFERENCE_FAILED', statusCode: 500, message: 'The inference thread failed', cause });
 }
 
 function firstLine(err: unknown): string {

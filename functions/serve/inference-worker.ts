@@ -1,38 +1,70 @@
-// An inference thread: loads its own onnxruntime session once and runs it on request.
-// onnxruntime-node's `run()` is synchronous under its Promise (microsoft/onnxruntime#19611), so running it on
-// the main thread would stall health probes and every other request; each worker owns one session instead.
-// Self-contained on purpose (imports only onnxruntime-node): Node 24 can load it as .ts in tests.
-import { workerData } from 'node:worker_threads';
+// An inference thread: loads its own onnxruntime session once, then scores whole requests: it parses the raw
+// body, runs the session and serialises the answer (see scoring.ts), so the main thread only moves bytes.
+// onnxruntime-node's `run()` is synchronous under its Promise (microsoft/onnxruntime#19611): on the main thread
+// it would stall health probes and every other request.
 import ort from 'onnxruntime-node';
+import { move, workerData } from 'piscina';
+import { isAppError } from '../../shared/errors/app-error.js';
+import type { Signature } from '../../shared/model/signature.js';
+import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
+import { badRequest } from './scoring-error.js';
+import { score, type ScoringModel, type ScoringTask } from './scoring.js';
 
-interface WireTensor {
-  type: string;
-  data: ArrayBufferView | string[];
-  dims: number[];
-}
-interface WorkerInit {
+export interface WorkerInit {
   onnxPath: string;
   sessionOptions: ort.InferenceSession.SessionOptions;
+  modelName: string;
+  signature: Signature | null;
 }
-export type InferenceTask =
-  { kind: 'describe' } | { kind: 'run'; feeds: Record<string, WireTensor>; outputs: string[] | undefined };
+export type InferenceTask = { kind: 'describe' } | ({ kind: 'score' } & ScoringTask);
+/** A request the worker could not score, as the main thread turns it back into an AppError. */
+export interface ScoringRefusal {
+  refused: { statusCode: number; code: string; message: string };
+}
 
 const init = workerData as WorkerInit;
 const session = await ort.InferenceSession.create(init.onnxPath, init.sessionOptions);
+let model: ScoringModel | undefined;
 
-/** Piscina calls this for each task. */
+/** Piscina calls this for each task: the response body (moved, not copied) or a refusal. */
 export default async function handle(task: InferenceTask): Promise<unknown> {
-  if (task.kind === 'describe') {
-    return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  if (task.kind === 'describe') return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  try {
+    model ??= { name: init.modelName, io: modelIo(), run };
+    return move(await score(task, model));
+  } catch (err) {
+    return refusalOf(err);
   }
-  const feeds: Record<string, ort.Tensor> = {};
-  for (const [name, t] of Object.entries(task.feeds)) {
-    feeds[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+}
+
+function modelIo(): ModelIo {
+  return toModelIo({ inputs: session.inputMetadata, outputs: session.outputMetadata }, init.signature);
+}
+
+async function run(feeds: Record<string, WireTensor>, outputs: string[]): Promise<Record<string, WireTensor>> {
+  const tensors: Record<string, ort.Tensor> = {};
+  for (const [name, t] of Object.entries(feeds)) {
+    tensors[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
   }
-  const result = task.outputs ? await session.run(feeds, task.outputs) : await session.run(feeds);
+  let result: ort.InferenceSession.ReturnType;
+  try {
+    result = await session.run(tensors, outputs);
+  } catch (cause) {
+    // onnxruntime refuses what the model cannot compute on this input: a client error, as MLflow answers it
+    throw badRequest(`Encountered an unexpected error while evaluating the model. Error: ${firstLine(cause)}`, cause);
+  }
   const out: Record<string, WireTensor> = {};
   for (const [name, tensor] of Object.entries(result)) {
     out[name] = { type: tensor.type, data: tensor.data as ArrayBufferView | string[], dims: [...tensor.dims] };
   }
   return out;
+}
+
+function refusalOf(err: unknown): ScoringRefusal {
+  if (isAppError(err)) return { refused: { statusCode: err.statusCode, code: err.code, message: err.message } };
+  return { refused: { statusCode: 500, code: 'INTERNAL_ERROR', message: firstLine(err) } };
+}
+
+function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
 }

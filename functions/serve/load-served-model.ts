@@ -4,19 +4,21 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { readMlmodel, type MlflowOnnxModel } from '../../shared/model/read-mlmodel.js';
-import { createInferencePool, type GraphMetadata, type InferencePool } from './inference-pool.js';
-import type { ModelIo, TensorMeta, WireTensor } from './model-io.js';
-import { parseJsonScoringRequest, type ModelInput } from './parse-scoring-request.js';
-import { prepareFeeds } from './prepare-feeds.js';
-import { isSupportedElementType } from './typed-values.js';
+import { createInferencePool } from './inference-pool.js';
+import { toModelIo, type ModelIo } from './model-io.js';
+import type { ScoringTask } from './scoring.js';
 
 /** A model loaded and ready to answer: its name, shape of inputs/outputs and the threads that run it. */
 export interface ServedModel {
   name: string;
   mlmodel: MlflowOnnxModel;
   io: ModelIo;
-  predict: (input: ModelInput) => Promise<Record<string, WireTensor>>;
-  runFeeds: (feeds: Record<string, WireTensor>, outputs?: string[]) => Promise<Record<string, WireTensor>>;
+  /**
+   * Scores one request in an inference thread (the body's buffer is transferred there).
+   * @returns the JSON response body as UTF-8 bytes
+   * @throws AppError for a request the model cannot score, 503 when the queue is full
+   */
+  score: (task: ScoringTask) => Promise<Uint8Array>;
   queued: () => number;
   close: () => Promise<void>;
 }
@@ -41,13 +43,21 @@ export async function loadServedModel(params: {
   const pool = await createInferencePool({
     onnxPath: mlmodel.onnxPath,
     sessionOptions,
+    modelName: params.name,
+    signature: mlmodel.signature,
     threads: params.threads,
     maxQueue: params.maxQueue,
   });
   try {
-    const io = toModelIo(await pool.describe(), mlmodel);
-    const model = servedModel(params.name, mlmodel, io, pool);
-    await runInputExample(model, params.log);
+    const model: ServedModel = {
+      name: params.name,
+      mlmodel,
+      io: toModelIo(await pool.describe(), mlmodel.signature),
+      score: pool.score,
+      queued: pool.queued,
+      close: pool.close,
+    };
+    await runInputExample(model, params.threads, params.log);
     return model;
   } catch (err) {
     await pool.close();
@@ -55,56 +65,25 @@ export async function loadServedModel(params: {
   }
 }
 
-function servedModel(name: string, mlmodel: MlflowOnnxModel, io: ModelIo, pool: InferencePool): ServedModel {
-  const outputs = io.outputs.map((o) => o.name);
-  return {
-    name,
-    mlmodel,
-    io,
-    predict: (input) => pool.run(prepareFeeds(input, io), outputs),
-    runFeeds: (feeds, only) => pool.run(feeds, only ?? outputs),
-    queued: pool.queued,
-    close: pool.close,
-  };
-}
-
-/** The graph's inputs/outputs as tensors; non-tensor or exotic outputs are refused at load. */
-function toModelIo(graph: GraphMetadata, mlmodel: MlflowOnnxModel): ModelIo {
-  const toMeta = (m: InferenceSession.ValueMetadata, role: 'input' | 'output'): TensorMeta => {
-    if (!m.isTensor) {
-      throw new AppError({
-        code: 'MODEL_UNSUPPORTED',
-        statusCode: 400,
-        message: `the model's ${role} ${m.name} is not a tensor (a map or sequence, such as skl2onnx's ZipMap), which onnxruntime-node cannot return: convert the model with zipmap=False (skl2onnx: options={id(model): {'zipmap': False}}) and log it again`,
-      });
-    }
-    if (!isSupportedElementType(m.type)) {
-      throw new AppError({
-        code: 'MODEL_UNSUPPORTED',
-        statusCode: 400,
-        message: `the model's ${role} ${m.name} has element type ${m.type}, which modelctl serve does not support`,
-      });
-    }
-    return { name: m.name, type: m.type, shape: m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) };
-  };
-  return {
-    inputs: graph.inputs.map((m) => toMeta(m, 'input')),
-    outputs: graph.outputs.map((m) => toMeta(m, 'output')),
-    signature: mlmodel.signature,
-  };
-}
-
-/** Runs the saved input example (`input_example.json` or the serving example); a failure stops start-up. */
-async function runInputExample(model: ServedModel, log: Logger): Promise<void> {
+/**
+ * Runs the saved serving input example as a `POST /invocations` would, once per thread (each thread parses,
+ * runs and answers it, so every thread is proven, and warm); a failure stops start-up.
+ */
+async function runInputExample(model: ServedModel, threads: number, log: Logger): Promise<void> {
   const servingExample = path.join(model.mlmodel.dir, 'serving_input_example.json');
-  const text = await readFile(servingExample, 'utf8').catch(() => null);
-  if (text === null) {
+  const body = await readFile(servingExample).catch(() => null);
+  if (body === null) {
     log.info({ model: model.name }, 'no serving input example; skipping the warm-up run');
     return;
   }
   const started = performance.now();
   try {
-    await model.predict(parseJsonScoringRequest(text).input);
+    // all at once: each lands on its own idle thread (each gets its own copy: the body is transferred)
+    await Promise.all(
+      Array.from({ length: threads }, () =>
+        model.score({ protocol: 'mlflow', format: 'json', body: new Uint8Array(body) }),
+      ),
+    );
   } catch (cause) {
     throw new AppError({
       code: 'MODEL_EXAMPLE_FAILED',

@@ -1,9 +1,5 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import type { ServedModel } from './load-served-model.js';
-import { predictionsByOutput, predictionsByRow } from './format-predictions.js';
-import { parseCsvScoringRequest, parseJsonScoringRequest, type ScoringRequest } from './parse-scoring-request.js';
-import { badRequest } from './scoring-error.js';
 import type { ServeContext } from './serve-context.js';
 
 const SCORING_PROTOCOL_CHANGE_INFO =
@@ -25,24 +21,17 @@ export function mlflowRoutes(ctx: ServeContext): Router {
   });
   router.post('/invocations', ctx.readBody, async (req: Request, res: Response) => {
     const model = ctx.requireModel();
-    const parsed = parseInvocation(req, res);
-    if (!parsed) return;
-    const outputs = await ctx.withTimeout(model.predict(parsed.input));
-    res.json({ predictions: shapePredictions(parsed, model, outputs) });
+    const header = req.headers['content-type'];
+    const refusal = checkContentType(header);
+    if (refusal) {
+      res.status(415).type('text/plain').send(refusal);
+      return;
+    }
+    const format = mediaType(header!) === 'text/csv' ? 'csv' : 'json';
+    // parsed, run and answered in an inference thread (mlflow-scoring.ts)
+    ctx.sendJson(res, await ctx.withTimeout(model.score({ protocol: 'mlflow', format, body: ctx.bodyOf(req) })));
   });
   return router;
-}
-
-/** Parses the body by content type; answers 415 itself (plain text, as MLflow does) and returns null then. */
-function parseInvocation(req: Request, res: Response): ScoringRequest | null {
-  const header = req.headers['content-type'];
-  const refusal = checkContentType(header);
-  if (refusal) {
-    res.status(415).type('text/plain').send(refusal);
-    return null;
-  }
-  const text = decodeUtf8(req.body as Buffer);
-  return mediaType(header!) === 'text/csv' ? parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
 }
 
 /** MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters. */
@@ -68,27 +57,4 @@ function checkContentType(header: string | undefined): string | null {
 
 function mediaType(header: string): string {
   return header.split(';')[0]!.trim().toLowerCase();
-}
-
-function decodeUtf8(body: Buffer | undefined): string {
-  if (!body || body.length === 0) return '';
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(body);
-  } catch (cause) {
-    throw badRequest(`Ensure that input is a valid UTF-8 encoded string. Error: '${(cause as Error).message}'`, cause);
-  }
-}
-
-/**
- * MLflow answers DataFrame input with one record per row, unless the model has a tensor signature (the frame is
- * then turned into a tensor first, and the answer is a dict of outputs, as for tensor input).
- */
-function shapePredictions(
-  parsed: ScoringRequest,
-  model: ServedModel,
-  outputs: Parameters<typeof predictionsByOutput>[0],
-): unknown {
-  const tensorSignature = model.io.signature?.inputs?.kind === 'tensor';
-  if (parsed.input.kind === 'frame' && !tensorSignature) return predictionsByRow(outputs);
-  return predictionsByOutput(outputs);
 }

@@ -49,19 +49,32 @@ export function toFloatTensor(
     type === 'float32'
       ? new Float32Array(shape.reduce((a, b) => a * b, 1))
       : new Float64Array(shape.reduce((a, b) => a * b, 1));
+  const last = shape.length - 1;
   let offset = 0;
   const fill = (node: unknown, depth: number): boolean => {
     if (!Array.isArray(node) || node.length !== shape[depth]) return false;
-    if (depth === shape.length - 1) {
-      for (const v of node) {
-        if (typeof v !== 'number') return false;
-        data[offset++] = v;
-      }
-      return true;
+    if (depth === last) {
+      offset = copyNumbers(node, data, offset);
+      return offset >= 0;
     }
-    return node.every((child) => fill(child, depth + 1));
+    for (let i = 0; i < node.length; i++) if (!fill(node[i], depth + 1)) return false;
+    return true;
   };
   return fill(value, 0) ? { shape, data } : null;
+}
+
+/**
+ * Copies a row of plain numbers into `data` at `offset` (the hot loop of every float request: locals only,
+ * no callbacks). @returns the offset after the row, or -1 at the first value that is not a number
+ */
+function copyNumbers(row: unknown[], data: Float32Array | Float64Array, offset: number): number {
+  let at = offset;
+  for (let i = 0; i < row.length; i++) {
+    const v: unknown = row[i];
+    if (typeof v !== 'number') return -1;
+    data[at++] = v;
+  }
+  return at;
 }
 
 function collect(value: unknown, shape: number[], depth: number, out: unknown[]): void {

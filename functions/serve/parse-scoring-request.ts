@@ -39,6 +39,14 @@ export function parseJsonScoringRequest(body: string): ScoringRequest {
       cause,
     );
   }
+  return scoringRequestOf(doc);
+}
+
+/**
+ * A scoring request from an already parsed JSON document (KServe v1 hands over `{instances}`).
+ * @throws BAD_REQUEST with MLflow's wording for each malformed shape
+ */
+export function scoringRequestOf(doc: unknown): ScoringRequest {
   if (!isPlainObject(doc)) {
     throw badRequest(
       `Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${KEYS_TEXT}. Received a ${Array.isArray(doc) ? 'list' : typeof doc}.`,

@@ -1,4 +1,4 @@
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler, Response } from 'express';
 import type { ServedModel } from './load-served-model.js';
 
 /** What the protocol routes share: the model (once loaded), the body reader, the request deadline. */
@@ -9,6 +9,10 @@ export interface ServeContext {
   requireModel: () => ServedModel;
   /** reads the raw body (up to the configured limit, else 413) into `req.body` as a Buffer */
   readBody: RequestHandler;
+  /** the body `readBody` read (empty when there was none) */
+  bodyOf: (req: Request) => Uint8Array;
+  /** answers 200 with a JSON body already serialised to UTF-8 (by an inference thread) */
+  sendJson: (res: Response, json: Uint8Array) => void;
   /** rejects with a 504 AppError when `work` outlasts the scoring timeout */
   withTimeout: <T>(work: Promise<T>) => Promise<T>;
   /** what GET /version answers */

@@ -17,8 +17,19 @@ export interface HttpAppState {
  * `/metrics`, request metrics by route and status, in-flight gauge, access logs off the quiet paths.
  * Routes are added by the caller; finish with {@link addErrorHandling}.
  */
-export function createHttpApp(params: { log: Logger; registry: Registry; role: string; state: HttpAppState }): Express {
+export function createHttpApp(params: {
+  log: Logger;
+  registry: Registry;
+  role: string;
+  state: HttpAppState;
+  /**
+   * level of the one-line-per-request access log (default info). Serving puts it at debug: a line per
+   * prediction costs the event loop a synchronous write, and Knative's queue-proxy logs requests already.
+   */
+  accessLogLevel?: 'info' | 'debug';
+}): Express {
   const { log, registry, state } = params;
+  const accessLogLevel = params.accessLogLevel ?? 'info';
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -53,10 +64,11 @@ export function createHttpApp(params: { log: Logger; registry: Registry; role: s
       const labels = { route: routeLabel(req), method: req.method, status: String(res.statusCode) };
       requests.inc(labels);
       duration.observe(labels, seconds);
-      log.info(
-        { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-        'request',
-      );
+      if (log.isLevelEnabled(accessLogLevel))
+        log[accessLogLevel](
+          { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+          'request',
+        );
     });
     next();
   });

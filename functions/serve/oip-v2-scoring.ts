@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { AppError } from '../../shared/errors/app-error.js';
+import { jsonScalars } from './format-predictions.js';
+import type { TensorMeta, WireTensor } from './model-io.js';
+import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
+import type { ScoringModel } from './scoring.js';
+import { toTypedData, type ElementType } from './typed-values.js';
+
+export const V2_TYPES: Record<ElementType, string> = {
+  bool: 'BOOL',
+  uint8: 'UINT8',
+  uint16: 'UINT16',
+  uint32: 'UINT32',
+  uint64: 'UINT64',
+  int8: 'INT8',
+  int16: 'INT16',
+  int32: 'INT32',
+  int64: 'INT64',
+  float32: 'FP32',
+  float64: 'FP64',
+  string: 'BYTES',
+};
+
+const InferRequest = z.object({
+  id: z.string().optional(),
+  parameters: z.record(z.string(), z.unknown()).optional(),
+  inputs: z
+    .array(
+      z.object({
+        name: z.string(),
+        shape: z.array(z.number().int().min(0)),
+        datatype: z.string(),
+        data: z.unknown(),
+        parameters: z.record(z.string(), z.unknown()).optional(),
+      }),
+    )
+    .min(1),
+  outputs: z.array(z.object({ name: z.string(), parameters: z.record(z.string(), z.unknown()).optional() })).optional(),
+});
+type InferRequest = z.infer<typeof InferRequest>;
+
+/**
+ * `POST /v2/models/{name}/infer` once the route has matched the model: the inference request parsed and
+ * checked against the graph's inputs, run, and answered as the Open Inference Protocol specifies.
+ * @throws AppError (v2Error) with the protocol's `{"error"}` message
+ */
+export async function scoreV2Infer(model: ScoringModel, body: Uint8Array): Promise<unknown> {
+  const request = parseInferRequest(body);
+  const feeds = toFeeds(request, model.io.inputs);
+  const wanted = request.outputs?.map((o) => o.name);
+  const unknown = wanted?.filter((n) => !model.io.outputs.some((o) => o.name === n)) ?? [];
+  if (unknown.length > 0) throw v2Error(400, `unknown output(s): ${unknown.join(', ')}`);
+  const outputs = await model.run(feeds, wanted ?? model.io.outputs.map((o) => o.name));
+  return {
+    model_name: model.name,
+    ...(request.id === undefined ? {} : { id: request.id }),
+    outputs: Object.entries(outputs).map(([name, t]) => ({
+      name,
+      datatype: V2_TYPES[t.type as ElementType] ?? t.type.toUpperCase(),
+      shape: t.dims,
+      data: jsonScalars(t),
+    })),
+  };
+}
+
+function parseInferRequest(body: Uint8Array): InferRequest {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+  } catch {
+    throw v2Error(400, 'request body is not valid JSON');
+  }
+  const parsed = InferRequest.safeParse(doc);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    throw v2Error(400, `invalid inference request: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+  }
+  return parsed.data;
+}
+
+function toFeeds(request: InferRequest, inputs: TensorMeta[]): Record<string, WireTensor> {
+  const feeds: Record<string, WireTensor> = {};
+  for (const meta of inputs) {
+    const given = request.inputs.find((i) => i.name === meta.name);
+    if (!given) throw v2Error(400, `missing input ${meta.name}`);
+    if (given.datatype !== V2_TYPES[meta.type])
+      throw v2Error(400, `input ${meta.name} has datatype ${given.datatype}; the model expects ${V2_TYPES[meta.type]}`);
+    const data = flatTypedData(given.data, meta);
+    const count = given.shape.reduce((a, b) => a * b, 1);
+    if (data.length !== count)
+      throw v2Error(
+        400,
+        `input ${meta.name} has ${data.length} values; shape ${formatShape(given.shape)} needs ${count}`,
+      );
+    const fits =
+      given.shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === given.shape[i]);
+    if (!fits)
+      throw v2Error(
+        400,
+        `input ${meta.name} has shape ${formatShape(given.shape)}; the model expects ${formatShape(meta.shape)}`,
+      );
+    feeds[meta.name] = { type: meta.type, data, dims: given.shape };
+  }
+  const extra = request.inputs.filter((i) => !inputs.some((m) => m.name === i.name)).map((i) => i.name);
+  if (extra.length > 0) throw v2Error(400, `unknown input(s): ${extra.join(', ')}`);
+  return feeds;
+}
+
+/** The row-major values of `data` (flat or nested) as the input's typed array; plain floats take the fast path. */
+function flatTypedData(data: unknown, meta: TensorMeta): WireTensor['data'] & { length: number } {
+  if (meta.type === 'float32' || meta.type === 'float64') {
+    const fast = toFloatTensor(data, meta.type);
+    if (fast) return fast.data;
+  }
+  return toTypedData(toNdArray(data).values, meta.type, meta.name);
+}
+
+/** Errors of the v2 and v1 protocols: `{"error": message}`. */
+export function v2Error(status: number, message: string): AppError {
+  return new AppError({ code: 'OIP_ERROR', statusCode: status, message });
+}

@@ -1,0 +1,42 @@
+// What an inference thread does with one request, end to end: parse the body (for large inputs, parsing JSON
+// costs more than the model), check it against the model, run the session, and serialise the answer. The main
+// thread only moves bytes: the body in, the answer out, both transferred, never copied or parsed there.
+import { scoreV1Predict } from './kserve-v1-scoring.js';
+import { scoreInvocation } from './mlflow-scoring.js';
+import type { ModelIo, WireTensor } from './model-io.js';
+import { scoreV2Infer } from './oip-v2-scoring.js';
+
+/** One request for an inference thread: the protocol and the raw body (its buffer is transferred). */
+export type ScoringTask =
+  | { protocol: 'mlflow'; format: 'json' | 'csv'; body: Uint8Array }
+  | { protocol: 'oip-v2'; body: Uint8Array }
+  | { protocol: 'kserve-v1'; body: Uint8Array };
+
+/** The model as the scoring code sees it: its name, inputs/outputs, and a run of the session. */
+export interface ScoringModel {
+  name: string;
+  io: ModelIo;
+  /** @throws AppError BAD_REQUEST when onnxruntime refuses the feeds */
+  run: (feeds: Record<string, WireTensor>, outputs: string[]) => Promise<Record<string, WireTensor>>;
+}
+
+const encoder = new TextEncoder();
+
+/**
+ * Answers one task: the response body, JSON as UTF-8 bytes in a buffer of its own (so it can be transferred).
+ * @throws AppError for a request the model cannot score (the route turns it into the protocol's error body)
+ */
+export async function score(task: ScoringTask, model: ScoringModel): Promise<Uint8Array> {
+  return encoder.encode(JSON.stringify(await answer(task, model)));
+}
+
+function answer(task: ScoringTask, model: ScoringModel): Promise<unknown> {
+  switch (task.protocol) {
+    case 'mlflow':
+      return scoreInvocation(model, task.format, task.body);
+    case 'oip-v2':
+      return scoreV2Infer(model, task.body);
+    case 'kserve-v1':
+      return scoreV1Predict(model, task.body);
+  }
+}
