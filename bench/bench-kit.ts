@@ -104,8 +104,16 @@ export function monotonicUs(): number {
  */
 export function summarizeCpuProfile(
   file: string,
-  params: { by: 'function' | 'package'; top: number; text: string; window?: ProfileWindow },
+  params: {
+    by: 'function' | 'package';
+    top: number;
+    text: string;
+    window?: ProfileWindow;
+    /** frames that mean the thread waits for work (besides V8's `(idle)`), e.g. piscina's `atomicsWaitLoop` */
+    idle?: string[];
+  },
 ) {
+  const idle = new Set(['(idle)', ...(params.idle ?? [])]);
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
   const selfUs = new Map<number, number>();
   let t = p.startTime;
@@ -118,7 +126,7 @@ export function summarizeCpuProfile(
   const fnOf = new Map<string, string>();
   for (const n of p.nodes) {
     const { functionName: fn, url, lineNumber } = n.callFrame;
-    if (fn === '(idle)') continue;
+    if (idle.has(fn)) continue;
     const key =
       params.by === 'package'
         ? packageOf(url, fn)
@@ -132,6 +140,14 @@ export function summarizeCpuProfile(
     .slice(0, params.top)
     .map(([name, us]) => ({ name, fn: fnOf.get(name) ?? name, ms: round(us / 1000), pct: round((100 * us) / busyUs) }));
   return { description: params.text, busy_ms: round(busyUs / 1000), top };
+}
+
+/** The worker threads' profiles among those `--cpu-prof` wrote into `dir` (`.<n>.` with n > 0), in thread order. */
+export function workerThreadProfiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => /^CPU\.\d+\.\d+\.\d+\.[1-9]\d*\.\d+\.cpuprofile$/.test(name))
+    .sort()
+    .map((name) => path.join(dir, name));
 }
 
 /** The main thread's profile among those `--cpu-prof` wrote into `dir` (worker threads are `.<n>.` with n > 0). */

@@ -3,6 +3,7 @@
 // 1. one session on the main thread, sequential runs: per-call latency;
 // 2. THREADS worker threads, each with its own session (what modelctl serve does with SERVE_MAX_CONCURRENCY),
 //    running back to back for SECONDS: calls per second.
+// 3. JSON.parse of the request body on one thread, sequential: what any JSON server pays before the model runs.
 // Session options as modelctl serve's defaults: cpu, intraOpNumThreads 1, interOpNumThreads 1.
 // usage: node bench/raw-ort.js --model model.onnx --body request.json [--threads 2] [--seconds 5]
 //   (request.json: {"inputs": [[...], ...]} of float32 rows, the same body the HTTP benchmark posts)
@@ -44,7 +45,8 @@ if (!isMainThread) {
       seconds: { type: 'string', default: '5' },
     },
   });
-  const rows = JSON.parse(readFileSync(values.body, 'utf8')).inputs;
+  const bodyText = readFileSync(values.body, 'utf8');
+  const rows = JSON.parse(bodyText).inputs;
   const seconds = Number(values.seconds);
   const threads = Number(values.threads);
 
@@ -77,6 +79,16 @@ if (!isMainThread) {
     }),
   );
   await Promise.all(workers.map((w) => w.terminate()));
+
+  // 3. the JSON floor: parsing the body alone
+  const parses = [];
+  const parseUntil = performance.now() + (seconds * 1000) / 4;
+  while (performance.now() < parseUntil) {
+    const t = performance.now();
+    JSON.parse(bodyText);
+    parses.push(performance.now() - t);
+  }
+  parses.sort((a, b) => a - b);
   const callsPerSecond = results.reduce((s, r) => s + (r.calls * 1000) / r.ms, 0);
   console.log(
     JSON.stringify({
@@ -90,6 +102,11 @@ if (!isMainThread) {
         p99_ms: pick(99),
       },
       calls_per_second: callsPerSecond,
+      json_parse: {
+        body_bytes: Buffer.byteLength(bodyText),
+        parses: parses.length,
+        p50_ms: parses[Math.floor(parses.length / 2)],
+      },
     }),
   );
 }

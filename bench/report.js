@@ -229,12 +229,25 @@ function overhead(s) {
           `${fmt(o.modelctl.c1_p50_ms)} ms (autocannon, 1 ms resolution)`,
           `+${fmt(o.latency_overhead_ms_c1, 2)} ms`,
         ],
+        ...(o.json_parse
+          ? [
+              [
+                `\`JSON.parse\` of the ${fmt(o.json_parse.body_bytes / 1024)} KiB body alone, one thread (the floor of any JSON server)`,
+                `${fmt(o.json_parse.p50_ms, 3)} ms p50`,
+                '',
+                `${fmt(o.json_parse.vs_session_run * 100)}% of \`session.run\``,
+              ],
+            ]
+          : []),
       ],
     ),
     o.raw.single_thread_mean_ms !== undefined
       ? `\nRaw single-thread mean ${fmt(o.raw.single_thread_mean_ms, 3)} ms (the mean carries the machine's preemption; p50 is the compute).`
       : '',
     profileSection(s.profile, 'CPU profile of modelctl serve under sequential requests (main thread, self time)'),
+    ...(s.profile?.inference_threads ?? []).map((t, i) =>
+      profileSection(t, `Inference thread ${i + 1} (self time; waiting for a task left out)`),
+    ),
   ].join('\n');
 }
 
@@ -364,16 +377,24 @@ function causes(r) {
   const p = s?.profile;
   if (p && s.overhead && !s.overhead.pass) {
     const per = (ms) => fmt(ms / p.requests, 2);
-    const top = p.top
-      .filter((t) => !t.name.startsWith('(program)'))
+    const threads = p.inference_threads ?? [];
+    const top = threads
+      .flatMap((t) => t.top)
+      .reduce((acc, t) => acc.set(t.fn ?? t.name, (acc.get(t.fn ?? t.name) ?? 0) + t.ms), new Map());
+    const topText = [...top.entries()]
+      .sort((a, b) => b[1] - a[1])
       .slice(0, 5)
-      .map((t) => `${t.fn ?? t.name} ${per(t.ms)} ms`)
+      .map(([fn, ms]) => `${fn} ${per(ms)} ms`)
       .join(', ');
+    const o = s.overhead;
     out.push(
-      `- **Serving a large body (dense, overhead, dense req/s and p99)**: modelctl's main thread spent ${per(p.busy_ms)} ms of CPU per` +
-        ` ${s.overhead.batch}-row request (${p.requests} sequential requests under \`--cpu-prof\`; top: ${top}), while` +
-        ` \`session.run\` itself took ${fmt(s.overhead.raw.single_thread_p50_ms, 3)} ms (p50) in a worker thread. The one event loop converting` +
-        ' JSON to tensors, not inference, bounds throughput; `mlflow models serve -w 2` parses in two processes.',
+      `- **Serving a large body (dense, overhead, dense req/s and p99)**: per ${o.batch}-row request (${p.requests} sequential requests under \`--cpu-prof\`)` +
+        ` the inference threads spent ${per(p.inference_busy_ms ?? 0)} ms (top: ${topText}) and the main thread ${per(p.busy_ms)} ms, while` +
+        ` \`session.run\` alone takes ${fmt(o.raw.single_thread_p50_ms, 3)} ms (p50).` +
+        (o.json_parse
+          ? ` Parsing the ${fmt(o.json_parse.body_bytes / 1024)} KiB JSON body alone takes ${fmt(o.json_parse.p50_ms, 3)} ms (${fmt(o.json_parse.vs_session_run * 100)}% of \`session.run\`):` +
+            ' on this model no JSON server can come within 15% of raw onnxruntime; on 2 cores every request also pays the CPU of the load generator on the same machine.'
+          : ''),
     );
   }
   for (const m of s?.models ?? []) {

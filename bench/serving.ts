@@ -27,6 +27,7 @@ import {
   envNumber,
   log,
   mainThreadProfile,
+  workerThreadProfiles,
   median,
   monotonicUs,
   round,
@@ -254,6 +255,7 @@ async function rawOrt(model: Model, runDir: string) {
   return JSON.parse(stdout.trim().split('\n').pop()!) as {
     calls_per_second: number;
     single_thread: { mean_ms: number; p50_ms: number; p99_ms: number };
+    json_parse: { body_bytes: number; p50_ms: number };
   };
 }
 
@@ -267,6 +269,7 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
   const rawRps = median(raws.map((r) => r.calls_per_second));
   const rawP50 = median(raws.map((r) => r.single_thread.p50_ms));
   const rawMean = median(raws.map((r) => r.single_thread.mean_ms));
+  const parseP50 = median(raws.map((r) => r.json_parse.p50_ms));
   const at = (c: number) =>
     served.rows.find((r) => r.server === 'modelctl' && r.route === 'invocations' && r.connections === c);
   const busy = at(16) ?? at(Math.max(...CONNECTIONS))!;
@@ -281,6 +284,12 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
       single_thread_p50_ms: round(rawP50, 3),
       single_thread_mean_ms: round(rawMean, 3),
       runs: raws,
+    },
+    /** JSON.parse of the same body alone, in-process: the floor of any JSON server's time per request */
+    json_parse: {
+      body_bytes: raws[0]!.json_parse.body_bytes,
+      p50_ms: round(parseP50, 3),
+      vs_session_run: round(parseP50 / rawP50, 2),
     },
     modelctl: { connections: busy.connections, rps: busy.rps, c1_p50_ms: single?.p50_ms ?? null },
     throughput_overhead: round(throughputOverhead, 3),
@@ -314,16 +323,23 @@ async function profileServe(model: Model, runDir: string) {
   } finally {
     await server.stop();
   }
-  const file = mainThreadProfile(profDir);
-  if (!file) return null;
+  const main = mainThreadProfile(profDir);
+  if (!main) return null;
+  const what = `${model.name} batch ${model.rows.length}, ${requests} sequential /invocations (startup and shutdown excluded), self time`;
+  const inference = workerThreadProfiles(profDir).map((file, i) =>
+    summarizeCpuProfile(file, {
+      by: 'function',
+      top: 8,
+      text: `inference thread ${i + 1}, ${what}`,
+      window,
+      idle: ['atomicsWaitLoop'], // piscina's wait for the next task
+    }),
+  );
   return {
     requests,
-    ...summarizeCpuProfile(file, {
-      by: 'function',
-      top: 12,
-      text: `modelctl serve main thread, ${model.name} batch ${model.rows.length}, ${requests} sequential /invocations (startup and shutdown excluded), self time`,
-      window,
-    }),
+    ...summarizeCpuProfile(main, { by: 'function', top: 12, text: `modelctl serve main thread, ${what}`, window }),
+    inference_threads: inference,
+    inference_busy_ms: round(inference.reduce((sum, t) => sum + t.busy_ms, 0)),
   };
 }
 
