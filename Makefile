@@ -48,11 +48,12 @@ node_modules/.installed: package.json package-lock.json $(NODE_DEP)
 
 install: node_modules/.installed ## install npm dependencies with Node 24
 
-dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json $(shell find cli functions shared -name '*.ts' ! -name '*.test.ts' 2>/dev/null)
+dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json scripts/bundle.js scripts/warm-compile-cache.js \
+		$(shell find cli functions shared -name '*.ts' ! -name '*.test.ts' 2>/dev/null)
 	npm run --silent build
 	@touch $@
 
-build: dist/.built ## compile TypeScript to dist/ (./bin/modelctl runs it)
+build: dist/.built ## compile TypeScript to dist/ and bundle the CLI into dist/bundle/ (./bin/modelctl runs it)
 
 typecheck: install ## tsc --noEmit over everything, tests included
 	npm run --silent typecheck

@@ -3,11 +3,9 @@ import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
 import { exitOnSignals, exitWithError } from '../../shared/process/role-process.js';
-import { createLogger } from '../../shared/log/create-logger.js';
-import { createMetricsRegistry } from '../../shared/metrics/registry.js';
+import { createLogger, type Logger } from '../../shared/log/create-logger.js';
 import { startHttpServer } from '../../shared/http/start-http-server.js';
-import { createServeApp } from './create-serve-app.js';
-import { loadServedModel } from './load-served-model.js';
+import { loadServedModel, type ServedModel } from './load-served-model.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
 
 /** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
@@ -53,8 +51,9 @@ function localPathOf(uri: string | undefined): string | undefined {
 }
 
 /**
- * Entry of `modelctl serve`: parse env (flags laid over it), listen at once (liveness), load the model
- * (readiness), drain on SIGTERM/SIGINT and exit 0; a model that cannot be served exits 1 with one line.
+ * Entry of `modelctl serve`: parse env (flags laid over it), start loading the model (readiness) and, while its
+ * inference threads start, import the HTTP side and listen (liveness); drain on SIGTERM/SIGINT and exit 0; a
+ * model that cannot be served exits 1 with one line.
  */
 export async function runServe(overrides: Record<string, string> = {}): Promise<void> {
   const env = { ...process.env, ...overrides };
@@ -65,10 +64,72 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     exitWithError('serve', err);
   }
   const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
-  const registry = createMetricsRegistry('serve');
+
+  // Cold start: the inference threads (each loads onnxruntime and the model) start first, so their start-up
+  // overlaps the main thread's loading of express and prom-client instead of following it. Ready still waits
+  // for every thread and the input example (loadServedModel).
+  const started = performance.now();
+  const loading: Promise<{ model: ServedModel } | { error: unknown }> = loadServedModel({
+    dir: config.modelDir,
+    name: config.MODEL_NAME ?? path.basename(config.modelDir),
+    threads: config.SERVE_MAX_CONCURRENCY,
+    maxQueue: config.SERVE_MAX_QUEUE,
+    intraOpThreads: config.SERVE_INTRA_OP_THREADS,
+    log,
+  }).then(
+    (model) => ({ model }),
+    (error: unknown) => ({ error }),
+  );
+
+  let http: Awaited<ReturnType<typeof startHttp>>;
+  try {
+    http = await startHttp(config, log);
+  } catch (err) {
+    const loaded = await loading;
+    if ('model' in loaded) await loaded.model.close();
+    exitWithError('serve', err);
+  }
+  const { handle, server } = http;
+  log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
+
+  const serving: { model?: ServedModel } = {};
+  exitOnSignals({
+    close: async () => {
+      await server.close();
+      await serving.model?.close();
+    },
+    log,
+  });
+
+  const loaded = await loading;
+  if ('error' in loaded) {
+    await server.close();
+    exitWithError('serve', loaded.error);
+  }
+  const { model } = loaded;
+  serving.model = model;
+  const seconds = (performance.now() - started) / 1000;
+  handle.setModel(model, seconds);
+  log.info(
+    {
+      model: model.name,
+      inputs: model.io.inputs.map((i) => i.name),
+      threads: config.SERVE_MAX_CONCURRENCY,
+      ms: Math.round(seconds * 1000),
+    },
+    'model ready',
+  );
+}
+
+/** The HTTP side (express, prom-client, the routes), imported only now: it loads while the model does. */
+async function startHttp(config: ServeConfig, log: Logger) {
+  const [{ createServeApp }, { createMetricsRegistry }] = await Promise.all([
+    import('./create-serve-app.js'),
+    import('../../shared/metrics/registry.js'),
+  ]);
   const handle = createServeApp({
     log,
-    registry,
+    registry: createMetricsRegistry('serve'),
     maxBodyBytes: Math.round(config.SERVE_MAX_BODY_MB * 1024 * 1024),
     requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
     version: MODELCTL_VERSION,
@@ -81,40 +142,5 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     onDrainStart: handle.state.startDraining,
     log,
   });
-  log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
-
-  let model: Awaited<ReturnType<typeof loadServedModel>> | undefined;
-  exitOnSignals({
-    close: async () => {
-      await server.close();
-      await model?.close();
-    },
-    log,
-  });
-
-  const started = performance.now();
-  try {
-    model = await loadServedModel({
-      dir: config.modelDir,
-      name: config.MODEL_NAME ?? path.basename(config.modelDir),
-      threads: config.SERVE_MAX_CONCURRENCY,
-      maxQueue: config.SERVE_MAX_QUEUE,
-      intraOpThreads: config.SERVE_INTRA_OP_THREADS,
-      log,
-    });
-  } catch (err) {
-    await server.close();
-    exitWithError('serve', err);
-  }
-  const seconds = (performance.now() - started) / 1000;
-  handle.setModel(model, seconds);
-  log.info(
-    {
-      model: model.name,
-      inputs: model.io.inputs.map((i) => i.name),
-      threads: config.SERVE_MAX_CONCURRENCY,
-      ms: Math.round(seconds * 1000),
-    },
-    'model ready',
-  );
+  return { handle, server };
 }

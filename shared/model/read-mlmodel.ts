@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -38,17 +38,19 @@ export interface MlflowOnnxModel {
 /**
  * Reads `<dir>/MLmodel` and checks the model can be served by onnxruntime: an `onnx` flavor whose data
  * file exists. Every refusal is one line that says what to do.
+ * The small reads are synchronous on purpose: at start-up `modelctl serve` starts its inference threads right
+ * after this, and an awaited read would wait behind the modules the main thread is loading meanwhile.
  * @throws AppError `MODEL_INVALID` (missing/invalid MLmodel, missing data) or `FLAVOR_UNSUPPORTED`
  */
 export async function readMlmodel(dir: string): Promise<MlflowOnnxModel> {
-  const doc = await loadMlmodelYaml(dir);
+  const doc = loadMlmodelYaml(dir);
   const onnx = doc.flavors['onnx'];
   if (!onnx) throw unsupportedFlavor(Object.keys(doc.flavors));
   const flavor = OnnxFlavor.safeParse(onnx);
   if (!flavor.success)
     throw invalid(`${dir}/MLmodel: flavors.onnx.data is missing: the onnx flavor must name its model file`);
   const onnxPath = insideModel(dir, flavor.data.data, 'flavors.onnx.data');
-  if (!(await isFile(onnxPath)))
+  if (!isFile(onnxPath))
     throw invalid(`${dir}/MLmodel: flavors.onnx.data names ${flavor.data.data}, which is not in the model folder`);
   const signature = parseSignatureOrThrow(doc.signature, dir);
   const example = doc.saved_input_example_info;
@@ -66,11 +68,11 @@ export async function readMlmodel(dir: string): Promise<MlflowOnnxModel> {
   };
 }
 
-async function loadMlmodelYaml(dir: string): Promise<z.infer<typeof MLmodelYaml>> {
+function loadMlmodelYaml(dir: string): z.infer<typeof MLmodelYaml> {
   const file = path.join(dir, 'MLmodel');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch (cause) {
     throw invalid(
       `no MLmodel file in ${dir}: point MODEL_LOCAL_PATH at an MLflow model folder (the one holding MLmodel)`,
@@ -110,11 +112,12 @@ function insideModel(dir: string, relative: string, field: string): string {
   return resolved;
 }
 
-async function isFile(p: string): Promise<boolean> {
-  return stat(p).then(
-    (s) => s.isFile(),
-    () => false,
-  );
+function isFile(p: string): boolean {
+  try {
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function unsupportedFlavor(flavors: string[]): AppError {

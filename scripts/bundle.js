@@ -1,0 +1,73 @@
+// Bundles the CLI into dist/bundle/ with esbuild, after tsc has compiled dist/ (npm run build runs both).
+// Why: a start of `modelctl serve` spent most of its main-thread time in Node's module loader resolving and
+// compiling hundreds of small files (express, zod, prom-client, pino, yaml, commander); one code-split bundle
+// loads only the chunks a role needs, each read once. ./bin/modelctl and the image run dist/bundle/modelctl.js.
+// Packages that find files beside their own sources at run time, or carry native code, stay in node_modules:
+// - piscina: starts its worker from its own folder, and the inference worker reads `workerData` from it
+// - onnxruntime-node, fs-ext-extra-prebuilt: native add-ons
+// - @kubernetes/client-node, @huggingface/hub, undici, cloudevents: other roles' clients, left as they were
+import { build } from 'esbuild';
+import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const outdir = path.join(root, 'dist', 'bundle');
+const EXTERNAL = [
+  'piscina',
+  'onnxruntime-node',
+  'fs-ext-extra-prebuilt',
+  '@kubernetes/client-node',
+  '@huggingface/hub',
+  'undici',
+  'cloudevents',
+];
+
+rmSync(outdir, { recursive: true, force: true });
+const result = await build({
+  absWorkingDir: root,
+  entryPoints: {
+    modelctl: 'cli/modelctl.ts',
+    // inference-pool.ts starts it as ./inference-worker.js beside its own module: every chunk is in outdir
+    'inference-worker': 'functions/serve/inference-worker.ts',
+  },
+  outdir,
+  entryNames: '[name]',
+  chunkNames: '[name]-[hash]',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node24',
+  external: EXTERNAL,
+  // CommonJS dependencies (express, pino…) call require() for node's own modules
+  banner: {
+    js: "import { createRequire as __modelctlRequire } from 'node:module';\nconst require = __modelctlRequire(import.meta.url);",
+  },
+  sourcemap: true,
+  metafile: true,
+  logLevel: 'warning',
+});
+
+// The chunk holding inference-pool.ts must sit beside inference-worker.js (it resolves the worker from import.meta.url).
+const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
+const pool = outputs.find(([, o]) =>
+  Object.keys(o.inputs).some((i) => i.endsWith('functions/serve/inference-pool.ts')),
+);
+if (
+  !pool ||
+  path.dirname(path.resolve(root, pool[0])) !== outdir ||
+  !existsSync(path.join(outdir, 'inference-worker.js'))
+)
+  throw new Error('bundle: functions/serve/inference-pool.ts is not bundled beside inference-worker.js');
+
+// The chunks that only define code (not the entries, not the chunk that runs the CLI): the image build imports
+// them once so the compile cache holds every role's code (scripts/warm-compile-cache.js).
+const ENTRIES = ['cli/modelctl.ts', 'functions/serve/inference-worker.ts', 'cli/main.ts'];
+const runsOnLoad = (o) => ENTRIES.some((entry) => o.entryPoint === entry || entry in o.inputs);
+const chunks = outputs
+  .filter(([, o]) => !runsOnLoad(o))
+  .map(([file]) => path.basename(file))
+  .sort();
+writeFileSync(path.join(outdir, 'chunks.json'), `${JSON.stringify({ chunks, external: EXTERNAL }, null, 2)}\n`);
+copyFileSync(path.join(root, 'scripts', 'warm-compile-cache.js'), path.join(outdir, 'warm-compile-cache.js'));
