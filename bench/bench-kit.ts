@@ -1,6 +1,7 @@
 // Small helpers shared by the benchmark scripts (run by bench/run.js; each script also runs alone).
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { SourceMap, type SourceMapPayload, type SourceMapping } from 'node:module';
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,12 +67,41 @@ export function log(msg: string): void {
 
 interface CpuProfile {
   startTime: number;
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number } }[];
   samples: number[];
   timeDeltas: number[];
 }
 
-/** Where a frame's code lives: the npm package, `node:internal`, modelctl's `dist/<file>`, or a VM marker. */
+const sourceMaps = new Map<string, SourceMap | null>();
+
+/** The source map beside a bundled file of dist/bundle/ (esbuild writes `<chunk>.js.map`), else null. */
+function bundleSourceMap(url: string): SourceMap | null {
+  if (!url.includes('/dist/bundle/')) return null;
+  let map = sourceMaps.get(url);
+  if (map === undefined) {
+    const file = `${fileURLToPath(url)}.map`;
+    map = existsSync(file) ? new SourceMap(JSON.parse(readFileSync(file, 'utf8')) as SourceMapPayload) : null;
+    sourceMaps.set(url, map);
+  }
+  return map;
+}
+
+/**
+ * Where a frame's code lives: the npm package, `node:internal`, modelctl's source file, or a VM marker. Frames
+ * of the bundled CLI (dist/bundle/) are traced back through its source maps to the package or file they came from.
+ */
+function locate(url: string, fn: string, line: number, column: number): { where: string; line: number } {
+  // findEntry answers {} where the map has no entry
+  const source = (url ? bundleSourceMap(url)?.findEntry(line, column) : undefined) as
+    Partial<SourceMapping> | undefined;
+  if (source?.originalSource !== undefined && source.originalLine !== undefined) {
+    const original = source.originalSource.replace(/^(\.\.\/)+/, '');
+    const where = original.includes('node_modules/') ? packageOf(original, fn) : `modelctl ${original}`;
+    return { where, line: source.originalLine };
+  }
+  return { where: packageOf(url, fn), line };
+}
+
 function packageOf(url: string, fn: string): string {
   if (!url) return fn || '(native)';
   const nm = url.lastIndexOf('node_modules/');
@@ -125,12 +155,11 @@ export function summarizeCpuProfile(
   const groups = new Map<string, number>();
   const fnOf = new Map<string, string>();
   for (const n of p.nodes) {
-    const { functionName: fn, url, lineNumber } = n.callFrame;
+    const { functionName: fn, url, lineNumber, columnNumber } = n.callFrame;
     if (idle.has(fn)) continue;
+    const at = locate(url, fn, lineNumber, columnNumber);
     const key =
-      params.by === 'package'
-        ? packageOf(url, fn)
-        : `${fn || '(anonymous)'} ${url ? `${packageOf(url, fn)}:${lineNumber + 1}` : ''}`.trim();
+      params.by === 'package' ? at.where : `${fn || '(anonymous)'} ${url ? `${at.where}:${at.line + 1}` : ''}`.trim();
     groups.set(key, (groups.get(key) ?? 0) + (selfUs.get(n.id) ?? 0));
     fnOf.set(key, params.by === 'package' ? key : fn || '(anonymous)');
   }

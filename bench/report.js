@@ -286,6 +286,7 @@ function coldStart(c) {
     '',
     `modelctl ÷ mlflow = ${fmt(c.ratios.modelctl_vs_mlflow, 3)} (target ≤ 0.1: ${mark(c.pass.vs_mlflow)}); modelctl ÷ bare = ${fmt(c.ratios.modelctl_vs_bare, 2)} (target ≤ 1.5: ${mark(c.pass.vs_bare)}).`,
     profileSection(c.profile, 'CPU profile of one modelctl serve cold start (main thread, self time by package)'),
+    profileSection(c.worker_profile, 'the same start, one inference thread (self time by package)'),
   ].join('\n');
 }
 
@@ -448,6 +449,12 @@ function causes(r) {
         ` and its first 200 after ${fmt(c.median_ms.modelctl)} ms; the bare script needed ${fmt(c.median_ms.bare)} ms in all.` +
         (prof
           ? ` Main-thread self time of one start under \`--cpu-prof\`: ${prof} (of ${fmt(c.profile.busy_ms)} ms busy).`
+          : '') +
+        (c.worker_profile
+          ? ` One inference thread: ${c.worker_profile.top
+              .slice(0, 3)
+              .map((t) => `${t.name} ${fmt(t.pct)}%`)
+              .join(', ')} (of ${fmt(c.worker_profile.busy_ms)} ms busy).`
           : ''),
     );
   }
