@@ -1,5 +1,3 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
@@ -17,6 +15,7 @@ import type { Logger } from '../log/create-logger.js';
 import { withRetry } from '../retry/with-retry.js';
 import { downloadBlob, type RetryPolicy } from './download-blob.js';
 import { filterRepoFiles } from './filter-repo-files.js';
+import { blobHashSpec, hashPool } from './hash-pool.js';
 import { isRetryableHubError } from './hub-error.js';
 import type { HubAccess } from './hub-fetch.js';
 import { listRepoFiles, type RepoFile } from './list-repo-files.js';
@@ -247,9 +246,7 @@ async function removeCorruptBlobs(
   }
 }
 
-/** The digest a blob should carry as its name: sha256 for LFS files, git blob sha1 otherwise. */
+/** The digest a blob should carry as its name: sha256 for LFS files, git blob sha1 otherwise (hashed on a worker). */
 export async function hashFile(p: string, file: Pick<RepoFile, 'isLfs' | 'size'>): Promise<string> {
-  const hash = file.isLfs ? createHash('sha256') : createHash('sha1').update(`blob ${file.size}\0`);
-  for await (const chunk of createReadStream(p, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
+  return hashPool.hashFile(blobHashSpec(file), p);
 }

@@ -1,0 +1,257 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/** sha256 for LFS files; sha1 over git's `blob {size}\0` header + content for the others. */
+export interface HashSpec {
+  algorithm: 'sha256' | 'sha1';
+  /** hashed before the content (git's blob header) */
+  prefix: string;
+}
+
+/** The digest a blob should carry as its name: sha256 of the content for LFS files, git blob sha1 otherwise. */
+export function blobHashSpec(file: { isLfs: boolean; size: number }): HashSpec {
+  return file.isLfs ? { algorithm: 'sha256', prefix: '' } : { algorithm: 'sha1', prefix: `blob ${file.size}\0` };
+}
+
+/**
+ * The hash worker, as source (`eval`: no separate file, so it runs the same from dist/ and from the TS sources
+ * under jest). Messages from one port arrive in order, so a stream's updates are hashed in the order sent.
+ *   create {id, algorithm, prefix}; update {id, buffer, length} (the buffer is transferred back: `returned`);
+ *   digest {id} -> {id, digest}; drop {id}; file {id, algorithm, prefix, path, length} -> {id, digest | error}
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const hashes = new Map();
+function hashFile(m) {
+  const hash = createHash(m.algorithm).update(m.prefix);
+  const fd = openSync(m.path, 'r');
+  try {
+    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
+    for (let pos = 0; m.length < 0 || pos < m.length; ) {
+      const want = m.length < 0 ? buf.length : Math.min(buf.length, m.length - pos);
+      if (want === 0) break;
+      const n = readSync(fd, buf, 0, want, pos);
+      if (n === 0) break;
+      hash.update(buf.subarray(0, n));
+      pos += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return hash;
+}
+parentPort.on('message', (m) => {
+  switch (m.op) {
+    case 'create':
+      hashes.set(m.id, createHash(m.algorithm).update(m.prefix));
+      break;
+    case 'update':
+      hashes.get(m.id).update(new Uint8Array(m.buffer, 0, m.length));
+      parentPort.postMessage({ op: 'returned', id: m.id, buffer: m.buffer }, [m.buffer]);
+      break;
+    case 'digest': {
+      const hash = hashes.get(m.id);
+      hashes.delete(m.id);
+      parentPort.postMessage({ op: 'digest', id: m.id, digest: hash.digest('hex') });
+      break;
+    }
+    case 'drop':
+      hashes.delete(m.id);
+      break;
+    case 'file':
+      try {
+        const hash = hashFile(m);
+        if (m.keep) hashes.set(m.id, hash);
+        parentPort.postMessage({ op: 'digest', id: m.id, digest: m.keep ? '' : hash.digest('hex') });
+      } catch (err) {
+        parentPort.postMessage({ op: 'digest', id: m.id, error: { message: err.message, code: err.code } });
+      }
+      break;
+  }
+});
+`;
+
+type Reply =
+  | { op: 'returned'; id: number; buffer: ArrayBuffer }
+  | { op: 'digest'; id: number; digest?: string; error?: { message: string; code?: string } };
+
+interface PoolWorker {
+  worker: Worker;
+  /** messages sent whose reply is still due: the worker keeps the process alive only while this is > 0 */
+  pending: number;
+  /** digest/file replies awaited, by stream id */
+  digests: Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>;
+  /** per stream id, who gets each buffer back, in the order sent (the worker answers in order) */
+  returns: Map<number, ((buffer: ArrayBuffer) => void)[]>;
+  /** set when the worker died: what is sent to it fails at once */
+  dead?: Error;
+}
+
+/**
+ * Hashes blob content on worker threads, so sha256/sha1 (about a second of CPU per GiB) never runs on the main
+ * thread, which then only moves bytes from the sockets to the disk. One stream = one incremental hash bound to
+ * one worker; buffers are transferred (not copied) to the worker and back. The workers start on first use and
+ * keep the process alive only while they have work.
+ */
+export class HashPool {
+  private readonly size: number;
+  /** by slot (stream id modulo size) */
+  private readonly workers = new Map<number, PoolWorker>();
+  private nextId = 1;
+
+  /** @param size workers @default min(4, max(1, cores - 1)) */
+  constructor(size?: number) {
+    this.size = size ?? Math.min(4, Math.max(1, availableParallelism() - 1));
+  }
+
+  /** A new incremental hash (`prefix` already in it). */
+  stream(spec: HashSpec): HashStream {
+    const id = this.nextId++;
+    const w = this.pick(id);
+    w.worker.postMessage({ op: 'create', id, algorithm: spec.algorithm, prefix: spec.prefix });
+    return new HashStream(this, w, id);
+  }
+
+  /**
+   * An incremental hash that starts with the first `length` bytes of the file at `path` (a partial download
+   * to resume): read and hashed on the worker.
+   */
+  async streamFromFile(spec: HashSpec, path: string, length: number): Promise<HashStream> {
+    const id = this.nextId++;
+    const w = this.pick(id);
+    await this.call(w, id, {
+      op: 'file',
+      id,
+      algorithm: spec.algorithm,
+      prefix: spec.prefix,
+      path,
+      length,
+      keep: true,
+    });
+    return new HashStream(this, w, id);
+  }
+
+  /** Hex digest of a whole file, read and hashed on a worker. */
+  async hashFile(spec: HashSpec, path: string): Promise<string> {
+    const id = this.nextId++;
+    const w = this.pick(id);
+    return this.call(w, id, { op: 'file', id, algorithm: spec.algorithm, prefix: spec.prefix, path, length: -1 });
+  }
+
+  /** Stops the workers (they are restarted on next use). */
+  async close(): Promise<void> {
+    const workers = [...this.workers.values()];
+    this.workers.clear();
+    await Promise.all(workers.map((w) => w.worker.terminate()));
+  }
+
+  /** @internal */
+  call(w: PoolWorker, id: number, message: Record<string, unknown>): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      if (w.dead) {
+        reject(w.dead);
+        return;
+      }
+      w.digests.set(id, { resolve, reject });
+      this.send(w, message);
+    });
+  }
+
+  /** @internal */
+  send(w: PoolWorker, message: Record<string, unknown>, transfer?: ArrayBuffer[]): void {
+    if (w.dead) return;
+    if (w.pending++ === 0) w.worker.ref();
+    w.worker.postMessage(message, transfer ?? []);
+  }
+
+  /** @internal a message that gets no reply */
+  post(w: PoolWorker, message: Record<string, unknown>): void {
+    if (!w.dead) w.worker.postMessage(message);
+  }
+
+  private pick(id: number): PoolWorker {
+    const slot = id % this.size;
+    const existing = this.workers.get(slot);
+    if (existing) return existing;
+    const w: PoolWorker = {
+      worker: new Worker(WORKER_SOURCE, { eval: true, name: 'modelctl-hash' }),
+      pending: 0,
+      digests: new Map(),
+      returns: new Map(),
+    };
+    w.worker.unref();
+    w.worker.on('message', (reply: Reply) => {
+      if (--w.pending === 0) w.worker.unref();
+      if (reply.op === 'returned') {
+        w.returns.get(reply.id)?.shift()?.(reply.buffer);
+        return;
+      }
+      const waiter = w.digests.get(reply.id);
+      w.digests.delete(reply.id);
+      if (!waiter) return;
+      if (reply.error) waiter.reject(Object.assign(new Error(reply.error.message), { code: reply.error.code }));
+      else waiter.resolve(reply.digest ?? '');
+    });
+    const fail = (err: Error): void => {
+      w.dead ??= err;
+      if (this.workers.get(slot) === w) this.workers.delete(slot);
+      for (const waiter of w.digests.values()) waiter.reject(err);
+      w.digests.clear();
+      // the buffers it held are gone: tell their owners (empty stand-ins), so nobody waits for them
+      for (const queue of w.returns.values()) for (const onReturned of queue.splice(0)) onReturned(new ArrayBuffer(0));
+    };
+    w.worker.on('error', fail);
+    w.worker.on('exit', (code) => fail(new Error(`hash worker exited (${code})`)));
+    this.workers.set(slot, w);
+    return w;
+  }
+}
+
+/**
+ * One incremental hash on a worker. {@link HashStream.update} hands a buffer over (transferred: detached here)
+ * and gives it back through `onReturned` once hashed; updates are hashed in call order.
+ */
+export class HashStream {
+  private done = false;
+
+  constructor(
+    private readonly pool: HashPool,
+    private readonly w: PoolWorker,
+    private readonly id: number,
+  ) {}
+
+  /** Hashes `buffer[0, length)`; `onReturned` gets the buffer back when the worker is done with it. */
+  update(buffer: ArrayBuffer, length: number, onReturned: (buffer: ArrayBuffer) => void): void {
+    if (this.w.dead) {
+      onReturned(new ArrayBuffer(0));
+      return;
+    }
+    const queue = this.w.returns.get(this.id);
+    if (queue) queue.push(onReturned);
+    else this.w.returns.set(this.id, [onReturned]);
+    this.pool.send(this.w, { op: 'update', id: this.id, buffer, length }, [buffer]);
+  }
+
+  /** The hex digest of everything hashed; ends the stream. */
+  async digest(): Promise<string> {
+    this.done = true;
+    try {
+      return await this.pool.call(this.w, this.id, { op: 'digest', id: this.id });
+    } finally {
+      this.w.returns.delete(this.id);
+    }
+  }
+
+  /** Forgets the stream without a digest (failed download). */
+  dispose(): void {
+    if (this.done) return;
+    this.done = true;
+    this.w.returns.delete(this.id);
+    this.pool.post(this.w, { op: 'drop', id: this.id });
+  }
+}
+
+/** The process's hash workers. */
+export const hashPool = new HashPool();
