@@ -25,9 +25,9 @@ RUN npm ci --omit=dev --no-audit --no-fund \
     && npm cache clean --force
 
 # 3. runtime: node, the bundled CLI, production node_modules; nothing writable needed.
-#    Cold start: Node's compile cache (V8 code of every module) is filled here, by the uid that runs modelctl
-#    (Node keeps it per version and uid), so a new pod reads compiled code from the read-only image instead of
-#    compiling modelctl and its dependencies on every start.
+#    Cold start: Node's compile cache (V8 code of every module) is filled here, by the uids that run modelctl
+#    (Node keeps it per version and uid: 1000, and 0 for an agent DaemonSet run as root), so a new pod reads
+#    compiled code from the read-only image instead of compiling modelctl and its dependencies on every start.
 FROM node:24-slim AS runtime
 ENV NODE_ENV=production
 ENV NODE_COMPILE_CACHE=/app/.compile-cache
@@ -36,7 +36,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
 RUN chmod 0755 /app/dist/bundle/modelctl.js && ln -s /app/dist/bundle/modelctl.js /usr/local/bin/modelctl \
-    && mkdir -p /app/.compile-cache && chown 1000:1000 /app/.compile-cache
+    && mkdir -p /app/.compile-cache && npm run --silent warm-compile-cache && chown -R 1000:1000 /app/.compile-cache
 USER 1000:1000
 RUN npm run --silent warm-compile-cache
 EXPOSE 8080

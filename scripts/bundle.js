@@ -8,6 +8,7 @@
 // - @kubernetes/client-node, @huggingface/hub, undici, cloudevents: other roles' clients, left as they were
 import { build } from 'esbuild';
 import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -69,5 +70,9 @@ const chunks = outputs
   .filter(([, o]) => !runsOnLoad(o))
   .map(([file]) => path.basename(file))
   .sort();
-writeFileSync(path.join(outdir, 'chunks.json'), `${JSON.stringify({ chunks, external: EXTERNAL }, null, 2)}\n`);
+// the packages left in node_modules that the bundle does import (warmed too)
+const external = [
+  ...new Set(outputs.flatMap(([, o]) => o.imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path))),
+].sort();
+writeFileSync(path.join(outdir, 'chunks.json'), `${JSON.stringify({ chunks, external }, null, 2)}\n`);
 copyFileSync(path.join(root, 'scripts', 'warm-compile-cache.js'), path.join(outdir, 'warm-compile-cache.js'));
