@@ -13,10 +13,10 @@ export interface HubAccess {
 }
 
 /**
- * A `fetch` for @huggingface/hub calls: adds the token only for the Hub's own origin, follows no redirect to
+ * A `fetch` for Hub API calls: adds the token only for the Hub's own origin, follows no redirect to
  * another origin with it, and turns a non-2xx answer into a {@link HubError} (with `X-Error-Code` and
- * `Retry-After`) before the library sees it. Passing the token this way, not as `accessToken`, also accepts
- * tokens that do not start with `hf_` (test Hubs, enterprise tokens).
+ * `Retry-After`) before the caller sees it. Any token is sent as is, including tokens that do not start with
+ * `hf_` (test Hubs, enterprise tokens).
  */
 export function createHubFetch(access: HubAccess, what: string): typeof fetch {
   const base = access.fetch ?? globalThis.fetch;

@@ -1,69 +1,115 @@
-import { listFiles } from '@huggingface/hub';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import { assertRepoFilePath, assertRepoId, isCommitHash } from '../hf-cache/cache-paths.js';
 import { createHubFetch, type HubAccess } from './hub-fetch.js';
+import { HUB_API_TIMEOUT_MS } from './resolve-revision.js';
 
-/** One file of a repo at a commit, as the cache stores it. */
+/** One file of a repo at a commit, as the tree lists it and the cache stores it. */
 export interface RepoFile {
-  /** path inside the repo, `/`-separated, checked safe */
+  /** path inside the repo, `/`-separated (checked safe by {@link listRepoFiles}, as listed by {@link listRepoTree}) */
   path: string;
+  /** bytes of the file itself (the LFS object for LFS/Xet files) */
   size: number;
   /** blob name in the cache: sha256 (`lfs.oid`) for LFS/Xet files, git blob sha1 (`oid`) otherwise */
   etag: string;
   /** true when `etag` is a sha256 of the content; false when it is the git blob sha1 */
   isLfs: boolean;
-  /** git blob id (`oid`), for `trees/{commit}.json` */
+  /** git blob id (`oid`; of the LFS pointer for LFS files), for `trees/{commit}.json` and the plan */
   blobId: string;
 }
 
-const TreeEntry = z.object({
-  type: z.string(),
+/** Any entry: only `type` is required of entries that are not files (directories). */
+const AnyEntry = z.looseObject({ type: z.string() });
+const FileEntry = z.looseObject({
+  type: z.literal('file'),
   path: z.string(),
   size: z.number().int().nonnegative(),
   oid: z.string().regex(/^[0-9a-f]{40}$/),
   lfs: z
-    .object({ oid: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })
+    .looseObject({ oid: z.string().regex(/^[0-9a-f]{64}$/), size: z.number().int().nonnegative() })
     .optional()
     .nullable(),
 });
+const TreePage = z.array(AnyEntry);
+
+/** Guard against a server whose `Link` never ends. */
+const MAX_PAGES = 10_000;
 
 /**
- * Every file of `repo` at `commit` (`GET /api/models/{repo}/tree/{commit}?recursive=true`, pages followed via
- * `Link`), each entry checked with zod and its path checked safe.
+ * Every file of `repo` at `commit`: `GET /api/models/{repo}/tree/{commit}?recursive=true`, following
+ * `Link: <…>; rel="next"` pages (same origin only), each file entry checked with zod. Directories are left out;
+ * paths are returned as listed (the caller checks those it keeps).
+ * @returns files sorted by path, and the number of requests made
+ * @throws HubError for Hub failures; AppError `HUB_BAD_RESPONSE` for a malformed page or a foreign `Link`
+ */
+export async function listRepoTree(params: {
+  access: HubAccess;
+  repo: string;
+  commit: string;
+}): Promise<{ files: RepoFile[]; requests: number }> {
+  const { access, repo, commit } = params;
+  const what = `${repo}@${commit}`;
+  const fetchHub = createHubFetch(access, what);
+  const origin = new URL(access.hubUrl).origin;
+  const files: RepoFile[] = [];
+  let next: string | null = `${access.hubUrl}/api/models/${repo}/tree/${commit}?recursive=true`;
+  let requests = 0;
+  while (next !== null) {
+    if (requests >= MAX_PAGES) throw badResponse(what, `more than ${MAX_PAGES} tree pages`);
+    const res = await fetchHub(next, { signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS) });
+    requests++;
+    const page = TreePage.safeParse(await res.json().catch(() => undefined));
+    if (!page.success) throw badResponse(what, 'a tree page is not a list of entries');
+    for (const raw of page.data) {
+      if (raw.type !== 'file') continue;
+      const entry = FileEntry.safeParse(raw);
+      if (!entry.success) throw badResponse(what, `unexpected file entry: ${entry.error.issues[0]?.message ?? ''}`);
+      files.push(toRepoFile(entry.data));
+    }
+    next = nextLink(res.headers.get('link'), next);
+    if (next !== null && new URL(next).origin !== origin)
+      throw badResponse(what, 'tree "Link" points to another origin');
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return { files, requests };
+}
+
+/**
+ * {@link listRepoTree} for a download: the repo id and commit checked first, and every listed path checked safe.
  * @throws HubError for Hub failures; AppError HUB_BAD_RESPONSE / UNSAFE_REPO_PATH for a listing we cannot trust
  */
 export async function listRepoFiles(params: { access: HubAccess; repo: string; commit: string }): Promise<RepoFile[]> {
   assertRepoId(params.repo);
   if (!isCommitHash(params.commit)) throw new Error(`listRepoFiles needs a commit hash, got ${params.commit}`);
-  const files: RepoFile[] = [];
-  const entries = listFiles({
-    repo: { type: 'model', name: params.repo },
-    revision: params.commit,
-    recursive: true,
-    hubUrl: params.access.hubUrl,
-    fetch: createHubFetch(params.access, `${params.repo}@${params.commit}`),
-  });
-  for await (const raw of entries) {
-    const entry = TreeEntry.safeParse(raw);
-    if (!entry.success) {
-      if ((raw as { type?: unknown }).type === 'directory') continue;
-      throw new AppError({
-        code: 'HUB_BAD_RESPONSE',
-        message: `unexpected tree entry for ${params.repo}: ${entry.error.issues[0]?.message ?? ''}`,
-        statusCode: 502,
-      });
-    }
-    if (entry.data.type !== 'file') continue;
-    assertRepoFilePath(entry.data.path);
-    const lfs = entry.data.lfs ?? undefined;
-    files.push({
-      path: entry.data.path,
-      size: lfs?.size ?? entry.data.size,
-      etag: lfs?.oid ?? entry.data.oid,
-      isLfs: lfs !== undefined,
-      blobId: entry.data.oid,
-    });
-  }
+  const { files } = await listRepoTree(params);
+  for (const f of files) assertRepoFilePath(f.path);
   return files;
+}
+
+function toRepoFile(e: z.output<typeof FileEntry>): RepoFile {
+  const lfs = e.lfs ?? undefined;
+  return {
+    path: e.path,
+    size: lfs?.size ?? e.size,
+    etag: lfs?.oid ?? e.oid,
+    isLfs: lfs !== undefined,
+    blobId: e.oid,
+  };
+}
+
+/** The `rel="next"` target of a `Link` header (RFC 8288), resolved against the current URL. */
+export function nextLink(header: string | null, current: string): string | null {
+  if (!header) return null;
+  for (const part of header.split(/,(?=\s*<)/)) {
+    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
+    const [, target, attributes] = m ?? [];
+    if (target !== undefined && attributes !== undefined && /;\s*rel="?next"?(\s*;|\s*$)/i.test(attributes)) {
+      return new URL(target, current).toString();
+    }
+  }
+  return null;
+}
+
+function badResponse(what: string, why: string): AppError {
+  return new AppError({ code: 'HUB_BAD_RESPONSE', message: `Hub tree answer for ${what}: ${why}`, statusCode: 502 });
 }

@@ -3,7 +3,7 @@ import type { PlanFile, PlanModel } from '../plan/plan.js';
 import { withRetry, type RetryAttempt } from '../retry/with-retry.js';
 import { HubError, isRetryableHubError } from './hub-error.js';
 import { createHubFetch, type HubAccess } from './hub-fetch.js';
-import { resolveFileList, type RepoFile } from './resolve-file-list.js';
+import { listRepoTree, type RepoFile } from './list-repo-files.js';
 import { resolvePatterns } from './resolve-patterns.js';
 import { resolveRepoPathProblem } from './resolve-repo-path.js';
 import { HUB_API_TIMEOUT_MS, resolveRevision } from './resolve-revision.js';
@@ -107,7 +107,7 @@ async function resolveFresh(params: {
   if (params.reusable?.commit === pinned.commit) return params.reusable;
   // 2. the commit's files, filtered by the patterns, each path validated
   const listed = await retrying(async () => {
-    const result = await resolveFileList({ access, repo, commit: pinned.commit });
+    const result = await listRepoTree({ access, repo, commit: pinned.commit });
     counts.tree += result.requests;
     return result.files;
   });
@@ -143,8 +143,8 @@ function keptFiles(listed: readonly RepoFile[], base: BaseEntry): PlanFile[] {
   return kept.map((f) => ({
     path: f.path,
     size: f.size,
-    oid: f.oid,
-    ...(f.lfsSha256 ? { lfsSha256: f.lfsSha256 } : {}),
+    oid: f.blobId,
+    ...(f.isLfs ? { lfsSha256: f.etag } : {}),
   }));
 }
 
