@@ -85,9 +85,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   try {
     http = await startHttp(config, log);
   } catch (err) {
-    const loaded = await loading;
-    if ('model' in loaded) await loaded.model.close();
-    exitWithError('serve', err);
+    exitWithError('serve', err); // e.g. the port is taken: at once, the exit ends the loading threads too
   }
   const { handle, server } = http;
   log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
