@@ -237,34 +237,45 @@ interface BlobState {
 
 const freeSlabs: ArrayBuffer[] = [];
 
+let nextGeneration = 1;
+
 /**
- * Copies body chunks into 1 MiB slabs; a full slab is written at `state.offset` (one write at a time, in order,
- * while the next slab fills: network and disk overlap), then handed to the hash worker, which gives it back for
- * reuse. `state.offset` advances when a write completes. At most SLABS_PER_FILE slabs per file: when all are
- * busy, {@link SlabSink.push} returns a promise and the caller stops reading (TCP backpressure).
+ * Copies body chunks into slabs of SLAB_BYTES; a full slab is handed (transferred, not copied) to the hash
+ * worker, which writes it at its place in the file (pwrite) and then hashes it, in order, while the next slab
+ * fills: the main thread only moves bytes from the sockets into slabs. The worker gives each slab back for
+ * reuse; `state.offset` advances as the writes complete, in order. At most SLABS_PER_FILE slabs per file: when
+ * all are busy, {@link SlabSink.push} returns a promise and the caller stops reading (TCP backpressure).
  */
 class SlabSink {
   private slab: Buffer | null = null;
   private fill = 0;
-  /** slabs taken and not yet back (filling, writing or hashing) */
+  /** slabs taken and not yet back (filling, or being written and hashed) */
   private held = 0;
   private wake: (() => void) | null = null;
-  /** the writes, in order; rejects with the first failure */
-  private chain: Promise<void> = Promise.resolve();
-  private failed = false;
+  /** where the next slab goes: `state.offset` plus the bytes handed over and not yet written */
+  private writeAt: number;
+  /** the hand-overs, in order (each waits for its disk-space reservation); rejects with the first failure */
+  private posted: Promise<void> = Promise.resolve();
+  /** slabs handed over or about to be, until written or failed */
+  private readonly outstanding = new Set<Promise<void>>();
+  private failure: { error: unknown } | null = null;
+  /** the worker refuses this generation's writes after one failed, so the file gets no hole */
+  private readonly generation = nextGeneration++;
 
   constructor(
     private readonly params: DownloadBlobParams,
     private readonly handle: FileHandle,
     private readonly state: BlobState,
-  ) {}
+  ) {
+    this.writeAt = state.offset;
+  }
 
   /** Takes `chunk` (copied); a promise when the caller must wait before pushing more. */
   push(chunk: Buffer): Promise<void> | undefined {
     let at = 0;
     while (at < chunk.length) {
       if (this.slab === null) {
-        if (this.held >= SLABS_PER_FILE || this.failed) return this.pushLater(chunk.subarray(at));
+        if (this.held >= SLABS_PER_FILE || this.failure) return this.pushLater(chunk.subarray(at));
         this.slab = Buffer.from(freeSlabs.pop() ?? new ArrayBuffer(SLAB_BYTES));
         this.held++;
       }
@@ -276,11 +287,12 @@ class SlabSink {
     return undefined;
   }
 
-  /** Writes what is buffered and waits for every write; throws the first write failure. */
+  /** Writes what is buffered and waits for every write; throws the first failure. */
   async flush(): Promise<void> {
     if (this.fill > 0) this.submit();
     else this.discard();
-    await this.chain;
+    while (this.outstanding.size > 0) await Promise.allSettled([...this.outstanding]);
+    if (this.failure) throw this.failure.error;
   }
 
   /** Drops the slab being filled (its bytes are not to be written). */
@@ -292,40 +304,50 @@ class SlabSink {
   }
 
   private async pushLater(rest: Buffer): Promise<void> {
-    while (this.held >= SLABS_PER_FILE && !this.failed) await new Promise<void>((r) => (this.wake = r));
-    if (this.failed) await this.chain; // throws the write failure
+    while (this.held >= SLABS_PER_FILE && !this.failure) await new Promise<void>((r) => (this.wake = r));
+    if (this.failure) throw this.failure.error;
     const wait = this.push(rest);
     if (wait) await wait;
   }
 
   private submit(): void {
     const slab = this.slab!;
+    const buffer = slab.buffer as ArrayBuffer;
     const length = this.fill;
     this.slab = null;
     this.fill = 0;
-    // asked now, while the previous write runs; counted as in flight until released
+    // asked now, while earlier slabs are being written; counted as in flight until released
     const reserved = this.params.diskGuard?.reserve(length);
     reserved?.catch(() => undefined);
-    this.chain = this.chain.then(
+    let written!: Promise<void>;
+    const handedOver = this.posted.then(
       async () => {
         let release: (() => void) | undefined;
         try {
           release = await reserved;
-          await writeAll(this.handle, slab, length, this.state.offset);
         } catch (err) {
-          this.giveBack(slab.buffer as ArrayBuffer);
-          this.failed = true;
+          this.giveBack(buffer);
           throw err;
-        } finally {
-          release?.();
         }
-        this.state.offset += length;
-        this.params.onBytes?.(length);
-        this.state.hash.update(slab.buffer as ArrayBuffer, length, (b) => this.giveBack(b));
+        const target = { fd: this.handle.fd, position: this.writeAt, generation: this.generation };
+        this.writeAt += length;
+        written = new Promise<void>((resolve, reject) => {
+          this.state.hash.write(target, buffer, length, (back, error) => {
+            release?.();
+            this.giveBack(back);
+            if (error) {
+              reject(error);
+              return;
+            }
+            this.state.offset += length;
+            this.params.onBytes?.(length);
+            resolve();
+          });
+        });
       },
       (err: unknown) => {
-        // an earlier write failed: this slab is never written
-        this.giveBack(slab.buffer as ArrayBuffer);
+        // an earlier slab failed: this one is never written
+        this.giveBack(buffer);
         void reserved?.then(
           (release) => release(),
           () => undefined,
@@ -333,11 +355,18 @@ class SlabSink {
         throw err;
       },
     );
-    // a failure is thrown by flush() or the next push; not unhandled meanwhile
-    this.chain.catch(() => {
-      this.failed = true;
-      this.wakeUp();
-    });
+    this.posted = handedOver;
+    const done = handedOver.then(() => written);
+    this.outstanding.add(done);
+    done.then(
+      () => this.outstanding.delete(done),
+      (error: unknown) => {
+        this.outstanding.delete(done);
+        // the first failure is thrown by flush() or the next push
+        this.failure ??= { error };
+        this.wakeUp();
+      },
+    );
   }
 
   private giveBack(buffer: ArrayBuffer): void {
@@ -350,14 +379,6 @@ class SlabSink {
     const wake = this.wake;
     this.wake = null;
     wake?.();
-  }
-}
-
-async function writeAll(handle: FileHandle, buf: Buffer, length: number, position: number): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesWritten } = await handle.write(buf, done, length - done, position + done);
-    done += bytesWritten;
   }
 }
 

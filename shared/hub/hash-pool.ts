@@ -22,8 +22,10 @@ export function blobHashSpec(file: { isLfs: boolean; size: number }): HashSpec {
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync } = require('node:fs');
+const { openSync, readSync, closeSync, writeSync } = require('node:fs');
 const hashes = new Map();
+// stream id -> the write generation that failed: its later writes are refused (no hole on disk), a new one runs
+const failed = new Map();
 function hashFile(m) {
   const hash = createHash(m.algorithm).update(m.prefix);
   const fd = openSync(m.path, 'r');
@@ -47,18 +49,33 @@ parentPort.on('message', (m) => {
     case 'create':
       hashes.set(m.id, createHash(m.algorithm).update(m.prefix));
       break;
-    case 'update':
-      hashes.get(m.id).update(new Uint8Array(m.buffer, 0, m.length));
-      parentPort.postMessage({ op: 'returned', id: m.id, buffer: m.buffer }, [m.buffer]);
+    case 'update': {
+      const bytes = new Uint8Array(m.buffer, 0, m.length);
+      let error;
+      if (failed.has(m.id) && failed.get(m.id) === m.gen) error = { message: 'an earlier write of this stream failed', code: 'EWRITEGAP' };
+      else {
+        try {
+          for (let done = 0; m.fd !== undefined && done < m.length; )
+            done += writeSync(m.fd, bytes, done, m.length - done, m.position + done);
+          hashes.get(m.id).update(bytes);
+        } catch (err) {
+          error = { message: err.message, code: err.code };
+          failed.set(m.id, m.gen);
+        }
+      }
+      parentPort.postMessage({ op: 'returned', id: m.id, buffer: m.buffer, error }, [m.buffer]);
       break;
+    }
     case 'digest': {
       const hash = hashes.get(m.id);
       hashes.delete(m.id);
+      failed.delete(m.id);
       parentPort.postMessage({ op: 'digest', id: m.id, digest: hash.digest('hex') });
       break;
     }
     case 'drop':
       hashes.delete(m.id);
+      failed.delete(m.id);
       break;
     case 'file':
       try {
@@ -74,7 +91,7 @@ parentPort.on('message', (m) => {
 `;
 
 type Reply =
-  | { op: 'returned'; id: number; buffer: ArrayBuffer }
+  | { op: 'returned'; id: number; buffer: ArrayBuffer; error?: { message: string; code?: string } }
   | { op: 'digest'; id: number; digest?: string; error?: { message: string; code?: string } };
 
 interface PoolWorker {
@@ -84,7 +101,7 @@ interface PoolWorker {
   /** digest/file replies awaited, by stream id */
   digests: Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>;
   /** per stream id, who gets each buffer back, in the order sent (the worker answers in order) */
-  returns: Map<number, ((buffer: ArrayBuffer) => void)[]>;
+  returns: Map<number, OnReturned[]>;
   /** set when the worker died: what is sent to it fails at once */
   dead?: Error;
 }
@@ -185,7 +202,8 @@ export class HashPool {
     w.worker.on('message', (reply: Reply) => {
       if (--w.pending === 0) w.worker.unref();
       if (reply.op === 'returned') {
-        w.returns.get(reply.id)?.shift()?.(reply.buffer);
+        const error = reply.error && Object.assign(new Error(reply.error.message), { code: reply.error.code });
+        w.returns.get(reply.id)?.shift()?.(reply.buffer, error);
         return;
       }
       const waiter = w.digests.get(reply.id);
@@ -200,7 +218,8 @@ export class HashPool {
       for (const waiter of w.digests.values()) waiter.reject(err);
       w.digests.clear();
       // the buffers it held are gone: tell their owners (empty stand-ins), so nobody waits for them
-      for (const queue of w.returns.values()) for (const onReturned of queue.splice(0)) onReturned(new ArrayBuffer(0));
+      for (const queue of w.returns.values())
+        for (const onReturned of queue.splice(0)) onReturned(new ArrayBuffer(0), err);
     };
     w.worker.on('error', fail);
     w.worker.on('exit', (code) => fail(new Error(`hash worker exited (${code})`)));
@@ -208,6 +227,9 @@ export class HashPool {
     return w;
   }
 }
+
+/** Gets a buffer back from the worker; `error` when its write failed (or the worker died). */
+export type OnReturned = (buffer: ArrayBuffer, error?: Error) => void;
 
 /**
  * One incremental hash on a worker. {@link HashStream.update} hands a buffer over (transferred: detached here)
@@ -223,15 +245,34 @@ export class HashStream {
   ) {}
 
   /** Hashes `buffer[0, length)`; `onReturned` gets the buffer back when the worker is done with it. */
-  update(buffer: ArrayBuffer, length: number, onReturned: (buffer: ArrayBuffer) => void): void {
+  update(buffer: ArrayBuffer, length: number, onReturned: OnReturned): void {
+    this.send({ op: 'update', id: this.id, buffer, length }, onReturned);
+  }
+
+  /**
+   * Writes `buffer[0, length)` at `position` of the open file `fd` (on the worker, with pwrite), then hashes it;
+   * `onReturned` gets the buffer back, with the error when the write failed (then it is not hashed, and the
+   * later writes of the same `generation` are refused, so the file has no hole: retry with a new generation).
+   */
+  write(
+    target: { fd: number; position: number; generation: number },
+    buffer: ArrayBuffer,
+    length: number,
+    onReturned: OnReturned,
+  ): void {
+    const { fd, position, generation } = target;
+    this.send({ op: 'update', id: this.id, buffer, length, fd, position, gen: generation }, onReturned);
+  }
+
+  private send(message: Record<string, unknown> & { buffer: ArrayBuffer }, onReturned: OnReturned): void {
     if (this.w.dead) {
-      onReturned(new ArrayBuffer(0));
+      onReturned(new ArrayBuffer(0), this.w.dead);
       return;
     }
     const queue = this.w.returns.get(this.id);
     if (queue) queue.push(onReturned);
     else this.w.returns.set(this.id, [onReturned]);
-    this.pool.send(this.w, { op: 'update', id: this.id, buffer, length }, [buffer]);
+    this.pool.send(this.w, message, [message.buffer]);
   }
 
   /** The hex digest of everything hashed; ends the stream. */
