@@ -23,6 +23,9 @@ export const AgentEnv = z.object({
   NODE_NAME: z.string().min(1).optional(),
   POD_NAMESPACE: z.string().min(1).default('default'),
   KUBECONFIG: z.string().min(1).optional(),
+  /** set by the kubelet in every container: the in-cluster API server when there is no kubeconfig */
+  KUBERNETES_SERVICE_HOST: z.string().min(1).optional(),
+  KUBERNETES_SERVICE_PORT: z.string().min(1).optional(),
   PLAN_CONFIG_MAP: z.string().min(1).default('modelctl-plan'),
   MODELS_CONFIG_MAP: z.string().min(1).default('modelctl-models'),
   /** resume records and the ownership ledger; outside HF_HUB_CACHE @default <parent of the cache>/.modelctl-agent */

@@ -3,11 +3,11 @@ import { parseModelsConfigMapData } from '../../shared/config/models-config.js';
 import { createHttpApp } from '../../shared/http/create-http-app.js';
 import { startHttpServer } from '../../shared/http/start-http-server.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
-import { createConfigMaps, type ConfigMapRecord } from '../../shared/k8s/config-maps.js';
-import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
+import type { ConfigMapRecord } from '../../shared/k8s/config-map-record.js';
+import { createRestEventRecorder } from '../../shared/k8s/kube-rest-events.js';
+import { loadKubeRest, type KubeRest } from '../../shared/k8s/kube-rest.js';
 import { createNodeLabels } from '../../shared/k8s/node-labels.js';
-import { createEventRecorder } from '../../shared/k8s/record-event.js';
-import { watchConfigMap } from '../../shared/k8s/watch-config-map.js';
+import { readConfigMap, watchConfigMap } from '../../shared/k8s/watch-config-map.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { PLAN_KEY, parsePlan } from '../../shared/plan/plan.js';
@@ -33,8 +33,9 @@ export async function runAgentLoop(params: {
   if (!config.NODE_NAME)
     throw new Error('NODE_NAME: required in a cluster (downward API spec.nodeName); use --once without one');
   const nodeName = config.NODE_NAME;
-  const kc = loadKubeConfig({ kubeconfigPath: config.KUBECONFIG });
-  const nodes = createNodeLabels(kc);
+  // a small REST client, not client-node: its generated API alone would be ~60 MB of the agent's RSS
+  const rest = await loadKubeRest({ kubeconfigPath: config.KUBECONFIG, env: config });
+  const nodes = createNodeLabels(rest);
   const node = await nodes.read(nodeName);
   const gpuTypes = config.GPU_TYPE ? [config.GPU_TYPE] : gpuTypesFromLabels(node.labels, config.GPU_TYPE_LABEL);
   log.info(
@@ -53,7 +54,7 @@ export async function runAgentLoop(params: {
     evictionGraceSeconds: config.AGENT_EVICTION_GRACE_SECONDS,
     labelPrefix: config.READY_LABEL_PREFIX,
     nodes,
-    recordEvent: createEventRecorder({ kc, component: 'modelctl-agent', instance: nodeName }),
+    recordEvent: createRestEventRecorder({ rest, component: 'modelctl-agent', instance: nodeName }),
     eventNamespace: config.POD_NAMESPACE,
     metrics,
     log,
@@ -66,7 +67,7 @@ export async function runAgentLoop(params: {
     });
     agent.setInput('file', file);
   }
-  const stopWatches = watchInputs({ config, kc, agent, log });
+  const stopWatches = watchInputs({ config, rest, agent, log });
   try {
     // spread a fleet's first Hub requests (a DaemonSet rollout starts every agent at once)
     await delay(Math.random() * config.AGENT_START_JITTER_SECONDS * 1000, undefined, { signal }).catch(() => undefined);
@@ -74,18 +75,13 @@ export async function runAgentLoop(params: {
   } finally {
     await stopWatches();
     await server?.close();
+    await rest.close();
   }
 }
 
 /** Watches the plan and the models ConfigMaps and feeds the agent; a bad one keeps the last good input. */
-function watchInputs(params: {
-  config: AgentEnv;
-  kc: ReturnType<typeof loadKubeConfig>;
-  agent: NodeAgent;
-  log: Logger;
-}): () => Promise<void> {
-  const { config, kc, agent, log } = params;
-  const configMaps = createConfigMaps(kc);
+function watchInputs(params: { config: AgentEnv; rest: KubeRest; agent: NodeAgent; log: Logger }): () => Promise<void> {
+  const { config, rest, agent, log } = params;
   const retryMs = (): number => (agent.settings()?.configReadRetryDelaySeconds ?? 60) * 1000;
   const timers = new Set<NodeJS.Timeout>();
   const feed = <K extends 'plan' | 'configMap'>(
@@ -106,15 +102,15 @@ function watchInputs(params: {
         log.error({ configMap: name, err }, 'input unreadable: keeping the last good one, reading again later');
         const timer = setTimeout(() => {
           timers.delete(timer);
-          configMaps
-            .get(config.POD_NAMESPACE, name)
-            .then(apply, (e: unknown) => log.error({ err: e }, 'input read failed'));
+          readConfigMap(rest, config.POD_NAMESPACE, name).then(apply, (e: unknown) =>
+            log.error({ err: e }, 'input read failed'),
+          );
         }, retryMs());
         timers.add(timer);
       }
     };
     return watchConfigMap({
-      kc,
+      rest,
       namespace: config.POD_NAMESPACE,
       name,
       onChange: apply,

@@ -1,18 +1,8 @@
 import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { AppError } from '../errors/app-error.js';
+import { toRecord, type ConfigMapRecord } from './config-map-record.js';
 
-/** A ConfigMap as modelctl uses it: its data and the metadata needed for preconditions and Events. */
-export interface ConfigMapRecord {
-  namespace: string;
-  name: string;
-  data: Record<string, string>;
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  /** set on objects read from the API server; the precondition of {@link ConfigMaps.replace} */
-  resourceVersion?: string;
-  uid?: string;
-  generation?: number;
-}
+export { toRecord, type ConfigMapRecord };
 
 /** Get/create/replace of ConfigMaps, with optimistic concurrency by resourceVersion. */
 export interface ConfigMaps {
@@ -56,21 +46,6 @@ export function createConfigMaps(kc: KubeConfig): ConfigMaps {
         throw translateError(err, `replace ConfigMap ${namespace}/${name}`);
       }
     },
-  };
-}
-
-/** The fields of a V1ConfigMap that {@link ConfigMapRecord} keeps. Exported for watch/event payloads. */
-export function toRecord(cm: V1ConfigMap): ConfigMapRecord {
-  const meta = cm.metadata ?? {};
-  return {
-    namespace: meta.namespace ?? '',
-    name: meta.name ?? '',
-    data: cm.data ?? {},
-    labels: meta.labels ?? {},
-    annotations: meta.annotations ?? {},
-    ...(meta.resourceVersion === undefined ? {} : { resourceVersion: meta.resourceVersion }),
-    ...(meta.uid === undefined ? {} : { uid: meta.uid }),
-    ...(meta.generation === undefined ? {} : { generation: meta.generation }),
   };
 }
 

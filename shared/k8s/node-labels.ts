@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { CoreV1Api, setHeaderOptions, PatchStrategy, type KubeConfig } from '@kubernetes/client-node';
-import { translateError } from './config-maps.js';
+import type { V1Node } from '@kubernetes/client-node';
+import { kubeRestError, type KubeRest } from './kube-rest.js';
 
 /** Default prefix of the per-model ready labels (`models.modelctl.dev/<name>=ready`). */
 export const DEFAULT_READY_LABEL_PREFIX = 'models.modelctl.dev';
@@ -41,16 +41,16 @@ export interface NodeLabels {
   patch(name: string, patch: NodeMetaPatch): Promise<NodeMeta>;
 }
 
-/** {@link NodeLabels} backed by the API server `kc` points at. */
-export function createNodeLabels(kc: KubeConfig): NodeLabels {
-  const api = kc.makeApiClient(CoreV1Api);
+/** {@link NodeLabels} backed by the API server `rest` points at (no client-node: the agent keeps it for days). */
+export function createNodeLabels(rest: KubeRest): NodeLabels {
+  const nodePath = (name: string): string => `/api/v1/nodes/${encodeURIComponent(name)}`;
   return {
     async read(name) {
       try {
-        const node = await api.readNode({ name });
+        const node = await rest.request<V1Node>({ path: nodePath(name) });
         return toMeta(name, node.metadata);
       } catch (err) {
-        throw translateError(err, `get Node ${name}`);
+        throw kubeRestError(err, `get Node ${name}`);
       }
     },
     async patch(name, patch) {
@@ -58,13 +58,15 @@ export function createNodeLabels(kc: KubeConfig): NodeLabels {
       if (patch.labels && Object.keys(patch.labels).length > 0) metadata.labels = patch.labels;
       if (patch.annotations && Object.keys(patch.annotations).length > 0) metadata.annotations = patch.annotations;
       try {
-        const node = await api.patchNode(
-          { name, body: { metadata } },
-          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-        );
+        const node = await rest.request<V1Node>({
+          method: 'PATCH',
+          path: nodePath(name),
+          body: { metadata },
+          contentType: 'application/merge-patch+json',
+        });
         return toMeta(name, node.metadata);
       } catch (err) {
-        throw translateError(err, `patch Node ${name}`);
+        throw kubeRestError(err, `patch Node ${name}`);
       }
     },
   };

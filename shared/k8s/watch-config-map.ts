@@ -1,19 +1,39 @@
-import { CoreV1Api, ListWatch, Watch, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
-import { toRecord, type ConfigMapRecord } from './config-maps.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { V1ConfigMap, V1ConfigMapList, V1Status } from '@kubernetes/client-node';
+import { toRecord, type ConfigMapRecord } from './config-map-record.js';
+import { isKubeStatus, kubeRestError, KubeStatusError, type KubeRest } from './kube-rest.js';
 
 /** A running watch; `stop()` ends it. */
 export interface ConfigMapWatch {
   stop(): Promise<void>;
 }
 
+/** One ConfigMap, or null when it does not exist. */
+export async function readConfigMap(rest: KubeRest, namespace: string, name: string): Promise<ConfigMapRecord | null> {
+  try {
+    return toRecord(await rest.request<V1ConfigMap>({ path: configMapsPath(namespace, name) }));
+  } catch (err) {
+    if (isKubeStatus(err, 404)) return null;
+    throw kubeRestError(err, `get ConfigMap ${namespace}/${name}`);
+  }
+}
+
+function configMapsPath(namespace: string, name?: string): string {
+  const base = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
+  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+}
+
 /**
- * Watches one ConfigMap through the API server (list + watch by `metadata.name`, as client-go's informers do):
- * `onChange` gets the object on add/update and null on delete, within a second or so of the change. When the
- * watch breaks (API server restart, expired resourceVersion, RBAC change), `onError` is told and the watch
- * restarts after `retryDelayMs`, listing again (so nothing missed meanwhile is lost).
+ * Watches one ConfigMap through the API server, as client-go's reflector does with a field selector on
+ * `metadata.name` (the agent may only read this one ConfigMap, and keeps no cache of others): list, then watch
+ * from the list's resourceVersion, resuming from the last one seen when the server ends the stream. `onChange`
+ * gets the object when it appears or its resourceVersion changes, and null when it is deleted, within a second
+ * or so of the change. When the watch breaks (API server restart, RBAC change), `onError` is told and the list
+ * and watch start again after `retryDelayMs` (so nothing missed meanwhile is lost); an expired resourceVersion
+ * (410 Gone) lists again at once.
  */
 export function watchConfigMap(params: {
-  kc: KubeConfig;
+  rest: KubeRest;
   namespace: string;
   name: string;
   onChange: (configMap: ConfigMapRecord | null) => void;
@@ -21,49 +41,64 @@ export function watchConfigMap(params: {
   /** @default 5000 */
   retryDelayMs?: number;
 }): ConfigMapWatch {
-  const api = params.kc.makeApiClient(CoreV1Api);
-  const fieldSelector = `metadata.name=${params.name}`;
-  // ListWatch directly: makeInformer() takes no field selector, and the agent may only read this one ConfigMap.
-  const informer = new ListWatch<V1ConfigMap>(
-    `/api/v1/namespaces/${params.namespace}/configmaps`,
-    new Watch(params.kc),
-    () => api.listNamespacedConfigMap({ namespace: params.namespace, fieldSelector }),
-    false,
-    undefined,
-    fieldSelector,
-  );
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
-  const emit = (cm: V1ConfigMap): void => {
-    if (cm.metadata?.name === params.name) params.onChange(toRecord(cm));
+  const { rest, name } = params;
+  const path = configMapsPath(params.namespace);
+  const fieldSelector = `metadata.name=${name}`;
+  const stop = new AbortController();
+  /** resourceVersion of what onChange last got (null: absent or not seen yet) */
+  let seen: string | null = null;
+  const emit = (cm: V1ConfigMap | null): void => {
+    const rv = cm ? (cm.metadata?.resourceVersion ?? '') : null;
+    if (rv === seen) return;
+    seen = rv;
+    params.onChange(cm ? toRecord(cm) : null);
   };
-  informer.on('add', emit);
-  informer.on('update', emit);
-  informer.on('delete', (cm) => {
-    if (cm.metadata?.name === params.name) params.onChange(null);
-  });
-  const restart = (): void => {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      informer.start().catch((err: unknown) => {
+  /** One watch request from `resourceVersion`: the last resourceVersion seen, or null when it expired (410). */
+  const watchFrom = async (resourceVersion: string): Promise<string | null> => {
+    // 5 to 10 minutes per watch request, as client-go spreads its reflectors'
+    const timeoutSeconds = String(300 + Math.floor(Math.random() * 300));
+    const query = { fieldSelector, resourceVersion, allowWatchBookmarks: 'true', timeoutSeconds };
+    let rv = resourceVersion;
+    for await (const ev of rest.watch<V1ConfigMap | V1Status>(path, query, stop.signal)) {
+      if (ev.type === 'ERROR') {
+        const status = ev.object as V1Status;
+        if (status.code === 410) return null;
+        throw new KubeStatusError(status.code ?? 500, JSON.stringify(status), `watch ${path}`);
+      }
+      const cm = ev.object as V1ConfigMap;
+      rv = cm.metadata?.resourceVersion ?? rv;
+      if (ev.type !== 'BOOKMARK' && cm.metadata?.name === name) emit(ev.type === 'DELETED' ? null : cm);
+    }
+    return rv;
+  };
+  const listAndWatch = async (): Promise<void> => {
+    const list = await rest.request<V1ConfigMapList>({ path, query: { fieldSelector }, signal: stop.signal });
+    const found = list.items.find((cm) => cm.metadata?.name === name) ?? null;
+    if (found || seen !== null) emit(found);
+    let resourceVersion: string | null = list.metadata?.resourceVersion ?? '';
+    while (!stop.signal.aborted) {
+      const started = Date.now();
+      resourceVersion = await watchFrom(resourceVersion);
+      if (resourceVersion === null) return; // expired: list again
+      // a server that closes every watch at once is not hammered
+      if (Date.now() - started < 1000) await delay(1000, undefined, { signal: stop.signal }).catch(() => undefined);
+    }
+  };
+  const loop = (async () => {
+    while (!stop.signal.aborted) {
+      try {
+        await listAndWatch();
+      } catch (err) {
+        if (stop.signal.aborted) return;
         params.onError(err);
-        restart();
-      });
-    }, params.retryDelayMs ?? 5000);
-  };
-  informer.on('error', (err) => {
-    params.onError(err);
-    restart();
-  });
-  informer.start().catch((err: unknown) => {
-    params.onError(err);
-    restart();
-  });
+        await delay(params.retryDelayMs ?? 5000, undefined, { signal: stop.signal }).catch(() => undefined);
+      }
+    }
+  })();
   return {
     async stop() {
-      stopped = true;
-      clearTimeout(timer);
-      await informer.stop();
+      stop.abort();
+      await loop;
     },
   };
 }
