@@ -3,8 +3,7 @@ import { Piscina } from 'piscina';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
-import type { InferenceTask, ScoringRefusal, WorkerInit } from './inference-worker.js';
-import type { GraphMetadata } from './model-io.js';
+import type { InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
 import type { ScoringTask } from './scoring.js';
 
 export interface InferencePool {
@@ -14,7 +13,8 @@ export interface InferencePool {
    * @throws AppError the worker's refusal of the request; SERVER_BUSY (503) when the queue is full
    */
   score: (task: ScoringTask) => Promise<Uint8Array>;
-  describe: () => Promise<GraphMetadata>;
+  /** what each thread reported once it had loaded the model and run the input example */
+  threads: ThreadReport[];
   /** runs waiting for a thread */
   queued: () => number;
   close: () => Promise<void>;
@@ -29,6 +29,7 @@ export async function createInferencePool(params: {
   sessionOptions: InferenceSession.SessionOptions;
   modelName: string;
   signature: Signature | null;
+  examplePath: string | null;
   threads: number;
   maxQueue: number;
 }): Promise<InferencePool> {
@@ -37,6 +38,7 @@ export async function createInferencePool(params: {
     sessionOptions: params.sessionOptions,
     modelName: params.modelName,
     signature: params.signature,
+    examplePath: params.examplePath,
   };
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
@@ -52,8 +54,8 @@ export async function createInferencePool(params: {
   loadFailed.catch(() => undefined);
   // one describe per thread, all at once: each lands on its own idle thread, so all have loaded the model
   const describe: InferenceTask = { kind: 'describe' };
-  const describes = Array.from({ length: params.threads }, () => pool.run(describe) as Promise<GraphMetadata>);
-  const metas = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
+  const describes = Array.from({ length: params.threads }, () => pool.run(describe) as Promise<ThreadReport>);
+  const threads = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
     await pool.destroy().catch(() => undefined);
     throw new AppError({
       code: 'MODEL_LOAD_FAILED',
@@ -63,7 +65,6 @@ export async function createInferencePool(params: {
     });
   });
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
-  const metadata = metas[0]!;
   return {
     score: async (task) => {
       const body = ownedBytes(task.body);
@@ -77,7 +78,7 @@ export async function createInferencePool(params: {
       if (result instanceof Uint8Array) return result;
       throw new AppError(result.refused);
     },
-    describe: () => Promise.resolve(metadata),
+    threads,
     queued: () => pool.queueSize,
     close: () => pool.destroy(),
   };

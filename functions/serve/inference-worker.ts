@@ -2,6 +2,7 @@
 // body, runs the session and serialises the answer (see scoring.ts), so the main thread only moves bytes.
 // onnxruntime-node's `run()` is synchronous under its Promise (microsoft/onnxruntime#19611): on the main thread
 // it would stall health probes and every other request.
+import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { move, workerData } from 'piscina';
 import { isAppError } from '../../shared/errors/app-error.js';
@@ -15,6 +16,15 @@ export interface WorkerInit {
   sessionOptions: ort.InferenceSession.SessionOptions;
   modelName: string;
   signature: Signature | null;
+  /** the serving input example, run once as a `POST /invocations` when the session is created */
+  examplePath: string | null;
+}
+/** What a thread reports once loaded: the graph, and how its run of the input example went. */
+export interface ThreadReport {
+  inputs: readonly ort.InferenceSession.ValueMetadata[];
+  outputs: readonly ort.InferenceSession.ValueMetadata[];
+  /** null without an example; else its time or the refusal of it */
+  example: { ms: number } | ScoringRefusal | null;
 }
 export type InferenceTask = { kind: 'describe' } | ({ kind: 'score' } & ScoringTask);
 /** A request the worker could not score, as the main thread turns it back into an AppError. */
@@ -25,16 +35,33 @@ export interface ScoringRefusal {
 const init = workerData as WorkerInit;
 const session = await ort.InferenceSession.create(init.onnxPath, init.sessionOptions);
 let model: ScoringModel | undefined;
+// Each thread proves (and warms) its own session on the example before piscina calls it ready, so the threads'
+// example runs overlap instead of following the slowest thread's start.
+const example = init.examplePath ? await runExample(init.examplePath) : null;
 
 /** Piscina calls this for each task: the response body (moved, not copied) or a refusal. */
 export default async function handle(task: InferenceTask): Promise<unknown> {
-  if (task.kind === 'describe') return { inputs: session.inputMetadata, outputs: session.outputMetadata };
+  if (task.kind === 'describe') {
+    const report: ThreadReport = { inputs: session.inputMetadata, outputs: session.outputMetadata, example };
+    return report;
+  }
+  const answer = await scoreTask(task);
+  return answer instanceof Uint8Array ? move(answer) : answer;
+}
+
+async function scoreTask(task: ScoringTask): Promise<Uint8Array | ScoringRefusal> {
   try {
     model ??= { name: init.modelName, io: modelIo(), run };
-    return move(await score(task, model));
+    return await score(task, model);
   } catch (err) {
     return refusalOf(err);
   }
+}
+
+async function runExample(file: string): Promise<ThreadReport['example']> {
+  const started = performance.now();
+  const answer = await scoreTask({ protocol: 'mlflow', format: 'json', body: readFileSync(file) });
+  return answer instanceof Uint8Array ? { ms: performance.now() - started } : answer;
 }
 
 function modelIo(): ModelIo {

@@ -1,6 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import { v2Error } from './oip-v2-scoring.js';
+import { v2Error } from './oip-v2-types.js';
 import type { ServeContext } from './serve-context.js';
 
 /**

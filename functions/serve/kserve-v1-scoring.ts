@@ -1,5 +1,5 @@
 import { predictionsByRow } from './format-predictions.js';
-import { v2Error } from './oip-v2-scoring.js';
+import { v2Error } from './oip-v2-types.js';
 import { scoringRequestOf } from './parse-scoring-request.js';
 import { prepareFeeds } from './prepare-feeds.js';
 import type { ScoringModel } from './scoring.js';

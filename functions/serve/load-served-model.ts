@@ -1,10 +1,11 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { readMlmodel, type MlflowOnnxModel } from '../../shared/model/read-mlmodel.js';
 import { createInferencePool } from './inference-pool.js';
+import type { ThreadReport } from './inference-worker.js';
 import { toModelIo, type ModelIo } from './model-io.js';
 import type { ScoringTask } from './scoring.js';
 
@@ -25,8 +26,8 @@ export interface ServedModel {
 
 /**
  * Loads an MLflow ONNX model folder: reads MLmodel, starts `threads` inference threads, refuses what
- * onnxruntime-node cannot return (non-tensor outputs such as skl2onnx's ZipMap) and runs the saved input
- * example once, so the model is proven before it is called ready.
+ * onnxruntime-node cannot return (non-tensor outputs such as skl2onnx's ZipMap) and has every thread run the
+ * saved input example, so the model is proven before it is called ready.
  * @throws AppError with one line that says what is wrong and what to do
  */
 export async function loadServedModel(params: {
@@ -40,11 +41,14 @@ export async function loadServedModel(params: {
 }): Promise<ServedModel> {
   const mlmodel = await readMlmodel(params.dir);
   const sessionOptions = toSessionOptions(mlmodel.sessionOptions, params.intraOpThreads);
+  const example = path.join(mlmodel.dir, 'serving_input_example.json');
+  const examplePath = existsSync(example) ? example : null;
   const pool = await createInferencePool({
     onnxPath: mlmodel.onnxPath,
     sessionOptions,
     modelName: params.name,
     signature: mlmodel.signature,
+    examplePath,
     threads: params.threads,
     maxQueue: params.maxQueue,
   });
@@ -52,12 +56,12 @@ export async function loadServedModel(params: {
     const model: ServedModel = {
       name: params.name,
       mlmodel,
-      io: toModelIo(await pool.describe(), mlmodel.signature),
+      io: toModelIo(pool.threads[0]!, mlmodel.signature),
       score: pool.score,
       queued: pool.queued,
       close: pool.close,
     };
-    await runInputExample(model, params.threads, params.log);
+    checkInputExample(model, examplePath, pool.threads, params.log);
     return model;
   } catch (err) {
     await pool.close();
@@ -66,33 +70,27 @@ export async function loadServedModel(params: {
 }
 
 /**
- * Runs the saved serving input example as a `POST /invocations` would, once per thread (each thread parses,
- * runs and answers it, so every thread is proven, and warm); a failure stops start-up.
+ * Every thread ran the saved serving input example as a `POST /invocations` once its session was created
+ * (proven, and warm); one refusal of it stops start-up.
+ * @throws AppError MODEL_EXAMPLE_FAILED with the refusal's message
  */
-async function runInputExample(model: ServedModel, threads: number, log: Logger): Promise<void> {
-  const servingExample = path.join(model.mlmodel.dir, 'serving_input_example.json');
-  const body = await readFile(servingExample).catch(() => null);
-  if (body === null) {
+function checkInputExample(model: ServedModel, examplePath: string | null, threads: ThreadReport[], log: Logger): void {
+  if (examplePath === null) {
     log.info({ model: model.name }, 'no serving input example; skipping the warm-up run');
     return;
   }
-  const started = performance.now();
-  try {
-    // all at once: each lands on its own idle thread (each gets its own copy: the body is transferred)
-    await Promise.all(
-      Array.from({ length: threads }, () =>
-        model.score({ protocol: 'mlflow', format: 'json', body: new Uint8Array(body) }),
-      ),
-    );
-  } catch (cause) {
-    throw new AppError({
-      code: 'MODEL_EXAMPLE_FAILED',
-      statusCode: 400,
-      message: `the model fails on its own saved input example (${servingExample}): ${(cause as Error).message.split('\n')[0]}`,
-      cause,
-    });
+  const ms: number[] = [];
+  for (const { example } of threads) {
+    if (example && 'refused' in example) {
+      throw new AppError({
+        code: 'MODEL_EXAMPLE_FAILED',
+        statusCode: 400,
+        message: `the model fails on its own saved input example (${examplePath}): ${example.refused.message.split('\n')[0]}`,
+      });
+    }
+    if (example) ms.push(Math.round(example.ms));
   }
-  log.info({ model: model.name, ms: Math.round(performance.now() - started) }, 'input example ran');
+  log.info({ model: model.name, ms }, 'input example ran on every thread');
 }
 
 const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimizationLevel']> = {

@@ -17,7 +17,7 @@ export async function scoreInvocation(
   body: Uint8Array,
 ): Promise<{ predictions: unknown }> {
   const text = decodeUtf8(body);
-  const request = format === 'csv' ? parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
+  const request = format === 'csv' ? await parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
   const outputs = await model.run(prepareFeeds(request.input, model.io), allOutputs(model.io));
   return { predictions: shapePredictions(request, model.io, outputs) };
 }

@@ -1,7 +1,7 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
 import type { TensorMeta } from './model-io.js';
-import { V2_TYPES, v2Error } from './oip-v2-scoring.js';
+import { V2_TYPES, v2Error } from './oip-v2-types.js';
 import type { ServeContext } from './serve-context.js';
 
 /**

@@ -1,25 +1,10 @@
 import { z } from 'zod';
-import { AppError } from '../../shared/errors/app-error.js';
 import { jsonScalars } from './format-predictions.js';
 import type { TensorMeta, WireTensor } from './model-io.js';
 import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
+import { V2_TYPES, v2Error } from './oip-v2-types.js';
 import type { ScoringModel } from './scoring.js';
 import { toTypedData, type ElementType } from './typed-values.js';
-
-export const V2_TYPES: Record<ElementType, string> = {
-  bool: 'BOOL',
-  uint8: 'UINT8',
-  uint16: 'UINT16',
-  uint32: 'UINT32',
-  uint64: 'UINT64',
-  int8: 'INT8',
-  int16: 'INT16',
-  int32: 'INT32',
-  int64: 'INT64',
-  float32: 'FP32',
-  float64: 'FP64',
-  string: 'BYTES',
-};
 
 const InferRequest = z.object({
   id: z.string().optional(),
@@ -113,9 +98,4 @@ function flatTypedData(data: unknown, meta: TensorMeta): WireTensor['data'] & { 
     if (fast) return fast.data;
   }
   return toTypedData(toNdArray(data).values, meta.type, meta.name);
-}
-
-/** Errors of the v2 and v1 protocols: `{"error": message}`. */
-export function v2Error(status: number, message: string): AppError {
-  return new AppError({ code: 'OIP_ERROR', statusCode: status, message });
 }

@@ -78,8 +78,8 @@ describe('parseJsonScoringRequest', () => {
 });
 
 describe('parseCsvScoringRequest', () => {
-  it('reads a header and rows, empty fields as null', () => {
-    expect(parseCsvScoringRequest('a,b\n1,2\n3,\n').input).toEqual({
+  it('reads a header and rows, empty fields as null', async () => {
+    expect((await parseCsvScoringRequest('a,b\n1,2\n3,\n')).input).toEqual({
       kind: 'frame',
       columns: ['a', 'b'],
       rows: [
@@ -89,15 +89,17 @@ describe('parseCsvScoringRequest', () => {
     });
   });
 
-  it("drops pandas' unnamed index column", () => {
-    expect(parseCsvScoringRequest(',a\n0,1\n1,2\n').input).toEqual({
+  it("drops pandas' unnamed index column", async () => {
+    expect((await parseCsvScoringRequest(',a\n0,1\n1,2\n')).input).toEqual({
       kind: 'frame',
       columns: ['a'],
       rows: [['1'], ['2']],
     });
   });
 
-  it('refuses rows of the wrong width', () => {
-    expect(() => parseCsvScoringRequest('a,b\n1,2,3\n')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST' }));
+  it('refuses rows of the wrong width', async () => {
+    await expect(parseCsvScoringRequest('a,b\n1,2,3\n')).rejects.toEqual(
+      expect.objectContaining({ code: 'BAD_REQUEST' }),
+    );
   });
 });

@@ -1,4 +1,3 @@
-import { parse as parseCsv } from 'csv-parse/sync';
 import { badRequest } from './scoring-error.js';
 
 /** Tensors by name (`null` for a single unnamed tensor), as sent with `inputs` / `instances`. */
@@ -161,9 +160,11 @@ function parseParams(value: unknown): Record<string, unknown> | undefined {
 /**
  * Parses a `text/csv` body (pandas `to_csv()` output: a header row, then values; an unnamed first column is the
  * index and is dropped).
- * @throws BAD_REQUEST when it is not a table
+ * @throws BAD_REQUEST when it is not a table (the promise rejects)
  */
-export function parseCsvScoringRequest(body: string): ScoringRequest {
+export async function parseCsvScoringRequest(body: string): Promise<ScoringRequest> {
+  // csv-parse loads on the first CSV request: JSON is the common case, and start-up does not need it
+  const { parse: parseCsv } = await import('csv-parse/sync');
   let records: string[][];
   try {
     records = parseCsv(body, { skip_empty_lines: true, relax_column_count: false }) as string[][];

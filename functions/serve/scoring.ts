@@ -1,10 +1,8 @@
 // What an inference thread does with one request, end to end: parse the body (for large inputs, parsing JSON
 // costs more than the model), check it against the model, run the session, and serialise the answer. The main
 // thread only moves bytes: the body in, the answer out, both transferred, never copied or parsed there.
-import { scoreV1Predict } from './kserve-v1-scoring.js';
 import { scoreInvocation } from './mlflow-scoring.js';
 import type { ModelIo, WireTensor } from './model-io.js';
-import { scoreV2Infer } from './oip-v2-scoring.js';
 
 /** One request for an inference thread: the protocol and the raw body (its buffer is transferred). */
 export type ScoringTask =
@@ -30,13 +28,14 @@ export async function score(task: ScoringTask, model: ScoringModel): Promise<Uin
   return encoder.encode(JSON.stringify(await answer(task, model)));
 }
 
-function answer(task: ScoringTask, model: ScoringModel): Promise<unknown> {
+/** The v2 (zod) and v1 scorers load on their first request: a thread's start-up (cold start) needs neither. */
+async function answer(task: ScoringTask, model: ScoringModel): Promise<unknown> {
   switch (task.protocol) {
     case 'mlflow':
       return scoreInvocation(model, task.format, task.body);
     case 'oip-v2':
-      return scoreV2Infer(model, task.body);
+      return (await import('./oip-v2-scoring.js')).scoreV2Infer(model, task.body);
     case 'kserve-v1':
-      return scoreV1Predict(model, task.body);
+      return (await import('./kserve-v1-scoring.js')).scoreV1Predict(model, task.body);
   }
 }
