@@ -5,6 +5,7 @@ import { SourceMap, type SourceMapPayload, type SourceMapping } from 'node:modul
 import { cpus, loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 
 export const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 export const ROOT = path.resolve(BENCH_DIR, '..');
@@ -45,6 +46,40 @@ export function percentile(xs: number[], p: number): number {
 export function round(x: number, digits = 1): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/** The agent container's environment variables that tune the runtime (V8 flags, glibc malloc). */
+const RUNTIME_ENV = /^(NODE_OPTIONS|MALLOC_\w+)$/;
+
+/**
+ * The agent's shipped runtime settings: `NODE_OPTIONS` and `MALLOC_*` of the agent container in
+ * knative/agent/daemonset.yaml. The benches spawn `modelctl agent` with exactly these (and without the
+ * caller's own), so they measure what the DaemonSet runs.
+ */
+export function shippedAgentEnv(): Record<string, string> {
+  interface EnvVar {
+    name: string;
+    value?: string;
+  }
+  interface DaemonSet {
+    kind?: string;
+    spec?: { template?: { spec?: { containers?: { name: string; env?: EnvVar[] }[] } } };
+  }
+  const text = readFileSync(path.join(ROOT, 'knative', 'agent', 'daemonset.yaml'), 'utf8');
+  const ds = parseAllDocuments(text)
+    .map((d) => d.toJS() as DaemonSet)
+    .find((d) => d.kind === 'DaemonSet');
+  const agent = ds?.spec?.template?.spec?.containers?.find((c) => c.name === 'agent');
+  if (!agent) throw new Error('knative/agent/daemonset.yaml: no DaemonSet with an `agent` container');
+  const env: Record<string, string> = { NODE_OPTIONS: '' };
+  for (const e of agent.env ?? []) if (RUNTIME_ENV.test(e.name) && e.value !== undefined) env[e.name] = e.value;
+  return env;
+}
+
+/** `process.env` without its runtime settings, with `shipped` laid over: what a bench's agent process gets. */
+export function agentProcessEnv(shipped: Record<string, string>): Record<string, string | undefined> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !RUNTIME_ENV.test(k)));
+  return { ...env, ...shipped };
 }
 
 /** Load average, CPU count and time: every result records the conditions it was measured in. */

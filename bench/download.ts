@@ -1,6 +1,7 @@
 // Bench: download throughput of the agent's downloader vs Python huggingface_hub `snapshot_download` vs parallel
 // curl (the limit: no hashing, no cache layout), all from the same local Hub server into the same disk, plus the
-// agent's peak RSS while it downloads a big repo (10 GiB by default).
+// agent's peak RSS while it downloads a big repo (10 GiB by default). The agent runs with the DaemonSet's runtime
+// settings (NODE_OPTIONS, MALLOC_* of knative/agent/daemonset.yaml; recorded as settings.agent_env).
 // Writes bench/results/download.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (1 GiB throughput repo, 2 GiB RSS repo), BENCH_DOWNLOAD_FILES=8, BENCH_DOWNLOAD_FILE_MIB=256,
@@ -17,7 +18,17 @@ import { hfSnapshotDownload, runHfOracle } from '../test/peers/hf-oracle.js';
 import { spawnHubServer } from '../test/peers/hub.js';
 import { PeerRun } from '../test/peers/peer-run.js';
 import { MODELCTL } from '../test/modelctl-process.js';
-import { QUICK, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
+import {
+  QUICK,
+  conditions,
+  envNumber,
+  log,
+  median,
+  round,
+  agentProcessEnv,
+  shippedAgentEnv,
+  writeResult,
+} from './bench-kit.js';
 
 const MIB = 1024 * 1024;
 const FILES = envNumber('BENCH_DOWNLOAD_FILES', QUICK ? 4 : 8);
@@ -25,6 +36,8 @@ const FILE_MIB = envNumber('BENCH_DOWNLOAD_FILE_MIB', QUICK ? 256 : 256);
 const RSS_GIB = envNumber('BENCH_DOWNLOAD_RSS_GIB', QUICK ? 2 : 10);
 const RUNS = envNumber('BENCH_DOWNLOAD_RUNS', QUICK ? 1 : 3);
 const CONCURRENCY = 8;
+/** the agent runs with the DaemonSet's runtime settings (NODE_OPTIONS, MALLOC_*): throughput and RSS as shipped */
+const AGENT_ENV = shippedAgentEnv();
 
 function peakRssMb(pid: number): number | null {
   try {
@@ -57,7 +70,7 @@ function runAgent(params: {
       '--log-level',
       'warn',
     ];
-    const env = { ...process.env };
+    const env = agentProcessEnv(AGENT_ENV);
     delete env.HF_TOKEN; // anonymous, as public repos need
     const started = performance.now();
     const child = spawn(MODELCTL, args, {
@@ -198,6 +211,7 @@ try {
       runs: RUNS,
       concurrency: CONCURRENCY,
       quick: QUICK,
+      agent_env: AGENT_ENV,
     },
     agent: {
       seconds_median: round(median(agentS), 2),

@@ -19,7 +19,8 @@
 //                 file_requests_total, bytes_served_total, bytes_served_per_node_mib,
 //                 bytes_per_node_mib: { min, median, max },   (each agent's modelctl_agent_download_bytes_total)
 //                 time_to_ready_s: { median, p90, max },      (agent spawn → Node status with every model ready)
-//                 agent_peak_rss_mb: { median, max },         (VmHWM of each agent once all are ready)
+//                 agent_peak_rss_mb: { median, max },         (VmHWM of each agent once all are ready; the agents
+//                                                              run with the DaemonSet's NODE_OPTIONS and MALLOC_*)
 //                 nodes_source_plan,                          (Nodes whose status annotation says source "plan")
 //                 warm: { api_calls, by_endpoint, reported_hub_requests, action, event_ms, peak_rss_mb },
 //                 by_endpoint,                                (agents' window)
@@ -51,7 +52,17 @@ import { PeerRun, freePort } from '../test/peers/peer-run.js';
 import { REPO_ROOT, runModelctl } from '../test/modelctl-process.js';
 import { parsePlan, PLAN_KEY } from '../shared/plan/plan.js';
 import { modelReadyLabelKey } from '../shared/k8s/node-labels.js';
-import { QUICK, conditions, envList, log, median, percentile, round, writeResult } from './bench-kit.js';
+import {
+  QUICK,
+  conditions,
+  envList,
+  log,
+  median,
+  percentile,
+  round,
+  shippedAgentEnv,
+  writeResult,
+} from './bench-kit.js';
 
 const SIZES = envList('BENCH_FLEET_SIZES', QUICK ? [1, 5, 20] : [1, 10, 50]);
 const MIB = 1024 * 1024;
@@ -67,6 +78,8 @@ const GPU_LABEL = { 'nvidia.com/gpu.product': 'NVIDIA-L4' };
 const FLEET_LABEL = 'modelctl.bench/fleet';
 const READY_LABELS = MODELS.map((m) => modelReadyLabelKey(m.repo));
 const STATUS_ANNOTATION = 'modelctl.dev/agent-status';
+/** the agents run with the DaemonSet's runtime settings (NODE_OPTIONS, MALLOC_*), as in a cluster */
+const AGENT_ENV = shippedAgentEnv();
 
 type Core = CoreV1Api;
 type Proc = ReturnType<typeof runModelctl>;
@@ -226,6 +239,7 @@ function startAgent(params: { ns: string; node: string; nodeDir: string; kubecon
       AGENT_START_JITTER_SECONDS: '0',
       METRICS_PORT: String(metricsPort),
       LOG_LEVEL: 'info',
+      ...AGENT_ENV,
     });
     return { node: params.node, proc, metricsPort, spawnedAt };
   };
@@ -388,7 +402,14 @@ try {
     bench: 'fleet',
     description:
       '`modelctl warm` publishes the plan once (one ApiServerSource event), then N `modelctl agent` processes in cluster mode (one Node each, own empty cache, AGENT_START_JITTER_SECONDS=0) follow it from the local Hub at once, against a real kube-apiserver',
-    settings: { sizes: SIZES, models: MODELS, lfs_mib_per_node: repoMib, quick: QUICK, plan_used: true },
+    settings: {
+      sizes: SIZES,
+      models: MODELS,
+      lfs_mib_per_node: repoMib,
+      quick: QUICK,
+      plan_used: true,
+      agent_env: AGENT_ENV,
+    },
     plan_note:
       'warm pinned each revision to a commit and listed the files once per fleet; Hub API calls are split by window: warm (plan) and agents (spawn until stopped, after every Node was ready)',
     fleets,
