@@ -1,3 +1,4 @@
+import { listFiles } from '@huggingface/hub';
 import { z } from 'zod';
 import { AppError } from '../errors/app-error.js';
 import { assertRepoFilePath, assertRepoId, isCommitHash } from '../hf-cache/cache-paths.js';
@@ -36,8 +37,10 @@ const TreePage = z.array(AnyEntry);
 const MAX_PAGES = 10_000;
 
 /**
- * Every file of `repo` at `commit`: `GET /api/models/{repo}/tree/{commit}?recursive=true`, following
- * `Link: <…>; rel="next"` pages (same origin only), each file entry checked with zod. Directories are left out;
+ * Every file of `repo` at `commit`: `GET /api/models/{repo}/tree/{commit}?recursive=true` through
+ * @huggingface/hub's `listFiles`, which follows the `Link: <…>; rel="next"` pages. Our fetch under it counts
+ * the pages, bounds them, keeps them on the Hub's origin, times each out, turns Hub errors into HubError and
+ * refuses a page that is not a JSON list; each file entry is then checked with zod. Directories are left out;
  * paths are returned as listed (the caller checks those it keeps).
  * @returns files sorted by path, and the number of requests made
  * @throws HubError for Hub failures; AppError `HUB_BAD_RESPONSE` for a malformed page or a foreign `Link`
@@ -51,27 +54,45 @@ export async function listRepoTree(params: {
   const what = `${repo}@${commit}`;
   const fetchHub = createHubFetch(access, what);
   const origin = new URL(access.hubUrl).origin;
-  const files: RepoFile[] = [];
-  let next: string | null = `${access.hubUrl}/api/models/${repo}/tree/${commit}?recursive=true`;
   let requests = 0;
-  while (next !== null) {
+  const fetchPage: typeof fetch = async (input) => {
+    // a relative `Link` resolves against the Hub (the Hub sends absolute ones)
+    const url = new URL(input instanceof Request ? input.url : String(input), access.hubUrl);
+    if (url.origin !== origin) throw badResponse(what, 'tree "Link" points to another origin');
     if (requests >= MAX_PAGES) throw badResponse(what, `more than ${MAX_PAGES} tree pages`);
-    const res = await fetchHub(next, { signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS) });
     requests++;
-    const page = TreePage.safeParse(await res.json().catch(() => undefined));
-    if (!page.success) throw badResponse(what, 'a tree page is not a list of entries');
-    for (const raw of page.data) {
-      if (raw.type !== 'file') continue;
-      const entry = FileEntry.safeParse(raw);
-      if (!entry.success) throw badResponse(what, `unexpected file entry: ${entry.error.issues[0]?.message ?? ''}`);
-      files.push(toRepoFile(entry.data));
-    }
-    next = nextLink(res.headers.get('link'), next);
-    if (next !== null && new URL(next).origin !== origin)
-      throw badResponse(what, 'tree "Link" points to another origin');
+    const res = await fetchHub(url, {
+      headers: { accept: 'application/json' },
+      signal: AbortSignal.timeout(HUB_API_TIMEOUT_MS),
+    });
+    const text = await res.text();
+    if (!TreePage.safeParse(parseJson(text)).success) throw badResponse(what, 'a tree page is not a list of entries');
+    return new Response(text, { status: res.status, headers: res.headers });
+  };
+  const files: RepoFile[] = [];
+  const listing = listFiles({
+    repo: { type: 'model', name: repo },
+    revision: commit,
+    recursive: true,
+    hubUrl: access.hubUrl,
+    fetch: fetchPage,
+  });
+  for await (const raw of listing) {
+    if (raw.type !== 'file') continue;
+    const entry = FileEntry.safeParse(raw);
+    if (!entry.success) throw badResponse(what, `unexpected file entry: ${entry.error.issues[0]?.message ?? ''}`);
+    files.push(toRepoFile(entry.data));
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   return { files, requests };
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -95,19 +116,6 @@ function toRepoFile(e: z.output<typeof FileEntry>): RepoFile {
     isLfs: lfs !== undefined,
     blobId: e.oid,
   };
-}
-
-/** The `rel="next"` target of a `Link` header (RFC 8288), resolved against the current URL. */
-export function nextLink(header: string | null, current: string): string | null {
-  if (!header) return null;
-  for (const part of header.split(/,(?=\s*<)/)) {
-    const m = /^\s*<([^>]*)>(.*)$/.exec(part);
-    const [, target, attributes] = m ?? [];
-    if (target !== undefined && attributes !== undefined && /;\s*rel="?next"?(\s*;|\s*$)/i.test(attributes)) {
-      return new URL(target, current).toString();
-    }
-  }
-  return null;
 }
 
 function badResponse(what: string, why: string): AppError {
