@@ -23,9 +23,9 @@ import type { RepoFile } from './list-repo-files.js';
  */
 const SLAB_BYTES = 1024 * 1024 - 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
-const SLABS_PER_FILE = 3;
+const SLABS_PER_FILE = 2;
 /** Free slabs kept for the next files (the rest are left to the GC). */
-const MAX_FREE_SLABS = 8;
+const MAX_FREE_SLABS = 2;
 const MAX_REDIRECTS = 5;
 
 /** What one blob download did. */
