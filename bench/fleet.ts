@@ -28,13 +28,11 @@
 //     api_calls_per_node_constant, warm_api_calls_constant, conditions_start, conditions_end }
 // usage: node --import ./test/hub-server/register-ts.ts bench/fleet.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (N = 1,5,20), BENCH_FLEET_SIZES=1,10,50
-import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
-import { CloudEvent, HTTP } from 'cloudevents';
 import { parseAllDocuments } from 'yaml';
 import { HubAdmin } from '../test/hub-server/hub-admin.js';
 import { buildBenchRepo } from '../test/hub-server/fixtures.js';
@@ -43,8 +41,9 @@ import {
   adminKubeConfig,
   createTestNamespace,
   kubePeer,
+  modelsConfigMapAddEvent,
   runKubectl,
-  serviceAccountToken,
+  writeServiceAccountKubeconfig,
 } from '../test/kube-helpers.js';
 import { spawnHubServer } from '../test/peers/hub.js';
 import { startKube } from '../test/peers/kube.js';
@@ -118,21 +117,6 @@ async function applyAgentRbac(ns: string): Promise<void> {
   if (applied.code !== 0) throw new Error(`kubectl apply of the agent RBAC failed: ${applied.stderr}`);
 }
 
-/** A kubeconfig file acting as ServiceAccount `ns/modelctl-agent` (what the DaemonSet's pods mount). */
-async function writeAgentKubeconfig(ns: string, file: string): Promise<void> {
-  const kube = kubePeer();
-  const token = await serviceAccountToken(ns, 'modelctl-agent');
-  const config = {
-    apiVersion: 'v1',
-    kind: 'Config',
-    clusters: [{ name: 't', cluster: { server: kube.server, 'certificate-authority': kube.caFile } }],
-    users: [{ name: 'sa', user: { token } }],
-    contexts: [{ name: 't', context: { cluster: 't', user: 'sa' } }],
-    'current-context': 't',
-  };
-  await writeFile(file, JSON.stringify(config), { mode: 0o600 });
-}
-
 /** The models ConfigMap, created the way test/warm-cli.test.ts does; returns the object an ApiServerSource sends. */
 async function createModelsConfigMap(ns: string): Promise<Record<string, unknown>> {
   const yaml = [
@@ -167,24 +151,9 @@ async function warmOnce(ns: string, cm: Record<string, unknown>, hubUrl: string)
   });
   try {
     const port = await waitForPort(warm);
-    const event = new CloudEvent({
-      id: randomUUID(),
-      type: 'dev.knative.apiserver.resource.add',
-      source: kubePeer().server,
-      subject: `/apis/v1/namespaces/${ns}/configmaps/modelctl-models`,
-      datacontenttype: 'application/json',
-      data: cm,
-      kind: 'ConfigMap',
-      name: 'modelctl-models',
-      namespace: ns,
-    });
-    const message = HTTP.binary(event);
+    const message = modelsConfigMapAddEvent(ns, cm);
     const started = performance.now();
-    const res = await fetch(`http://127.0.0.1:${port}/`, {
-      method: 'POST',
-      headers: message.headers as Record<string, string>,
-      body: message.body as string,
-    });
+    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', ...message });
     const eventMs = performance.now() - started;
     const reply = (await res.json()) as { action?: string; hubRequests?: Record<string, number> };
     if (res.status !== 200 || res.headers.get('ce-type') !== 'dev.modelctl.warm.planned')
@@ -301,7 +270,7 @@ async function fleetOf(n: number, ctx: { work: string; hubUrl: string; admin: Hu
   // 3. Nodes and the agent's RBAC
   await applyAgentRbac(ns);
   const kubeconfig = path.join(dir, 'kubeconfig');
-  await writeAgentKubeconfig(ns, kubeconfig);
+  await writeServiceAccountKubeconfig(ns, 'modelctl-agent', kubeconfig);
   const nodes = Array.from({ length: n }, (_v, i) => `${ns}-gpu-${i}`);
   for (const name of nodes)
     await core.createNode({ body: { metadata: { name, labels: { ...GPU_LABEL, [FLEET_LABEL]: ns } } } });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { parseModelsConfig } from '../shared/config/models-config.js';
 import { findSnapshot } from '../shared/hf-cache/find-snapshot.js';
 import { buildPlan, serializePlan, type PlanModel } from '../shared/plan/plan.js';
-import { adminKubeConfig, createTestNamespace, kubePeer, runKubectl, serviceAccountToken } from './kube-helpers.js';
+import { adminKubeConfig, createTestNamespace, runKubectl, writeServiceAccountKubeconfig } from './kube-helpers.js';
 import type { FixtureRepo } from './hub-server/fixtures.js';
 import { freePort } from './peers/peer-run.js';
 import { HubAdmin } from './hub-server/hub-admin.js';
@@ -109,20 +109,8 @@ beforeAll(async () => {
   const work = await mkdtemp(path.join(tmpdir(), 'agent-kube-'));
   workDir = work;
   cacheDir = path.join(work, 'hub');
-  const kube = kubePeer();
-  const token = await serviceAccountToken(ns, 'modelctl-agent');
   const kubeconfig = path.join(work, 'kubeconfig');
-  await writeFile(
-    kubeconfig,
-    JSON.stringify({
-      apiVersion: 'v1',
-      kind: 'Config',
-      clusters: [{ name: 't', cluster: { server: kube.server, 'certificate-authority': kube.caFile } }],
-      users: [{ name: 'sa', user: { token } }],
-      contexts: [{ name: 't', context: { cluster: 't', user: 'sa' } }],
-      'current-context': 't',
-    }),
-  );
+  await writeServiceAccountKubeconfig(ns, 'modelctl-agent', kubeconfig);
   metricsPort = await freePort();
   hubMark = await new HubAdmin(hub.adminUrl).mark();
   agent = spawn(path.join(root, 'bin', 'modelctl'), ['agent'], {

@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { ApiException, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CloudEvent, HTTP } from 'cloudevents';
 import type { KubeInfo } from './peers/kube.js';
 import { readPeers } from './peers/peer-run.js';
 
@@ -85,6 +87,41 @@ export async function serviceAccountToken(
 /** A client-node KubeConfig acting as ServiceAccount `namespace/name` (created if missing), via TokenRequest. */
 export async function kubeConfigAsServiceAccount(namespace: string, name: string): Promise<KubeConfig> {
   return kubeConfigForToken(await serviceAccountToken(namespace, name));
+}
+
+/** Writes a kubeconfig acting as ServiceAccount `namespace/name` (TokenRequest token): what a pod of it mounts. */
+export async function writeServiceAccountKubeconfig(namespace: string, name: string, file: string): Promise<void> {
+  const kube = kubePeer();
+  const token = await serviceAccountToken(namespace, name);
+  const config = {
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 't', cluster: { server: kube.server, 'certificate-authority': kube.caFile } }],
+    users: [{ name: 'sa', user: { token } }],
+    contexts: [{ name: 't', context: { cluster: 't', user: 'sa' } }],
+    'current-context': 't',
+  };
+  await writeFile(file, JSON.stringify(config), { mode: 0o600 });
+}
+
+/**
+ * The CloudEvent an ApiServerSource (mode Resource) sends when `namespace/modelctl-models` is added: binary
+ * HTTP headers and body, ready to POST to a warm function.
+ */
+export function modelsConfigMapAddEvent(namespace: string, configMap: Record<string, unknown>) {
+  const event = new CloudEvent({
+    id: randomUUID(),
+    type: 'dev.knative.apiserver.resource.add',
+    source: kubePeer().server,
+    subject: `/apis/v1/namespaces/${namespace}/configmaps/modelctl-models`,
+    datacontenttype: 'application/json',
+    data: configMap,
+    kind: 'ConfigMap',
+    name: 'modelctl-models',
+    namespace,
+  });
+  const message = HTTP.binary(event);
+  return { headers: message.headers as Record<string, string>, body: message.body as string };
 }
 
 /** Outcome of one kubectl run; a non-zero exit is a result here (e.g. `auth can-i` answering "no" exits 1). */

@@ -1,14 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
-import { CloudEvent, HTTP } from 'cloudevents';
 import { parsePlan, PLAN_KEY } from '../shared/plan/plan.js';
 import { createRepo } from './hub-server/repo-store.js';
 import { readHub, type HubInfo } from './peers/hub.js';
-import { adminKubeConfig, createTestNamespace, kubePeer, runKubectl } from './kube-helpers.js';
+import { adminKubeConfig, createTestNamespace, kubePeer, modelsConfigMapAddEvent, runKubectl } from './kube-helpers.js';
 
 /**
  * `modelctl warm` as a process (the CLI entry, env parsed at the edge), as its Knative Service runs it:
@@ -81,23 +79,7 @@ describe('modelctl warm (process)', () => {
     await runKubectl(['create', 'configmap', 'modelctl-models', '-n', ns, `--from-literal=models.yaml=${yamlText}`]);
     const got = await runKubectl(['get', 'configmap', 'modelctl-models', '-n', ns, '-o', 'json']);
     const cm = JSON.parse(got.stdout) as Record<string, unknown>;
-    const event = new CloudEvent({
-      id: randomUUID(),
-      type: 'dev.knative.apiserver.resource.add',
-      source: kubePeer().server,
-      subject: `/apis/v1/namespaces/${ns}/configmaps/modelctl-models`,
-      datacontenttype: 'application/json',
-      data: cm,
-      kind: 'ConfigMap',
-      name: 'modelctl-models',
-      namespace: ns,
-    });
-    const message = HTTP.binary(event);
-    const res = await fetch(`http://127.0.0.1:${port}/`, {
-      method: 'POST',
-      headers: message.headers as Record<string, string>,
-      body: message.body as string,
-    });
+    const res = await fetch(`http://127.0.0.1:${port}/`, { method: 'POST', ...modelsConfigMapAddEvent(ns, cm) });
     expect(res.status).toBe(200);
     expect(res.headers.get('ce-type')).toBe('dev.modelctl.warm.planned');
     const plan = parsePlan(

@@ -1,6 +1,7 @@
 import { ApiException, CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { AppError } from '../errors/app-error.js';
 import { toRecord, type ConfigMapRecord } from './config-map-record.js';
+import { kubeAppError } from './kube-error.js';
 
 export { toRecord, type ConfigMapRecord };
 
@@ -64,37 +65,7 @@ function toBody(cm: ConfigMapRecord): V1ConfigMap {
   };
 }
 
-/** API errors as AppErrors with a stable code; the message keeps the server's reason, never credentials. */
+/** client-node's API errors as AppErrors with a stable code (see kubeAppError). */
 export function translateError(err: unknown, action: string): AppError {
-  if (!(err instanceof ApiException)) {
-    return new AppError({
-      code: 'KUBE_UNAVAILABLE',
-      message: `${action}: ${(err as Error).message}`,
-      statusCode: 503,
-      cause: err,
-    });
-  }
-  const status = err.code as number;
-  const reason = serverMessage(err.body) ?? `HTTP ${status}`;
-  const code =
-    status === 404
-      ? 'NOT_FOUND'
-      : status === 409
-        ? 'CONFLICT'
-        : status === 403 || status === 401
-          ? 'FORBIDDEN'
-          : 'KUBE_ERROR';
-  return new AppError({ code, message: `${action}: ${reason}`, statusCode: status, cause: err });
-}
-
-function serverMessage(body: unknown): string | undefined {
-  if (typeof body === 'string') {
-    try {
-      return serverMessage(JSON.parse(body));
-    } catch {
-      return body.slice(0, 300) || undefined;
-    }
-  }
-  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
-  return undefined;
+  return kubeAppError(err, action, err instanceof ApiException ? { status: err.code as number, body: err.body } : null);
 }

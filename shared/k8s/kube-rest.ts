@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../errors/app-error.js';
+import { kubeAppError, serverMessage } from './kube-error.js';
 
 /**
  * A small Kubernetes REST client for long-lived processes that touch a handful of core/v1 objects (the agent):
@@ -280,39 +281,12 @@ function restClient(access: Access): KubeRest {
   };
 }
 
-/** REST errors as AppErrors with the same stable codes as client-node's (see config-maps.ts translateError). */
+/** REST errors as AppErrors with the same stable codes as client-node's (see kubeAppError). */
 export function kubeRestError(err: unknown, action: string): AppError {
-  if (!(err instanceof KubeStatusError))
-    return new AppError({
-      code: 'KUBE_UNAVAILABLE',
-      message: `${action}: ${(err as Error).message}`,
-      statusCode: 503,
-      cause: err,
-    });
-  const status = err.code;
-  const code =
-    status === 404
-      ? 'NOT_FOUND'
-      : status === 409
-        ? 'CONFLICT'
-        : status === 403 || status === 401
-          ? 'FORBIDDEN'
-          : 'KUBE_ERROR';
-  const reason = serverMessage(err.body) ?? `HTTP ${status}`;
-  return new AppError({ code, message: `${action}: ${reason}`, statusCode: status, cause: err });
+  return kubeAppError(err, action, err instanceof KubeStatusError ? { status: err.code, body: err.body } : null);
 }
 
 /** True when `err` is the API server's answer `status` (e.g. 404, 409). */
 export function isKubeStatus(err: unknown, status: number): boolean {
   return err instanceof KubeStatusError && err.code === status;
-}
-
-function serverMessage(body: string): string | undefined {
-  try {
-    const parsed = JSON.parse(body) as { message?: unknown };
-    if (typeof parsed.message === 'string') return parsed.message;
-  } catch {
-    // not JSON
-  }
-  return body.slice(0, 300) || undefined;
 }
