@@ -253,9 +253,10 @@ function overhead(s) {
       ? `\nRaw single-thread mean ${fmt(o.raw.single_thread_mean_ms, 3)} ms (the mean carries the machine's preemption; p50 is the compute).`
       : '',
     profileSection(s.profile, 'CPU profile of modelctl serve under sequential requests (main thread, self time)'),
-    ...(s.profile?.inference_threads ?? []).map((t, i) =>
-      profileSection(t, `Inference thread ${i + 1} (self time; waiting for a task left out)`),
-    ),
+    // sequential requests may all land on one thread: a thread that ran none has nothing to show
+    ...(s.profile?.inference_threads ?? [])
+      .filter((t) => t.busy_ms > 0)
+      .map((t, i) => profileSection(t, `Inference thread ${i + 1} (self time; waiting for a task left out)`)),
   ].join('\n');
 }
 
@@ -456,6 +457,19 @@ function causes(r) {
               .map((t) => `${t.name} ${fmt(t.pct)}%`)
               .join(', ')} (of ${fmt(c.worker_profile.busy_ms)} ms busy).`
           : ''),
+    );
+  }
+  for (const d of r.download ?? []) {
+    const j = d.json;
+    if (!j?.agent || !j.huggingface_hub || !j.parallel_curl) continue;
+    const missed = downloadRatios(d).filter(([, v]) => !v.pass);
+    if (missed.length === 0) continue;
+    out.push(
+      `- **Download** (${missed.map(([k]) => k).join('; ')}): agent ${fmt(j.agent.mib_per_s)} MiB/s, huggingface_hub ${fmt(j.huggingface_hub.mib_per_s)} MiB/s,` +
+        ` parallel curl ${fmt(j.parallel_curl.mib_per_s)} MiB/s, from a Hub server on the same 2 cores. curl only writes bytes; the agent and` +
+        ' huggingface_hub also hash every byte (sha256, checked before the file is published) and write the cache layout, so on this' +
+        ' machine both are CPU-bound where curl is not. The agent hashes and writes on a worker thread; its main thread copies socket' +
+        ` bytes into slabs. Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM, which counts the node binary's mapped code and the V8 heaps besides the download buffers.`,
     );
   }
   const f = r['fetch-cache-hit'];
