@@ -466,9 +466,9 @@ function causes(r) {
     if (missed.length === 0) continue;
     out.push(
       `- **Download** (${missed.map(([k]) => k).join('; ')}): agent ${fmt(j.agent.mib_per_s)} MiB/s, huggingface_hub ${fmt(j.huggingface_hub.mib_per_s)} MiB/s,` +
-        ` parallel curl ${fmt(j.parallel_curl.mib_per_s)} MiB/s, from a Hub server on the same 2 cores. curl only writes bytes; the agent and` +
-        ' huggingface_hub also hash every byte (sha256, checked before the file is published) and write the cache layout, so on this' +
-        ' machine both are CPU-bound where curl is not. The agent hashes and writes on a worker thread; its main thread copies socket' +
+        ` parallel curl ${fmt(j.parallel_curl.mib_per_s)} MiB/s, from a Hub server on the same 2 cores. curl only writes bytes; the agent also` +
+        ' hashes every byte (sha256, checked before the file is published) and writes the cache layout, and shares the two cores' +
+        ' with the Hub server: CPU-bound where curl is not. The agent hashes and writes on a worker thread; its main thread copies socket' +
         ` bytes into slabs. Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM, which counts the node binary's mapped code and the V8 heaps besides the download buffers.`,
     );
   }
