@@ -5,6 +5,7 @@
 // Writes bench/results/download.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (1 GiB throughput repo, 2 GiB RSS repo), BENCH_DOWNLOAD_FILES=8, BENCH_DOWNLOAD_FILE_MIB=256,
+//        BENCH_DOWNLOAD_SMALL_FILES=200 (git files of 0.5–64 KiB besides the shards; curl fetches them too),
 //        BENCH_DOWNLOAD_RSS_GIB=10, BENCH_DOWNLOAD_RUNS=3
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -33,6 +34,8 @@ import {
 const MIB = 1024 * 1024;
 const FILES = envNumber('BENCH_DOWNLOAD_FILES', QUICK ? 4 : 8);
 const FILE_MIB = envNumber('BENCH_DOWNLOAD_FILE_MIB', QUICK ? 256 : 256);
+/** small git files besides the shards (tokenizer- and config-sized, 0.5–64 KiB) */
+const SMALL_FILES = envNumber('BENCH_DOWNLOAD_SMALL_FILES', 200);
 const RSS_GIB = envNumber('BENCH_DOWNLOAD_RSS_GIB', QUICK ? 2 : 10);
 const execFileP = promisify(execFile);
 const RUNS = envNumber('BENCH_DOWNLOAD_RUNS', QUICK ? 1 : 3);
@@ -91,7 +94,10 @@ function runAgent(params: {
   });
 }
 
-/** The limit: `curl` fetching every file at once (following the CDN redirect), into plain files, no hashing. */
+/**
+ * The limit: one `curl --parallel` fetching every file, CONCURRENCY at a time (following the CDN redirect), into
+ * plain files: no hashing, no cache layout.
+ */
 async function runCurl(params: {
   hubUrl: string;
   repo: string;
@@ -100,25 +106,21 @@ async function runCurl(params: {
   dir: string;
 }): Promise<number> {
   await mkdir(params.dir, { recursive: true });
-  const started = performance.now();
-  await Promise.all(
-    params.files.map((f, i) =>
-      execFileP(
-        'curl',
-        [
-          '-sSfL',
-          '-o',
-          path.join(params.dir, `f${i}`),
-          `${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f}`,
-        ],
-        { maxBuffer: 1 << 20 },
-      ),
-    ),
+  const config = path.join(params.dir, 'curl.config');
+  await writeFile(
+    config,
+    params.files
+      .map((f, i) => `url = "${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f}"\noutput = "f${i}"\n`)
+      .join(''),
   );
+  const started = performance.now();
+  await execFileP('curl', ['-sSfL', '--parallel', '--parallel-max', String(CONCURRENCY), '-K', config], {
+    cwd: params.dir,
+    maxBuffer: 1 << 20,
+  });
   return (performance.now() - started) / 1000;
 }
 
-/** The local Hub on `reposDir`, as a peer of `run` (test/peers/hub.ts starts it the same way for tests). */
 async function startHub(run: PeerRun, reposDir: string): Promise<{ url: string; admin: HubAdmin }> {
   const hub = await spawnHubServer(run, { reposDir });
   return { url: hub.url, admin: new HubAdmin(hub.adminUrl) };
@@ -136,6 +138,7 @@ try {
     repo: 'bench-org/download',
     fileCount: FILES,
     fileSize: FILE_MIB * MIB,
+    smallFiles: SMALL_FILES,
   });
   const big = await buildBenchRepo({
     root: reposDir,
@@ -145,9 +148,7 @@ try {
   });
   const { url } = await startHub(run, reposDir);
   const totalBytes = Object.values(repo.files).reduce((s, f) => s + f.size, 0);
-  const lfsFiles = Object.entries(repo.files)
-    .filter(([, f]) => f.lfs)
-    .map(([p]) => p);
+  const allFiles = Object.keys(repo.files);
   const configFile = path.join(work, 'models.yaml');
   await writeFile(configFile, `minFreeSpaceGB: 1\nmodels:\n  ${repo.id}: {}\n`);
   const agentS: number[] = [];
@@ -200,7 +201,7 @@ try {
               hubUrl: url,
               repo: repo.id,
               commit: repo.commit,
-              files: lfsFiles,
+              files: allFiles,
               dir: path.join(dir, 'curl'),
             }),
           );
@@ -237,6 +238,7 @@ try {
     settings: {
       files: FILES,
       file_mib: FILE_MIB,
+      small_files: SMALL_FILES,
       total_mib: round(totalBytes / MIB, 1),
       runs: RUNS,
       concurrency: CONCURRENCY,

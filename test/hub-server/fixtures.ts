@@ -122,6 +122,8 @@ export async function buildBenchRepo(params: {
   repo?: string;
   fileCount: number;
   fileSize: number;
+  /** small (git, not LFS) files besides config.json, 0.5–64 KiB each, as tokenizers and configs are @default 0 */
+  smallFiles?: number;
 }): Promise<FixtureRepo> {
   const repo = params.repo ?? 'bench-org/big-model';
   const files: Record<string, FileSource> = { 'config.json': json({ model_type: 'bench' }) };
@@ -129,12 +131,18 @@ export async function buildBenchRepo(params: {
     const name = `model-${String(i).padStart(5, '0')}-of-${String(params.fileCount).padStart(5, '0')}.safetensors`;
     files[name] = { size: params.fileSize, seed: `${repo}-${i}-${params.fileSize}` };
   }
+  for (let i = 1; i <= (params.smallFiles ?? 0); i++) {
+    const size = 512 + ((i * 7919) % (64 * 1024 - 512));
+    files[`extra/part-${String(i).padStart(5, '0')}.txt`] = { size, seed: `${repo}-small-${i}` };
+  }
   const existing = readRepoState(params.root, repo);
   const main = existing?.branches.main ? existing.commits[existing.branches.main] : undefined;
   const same =
     main &&
-    Object.keys(main.files).length === params.fileCount + 1 &&
-    Object.keys(files).every((p) => main.files[p] && (p === 'config.json' || main.files[p]!.size === params.fileSize));
+    Object.keys(main.files).length === Object.keys(files).length &&
+    Object.entries(files).every(
+      ([p, src]) => main.files[p] && (typeof src !== 'object' || !('size' in src) || main.files[p]!.size === src.size),
+    );
   if (!same) await createRepo({ root: params.root, repo, files });
   return describeRepo(params.root, repo);
 }
