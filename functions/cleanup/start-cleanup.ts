@@ -1,5 +1,7 @@
-import type { Registry } from 'prom-client';
-import { startCloudEventFunction } from '../../shared/cloudevents/start-cloud-event-function.js';
+import {
+  startCloudEventFunction,
+  type FunctionServerOptions,
+} from '../../shared/cloudevents/start-cloud-event-function.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { RunningServer } from '../../shared/http/start-http-server.js';
 import type { ListPods } from '../../shared/k8s/list-pods.js';
@@ -16,25 +18,14 @@ export const CLEANUP_COMPLETED_TYPE = 'dev.modelctl.cleanup.completed';
  * Serves the cleanup function: `POST /` takes a PingSource CloudEvent, runs one pass and replies with the
  * summary CloudEvent; other types get 400. Passes never overlap in one process (entry locks guard across pods).
  */
-export async function startCleanup(params: {
-  settings: CleanupSettings;
-  listPods: ListPods;
-  metrics: CleanupMetrics;
-  registry: Registry;
-  log: Logger;
-  port: number;
-  /** @default '0.0.0.0' */
-  host?: string;
-  /** @default 30000 */
-  drainTimeoutMs?: number;
-}): Promise<RunningServer> {
+export async function startCleanup(
+  params: FunctionServerOptions & { settings: CleanupSettings; listPods: ListPods; metrics: CleanupMetrics },
+): Promise<RunningServer> {
+  const { settings, listPods, metrics, ...server } = params;
+  const pass = { settings, listPods, metrics };
   return startCloudEventFunction({
+    ...server,
     role: 'cleanup',
-    registry: params.registry,
-    log: params.log,
-    port: params.port,
-    host: params.host,
-    drainTimeoutMs: params.drainTimeoutMs,
     handle: async (event, eventLog) => {
       if (event.type !== PING_TYPE) {
         throw new AppError({
@@ -43,12 +34,12 @@ export async function startCleanup(params: {
           message: `event type ${JSON.stringify(event.type)} is not handled: cleanup runs on ${PING_TYPE} (a PingSource)`,
         });
       }
-      const summary = await runPass({ ...params, log: eventLog });
+      const summary = await runPass({ ...pass, log: eventLog });
       return {
         reply: {
           type: CLEANUP_COMPLETED_TYPE,
           source: '/modelctl/cleanup',
-          subject: params.settings.cachePath,
+          subject: settings.cachePath,
           data: summary,
         },
       };
@@ -63,13 +54,14 @@ export async function runPass(params: {
   metrics: CleanupMetrics;
   log: Logger;
 }): Promise<Awaited<ReturnType<typeof runCleanup>>> {
+  const { settings, listPods, metrics, log } = params;
   try {
-    const summary = await runCleanup({ settings: params.settings, listPods: params.listPods, log: params.log });
-    observeCleanup(params.metrics, summary);
-    params.log.info({ summary }, summary.dryRun ? 'cleanup dry run' : 'cleanup done');
+    const summary = await runCleanup({ settings, listPods, log });
+    observeCleanup(metrics, summary);
+    log.info({ summary }, summary.dryRun ? 'cleanup dry run' : 'cleanup done');
     return summary;
   } catch (err) {
-    params.metrics.runs.inc({ outcome: 'failed', dry_run: String(params.settings.dryRun) });
+    metrics.runs.inc({ outcome: 'failed', dry_run: String(settings.dryRun) });
     throw err;
   }
 }

@@ -1,19 +1,21 @@
 import { badRequest, schemaMismatch } from './scoring-error.js';
 
 /** onnxruntime tensor element types modelctl serve converts JSON values to. */
-export type ElementType =
-  | 'float32'
-  | 'float64'
-  | 'int8'
-  | 'int16'
-  | 'int32'
-  | 'int64'
-  | 'uint8'
-  | 'uint16'
-  | 'uint32'
-  | 'uint64'
-  | 'bool'
-  | 'string';
+const ELEMENT_TYPES = [
+  'float32',
+  'float64',
+  'int8',
+  'int16',
+  'int32',
+  'int64',
+  'uint8',
+  'uint16',
+  'uint32',
+  'uint64',
+  'bool',
+  'string',
+] as const;
+export type ElementType = (typeof ELEMENT_TYPES)[number];
 
 type TypedData =
   | Float32Array
@@ -38,20 +40,7 @@ const INTEGER_RANGES: Record<string, [number, number]> = {
 
 /** True for element types modelctl can build from JSON. */
 export function isSupportedElementType(type: string): type is ElementType {
-  return [
-    'float32',
-    'float64',
-    'int8',
-    'int16',
-    'int32',
-    'int64',
-    'uint8',
-    'uint16',
-    'uint32',
-    'uint64',
-    'bool',
-    'string',
-  ].includes(type);
+  return (ELEMENT_TYPES as readonly string[]).includes(type);
 }
 
 /**

@@ -1,7 +1,8 @@
-import type { Registry } from 'prom-client';
-import { startCloudEventFunction } from '../../shared/cloudevents/start-cloud-event-function.js';
+import {
+  startCloudEventFunction,
+  type FunctionServerOptions,
+} from '../../shared/cloudevents/start-cloud-event-function.js';
 import type { RunningServer } from '../../shared/http/start-http-server.js';
-import type { Logger } from '../../shared/log/create-logger.js';
 import { handleWarmEvent } from './handle-warm-event.js';
 import type { WarmDeps } from './warm-deps.js';
 
@@ -10,24 +11,11 @@ import type { WarmDeps } from './warm-deps.js';
  * Events are handled one at a time (an update and a ping arriving together must not race on the plan;
  * across replicas the plan's resourceVersion precondition does that job).
  */
-export async function startWarm(params: {
-  deps: WarmDeps;
-  registry: Registry;
-  log: Logger;
-  port: number;
-  /** @default '0.0.0.0' */
-  host?: string;
-  /** @default 30000 */
-  drainTimeoutMs?: number;
-}): Promise<RunningServer> {
-  const { deps } = params;
+export async function startWarm(params: FunctionServerOptions & { deps: WarmDeps }): Promise<RunningServer> {
+  const { deps, ...server } = params;
   return startCloudEventFunction({
+    ...server,
     role: 'warm',
-    registry: params.registry,
-    log: params.log,
-    port: params.port,
-    host: params.host,
-    drainTimeoutMs: params.drainTimeoutMs,
     handle: async (event, eventLog) => {
       const stop = deps.metrics.duration.startTimer({ type: event.type });
       try {

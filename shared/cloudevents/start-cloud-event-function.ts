@@ -5,15 +5,8 @@ import { startHttpServer, type RunningServer } from '../http/start-http-server.j
 import type { Logger } from '../log/create-logger.js';
 import { mountCloudEventRoute, type CloudEventHandler } from './mount-cloud-event-route.js';
 
-/**
- * A Knative function's HTTP server: `POST /` takes CloudEvents (one at a time: events of one function never
- * race on what they write), plus `/health/liveness`, `/health/readiness` (503 once draining) and `/metrics`.
- * `close()` on the result drains in-flight events.
- */
-export async function startCloudEventFunction(params: {
-  /** names the metrics (`modelctl_<role>_http_…`) */
-  role: string;
-  handle: CloudEventHandler;
+/** Where and how a function's server listens: what warm's and cleanup's callers pass through. */
+export interface FunctionServerOptions {
   registry: Registry;
   log: Logger;
   port: number;
@@ -21,7 +14,20 @@ export async function startCloudEventFunction(params: {
   host?: string | undefined;
   /** @default 30000 */
   drainTimeoutMs?: number | undefined;
-}): Promise<RunningServer> {
+}
+
+/**
+ * A Knative function's HTTP server: `POST /` takes CloudEvents (one at a time: events of one function never
+ * race on what they write), plus `/health/liveness`, `/health/readiness` (503 once draining) and `/metrics`.
+ * `close()` on the result drains in-flight events.
+ */
+export async function startCloudEventFunction(
+  params: FunctionServerOptions & {
+    /** names the metrics (`modelctl_<role>_http_…`) */
+    role: string;
+    handle: CloudEventHandler;
+  },
+): Promise<RunningServer> {
   const { log } = params;
   let draining = false;
   const app = createHttpApp({

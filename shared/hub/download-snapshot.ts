@@ -1,10 +1,8 @@
 import { readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { Dispatcher } from 'undici';
 import { AppError } from '../errors/app-error.js';
 import { blobLockPath, blobPath, repoCachePaths, type RepoCachePaths } from '../hf-cache/cache-paths.js';
-import type { DiskGuard } from '../hf-cache/disk-guard.js';
 import { linkSnapshotFile } from '../hf-cache/link-snapshot-file.js';
 import { partialFileEtag, readResumeRecord } from '../hf-cache/resume-record.js';
 import { tryFileLock, withFileLock } from '../hf-cache/with-file-lock.js';
@@ -13,11 +11,10 @@ import { writeRef } from '../hf-cache/write-ref.js';
 import { writeTreeCache } from '../hf-cache/write-tree-cache.js';
 import type { Logger } from '../log/create-logger.js';
 import { withRetry } from '../retry/with-retry.js';
-import { downloadBlob, type RetryPolicy } from './download-blob.js';
+import { downloadBlob, type DownloadBlobParams } from './download-blob.js';
 import { filterRepoFiles } from './filter-repo-files.js';
 import { blobHashSpec, hashPool } from './hash-pool.js';
 import { isRetryableHubError } from './hub-error.js';
-import type { HubAccess } from './hub-fetch.js';
 import { listRepoFiles, type RepoFile } from './list-repo-files.js';
 import { resolveRevision } from './resolve-revision.js';
 
@@ -38,8 +35,13 @@ export interface SnapshotResult {
   resumedBytes: number;
 }
 
-export interface DownloadSnapshotParams {
-  access: HubAccess;
+/** What a snapshot download passes on to each file's download (the same access, state, guard, retry, log). */
+type PerFileParams = Pick<
+  DownloadBlobParams,
+  'access' | 'stateDir' | 'diskGuard' | 'dispatcher' | 'retry' | 'onBytes' | 'signal' | 'log'
+>;
+
+export interface DownloadSnapshotParams extends PerFileParams {
   /** `HF_HUB_CACHE` */
   cacheDir: string;
   /** `org/name` */
@@ -54,20 +56,12 @@ export interface DownloadSnapshotParams {
   filesAreComplete?: boolean | undefined;
   allowPatterns?: readonly string[] | undefined;
   ignorePatterns?: readonly string[] | undefined;
-  /** resume records and the ownership ledger, outside `cacheDir` */
-  stateDir: string;
   /** files downloaded at once @default 8 */
   concurrency?: number | undefined;
   /** share one limit between models to bound the whole process */
   limit?: LimitFunction | undefined;
   /** re-hash blobs already on disk and replace those that do not match @default false */
   verifyHashes?: boolean | undefined;
-  diskGuard?: DiskGuard | undefined;
-  dispatcher?: Dispatcher | undefined;
-  retry?: RetryPolicy | undefined;
-  onBytes?: ((bytes: number) => void) | undefined;
-  signal?: AbortSignal | undefined;
-  log: Logger;
 }
 
 /**
