@@ -346,32 +346,14 @@ describe('modelctl cleanup --once', () => {
     try {
       const before = await listTree(cache.root);
       const run = (dryRun: string) =>
-        new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
-          execFile(
-            process.execPath,
-            [
-              '--import',
-              path.join(repoRoot, 'test/hub-server/register-ts.ts'),
-              path.join(repoRoot, 'cli/main.ts'),
-              'cleanup',
-              '--once',
-            ],
-            {
-              cwd: repoRoot,
-              env: {
-                PATH: process.env.PATH ?? '',
-                CACHE_PATH: cache.root,
-                NAMESPACE: ns,
-                TTL_DAYS: '7',
-                MAX_SIZE_GB: String(MAX_SIZE_GB),
-                DRY_RUN: dryRun,
-                KUBECONFIG: kubePeer().kubeconfig,
-                LOG_LEVEL: 'warn',
-              },
-              timeout: 60_000,
-            },
-            (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
-          );
+        runCleanupOnce({
+          CACHE_PATH: cache.root,
+          NAMESPACE: ns,
+          TTL_DAYS: '7',
+          MAX_SIZE_GB: String(MAX_SIZE_GB),
+          DRY_RUN: dryRun,
+          KUBECONFIG: kubePeer().kubeconfig,
+          LOG_LEVEL: 'warn',
         });
       const dry = await run('true');
       expect(dry.stderr).not.toMatch(/modelctl cleanup: /);
@@ -391,21 +373,26 @@ describe('modelctl cleanup --once', () => {
   });
 
   it('stops with one line naming a bad variable', async () => {
-    const res = await new Promise<{ code: number; stderr: string }>((resolve) => {
-      execFile(
-        process.execPath,
-        [
-          '--import',
-          path.join(repoRoot, 'test/hub-server/register-ts.ts'),
-          path.join(repoRoot, 'cli/main.ts'),
-          'cleanup',
-          '--once',
-        ],
-        { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', NAMESPACE: ns, TTL_DAYS: '-1' }, timeout: 60_000 },
-        (err, _stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stderr }),
-      );
-    });
+    const res = await runCleanupOnce({ NAMESPACE: ns, TTL_DAYS: '-1' });
     expect(res.code).toBe(1);
     expect(res.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^modelctl cleanup: TTL_DAYS: /)]);
   });
 });
+
+/** `modelctl cleanup --once` from the sources with only `env` (and PATH): its exit code and output. */
+function runCleanupOnce(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      [
+        '--import',
+        path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+        path.join(repoRoot, 'cli/main.ts'),
+        'cleanup',
+        '--once',
+      ],
+      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
+      (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}

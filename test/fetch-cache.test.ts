@@ -29,6 +29,25 @@ async function writeBigFile(file: string, mb: number): Promise<void> {
   await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
 }
 
+/** Fetch's settings for iris v1 on a pvc cache at `cache` (progress off). */
+function irisV1OnPvc(cache: string): Record<string, string> {
+  return {
+    MODEL_URI: `models:/${iris.name}/1`,
+    STORAGE_STRATEGY: 'pvc',
+    CACHE_PATH: cache,
+    MLFLOW_TRACKING_URI: own.url,
+    PROGRESS: 'none',
+  };
+}
+
+/** Starts a fetch into `output`, SIGKILLs it once 1 MiB of its download is on disk; resolves how it exited. */
+async function killHolderMidDownload(env: Record<string, string>, output: string) {
+  const holder = runModelctl(['fetch'], { ...env, OUTPUT_PATH: output });
+  await waitForPartialFile(path.join(env['CACHE_PATH']!, 'tmp'), 1024 * 1024);
+  holder.child.kill('SIGKILL');
+  return holder.exited;
+}
+
 /** Resolves when some file under `dir` whose name matches `pattern` holds at least `bytes` bytes. */
 async function waitForPartialFile(dir: string, bytes: number, timeoutMs = 60_000): Promise<string> {
   const deadline = Date.now() + timeoutMs;
@@ -124,17 +143,8 @@ describe('pvc cache', () => {
 
   it('a holder killed with SIGKILL mid-download does not block the next fetch for long', async () => {
     const cache = path.join(work, 'cache-kill');
-    const env = {
-      MODEL_URI: `models:/${iris.name}/1`,
-      STORAGE_STRATEGY: 'pvc',
-      CACHE_PATH: cache,
-      MLFLOW_TRACKING_URI: own.url,
-      PROGRESS: 'none',
-    };
-    const holder = runModelctl(['fetch'], { ...env, OUTPUT_PATH: path.join(work, 'kill-a') });
-    await waitForPartialFile(path.join(cache, 'tmp'), 1024 * 1024);
-    holder.child.kill('SIGKILL');
-    expect(await holder.exited).toBe('SIGKILL');
+    const env = irisV1OnPvc(cache);
+    expect(await killHolderMidDownload(env, path.join(work, 'kill-a'))).toBe('SIGKILL');
     expect(await readdir(path.join(cache, 'locks'))).toHaveLength(1);
     const started = Date.now();
     const next = await runFetch({ ...env, OUTPUT_PATH: path.join(work, 'kill-b') });
@@ -148,17 +158,8 @@ describe('pvc cache', () => {
 
   it('a holder on another pod that stopped its heartbeat is taken over after LOCK_STALE_SECONDS', async () => {
     const cache = path.join(work, 'cache-stale');
-    const env = {
-      MODEL_URI: `models:/${iris.name}/1`,
-      STORAGE_STRATEGY: 'pvc',
-      CACHE_PATH: cache,
-      MLFLOW_TRACKING_URI: own.url,
-      PROGRESS: 'none',
-    };
-    const holder = runModelctl(['fetch'], { ...env, OUTPUT_PATH: path.join(work, 'stale-a') });
-    await waitForPartialFile(path.join(cache, 'tmp'), 1024 * 1024);
-    holder.child.kill('SIGKILL');
-    await holder.exited;
+    const env = irisV1OnPvc(cache);
+    await killHolderMidDownload(env, path.join(work, 'stale-a'));
     // as if the crashed holder ran on another node: no pid to check, only its heartbeat, which has stopped
     const [lockName] = await readdir(path.join(cache, 'locks'));
     const lockFile = path.join(cache, 'locks', lockName!);
