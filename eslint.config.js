@@ -1,8 +1,9 @@
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', '.tools/', 'coverage/', 'examples/', '.test-tmp/', '**/*.js'] },
+  { ignores: ['dist/', 'node_modules/', '.tools/', 'coverage/', 'examples/', '.test-tmp/'] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {
@@ -18,6 +19,13 @@ export default tseslint.config(
       // above proves it is there, `a[i]!` says so more clearly than a redundant runtime branch.
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
+  },
+  {
+    // the plain Node scripts (bench runner and report, bundler, jest configs): no tsconfig project covers them,
+    // so the type-aware rules are off; the rest, caps included, apply as to TypeScript
+    files: ['**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: globals.node, parserOptions: { projectService: false } },
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],

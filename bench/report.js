@@ -2,7 +2,7 @@
 // Writes BENCHMARKS.md from bench/results/*.json (run.json from bench/run.js plus each benchmark's JSON).
 // Nothing here is a number of its own: every value comes from the JSON of the last run.
 // usage: node bench/report.js   (after bench/run.js; run.js calls it)
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -75,64 +75,75 @@ function header(run) {
   ].join('\n');
 }
 
-function summary(r) {
+function servingTargets(s) {
   const rows = [];
-  for (const m of r.serving?.models ?? []) {
+  for (const m of s?.models ?? []) {
     for (const q of m.ratios.filter((x) => x.connections >= 16)) {
       rows.push([
         `serve ${m.model}: req/s ≥ 10× mlflow at ${q.connections} conn.`,
         `${fmt(q.rps_ratio, 2)}×`,
-        mark(q.rps_ratio >= r.serving.targets.rpsRatio),
+        mark(q.rps_ratio >= s.targets.rpsRatio),
       ]);
       rows.push([
         `serve ${m.model}: p99 ≤ 0.2× mlflow at ${q.connections} conn.`,
         `${fmt(q.p99_ratio, 3)}×`,
-        mark(q.p99_ratio <= r.serving.targets.p99Ratio),
+        mark(q.p99_ratio <= s.targets.p99Ratio),
       ]);
     }
   }
-  const o = r.serving?.overhead;
+  const o = s?.overhead;
   if (o)
     rows.push([
       `serve overhead over raw onnxruntime ≤ 15% (${o.model}, batch ${o.batch})`,
       `${fmt(o.throughput_overhead * 100)}%`,
       mark(o.pass),
     ]);
-  const c = r['cold-start'];
-  if (c) {
-    rows.push([
-      'cold start ≤ 0.1× mlflow models serve',
-      `${fmt(c.ratios.modelctl_vs_mlflow, 3)}×`,
-      mark(c.pass.vs_mlflow),
-    ]);
-    rows.push(['cold start ≤ 1.5× bare node script', `${fmt(c.ratios.modelctl_vs_bare, 2)}×`, mark(c.pass.vs_bare)]);
-  }
-  for (const d of r.download) for (const [k, v] of downloadRatios(d)) rows.push([k, v.text, mark(v.pass)]);
-  const f = r['fetch-cache-hit'];
-  if (f)
-    rows.push([
-      'cache-hit fetch ≤ 200 ms (1 GiB, process spawn to exit)',
-      `${fmt(f.median_ms)} ms median`,
-      mark(f.pass),
-    ]);
-  const fl = r.fleet;
-  if (fl) {
-    const max = Math.max(...fl.fleets.map((x) => x.agent_peak_rss_mb.max));
-    rows.push(['agent RSS ≤ 150 MB (fleet, max over all agents)', `${fmt(max)} MB`, mark(max <= 150)]);
-    rows.push([
+  return rows;
+}
+
+function coldStartTargets(c) {
+  if (!c) return [];
+  return [
+    ['cold start ≤ 0.1× mlflow models serve', `${fmt(c.ratios.modelctl_vs_mlflow, 3)}×`, mark(c.pass.vs_mlflow)],
+    ['cold start ≤ 1.5× bare node script', `${fmt(c.ratios.modelctl_vs_bare, 2)}×`, mark(c.pass.vs_bare)],
+  ];
+}
+
+function fetchHitTargets(f) {
+  if (!f) return [];
+  return [['cache-hit fetch ≤ 200 ms (1 GiB, process spawn to exit)', `${fmt(f.median_ms)} ms median`, mark(f.pass)]];
+}
+
+function fleetTargets(fl) {
+  if (!fl) return [];
+  const max = Math.max(...fl.fleets.map((x) => x.agent_peak_rss_mb.max));
+  const rows = [
+    ['agent RSS ≤ 150 MB (fleet, max over all agents)', `${fmt(max)} MB`, mark(max <= 150)],
+    [
       fl.settings.plan_used
         ? 'fleet: agents following the plan make no Hub API call (per node, by N)'
         : 'fleet: Hub API calls per node constant in N',
       fl.fleets.map((x) => `${x.agents}: ${x.api_calls_per_node}`).join(', '),
       mark(fl.settings.plan_used ? fl.fleets.every((x) => x.api_calls_total === 0) : fl.api_calls_per_node_constant),
+    ],
+  ];
+  if (fl.settings.plan_used)
+    rows.push([
+      'fleet: warm Hub API calls O(models), independent of N',
+      fl.fleets.map((x) => `${x.agents}: ${x.warm.api_calls}`).join(', '),
+      mark(fl.warm_api_calls_constant),
     ]);
-    if (fl.settings.plan_used)
-      rows.push([
-        'fleet: warm Hub API calls O(models), independent of N',
-        fl.fleets.map((x) => `${x.agents}: ${x.warm.api_calls}`).join(', '),
-        mark(fl.warm_api_calls_constant),
-      ]);
-  }
+  return rows;
+}
+
+function summary(r) {
+  const rows = [
+    ...servingTargets(r.serving),
+    ...coldStartTargets(r['cold-start']),
+    ...r.download.flatMap((d) => downloadRatios(d).map(([k, v]) => [k, v.text, mark(v.pass)])),
+    ...fetchHitTargets(r['fetch-cache-hit']),
+    ...fleetTargets(r.fleet),
+  ];
   return ['## Targets', '', table(['target', 'measured', 'met'], rows)].join('\n');
 }
 
@@ -400,33 +411,35 @@ function fleet(fl) {
   ].join('\n');
 }
 
-/** Where a target is missed: what the measurements of this run say about why (numbers from the JSON only). */
-function causes(r) {
-  const out = [];
-  const s = r.serving;
+/** Why the serving overhead target is missed: where a large request's time goes. */
+function servingOverheadCause(s) {
   const p = s?.profile;
-  if (p && s.overhead && !s.overhead.pass) {
-    const per = (ms) => fmt(ms / p.requests, 2);
-    const threads = p.inference_threads ?? [];
-    const top = threads
-      .flatMap((t) => t.top)
-      .reduce((acc, t) => acc.set(t.fn ?? t.name, (acc.get(t.fn ?? t.name) ?? 0) + t.ms), new Map());
-    const topText = [...top.entries()]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 5)
-      .map(([fn, ms]) => `${fn} ${per(ms)} ms`)
-      .join(', ');
-    const o = s.overhead;
-    out.push(
-      `- **Serving a large body (dense, overhead, dense req/s and p99)**: per ${o.batch}-row request (${p.requests} sequential requests under \`--cpu-prof\`)` +
-        ` the inference threads spent ${per(p.inference_busy_ms ?? 0)} ms (top: ${topText}) and the main thread ${per(p.busy_ms)} ms, while` +
-        ` \`session.run\` alone takes ${fmt(o.raw.single_thread_p50_ms, 3)} ms (p50).` +
-        (o.json_parse
-          ? ` Parsing the ${fmt(o.json_parse.body_bytes / 1024)} KiB JSON body alone takes ${fmt(o.json_parse.p50_ms, 3)} ms (${fmt(o.json_parse.vs_session_run * 100)}% of \`session.run\`):` +
-            ' on this model no JSON server can come within 15% of raw onnxruntime; on 2 cores every request also pays the CPU of the load generator on the same machine.'
-          : ''),
-    );
-  }
+  if (!p || !s.overhead || s.overhead.pass) return [];
+  const per = (ms) => fmt(ms / p.requests, 2);
+  const threads = p.inference_threads ?? [];
+  const top = threads
+    .flatMap((t) => t.top)
+    .reduce((acc, t) => acc.set(t.fn ?? t.name, (acc.get(t.fn ?? t.name) ?? 0) + t.ms), new Map());
+  const topText = [...top.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 5)
+    .map(([fn, ms]) => `${fn} ${per(ms)} ms`)
+    .join(', ');
+  const o = s.overhead;
+  return [
+    `- **Serving a large body (dense, overhead, dense req/s and p99)**: per ${o.batch}-row request (${p.requests} sequential requests under \`--cpu-prof\`)` +
+      ` the inference threads spent ${per(p.inference_busy_ms ?? 0)} ms (top: ${topText}) and the main thread ${per(p.busy_ms)} ms, while` +
+      ` \`session.run\` alone takes ${fmt(o.raw.single_thread_p50_ms, 3)} ms (p50).` +
+      (o.json_parse
+        ? ` Parsing the ${fmt(o.json_parse.body_bytes / 1024)} KiB JSON body alone takes ${fmt(o.json_parse.p50_ms, 3)} ms (${fmt(o.json_parse.vs_session_run * 100)}% of \`session.run\`):` +
+          ' on this model no JSON server can come within 15% of raw onnxruntime; on 2 cores every request also pays the CPU of the load generator on the same machine.'
+        : ''),
+  ];
+}
+
+/** Why a model misses its req/s or p99 ratio at some concurrency: CPU time and run-queue wait. */
+function servingRowCauses(s) {
+  const out = [];
   for (const m of s?.models ?? []) {
     for (const q of m.ratios.filter((x) => x.pass === false)) {
       const row = m.rows.find(
@@ -439,45 +452,60 @@ function causes(r) {
       );
     }
   }
-  const c = r['cold-start'];
-  if (c && !c.pass.vs_bare) {
-    const prof = c.profile?.top
-      .slice(0, 3)
-      .map((t) => `${t.name} ${fmt(t.pct)}%`)
-      .join(', ');
-    out.push(
-      `- **Cold start vs the bare script**: modelctl answered its first HTTP request (any status) after a median ${fmt(c.modelctl_listening_median_ms)} ms` +
-        ` and its first 200 after ${fmt(c.median_ms.modelctl)} ms; the bare script needed ${fmt(c.median_ms.bare)} ms in all.` +
-        (prof
-          ? ` Main-thread self time of one start under \`--cpu-prof\`: ${prof} (of ${fmt(c.profile.busy_ms)} ms busy).`
-          : '') +
-        (c.worker_profile
-          ? ` One inference thread: ${c.worker_profile.top
-              .slice(0, 3)
-              .map((t) => `${t.name} ${fmt(t.pct)}%`)
-              .join(', ')} (of ${fmt(c.worker_profile.busy_ms)} ms busy).`
-          : ''),
-    );
-  }
-  for (const d of r.download ?? []) {
-    const j = d.json;
-    if (!j?.agent || !j.huggingface_hub || !j.parallel_curl) continue;
-    const missed = downloadRatios(d).filter(([, v]) => !v.pass);
-    if (missed.length === 0) continue;
-    out.push(
-      `- **Download** (${missed.map(([k]) => k).join('; ')}): agent ${fmt(j.agent.mib_per_s)} MiB/s, huggingface_hub ${fmt(j.huggingface_hub.mib_per_s)} MiB/s,` +
-        ` parallel curl ${fmt(j.parallel_curl.mib_per_s)} MiB/s, from a Hub server on the same 2 cores. curl only writes bytes; the agent also` +
-        ' hashes every byte (sha256, checked before the file is published) and writes the cache layout, and shares the two cores' +
-        ' with the Hub server: CPU-bound where curl is not. The agent hashes and writes on a worker thread; its main thread copies socket' +
-        ` bytes into slabs. Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM, which counts the node binary's mapped code and the V8 heaps besides the download buffers.`,
-    );
-  }
-  const f = r['fetch-cache-hit'];
-  if (f && !f.pass && f.fetch_only) {
-    out.push(
-      `- **Cache-hit fetch**: median ${fmt(f.median_ms)} ms through \`./bin/modelctl\`, ${fmt(f.fetch_only.median_ms)} ms from an entry that registers only fetch (the fetch engineer's split; see bench/results/fetch-cache-hit.json).`,
-    );
-  }
+  return out;
+}
+
+const topFunctions = (profile) =>
+  profile.top
+    .slice(0, 3)
+    .map((t) => `${t.name} ${fmt(t.pct)}%`)
+    .join(', ');
+
+function coldStartCause(c) {
+  if (!c || c.pass.vs_bare) return [];
+  const prof = c.profile ? topFunctions(c.profile) : undefined;
+  return [
+    `- **Cold start vs the bare script**: modelctl answered its first HTTP request (any status) after a median ${fmt(c.modelctl_listening_median_ms)} ms` +
+      ` and its first 200 after ${fmt(c.median_ms.modelctl)} ms; the bare script needed ${fmt(c.median_ms.bare)} ms in all.` +
+      (prof
+        ? ` Main-thread self time of one start under \`--cpu-prof\`: ${prof} (of ${fmt(c.profile.busy_ms)} ms busy).`
+        : '') +
+      (c.worker_profile
+        ? ` One inference thread: ${topFunctions(c.worker_profile)} (of ${fmt(c.worker_profile.busy_ms)} ms busy).`
+        : ''),
+  ];
+}
+
+function downloadCause(d) {
+  const j = d.json;
+  if (!j?.agent || !j.huggingface_hub || !j.parallel_curl) return [];
+  const missed = downloadRatios(d).filter(([, v]) => !v.pass);
+  if (missed.length === 0) return [];
+  return [
+    `- **Download** (${missed.map(([k]) => k).join('; ')}): agent ${fmt(j.agent.mib_per_s)} MiB/s, huggingface_hub ${fmt(j.huggingface_hub.mib_per_s)} MiB/s,` +
+      ` parallel curl ${fmt(j.parallel_curl.mib_per_s)} MiB/s, from a Hub server on the same 2 cores. curl only writes bytes; the agent also` +
+      ' hashes every byte (sha256, checked before the file is published) and writes the cache layout, and shares the two cores' +
+      ' with the Hub server: CPU-bound where curl is not. The agent hashes and writes on a worker thread; its main thread copies socket' +
+      ` bytes into slabs. Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM, which counts the node binary's mapped code and the V8 heaps besides the download buffers.`,
+  ];
+}
+
+function fetchHitCause(f) {
+  if (!f || f.pass || !f.fetch_only) return [];
+  return [
+    `- **Cache-hit fetch**: median ${fmt(f.median_ms)} ms through \`./bin/modelctl\`, ${fmt(f.fetch_only.median_ms)} ms from an entry that registers only fetch (the fetch engineer's split; see bench/results/fetch-cache-hit.json).`,
+  ];
+}
+
+/** Where a target is missed: what the measurements of this run say about why (numbers from the JSON only). */
+function causes(r) {
+  const out = [
+    ...servingOverheadCause(r.serving),
+    ...servingRowCauses(r.serving),
+    ...coldStartCause(r['cold-start']),
+    ...(r.download ?? []).flatMap(downloadCause),
+    ...fetchHitCause(r['fetch-cache-hit']),
+  ];
   if (out.length === 0) return '';
   return ['## Misses: measured causes', '', ...out].join('\n');
 }
