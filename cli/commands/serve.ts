@@ -25,6 +25,18 @@ const OPTIONS: readonly EnvOption[] = [
     defaultText: '1024',
   },
   {
+    flag: '--max-batch-size <rows>',
+    env: 'SERVE_MAX_BATCH_SIZE',
+    description: 'adaptive batching: concurrent requests merged into one model call of up to this many rows (1: off)',
+    defaultText: '128',
+  },
+  {
+    flag: '--max-batch-delay-ms <ms>',
+    env: 'SERVE_MAX_BATCH_DELAY_MS',
+    description: 'adaptive batching: longest a request waits for others while a thread is free',
+    defaultText: '0',
+  },
+  {
     flag: '--timeout <seconds>',
     env: 'MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT',
     description: 'per-request timeout, then 504',

@@ -60,6 +60,19 @@ export function createServeApp(params: {
     },
   });
 
+  const batchSize = new Histogram({
+    name: 'modelctl_serve_batch_size',
+    help: 'Requests merged into one inference-thread call by adaptive batching (1: alone)',
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256],
+    registers: [params.registry],
+  });
+  const queueWait = new Histogram({
+    name: 'modelctl_serve_queue_wait_seconds',
+    help: 'Time a request waited in the inference queue before its batch went to a thread',
+    buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [params.registry],
+  });
+
   const ctx: ServeContext = {
     model: () => model,
     requireModel: () => {
@@ -94,27 +107,38 @@ export function createServeApp(params: {
     setModel: (loaded, seconds) => {
       model = loaded;
       loadTime.observe(seconds);
+      loaded.observeBatches({
+        batch: (items, waits) => {
+          batchSize.observe(items);
+          for (const w of waits) queueWait.observe(w);
+        },
+      });
     },
   };
 }
 
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+/**
+ * `work` or a 504 after `ms`. A function gets an AbortSignal that aborts at the deadline, so a request still
+ * queued for inference leaves the queue instead of being computed for nobody.
+ */
+async function withTimeout<T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>), ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const controller = new AbortController();
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new AppError({
-            code: 'DEADLINE_EXCEEDED',
-            statusCode: 504,
-            message: 'Request processing time exceeded limit',
-          }),
-        ),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const err = new AppError({
+        code: 'DEADLINE_EXCEEDED',
+        statusCode: 504,
+        message: 'Request processing time exceeded limit',
+      });
+      controller.abort(err);
+      reject(err);
+    }, ms);
   });
+  const running = typeof work === 'function' ? work(controller.signal) : work;
+  running.catch(() => undefined); // after the deadline its outcome has no reader
   try {
-    return await Promise.race([work, deadline]);
+    return await Promise.race([running, deadline]);
   } finally {
     clearTimeout(timer);
   }

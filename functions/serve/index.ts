@@ -21,6 +21,9 @@ export const ServeEnv = z
     HOST: z.string().default('0.0.0.0'),
     SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
     SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
+    // adaptive batching (MLServer's max_batch_size / max_batch_time, Triton's dynamic batcher): rows per model call
+    SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65536).default(128),
+    SERVE_MAX_BATCH_DELAY_MS: z.coerce.number().min(0).max(10_000).default(0),
     SERVE_INTRA_OP_THREADS: z.coerce.number().int().min(1).optional(),
     MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
     SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
@@ -74,6 +77,8 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     name: config.MODEL_NAME ?? path.basename(config.modelDir),
     threads: config.SERVE_MAX_CONCURRENCY,
     maxQueue: config.SERVE_MAX_QUEUE,
+    maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
+    maxBatchDelayMs: config.SERVE_MAX_BATCH_DELAY_MS,
     intraOpThreads: config.SERVE_INTRA_OP_THREADS,
     log,
   }).then(
@@ -113,6 +118,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
       model: model.name,
       inputs: model.io.inputs.map((i) => i.name),
       threads: config.SERVE_MAX_CONCURRENCY,
+      maxBatchSize: model.maxBatchSize,
       ms: Math.round(seconds * 1000),
     },
     'model ready',

@@ -3,20 +3,28 @@ import { Piscina } from 'piscina';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
-import type { InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
+import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from './batching/adaptive-batcher.js';
+import { hasBatchDimension } from './batching/has-batch-dimension.js';
+import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
+import { toModelIo } from './model-io.js';
 import type { ScoringTask } from './scoring.js';
 
 export interface InferencePool {
   /**
    * Scores one request in a worker thread; the task's body buffer is transferred to it (unusable here after).
    * @returns the response body: JSON as UTF-8 bytes
-   * @throws AppError the worker's refusal of the request; SERVER_BUSY (503) when the queue is full
+   * @throws AppError the worker's refusal of the request; SERVER_BUSY (503) when the queue is full; the signal's
+   * reason when it aborts while the request is still queued
    */
-  score: (task: ScoringTask) => Promise<Uint8Array>;
+  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<Uint8Array>;
   /** what each thread reported once it had loaded the model and run the input example */
   threads: ThreadReport[];
   /** runs waiting for a thread */
   queued: () => number;
+  /** the largest batch in rows (1: batching is off, the model has no batch dimension or it was turned off) */
+  maxBatchSize: number;
+  /** sets the observer of the batches (batch size, queue wait) */
+  observeBatches: (observer: BatchObserver | null) => void;
   close: () => Promise<void>;
 }
 
@@ -32,6 +40,10 @@ export async function createInferencePool(params: {
   examplePath: string | null;
   threads: number;
   maxQueue: number;
+  /** SERVE_MAX_BATCH_SIZE: rows per model call when requests are merged; 1 turns batching off */
+  maxBatchSize: number;
+  /** SERVE_MAX_BATCH_DELAY_MS: longest a request waits for others while a thread is free */
+  maxBatchDelayMs: number;
 }): Promise<InferencePool> {
   const workerData: WorkerInit = {
     onnxPath: params.onnxPath,
@@ -65,23 +77,55 @@ export async function createInferencePool(params: {
     });
   });
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
+  const batchable = hasBatchDimension(toModelIo(threads[0]!, params.signature));
+  const maxBatchSize = batchable ? params.maxBatchSize : 1;
+  // the batcher is the one queue: it hands piscina at most one batch per thread, so piscina's own queue stays empty
+  const batcher = createAdaptiveBatcher<ScoringTask, Uint8Array>({
+    runBatch: (tasks) => (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)),
+    slots: params.threads,
+    maxBatchSize,
+    maxDelayMs: params.maxBatchDelayMs,
+    maxQueue: params.maxQueue,
+  });
   return {
-    score: async (task) => {
-      const body = ownedBytes(task.body);
-      const message: InferenceTask = { ...task, kind: 'score', body };
-      let result: Uint8Array | ScoringRefusal;
-      try {
-        result = (await pool.run(message, { transferList: [body.buffer] })) as Uint8Array | ScoringRefusal;
-      } catch (cause) {
-        throw poolError(cause);
-      }
-      if (result instanceof Uint8Array) return result;
-      throw new AppError(result.refused);
-    },
+    score: (task, options) => batcher.submit(task, options),
     threads,
-    queued: () => pool.queueSize,
+    queued: batcher.queued,
+    maxBatchSize,
+    observeBatches: batcher.observe,
     close: () => pool.destroy(),
   };
+}
+
+/** One request, batching off: scored on its own in a thread. */
+async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<Uint8Array>[]> {
+  const body = ownedBytes(task.body);
+  const message: InferenceTask = { ...task, kind: 'score', body };
+  let result: Uint8Array | ScoringRefusal;
+  try {
+    result = (await pool.run(message, { transferList: [body.buffer] })) as Uint8Array | ScoringRefusal;
+  } catch (cause) {
+    throw poolError(cause);
+  }
+  if (result instanceof Uint8Array) return [{ ok: true, value: result }];
+  return [{ ok: false, error: new AppError(result.refused) }];
+}
+
+/** Requests merged into one task: the thread scores them together and answers each on its own. */
+async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): Promise<BatchOutcome<Uint8Array>[]> {
+  const owned = tasks.map((t) => ({ ...t, body: ownedBytes(t.body) }));
+  const message: InferenceTask = { kind: 'batch', tasks: owned, maxRows };
+  let results: BatchItemResult[];
+  try {
+    results = (await pool.run(message, { transferList: owned.map((t) => t.body.buffer) })) as BatchItemResult[];
+  } catch (cause) {
+    throw poolError(cause);
+  }
+  return results.map((r) =>
+    'body' in r
+      ? { ok: true, value: r.body, ...(r.rows === undefined ? {} : { size: r.rows }) }
+      : { ok: false, error: new AppError(r.refused), ...(r.rows === undefined ? {} : { size: r.rows }) },
+  );
 }
 
 /**

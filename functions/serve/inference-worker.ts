@@ -4,10 +4,11 @@
 // it would stall health probes and every other request.
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
-import { move, workerData } from 'piscina';
+import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { isAppError } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
+import { scoreMerged } from './batching/merge-runs.js';
 import { badRequest } from './scoring-error.js';
 import { score, type ScoringModel, type ScoringTask } from './scoring.js';
 
@@ -26,7 +27,13 @@ export interface ThreadReport {
   /** null without an example; else its time or the refusal of it */
   example: { ms: number } | ScoringRefusal | null;
 }
-export type InferenceTask = { kind: 'describe' } | ({ kind: 'score' } & ScoringTask);
+export type InferenceTask =
+  | { kind: 'describe' }
+  | ({ kind: 'score' } & ScoringTask)
+  /** requests merged by the adaptive batcher: scored together, the model called once per compatible group */
+  | { kind: 'batch'; tasks: ScoringTask[]; maxRows: number };
+/** One request of a batch: its answer or refusal, with its rows once they reached the model. */
+export type BatchItemResult = ({ body: Uint8Array } | ScoringRefusal) & { rows?: number | undefined };
 /** A request the worker could not score, as the main thread turns it back into an AppError. */
 export interface ScoringRefusal {
   refused: { statusCode: number; code: string; message: string };
@@ -45,8 +52,26 @@ export default async function handle(task: InferenceTask): Promise<unknown> {
     const report: ThreadReport = { inputs: session.inputMetadata, outputs: session.outputMetadata, example };
     return report;
   }
+  if (task.kind === 'batch') return scoreBatch(task.tasks, task.maxRows);
   const answer = await scoreTask(task);
   return answer instanceof Uint8Array ? move(answer) : answer;
+}
+
+/** The batch's answers, each body's buffer transferred (moved, not copied) back to the main thread. */
+async function scoreBatch(tasks: ScoringTask[], maxRows: number): Promise<unknown> {
+  model ??= { name: init.modelName, io: modelIo(), run };
+  const scoring = model;
+  const settled = await scoreMerged({
+    tasks,
+    scoreOne: (task, runMerged) => score(task, { ...scoring, run: runMerged }),
+    run,
+    maxRows,
+  });
+  const results: BatchItemResult[] = settled.map(({ result, rows }) =>
+    result.status === 'fulfilled' ? { body: result.value, rows } : { ...refusalOf(result.reason), rows },
+  );
+  const buffers = results.flatMap((r) => ('body' in r ? [r.body.buffer] : []));
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: results } as never);
 }
 
 async function scoreTask(task: ScoringTask): Promise<Uint8Array | ScoringRefusal> {

@@ -21,7 +21,10 @@ export function kserveV1Routes(ctx: ServeContext): Router {
     const [name, verb] = target.split(':');
     if (verb !== 'predict') throw v2Error(404, `unknown verb in ${target}: use /v1/models/${model.name}:predict`);
     if (name !== model.name) throw v2Error(404, `Model ${name} not found`);
-    ctx.sendJson(res, await ctx.withTimeout(model.score({ protocol: 'kserve-v1', body: ctx.bodyOf(req) })));
+    ctx.sendJson(
+      res,
+      await ctx.withTimeout((signal) => model.score({ protocol: 'kserve-v1', body: ctx.bodyOf(req) }, { signal })),
+    );
   });
   return router;
 }

@@ -4,6 +4,7 @@ import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { readMlmodel, type MlflowOnnxModel } from '../../shared/model/read-mlmodel.js';
+import type { BatchObserver } from './batching/adaptive-batcher.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
 import { toModelIo, type ModelIo } from './model-io.js';
@@ -17,10 +18,15 @@ export interface ServedModel {
   /**
    * Scores one request in an inference thread (the body's buffer is transferred there).
    * @returns the JSON response body as UTF-8 bytes
-   * @throws AppError for a request the model cannot score, 503 when the queue is full
+   * @throws AppError for a request the model cannot score, 503 when the queue is full; the signal's reason when
+   * it aborts while the request is queued
    */
-  score: (task: ScoringTask) => Promise<Uint8Array>;
+  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<Uint8Array>;
   queued: () => number;
+  /** rows per model call when concurrent requests are merged (1: no batching) */
+  maxBatchSize: number;
+  /** sets the observer of the batches (the server's batch size and queue wait metrics) */
+  observeBatches: (observer: BatchObserver | null) => void;
   close: () => Promise<void>;
 }
 
@@ -35,6 +41,10 @@ export async function loadServedModel(params: {
   name: string;
   threads: number;
   maxQueue: number;
+  /** SERVE_MAX_BATCH_SIZE; 1 turns adaptive batching off */
+  maxBatchSize: number;
+  /** SERVE_MAX_BATCH_DELAY_MS */
+  maxBatchDelayMs: number;
   /** overrides onnx_session_options.intra_op_num_threads */
   intraOpThreads: number | undefined;
   log: Logger;
@@ -51,6 +61,8 @@ export async function loadServedModel(params: {
     examplePath,
     threads: params.threads,
     maxQueue: params.maxQueue,
+    maxBatchSize: params.maxBatchSize,
+    maxBatchDelayMs: params.maxBatchDelayMs,
   });
   try {
     const model: ServedModel = {
@@ -59,6 +71,8 @@ export async function loadServedModel(params: {
       io: toModelIo(pool.threads[0]!, mlmodel.signature),
       score: pool.score,
       queued: pool.queued,
+      maxBatchSize: pool.maxBatchSize,
+      observeBatches: pool.observeBatches,
       close: pool.close,
     };
     checkInputExample(model, examplePath, pool.threads, params.log);

@@ -29,7 +29,10 @@ export function mlflowRoutes(ctx: ServeContext): Router {
     }
     const format = mediaType(header!) === 'text/csv' ? 'csv' : 'json';
     // parsed, run and answered in an inference thread (mlflow-scoring.ts)
-    ctx.sendJson(res, await ctx.withTimeout(model.score({ protocol: 'mlflow', format, body: ctx.bodyOf(req) })));
+    ctx.sendJson(
+      res,
+      await ctx.withTimeout((signal) => model.score({ protocol: 'mlflow', format, body: ctx.bodyOf(req) }, { signal })),
+    );
   });
   return router;
 }

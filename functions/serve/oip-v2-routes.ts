@@ -37,7 +37,10 @@ export function oipV2Routes(ctx: ServeContext): Router {
   });
   router.post('/v2/models/:name/infer', ctx.readBody, async (req: Request, res: Response) => {
     const model = modelNamed(ctx, req);
-    ctx.sendJson(res, await ctx.withTimeout(model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req) })));
+    ctx.sendJson(
+      res,
+      await ctx.withTimeout((signal) => model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req) }, { signal })),
+    );
   });
   return router;
 }

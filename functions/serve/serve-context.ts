@@ -13,8 +13,11 @@ export interface ServeContext {
   bodyOf: (req: Request) => Uint8Array;
   /** answers 200 with a JSON body already serialised to UTF-8 (by an inference thread) */
   sendJson: (res: Response, json: Uint8Array) => void;
-  /** rejects with a 504 AppError when `work` outlasts the scoring timeout */
-  withTimeout: <T>(work: Promise<T>) => Promise<T>;
+  /**
+   * rejects with a 504 AppError when `work` outlasts the scoring timeout; given a function, passes it a signal
+   * that aborts at the deadline (a request still queued then leaves the queue)
+   */
+  withTimeout: <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>)) => Promise<T>;
   /** what GET /version answers */
   version: string;
 }

@@ -1,0 +1,245 @@
+import { describe, expect, it } from '@jest/globals';
+import { AppError } from '../../../shared/errors/app-error.js';
+import { createAdaptiveBatcher, type BatchOutcome } from './adaptive-batcher.js';
+
+/** A runtime whose batches finish when the test says so; records every batch it was given. */
+function manualRuntime<T>() {
+  const batches: T[][] = [];
+  const finishers: (() => void)[] = [];
+  const runBatch = (items: T[]): Promise<BatchOutcome<string>[]> => {
+    batches.push(items);
+    return new Promise((resolve) =>
+      finishers.push(() => resolve(items.map((i) => ({ ok: true, value: `done ${String(i)}` })))),
+    );
+  };
+  const finishNext = async (): Promise<void> => {
+    finishers.shift()?.();
+    await new Promise((r) => setImmediate(r));
+  };
+  return { batches, runBatch, finishNext };
+}
+
+const turn = () => new Promise((r) => setImmediate(r));
+
+/** One request alone first: until the runtime has answered once, the batcher does not know request sizes. */
+async function warmUp<T>(
+  batcher: { submit: (item: T) => Promise<unknown> },
+  rt: { finishNext: () => Promise<void> },
+  item: T,
+) {
+  const done = batcher.submit(item);
+  await turn();
+  await rt.finishNext();
+  await done;
+}
+
+describe('createAdaptiveBatcher', () => {
+  it('merges the requests that arrive while every thread is busy into the next batch', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const first = batcher.submit(0);
+    await turn();
+    const rest = [1, 2, 3, 4, 5].map((i) => batcher.submit(i));
+    await turn();
+    expect(rt.batches).toEqual([[0]]);
+    expect(batcher.queued()).toBe(5);
+    await rt.finishNext();
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4, 5]]);
+    await rt.finishNext();
+    await expect(first).resolves.toBe('done 0');
+    await expect(Promise.all(rest)).resolves.toEqual(['done 1', 'done 2', 'done 3', 'done 4', 'done 5']);
+  });
+
+  it('takes what arrives in the same turn together when a thread is free, and waits for nothing more', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 2,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    await warmUp(batcher, rt, 0);
+    const all = [1, 2, 3].map((i) => batcher.submit(i));
+    await turn();
+    expect(rt.batches).toEqual([[0], [1, 2, 3]]);
+    await rt.finishNext();
+    await expect(Promise.all(all)).resolves.toHaveLength(3);
+  });
+
+  it('waits up to maxDelayMs for more requests while a thread is free', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 300,
+      maxQueue: 100,
+    });
+    await warmUp(batcher, rt, 0);
+    const started = performance.now();
+    const a = batcher.submit(1);
+    await new Promise((r) => setTimeout(r, 10));
+    const b = batcher.submit(2);
+    await turn();
+    expect(rt.batches).toEqual([[0]]);
+    while (rt.batches.length === 1) await new Promise((r) => setTimeout(r, 2));
+    expect(performance.now() - started).toBeGreaterThanOrEqual(290);
+    expect(rt.batches).toEqual([[0], [1, 2]]);
+    await rt.finishNext();
+    await expect(Promise.all([a, b])).resolves.toEqual(['done 1', 'done 2']);
+  });
+
+  it('caps a batch by the rows the runtime reports per request', async () => {
+    const batches: number[][] = [];
+    const batcher = createAdaptiveBatcher<number, number>({
+      // every request turns out to have 10 rows
+      runBatch: async (items) => {
+        batches.push(items);
+        await new Promise((r) => setTimeout(r, 5));
+        return items.map((i) => ({ ok: true, value: i, size: 10 }));
+      },
+      slots: 1,
+      maxBatchSize: 40,
+      maxDelayMs: 0,
+      maxQueue: 1000,
+    });
+    // teach it the size, then queue 20 requests behind a running batch
+    for (let i = 0; i < 20; i++) await batcher.submit(-1);
+    batches.length = 0;
+    const running = batcher.submit(0);
+    await turn();
+    const queued = Array.from({ length: 20 }, (_v, i) => batcher.submit(i + 1));
+    await Promise.all([running, ...queued]);
+    const sizes = batches.slice(1).map((b) => b.length);
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(5);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20);
+  });
+
+  it('keeps per-request errors per request: one refusal in a batch fails only its request', async () => {
+    const batcher = createAdaptiveBatcher<string, string>({
+      runBatch: (items) =>
+        Promise.resolve(
+          items.map((i) =>
+            i === 'bad'
+              ? { ok: false, error: new AppError({ code: 'BAD_REQUEST', statusCode: 400, message: 'bad input' }) }
+              : { ok: true, value: i.toUpperCase() },
+          ),
+        ),
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const results = await Promise.allSettled(['a', 'bad', 'c'].map((i) => batcher.submit(i)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: 'A' });
+    expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'BAD_REQUEST', statusCode: 400 });
+  });
+
+  it('fails every request of a batch whose run failed as a whole, and goes on with the next batch', async () => {
+    let calls = 0;
+    const batcher = createAdaptiveBatcher<number, number>({
+      runBatch: (items) => {
+        calls++;
+        return calls === 2
+          ? Promise.reject(new Error('thread died'))
+          : Promise.resolve(items.map((i) => ({ ok: true, value: i })));
+      },
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    await batcher.submit(0); // sizes known: the next two go together
+    const failed = await Promise.allSettled([batcher.submit(1), batcher.submit(2)]);
+    expect(failed.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    await expect(batcher.submit(3)).resolves.toBe(3);
+  });
+
+  it('drops a request that times out while queued: the runtime never sees it, the others still run', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const first = batcher.submit(0);
+    await turn();
+    const controller = new AbortController();
+    const late = batcher.submit(1, { signal: controller.signal });
+    const other = batcher.submit(2);
+    const deadline = new AppError({ code: 'DEADLINE_EXCEEDED', statusCode: 504, message: 'too slow' });
+    controller.abort(deadline);
+    await expect(late).rejects.toBe(deadline);
+    expect(batcher.queued()).toBe(1);
+    await rt.finishNext();
+    await rt.finishNext();
+    expect(rt.batches).toEqual([[0], [2]]);
+    await expect(Promise.all([first, other])).resolves.toEqual(['done 0', 'done 2']);
+  });
+
+  it('answers 503 once the queue is full while every thread is busy', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 2,
+    });
+    const accepted = [batcher.submit(0)];
+    await turn();
+    accepted.push(batcher.submit(1), batcher.submit(2));
+    await expect(batcher.submit(3)).rejects.toMatchObject({ code: 'SERVER_BUSY', statusCode: 503 });
+    await rt.finishNext();
+    await rt.finishNext();
+    await expect(Promise.all(accepted)).resolves.toHaveLength(3);
+  });
+
+  it('runs every request alone when batching is off (maxBatchSize 1)', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 1,
+      maxDelayMs: 50,
+      maxQueue: 100,
+    });
+    const all = [1, 2, 3].map((i) => batcher.submit(i));
+    await turn();
+    for (let i = 0; i < 3; i++) await rt.finishNext();
+    await Promise.all(all);
+    expect(rt.batches).toEqual([[1], [2], [3]]);
+  });
+
+  it('tells the observer each batch size and each request queue wait', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const seen: { items: number; waits: number[] }[] = [];
+    batcher.observe({ batch: (items, waits) => seen.push({ items, waits }) });
+    const all = [batcher.submit(0)];
+    await turn();
+    all.push(batcher.submit(1), batcher.submit(2));
+    await new Promise((r) => setTimeout(r, 20));
+    await rt.finishNext();
+    await rt.finishNext();
+    await Promise.all(all);
+    expect(seen.map((s) => s.items)).toEqual([1, 2]);
+    expect(Math.min(...seen[1]!.waits)).toBeGreaterThanOrEqual(0.015);
+  });
+});

@@ -1,0 +1,195 @@
+import { AppError } from '../../../shared/errors/app-error.js';
+
+/** What a batch run answers for one of its items: its value, or the error of that item alone. */
+export type BatchOutcome<R> =
+  | { ok: true; value: R; /** the item's size once known (rows), to size later batches */ size?: number }
+  | { ok: false; error: Error; size?: number };
+
+/** Observes the batches (prom-client histograms in the server; none in tests). */
+export interface BatchObserver {
+  /** a batch left the queue: how many items, and how long each item waited in the queue (seconds) */
+  batch: (items: number, waitSeconds: number[]) => void;
+}
+
+export interface AdaptiveBatcher<T, R> {
+  /**
+   * Queues one item; it runs in the next batch a slot takes.
+   * @throws AppError SERVER_BUSY (503) when the queue is full; the signal's reason when aborted while queued
+   */
+  submit: (item: T, options?: { signal?: AbortSignal | undefined }) => Promise<R>;
+  /** items waiting for a slot */
+  queued: () => number;
+  /** batches running now */
+  running: () => number;
+  /** sets (or replaces) the observer of batches */
+  observe: (observer: BatchObserver | null) => void;
+}
+
+interface Waiting<T, R> {
+  item: T;
+  enqueuedAt: number;
+  resolve: (value: R) => void;
+  reject: (err: Error) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+}
+
+/**
+ * Adaptive batching in front of any runtime (the ONNX inference threads, a pool of Python workers): requests that
+ * arrive while the runtime is busy are merged into one call, as MLServer's and Triton's dynamic batchers do.
+ *
+ * A slot (one inference thread) takes a batch when it is free and either the queue holds `maxBatchSize` worth of
+ * items or the oldest item has waited `maxDelayMs`. With `maxDelayMs` 0 a free slot takes what arrived in the
+ * same turn of the event loop, so a lone request waits for nothing. While every slot is busy the queue fills,
+ * and the next free slot takes it whole (up to `maxBatchSize`): the busier the server, the larger the batches.
+ *
+ * Sizes are in the runtime's unit (rows): an item's size is not known before the runtime parses it, so the
+ * batcher sizes a batch with the mean size the runtime reported for recent items (one item per batch until it
+ * reports any; a runtime that never reports sizes gets batches of `maxBatchSize` items).
+ * `maxBatchSize` 1 turns batching off: each item runs alone, in arrival order, on the next free slot.
+ */
+export function createAdaptiveBatcher<T, R>(params: {
+  /** runs one batch on a slot: one outcome per item, in order; a rejection fails every item of the batch */
+  runBatch: (items: T[]) => Promise<BatchOutcome<R>[]>;
+  /** batches that may run at once (inference threads) */
+  slots: number;
+  /** largest batch, in rows (items when their size is unknown); 1 = no batching */
+  maxBatchSize: number;
+  /** longest the oldest queued item waits for others while a slot is free */
+  maxDelayMs: number;
+  /** items that may wait; one more is refused with 503 */
+  maxQueue: number;
+  now?: () => number;
+}): AdaptiveBatcher<T, R> {
+  const now = params.now ?? (() => performance.now());
+  const queue: Waiting<T, R>[] = [];
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
+  let observer: BatchObserver | null = null;
+  // mean rows per item over recent batches (exponential moving average); unknown until the runtime reports one,
+  // and until then a batch holds one item: a first burst of large requests must not become one long batch
+  let meanSize: number | null = null;
+
+  const capacity = (): number =>
+    meanSize === null ? 1 : Math.max(1, Math.floor(params.maxBatchSize / Math.max(1, meanSize)));
+
+  /** `arrival`: called for a new item (else a slot just freed: what waits goes at once) */
+  const schedule = (arrival: boolean): void => {
+    if (running >= params.slots || queue.length === 0) return;
+    if (queue.length >= capacity()) {
+      dispatch();
+      schedule(false);
+      return;
+    }
+    const waited = now() - queue[0]!.enqueuedAt;
+    if (params.maxBatchSize <= 1 || waited >= params.maxDelayMs) {
+      if (!arrival) {
+        dispatch();
+        schedule(false);
+        return;
+      }
+      // what arrives in this turn of the event loop still joins the batch
+      immediate ??= setImmediate(() => {
+        immediate = undefined;
+        dispatch();
+        schedule(false);
+      });
+      return;
+    }
+    if (timer) return;
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        dispatch();
+        schedule(false);
+      },
+      Math.max(0, params.maxDelayMs - waited),
+    );
+  };
+
+  const dispatch = (): void => {
+    if (running >= params.slots || queue.length === 0) return;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const batch = queue.splice(0, capacity());
+    const at = now();
+    for (const w of batch) w.signal?.removeEventListener('abort', w.onAbort!);
+    observer?.batch(
+      batch.length,
+      batch.map((w) => (at - w.enqueuedAt) / 1000),
+    );
+    running++;
+    void runOne(batch).finally(() => {
+      running--;
+      schedule(false);
+    });
+  };
+
+  const runOne = async (batch: Waiting<T, R>[]): Promise<void> => {
+    let outcomes: BatchOutcome<R>[];
+    try {
+      outcomes = await params.runBatch(batch.map((w) => w.item));
+    } catch (err) {
+      for (const w of batch) w.reject(err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    learnSizes(outcomes);
+    batch.forEach((w, i) => {
+      const outcome = outcomes[i];
+      if (!outcome) w.reject(new Error('the runtime answered fewer items than it was given'));
+      else if (outcome.ok) w.resolve(outcome.value);
+      else w.reject(outcome.error);
+    });
+  };
+
+  const learnSizes = (outcomes: BatchOutcome<R>[]): void => {
+    for (const o of outcomes) {
+      if (o.size !== undefined && o.size > 0) meanSize = meanSize === null ? o.size : meanSize * 0.8 + o.size * 0.2;
+    }
+    // a runtime that answers without sizes counts items
+    if (meanSize === null && outcomes.some((o) => o.ok && o.size === undefined)) meanSize = 1;
+  };
+
+  const submit = (item: T, options: { signal?: AbortSignal | undefined } = {}): Promise<R> => {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    if (queue.length >= params.maxQueue && running >= params.slots) {
+      return Promise.reject(
+        new AppError({
+          code: 'SERVER_BUSY',
+          statusCode: 503,
+          message: 'The server is at its inference queue limit; retry later',
+        }),
+      );
+    }
+    return new Promise<R>((resolve, reject) => {
+      const waiting: Waiting<T, R> = { item, enqueuedAt: now(), resolve, reject, signal, onAbort: undefined };
+      if (signal) {
+        // a request that gives up while queued leaves the queue: no thread computes an answer nobody reads
+        waiting.onAbort = () => {
+          const at = queue.indexOf(waiting);
+          if (at >= 0) queue.splice(at, 1);
+          reject(reasonOf(signal));
+        };
+        signal.addEventListener('abort', waiting.onAbort, { once: true });
+      }
+      queue.push(waiting);
+      schedule(true);
+    });
+  };
+
+  return {
+    submit,
+    queued: () => queue.length,
+    running: () => running,
+    observe: (o) => {
+      observer = o;
+    },
+  };
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : new Error('aborted');
+}
