@@ -52,6 +52,18 @@ async function unwantedSnapshots(
   stateDir: string,
   states: readonly ModelState[],
 ): Promise<{ repo: string; commit: string }[]> {
+  const targeted = targetedCommits(states);
+  const out: { repo: string; commit: string }[] = [];
+  for (const repo of await ledgerRepos(stateDir)) {
+    const keep = targeted.get(repo);
+    if (keep === null) continue;
+    for (const commit of await ownedCommits(stateDir, repo)) if (!keep?.has(commit)) out.push({ repo, commit });
+  }
+  return out;
+}
+
+/** The commits each targeted repo keeps; `null`: a model of that repo is not ready (or its commit unknown), keep all. */
+function targetedCommits(states: readonly ModelState[]): Map<string, Set<string> | null> {
   const targeted = new Map<string, Set<string> | null>();
   for (const s of states) {
     const prev = targeted.get(s.repo);
@@ -60,13 +72,7 @@ async function unwantedSnapshots(
     if (s.state !== 'ready' || s.commit === null) targeted.set(s.repo, null);
     else targeted.set(s.repo, new Set([...(prev ?? []), s.commit]));
   }
-  const out: { repo: string; commit: string }[] = [];
-  for (const repo of await ledgerRepos(stateDir)) {
-    const keep = targeted.get(repo);
-    if (keep === null) continue;
-    for (const commit of await ownedCommits(stateDir, repo)) if (!keep?.has(commit)) out.push({ repo, commit });
-  }
-  return out;
+  return targeted;
 }
 
 /** Repos the agent has a ledger for (`owned/models--org--name.json`; `--` never occurs inside a repo id). */

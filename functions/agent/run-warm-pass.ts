@@ -108,6 +108,14 @@ async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState
   }
 }
 
+/** A failure's stable code, its message without secrets, and whether retrying before a change is pointless. */
+function describeFailure(err: unknown): { code: string; message: string; permanent: boolean } {
+  const code = isAppError(err) ? err.code : 'DOWNLOAD_FAILED';
+  const message = redactSecrets(err instanceof Error ? err.message : String(err));
+  const permanent = isPermanentHubError(err) || code === 'UNSAFE_REPO_PATH' || code === 'NO_FILES_MATCH';
+  return { code, message, permanent };
+}
+
 function failedState(args: {
   target: WarmTarget;
   err: unknown;
@@ -116,9 +124,7 @@ function failedState(args: {
   metrics: AgentMetrics | undefined;
 }): ModelState {
   const { target, err } = args;
-  const code = isAppError(err) ? err.code : 'DOWNLOAD_FAILED';
-  const message = redactSecrets(err instanceof Error ? err.message : String(err));
-  const permanent = isPermanentHubError(err) || code === 'UNSAFE_REPO_PATH' || code === 'NO_FILES_MATCH';
+  const { code, message, permanent } = describeFailure(err);
   args.metrics?.failures.inc({ code });
   // Logged once, here at the agent's boundary.
   args.log.error({ code, permanent, err }, code === 'DISK_SPACE' ? 'model skipped: disk guard' : 'model failed');

@@ -151,20 +151,22 @@ async function withTimeout<T>(work: Promise<T> | ((signal: AbortSignal) => Promi
 function errorHandler(log: Logger) {
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
     const { status, code, message } = describeError(err);
-    if (status >= 500 && status !== 503 && status !== 504) log.error({ err, path: req.path }, 'request failed');
+    const internal = isInternalStatus(status);
+    if (internal) log.error({ err, path: req.path }, 'request failed');
     else log.debug({ path: req.path, status, code }, 'request refused');
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    const publicMessage = status >= 500 && status !== 503 && status !== 504 ? 'Internal error' : message;
+    const publicMessage = internal ? 'Internal error' : message;
     if (/^\/v[12]\//.test(req.path)) res.status(status).json({ error: publicMessage });
-    else
-      res.status(status).json({
-        error_code: status >= 500 && status !== 503 && status !== 504 ? 'INTERNAL_ERROR' : code,
-        message: publicMessage,
-      });
+    else res.status(status).json({ error_code: internal ? 'INTERNAL_ERROR' : code, message: publicMessage });
   };
+}
+
+/** A 5xx that is the server's own fault (not 503 busy / 504 timed out): logged, and its body says nothing. */
+function isInternalStatus(status: number): boolean {
+  return status >= 500 && status !== 503 && status !== 504;
 }
 
 function describeError(err: unknown): { status: number; code: string; message: string } {

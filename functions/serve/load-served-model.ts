@@ -135,37 +135,28 @@ export function toSessionOptions(
   return out;
 }
 
+type SessionOptionSetter = (out: InferenceSession.SessionOptions, value: unknown) => void;
+
+/** MLflow's `onnx_session_options` keys (Python SessionOptions attributes) onto onnxruntime-node's options. */
+const SESSION_OPTION_SETTERS = new Map<string, SessionOptionSetter>([
+  ['intra_op_num_threads', (out, value) => (out.intraOpNumThreads = Number(value))],
+  ['inter_op_num_threads', (out, value) => (out.interOpNumThreads = Number(value))],
+  ['execution_mode', (out, value) => (out.executionMode = /parallel/i.test(String(value)) ? 'parallel' : 'sequential')],
+  ['graph_optimization_level', (out, value) => (out.graphOptimizationLevel = GRAPH_LEVELS[Number(value)] ?? 'all')],
+  ['enable_mem_pattern', (out, value) => (out.enableMemPattern = Boolean(value))],
+  ['enable_cpu_mem_arena', (out, value) => (out.enableCpuMemArena = Boolean(value))],
+  ['enable_profiling', (out, value) => (out.enableProfiling = Boolean(value))],
+  ['log_severity_level', (out, value) => (out.logSeverityLevel = Number(value) as 0 | 1 | 2 | 3 | 4)],
+]);
+
 function applySessionOption(out: InferenceSession.SessionOptions, key: string, value: unknown): void {
-  switch (key) {
-    case 'intra_op_num_threads':
-      out.intraOpNumThreads = Number(value);
-      return;
-    case 'inter_op_num_threads':
-      out.interOpNumThreads = Number(value);
-      return;
-    case 'execution_mode':
-      out.executionMode = /parallel/i.test(String(value)) ? 'parallel' : 'sequential';
-      return;
-    case 'graph_optimization_level':
-      out.graphOptimizationLevel = GRAPH_LEVELS[Number(value)] ?? 'all';
-      return;
-    case 'enable_mem_pattern':
-      out.enableMemPattern = Boolean(value);
-      return;
-    case 'enable_cpu_mem_arena':
-      out.enableCpuMemArena = Boolean(value);
-      return;
-    case 'enable_profiling':
-      out.enableProfiling = Boolean(value);
-      return;
-    case 'log_severity_level':
-      out.logSeverityLevel = Number(value) as 0 | 1 | 2 | 3 | 4;
-      return;
-    default:
-      throw new AppError({
-        code: 'MODEL_INVALID',
-        statusCode: 400,
-        message: `MLmodel flavors.onnx.onnx_session_options.${key} is not supported by onnxruntime-node`,
-      });
+  const set = SESSION_OPTION_SETTERS.get(key);
+  if (!set) {
+    throw new AppError({
+      code: 'MODEL_INVALID',
+      statusCode: 400,
+      message: `MLmodel flavors.onnx.onnx_session_options.${key} is not supported by onnxruntime-node`,
+    });
   }
+  set(out, value);
 }

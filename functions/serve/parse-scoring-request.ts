@@ -86,15 +86,7 @@ function parseDataframeSplit(value: unknown): FrameInput {
   }
   const data = value['data'];
   if (!Array.isArray(data)) throw badRequest("Invalid input. Dataframe split format must have a 'data' list.");
-  const columns = value['columns'];
-  const width = Array.isArray(data[0]) ? data[0].length : 1;
-  if (
-    columns !== undefined &&
-    (!Array.isArray(columns) || columns.some((c) => typeof c !== 'string' && typeof c !== 'number'))
-  ) {
-    throw badRequest("Invalid input. Dataframe split 'columns' must be a list of column names.");
-  }
-  const names = columns ? (columns as unknown[]).map(String) : Array.from({ length: width }, (_v, i) => String(i));
+  const names = splitColumnNames(value['columns'], Array.isArray(data[0]) ? data[0].length : 1);
   const rows = data.map((row) => (Array.isArray(row) ? (row as unknown[]) : [row]));
   for (const row of rows) {
     if (row.length !== names.length) {
@@ -102,6 +94,15 @@ function parseDataframeSplit(value: unknown): FrameInput {
     }
   }
   return { kind: 'frame', columns: names, rows };
+}
+
+/** The split frame's `columns`, or pandas' default names `0..width-1` when it has none. */
+function splitColumnNames(columns: unknown, width: number): string[] {
+  if (columns === undefined) return Array.from({ length: width }, (_v, i) => String(i));
+  if (!Array.isArray(columns) || columns.some((c) => typeof c !== 'string' && typeof c !== 'number')) {
+    throw badRequest("Invalid input. Dataframe split 'columns' must be a list of column names.");
+  }
+  return columns.map(String);
 }
 
 /** `[{"a": 1, "b": 2}, ...]` (pandas orient="records"). */

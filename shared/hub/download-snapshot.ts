@@ -79,20 +79,7 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   const revision = params.revision ?? 'main';
   const log = params.log.child({ repo: params.repo, revision });
   // 1. pin the revision and list its files (both skipped when the plan already did it)
-  const commit =
-    params.commit ??
-    (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
-  const allFiles =
-    params.files ??
-    (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
-  const files = filterRepoFiles(allFiles, params);
-  if (files.length === 0) {
-    throw new AppError({
-      code: 'NO_FILES_MATCH',
-      statusCode: 400,
-      message: `${params.repo}@${revision}: no file matches allow_patterns/ignore_patterns`,
-    });
-  }
+  const { commit, allFiles, files } = await listSnapshotFiles(params, log, revision);
   // 2. drop stale partial files nobody can resume, re-check what is there, make room
   await removeStalePartials(paths, params.stateDir);
   if (params.verifyHashes) await removeCorruptBlobs(paths, files, params.stateDir, log);
@@ -107,6 +94,33 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
     await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
   return { commit, snapshotPath: path.join(paths.snapshotsDir, commit), files: files.length, bytes, ...figures };
+}
+
+/**
+ * The commit `revision` points at, every file of that commit, and the files the patterns select; the Hub is
+ * asked only for what `params` does not already give.
+ * @throws AppError NO_FILES_MATCH when the patterns select nothing
+ */
+async function listSnapshotFiles(
+  params: DownloadSnapshotParams,
+  log: Logger,
+  revision: string,
+): Promise<{ commit: string; allFiles: readonly RepoFile[]; files: RepoFile[] }> {
+  const commit =
+    params.commit ??
+    (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
+  const allFiles =
+    params.files ??
+    (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
+  const files = filterRepoFiles(allFiles, params);
+  if (files.length === 0) {
+    throw new AppError({
+      code: 'NO_FILES_MATCH',
+      statusCode: 400,
+      message: `${params.repo}@${revision}: no file matches allow_patterns/ignore_patterns`,
+    });
+  }
+  return { commit, allFiles, files };
 }
 
 async function hubCall<T>(params: DownloadSnapshotParams, log: Logger, run: () => Promise<T>): Promise<T> {

@@ -153,15 +153,16 @@ async function fromKubeconfig(file: string): Promise<Access> {
       code: 'INVALID_CONFIG',
       message: `kubeconfig ${file}: HTTP server without insecure-skip-tls-verify`,
     });
+  return { server: cluster.server.replace(/\/+$/, ''), tls, headers: staticHeaders(user, dir) };
+}
+
+/** A kubeconfig user's bearer token: `token`, else `tokenFile` (relative to the kubeconfig's folder), else none. */
+function staticHeaders(user: Record<string, unknown>, dir: string): Access['headers'] {
   const token = typeof user.token === 'string' && user.token ? user.token : undefined;
   const tokenFile =
     typeof user.tokenFile === 'string' && user.tokenFile ? path.resolve(dir, user.tokenFile) : undefined;
-  const headers = token
-    ? async () => ({ authorization: `Bearer ${token}` })
-    : tokenFile
-      ? bearerFromFile(tokenFile)
-      : async () => ({});
-  return { server: cluster.server.replace(/\/+$/, ''), tls, headers };
+  if (token) return async () => ({ authorization: `Bearer ${token}` });
+  return tokenFile ? bearerFromFile(tokenFile) : async () => ({});
 }
 
 /** The TLS settings of a kubeconfig's cluster and user; relative file names are relative to the kubeconfig's folder. */

@@ -61,9 +61,9 @@ export function watchConfigMap(params: {
     let rv = resourceVersion;
     for await (const ev of rest.watch<V1ConfigMap | V1Status>(path, query, stop.signal)) {
       if (ev.type === 'ERROR') {
-        const status = ev.object as V1Status;
-        if (status.code === 410) return null;
-        throw new KubeStatusError(status.code ?? 500, JSON.stringify(status), `watch ${path}`);
+        const err = watchStatusError(ev.object as V1Status, path);
+        if (err === null) return null;
+        throw err;
       }
       const cm = ev.object as V1ConfigMap;
       rv = cm.metadata?.resourceVersion ?? rv;
@@ -101,4 +101,10 @@ export function watchConfigMap(params: {
       await loop;
     },
   };
+}
+
+/** The error an ERROR watch event stands for; `null` for 410 Gone: the resourceVersion expired, list again. */
+function watchStatusError(status: V1Status, path: string): KubeStatusError | null {
+  if (status.code === 410) return null;
+  return new KubeStatusError(status.code ?? 500, JSON.stringify(status), `watch ${path}`);
 }
