@@ -49,7 +49,7 @@ node_modules/.installed: package.json package-lock.json $(NODE_DEP)
 install: node_modules/.installed ## install npm dependencies with Node 24
 
 dist/.built: node_modules/.installed tsconfig.json tsconfig.build.json scripts/bundle.js scripts/warm-compile-cache.js \
-		$(shell find cli functions shared -name '*.ts' ! -name '*.test.ts' 2>/dev/null)
+		$(shell find cli functions shared -name '*.ts' ! -name '*.test.ts' 2>/dev/null) $(wildcard functions/serve/pyfunc/*.py)
 	npm run --silent build
 	@touch $@
 

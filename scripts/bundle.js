@@ -76,3 +76,6 @@ const external = [
 ].sort();
 writeFileSync(path.join(outdir, 'chunks.json'), `${JSON.stringify({ chunks, external }, null, 2)}\n`);
 copyFileSync(path.join(root, 'scripts', 'warm-compile-cache.js'), path.join(outdir, 'warm-compile-cache.js'));
+// The pyfunc runtime's Python worker (functions/serve/pyfunc/load-pyfunc-model.ts finds it beside its chunk)
+for (const file of ['pyfunc_worker.py', 'pyfunc_v2.py'])
+  copyFileSync(path.join(root, 'functions', 'serve', 'pyfunc', file), path.join(outdir, file));

@@ -200,8 +200,11 @@ describe('modelctl serve refusals at start-up', () => {
     };
   }
 
-  it('names a non-onnx flavor and says how to log the model with onnx', async () => {
-    const { code, lines } = await refusal({ MODEL_LOCAL_PATH: path.join(FIXTURE_MODELS, 'sklearn-flavor') });
+  it('names a non-onnx flavor and says how to log the model with onnx (SERVE_RUNTIME=onnx)', async () => {
+    const { code, lines } = await refusal({
+      MODEL_LOCAL_PATH: path.join(FIXTURE_MODELS, 'sklearn-flavor'),
+      SERVE_RUNTIME: 'onnx',
+    });
     expect(code).toBe(1);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/flavor sklearn cannot be served.*mlflow\.onnx\.log_model/);

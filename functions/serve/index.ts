@@ -28,6 +28,10 @@ export const ServeEnv = z
     MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
     SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
     DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
+    SERVE_RUNTIME: z.enum(['auto', 'onnx', 'pyfunc']).default('auto'),
+    SERVE_PYTHON: z.string().min(1).default('python3'),
+    SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
+    SERVE_REQUIREMENTS: z.enum(['missing', 'strict']).default('missing'),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .transform((env, ctx) => {
@@ -80,6 +84,13 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
     maxBatchDelayMs: config.SERVE_MAX_BATCH_DELAY_MS,
     intraOpThreads: config.SERVE_INTRA_OP_THREADS,
+    pyfunc: {
+      runtime: config.SERVE_RUNTIME,
+      python: config.SERVE_PYTHON,
+      timeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
+      maxWorkerBytes: Math.round(config.SERVE_WORKER_MAX_MEMORY_MB * 1024 * 1024),
+      env: { ...env, SERVE_REQUIREMENTS: config.SERVE_REQUIREMENTS, PYTHONUNBUFFERED: '1' },
+    },
     log,
   }).then(
     (model) => ({ model }),
@@ -116,6 +127,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   log.info(
     {
       model: model.name,
+      runtime: model.runtime,
       inputs: model.io.inputs.map((i) => i.name),
       threads: config.SERVE_MAX_CONCURRENCY,
       maxBatchSize: model.maxBatchSize,

@@ -3,7 +3,8 @@ import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/log/create-logger.js';
-import { readMlmodel, type MlflowOnnxModel } from '../../shared/model/read-mlmodel.js';
+import { readMlmodel, readMlmodelFlavors } from '../../shared/model/read-mlmodel.js';
+import type { Signature } from '../../shared/model/signature.js';
 import type { BatchObserver } from './batching/adaptive-batcher.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
@@ -13,7 +14,9 @@ import type { ScoringTask } from './scoring.js';
 /** A model loaded and ready to answer: its name, shape of inputs/outputs and the threads that run it. */
 export interface ServedModel {
   name: string;
-  mlmodel: MlflowOnnxModel;
+  /** onnxruntime-node threads, or MLflow pyfunc Python workers (functions/serve/pyfunc/) */
+  runtime: 'onnx' | 'pyfunc';
+  mlmodel: { dir: string; signature: Signature | null };
   io: ModelIo;
   /**
    * Scores one request in an inference thread (the body's buffer is transferred there).
@@ -30,13 +33,61 @@ export interface ServedModel {
   close: () => Promise<void>;
 }
 
+/** How `modelctl serve` runs a model that has not the onnx flavor (SERVE_RUNTIME, SERVE_PYTHON, ...). */
+export interface PyfuncSettings {
+  /** auto: onnx when the model has that flavor, else pyfunc */
+  runtime: 'auto' | 'onnx' | 'pyfunc';
+  python: string;
+  timeoutMs: number;
+  maxWorkerBytes: number;
+  env: NodeJS.ProcessEnv;
+}
+
+/**
+ * Loads an MLflow model with the runtime its flavors (and SERVE_RUNTIME) call for: the onnx flavor on
+ * onnxruntime-node threads (the fast path), any python_function model on MLflow pyfunc Python workers.
+ * @throws AppError with one line that says what is wrong and what to do
+ */
+export async function loadServedModel(
+  params: Parameters<typeof loadOnnxModel>[0] & { pyfunc: PyfuncSettings },
+): Promise<ServedModel> {
+  if (runtimeOf(params.dir, params.pyfunc.runtime) === 'onnx') return loadOnnxModel(params);
+  const { signature } = readMlmodelFlavors(params.dir);
+  const { loadPyfuncModel } = await import('./pyfunc/load-pyfunc-model.js');
+  return loadPyfuncModel({
+    dir: params.dir,
+    name: params.name,
+    signature,
+    python: params.pyfunc.python,
+    workers: params.threads,
+    maxQueue: params.maxQueue,
+    timeoutMs: params.pyfunc.timeoutMs,
+    maxWorkerBytes: params.pyfunc.maxWorkerBytes,
+    env: params.pyfunc.env,
+    log: params.log,
+  });
+}
+
+function runtimeOf(dir: string, wanted: PyfuncSettings['runtime']): 'onnx' | 'pyfunc' {
+  if (wanted === 'onnx') return 'onnx';
+  const { flavors } = readMlmodelFlavors(dir);
+  if (wanted === 'auto' && flavors.includes('onnx')) return 'onnx';
+  if (flavors.includes('python_function')) return 'pyfunc';
+  if (wanted === 'auto') return 'onnx'; // readMlmodel names the flavors it cannot serve
+  throw new AppError({
+    code: 'FLAVOR_UNSUPPORTED',
+    statusCode: 400,
+    message: `SERVE_RUNTIME=pyfunc needs the python_function flavor; ${dir}/MLmodel has ${flavors.join(', ') || 'none'}`,
+  });
+}
+
 /**
  * Loads an MLflow ONNX model folder: reads MLmodel, starts `threads` inference threads, refuses what
  * onnxruntime-node cannot return (non-tensor outputs such as skl2onnx's ZipMap) and has every thread run the
  * saved input example, so the model is proven before it is called ready.
  * @throws AppError with one line that says what is wrong and what to do
  */
-export async function loadServedModel(params: {
+async function loadOnnxModel(params: {
   dir: string;
   name: string;
   threads: number;
@@ -67,6 +118,7 @@ export async function loadServedModel(params: {
   try {
     const model: ServedModel = {
       name: params.name,
+      runtime: 'onnx',
       mlmodel,
       io: toModelIo(pool.threads[0]!, mlmodel.signature),
       score: pool.score,

@@ -26,7 +26,7 @@ export function oipV2Routes(ctx: ServeContext): Router {
     res.json({
       name: model.name,
       versions: [],
-      platform: 'onnxruntime_onnx',
+      platform: model.runtime === 'pyfunc' ? 'mlflow' : 'onnxruntime_onnx',
       inputs: model.io.inputs.map(describeTensor),
       outputs: model.io.outputs.map(describeTensor),
     });

@@ -68,6 +68,12 @@ export async function readMlmodel(dir: string): Promise<MlflowOnnxModel> {
   };
 }
 
+/** The flavors and signature of `<dir>/MLmodel`, whatever its flavors (serve picks its runtime from them). */
+export function readMlmodelFlavors(dir: string): { flavors: string[]; signature: Signature | null } {
+  const doc = loadMlmodelYaml(dir);
+  return { flavors: Object.keys(doc.flavors), signature: parseSignatureOrThrow(doc.signature, dir) };
+}
+
 function loadMlmodelYaml(dir: string): z.infer<typeof MLmodelYaml> {
   const file = path.join(dir, 'MLmodel');
   let text: string;
@@ -127,7 +133,8 @@ function unsupportedFlavor(flavors: string[]): AppError {
     code: 'FLAVOR_UNSUPPORTED',
     statusCode: 400,
     message:
-      `model flavor ${which} cannot be served: modelctl serve runs the onnx flavor. Convert the model to ONNX ` +
+      `model flavor ${which} cannot be served by onnxruntime: with SERVE_RUNTIME=onnx, modelctl serve runs the onnx flavor ` +
+      `(any model with the python_function flavor runs with SERVE_RUNTIME=auto or pyfunc). Convert the model to ONNX ` +
       `(skl2onnx, torch.onnx.export, tf2onnx) and log it with mlflow.onnx.log_model(onnx_model, name=...)`,
   });
 }
