@@ -25,8 +25,12 @@ export MODELCTL_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/modelctl
 ENV ?= dev
 PORT ?= 8080
 
+# onnxruntime-node's install script would fetch the CUDA providers from NuGet: skipped for every npm install run
+# from here (the env var its script reads; npm refuses unknown .npmrc keys)
+export ONNXRUNTIME_NODE_INSTALL := skip
+
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
-	example-model peers render deploy undeploy image clean
+	example-model peers render deploy undeploy ensure-docker base-image image clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -69,7 +73,7 @@ peers: build ## install the testing ground's peers (Python venv, kube-apiserver,
 	bash test/peers/ensure-python.sh
 	bash test/peers/ensure-kube.sh
 
-test-integration: peers ## integration tests against the real peers
+test-integration: peers image ## integration tests against the real peers (the image tests need the engine)
 	npm run --silent test:integration
 
 test: typecheck lint test-unit test-integration ## install everything needed and run every test
@@ -95,8 +99,14 @@ deploy: ## install ENV=dev|prod into the current cluster (HF_TOKEN=… creates t
 undeploy: ## remove everything `make deploy ENV=…` installed
 	bash knative/install.sh delete $(ENV)
 
-image: ## build the container image (needs a Docker engine)
-	docker build -t $${IMAGE:-modelctl:dev} .
+ensure-docker: ## start the Docker engine (installs Debian's docker.io when missing; root)
+	bash scripts/ensure-docker.sh
+
+base-image: ensure-docker ## build the Dockerfile's base node:24-slim locally (debootstrap + Node from npm), cached
+	bash scripts/image/build-base-image.sh
+
+image: base-image ## build the image with the engine: modelctl:dev and dev.local/modelctl:dev (IMAGE=… to rename)
+	bash scripts/image/build-image.sh
 
 clean: ## remove build output (not the caches)
 	rm -rf dist coverage

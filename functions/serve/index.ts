@@ -72,6 +72,11 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   }
   const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
 
+  // onnxruntime-node 1.30 sends telemetry unless told not to (resolves a Microsoft host, writes a device id under
+  // ~/.cache; issue 14). Its native code reads the process environment: set before any inference thread starts.
+  // Unset or empty means off; ORT_DISABLE_TELEMETRY=0 turns it back on.
+  process.env.ORT_DISABLE_TELEMETRY ||= '1';
+
   // Cold start: the inference threads (each loads onnxruntime and the model) start first, so their start-up
   // overlaps the main thread's loading of express and prom-client instead of following it. Ready still waits
   // for every thread and the input example (loadServedModel).
