@@ -21,14 +21,15 @@ export interface ModelctlProcess {
 /** Runs `./bin/modelctl serve` (the built CLI) on a free loopback port and waits until it is ready. */
 export async function startModelctlServe(
   env: Record<string, string>,
-  opts: { waitReady?: boolean } = {},
+  opts: { waitReady?: boolean; /** @default 30000 */ readyTimeoutMs?: number } = {},
 ): Promise<ModelctlProcess> {
   const port = await freePort();
   const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
   const url = `http://127.0.0.1:${port}`;
   const handle = { ...proc, url };
   if (opts.waitReady === false) return handle;
-  const deadline = Date.now() + 30_000;
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   while (Date.now() < deadline) {
     const ready = await fetch(`${url}/health/readiness`).then(
       (r) => r.ok,
@@ -39,7 +40,7 @@ export async function startModelctlServe(
     if (done !== undefined) throw new Error(`modelctl serve exited (${String(done)}):\n${proc.output()}`);
   }
   await proc.stop();
-  throw new Error(`modelctl serve not ready after 30 s:\n${proc.output()}`);
+  throw new Error(`modelctl serve not ready after ${readyTimeoutMs / 1000} s:\n${proc.output()}`);
 }
 
 /** Runs `./bin/modelctl <args>` with `env` laid over the test's environment. */

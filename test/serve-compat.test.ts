@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { readPeers } from './peers/peer-run.js';
 import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
+import { venvPython } from './peers/mlflow.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
 
 /**
@@ -181,5 +182,108 @@ describe('modelctl serve answers like mlflow models serve', () => {
       status: 200,
       body: { predictions: { label: [expect.any(Number)], probabilities: [[null, null, null]] } },
     });
+  });
+});
+
+// Models without the onnx flavor run on MLflow's own pyfunc in Python workers (SERVE_RUNTIME=auto): the answers
+// are MLflow's by construction, so bodies must be equal, error messages included.
+const IRIS_SKLEARN = path.join(EXAMPLE_MODELS, 'iris-sklearn');
+const CUSTOM_PYFUNC = path.join(EXAMPLE_MODELS, 'custom-pyfunc');
+const named = (rows: number[][]) => rows.map(([a, b, c, d]) => ({ a, b, c, d }));
+const csv = (name: string, body: string): Case => ({ name, body, type: 'text/csv' });
+
+const SKLEARN_CORPUS: Case[] = [
+  j('dataframe_split', { dataframe_split: { columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
+  j('dataframe_split with an index', {
+    dataframe_split: { index: [4, 5, 6], columns: ['a', 'b', 'c', 'd'], data: ROWS },
+  }),
+  j('dataframe_records, fifty rows', { dataframe_records: named(MANY) }),
+  j('instances of records', { instances: named(ROWS) }),
+  j('inputs of records', { inputs: named(ROWS) }),
+  j('inputs as columns', { inputs: { a: [5.1], b: [3.5], c: [1.4], d: [0.2] } }),
+  j('integers for double columns', { dataframe_records: [{ a: 5, b: 3, c: 1, d: 0 }] }),
+  j('params the model ignores', { dataframe_records: named([ROW]), params: { x: 1 } }),
+  csv('csv', `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`),
+  csv('csv with a missing column', 'a,b,c\n1,2,3\n'),
+  j('a missing column', { dataframe_records: [{ a: 1, b: 2, c: 3 }] }),
+  j('an extra column', { dataframe_records: [{ a: 1, b: 2, c: 3, d: 4, e: 5 }] }),
+  j('a string for a double column', { dataframe_records: [{ a: 'x', b: 2, c: 3, d: 4 }] }),
+  j('a null value', { dataframe_records: [{ a: null, b: 2, c: 3, d: 4 }] }),
+  j('a bare tensor for a column signature', { inputs: [ROW] }),
+  j('empty records', { dataframe_records: [] }),
+  j('a list body', [1, 2]),
+  j('two input keys', { inputs: [ROW], instances: [ROW] }),
+  j('an unknown key', { data: [ROW] }),
+  { name: 'malformed JSON', body: '{bad json', type: JSON_TYPE },
+  { name: 'text/plain', body: '{}', type: 'text/plain' },
+  { name: 'charset latin-1', body: '{}', type: 'application/json; charset=latin-1' },
+];
+
+const PEOPLE = [
+  { name: 'ada', x: 1.5, y: 0.5 },
+  { name: 'alan', x: 2, y: 1 },
+];
+const CUSTOM_CORPUS: Case[] = [
+  j('records with defaults', { dataframe_records: PEOPLE }),
+  j('params', { dataframe_records: PEOPLE, params: { scale: 3, greeting: 'hi' } }),
+  j('an unknown param', { dataframe_records: PEOPLE, params: { nope: 1 } }),
+  j('a param of the wrong type', { dataframe_records: PEOPLE, params: { scale: 'big' } }),
+  j('the optional column left out', { dataframe_records: [{ name: 'grace', x: 4 }] }),
+  j('the required string column left out', { dataframe_records: [{ x: 4 }] }),
+  j('a number for the string column', { dataframe_records: [{ name: 7, x: 4 }] }),
+  j('dataframe_split', { dataframe_split: { columns: ['name', 'x'], data: [['kay', 1]] }, params: { scale: 0.5 } }),
+  j('instances', { instances: PEOPLE }),
+  j('inputs as columns', { inputs: { name: ['a', 'b'], x: [1, 2] } }),
+  j('unicode', { dataframe_records: [{ name: 'zoë 名', x: 1 }], params: { greeting: 'salut' } }),
+  csv('csv', 'name,x,y\nada,1.5,0.5\nalan,2,\n'),
+  j('only params', { params: { scale: 2 } }),
+  { name: 'malformed JSON', body: '{"dataframe_records": [', type: JSON_TYPE },
+];
+
+/**
+ * The whole body for a 200; for an error, error_code and message (MLflow also sends error_class/sqlstate), with
+ * Python set literals sorted (their order is hash-seeded per process); for a 415, the status (ours lists only the
+ * content types the front end takes).
+ */
+function pyfuncComparable(a: Answer): unknown {
+  if (a.status === 200 || typeof a.body !== 'object') return a.status === 415 ? { status: 415 } : a;
+  const { error_code, message } = a.body as { error_code?: unknown; message?: unknown };
+  const sortedSets = String(message).replace(/\{('[^']*'(?:, '[^']*')*)\}/g, (_m, items: string) => {
+    return `{${items.split(', ').sort().join(', ')}}`;
+  });
+  return { status: a.status, error_code, message: sortedSets };
+}
+
+describe.each([
+  { model: 'iris-sklearn', dir: IRIS_SKLEARN, corpus: SKLEARN_CORPUS },
+  { model: 'custom-pyfunc', dir: CUSTOM_PYFUNC, corpus: CUSTOM_CORPUS },
+])('modelctl serve (pyfunc runtime) answers like mlflow models serve on $model', ({ dir, corpus }) => {
+  let ours: ModelctlProcess;
+  let theirs: MlflowModelsServe;
+  beforeAll(async () => {
+    const python = await venvPython();
+    [ours, theirs] = await Promise.all([
+      startModelctlServe(
+        { MODEL_LOCAL_PATH: dir, SERVE_PYTHON: python, SERVE_MAX_CONCURRENCY: '1' },
+        { readyTimeoutMs: 120_000 },
+      ),
+      startMlflowModelsServe({ runDir: readPeers().runDir, modelPath: dir }),
+    ]);
+  }, 180_000);
+  afterAll(async () => {
+    await Promise.all([ours?.stop(), theirs?.stop()]);
+  });
+
+  it('gives the same status and body to every request of its corpus', async () => {
+    const differences: unknown[] = [];
+    let predictions = 0;
+    for (const c of corpus) {
+      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c)]);
+      if (b.status === 200) predictions++;
+      if (JSON.stringify(pyfuncComparable(a)) !== JSON.stringify(pyfuncComparable(b)))
+        differences.push({ case: c.name, modelctl: a, mlflow: b });
+    }
+    expect(differences).toEqual([]);
+    expect(predictions).toBeGreaterThanOrEqual(6);
   });
 });
