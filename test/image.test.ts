@@ -119,7 +119,7 @@ describe('make image', () => {
     );
   });
 
-  it('ships onnxruntime for linux x64 only, no dev dependencies, no build CA, and runs as uid 1000', async () => {
+  it('ships onnxruntime for linux x64 only, no dev dependencies, types, source maps or build CA; runs as uid 1000', async () => {
     const { code, output } = await dockerRun([
       '--entrypoint',
       'sh',
@@ -131,16 +131,18 @@ describe('make image', () => {
         'ls /app/node_modules/fs-ext-extra-prebuilt/binaries | sed "s/-node-.*//; s/-electron-.*//" | sort -u',
         'ls -d /app/node_modules/jest /app/node_modules/typescript /app/node_modules/esbuild /run/secrets 2>&1 || true',
         'grep -rl "BEGIN CERTIFICATE" /etc /root /home /run /usr/local/share 2>/dev/null || true',
+        'find /app/node_modules -name "*.d.ts" -o -name "*.js.map" | head -n 3',
       ].join('; echo ---; '),
     ]);
     expect(code).toBe(0);
-    const [uid, napi, fsExt, dev, certs] = output.split('---\n').map((s) => s.trim());
+    const [uid, napi, fsExt, dev, certs, typesAndMaps] = output.split('---\n').map((s) => s.trim());
     expect(uid).toBe('1000');
     expect(napi!.split('\n')).toEqual(['/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64']);
     expect(fsExt!.split('\n')).toEqual(['fs-ext-linux-x64']);
     expect(dev!.split('\n')).toHaveLength(4);
     expect(dev).not.toMatch(/^\/app|^\/run\/secrets$/m);
     expect(certs).toBe('');
+    expect(typesAndMaps).toBe('');
     const size = Number(await docker(['image', 'inspect', IMAGE, '--format', '{{.Size}}']));
     process.stdout.write(`image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB\n`);
   });
