@@ -62,8 +62,9 @@ build: dist/.built ## compile TypeScript to dist/ and bundle the CLI into dist/b
 typecheck: install ## tsc --noEmit over everything, tests included
 	npm run --silent typecheck
 
-lint: install ## eslint + prettier --check
+lint: install ## eslint + knip (dead files, exports, dependencies) + prettier --check
 	npm run --silent lint
+	npm run --silent lint:dead
 	npm run --silent format:check
 
 test-unit: build ## unit tests: seconds, no peers

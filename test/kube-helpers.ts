@@ -28,7 +28,7 @@ export function adminKubeConfig(): KubeConfig {
 }
 
 /** A client-node KubeConfig for the test API server that authenticates with `token`. */
-export function kubeConfigForToken(token: string): KubeConfig {
+function kubeConfigForToken(token: string): KubeConfig {
   const { server, caFile } = kubePeer();
   const kc = new KubeConfig();
   kc.loadFromOptions({

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { z } from 'zod';
 
 const Bool = z.stringbool().default(false);
@@ -46,8 +45,3 @@ export const AgentEnv = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 export type AgentEnv = z.output<typeof AgentEnv>;
-
-/** The default state dir: beside the cache, never inside it. */
-export function defaultStateDir(cacheDir: string): string {
-  return path.join(path.dirname(path.resolve(cacheDir)), '.modelctl-agent');
-}

@@ -3,7 +3,7 @@ import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
 import type { ModelState } from './model-state.js';
 
 /** The Node annotation holding the agent's per-model status (JSON). */
-export const AGENT_STATUS_ANNOTATION = 'modelctl.dev/agent-status';
+const AGENT_STATUS_ANNOTATION = 'modelctl.dev/agent-status';
 const MAX_ERROR_CHARS = 300;
 
 /** What the status annotation says about the node as a whole. */

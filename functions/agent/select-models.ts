@@ -1,5 +1,5 @@
 /** Node labels that carry a GPU type, read in this order (plus the configurable one, first). */
-export const GPU_TYPE_LABELS = ['nvidia.com/gpu.product', 'cloud.google.com/gke-accelerator'] as const;
+const GPU_TYPE_LABELS = ['nvidia.com/gpu.product', 'cloud.google.com/gke-accelerator'] as const;
 
 /**
  * The GPU types a Node advertises: the values of `extraLabel` (when set), `nvidia.com/gpu.product` (NVIDIA GPU

@@ -17,11 +17,6 @@ export interface WarmTarget {
   ignorePatterns?: string[] | undefined;
 }
 
-/** `org/name@revision`: the identity of a target (and of its ready label). */
-export function targetKey(t: { repo: string; revision: string }): string {
-  return `${t.repo}@${t.revision}`;
-}
-
 /** The plan's models for these GPU types; models whose resolution failed are returned apart. */
 export function targetsFromPlan(
   plan: Plan,

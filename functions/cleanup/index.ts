@@ -10,7 +10,7 @@ import { createCleanupMetrics } from './cleanup-metrics.js';
 import { runPass, startCleanup } from './start-cleanup.js';
 
 /** The cleanup role's settings: the seed's names (CACHE_PATH, NAMESPACE, TTL_DAYS, MAX_SIZE_GB, DRY_RUN). */
-export const CleanupEnv = z.object({
+const CleanupEnv = z.object({
   CACHE_PATH: z.string().min(1).default('/model-cache'),
   /** where the pods that use the cache run @default the pod's own namespace */
   NAMESPACE: z.string().min(1).optional(),

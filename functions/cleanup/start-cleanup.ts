@@ -10,9 +10,9 @@ import { observeCleanup, type CleanupMetrics } from './cleanup-metrics.js';
 import { runCleanup, type CleanupSettings } from './run-cleanup.js';
 
 /** The CloudEvent type cleanup runs on. */
-export const PING_TYPE = 'dev.knative.sources.ping';
+const PING_TYPE = 'dev.knative.sources.ping';
 /** The type of the summary it replies with. */
-export const CLEANUP_COMPLETED_TYPE = 'dev.modelctl.cleanup.completed';
+const CLEANUP_COMPLETED_TYPE = 'dev.modelctl.cleanup.completed';
 
 /**
  * Serves the cleanup function: `POST /` takes a PingSource CloudEvent, runs one pass and replies with the

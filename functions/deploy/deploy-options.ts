@@ -17,7 +17,7 @@ const GO_DURATION = /^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/;
  * Variables that carry credentials: they only ever reach a pod as Secret references (`--mlflow-secret`,
  * `--hf-token-secret`), never as literal `--env` values written into the Service for anyone to read.
  */
-export const SECRET_ENV_NAMES = [
+const SECRET_ENV_NAMES = [
   'MLFLOW_TRACKING_USERNAME',
   'MLFLOW_TRACKING_PASSWORD',
   'MLFLOW_TRACKING_TOKEN',

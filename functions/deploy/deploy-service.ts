@@ -7,7 +7,7 @@ import { renderService, type RenderedObject } from './render-service.js';
 import { waitForReady } from './wait-for-ready.js';
 
 /** The field manager `modelctl deploy` applies with (visible in `managedFields`). */
-export const FIELD_MANAGER = 'modelctl';
+const FIELD_MANAGER = 'modelctl';
 
 /** How `modelctl deploy` runs, besides what to render. */
 export interface DeployMode {
@@ -75,14 +75,14 @@ export async function deployService(params: {
 }
 
 /** `service.serving.knative.dev/my-model configured` and one `  ~ path` line per changed field. */
-export function describeResult(service: RenderedObject, result: ApplyResult, serverDryRun: boolean): string {
+function describeResult(service: RenderedObject, result: ApplyResult, serverDryRun: boolean): string {
   const group = service.apiVersion.split('/')[0];
   const head = `${service.kind.toLowerCase()}.${group}/${service.metadata.name} ${result.action}${serverDryRun ? ' (server dry run)' : ''}`;
   return [head, ...result.changes.map((path) => `  ~ ${path}`)].join('\n');
 }
 
 /** YAML (a `---`-free single document) or indented JSON. */
-export function formatObject(object: unknown, format: 'yaml' | 'json'): string {
+function formatObject(object: unknown, format: 'yaml' | 'json'): string {
   if (format === 'json') return JSON.stringify(object, null, 2);
   // no anchors/aliases: kubectl and humans read it
   return stringify(object, { lineWidth: 0, aliasDuplicateObjects: false }).trimEnd();

@@ -21,13 +21,13 @@ type Obj = Record<string, unknown>;
 type EnvVar = { name: string; value: string } | { name: string; valueFrom: Obj };
 
 /** Where the containers see things. The fetch role's defaults (DESIGN.md env contracts). */
-export const MOUNTS = { models: '/models', modelCache: '/model-cache', hfCache: '/hf-cache', tmp: '/tmp' } as const;
+const MOUNTS = { models: '/models', modelCache: '/model-cache', hfCache: '/hf-cache', tmp: '/tmp' } as const;
 /** The uid/gid of the image's non-root user (Dockerfile `USER 1000:1000`, node images' `node`). */
-export const IMAGE_UID = 1000;
+const IMAGE_UID = 1000;
 /** Annotation on the Service listing the `config-features` flags its pod spec needs. */
-export const REQUIRED_FEATURES_ANNOTATION = 'modelctl.dev/required-features';
+const REQUIRED_FEATURES_ANNOTATION = 'modelctl.dev/required-features';
 /** Label on the Revision template carrying `--artifact-version`. */
-export const ARTIFACT_VERSION_LABEL = 'modelctl.dev/artifact-version';
+const ARTIFACT_VERSION_LABEL = 'modelctl.dev/artifact-version';
 /** Knative's default progress deadline; ours never goes below it. */
 const KNATIVE_DEFAULT_PROGRESS_DEADLINE_S = 600;
 /** Budget per GiB of model for download + load (≈17 MiB/s worst case, e.g. a busy MLflow artifact proxy). */

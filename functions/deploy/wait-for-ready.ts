@@ -70,7 +70,7 @@ export async function waitForReady(params: {
 type Verdict = { ready: true; url: string } | { ready: false; failed: boolean; detail: string | undefined };
 
 /** Ready only when the controller has seen the current generation (else the condition is about the old spec). */
-export function readiness(service: { metadata?: { generation?: number }; status?: ServiceStatus }): Verdict {
+function readiness(service: { metadata?: { generation?: number }; status?: ServiceStatus }): Verdict {
   const status = service.status ?? {};
   const current = status.observedGeneration !== undefined && status.observedGeneration === service.metadata?.generation;
   const ready = status.conditions?.find((c) => c.type === 'Ready');

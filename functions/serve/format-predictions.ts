@@ -10,7 +10,7 @@ const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
  * decimal string, so no precision is lost silently and serialising never throws on BigInt.
  * NaN and ±Infinity, which JSON cannot carry, become `null` (MLflow writes bare `NaN`, which JSON parsers reject).
  */
-export function tensorToJson(tensor: WireTensor): unknown {
+function tensorToJson(tensor: WireTensor): unknown {
   return nest(jsonScalars(tensor), tensor.dims);
 }
 

@@ -9,7 +9,7 @@ import { loadServedModel, type ServedModel } from './load-served-model.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
 
 /** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
-export const ServeEnv = z
+const ServeEnv = z
   .object({
     MODEL_LOCAL_PATH: z.string().min(1).optional(),
     MLFLOW_MODEL_URI: z.string().min(1).optional(),

@@ -170,7 +170,7 @@ const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimiz
  * Maps MLflow's `onnx_session_options` (Python `SessionOptions` attribute names) to onnxruntime-node's.
  * @throws AppError naming an option that has no equivalent
  */
-export function toSessionOptions(
+function toSessionOptions(
   options: Record<string, unknown>,
   intraOpThreads: number | undefined,
 ): InferenceSession.SessionOptions {

@@ -1,8 +1,5 @@
 import { AppError } from '../../shared/errors/app-error.js';
 
-/** MLflow's error codes as the scoring server returns them (mlflow/protos/databricks.proto). */
-export type ScoringErrorCode = 'BAD_REQUEST' | 'INVALID_PARAMETER_VALUE' | 'MALFORMED_REQUEST';
-
 /** A request the model cannot score: answered 400 with `{error_code, message}`. */
 export function badRequest(message: string, cause?: unknown): AppError {
   return new AppError({ code: 'BAD_REQUEST', statusCode: 400, message, cause });

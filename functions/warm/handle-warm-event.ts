@@ -3,7 +3,7 @@ import { parseModelsConfigMapData, type ModelsConfig } from '../../shared/config
 import { AppError, isAppError } from '../../shared/errors/app-error.js';
 import type { CloudEventOutcome } from '../../shared/cloudevents/mount-cloud-event-route.js';
 import type { ReceivedCloudEvent } from '../../shared/cloudevents/receive-cloud-event.js';
-import type { ConfigMapRecord } from '../../shared/k8s/config-maps.js';
+import type { ConfigMapRecord } from '../../shared/k8s/config-map-record.js';
 import type { InvolvedObject } from '../../shared/k8s/record-event.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { PlanSource } from '../../shared/plan/plan.js';
@@ -11,10 +11,10 @@ import { updatePlan } from './update-plan.js';
 import { WARM_PLANNED_TYPE, type WarmDeps } from './warm-deps.js';
 
 /** CloudEvent types warm acts on. */
-export const APISERVER_ADD = 'dev.knative.apiserver.resource.add';
-export const APISERVER_UPDATE = 'dev.knative.apiserver.resource.update';
-export const APISERVER_DELETE = 'dev.knative.apiserver.resource.delete';
-export const PING = 'dev.knative.sources.ping';
+const APISERVER_ADD = 'dev.knative.apiserver.resource.add';
+const APISERVER_UPDATE = 'dev.knative.apiserver.resource.update';
+const APISERVER_DELETE = 'dev.knative.apiserver.resource.delete';
+const PING = 'dev.knative.sources.ping';
 const ACCEPTED = [APISERVER_ADD, APISERVER_UPDATE, APISERVER_DELETE, PING];
 
 /** The ConfigMap an ApiServerSource sends as `data` in Resource mode (what warm relies on of it). */

@@ -13,7 +13,7 @@ import { startWarm } from './start-warm.js';
 import { createWarmMetrics } from './warm-metrics.js';
 
 /** The warm function's settings (names shared with the agent: POD_NAMESPACE, HF_ENDPOINT, HF_TOKEN, …). */
-export const WarmEnv = z.object({
+const WarmEnv = z.object({
   /** Knative sets PORT; `func` templates read FUNC_PORT first */
   FUNC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),

@@ -223,7 +223,7 @@ function summarize(params: {
 }
 
 /** Added, removed and moved models between two plans. */
-export function diffModels(before: readonly PlanModel[], after: readonly PlanModel[]): ModelChange[] {
+function diffModels(before: readonly PlanModel[], after: readonly PlanModel[]): ModelChange[] {
   const old = new Map(before.map((m) => [m.repo, m]));
   const changes: ModelChange[] = [];
   for (const m of after) {

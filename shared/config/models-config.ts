@@ -27,9 +27,7 @@ import { ConfigError } from '../errors/app-error.js';
 /** Name of the models ConfigMap the ApiServerSource watches. */
 export const MODELS_CONFIG_MAP_NAME = 'modelctl-models';
 /** Key of the models ConfigMap that holds the yaml. */
-export const MODELS_CONFIG_KEY = 'models.yaml';
-/** Label (key and value) that selects the models ConfigMap (ApiServerSource `resources[].selector`). */
-export const MODELS_CONFIG_LABEL = { key: 'modelctl.dev/config', value: 'models' } as const;
+const MODELS_CONFIG_KEY = 'models.yaml';
 
 /** Default node folder of the cache (the seed's GKE local SSD). */
 export const DEFAULT_NODE_HOST_PATH = '/mnt/stateful_partition/kube-ephemeral-ssd';
@@ -56,11 +54,6 @@ export function repoIdProblem(repo: string): string | null {
   if (repo.includes('--') || repo.includes('..')) return 'repo id must not contain "--" or ".."';
   if (repo.endsWith('.git')) return 'repo id must not end with ".git"';
   return null;
-}
-
-/** True when `repo` is a valid `<org>/<name>` model id (see {@link repoIdProblem}). */
-export function isRepoId(repo: string): boolean {
-  return repoIdProblem(repo) === null;
 }
 
 /** A branch, tag or commit: printable, no whitespace, no `..`, no leading `/` (it goes in a URL path). */
@@ -196,7 +189,7 @@ export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
 }
 
 /** `models["org/name"].revision`, `models["org/name"].allow_patterns[1]`, `(root)`. */
-export function formatPath(path: readonly PropertyKey[]): string {
+function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return '(root)';
   let out = '';
   path.forEach((part, i) => {

@@ -12,7 +12,7 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, str
 }
 
 /** One line per issue, led by the dotted path of the offending key. */
-export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((issue) => {
       const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';

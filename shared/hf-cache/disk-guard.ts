@@ -5,7 +5,7 @@ import { AppError } from '../errors/app-error.js';
 export type FreeBytes = (dir: string) => Promise<number>;
 
 /** The real statfs(2), through node:fs. */
-export const statfsFreeBytes: FreeBytes = async (dir) => {
+const statfsFreeBytes: FreeBytes = async (dir) => {
   const s = await statfs(dir);
   return Number(s.bavail) * Number(s.bsize);
 };

@@ -255,6 +255,6 @@ async function removeCorruptBlobs(
 }
 
 /** The digest a blob should carry as its name: sha256 for LFS files, git blob sha1 otherwise (hashed on a worker). */
-export async function hashFile(p: string, file: Pick<RepoFile, 'isLfs' | 'size'>): Promise<string> {
+async function hashFile(p: string, file: Pick<RepoFile, 'isLfs' | 'size'>): Promise<string> {
   return hashPool.hashFile(blobHashSpec(file), p);
 }

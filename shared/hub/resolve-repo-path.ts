@@ -15,8 +15,3 @@ export function resolveRepoPathProblem(repoPath: string): string | null {
   }
   return null;
 }
-
-/** True when the Hub path is safe to place under a snapshot folder (see {@link resolveRepoPathProblem}). */
-export function isSafeRepoPath(repoPath: string): boolean {
-  return resolveRepoPathProblem(repoPath) === null;
-}

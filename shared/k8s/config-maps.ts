@@ -3,8 +3,6 @@ import { AppError } from '../errors/app-error.js';
 import { toRecord, type ConfigMapRecord } from './config-map-record.js';
 import { kubeAppError } from './kube-error.js';
 
-export { toRecord, type ConfigMapRecord };
-
 /** Get/create/replace of ConfigMaps, with optimistic concurrency by resourceVersion. */
 export interface ConfigMaps {
   /** The ConfigMap, or null when it does not exist. */

@@ -26,7 +26,7 @@ export interface EventRecord {
 export type RecordEvent = (event: EventRecord) => Promise<void>;
 
 /** Event messages longer than this are cut (kubectl shows them on one line; events.k8s.io caps notes at 1 kB). */
-export const EVENT_MESSAGE_MAX = 1024;
+const EVENT_MESSAGE_MAX = 1024;
 
 /** The core/v1 Event calls a recorder makes, whatever client carries them. */
 export interface EventsApi {

@@ -40,7 +40,7 @@ export function createPodLister(kc: KubeConfig): ListPods {
 }
 
 /** The parts of a V1Pod that {@link PodUsage} keeps. */
-export function toPodUsage(pod: V1Pod): PodUsage {
+function toPodUsage(pod: V1Pod): PodUsage {
   const phase = pod.status?.phase ?? '';
   return {
     name: pod.metadata?.name ?? '',

@@ -3,7 +3,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import { kubeRestError, type KubeRest } from './kube-rest.js';
 
 /** Default prefix of the per-model ready labels (`models.modelctl.dev/<name>=ready`). */
-export const DEFAULT_READY_LABEL_PREFIX = 'models.modelctl.dev';
+const DEFAULT_READY_LABEL_PREFIX = 'models.modelctl.dev';
 
 /** A Kubernetes label name (the part after the prefix): ≤63 chars, alphanumeric at both ends. */
 const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;

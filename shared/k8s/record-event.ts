@@ -2,7 +2,7 @@ import { ApiException, CoreV1Api, type KubeConfig } from '@kubernetes/client-nod
 import { translateError } from './config-maps.js';
 import { makeEventRecorder, type EventRecorderParams, type RecordEvent } from './event-recorder-core.js';
 
-export { EVENT_MESSAGE_MAX, type EventRecord, type InvolvedObject, type RecordEvent } from './event-recorder-core.js';
+export { type EventRecord, type InvolvedObject, type RecordEvent } from './event-recorder-core.js';
 
 /**
  * A {@link RecordEvent} writing core/v1 Events through the API server `kc` points at, as client-go's recorder

@@ -294,7 +294,7 @@ function header(headers: Dispatcher.ResponseData['headers'], name: string): stri
 }
 
 /** Percent-encodes each segment of a proxy path, keeping the slashes. */
-export function encodePath(p: string): string {
+function encodePath(p: string): string {
   return p
     .split('/')
     .map((s) => encodeURIComponent(s))

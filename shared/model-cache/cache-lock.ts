@@ -38,8 +38,8 @@ export interface HeldLock {
 }
 
 /** Defaults: heartbeat every 5 s, stale after 30 s without one. */
-export const LOCK_HEARTBEAT_MS = 5_000;
-export const LOCK_STALE_MS = 30_000;
+const LOCK_HEARTBEAT_MS = 5_000;
+const LOCK_STALE_MS = 30_000;
 
 /** Tokens of the leases this process holds (to tell them from a crashed earlier run that had our pid). */
 const heldTokens = new Set<string>();
@@ -147,7 +147,7 @@ export async function observeLock(params: {
 }
 
 /** True when `owner` ran on this host and its process is gone (or it is an earlier run with our own pid). */
-export function isDeadLocalOwner(owner: LockOwner | null): boolean {
+function isDeadLocalOwner(owner: LockOwner | null): boolean {
   if (owner === null || owner.host !== hostname()) return false;
   // a restarted init container can get the same pid (often 1) as the run that crashed
   if (owner.pid === process.pid) return !heldTokens.has(owner.token);

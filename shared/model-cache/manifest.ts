@@ -95,7 +95,7 @@ async function checkFile(modelDir: string, file: ManifestFile, mode: 'quick' | '
 }
 
 /** sha256 of a file's bytes, hex. */
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(file), hash);
   return hash.digest('hex');

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** numpy dtype names MLflow writes in tensor specs. */
-export const TENSOR_DTYPES = [
+const TENSOR_DTYPES = [
   'float16',
   'float32',
   'float64',
@@ -20,7 +20,7 @@ export const TENSOR_DTYPES = [
 export type TensorDtype = (typeof TENSOR_DTYPES)[number];
 
 /** MLflow column types (mlflow.types.DataType). */
-export const COLUMN_TYPES = ['boolean', 'integer', 'long', 'float', 'double', 'string', 'binary', 'datetime'] as const;
+const COLUMN_TYPES = ['boolean', 'integer', 'long', 'float', 'double', 'string', 'binary', 'datetime'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 const TensorSpecJson = z.object({

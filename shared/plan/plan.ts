@@ -17,7 +17,7 @@ export const PLAN_LABELS = { 'app.kubernetes.io/part-of': 'modelctl', 'modelctl.
 /** Annotation mirroring `contentHash`, so a watcher can skip unchanged plans without parsing. */
 export const PLAN_CONTENT_HASH_ANNOTATION = 'modelctl.dev/content-hash';
 /** The current plan format. */
-export const PLAN_API_VERSION = 'modelctl.dev/v1';
+const PLAN_API_VERSION = 'modelctl.dev/v1';
 /** A ConfigMap holds at most 1 MiB; the plan must fit with room for metadata. */
 export const PLAN_MAX_BYTES = 1_000_000;
 
@@ -38,7 +38,7 @@ export const PlanFile = z.strictObject({
 export type PlanFile = z.output<typeof PlanFile>;
 
 /** How resolving a model ended. Anything but `ok` has a `message` and no files. */
-export const ModelStatus = z.enum(['ok', 'gated', 'not-found', 'revision-not-found', 'error']);
+const ModelStatus = z.enum(['ok', 'gated', 'not-found', 'revision-not-found', 'error']);
 export type ModelStatus = z.output<typeof ModelStatus>;
 
 /** One model of the plan. */
@@ -65,7 +65,7 @@ export const PlanModel = z.strictObject({
 export type PlanModel = z.output<typeof PlanModel>;
 
 /** The config settings the agents need, copied from the models ConfigMap. */
-export const PlanSettings = z.strictObject({
+const PlanSettings = z.strictObject({
   nodeHostPath: z.string(),
   cachePath: z.string(),
   checkIntervalSeconds: z.number().int().positive(),
@@ -118,12 +118,12 @@ export function hashModelsConfig(config: ModelsConfig): string {
 }
 
 /** Hash of what agents act on: settings and models (not createdAt nor source). */
-export function hashPlanContent(params: { settings: ModelsSettings; models: readonly PlanModel[] }): string {
+function hashPlanContent(params: { settings: ModelsSettings; models: readonly PlanModel[] }): string {
   return sha256Hex(canonicalJson({ settings: params.settings, models: params.models }));
 }
 
 /** The config minus its models: what the plan carries for the agents. */
-export function settingsOf(config: ModelsConfig): ModelsSettings {
+function settingsOf(config: ModelsConfig): ModelsSettings {
   const settings: Record<string, unknown> = { ...config };
   delete settings.models;
   return settings as ModelsSettings;

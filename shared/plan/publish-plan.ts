@@ -1,5 +1,6 @@
 import { AppError } from '../errors/app-error.js';
-import type { ConfigMapRecord, ConfigMaps } from '../k8s/config-maps.js';
+import type { ConfigMapRecord } from '../k8s/config-map-record.js';
+import type { ConfigMaps } from '../k8s/config-maps.js';
 import {
   PLAN_CONFIG_MAP_NAME,
   PLAN_CONTENT_HASH_ANNOTATION,

@@ -139,7 +139,7 @@ export function isConnectionError(error: unknown): boolean {
 }
 
 /** The `retryAfterMs` an error carries (set it when a response had `Retry-After`), else null. */
-export function retryAfterMsOf(error: unknown): number | null {
+function retryAfterMsOf(error: unknown): number | null {
   if (error === null || typeof error !== 'object') return null;
   const value = (error as { retryAfterMs?: unknown }).retryAfterMs;
   return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : null;

@@ -11,7 +11,7 @@ import { handleCdn, handleResolve, type ResolveDeps } from './resolve-file.js';
 import { logWhenDone, sendHubError, sendJson, type RequestContext } from './respond.js';
 
 /** Requests allowed per window and resource, as the Hub's `RateLimit-Policy` announces them. */
-export const RateLimits = z.object({
+const RateLimits = z.object({
   /** `/api/*` calls per window */
   api: z.number().int().min(1),
   /** `/resolve/` calls per window */
@@ -163,7 +163,7 @@ function decodeSegment(s: string): string {
 }
 
 /** Maps a raw path to a Hub route (no dot-segment normalisation). */
-export function parseHubPath(rawPath: string): Route {
+function parseHubPath(rawPath: string): Route {
   const seg = rawPath.split('/').slice(1);
   if (seg[0] === 'api' && seg[1] === 'models' && seg.length >= 4) {
     const repo = `${decodeSegment(seg[2]!)}/${decodeSegment(seg[3]!)}`;

@@ -111,7 +111,7 @@ function escapeRegExp(s: string): string {
  * A branch, tag (optionally `refs/heads/…`, `refs/tags/…`), full commit id, or `HEAD` (the default branch, as
  * huggingface.js's modelInfo asks for) → the commit, or null.
  */
-export function resolveRevision(state: RepoState, rev: string): { sha: string; commit: StoredCommit } | null {
+function resolveRevision(state: RepoState, rev: string): { sha: string; commit: StoredCommit } | null {
   const name = rev === 'HEAD' ? 'main' : rev.replace(/^refs\/(heads|tags)\//, '');
   const sha = state.branches[name] ?? state.tags[name] ?? (state.commits[rev] ? rev : undefined);
   const commit = sha ? state.commits[sha] : undefined;

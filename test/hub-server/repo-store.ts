@@ -1,6 +1,6 @@
 import { createCipheriv, createHash, type Hash } from 'node:crypto';
-import { createReadStream, createWriteStream, statSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createWriteStream, statSync, readFileSync } from 'node:fs';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -62,14 +62,14 @@ export interface RepoState {
 /** Content of a file to commit: literal bytes/text, or `size` deterministic pseudo-random bytes from `seed`. */
 export type FileSource = string | Buffer | { size: number; seed: string };
 
-export const DEFAULT_LFS_RULE: LfsRule = {
+const DEFAULT_LFS_RULE: LfsRule = {
   patterns: ['*.safetensors', '*.bin', '*.onnx', '*.gguf', '*.pt', '*.h5', '*.msgpack'],
   minSize: 10 * 1024 * 1024,
 };
 
 const REPO_FILE = 'repo.json';
 
-export function repoDir(root: string, repo: string): string {
+function repoDir(root: string, repo: string): string {
   return path.join(root, ...repo.split('/'));
 }
 
@@ -95,7 +95,7 @@ export function repoStateStamp(root: string, repo: string): string | null {
 }
 
 /** `org/name` made of safe characters only (never climbs out of `root`). */
-export function isSafeRepoId(repo: string): boolean {
+function isSafeRepoId(repo: string): boolean {
   return /^[A-Za-z0-9][A-Za-z0-9._-]*\/[A-Za-z0-9][A-Za-z0-9._-]*$/.test(repo) && !repo.includes('..');
 }
 
@@ -113,7 +113,7 @@ async function writeState(root: string, state: RepoState): Promise<void> {
 }
 
 /** git's blob id: sha1("blob <size>\0" + content). */
-export function gitBlobHeader(size: number): string {
+function gitBlobHeader(size: number): string {
   return `blob ${size}\0`;
 }
 
@@ -127,7 +127,7 @@ function sha1Hex(data: string | Buffer): string {
 }
 
 /** Deterministic pseudo-random bytes (AES-CTR keystream of `seed`): fast enough for GB fixtures. */
-export function deterministicStream(size: number, seed: string): Readable {
+function deterministicStream(size: number, seed: string): Readable {
   const key = createHash('sha256').update(`key:${seed}`).digest().subarray(0, 16);
   const iv = createHash('sha256').update(`iv:${seed}`).digest().subarray(0, 16);
   const cipher = createCipheriv('aes-128-ctr', key, iv);
@@ -329,24 +329,4 @@ export async function renameRepo(params: { root: string; from: string; to: strin
   await writeState(params.root, { ...state, id: params.to });
   const stub: RepoState = { ...state, renamedTo: params.to, branches: {}, tags: {}, commits: {} };
   await writeState(params.root, stub);
-}
-
-/** Reads a stored file's full content (tests compare against it). */
-export async function readStoredFile(params: {
-  root: string;
-  repo: string;
-  commit: string;
-  file: string;
-}): Promise<Buffer> {
-  const state = readRepoState(params.root, params.repo);
-  const entry = state?.commits[params.commit]?.files[params.file];
-  if (!entry) throw new Error(`no ${params.file} at ${params.repo}@${params.commit}`);
-  return readFile(objectPath(params.root, params.repo, entry.contentOid));
-}
-
-/** sha256 of a stored object, streamed (for GB files). */
-export async function sha256OfObject(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  await pipeline(createReadStream(file), hash);
-  return hash.digest('hex');
 }

@@ -122,7 +122,7 @@ function signature(secret: string, pathname: string, expires: string): string {
 }
 
 /** A CloudFront-like signed URL for an LFS object: `/repos/{repo}/{sha256}?…&Expires=&Signature=`. */
-export function signCdnUrl(deps: ResolveDeps, params: { repo: string; sha256: string; path: string }): string {
+function signCdnUrl(deps: ResolveDeps, params: { repo: string; sha256: string; path: string }): string {
   const pathname = `/repos/${params.repo}/${params.sha256}`;
   const expires = String(Math.floor(deps.now() / 1000) + deps.cdnUrlTtlSeconds());
   const base = params.path.split('/').pop() ?? params.path;
@@ -137,7 +137,7 @@ export function signCdnUrl(deps: ResolveDeps, params: { repo: string; sha256: st
 }
 
 /** Parses a CDN request path `/repos/{org}/{name}/{sha256}` (null when it is not one). */
-export function parseCdnPath(rawPath: string): { repo: string; sha256: string } | null {
+function parseCdnPath(rawPath: string): { repo: string; sha256: string } | null {
   const m = /^\/repos\/([^/]+\/[^/]+)\/([0-9a-f]{64})$/.exec(rawPath);
   return m ? { repo: m[1]!, sha256: m[2]! } : null;
 }

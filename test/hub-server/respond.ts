@@ -158,7 +158,7 @@ export async function sendGzipped(ctx: RequestContext, file: string): Promise<vo
 }
 
 /** A file's byte range as a chunk stream. */
-export function fileChunks(file: string, start: number, end: number): AsyncIterable<Buffer> {
+function fileChunks(file: string, start: number, end: number): AsyncIterable<Buffer> {
   if (end < start) return (async function* () {})();
   return createReadStream(file, { start, end, highWaterMark: 1024 * 1024 });
 }

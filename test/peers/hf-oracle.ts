@@ -76,7 +76,7 @@ export interface OracleReport {
 let pythonPath: Promise<string> | undefined;
 
 /** The testing ground's venv python (huggingface_hub pinned), built once by ensure-python.sh. */
-export function venvPython(): Promise<string> {
+function venvPython(): Promise<string> {
   pythonPath ??= promisify(execFile)('bash', [path.join(here, 'ensure-python.sh'), '--print-python'], {
     maxBuffer: 1 << 20,
   }).then(({ stdout }) => stdout.trim());

@@ -26,8 +26,8 @@ export interface HubInfo {
   repos: Record<keyof typeof TEST_REPOS, FixtureRepo>;
 }
 
-export const HUB_TOKEN = 'hf_modelctltestgrantedtoken0000000';
-export const HUB_TOKEN_WITHOUT_ACCESS = 'hf_modelctltestdeniedtoken00000000';
+const HUB_TOKEN = 'hf_modelctltestgrantedtoken0000000';
+const HUB_TOKEN_WITHOUT_ACCESS = 'hf_modelctltestdeniedtoken00000000';
 const TREE_PAGE_SIZE = 10;
 
 /** Where a started Hub listens. */
