@@ -13,7 +13,7 @@ import { createPyfuncPool } from './pyfunc-pool.js';
  * The worker script: beside this module in the sources (tests) and in dist/bundle/ (scripts/bundle.js copies it
  * next to the chunks).
  */
-export const PYFUNC_WORKER_SCRIPT = fileURLToPath(new URL('./pyfunc_worker.py', import.meta.url));
+const PYFUNC_WORKER_SCRIPT = fileURLToPath(new URL('./pyfunc_worker.py', import.meta.url));
 
 /**
  * Serves a model through its `python_function` flavor: `workers` Python processes each load it with MLflow's
