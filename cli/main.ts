@@ -7,6 +7,7 @@ import { registerDeployCommand } from './commands/deploy.js';
 import { registerWarmCommand } from './commands/warm.js';
 import { registerCleanupCommand } from './commands/cleanup.js';
 import { registerFetchCommand } from './commands/fetch.js';
+import { withDefaultRole } from './default-role.js';
 
 /**
  * `modelctl`: one subcommand per role. Each role reads its settings from the environment (the names pods
@@ -25,4 +26,12 @@ registerWarmCommand(program);
 registerCleanupCommand(program);
 registerFetchCommand(program);
 
-await program.parseAsync(process.argv);
+let args: string[];
+try {
+  // a container without args runs the role MODELCTL_ROLE (or its model env) names
+  args = withDefaultRole(process.argv.slice(2), process.env);
+} catch (err) {
+  process.stderr.write(`modelctl: ${(err as Error).message}\n`);
+  process.exit(1);
+}
+await program.parseAsync(args, { from: 'user' });

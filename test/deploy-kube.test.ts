@@ -96,14 +96,10 @@ describe('modelctl deploy (server-side apply)', () => {
     const golden = await createTestNamespace('deploy-golden');
     await createCachePvc(golden);
     for (const [name, args] of Object.entries(GOLDEN_CASES)) {
-      const { stdout } = await modelctl([
-        'deploy',
-        ...args,
-        '--namespace',
-        golden,
-        '--dry-run=server',
-        ...kubeconfig(),
-      ]);
+      const { stdout } = await modelctl(
+        ['deploy', ...args, '--namespace', golden, '--dry-run=server', ...kubeconfig()],
+        { ...process.env, MLFLOW_TRACKING_URI: 'http://mlflow.mlflow:5000' }, // the as-typed case reads it
+      );
       const serviceName = args[args.indexOf('--serve-name') + 1];
       expect({ name, stdout }).toEqual({
         name,
@@ -180,7 +176,9 @@ describe('modelctl deploy (server-side apply)', () => {
       '--serve-name',
       'denied',
       '--model-uri',
-      'hf://org/denied',
+      'models:/denied/1',
+      '--mlflow-tracking-uri',
+      'http://mlflow:5000',
       '--kubeconfig',
       file,
     ]);
@@ -198,7 +196,9 @@ describe('modelctl deploy (server-side apply)', () => {
       '--serve-name',
       'waited',
       '--model-uri',
-      'hf://org/waited',
+      'models:/waited/1',
+      '--mlflow-tracking-uri',
+      'http://mlflow:5000',
       '--namespace',
       ns,
       '--wait',
@@ -231,7 +231,9 @@ describe('modelctl deploy (server-side apply)', () => {
       '--serve-name',
       'failing',
       '--model-uri',
-      'hf://org/failing',
+      'models:/failing/1',
+      '--mlflow-tracking-uri',
+      'http://mlflow:5000',
       '--namespace',
       ns,
       '--wait',

@@ -1,5 +1,8 @@
 import { Option, type Command } from 'commander';
 
+/** Repeatable flags collect into a list. */
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
 /** Keys of the run mode, not of the rendered Service. */
 const MODE_KEYS = ['dryRun', 'output', 'wait', 'waitTimeout', 'fieldManager', 'forceConflicts', 'kubeconfig'];
 
@@ -10,7 +13,10 @@ const MODE_KEYS = ['dryRun', 'output', 'wait', 'waitTimeout', 'fieldManager', 'f
 export function registerDeployCommand(program: Command): void {
   program
     .command('deploy')
-    .description('render and server-side apply the Knative Service of a model (init container fetch, container serve)')
+    .description(
+      'render and server-side apply the Knative Service of a model: MLflow models (init container model-downloader, ' +
+        'container model-server) or warmed hf:// models on an LLM runtime (vLLM, TGI, custom)',
+    )
     .requiredOption('--serve-name <name>', 'Knative Service name (DNS-1035 label)')
     .requiredOption(
       '--model-uri <uri>',
@@ -19,6 +25,36 @@ export function registerDeployCommand(program: Command): void {
     .option(
       '--artifact-version <v>',
       'names the Revision <serve-name>-<v> and labels it modelctl.dev/artifact-version, for traffic splits',
+    )
+    .addOption(
+      new Option(
+        '--runtime <runtime>',
+        'modelctl (ONNX) or pyfunc (python image) for MLflow models; vllm, tgi or custom for warmed hf:// models',
+      ).choices(['modelctl', 'pyfunc', 'vllm', 'tgi', 'custom']),
+    )
+    .option('--port <n>', "LLM runtimes: the server's port (Knative sets PORT to it; default: 8080)")
+    .option('--arg <arg>', 'LLM runtimes: extra server argument, appended (repeatable)', collect)
+    .option('--readiness-path <path>', "LLM runtimes: startup/readiness probe path (default: the runtime's, /health)")
+    .option('--max-model-len <tokens>', 'LLM runtimes: longest sequence (vLLM --max-model-len, TGI --max-total-tokens)')
+    .addOption(
+      new Option('--dtype <dtype>', 'LLM runtimes: weights dtype (vLLM/TGI --dtype)').choices([
+        'auto',
+        'half',
+        'float16',
+        'bfloat16',
+        'float',
+        'float32',
+      ]),
+    )
+    .option('--served-model-name <name>', 'LLM runtimes: the model name clients send (default: the repo id)')
+    .option(
+      '--command <word>',
+      "custom runtime with --node-affinity preferred: the image's entrypoint, one word per flag (repeatable)",
+      collect,
+    )
+    .option(
+      '--plan-namespace <ns>',
+      'namespace of the warm plan and the cluster settings `make deploy` records (default: modelctl-system)',
     )
     .option('--cores <n>', 'CPU cores requested and limited (default: 1)')
     .option('--memory <GiB>', 'memory in GiB, requested and limited (default: 2)')
@@ -61,7 +97,8 @@ export function registerDeployCommand(program: Command): void {
     .option('--node-cache-path <dir>', 'cache folder under --node-host-path: HF_HUB_CACHE (default: huggingface/hub)')
     .option(
       '--mlflow-tracking-uri <uri>',
-      'MLFLOW_TRACKING_URI of both containers, reachable from the pods; required for MLflow URIs (no credentials in it)',
+      'MLFLOW_TRACKING_URI of both containers, reachable from the pods (no credentials in it); default: ' +
+        'MLFLOW_TRACKING_URI of your environment, else the one `make deploy MLFLOW_TRACKING_URI=…` recorded',
     )
     .option(
       '--mlflow-secret <name>',
@@ -69,14 +106,11 @@ export function registerDeployCommand(program: Command): void {
     )
     .option('--hf-token-secret <name>', 'Secret with an HF_TOKEN key, referenced (never copied)')
     .option('--service-account <name>', 'serviceAccountName of the pods')
-    .option(
-      '--env <K=V>',
-      'extra environment variable of both containers (repeatable)',
-      (v: string, prev: string[] = []) => [...prev, v],
-    )
+    .option('--env <K=V>', 'extra environment variable of both containers (repeatable)', collect)
     .option(
       '--image <ref>',
-      "modelctl image, e.g. with your registry's prefix (default: modelctl:<this CLI's version>)",
+      "the server's image (default: modelctl:<this CLI's version>, -python for pyfunc, the pinned vLLM/TGI images, " +
+        "behind the models config's imageProxy); required for custom",
     )
     .addOption(
       new Option('--dry-run [mode]', 'client: print the Service and stop; server: server-side dry-run apply')
@@ -92,7 +126,8 @@ export function registerDeployCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nExample: modelctl deploy --serve-name my-model --model-uri models:/my-model/Production --artifact-version v1 \\\n' +
-        '           --cores 4 --memory 8 --mlflow-tracking-uri http://mlflow.mlflow:5000 --mlflow-secret mlflow-credentials --wait\n' +
+        '           --cores 4 --memory 8 --mlflow-secret mlflow-credentials --wait\n' +
+        '         modelctl deploy --serve-name qwen --model-uri hf://Qwen/Qwen2.5-0.5B-Instruct --runtime vllm --gpu 1\n' +
         'The pod spec needs Knative config-features flags (listed in the modelctl.dev/required-features annotation);\n' +
         '`make deploy` enables them. Exit code 1 with one message when anything fails.',
     )

@@ -59,13 +59,33 @@ describe('DeployOptions', () => {
     expect(problems({ gpuType: 'nvidia-l4' })).toEqual([expect.stringMatching(/^gpuType: needs --gpu N/)]);
   });
 
-  it('requires the tracking server for MLflow URIs, not for hf:// ones', () => {
-    expect(problems({ mlflowTrackingUri: undefined })).toEqual([
-      expect.stringMatching(/^mlflowTrackingUri: required for MLflow model URIs/),
-    ]);
-    expect(problems({ mlflowTrackingUri: undefined, modelUri: 'hf://org/name' })).toEqual([]);
+  it('leaves the tracking URI to be found later (environment, cluster record), but checks a given one', () => {
+    expect(problems({ mlflowTrackingUri: undefined })).toEqual([]);
     expect(problems({ mlflowTrackingUri: 'mlflow:5000' })).toEqual([
       expect.stringMatching(/^mlflowTrackingUri: must be an http\(s\) URL/),
+    ]);
+  });
+
+  it('asks hf:// models for an LLM runtime, and refuses runtime flags that would be ignored', () => {
+    expect(problems({ modelUri: 'hf://org/name' })).toEqual([
+      expect.stringMatching(/^runtime: hf:\/\/ models are served by an LLM runtime: pass --runtime vllm\|tgi\|custom/),
+    ]);
+    expect(problems({ modelUri: 'hf://gpt2', runtime: 'vllm' })).toEqual([]);
+    expect(problems({ runtime: 'vllm' })).toEqual([
+      expect.stringMatching(/^runtime: vllm serves warmed hf:\/\/ models/),
+    ]);
+    expect(problems({ modelUri: 'hf://org/name', runtime: 'custom' })).toEqual([
+      expect.stringMatching(/^image: required with --runtime custom/),
+    ]);
+    expect(problems({ modelUri: 'hf://org/name', runtime: 'tgi', dtype: 'float32' })).toEqual([
+      expect.stringMatching(/^dtype: TGI takes float16 or bfloat16/),
+    ]);
+    expect(problems({ maxModelLen: '4096', arg: ['--x'] })).toEqual([
+      expect.stringMatching(/^maxModelLen: only for --runtime/),
+      expect.stringMatching(/^arg: only for --runtime/),
+    ]);
+    expect(problems({ modelUri: 'hf://o/n', runtime: 'custom', image: 'x', nodeAffinity: 'preferred' })).toEqual([
+      expect.stringMatching(/^command: required with --runtime custom --node-affinity preferred/),
     ]);
   });
 

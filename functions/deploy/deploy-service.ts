@@ -4,6 +4,8 @@ import type { KubeConfig } from '../../shared/k8s/load-kube-config.js';
 import { applyObject, readObject, type ApplyResult } from '../../shared/k8s/apply-object.js';
 import type { DeployOptions } from './deploy-options.js';
 import { renderService, type RenderedObject } from './render-service.js';
+import { configMapReader, resolveDeployFacts, type ReadConfigMap } from './resolve-deploy-facts.js';
+import { warnIfNoReadyNode } from './warn-no-ready-node.js';
 import { waitForReady } from './wait-for-ready.js';
 
 /** The field manager `modelctl deploy` applies with (visible in `managedFields`). */
@@ -38,16 +40,21 @@ export async function deployService(params: {
   kubeConfig: () => KubeConfig;
   /** receives each line or document to print (stdout) */
   write: (text: string) => void;
+  /** MLFLOW_TRACKING_URI of the user's environment (used when --mlflow-tracking-uri is absent) */
+  envTrackingUri?: string | undefined;
+  /** receives warnings (stderr) */
+  warn?: (text: string) => void;
   /** injected in tests */
   sleep?: (ms: number) => Promise<void>;
 }): Promise<ApplyResult | null> {
-  const service = renderService(params.options);
-  if (params.mode.dryRun === 'client') {
+  const clientOnly = params.mode.dryRun === 'client';
+  const service = await renderWithFacts(params, clientOnly);
+  if (clientOnly) {
     params.write(formatObject(service, params.mode.output ?? 'yaml'));
     return null;
   }
   const kubeConfig = params.kubeConfig();
-  if (params.options.storage === 'pvc') await assertCachePvcExists(kubeConfig, params.options);
+  await checkBeforeApply(kubeConfig, params.options, params.warn);
   const result = await applyObject({
     kubeConfig,
     object: service,
@@ -72,6 +79,44 @@ export async function deployService(params: {
     params.write(`${service.metadata.name} is ready: ${url}`);
   }
   return result;
+}
+
+/** 2. The PVC a pvc strategy needs must exist; an hf:// model no node has warm is worth a warning. */
+async function checkBeforeApply(
+  kubeConfig: KubeConfig,
+  options: DeployOptions,
+  warn: ((text: string) => void) | undefined,
+): Promise<void> {
+  await warnIfNoReadyNode({ kubeConfig, options, warn: warn ?? (() => undefined) });
+  if (options.storage === 'pvc') await assertCachePvcExists(kubeConfig, options);
+}
+
+/** 1. What the flags leave out (tracking URI, warm plan), then the pure render. */
+async function renderWithFacts(
+  params: { options: DeployOptions; envTrackingUri?: string | undefined; kubeConfig: () => KubeConfig },
+  clientOnly: boolean,
+): Promise<RenderedObject> {
+  const facts = await resolveDeployFacts({
+    options: params.options,
+    envTrackingUri: params.envTrackingUri,
+    readConfigMap: clusterReader(params.kubeConfig, clientOnly),
+  });
+  return renderService(params.options, facts);
+}
+
+/**
+ * Reads the cluster's ConfigMaps. A client dry run works without a cluster: there, an unreachable or missing
+ * kubeconfig reads as "nothing recorded" instead of failing.
+ */
+function clusterReader(kubeConfig: () => KubeConfig, clientOnly: boolean): ReadConfigMap | null {
+  if (!clientOnly) return (ns, name) => configMapReader(kubeConfig())(ns, name);
+  let read: ReadConfigMap;
+  try {
+    read = configMapReader(kubeConfig());
+  } catch {
+    return null;
+  }
+  return (ns, name) => read(ns, name).catch(() => null);
 }
 
 /** `service.serving.knative.dev/my-model configured` and one `  ~ path` line per changed field. */

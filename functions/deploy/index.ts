@@ -35,7 +35,9 @@ export async function runDeploy(request: DeployRequest): Promise<void> {
       options: parsed.data,
       mode: request.mode,
       kubeConfig: getKubeConfig,
+      envTrackingUri: process.env.MLFLOW_TRACKING_URI,
       write: (text) => process.stdout.write(`${text}\n`),
+      warn: (text) => process.stderr.write(`modelctl deploy: ${text}\n`),
     });
   } catch (err) {
     if (!isAppError(err)) throw err;

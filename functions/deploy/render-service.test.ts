@@ -22,7 +22,7 @@ function podSpec(service: ReturnType<typeof renderService>): Obj {
   return (service.spec as Obj).template.spec as Obj;
 }
 
-function container(service: ReturnType<typeof renderService>, name: 'fetch' | 'serve'): Obj {
+function container(service: ReturnType<typeof renderService>, name: 'model-downloader' | 'model-server'): Obj {
   const spec = podSpec(service);
   return [...spec.initContainers, ...spec.containers].find((c: Obj) => c.name === name);
 }
@@ -36,25 +36,41 @@ describe('renderService', () => {
     const service = render({ image: 'registry.example.com/modelctl:1.2.3' });
     const spec = podSpec(service);
     expect(spec.initContainers.map((c: Obj) => [c.name, c.args, c.image])).toEqual([
-      ['fetch', ['fetch'], 'registry.example.com/modelctl:1.2.3'],
+      ['model-downloader', ['fetch'], 'registry.example.com/modelctl:1.2.3'],
     ]);
-    expect(spec.containers.map((c: Obj) => [c.name, c.args])).toEqual([['serve', ['serve']]]);
+    expect(spec.containers.map((c: Obj) => [c.name, c.args])).toEqual([['model-server', ['serve']]]);
+  });
+
+  it('picks the python image for the pyfunc runtime, the same init/serve pair otherwise', () => {
+    const spec = podSpec(render({ runtime: 'pyfunc' }));
+    expect([...spec.initContainers, ...spec.containers].map((c: Obj) => c.image)).toEqual([
+      expect.stringMatching(/^modelctl:.+-python$/),
+      expect.stringMatching(/^modelctl:.+-python$/),
+    ]);
+    expect(podSpec(render()).containers[0].image).toMatch(/^modelctl:[^-]+$/);
+  });
+
+  it('takes the tracking URI found outside the flags (environment, cluster record)', () => {
+    const service = renderService(DeployOptions.parse({ ...base, mlflowTrackingUri: undefined }), {
+      mlflowTrackingUri: 'http://recorded:5000',
+    });
+    expect(envOf(container(service, 'model-downloader')).MLFLOW_TRACKING_URI).toBe('http://recorded:5000');
   });
 
   it('hands the model over in place: fetch writes /models, serve reads /models/model read-only', () => {
     const service = render();
-    expect(envOf(container(service, 'fetch'))).toMatchObject({
+    expect(envOf(container(service, 'model-downloader'))).toMatchObject({
       MODEL_URI: 'models:/my-model/Production',
       OUTPUT_PATH: '/models',
       STORAGE_STRATEGY: 'emptydir',
     });
-    expect(envOf(container(service, 'serve'))).toMatchObject({ MODEL_LOCAL_PATH: '/models/model' });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({
+    expect(envOf(container(service, 'model-server'))).toMatchObject({ MODEL_LOCAL_PATH: '/models/model' });
+    expect(container(service, 'model-server').volumeMounts).toContainEqual({
       name: 'model',
       mountPath: '/models',
       readOnly: true,
     });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({
+    expect(container(service, 'model-downloader').volumeMounts).toContainEqual({
       name: 'model',
       mountPath: '/models',
       readOnly: false,
@@ -89,7 +105,7 @@ describe('renderService', () => {
 
   it('references MLflow credentials in a Secret and never carries their values', () => {
     const service = render({ mlflowSecret: 'mlflow-creds', mlflowTrackingUri: 'http://mlflow.ml:5000' });
-    for (const name of ['fetch', 'serve'] as const) {
+    for (const name of ['model-downloader', 'model-server'] as const) {
       const env = container(service, name).env as Obj[];
       const password = env.find((e) => e.name === 'MLFLOW_TRACKING_PASSWORD');
       expect(password).toEqual({
@@ -102,17 +118,17 @@ describe('renderService', () => {
 
   it('requests and limits the cores and GiB it is given, and GPUs on the serving container only', () => {
     const service = render({ cores: '0.5', memory: '1.5', gpu: '2', gpuType: 'nvidia-l4' });
-    expect(container(service, 'serve').resources).toEqual({
+    expect(container(service, 'model-server').resources).toEqual({
       requests: { cpu: '500m', memory: '1536Mi' },
       limits: { cpu: '500m', memory: '1536Mi', 'nvidia.com/gpu': '2' },
     });
-    expect(container(service, 'fetch').resources.limits['nvidia.com/gpu']).toBeUndefined();
+    expect(container(service, 'model-downloader').resources.limits['nvidia.com/gpu']).toBeUndefined();
     expect(podSpec(service).nodeSelector).toEqual({ 'cloud.google.com/gke-accelerator': 'nvidia-l4' });
     expect(podSpec(service).tolerations).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
   });
 
   it('probes readiness and liveness on the serve routes without naming a port (Knative forbids another one)', () => {
-    const serve = container(render(), 'serve');
+    const serve = container(render(), 'model-server');
     expect(serve.readinessProbe.httpGet).toEqual({ path: '/health/readiness' });
     expect(serve.livenessProbe.httpGet).toEqual({ path: '/health/liveness' });
   });
@@ -123,61 +139,27 @@ describe('renderService', () => {
       name: 'model-cache',
       persistentVolumeClaim: { claimName: 'team-cache' },
     });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({
+    expect(container(service, 'model-downloader').volumeMounts).toContainEqual({
       name: 'model-cache',
       mountPath: '/model-cache',
       readOnly: false,
     });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({
+    expect(container(service, 'model-server').volumeMounts).toContainEqual({
       name: 'model-cache',
       mountPath: '/model-cache',
       readOnly: true,
     });
-    expect(envOf(container(service, 'fetch'))).toMatchObject({ STORAGE_STRATEGY: 'pvc', CACHE_PATH: '/model-cache' });
+    expect(envOf(container(service, 'model-downloader'))).toMatchObject({
+      STORAGE_STRATEGY: 'pvc',
+      CACHE_PATH: '/model-cache',
+    });
     expect(service.metadata.annotations?.['modelctl.dev/required-features']).toContain(
       'kubernetes.podspec-persistent-volume-write',
     );
   });
 
-  it('reads hf:// models from the node cache read-only and requires a node whose agent has the model', () => {
-    const service = render({ modelUri: 'hf://Qwen/Qwen2.5-0.5B-Instruct@main' });
-    const spec = podSpec(service);
-    expect(spec.volumes).toContainEqual({
-      name: 'hf-cache',
-      hostPath: { path: '/mnt/stateful_partition/kube-ephemeral-ssd/huggingface/hub', type: 'Directory' },
-    });
-    expect(container(service, 'serve').volumeMounts).toContainEqual({
-      name: 'hf-cache',
-      mountPath: '/hf-cache',
-      readOnly: true,
-    });
-    expect(container(service, 'fetch').volumeMounts).toContainEqual({
-      name: 'hf-cache',
-      mountPath: '/hf-cache',
-      readOnly: true,
-    });
-    expect(spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms).toEqual([
-      { matchExpressions: [{ key: 'models.modelctl.dev/Qwen--Qwen2.5-0.5B-Instruct', operator: 'Exists' }] },
-    ]);
-  });
-
-  it('only prefers nodes with the model when asked to', () => {
-    const affinity = podSpec(render({ modelUri: 'hf://org/name', nodeAffinity: 'preferred' })).affinity.nodeAffinity;
-    expect(affinity.requiredDuringSchedulingIgnoredDuringExecution).toBeUndefined();
-    expect(affinity.preferredDuringSchedulingIgnoredDuringExecution[0].weight).toBe(100);
-  });
-
-  it('creates the node cache folder only when the node is merely preferred (it may not have one)', () => {
-    const preferred = render({ modelUri: 'hf://org/name', nodeAffinity: 'preferred' });
-    expect(podSpec(preferred).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('DirectoryOrCreate');
-    const required = render({ modelUri: 'hf://org/name' });
-    expect(podSpec(required).volumes.find((v: Obj) => v.name === 'hf-cache').hostPath.type).toBe('Directory');
-    expect(envOf(container(required, 'serve')).HF_HUB_OFFLINE).toBe('1');
-    expect(envOf(container(required, 'fetch')).HF_HUB_CACHE).toBe('/hf-cache');
-  });
-
   it('runs both containers as non-root with a read-only root filesystem', () => {
-    for (const name of ['fetch', 'serve'] as const) {
+    for (const name of ['model-downloader', 'model-server'] as const) {
       expect(container(render(), name).securityContext).toMatchObject({
         runAsNonRoot: true,
         readOnlyRootFilesystem: true,
@@ -192,17 +174,16 @@ describe('renderService', () => {
       'kubernetes.podspec-init-containers,kubernetes.podspec-volumes-emptydir',
     );
     expect(
-      render({ modelUri: 'hf://org/name', gpu: '1', gpuType: 't4' }).metadata.annotations?.[
-        'modelctl.dev/required-features'
-      ],
+      render({ modelUri: `hf://org/name@${'a'.repeat(40)}`, runtime: 'vllm', gpu: '1', gpuType: 't4' }).metadata
+        .annotations?.['modelctl.dev/required-features'],
     ).toBe(
-      'kubernetes.podspec-affinity,kubernetes.podspec-init-containers,kubernetes.podspec-nodeselector,kubernetes.podspec-tolerations,kubernetes.podspec-volumes-emptydir,kubernetes.podspec-volumes-hostpath',
+      'kubernetes.podspec-affinity,kubernetes.podspec-nodeselector,kubernetes.podspec-tolerations,kubernetes.podspec-volumes-emptydir,kubernetes.podspec-volumes-hostpath',
     );
   });
 
   it('refuses a model URI of an unknown kind, naming the accepted ones', () => {
     expect(() => render({ modelUri: 'ftp://x/y' })).toThrow(/expected models:\/.*hf:\/\//);
-    expect(() => render({ modelUri: 'hf://../etc' })).toThrow(/hf:\/\/\.\.\/etc/);
+    expect(() => render({ modelUri: 'hf://../etc', runtime: 'vllm' })).toThrow(/hf:\/\/\.\.\/etc/);
   });
 });
 

@@ -1,6 +1,10 @@
-import { type DeployOptions, revisionName } from './deploy-options.js';
+import { DEFAULT_CACHE_PATH, DEFAULT_NODE_HOST_PATH } from '../../shared/config/models-config.js';
+import { MODELCTL_VERSION } from '../../shared/config/version.js';
+import { AppError } from '../../shared/errors/app-error.js';
 import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
+import { type DeployOptions, isLlmRuntime, type LlmRuntime, revisionName, runtimeOf } from './deploy-options.js';
 import { parseModelUri, type ModelSource } from './parse-model-uri.js';
+import { RUNTIME_PRESETS, renderRuntimeContainer, renderRuntimeVolumes } from './render-runtime.js';
 import { requiredFeatures } from './required-features.js';
 
 /** A Kubernetes object as plain data (what goes to the API server and into `--dry-run` output). */
@@ -36,6 +40,47 @@ const SECONDS_PER_GIB = 60;
 const UNKNOWN_SIZE_PROGRESS_DEADLINE_S = 1200;
 
 const MLFLOW_SECRET_KEYS = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN'];
+/** Names of the serving pod's containers, the replaced runtime's (`kubectl logs <pod> -c model-downloader`). */
+export const CONTAINER_NAMES = { init: 'model-downloader', main: 'model-server' } as const;
+/** Template annotations naming the warmed model a pod serves (the agent keeps it while such a pod is ready). */
+export const HF_REPO_ANNOTATION = 'modelctl.dev/hf-repo';
+export const HF_COMMIT_ANNOTATION = 'modelctl.dev/hf-commit';
+/** Template label naming the runtime; the agent lists ready pods on its node by it. */
+export const RUNTIME_LABEL = 'modelctl.dev/runtime';
+
+/**
+ * What `modelctl deploy` learnt from the cluster (or the URI) before rendering, so rendering stays pure:
+ * the warm plan's commit and cache settings, the recorded tracking URI.
+ */
+export interface DeployFacts {
+  /** hf://: the 40-hex commit the plan resolved (or the URI pinned) */
+  commit?: string | undefined;
+  /** hf://: the revision name whose refs/ file the agent writes (the plan's) */
+  revision?: string | undefined;
+  /** the models config's nodeHostPath / cachePath (from the plan), unless the flags say otherwise */
+  nodeHostPath?: string | undefined;
+  cachePath?: string | undefined;
+  /** the models config's imageProxy: registry prefix of the default images */
+  imageProxy?: string | undefined;
+  /** MLFLOW_TRACKING_URI of the pods when `--mlflow-tracking-uri` is absent (env, cluster record) */
+  mlflowTrackingUri?: string | undefined;
+}
+
+/** The image of a runtime: `--image`, else its default behind the models config's imageProxy. */
+export function defaultImage(options: Pick<DeployOptions, 'image' | 'runtime'>, imageProxy?: string): string {
+  if (options.image !== undefined) return options.image;
+  const runtime = runtimeOf(options);
+  const image =
+    runtime === 'modelctl'
+      ? `modelctl:${MODELCTL_VERSION}`
+      : runtime === 'pyfunc'
+        ? `modelctl:${MODELCTL_VERSION}-python`
+        : RUNTIME_PRESETS[runtime].image;
+  // custom has no default: the options refuse it without --image
+  if (image === null) throw new AppError({ code: 'INVALID_OPTIONS', statusCode: 400, message: '--image: required' });
+  if (imageProxy === undefined) return image;
+  return `${imageProxy.replace(/\/+$/, '')}/${image.replace(/^docker\.io\//, '')}`;
+}
 
 /**
  * Renders the Knative Service of one model: init container `modelctl fetch` puts the model on local disk,
@@ -48,14 +93,24 @@ const MLFLOW_SECRET_KEYS = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWOR
  * - autoscaling and progress-deadline annotations on the Revision template, not on the Service;
  * - `--artifact-version` names the Revision (`<name>-<version>`) and labels it, so traffic can be split later.
  */
-export function renderService(options: DeployOptions): RenderedObject {
+export function renderService(options: DeployOptions, facts: DeployFacts = {}): RenderedObject {
   const source = parseModelUri(options.modelUri);
-  const podSpec = renderPodSpec(options, source);
+  const runtime = runtimeOf(options);
+  const withFacts = { ...options, mlflowTrackingUri: options.mlflowTrackingUri ?? facts.mlflowTrackingUri };
+  const podSpec =
+    isLlmRuntime(runtime) && source.kind === 'hf'
+      ? renderRuntimePodSpec(withFacts, source, runtime, facts)
+      : renderPodSpec(withFacts, source, defaultImage(options, facts.imageProxy));
   const labels = { 'app.kubernetes.io/name': options.serveName, ...COMMON_LABELS };
-  const template: Obj = {
-    metadata: renderTemplateMetadata(options, labels),
-    spec: podSpec,
-  };
+  const metadata = renderTemplateMetadata(options, labels);
+  (metadata.labels as Record<string, string>)[RUNTIME_LABEL] = runtime;
+  if (source.kind === 'hf' && isLlmRuntime(runtime)) {
+    Object.assign(metadata.annotations as Record<string, string>, {
+      [HF_REPO_ANNOTATION]: source.repo,
+      [HF_COMMIT_ANNOTATION]: requireCommit(source, facts),
+    });
+  }
+  const template: Obj = { metadata, spec: podSpec };
   return {
     apiVersion: 'serving.knative.dev/v1',
     kind: 'Service',
@@ -104,21 +159,74 @@ export function progressDeadline(options: Pick<DeployOptions, 'progressDeadline'
   return `${KNATIVE_DEFAULT_PROGRESS_DEADLINE_S + SECONDS_PER_GIB * Math.ceil(options.modelSize)}s`;
 }
 
-function renderPodSpec(options: DeployOptions, source: ModelSource): Obj {
+/** The commit an LLM runtime is pinned to. */
+function requireCommit(source: Extract<ModelSource, { kind: 'hf' }>, facts: DeployFacts): string {
+  const commit =
+    facts.commit ?? (source.revision !== null && /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : null);
+  if (commit !== null) return commit;
+  throw new AppError({
+    code: 'MODEL_NOT_PINNED',
+    statusCode: 400,
+    message: `--model-uri ${source.uri}: no commit to pin: the model is not in the warm plan; add it to the models config or pass hf://${source.repo}@<40-hex commit>`,
+  });
+}
+
+/** Pod spec of an LLM runtime: one container reading the node cache, GPUs, placement on nodes with the model. */
+function renderRuntimePodSpec(
+  options: DeployOptions,
+  source: Extract<ModelSource, { kind: 'hf' }>,
+  runtime: LlmRuntime,
+  facts: DeployFacts,
+): Obj {
+  const spec: Obj = {};
+  if (options.serviceAccount !== undefined) spec.serviceAccountName = options.serviceAccount;
+  if (options.concurrency !== undefined) spec.containerConcurrency = options.concurrency;
+  if (options.timeout !== undefined) spec.timeoutSeconds = options.timeout;
+  const deadline = Number.parseInt(progressDeadline(options), 10);
+  spec.containers = [
+    renderRuntimeContainer({
+      options,
+      runtime,
+      model: {
+        repo: source.repo,
+        commit: requireCommit(source, facts),
+        servedModelName: options.servedModelName ?? source.repo,
+      },
+      revision: facts.revision ?? source.revision ?? 'main',
+      image: defaultImage(options, facts.imageProxy),
+      startupSeconds: Number.isNaN(deadline) ? UNKNOWN_SIZE_PROGRESS_DEADLINE_S : deadline,
+    }),
+  ];
+  spec.volumes = renderRuntimeVolumes(options, nodeCacheDir(options, facts));
+  Object.assign(spec, renderPlacement(options, source));
+  return spec;
+}
+
+/** `<nodeHostPath>/<cachePath>`: flags, else the plan's settings, else the models config's defaults. */
+export function nodeCacheDir(
+  options: Pick<DeployOptions, 'nodeHostPath' | 'nodeCachePath'>,
+  facts: DeployFacts,
+): string {
+  const hostPath = options.nodeHostPath ?? facts.nodeHostPath ?? DEFAULT_NODE_HOST_PATH;
+  const cachePath = options.nodeCachePath ?? facts.cachePath ?? DEFAULT_CACHE_PATH;
+  return `${hostPath.replace(/\/+$/, '')}/${cachePath.replace(/^\/+/, '')}`;
+}
+
+function renderPodSpec(options: DeployOptions, source: ModelSource, image: string): Obj {
   const spec: Obj = {};
   if (options.serviceAccount !== undefined) spec.serviceAccountName = options.serviceAccount;
   if (options.concurrency !== undefined) spec.containerConcurrency = options.concurrency;
   if (options.timeout !== undefined) spec.timeoutSeconds = options.timeout;
   // a PVC is created owned by root: the group lets the non-root fetch write the shared cache
   if (options.storage === 'pvc') spec.securityContext = { fsGroup: IMAGE_UID };
-  spec.initContainers = [renderFetchContainer(options, source)];
-  spec.containers = [renderServeContainer(options, source)];
+  spec.initContainers = [renderFetchContainer(options, source, image)];
+  spec.containers = [renderServeContainer(options, source, image)];
   spec.volumes = renderVolumes(options, source);
   Object.assign(spec, renderPlacement(options, source));
   return spec;
 }
 
-function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj {
+function renderFetchContainer(options: DeployOptions, source: ModelSource, image: string): Obj {
   const env: EnvVar[] = [
     { name: 'MODEL_URI', value: options.modelUri },
     { name: 'OUTPUT_PATH', value: MOUNTS.models },
@@ -127,8 +235,8 @@ function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj 
   if (options.storage === 'pvc') env.push({ name: 'CACHE_PATH', value: MOUNTS.modelCache });
   env.push(...credentialEnv(options, source, 'fetch'), ...userEnv(options));
   return {
-    name: 'fetch',
-    image: options.image,
+    name: CONTAINER_NAMES.init,
+    image,
     args: ['fetch'],
     env,
     resources: renderResources(options, 0),
@@ -137,7 +245,7 @@ function renderFetchContainer(options: DeployOptions, source: ModelSource): Obj 
   };
 }
 
-function renderServeContainer(options: DeployOptions, source: ModelSource): Obj {
+function renderServeContainer(options: DeployOptions, source: ModelSource, image: string): Obj {
   const env: EnvVar[] = [
     // fetch's contract: exit 0 means the model is at OUTPUT_PATH/model (a folder, or a link into a cache)
     { name: 'MODEL_LOCAL_PATH', value: `${MOUNTS.models}/model` },
@@ -151,8 +259,8 @@ function renderServeContainer(options: DeployOptions, source: ModelSource): Obj 
   }
   env.push(...credentialEnv(options, source, 'serve'), ...userEnv(options));
   return {
-    name: 'serve',
-    image: options.image,
+    name: CONTAINER_NAMES.main,
+    image,
     args: ['serve'],
     // Knative sets PORT to this port; http1 names the protocol for the queue-proxy
     ports: [{ name: 'http1', containerPort: 8080 }],
@@ -249,7 +357,7 @@ function renderVolumes(options: DeployOptions, source: ModelSource): Obj[] {
     volumes.push({ name: 'model-cache', persistentVolumeClaim: { claimName: options.cachePvc } });
   }
   if (source.kind === 'hf') {
-    const hostPath = `${options.nodeHostPath.replace(/\/+$/, '')}/${options.nodeCachePath.replace(/^\/+/, '')}`;
+    const hostPath = nodeCacheDir(options, {});
     // required affinity: the agent made the folder; preferred: the node may not have it yet
     const type = options.nodeAffinity === 'required' ? 'Directory' : 'DirectoryOrCreate';
     volumes.push({ name: 'hf-cache', hostPath: { path: hostPath, type } });

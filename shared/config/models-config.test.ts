@@ -96,11 +96,13 @@ describe('parseModelsConfigMapData', () => {
 });
 
 describe('repoIdProblem', () => {
-  it.each(['Qwen/Qwen2.5-0.5B', 'google-bert/bert-base-uncased', 'a/b_c.d-e'])('accepts %s', (id) => {
-    expect(repoIdProblem(id)).toBeNull();
-  });
+  it.each(['Qwen/Qwen2.5-0.5B', 'google-bert/bert-base-uncased', 'a/b_c.d-e', 'gpt2', 'bert-base-uncased'])(
+    'accepts %s',
+    (id) => {
+      expect(repoIdProblem(id)).toBeNull();
+    },
+  );
   it.each([
-    'gpt2',
     'a/b/c',
     'a/b..c',
     'a--b/c',

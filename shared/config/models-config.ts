@@ -39,14 +39,15 @@ const REPO_SEGMENT = /^[\w.-]+$/;
 const REPO_ID_MAX = 96;
 
 /**
- * Why `repo` is not a valid `<org>/<name>` model id, as huggingface_hub's `validate_repo_id` judges it
- * (plus: the org is required), or null when it is valid.
+ * Why `repo` is not a valid model id (`<org>/<name>`, or a bare `<name>` such as `gpt2` or
+ * `bert-base-uncased`, the Hub's canonical models without an org), as huggingface_hub's `validate_repo_id`
+ * judges it, or null when it is valid.
  */
 export function repoIdProblem(repo: string): string | null {
   if (repo.length === 0) return 'repo id is empty';
   if (repo.length > REPO_ID_MAX) return `repo id is longer than ${REPO_ID_MAX} characters`;
   const parts = repo.split('/');
-  if (parts.length !== 2) return 'repo id must be "<org>/<name>"';
+  if (parts.length > 2) return 'repo id must be "<org>/<name>" or "<name>"';
   for (const part of parts) {
     if (!REPO_SEGMENT.test(part)) return 'repo id segments may use only letters, digits, "_", "-" and "."';
     if (/^[-.]|[-.]$/.test(part)) return 'repo id segments must not start or end with "-" or "."';

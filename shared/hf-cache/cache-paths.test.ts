@@ -13,8 +13,12 @@ describe('repoFolderName', () => {
   it('names the folder models--org--name', () => {
     expect(repoFolderName('Qwen/Qwen2.5-0.5B')).toBe('models--Qwen--Qwen2.5-0.5B');
   });
+  it('names the folder of a Hub id without an org models--name, as huggingface_hub does', () => {
+    expect(repoFolderName('gpt2')).toBe('models--gpt2');
+    expect(repoFolderName('bert-base-uncased')).toBe('models--bert-base-uncased');
+  });
   it('refuses ids that would not map to one folder', () => {
-    for (const bad of ['no-org', 'a/b/c', 'a--b/c', '../x/y', 'a/..'])
+    for (const bad of ['', '/name', 'a/b/c', 'a--b/c', '../x/y', 'a/..'])
       expect(() => repoFolderName(bad)).toThrow(/invalid Hugging Face repo id/);
   });
 });

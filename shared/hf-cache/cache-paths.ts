@@ -3,8 +3,11 @@ import { AppError } from '../errors/app-error.js';
 
 /** A 40-hex git commit id, as `refs/{revision}` holds it and `snapshots/{commit}` is named. */
 const COMMIT_RE = /^[0-9a-f]{40}$/;
-/** `org/name`, each part as the Hub allows them (letters, digits, `-`, `_`, `.`), no `--` (the folder separator). */
-const REPO_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
+/**
+ * `org/name`, or a bare `name` (`gpt2`: the Hub's canonical models have no org), each part as the Hub allows them
+ * (letters, digits, `-`, `_`, `.`), no `--` (the folder separator).
+ */
+const REPO_ID_RE = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
 /** A revision name usable as a path under `refs/` (branch, tag, `refs/pr/1`). */
 const REVISION_RE = /^[A-Za-z0-9_.\-/]{1,200}$/;
 
@@ -21,7 +24,7 @@ export function assertRepoId(repo: string): void {
   if (!REPO_ID_RE.test(repo) || repo.includes('--') || repo.includes('..')) {
     throw new AppError({
       code: 'INVALID_REPO_ID',
-      message: `invalid Hugging Face repo id "${repo}" (expected org/name)`,
+      message: `invalid Hugging Face repo id "${repo}" (expected org/name or name)`,
       statusCode: 400,
     });
   }
@@ -62,7 +65,7 @@ export function assertRepoFilePath(filePath: string): void {
   }
 }
 
-/** `org/name` → `models--org--name` (huggingface_hub `repo_folder_name` for model repos). */
+/** `org/name` → `models--org--name`, `gpt2` → `models--gpt2` (huggingface_hub `repo_folder_name` for model repos). */
 export function repoFolderName(repo: string): string {
   assertRepoId(repo);
   return `models--${repo.split('/').join('--')}`;

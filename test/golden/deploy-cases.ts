@@ -9,6 +9,9 @@ import { promisify } from 'node:util';
 const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
+/** The commit the hf:// golden cases pin (so a client dry run renders without reading the warm plan). */
+export const PINNED_COMMIT = 'a09a35458c702241f0bd1e2a8e9b8b3ac6cbd4c5';
+
 /** name → deploy flags. deploy-kube.test.ts also applies each one to the API server (server-side dry run). */
 export const GOLDEN_CASES: Record<string, string[]> = {
   // the seed's one-click deploy, MLflow registry stage, emptyDir
@@ -37,16 +40,35 @@ export const GOLDEN_CASES: Record<string, string[]> = {
     '--namespace', 'ml', '--mlflow-tracking-uri', 'http://mlflow.mlflow:5000', '--mlflow-secret', 'mlflow-token',
     '--service-account', 'model-puller',
   ],
-  // Hugging Face model from the node cache, on a GPU type, required affinity
-  'hf-gpu-emptydir': [
-    '--serve-name', 'qwen', '--model-uri', 'hf://Qwen/Qwen2.5-0.5B-Instruct@main', '--artifact-version', 'v1',
-    '--namespace', 'llm', '--cores', '8', '--memory', '32', '--gpu', '1', '--gpu-type', 'nvidia-l4',
-    '--hf-token-secret', 'modelctl-hf-token',
+  // the seed's command exactly as typed: the tracking URI comes from MLFLOW_TRACKING_URI (see deploy-golden)
+  'mlflow-as-typed': [
+    '--serve-name', 'my-model', '--model-uri', 'models:/my-model/Production', '--artifact-version', 'v1',
+    '--cores', '4', '--memory', '8', '--namespace', 'ml',
   ],
-  // Hugging Face model with the PVC strategy, only preferring nodes that have it
-  'hf-pvc-preferred': [
-    '--serve-name', 'llama', '--model-uri', 'hf://meta-llama/Llama-3.1-8B-Instruct', '--namespace', 'modelctl-system',
-    '--storage', 'pvc', '--node-affinity', 'preferred', '--model-size', '16', '--progress-deadline', '45m',
+  // any MLflow flavor through the python image
+  'mlflow-pyfunc': [
+    '--serve-name', 'churn-sk', '--model-uri', 'models:/churn@champion', '--runtime', 'pyfunc', '--namespace', 'ml',
+    '--mlflow-tracking-uri', 'http://mlflow.mlflow:5000',
+  ],
+  // warmed Hugging Face model on vLLM's OpenAI server, 2 GPUs of one type, required affinity (pinned commit:
+  // a client dry run reads no plan)
+  'hf-vllm-gpu': [
+    '--serve-name', 'qwen', '--model-uri', `hf://Qwen/Qwen2.5-0.5B-Instruct@${PINNED_COMMIT}`, '--runtime', 'vllm',
+    '--artifact-version', 'v1', '--namespace', 'llm', '--cores', '8', '--memory', '32', '--gpu', '2',
+    '--gpu-type', 'nvidia-l4', '--max-model-len', '8192', '--dtype', 'bfloat16', '--served-model-name', 'qwen',
+    '--model-size', '1', '--arg', '--gpu-memory-utilization=0.9',
+  ],
+  // warmed model on TGI, a Hub id without org, only preferring nodes that have it (the runtime downloads elsewhere)
+  'hf-tgi-preferred': [
+    '--serve-name', 'gpt2', '--model-uri', `hf://gpt2@${PINNED_COMMIT}`, '--runtime', 'tgi', '--namespace', 'llm',
+    '--gpu', '1', '--node-affinity', 'preferred', '--max-model-len', '1024', '--dtype', 'float16',
+    '--node-host-path', '/var/lib/modelctl', '--hf-token-secret', 'modelctl-hf-token',
+  ],
+  // a custom server image on CPU: the model through the environment, its own port and readiness path
+  'hf-custom-cpu': [
+    '--serve-name', 'tiny', '--model-uri', `hf://modelctl-test/tiny-gpt2@${PINNED_COMMIT}`, '--runtime', 'custom',
+    '--image', 'modelctl-llm-test:dev', '--port', '8000', '--readiness-path', '/v1/models', '--namespace', 'llm',
+    '--cores', '1', '--memory', '2', '--arg', '--threads=1', '--env', 'LOG_LEVEL=debug',
   ],
 };
 
