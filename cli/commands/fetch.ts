@@ -50,6 +50,18 @@ const OPTIONS: readonly EnvOption[] = [
     description: 'connect/headers/idle-body timeout of each request',
     defaultText: '30',
   },
+  {
+    flag: '--max-model-gb <n>',
+    env: 'FETCH_MAX_MODEL_GB',
+    description: 'refuse a model larger than this many GiB (listed, or counted while downloading)',
+    defaultText: '256',
+  },
+  {
+    flag: '--file-artifact-roots <dirs>',
+    env: 'FETCH_FILE_ARTIFACT_ROOTS',
+    description: 'comma-separated folders a file: artifact location from the tracking server may be read from',
+    defaultText: 'none',
+  },
   { flag: '--concurrency <n>', env: 'FETCH_CONCURRENCY', description: 'files downloaded at once', defaultText: '4' },
   {
     flag: '--lock-stale-seconds <s>',
@@ -81,7 +93,11 @@ const OPTIONS: readonly EnvOption[] = [
 const HELP = `
 Also read: MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD (basic auth) or MLFLOW_TRACKING_TOKEN (bearer),
 from a Secret; never logged. Artifacts are read through the tracking server's artifact proxy
-(mlflow server --serve-artifacts); models whose artifacts live elsewhere (s3://, gs://, …) are refused.
+(mlflow server --serve-artifacts); models whose artifacts live elsewhere (s3://, gs://, …) are refused, and so
+is a file: (or absolute) location unless it lies under FETCH_FILE_ARTIFACT_ROOTS (a volume the server shares,
+mounted at the same path) and holds an MLmodel. What a server sends is bounded: never more bytes than a file's
+listed size, FETCH_MAX_MODEL_GB per model, an artifact tree of at most 32 folders deep, 2000 folder listings and
+100000 files, 64 MiB per JSON answer, 64 KiB read of an error body; a body silent for FETCH_TIMEOUT_SECONDS is cut.
 
 Where the model goes:
   emptydir  downloaded into OUTPUT_PATH/.model.staging-*, then renamed to OUTPUT_PATH/model.
@@ -97,7 +113,8 @@ Exit codes:
   0  the model is at OUTPUT_PATH/model
   1  bad configuration or MODEL_URI
   2  permanent failure: model/version/alias/stage not found, credentials refused (401/403),
-     artifact store not served by the proxy, not an MLflow model
+     artifact store not served by the proxy or not allowed, not an MLflow model, an answer that breaks
+     the API or a bound (unsafe file name, more bytes than listed, tree too large, over FETCH_MAX_MODEL_GB)
   3  the server stayed unavailable (408/429/5xx, connection errors) through MAX_RETRIES retries
   4  not enough disk space for the model
   5  anything else (I/O error, lost cache lock)`;

@@ -1,11 +1,12 @@
-import { cp, stat } from 'node:fs/promises';
+import { cp, realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { AppError } from '../../shared/errors/app-error.js';
 import { downloadArtifacts, listArtifacts, type ArtifactFile } from '../../shared/mlflow/download-artifacts.js';
 import type { MlflowClient } from '../../shared/mlflow/mlflow-client.js';
 import { MlflowError } from '../../shared/mlflow/mlflow-error.js';
 import { artifactLocation, type ResolvedModel } from '../../shared/mlflow/resolve-model-uri.js';
 import { describeFiles, type ManifestFile } from '../../shared/model-cache/manifest.js';
-import { checkFreeSpace } from './check-free-space.js';
+import { checkFreeSpace, formatBytes } from './check-free-space.js';
 import type { Progress } from './progress.js';
 
 /** What to download for a resolved MLflow model: the folder that holds `MLmodel` and its files. */
@@ -22,10 +23,12 @@ export async function planMlflowDownload(params: {
   client: MlflowClient;
   resolved: ResolvedModel;
   concurrency: number;
+  /** `FETCH_FILE_ARTIFACT_ROOTS`: the only folders a `file:` location may be read from */
+  fileRoots: readonly string[];
 }): Promise<MlflowDownloadPlan> {
   const { client, resolved } = params;
   const location = artifactLocation(resolved, client.origin);
-  if (location.kind === 'local') return planLocal(location.dir, resolved, client.origin);
+  if (location.kind === 'local') return planLocal(location.dir, resolved, client.origin, params.fileRoots);
   const listed = await listArtifacts({
     client,
     proxyPath: location.proxyPath,
@@ -60,8 +63,26 @@ function modelFolder(files: readonly ArtifactFile[], what: string): string {
   });
 }
 
-/** A `file:` artifact location is readable only when this machine mounts it (the MLflow client's behaviour). */
-async function planLocal(dir: string, resolved: ResolvedModel, origin: string): Promise<MlflowDownloadPlan> {
+/**
+ * A `file:` (or bare absolute) artifact location is read only under one of `fileRoots` (a volume the tracking
+ * server really shares with this pod), and only when it holds an MLflow model: the tracking server must not make
+ * fetch copy the pod's own files (issue 14). Checked on the path as given, then on its real path (symlinks).
+ */
+async function planLocal(
+  dir: string,
+  resolved: ResolvedModel,
+  origin: string,
+  fileRoots: readonly string[],
+): Promise<MlflowDownloadPlan> {
+  const refused = (shown: string): MlflowError =>
+    new MlflowError({
+      code: 'ARTIFACT_STORE_UNSUPPORTED',
+      message:
+        `the tracking server at ${origin} says the files of ${resolved.what} are at ${shown} on a local disk, which ` +
+        `is not under FETCH_FILE_ARTIFACT_ROOTS (${fileRoots.join(',') || 'none set'}): run the server with ` +
+        `--serve-artifacts, or mount the volume it shares and list that folder in FETCH_FILE_ARTIFACT_ROOTS`,
+    });
+  if (!isUnder(path.resolve(dir), fileRoots)) throw refused(dir);
   const info = await stat(dir).catch(() => null);
   if (info?.isDirectory() !== true) {
     throw new MlflowError({
@@ -71,7 +92,25 @@ async function planLocal(dir: string, resolved: ResolvedModel, origin: string): 
         `server at ${origin} with --serve-artifacts so clients read artifacts through /api/2.0/mlflow-artifacts`,
     });
   }
-  return { kind: 'local', dir, what: resolved.what };
+  const real = await realpath(dir);
+  const realRoots = await Promise.all(fileRoots.map((r) => realpath(r).catch(() => path.resolve(r))));
+  if (!isUnder(real, realRoots)) throw refused(`${dir} (really ${real})`);
+  const mlmodel = await stat(path.join(real, 'MLmodel')).catch(() => null);
+  if (mlmodel?.isFile() !== true) {
+    throw new AppError({
+      code: 'NOT_AN_MLFLOW_MODEL',
+      statusCode: 422,
+      message: `${resolved.what} at ${dir} holds no MLmodel file: point MODEL_URI at an MLflow model`,
+    });
+  }
+  return { kind: 'local', dir: real, what: resolved.what };
+}
+
+function isUnder(p: string, roots: readonly string[]): boolean {
+  return roots.some((root) => {
+    const rel = path.relative(path.resolve(root), p);
+    return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
+  });
 }
 
 /**
@@ -85,15 +124,21 @@ export async function downloadPlanned(params: {
   spaceDir: string;
   concurrency: number;
   progress: Progress;
+  /** `FETCH_MAX_MODEL_GB` in bytes: a larger model is refused, listed or counted */
+  maxBytes: number;
   signal?: AbortSignal;
 }): Promise<ManifestFile[]> {
   const { plan } = params;
   if (plan.kind === 'local') {
-    await cp(plan.dir, params.destDir, { recursive: true, errorOnExist: true, force: false });
+    // destDir may exist already, empty (the pvc flow makes it): copy into it, never over a file
+    await cp(plan.dir, params.destDir, { recursive: true, errorOnExist: false, force: false });
     return describeFiles(params.destDir);
   }
+  if (plan.totalBytes > params.maxBytes)
+    throw tooLarge(plan.what, `lists ${formatBytes(plan.totalBytes)}`, params.maxBytes);
   await checkFreeSpace({ dir: params.spaceDir, bytes: plan.totalBytes, what: plan.what });
   params.progress.start(plan.totalBytes, plan.files.length);
+  let written = 0;
   try {
     return await downloadArtifacts({
       client: params.client,
@@ -102,10 +147,24 @@ export async function downloadPlanned(params: {
       destDir: params.destDir,
       what: plan.what,
       concurrency: params.concurrency,
-      onBytes: (d) => params.progress.add(d),
+      onBytes: (d) => {
+        written += d;
+        // files without a listed size are counted as they arrive
+        if (written > params.maxBytes)
+          throw tooLarge(plan.what, `sent more than ${formatBytes(written)}`, params.maxBytes);
+        params.progress.add(d);
+      },
       signal: params.signal,
     });
   } finally {
     params.progress.finish();
   }
+}
+
+function tooLarge(what: string, detail: string, maxBytes: number): AppError {
+  return new AppError({
+    code: 'MODEL_TOO_LARGE',
+    statusCode: 413,
+    message: `${what} ${detail}, over FETCH_MAX_MODEL_GB (${Number((maxBytes / 1024 ** 3).toPrecision(6))}): raise it if the model is really this large`,
+  });
 }

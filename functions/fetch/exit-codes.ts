@@ -3,7 +3,8 @@ import { isAppError } from '../../shared/errors/app-error.js';
 /**
  * `modelctl fetch` exit codes (documented in `modelctl fetch --help`):
  * 0 the model is at OUTPUT_PATH/model; 1 bad configuration or URI; 2 permanent failure (not found, refused
- * credentials, unsupported artifact store, not an MLflow model); 3 the server stayed unavailable through
+ * credentials, unsupported or refused artifact store, not an MLflow model, a server answer that breaks the API
+ * or a bound: unsafe names, more bytes than listed, a tree too large, over FETCH_MAX_MODEL_GB); 3 the server stayed unavailable through
  * MAX_RETRIES retries; 4 not enough disk space; 5 anything else (I/O error, lost cache lock, bug).
  */
 export const EXIT = { ok: 0, config: 1, permanent: 2, retriesExhausted: 3, noSpace: 4, other: 5 } as const;
@@ -22,7 +23,9 @@ const BY_CODE: Record<string, number> = {
   UNSAFE_REPO_PATH: EXIT.permanent,
   DISK_SPACE: EXIT.noSpace,
   MLFLOW_UNAVAILABLE: EXIT.retriesExhausted,
-  MLFLOW_BAD_RESPONSE: EXIT.retriesExhausted,
+  // a 2xx that is not MLflow's API (lies about sizes, endless trees, unsafe names): asking again gets the same
+  MLFLOW_BAD_RESPONSE: EXIT.permanent,
+  MODEL_TOO_LARGE: EXIT.permanent,
   NO_SPACE: EXIT.noSpace,
 };
 

@@ -31,6 +31,22 @@ export const FetchEnv = z
     MLFLOW_TRACKING_INSECURE_TLS: bool.default(false),
     /** connect/headers/idle-body timeout of each request */
     FETCH_TIMEOUT_SECONDS: z.coerce.number().positive().max(3600).default(30),
+    /** a model larger than this (listed, or counted while downloading) is refused (issue 14: bound a hostile server) */
+    FETCH_MAX_MODEL_GB: z.coerce.number().positive().default(256),
+    /**
+     * comma-separated folders a `file:` artifact location from the tracking server may be read from (a shared
+     * volume mounted at the server's path); empty: none, such a model is refused
+     */
+    FETCH_FILE_ARTIFACT_ROOTS: z
+      .string()
+      .default('')
+      .transform((v) =>
+        v
+          .split(',')
+          .map((p) => p.trim())
+          .filter((p) => p !== ''),
+      )
+      .pipe(z.array(z.string().refine((p) => path.isAbsolute(p), 'each folder must be an absolute path'))),
     /** files downloaded at once */
     FETCH_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
     /** a PVC cache lock whose heartbeat stopped this long ago is taken over */

@@ -16,7 +16,12 @@ export async function fetchToOutput(
   const client = await ctx.mlflow();
   const resolved = await resolveModelUri(client, uri);
   ctx.log.info({ what: resolved.what, artifactUri: resolved.artifactUri }, 'model resolved');
-  const plan = await planMlflowDownload({ client, resolved, concurrency: ctx.config.FETCH_CONCURRENCY });
+  const plan = await planMlflowDownload({
+    client,
+    resolved,
+    concurrency: ctx.config.FETCH_CONCURRENCY,
+    fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
+  });
   const staged = stagingName(ctx.target, 'staging');
   try {
     const files = await downloadPlanned({
@@ -26,6 +31,7 @@ export async function fetchToOutput(
       spaceDir: ctx.config.OUTPUT_PATH,
       concurrency: ctx.config.FETCH_CONCURRENCY,
       progress: ctx.progress,
+      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * 1024 ** 3,
     });
     await publishDirectory(staged, ctx.target);
     return {

@@ -163,6 +163,7 @@ async function populateEntry(params: {
       client,
       resolved: params.resolved,
       concurrency: ctx.config.FETCH_CONCURRENCY,
+      fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
     });
     const files = await downloadPlanned({
       client,
@@ -171,6 +172,7 @@ async function populateEntry(params: {
       spaceDir: root,
       concurrency: ctx.config.FETCH_CONCURRENCY,
       progress: ctx.progress,
+      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * 1024 ** 3,
       signal: lock.signal,
     });
     await writeManifest(staged, manifestFor({ ...params, files }));

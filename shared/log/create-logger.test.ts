@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { Writable } from 'node:stream';
-import { createLogger, redactSecrets } from './create-logger.js';
+import { addSecretValues, createLogger, redactSecrets } from './create-logger.js';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
   const chunks: string[] = [];
@@ -51,6 +51,17 @@ describe('createLogger', () => {
     const text = JSON.stringify(out.lines());
     expect(text).not.toMatch(/s3cret|:pw@/);
     expect(text).toContain('https://[REDACTED]@mlflow.example/api');
+  });
+
+  it('scrubs a registered secret value from every field, whatever its shape', () => {
+    addSecretValues(['zq-7Xv"9wk', 'ab']);
+    const out = capture();
+    const log = createLogger({ name: 't', destination: out.stream });
+    log.warn({ echoed: { code: 'BAD_zq-7Xv"9wk' }, header: 'realm=zq-7Xv"9wk' }, 'server said zq-7Xv"9wk');
+    const raw = JSON.stringify(out.lines());
+    expect(raw).not.toContain('zq-7Xv');
+    expect(out.lines()[0]).toMatchObject({ echoed: { code: 'BAD_[REDACTED]' }, msg: 'server said [REDACTED]' });
+    expect(redactSecrets('token zq-7Xv"9wk, ab')).toBe('token [REDACTED], ab');
   });
 
   it('writes one JSON line with level, time, name and message', () => {

@@ -29,9 +29,40 @@ const SECRET_PATTERNS: readonly [RegExp, string][] = [
   [/\bhf_[A-Za-z0-9]{8,}\b/g, '[REDACTED]'],
 ];
 
+/**
+ * Secret VALUES this process holds (passwords, tokens), scrubbed wherever they appear, whatever their shape:
+ * a server may echo a credential back in a message, an error code or a header (issue 14).
+ */
+const secretValues = new Set<string>();
+
+/** Values shorter than this are not registered: redacting `a` or `12` would shred every line. */
+const MIN_SECRET_LENGTH = 4;
+
+/**
+ * Registers credentials by value (and, for each, its JSON-escaped and URL-encoded forms), so {@link redactSecrets}
+ * and every logger line scrub them even when they carry no recognisable prefix. Undefined or short values are
+ * ignored.
+ */
+export function addSecretValues(values: readonly (string | undefined)[]): void {
+  for (const value of values) {
+    if (value === undefined || value.length < MIN_SECRET_LENGTH) continue;
+    for (const form of [value, JSON.stringify(value).slice(1, -1), encodeURIComponent(value)]) secretValues.add(form);
+  }
+}
+
+/** The registered secret values in `text` replaced by `[REDACTED]` (longest first, so a part never survives). */
+function redactValues(text: string): string {
+  if (secretValues.size === 0) return text;
+  let out = text;
+  for (const value of [...secretValues].sort((a, b) => b.length - a.length)) {
+    if (out.includes(value)) out = out.split(value).join('[REDACTED]');
+  }
+  return out;
+}
+
 /** Removes credentials from free text (error messages, URLs) before it is logged or returned. */
 export function redactSecrets(text: string): string {
-  return SECRET_PATTERNS.reduce((acc, [pattern, replacement]) => acc.replace(pattern, replacement), text);
+  return redactValues(SECRET_PATTERNS.reduce((acc, [pattern, replacement]) => acc.replace(pattern, replacement), text));
 }
 
 /**
@@ -58,6 +89,8 @@ export function createLogger(params: {
           const scrubbed = args.map((a) => (typeof a === 'string' ? redactSecrets(a) : a));
           method.apply(this, scrubbed as Parameters<typeof method>);
         },
+        // last line of defence: a registered secret value is scrubbed from the whole line, whichever field holds it
+        streamWrite: redactValues,
       },
     },
     params.destination,

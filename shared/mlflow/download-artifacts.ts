@@ -8,6 +8,7 @@ import pLimit from 'p-limit';
 import { z } from 'zod';
 import type { MlflowClient } from './mlflow-client.js';
 import { AppError } from '../errors/app-error.js';
+import { resolveRepoPathProblem } from '../hub/resolve-repo-path.js';
 import { isConnectionError } from '../retry/with-retry.js';
 import { MlflowError } from './mlflow-error.js';
 
@@ -31,10 +32,14 @@ const Listing = z.object({
     .default([]),
 });
 
+/** Bounds of an artifact tree walk: a real MLflow model is a handful of files in a folder or two. */
+export const TREE_LIMITS = { depth: 32, listings: 2000, files: 100_000 } as const;
+
 /**
  * Lists every file under `proxyPath` through the proxy (`GET /api/2.0/mlflow-artifacts/artifacts?path=`,
- * which answers basenames one level at a time), walking sub-folders `concurrency` at a time.
- * @throws MlflowError MODEL_NOT_FOUND when the folder holds nothing
+ * which answers basenames one level at a time), walking sub-folders `concurrency` at a time, within
+ * {@link TREE_LIMITS} (a server may nest folders forever).
+ * @throws MlflowError MODEL_NOT_FOUND when the folder holds nothing; MLFLOW_BAD_RESPONSE naming the bound hit
  */
 export async function listArtifacts(params: {
   client: MlflowClient;
@@ -44,24 +49,38 @@ export async function listArtifacts(params: {
   concurrency?: number;
 }): Promise<ArtifactFile[]> {
   const limit = pLimit(params.concurrency ?? 4);
-  const walk = async (rel: string): Promise<ArtifactFile[]> => {
-    const listing = await limit(() =>
-      params.client.getJson({
+  const count = { listings: 0, files: 0 };
+  let failure: MlflowError | null = null;
+  const tooLarge = (bound: string): MlflowError =>
+    (failure ??= new MlflowError({
+      code: 'MLFLOW_BAD_RESPONSE',
+      message: `the artifact tree of ${params.what} on MLflow at ${params.client.origin} is ${bound}: not an MLflow model`,
+    }));
+  const walk = async (rel: string, depth: number): Promise<ArtifactFile[]> => {
+    if (depth > TREE_LIMITS.depth) throw tooLarge(`deeper than ${TREE_LIMITS.depth} folders`);
+    if (++count.listings > TREE_LIMITS.listings) throw tooLarge(`more than ${TREE_LIMITS.listings} folder listings`);
+    const listing = await limit(() => {
+      // once a bound is hit, the listings still queued are not sent
+      if (failure !== null) throw failure;
+      return params.client.getJson({
         path: '/api/2.0/mlflow-artifacts/artifacts',
         query: { path: rel === '' ? params.proxyPath : `${params.proxyPath}/${rel}` },
         schema: Listing,
         what: `the file list of ${params.what}`,
-      }),
-    );
+      });
+    });
+    count.files += listing.files.length;
+    if (count.files > TREE_LIMITS.files) throw tooLarge(`more than ${TREE_LIMITS.files} files`);
     const nested = await Promise.all(
       listing.files.map(async (f) => {
-        const child = safeRelative(rel === '' ? baseName(f.path) : `${rel}/${baseName(f.path)}`, params.what);
-        return f.is_dir ? walk(child) : [{ path: child, size: f.file_size }];
+        const name = baseName(safeRelative(f.path, params.what));
+        const child = safeRelative(rel === '' ? name : `${rel}/${name}`, params.what);
+        return f.is_dir ? walk(child, depth + 1) : [{ path: child, size: f.file_size }];
       }),
     );
     return nested.flat();
   };
-  const files = await walk('');
+  const files = await walk('', 0);
   if (files.length === 0) {
     throw new MlflowError({
       code: 'MODEL_NOT_FOUND',
@@ -76,13 +95,16 @@ function baseName(p: string): string {
   return p.split('/').filter(Boolean).pop() ?? p;
 }
 
-/** Refuses a server-sent name that would write outside the destination. */
+/**
+ * Refuses a server-sent name that would write outside the destination or that no tool shows faithfully
+ * (control characters): the same rules as a Hub repo's file paths (warm, agent).
+ */
 function safeRelative(rel: string, what: string): string {
-  const parts = rel.split('/');
-  if (rel.startsWith('/') || rel.includes('\\') || parts.some((p) => p === '..' || p === '.' || p === '')) {
+  const problem = resolveRepoPathProblem(rel);
+  if (problem !== null) {
     throw new MlflowError({
       code: 'MLFLOW_BAD_RESPONSE',
-      message: `unsafe file name ${JSON.stringify(rel)} in ${what}`,
+      message: `unsafe file name ${JSON.stringify(rel)} in ${what} (${problem})`,
     });
   }
   return rel;
@@ -110,7 +132,10 @@ export async function downloadArtifacts(params: {
   what: string;
   /** @default 4 */
   concurrency?: number;
-  /** bytes written since the last call (negative when a restart discards bytes) */
+  /**
+   * bytes written since the last call (negative when a restart discards bytes); throwing stops the download
+   * with that error (how the caller bounds a model's total)
+   */
   onBytes?: (delta: number) => void;
   signal?: AbortSignal;
 }): Promise<DownloadedFile[]> {
@@ -161,9 +186,10 @@ async function transferOnce(params: {
     start: have,
     what: params.what,
   });
-  const resumed = have > 0 && res.statusCode === 206 && contentRangeStart(res.headers['content-range']) === have;
-  if (have > 0 && !resumed) params.onBytes?.(-have);
-  await writeBody({ ...params, body: res.body, append: resumed });
+  // the server continued where we are (206, matching Content-Range), or starts over: offset 0
+  const offset = res.statusCode === 206 && contentRangeStart(res.headers['content-range']) === have ? have : 0;
+  if (offset !== have) params.onBytes?.(-have);
+  await writeBody({ ...params, body: res.body, append: offset > 0, offset });
   await fsyncFile(params.dest);
 }
 
@@ -171,14 +197,35 @@ async function writeBody(params: {
   body: NodeJS.ReadableStream;
   dest: string;
   append: boolean;
+  /** bytes of the file before the first byte of `body` */
+  offset: number;
+  file: ArtifactFile;
   what: string;
   onBytes?: (delta: number) => void;
   signal?: AbortSignal;
 }): Promise<void> {
   const onBytes = params.onBytes ?? (() => undefined);
+  const listed = params.file.size;
+  let end = params.offset;
   const counter = new Transform({
     transform(chunk: Buffer, _enc, done) {
-      onBytes(chunk.length);
+      end += chunk.length;
+      // never write past the listed size: a server that sends more is stopped here, not after the fact
+      if (listed !== undefined && end > listed) {
+        done(
+          new MlflowError({
+            code: 'MLFLOW_BAD_RESPONSE',
+            message: `${params.what}: the server sent more than the ${listed} bytes listed`,
+          }),
+        );
+        return;
+      }
+      try {
+        onBytes(chunk.length);
+      } catch (err) {
+        done(err as Error);
+        return;
+      }
       done(null, chunk);
     },
   });

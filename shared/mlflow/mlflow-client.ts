@@ -1,7 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
-import { redactSecrets } from '../log/create-logger.js';
+import { addSecretValues, redactSecrets } from '../log/create-logger.js';
 import { parseRetryAfter, withRetry, type RetryAttempt } from '../retry/with-retry.js';
 import { MlflowError, isRetryableMlflowError } from './mlflow-error.js';
 
@@ -60,6 +60,8 @@ export class MlflowClient {
     this.base = url;
     this.origin = url.toString().replace(/\/$/, '');
     this.authorization = authorizationHeader(username, password, conn.token);
+    // a server may echo a credential back: scrub it by value wherever it would be shown
+    addSecretValues([password, conn.token, this.authorization?.replace(/^\w+ /, '')]);
     const timeout = conn.timeoutMs ?? 30_000;
     this.dispatcher = new Agent({
       connect: { timeout, rejectUnauthorized: conn.insecureTls !== true },
@@ -99,8 +101,14 @@ export class MlflowClient {
   }): Promise<z.output<S>> {
     const data = await this.withRetries(params.what, async () => {
       const res = await this.send({ ...params, accept: 'application/json' });
-      const text = await res.body.text();
-      if (res.statusCode >= 300) throw this.errorFor(res.statusCode, text, res.headers, params.what);
+      if (res.statusCode >= 300) throw await this.errorOf(res, params.what);
+      const { text, complete } = await readCapped(res.body, MAX_JSON_BYTES);
+      if (!complete) {
+        throw new MlflowError({
+          code: 'MLFLOW_BAD_RESPONSE',
+          message: `MLflow at ${this.origin} sent more than ${MAX_JSON_BYTES / MIB} MiB of JSON for ${params.what}`,
+        });
+      }
       return parseJson(text);
     });
     const parsed = params.schema.safeParse(data);
@@ -127,7 +135,7 @@ export class MlflowClient {
       headers,
       what: params.what,
     });
-    if (res.statusCode >= 300) throw this.errorFor(res.statusCode, await res.body.text(), res.headers, params.what);
+    if (res.statusCode >= 300) throw await this.errorOf(res, params.what);
     return res;
   }
 
@@ -205,6 +213,12 @@ export class MlflowClient {
     });
   }
 
+  /** A non-2xx answer as an {@link MlflowError}: its body read up to {@link MAX_ERROR_BODY_BYTES}, then dropped. */
+  private async errorOf(res: Dispatcher.ResponseData, what: string): Promise<MlflowError> {
+    const { text } = await readCapped(res.body, MAX_ERROR_BODY_BYTES).catch(() => ({ text: '' }));
+    return this.errorFor(res.statusCode, text, res.headers, what);
+  }
+
   /** Turns a non-2xx answer into an {@link MlflowError} that says what to check. */
   errorFor(status: number, bodyText: string, headers: Dispatcher.ResponseData['headers'], what: string): MlflowError {
     const body = safeErrorBody(bodyText);
@@ -245,6 +259,31 @@ export class MlflowClient {
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+}
+
+const MIB = 1024 * 1024;
+/** A REST answer (a model version, one folder's listing) larger than this is not MLflow's. */
+const MAX_JSON_BYTES = 64 * MIB;
+/** Of an error answer only this much is read: the status classifies it, the body only adds a message. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * At most the first `max` bytes of the body as text, and whether that was all of it. A longer body is not read
+ * through (the connection is dropped), so a hostile server cannot make us buffer or wait for gigabytes.
+ */
+export async function readCapped(body: Readable, max: number): Promise<{ text: string; complete: boolean }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    if (size + chunk.length > max) {
+      chunks.push(chunk.subarray(0, max - size));
+      body.destroy();
+      return { text: Buffer.concat(chunks).toString('utf8'), complete: false };
+    }
+    size += chunk.length;
+    chunks.push(chunk);
+  }
+  return { text: Buffer.concat(chunks).toString('utf8'), complete: true };
 }
 
 function authorizationHeader(username?: string, password?: string, token?: string): string | undefined {
