@@ -33,7 +33,7 @@ const Listing = z.object({
 });
 
 /** Bounds of an artifact tree walk: a real MLflow model is a handful of files in a folder or two. */
-export const TREE_LIMITS = { depth: 32, listings: 2000, files: 100_000 } as const;
+const TREE_LIMITS = { depth: 32, listings: 2000, files: 100_000 } as const;
 
 /**
  * Lists every file under `proxyPath` through the proxy (`GET /api/2.0/mlflow-artifacts/artifacts?path=`,

@@ -271,7 +271,7 @@ const MAX_ERROR_BODY_BYTES = 64 * 1024;
  * At most the first `max` bytes of the body as text, and whether that was all of it. A longer body is not read
  * through (the connection is dropped), so a hostile server cannot make us buffer or wait for gigabytes.
  */
-export async function readCapped(body: Readable, max: number): Promise<{ text: string; complete: boolean }> {
+async function readCapped(body: Readable, max: number): Promise<{ text: string; complete: boolean }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body as AsyncIterable<Buffer>) {
