@@ -70,8 +70,9 @@ lint: install ## eslint + knip (dead files, exports, dependencies) + prettier --
 test-unit: build ## unit tests: seconds, no peers
 	npm run --silent test:unit
 
-peers: build ## install the testing ground's peers (Python venv, kube-apiserver, etcd) into $(MODELCTL_CACHE)
+peers: build ## install the testing ground's peers (Python venvs, kube-apiserver, etcd) into $(MODELCTL_CACHE)
 	bash test/peers/ensure-python.sh
+	bash test/peers/ensure-python.sh --set clients
 	bash test/peers/ensure-kube.sh
 
 test-integration: peers image ## integration tests against the real peers (the image tests need the engine)
@@ -82,6 +83,7 @@ test: typecheck lint test-unit test-integration ## install everything needed and
 # only the Python peers: no benchmark needs kube-apiserver, whose first build alone would eat the time budget
 bench: build ## benchmarks against the named peers (BENCH_QUICK=1: a short pass); writes BENCHMARKS.md
 	bash test/peers/ensure-python.sh
+	bash test/peers/ensure-python.sh --set mlserver
 	npm run --silent bench
 
 serve: build ## serve the bundled example model on http://localhost:$(PORT)

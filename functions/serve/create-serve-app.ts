@@ -82,11 +82,12 @@ export function createServeApp(params: {
     },
     readBody: express.raw({ type: () => true, limit: params.maxBodyBytes }),
     bodyOf: (req) => (Buffer.isBuffer(req.body) ? req.body : new Uint8Array(0)),
-    sendJson: (res, json) => {
+    sendJson: (res, { body, headerLength }) => {
+      if (headerLength !== undefined) res.setHeader('Inference-Header-Content-Length', String(headerLength));
       res
         .status(200)
-        .type('application/json')
-        .send(Buffer.from(json.buffer, json.byteOffset, json.byteLength));
+        .type(headerLength === undefined ? 'application/json' : 'application/octet-stream')
+        .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     },
     withTimeout: (work) => withTimeout(work, params.requestTimeoutMs),
     version: params.version,

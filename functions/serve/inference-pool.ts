@@ -7,7 +7,7 @@ import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from './
 import { hasBatchDimension } from './batching/has-batch-dimension.js';
 import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
 import { toModelIo } from './model-io.js';
-import type { ScoringTask } from './scoring.js';
+import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
 export interface InferencePool {
   /**
@@ -16,7 +16,7 @@ export interface InferencePool {
    * @throws AppError the worker's refusal of the request; SERVER_BUSY (503) when the queue is full; the signal's
    * reason when it aborts while the request is still queued
    */
-  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<Uint8Array>;
+  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<ScoringAnswer>;
   /** what each thread reported once it had loaded the model and run the input example */
   threads: ThreadReport[];
   /** runs waiting for a thread */
@@ -80,7 +80,7 @@ export async function createInferencePool(params: {
   const batchable = hasBatchDimension(toModelIo(threads[0]!, params.signature));
   const maxBatchSize = batchable ? params.maxBatchSize : 1;
   // the batcher is the one queue: it hands piscina at most one batch per thread, so piscina's own queue stays empty
-  const batcher = createAdaptiveBatcher<ScoringTask, Uint8Array>({
+  const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
     runBatch: (tasks) => (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)),
     slots: params.threads,
     maxBatchSize,
@@ -98,21 +98,21 @@ export async function createInferencePool(params: {
 }
 
 /** One request, batching off: scored on its own in a thread. */
-async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<Uint8Array>[]> {
+async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<ScoringAnswer>[]> {
   const body = ownedBytes(task.body);
   const message: InferenceTask = { ...task, kind: 'score', body };
-  let result: Uint8Array | ScoringRefusal;
+  let result: ScoringAnswer | ScoringRefusal;
   try {
-    result = (await pool.run(message, { transferList: [body.buffer] })) as Uint8Array | ScoringRefusal;
+    result = (await pool.run(message, { transferList: [body.buffer] })) as ScoringAnswer | ScoringRefusal;
   } catch (cause) {
     throw poolError(cause);
   }
-  if (result instanceof Uint8Array) return [{ ok: true, value: result }];
+  if ('body' in result) return [{ ok: true, value: result }];
   return [{ ok: false, error: new AppError(result.refused) }];
 }
 
 /** Requests merged into one task: the thread scores them together and answers each on its own. */
-async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): Promise<BatchOutcome<Uint8Array>[]> {
+async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): Promise<BatchOutcome<ScoringAnswer>[]> {
   const owned = tasks.map((t) => ({ ...t, body: ownedBytes(t.body) }));
   const message: InferenceTask = { kind: 'batch', tasks: owned, maxRows };
   let results: BatchItemResult[];
@@ -123,9 +123,13 @@ async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): P
   }
   return results.map((r) =>
     'body' in r
-      ? { ok: true, value: r.body, ...(r.rows === undefined ? {} : { size: r.rows }) }
+      ? { ok: true, value: answerOf(r), ...(r.rows === undefined ? {} : { size: r.rows }) }
       : { ok: false, error: new AppError(r.refused), ...(r.rows === undefined ? {} : { size: r.rows }) },
   );
+}
+
+function answerOf(r: ScoringAnswer): ScoringAnswer {
+  return r.headerLength === undefined ? { body: r.body } : { body: r.body, headerLength: r.headerLength };
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { scoreMerged } from './batching/merge-runs.js';
 import { badRequest } from './scoring-error.js';
-import { score, type ScoringModel, type ScoringTask } from './scoring.js';
+import { score, type ScoringAnswer, type ScoringModel, type ScoringTask } from './scoring.js';
 
 export interface WorkerInit {
   onnxPath: string;
@@ -33,7 +33,7 @@ export type InferenceTask =
   /** requests merged by the adaptive batcher: scored together, the model called once per compatible group */
   | { kind: 'batch'; tasks: ScoringTask[]; maxRows: number };
 /** One request of a batch: its answer or refusal, with its rows once they reached the model. */
-export type BatchItemResult = ({ body: Uint8Array } | ScoringRefusal) & { rows?: number | undefined };
+export type BatchItemResult = (ScoringAnswer | ScoringRefusal) & { rows?: number | undefined };
 /** A request the worker could not score, as the main thread turns it back into an AppError. */
 export interface ScoringRefusal {
   refused: { statusCode: number; code: string; message: string };
@@ -54,7 +54,7 @@ export default async function handle(task: InferenceTask): Promise<unknown> {
   }
   if (task.kind === 'batch') return scoreBatch(task.tasks, task.maxRows);
   const answer = await scoreTask(task);
-  return answer instanceof Uint8Array ? move(answer) : answer;
+  return 'body' in answer ? moved(answer, [answer.body]) : answer;
 }
 
 /** The batch's answers, each body's buffer transferred (moved, not copied) back to the main thread. */
@@ -68,13 +68,20 @@ async function scoreBatch(tasks: ScoringTask[], maxRows: number): Promise<unknow
     maxRows,
   });
   const results: BatchItemResult[] = settled.map(({ result, rows }) =>
-    result.status === 'fulfilled' ? { body: result.value, rows } : { ...refusalOf(result.reason), rows },
+    result.status === 'fulfilled' ? { ...result.value, rows } : { ...refusalOf(result.reason), rows },
   );
-  const buffers = results.flatMap((r) => ('body' in r ? [r.body.buffer] : []));
-  return move({ [transferableSymbol]: buffers, [valueSymbol]: results } as never);
+  return moved(
+    results,
+    results.flatMap((r) => ('body' in r ? [r.body] : [])),
+  );
 }
 
-async function scoreTask(task: ScoringTask): Promise<Uint8Array | ScoringRefusal> {
+/** `value` with the buffers of `bodies` transferred (moved, not copied) to the main thread. */
+function moved(value: unknown, bodies: Uint8Array[]): unknown {
+  return move({ [transferableSymbol]: bodies.map((b) => b.buffer), [valueSymbol]: value } as never);
+}
+
+async function scoreTask(task: ScoringTask): Promise<ScoringAnswer | ScoringRefusal> {
   try {
     model ??= { name: init.modelName, io: modelIo(), run };
     return await score(task, model);
@@ -86,7 +93,7 @@ async function scoreTask(task: ScoringTask): Promise<Uint8Array | ScoringRefusal
 async function runExample(file: string): Promise<ThreadReport['example']> {
   const started = performance.now();
   const answer = await scoreTask({ protocol: 'mlflow', format: 'json', body: readFileSync(file) });
-  return answer instanceof Uint8Array ? { ms: performance.now() - started } : answer;
+  return 'body' in answer ? { ms: performance.now() - started } : answer;
 }
 
 function modelIo(): ModelIo {

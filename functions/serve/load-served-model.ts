@@ -9,7 +9,7 @@ import type { BatchObserver } from './batching/adaptive-batcher.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
 import { toModelIo, type ModelIo } from './model-io.js';
-import type { ScoringTask } from './scoring.js';
+import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
 /** A model loaded and ready to answer: its name, shape of inputs/outputs and the threads that run it. */
 export interface ServedModel {
@@ -20,11 +20,11 @@ export interface ServedModel {
   io: ModelIo;
   /**
    * Scores one request in an inference thread (the body's buffer is transferred there).
-   * @returns the JSON response body as UTF-8 bytes
+   * @returns the response body: JSON as UTF-8 bytes (OIP binary: a JSON header of `headerLength` bytes + data)
    * @throws AppError for a request the model cannot score, 503 when the queue is full; the signal's reason when
    * it aborts while the request is queued
    */
-  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<Uint8Array>;
+  score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<ScoringAnswer>;
   queued: () => number;
   /** rows per model call when concurrent requests are merged (1: no batching) */
   maxBatchSize: number;

@@ -19,7 +19,7 @@ export function oipV2Routes(ctx: ServeContext): Router {
     res.status(ready ? 200 : 503).json({ ready });
   });
   router.get('/v2', (_req, res) => {
-    res.json({ name: 'modelctl', version: ctx.version, extensions: [] });
+    res.json({ name: 'modelctl', version: ctx.version, extensions: ['binary_tensor_data'] });
   });
   router.get('/v2/models/:name', (req, res) => {
     const model = modelNamed(ctx, req);
@@ -37,12 +37,31 @@ export function oipV2Routes(ctx: ServeContext): Router {
   });
   router.post('/v2/models/:name/infer', ctx.readBody, async (req: Request, res: Response) => {
     const model = modelNamed(ctx, req);
+    const headerLength = inferenceHeaderLength(req);
     ctx.sendJson(
       res,
-      await ctx.withTimeout((signal) => model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req) }, { signal })),
+      await ctx.withTimeout((signal) =>
+        model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req), headerLength }, { signal }),
+      ),
     );
   });
   return router;
+}
+
+/**
+ * The binary extension's `Inference-Header-Content-Length`, or undefined without it.
+ * @throws AppError 400 when it is not a byte count
+ */
+function inferenceHeaderLength(req: Request): number | undefined {
+  const header = req.headers['inference-header-content-length'];
+  if (header === undefined) return undefined;
+  const text = (Array.isArray(header) ? header.join(',') : header).trim();
+  if (!/^\d{1,15}$/.test(text))
+    throw v2Error(
+      400,
+      `Inference-Header-Content-Length must be a byte count, got ${JSON.stringify(text.slice(0, 40))}`,
+    );
+  return Number(text);
 }
 
 function modelNamed(ctx: ServeContext, req: Request): NonNullable<ReturnType<ServeContext['model']>> {

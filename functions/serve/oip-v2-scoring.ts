@@ -2,8 +2,9 @@ import { z } from 'zod';
 import { jsonScalars } from './format-predictions.js';
 import type { TensorMeta, WireTensor } from './model-io.js';
 import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
+import { binaryInputSlices, decodeBinaryTensor, encodeBinaryTensor, splitInferenceBody } from './oip-v2-binary.js';
 import { V2_TYPES, v2Error } from './oip-v2-types.js';
-import type { ScoringModel } from './scoring.js';
+import type { ScoredDocument, ScoringModel } from './scoring.js';
 import { toTypedData, type ElementType } from './typed-values.js';
 
 const InferRequest = z.object({
@@ -15,7 +16,7 @@ const InferRequest = z.object({
         name: z.string(),
         shape: z.array(z.number().int().min(0)),
         datatype: z.string(),
-        data: z.unknown(),
+        data: z.unknown().optional(),
         parameters: z.record(z.string(), z.unknown()).optional(),
       }),
     )
@@ -26,26 +27,45 @@ type InferRequest = z.infer<typeof InferRequest>;
 
 /**
  * `POST /v2/models/{name}/infer` once the route has matched the model: the inference request parsed and
- * checked against the graph's inputs, run, and answered as the Open Inference Protocol specifies.
+ * checked against the graph's inputs, run, and answered as the Open Inference Protocol specifies. With
+ * `headerLength` (the request's `Inference-Header-Content-Length`) the body is a JSON header followed by binary
+ * tensor data, and outputs asked for as binary data are answered after the JSON header the same way.
  * @throws AppError (v2Error) with the protocol's `{"error"}` message
  */
-export async function scoreV2Infer(model: ScoringModel, body: Uint8Array): Promise<unknown> {
-  const request = parseInferRequest(body);
-  const feeds = toFeeds(request, model.io.inputs);
+export async function scoreV2Infer(
+  model: ScoringModel,
+  body: Uint8Array,
+  headerLength?: number,
+): Promise<ScoredDocument> {
+  const { header, binary } =
+    headerLength === undefined ? { header: body, binary: new Uint8Array(0) } : splitInferenceBody(body, headerLength);
+  const request = parseInferRequest(header);
+  const raw = binaryInputSlices(request.inputs, binary);
+  const feeds = toFeeds(request, model.io.inputs, raw);
   const wanted = request.outputs?.map((o) => o.name);
   const unknown = wanted?.filter((n) => !model.io.outputs.some((o) => o.name === n)) ?? [];
   if (unknown.length > 0) throw v2Error(400, `unknown output(s): ${unknown.join(', ')}`);
   const outputs = await model.run(feeds, wanted ?? model.io.outputs.map((o) => o.name));
-  return {
+  const binaryOut: Uint8Array[] = [];
+  const doc = {
     model_name: model.name,
     ...(request.id === undefined ? {} : { id: request.id }),
-    outputs: Object.entries(outputs).map(([name, t]) => ({
-      name,
-      datatype: V2_TYPES[t.type as ElementType] ?? t.type.toUpperCase(),
-      shape: t.dims,
-      data: jsonScalars(t),
-    })),
+    outputs: Object.entries(outputs).map(([name, t]) => {
+      const described = { name, datatype: V2_TYPES[t.type as ElementType] ?? t.type.toUpperCase(), shape: t.dims };
+      if (!wantsBinary(request, name)) return { ...described, data: jsonScalars(t) };
+      const bytes = encodeBinaryTensor(t);
+      binaryOut.push(bytes);
+      return { ...described, parameters: { binary_data_size: bytes.byteLength } };
+    }),
   };
+  return binaryOut.length > 0 ? { doc, binary: binaryOut } : { doc };
+}
+
+/** An output's own `binary_data` parameter wins; else the request's `binary_data_output` (default false). */
+function wantsBinary(request: InferRequest, output: string): boolean {
+  const own = request.outputs?.find((o) => o.name === output)?.parameters?.['binary_data'];
+  if (typeof own === 'boolean') return own;
+  return request.parameters?.['binary_data_output'] === true;
 }
 
 function parseInferRequest(body: Uint8Array): InferRequest {
@@ -63,14 +83,18 @@ function parseInferRequest(body: Uint8Array): InferRequest {
   return parsed.data;
 }
 
-function toFeeds(request: InferRequest, inputs: TensorMeta[]): Record<string, WireTensor> {
+function toFeeds(request: InferRequest, inputs: TensorMeta[], raw: (Uint8Array | null)[]): Record<string, WireTensor> {
   const feeds: Record<string, WireTensor> = {};
   for (const meta of inputs) {
-    const given = request.inputs.find((i) => i.name === meta.name);
+    const at = request.inputs.findIndex((i) => i.name === meta.name);
+    const given = request.inputs[at];
     if (!given) throw v2Error(400, `missing input ${meta.name}`);
     if (given.datatype !== V2_TYPES[meta.type])
       throw v2Error(400, `input ${meta.name} has datatype ${given.datatype}; the model expects ${V2_TYPES[meta.type]}`);
-    const data = flatTypedData(given.data, meta);
+    const bytes = raw[at];
+    if (!bytes && given.data === undefined)
+      throw v2Error(400, `input ${meta.name} has neither data nor binary_data_size`);
+    const data = bytes ? decodeBinaryTensor(bytes, meta.type, given.shape, meta.name) : flatTypedData(given.data, meta);
     const count = given.shape.reduce((a, b) => a * b, 1);
     if (data.length !== count)
       throw v2Error(

@@ -34,7 +34,7 @@ function fakeModel(): ScoringModel & { fed: Record<string, WireTensor>[] } {
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const answer = async (task: ScoringTask, model = fakeModel()) =>
-  JSON.parse(new TextDecoder().decode(await score(task, model))) as unknown;
+  JSON.parse(new TextDecoder().decode((await score(task, model)).body)) as unknown;
 
 describe('score (what an inference thread answers)', () => {
   it('answers MLflow JSON tensor input with a dict of outputs, fed as float32', async () => {

@@ -7,7 +7,8 @@ import type { ModelIo, WireTensor } from './model-io.js';
 /** One request for an inference thread: the protocol and the raw body (its buffer is transferred). */
 export type ScoringTask =
   | { protocol: 'mlflow'; format: 'json' | 'csv'; body: Uint8Array }
-  | { protocol: 'oip-v2'; body: Uint8Array }
+  /** `headerLength`: the OIP binary extension's Inference-Header-Content-Length (binary tensors follow it) */
+  | { protocol: 'oip-v2'; body: Uint8Array; headerLength?: number | undefined }
   | { protocol: 'kserve-v1'; body: Uint8Array };
 
 /** The model as the scoring code sees it: its name, inputs/outputs, and a run of the session. */
@@ -18,24 +19,46 @@ export interface ScoringModel {
   run: (feeds: Record<string, WireTensor>, outputs: string[]) => Promise<Record<string, WireTensor>>;
 }
 
+/** A protocol's answer before serialising: the JSON document, and raw tensors to send after it (OIP binary). */
+export interface ScoredDocument {
+  doc: unknown;
+  binary?: Uint8Array[];
+}
+
+/** A response body: JSON as UTF-8, or (OIP binary extension) a JSON header of `headerLength` bytes + raw data. */
+export interface ScoringAnswer {
+  body: Uint8Array;
+  headerLength?: number;
+}
+
 const encoder = new TextEncoder();
 
 /**
- * Answers one task: the response body, JSON as UTF-8 bytes in a buffer of its own (so it can be transferred).
+ * Answers one task: the response body in a buffer of its own (so it can be transferred).
  * @throws AppError for a request the model cannot score (the route turns it into the protocol's error body)
  */
-export async function score(task: ScoringTask, model: ScoringModel): Promise<Uint8Array> {
-  return encoder.encode(JSON.stringify(await answer(task, model)));
+export async function score(task: ScoringTask, model: ScoringModel): Promise<ScoringAnswer> {
+  const { doc, binary } = await answer(task, model);
+  const json = encoder.encode(JSON.stringify(doc));
+  if (!binary) return { body: json };
+  const body = new Uint8Array(binary.reduce((n, b) => n + b.byteLength, json.byteLength));
+  body.set(json, 0);
+  let offset = json.byteLength;
+  for (const b of binary) {
+    body.set(b, offset);
+    offset += b.byteLength;
+  }
+  return { body, headerLength: json.byteLength };
 }
 
 /** The v2 (zod) and v1 scorers load on their first request: a thread's start-up (cold start) needs neither. */
-async function answer(task: ScoringTask, model: ScoringModel): Promise<unknown> {
+async function answer(task: ScoringTask, model: ScoringModel): Promise<ScoredDocument> {
   switch (task.protocol) {
     case 'mlflow':
-      return scoreInvocation(model, task.format, task.body);
+      return { doc: await scoreInvocation(model, task.format, task.body) };
     case 'oip-v2':
-      return (await import('./oip-v2-scoring.js')).scoreV2Infer(model, task.body);
+      return (await import('./oip-v2-scoring.js')).scoreV2Infer(model, task.body, task.headerLength);
     case 'kserve-v1':
-      return (await import('./kserve-v1-scoring.js')).scoreV1Predict(model, task.body);
+      return { doc: await (await import('./kserve-v1-scoring.js')).scoreV1Predict(model, task.body) };
   }
 }

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { ServedModel } from './load-served-model.js';
+import type { ScoringAnswer } from './scoring.js';
 
 /** What the protocol routes share: the model (once loaded), the body reader, the request deadline. */
 export interface ServeContext {
@@ -11,8 +12,12 @@ export interface ServeContext {
   readBody: RequestHandler;
   /** the body `readBody` read (empty when there was none) */
   bodyOf: (req: Request) => Uint8Array;
-  /** answers 200 with a JSON body already serialised to UTF-8 (by an inference thread) */
-  sendJson: (res: Response, json: Uint8Array) => void;
+  /**
+   * answers 200 with a body an inference thread serialised: JSON as UTF-8, or with `headerLength` the OIP binary
+   * form (a JSON header of that many bytes, then raw tensors; sent as application/octet-stream with
+   * Inference-Header-Content-Length)
+   */
+  sendJson: (res: Response, answer: ScoringAnswer) => void;
   /**
    * rejects with a 504 AppError when `work` outlasts the scoring timeout; given a function, passes it a signal
    * that aborts at the deadline (a request still queued then leaves the queue)

@@ -5,7 +5,7 @@ import type { Logger } from '../../../shared/log/create-logger.js';
 import type { Signature } from '../../../shared/model/signature.js';
 import type { ServedModel } from '../load-served-model.js';
 import type { TensorMeta } from '../model-io.js';
-import { V2_TYPES } from '../oip-v2-types.js';
+import { V2_TYPES, v2Error } from '../oip-v2-types.js';
 import type { ElementType } from '../typed-values.js';
 import { createPyfuncPool } from './pyfunc-pool.js';
 
@@ -78,7 +78,12 @@ export async function loadPyfuncModel(params: {
       outputs: ready.outputs.map(toTensorMeta),
       signature: params.signature,
     },
-    score: pool.score,
+    score: async (task, options) => {
+      // the Python worker reads JSON bodies only: refuse the binary extension in one line rather than as bad JSON
+      if (task.protocol === 'oip-v2' && task.headerLength !== undefined)
+        throw v2Error(400, 'binary tensor data (Inference-Header-Content-Length) is served for onnx models only');
+      return { body: await pool.score(task, options) };
+    },
     queued: pool.queued,
     // TODO(issue 12): adaptive batching of pyfunc requests (MLflow parses each body on its own today)
     maxBatchSize: 1,
