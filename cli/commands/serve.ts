@@ -3,7 +3,11 @@ import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--model-local-path <dir>', env: 'MODEL_LOCAL_PATH', description: 'MLflow model directory (has MLmodel)' },
-  { flag: '--model-uri <uri>', env: 'MLFLOW_MODEL_URI', description: 'model URI; used when it is a local path' },
+  {
+    flag: '--model-uri <uri>',
+    env: 'MLFLOW_MODEL_URI',
+    description: 'model URI: a local path, or models:/…, runs:/…, mlflow-artifacts:/… downloaded first (as fetch does)',
+  },
   {
     flag: '--model-name <name>',
     env: 'MODEL_NAME',
@@ -73,11 +77,26 @@ export function registerServeCommand(program: Command): void {
     .addHelpText(
       'after',
       '\nAlso read: MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN (passed along, never logged).\n' +
+        "Without MODEL_LOCAL_PATH, a remote MLFLOW_MODEL_URI is downloaded first with fetch's code and settings\n" +
+        '(OUTPUT_PATH, default <tmp>/modelctl-model; STORAGE_STRATEGY, CACHE_PATH, MAX_RETRIES, …).\n' +
         'Exit codes: 0 after a graceful drain on SIGTERM/SIGINT, 1 when the model cannot be served (one line says why).',
     );
   addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
+    const overrides = envFromOptions(opts, OPTIONS);
+    const env = { ...process.env, ...overrides };
+    // the replaced runtime's contract: MLFLOW_MODEL_URI alone (no MODEL_LOCAL_PATH) downloads, then serves
+    // (fetch's code loads only then: a server of a local model starts as fast as before)
+    if (!env.MODEL_LOCAL_PATH && /^(models|runs|mlflow-artifacts):/.test(env.MLFLOW_MODEL_URI?.trim() ?? '')) {
+      const { fetchForServe } = await import('../../functions/fetch/fetch-for-serve.js');
+      try {
+        overrides.MODEL_LOCAL_PATH = await fetchForServe(env);
+      } catch (err) {
+        process.stderr.write(`modelctl serve: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
+    }
     // imported when the command runs: `modelctl --help` and the other roles stay light
     const { runServe } = await import('../../functions/serve/index.js');
-    await runServe(envFromOptions(opts, OPTIONS));
+    await runServe(overrides);
   });
 }
