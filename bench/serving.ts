@@ -222,7 +222,9 @@ async function benchModel(model: Model, runDir: string) {
 }
 
 /** modelctl /invocations over mlflow /invocations at each connection count. */
-function ratiosOf(rows: { server?: string; route?: string; connections: number; rps: number; p99_ms: number }[]) {
+function ratiosOf(
+  rows: { server?: string | undefined; route?: string | undefined; connections: number; rps: number; p99_ms: number }[],
+) {
   return CONNECTIONS.map((c) => {
     const ours = rows.find((r) => r.server === 'modelctl' && r.route === 'invocations' && r.connections === c)!;
     const peer = rows.find((r) => r.server === 'mlflow' && r.connections === c)!;

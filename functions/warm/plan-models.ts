@@ -28,7 +28,7 @@ export async function planModels(params: {
   hub: HubAccess;
   /** @default 4 */
   concurrency?: number;
-  retry?: HubRetryPolicy;
+  retry?: HubRetryPolicy | undefined;
   log: Logger;
 }): Promise<{ models: PlannedModel[]; requests: HubRequestCounts }> {
   const previous = new Map((params.current?.models ?? []).map((m) => [m.repo, m]));

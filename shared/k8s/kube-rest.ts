@@ -243,7 +243,7 @@ function restClient(access: Access): KubeRest {
         headers,
         body: req.body === undefined ? null : JSON.stringify(req.body),
         dispatcher,
-        signal: req.signal,
+        signal: req.signal ?? null,
         headersTimeout: REQUEST_TIMEOUT_MS,
         bodyTimeout: REQUEST_TIMEOUT_MS,
       });

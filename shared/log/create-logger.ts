@@ -79,7 +79,8 @@ export function createLogger(params: {
     {
       name: params.name,
       level: params.level ?? 'info',
-      base: undefined,
+      // no pid/hostname; `name` still goes on every line (`base: null` would drop it too)
+      base: {},
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
       formatters: { level: (label) => ({ level: label }) },

@@ -137,7 +137,7 @@ export async function downloadArtifacts(params: {
    * with that error (how the caller bounds a model's total)
    */
   onBytes?: (delta: number) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }): Promise<DownloadedFile[]> {
   const limit = pLimit(params.concurrency ?? 4);
   return Promise.all(params.files.map((file) => limit(() => downloadOne({ ...params, file }))));
@@ -150,7 +150,7 @@ async function downloadOne(params: {
   destDir: string;
   what: string;
   onBytes?: (delta: number) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }): Promise<DownloadedFile> {
   const dest = path.join(params.destDir, ...params.file.path.split('/'));
   await mkdir(path.dirname(dest), { recursive: true });
@@ -177,7 +177,7 @@ async function transferOnce(params: {
   dest: string;
   what: string;
   onBytes?: (delta: number) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }): Promise<void> {
   const have = (await stat(params.dest).catch(() => null))?.size ?? 0;
   if (have > 0 && have === params.file.size) return;
@@ -202,7 +202,7 @@ async function writeBody(params: {
   file: ArtifactFile;
   what: string;
   onBytes?: (delta: number) => void;
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }): Promise<void> {
   const onBytes = params.onBytes ?? (() => undefined);
   const listed = params.file.size;

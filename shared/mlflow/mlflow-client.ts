@@ -185,7 +185,7 @@ export class MlflowClient {
       return await request(url, {
         method: params.method,
         headers,
-        body: params.body === undefined ? undefined : JSON.stringify(params.body),
+        body: params.body === undefined ? null : JSON.stringify(params.body),
         dispatcher: this.dispatcher,
       });
     } catch (err) {
@@ -312,7 +312,13 @@ function parseJson(text: string): unknown {
   }
 }
 
-function safeErrorBody(text: string): { errorCode?: string; message?: string } {
+/** The fields of an MLflow error body modelctl reads (`{"error_code": ..., "message": ...}`). */
+interface ErrorBody {
+  errorCode?: string | undefined;
+  message?: string | undefined;
+}
+
+function safeErrorBody(text: string): ErrorBody {
   const data = parseJson(text) as { error_code?: unknown; message?: unknown } | undefined;
   if (data === undefined || data === null || typeof data !== 'object') return {};
   return {
@@ -322,7 +328,7 @@ function safeErrorBody(text: string): { errorCode?: string; message?: string } {
 }
 
 /** MLflow says "not found" with 404, with `RESOURCE_DOES_NOT_EXIST`, and (aliases) with a 400 + "not found". */
-function isNotFound(status: number, body: { errorCode?: string; message?: string }): boolean {
+function isNotFound(status: number, body: ErrorBody): boolean {
   if (status === 404 || body.errorCode === 'RESOURCE_DOES_NOT_EXIST') return true;
   return status === 400 && /not found|does not exist/i.test(body.message ?? '');
 }

@@ -28,8 +28,8 @@ export class MlflowError extends AppError {
   constructor(params: {
     code: MlflowErrorCode;
     message: string;
-    upstreamStatus?: number;
-    retryAfterMs?: number;
+    upstreamStatus?: number | undefined;
+    retryAfterMs?: number | undefined;
     cause?: unknown;
   }) {
     super({ code: params.code, message: params.message, statusCode: statusFor(params.code), cause: params.cause });
