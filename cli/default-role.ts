@@ -1,5 +1,5 @@
 /** The roles `MODELCTL_ROLE` may name: every subcommand of the image. */
-export const ROLES = ['serve', 'fetch', 'agent', 'warm', 'cleanup', 'deploy'] as const;
+const ROLES = ['serve', 'fetch', 'agent', 'warm', 'cleanup', 'deploy'] as const;
 
 /**
  * The arguments modelctl runs with when the container gave it none that name a role (Kubernetes `args` absent,

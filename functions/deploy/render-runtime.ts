@@ -44,8 +44,8 @@ export interface ServedModel {
 }
 
 /** The pinned default images (a version, never `latest`: a new pod must run what was tested). */
-export const VLLM_IMAGE = 'vllm/vllm-openai:v0.11.0';
-export const TGI_IMAGE = 'ghcr.io/huggingface/text-generation-inference:3.3.0';
+const VLLM_IMAGE = 'vllm/vllm-openai:v0.11.0';
+const TGI_IMAGE = 'ghcr.io/huggingface/text-generation-inference:3.3.0';
 
 export const RUNTIME_PRESETS: Record<LlmRuntime, RuntimePreset> = {
   vllm: {

@@ -41,12 +41,12 @@ const UNKNOWN_SIZE_PROGRESS_DEADLINE_S = 1200;
 
 const MLFLOW_SECRET_KEYS = ['MLFLOW_TRACKING_USERNAME', 'MLFLOW_TRACKING_PASSWORD', 'MLFLOW_TRACKING_TOKEN'];
 /** Names of the serving pod's containers, the replaced runtime's (`kubectl logs <pod> -c model-downloader`). */
-export const CONTAINER_NAMES = { init: 'model-downloader', main: 'model-server' } as const;
+const CONTAINER_NAMES = { init: 'model-downloader', main: 'model-server' } as const;
 /** Template annotations naming the warmed model a pod serves (the agent keeps it while such a pod is ready). */
-export const HF_REPO_ANNOTATION = 'modelctl.dev/hf-repo';
-export const HF_COMMIT_ANNOTATION = 'modelctl.dev/hf-commit';
+const HF_REPO_ANNOTATION = 'modelctl.dev/hf-repo';
+const HF_COMMIT_ANNOTATION = 'modelctl.dev/hf-commit';
 /** Template label naming the runtime; the agent lists ready pods on its node by it. */
-export const RUNTIME_LABEL = 'modelctl.dev/runtime';
+const RUNTIME_LABEL = 'modelctl.dev/runtime';
 
 /**
  * What `modelctl deploy` learnt from the cluster (or the URI) before rendering, so rendering stays pure:
@@ -67,7 +67,7 @@ export interface DeployFacts {
 }
 
 /** The image of a runtime: `--image`, else its default behind the models config's imageProxy. */
-export function defaultImage(options: Pick<DeployOptions, 'image' | 'runtime'>, imageProxy?: string): string {
+function defaultImage(options: Pick<DeployOptions, 'image' | 'runtime'>, imageProxy?: string): string {
   if (options.image !== undefined) return options.image;
   const runtime = runtimeOf(options);
   const image =
@@ -203,7 +203,7 @@ function renderRuntimePodSpec(
 }
 
 /** `<nodeHostPath>/<cachePath>`: flags, else the plan's settings, else the models config's defaults. */
-export function nodeCacheDir(
+function nodeCacheDir(
   options: Pick<DeployOptions, 'nodeHostPath' | 'nodeCachePath'>,
   facts: DeployFacts,
 ): string {

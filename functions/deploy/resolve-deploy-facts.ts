@@ -7,9 +7,9 @@ import { parseModelUri } from './parse-model-uri.js';
 import type { DeployFacts } from './render-service.js';
 
 /** ConfigMap (in the plan namespace) where `make deploy MLFLOW_TRACKING_URI=…` records the tracking URI. */
-export const CLUSTER_SETTINGS_CONFIG_MAP = 'modelctl-settings';
+const CLUSTER_SETTINGS_CONFIG_MAP = 'modelctl-settings';
 /** Its key holding the tracking URI the pods reach MLflow at. */
-export const TRACKING_URI_KEY = 'MLFLOW_TRACKING_URI';
+const TRACKING_URI_KEY = 'MLFLOW_TRACKING_URI';
 
 /** Reads one ConfigMap's data; null when it does not exist. Injected in tests. */
 export type ReadConfigMap = (namespace: string, name: string) => Promise<Record<string, string> | null>;
@@ -112,7 +112,7 @@ async function readPlanOrNull(read: ReadConfigMap | null, namespace: string, opt
 }
 
 /** The plan's entry for `repo` at `revision` (a branch/tag name, or the commit it resolved to), when resolved ok. */
-export function findPlanned(plan: Plan, repo: string, revision: string | null): PlanModel | null {
+function findPlanned(plan: Plan, repo: string, revision: string | null): PlanModel | null {
   const wanted = revision ?? 'main';
   return (
     plan.models.find(

@@ -10,7 +10,7 @@ const execFileAsync = promisify(execFile);
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The commit the hf:// golden cases pin (so a client dry run renders without reading the warm plan). */
-export const PINNED_COMMIT = 'a09a35458c702241f0bd1e2a8e9b8b3ac6cbd4c5';
+const PINNED_COMMIT = 'a09a35458c702241f0bd1e2a8e9b8b3ac6cbd4c5';
 
 /** name → deploy flags. deploy-kube.test.ts also applies each one to the API server (server-side dry run). */
 export const GOLDEN_CASES: Record<string, string[]> = {
