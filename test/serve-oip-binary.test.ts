@@ -20,7 +20,7 @@ async function jsonInfer(url: string, model: string, inputs: ClientTensor[]): Pr
 /** A binary-extension body: JSON header + raw bytes; `headerLength` may lie. */
 async function binaryInfer(
   url: string,
-  params: { header: unknown; binary: Uint8Array; headerLength?: string | null },
+  params: { header: unknown; binary: Uint8Array; headerLength?: string | null | undefined },
 ): Promise<{ status: number; json: unknown }> {
   const header = Buffer.from(JSON.stringify(params.header));
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
@@ -121,73 +121,78 @@ describe('Open Inference Protocol binary tensor data, with the real clients', ()
 
   it('refuses malformed binary headers and sizes that lie with 400, and keeps serving', async () => {
     const bytes = f32(IRIS_ROWS); // 48 bytes
-    const cases: { what: string; header: unknown; binary: Uint8Array; headerLength?: string | null; error: RegExp }[] =
-      [
-        {
-          what: 'a header length that is not a number',
-          header: irisHeader(48),
-          binary: bytes,
-          headerLength: 'abc',
-          error: /byte count/,
-        },
-        {
-          what: 'a header length past the body',
-          header: irisHeader(48),
-          binary: bytes,
-          headerLength: '100000',
-          error: /does not fit/,
-        },
-        {
-          what: 'a header length that cuts the JSON',
-          header: irisHeader(48),
-          binary: bytes,
-          headerLength: '20',
-          error: /not valid JSON/,
-        },
-        {
-          what: 'binary data longer than the sizes declare',
-          header: irisHeader(48),
-          binary: f32([...IRIS_ROWS, 1]),
-          error: /add up to 48/,
-        },
-        {
-          what: 'a size past the end of the binary data',
-          header: irisHeader(52),
-          binary: bytes,
-          error: /runs past the end/,
-        },
-        {
-          what: 'a size that does not fit the shape',
-          header: irisHeader(44),
-          binary: bytes.subarray(0, 44),
-          error: /needs 48/,
-        },
-        {
-          what: 'a size that is not a byte count',
-          header: irisHeader(-4),
-          binary: bytes,
-          error: /must be a byte count/,
-        },
-        {
-          what: 'both data and a binary size',
-          header: irisHeader(48, { data: IRIS_ROWS }),
-          binary: bytes,
-          error: /both data and binary_data_size/,
-        },
-        {
-          what: 'binary sizes without the header length',
-          header: irisHeader(48),
-          binary: new Uint8Array(0),
-          headerLength: null,
-          error: /runs past the end/,
-        },
-        {
-          what: 'neither data nor a binary size',
-          header: { inputs: [{ name: 'X', shape: [3, 4], datatype: 'FP32' }] },
-          binary: new Uint8Array(0),
-          error: /neither data nor binary_data_size/,
-        },
-      ];
+    const cases: {
+      what: string;
+      header: unknown;
+      binary: Uint8Array;
+      headerLength?: string | null | undefined;
+      error: RegExp;
+    }[] = [
+      {
+        what: 'a header length that is not a number',
+        header: irisHeader(48),
+        binary: bytes,
+        headerLength: 'abc',
+        error: /byte count/,
+      },
+      {
+        what: 'a header length past the body',
+        header: irisHeader(48),
+        binary: bytes,
+        headerLength: '100000',
+        error: /does not fit/,
+      },
+      {
+        what: 'a header length that cuts the JSON',
+        header: irisHeader(48),
+        binary: bytes,
+        headerLength: '20',
+        error: /not valid JSON/,
+      },
+      {
+        what: 'binary data longer than the sizes declare',
+        header: irisHeader(48),
+        binary: f32([...IRIS_ROWS, 1]),
+        error: /add up to 48/,
+      },
+      {
+        what: 'a size past the end of the binary data',
+        header: irisHeader(52),
+        binary: bytes,
+        error: /runs past the end/,
+      },
+      {
+        what: 'a size that does not fit the shape',
+        header: irisHeader(44),
+        binary: bytes.subarray(0, 44),
+        error: /needs 48/,
+      },
+      {
+        what: 'a size that is not a byte count',
+        header: irisHeader(-4),
+        binary: bytes,
+        error: /must be a byte count/,
+      },
+      {
+        what: 'both data and a binary size',
+        header: irisHeader(48, { data: IRIS_ROWS }),
+        binary: bytes,
+        error: /both data and binary_data_size/,
+      },
+      {
+        what: 'binary sizes without the header length',
+        header: irisHeader(48),
+        binary: new Uint8Array(0),
+        headerLength: null,
+        error: /runs past the end/,
+      },
+      {
+        what: 'neither data nor a binary size',
+        header: { inputs: [{ name: 'X', shape: [3, 4], datatype: 'FP32' }] },
+        binary: new Uint8Array(0),
+        error: /neither data nor binary_data_size/,
+      },
+    ];
     for (const c of cases) {
       const answer = await binaryInfer(server.url, {
         header: c.header,
