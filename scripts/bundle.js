@@ -31,6 +31,8 @@ const result = await build({
     modelctl: 'cli/modelctl.ts',
     // inference-pool.ts starts it as ./inference-worker.js beside its own module: every chunk is in outdir
     'inference-worker': 'functions/serve/inference-worker.ts',
+    // hash-pool.ts starts it as ./hash-worker.js beside its own module (the agent's and fetch's blob hashing)
+    'hash-worker': 'shared/hub/hash-worker.ts',
   },
   outdir,
   entryNames: '[name]',
@@ -50,21 +52,20 @@ const result = await build({
   logLevel: 'warning',
 });
 
-// The chunk holding inference-pool.ts must sit beside inference-worker.js (it resolves the worker from import.meta.url).
+// The chunk holding each pool must sit beside its worker's entry (the pool resolves it from import.meta.url).
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
-const pool = outputs.find(([, o]) =>
-  Object.keys(o.inputs).some((i) => i.endsWith('functions/serve/inference-pool.ts')),
-);
-if (
-  !pool ||
-  path.dirname(path.resolve(root, pool[0])) !== outdir ||
-  !existsSync(path.join(outdir, 'inference-worker.js'))
-)
-  throw new Error('bundle: functions/serve/inference-pool.ts is not bundled beside inference-worker.js');
+for (const [poolSource, worker] of [
+  ['functions/serve/inference-pool.ts', 'inference-worker.js'],
+  ['shared/hub/hash-pool.ts', 'hash-worker.js'],
+]) {
+  const pool = outputs.find(([, o]) => Object.keys(o.inputs).some((i) => i.endsWith(poolSource)));
+  if (!pool || path.dirname(path.resolve(root, pool[0])) !== outdir || !existsSync(path.join(outdir, worker)))
+    throw new Error(`bundle: ${poolSource} is not bundled beside ${worker}`);
+}
 
 // The chunks that only define code (not the entries, not the chunk that runs the CLI): the image build imports
 // them once so the compile cache holds every role's code (scripts/warm-compile-cache.js).
-const ENTRIES = ['cli/modelctl.ts', 'functions/serve/inference-worker.ts', 'cli/main.ts'];
+const ENTRIES = ['cli/modelctl.ts', 'functions/serve/inference-worker.ts', 'shared/hub/hash-worker.ts', 'cli/main.ts'];
 const runsOnLoad = (o) => ENTRIES.some((entry) => o.entryPoint === entry || entry in o.inputs);
 const chunks = outputs
   .filter(([, o]) => !runsOnLoad(o))

@@ -1,12 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type {
+  HashSpec,
+  HashWorkerMessage,
+  HashWorkerReply,
+  UpdateMessage,
+  WriteTarget,
+} from './hash-worker-messages.js';
 
-/** sha256 for LFS files; sha1 over git's `blob {size}\0` header + content for the others. */
-export interface HashSpec {
-  algorithm: 'sha256' | 'sha1';
-  /** hashed before the content (git's blob header) */
-  prefix: string;
-}
+export type { HashSpec } from './hash-worker-messages.js';
 
 /** The digest a blob should carry as its name: sha256 of the content for LFS files, git blob sha1 otherwise. */
 export function blobHashSpec(file: { isLfs: boolean; size: number }): HashSpec {
@@ -14,85 +16,10 @@ export function blobHashSpec(file: { isLfs: boolean; size: number }): HashSpec {
 }
 
 /**
- * The hash worker, as source (`eval`: no separate file, so it runs the same from dist/ and from the TS sources
- * under jest). Messages from one port arrive in order, so a stream's updates are hashed in the order sent.
- *   create {id, algorithm, prefix}; update {id, buffer, length} (the buffer is transferred back: `returned`);
- *   digest {id} -> {id, digest}; drop {id}; file {id, algorithm, prefix, path, length} -> {id, digest | error}
+ * The worker's file, beside this module: hash-worker.js in dist/ and dist/bundle/ (scripts/bundle.js puts it
+ * beside the chunk that holds this module), hash-worker.ts when this module runs from the sources (jest).
  */
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { createHash } = require('node:crypto');
-const { openSync, readSync, closeSync, writeSync } = require('node:fs');
-const hashes = new Map();
-// stream id -> the write generation that failed: its later writes are refused (no hole on disk), a new one runs
-const failed = new Map();
-function hashFile(m) {
-  const hash = createHash(m.algorithm).update(m.prefix);
-  const fd = openSync(m.path, 'r');
-  try {
-    const buf = Buffer.allocUnsafe(4 * 1024 * 1024);
-    for (let pos = 0; m.length < 0 || pos < m.length; ) {
-      const want = m.length < 0 ? buf.length : Math.min(buf.length, m.length - pos);
-      if (want === 0) break;
-      const n = readSync(fd, buf, 0, want, pos);
-      if (n === 0) break;
-      hash.update(buf.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash;
-}
-parentPort.on('message', (m) => {
-  switch (m.op) {
-    case 'create':
-      hashes.set(m.id, createHash(m.algorithm).update(m.prefix));
-      break;
-    case 'update': {
-      const bytes = new Uint8Array(m.buffer, 0, m.length);
-      let error;
-      if (failed.has(m.id) && failed.get(m.id) === m.gen) error = { message: 'an earlier write of this stream failed', code: 'EWRITEGAP' };
-      else {
-        try {
-          for (let done = 0; m.fd !== undefined && done < m.length; )
-            done += writeSync(m.fd, bytes, done, m.length - done, m.position + done);
-          hashes.get(m.id).update(bytes);
-        } catch (err) {
-          error = { message: err.message, code: err.code };
-          failed.set(m.id, m.gen);
-        }
-      }
-      parentPort.postMessage({ op: 'returned', id: m.id, buffer: m.buffer, error }, [m.buffer]);
-      break;
-    }
-    case 'digest': {
-      const hash = hashes.get(m.id);
-      hashes.delete(m.id);
-      failed.delete(m.id);
-      parentPort.postMessage({ op: 'digest', id: m.id, digest: hash.digest('hex') });
-      break;
-    }
-    case 'drop':
-      hashes.delete(m.id);
-      failed.delete(m.id);
-      break;
-    case 'file':
-      try {
-        const hash = hashFile(m);
-        if (m.keep) hashes.set(m.id, hash);
-        parentPort.postMessage({ op: 'digest', id: m.id, digest: m.keep ? '' : hash.digest('hex') });
-      } catch (err) {
-        parentPort.postMessage({ op: 'digest', id: m.id, error: { message: err.message, code: err.code } });
-      }
-      break;
-  }
-});
-`;
-
-type Reply =
-  | { op: 'returned'; id: number; buffer: ArrayBuffer; error?: { message: string; code?: string } }
-  | { op: 'digest'; id: number; digest?: string; error?: { message: string; code?: string } };
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './hash-worker.ts' : './hash-worker.js', import.meta.url);
 
 interface PoolWorker {
   worker: Worker;
@@ -127,7 +54,7 @@ export class HashPool {
   stream(spec: HashSpec): HashStream {
     const id = this.nextId++;
     const w = this.pick(id);
-    w.worker.postMessage({ op: 'create', id, algorithm: spec.algorithm, prefix: spec.prefix });
+    this.post(w, { op: 'create', id, algorithm: spec.algorithm, prefix: spec.prefix });
     return new HashStream(this, w, id);
   }
 
@@ -165,7 +92,7 @@ export class HashPool {
   }
 
   /** @internal */
-  call(w: PoolWorker, id: number, message: Record<string, unknown>): Promise<string> {
+  call(w: PoolWorker, id: number, message: HashWorkerMessage): Promise<string> {
     return new Promise<string>((resolve, reject) => {
       if (w.dead) {
         reject(w.dead);
@@ -177,14 +104,14 @@ export class HashPool {
   }
 
   /** @internal */
-  send(w: PoolWorker, message: Record<string, unknown>, transfer?: ArrayBuffer[]): void {
+  send(w: PoolWorker, message: HashWorkerMessage, transfer?: ArrayBuffer[]): void {
     if (w.dead) return;
     if (w.pending++ === 0) w.worker.ref();
     w.worker.postMessage(message, transfer ?? []);
   }
 
   /** @internal a message that gets no reply */
-  post(w: PoolWorker, message: Record<string, unknown>): void {
+  post(w: PoolWorker, message: HashWorkerMessage): void {
     if (!w.dead) w.worker.postMessage(message);
   }
 
@@ -193,13 +120,13 @@ export class HashPool {
     const existing = this.workers.get(slot);
     if (existing) return existing;
     const w: PoolWorker = {
-      worker: new Worker(WORKER_SOURCE, { eval: true, name: 'modelctl-hash' }),
+      worker: new Worker(WORKER_URL, { name: 'modelctl-hash' }),
       pending: 0,
       digests: new Map(),
       returns: new Map(),
     };
     w.worker.unref();
-    w.worker.on('message', (reply: Reply) => {
+    w.worker.on('message', (reply: HashWorkerReply) => {
       if (--w.pending === 0) w.worker.unref();
       if (reply.op === 'returned') {
         const error = reply.error && Object.assign(new Error(reply.error.message), { code: reply.error.code });
@@ -254,17 +181,11 @@ export class HashStream {
    * `onReturned` gets the buffer back, with the error when the write failed (then it is not hashed, and the
    * later writes of the same `generation` are refused, so the file has no hole: retry with a new generation).
    */
-  write(
-    target: { fd: number; position: number; generation: number },
-    buffer: ArrayBuffer,
-    length: number,
-    onReturned: OnReturned,
-  ): void {
-    const { fd, position, generation } = target;
-    this.send({ op: 'update', id: this.id, buffer, length, fd, position, gen: generation }, onReturned);
+  write(target: WriteTarget, buffer: ArrayBuffer, length: number, onReturned: OnReturned): void {
+    this.send({ op: 'update', id: this.id, buffer, length, target }, onReturned);
   }
 
-  private send(message: Record<string, unknown> & { buffer: ArrayBuffer }, onReturned: OnReturned): void {
+  private send(message: UpdateMessage, onReturned: OnReturned): void {
     if (this.w.dead) {
       onReturned(new ArrayBuffer(0), this.w.dead);
       return;

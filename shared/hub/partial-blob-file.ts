@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import type { RepoCachePaths } from '../hf-cache/cache-paths.js';
+import { deleteResumeRecord, readResumeRecord, writeResumeRecord } from '../hf-cache/resume-record.js';
+import { blobHashSpec, hashPool, type HashStream } from './hash-pool.js';
+import type { RepoFile } from './list-repo-files.js';
+
+/** A blob's temp file in `blobs/`, open for writing, and the hash of what it holds. */
+export interface PartialBlobFile {
+  tempPath: string;
+  handle: FileHandle;
+  /** bytes it holds (a resumed download's prefix, or 0) */
+  offset: number;
+  /** has been handed exactly those bytes */
+  hash: HashStream;
+}
+
+/** Which blob, in which cache, with its resume records in `stateDir`. */
+export interface PartialBlobTarget {
+  paths: RepoCachePaths;
+  file: Pick<RepoFile, 'etag' | 'size' | 'isLfs'>;
+  /** where resume records live, outside HF_HUB_CACHE */
+  stateDir: string;
+}
+
+/**
+ * Opens the partial file a resume record points to and hashes what it holds (on a hash worker), or starts a new
+ * `.modelctl-{etag}.{rand}.part`, recorded before anything is written to it. A recorded file larger than the
+ * blob, or recorded for another size, is deleted and started again.
+ */
+export async function openPartialBlobFile(target: PartialBlobTarget): Promise<PartialBlobFile> {
+  const { file, paths, stateDir } = target;
+  const record = await readResumeRecord(stateDir, paths.repo, file.etag);
+  if (record !== null && record.size === file.size) {
+    const tempPath = path.join(paths.blobsDir, record.temp);
+    const size = await stat(tempPath).then(
+      (s) => s.size,
+      () => -1,
+    );
+    if (size >= 0 && size <= file.size) {
+      const hash = await hashPool.streamFromFile(blobHashSpec(file), tempPath, size);
+      const handle = await open(tempPath, 'r+');
+      return { tempPath, handle, offset: size, hash };
+    }
+    await unlink(tempPath).catch(() => undefined);
+  }
+  const temp = `.modelctl-${file.etag}.${randomBytes(6).toString('hex')}.part`;
+  await writeResumeRecord(stateDir, paths.repo, file.etag, { temp, size: file.size });
+  const tempPath = path.join(paths.blobsDir, temp);
+  const handle = await open(tempPath, 'w+');
+  return { tempPath, handle, offset: 0, hash: hashPool.stream(blobHashSpec(file)) };
+}
+
+/** Deletes a partial file nobody should resume, and its resume record. */
+export async function dropPartialBlobFile(target: PartialBlobTarget, tempPath: string): Promise<void> {
+  await unlink(tempPath).catch(() => undefined);
+  await deleteResumeRecord(target.stateDir, target.paths.repo, target.file.etag);
+}
