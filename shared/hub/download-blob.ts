@@ -50,6 +50,8 @@ export interface DownloadBlobParams {
   onBytes?: ((bytes: number) => void) | undefined;
   signal?: AbortSignal | undefined;
   log: Logger;
+  /** files at least this big are read over a socket of their own, straight into slabs @default 16 MiB */
+  socketMinBytes?: number | undefined;
 }
 
 const NOT_DOWNLOADED: BlobOutcome = { downloaded: false, networkBytes: 0, resumedBytes: 0 };
@@ -131,6 +133,7 @@ function receiveWithRetry(params: DownloadBlobParams, partial: PartialBlobFile, 
         progress,
         diskGuard: params.diskGuard,
         onBytes: params.onBytes,
+        socketMinBytes: params.socketMinBytes,
       }),
     maxRetries: params.retry?.maxRetries ?? 8,
     baseDelayMs: params.retry?.baseDelayMs ?? 1000,

@@ -8,19 +8,18 @@ import { blobHashSpec, HashPool } from './hash-pool.js';
 const pool = new HashPool(2);
 afterAll(() => pool.close());
 
-/** Copies `data` into transferable slabs of `slab` bytes and hashes them in order. */
+/** Copies `data` into shared slabs of `slab` bytes and hashes them in order. */
 async function streamed(spec: ReturnType<typeof blobHashSpec>, data: Buffer, slab: number): Promise<string> {
   const stream = pool.stream(spec);
-  const returned: Promise<ArrayBuffer>[] = [];
+  const returned: Promise<Error | undefined>[] = [];
   for (let at = 0; at < data.length; at += slab) {
     const part = data.subarray(at, at + slab);
-    const buffer = new ArrayBuffer(slab);
-    part.copy(Buffer.from(buffer));
-    returned.push(new Promise((resolve) => stream.update(buffer, part.length, resolve)));
-    expect(buffer.byteLength).toBe(0); // transferred, not copied
+    const shared = new SharedArrayBuffer(slab);
+    part.copy(Buffer.from(shared));
+    returned.push(new Promise((resolve) => stream.update(shared, part.length, resolve)));
   }
   const digest = await stream.digest();
-  expect((await Promise.all(returned)).every((b) => b.byteLength === slab)).toBe(true);
+  expect(await Promise.all(returned)).toEqual(returned.map(() => undefined));
   return digest;
 }
 
@@ -49,9 +48,9 @@ describe('HashPool', () => {
       const prefix = 1024 * 1024 + 5;
       const stream = await pool.streamFromFile(spec, file, prefix);
       const rest = data.subarray(prefix);
-      const buffer = new ArrayBuffer(rest.length);
-      rest.copy(Buffer.from(buffer));
-      stream.update(buffer, rest.length, () => undefined);
+      const shared = new SharedArrayBuffer(rest.length);
+      rest.copy(Buffer.from(shared));
+      stream.update(shared, rest.length, () => undefined);
       expect(await stream.digest()).toBe(createHash('sha256').update(data).digest('hex'));
       await expect(pool.hashFile(spec, path.join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {
@@ -74,9 +73,9 @@ describe('HashPool', () => {
       const stream = pool.stream(blobHashSpec({ isLfs: true, size: 6 }));
       const write = (fd: number, position: number, text: string, generation: number) =>
         new Promise<Error | undefined>((resolve) => {
-          const buffer = new ArrayBuffer(8);
-          Buffer.from(buffer).write(text);
-          stream.write({ fd, position, generation }, buffer, text.length, (_b, error) => resolve(error));
+          const shared = new SharedArrayBuffer(8);
+          Buffer.from(shared).write(text);
+          stream.write({ fd, position, generation }, shared, text.length, resolve);
         });
       expect(await write(handle.fd, 0, 'abc', 1)).toBeUndefined();
       const readOnly = await open(file, 'r');

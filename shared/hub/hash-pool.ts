@@ -27,7 +27,7 @@ interface PoolWorker {
   pending: number;
   /** digest/file replies awaited, by stream id */
   digests: Map<number, { resolve: (d: string) => void; reject: (e: Error) => void }>;
-  /** per stream id, who gets each buffer back, in the order sent (the worker answers in order) */
+  /** per stream id, who is told when each slab is done, in the order sent (the worker answers in order) */
   returns: Map<number, OnReturned[]>;
   /** set when the worker died: what is sent to it fails at once */
   dead?: Error;
@@ -36,7 +36,7 @@ interface PoolWorker {
 /**
  * Hashes blob content on worker threads, so sha256/sha1 (about a second of CPU per GiB) never runs on the main
  * thread, which then only moves bytes from the sockets to the disk. One stream = one incremental hash bound to
- * one worker; buffers are transferred (not copied) to the worker and back. The workers start on first use and
+ * one worker; slabs are shared memory, lent to the worker (not copied). The workers start on first use and
  * keep the process alive only while they have work.
  */
 export class HashPool {
@@ -104,10 +104,10 @@ export class HashPool {
   }
 
   /** @internal */
-  send(w: PoolWorker, message: HashWorkerMessage, transfer?: ArrayBuffer[]): void {
+  send(w: PoolWorker, message: HashWorkerMessage): void {
     if (w.dead) return;
     if (w.pending++ === 0) w.worker.ref();
-    w.worker.postMessage(message, transfer ?? []);
+    w.worker.postMessage(message);
   }
 
   /** @internal a message that gets no reply */
@@ -130,7 +130,7 @@ export class HashPool {
       if (--w.pending === 0) w.worker.unref();
       if (reply.op === 'returned') {
         const error = reply.error && Object.assign(new Error(reply.error.message), { code: reply.error.code });
-        w.returns.get(reply.id)?.shift()?.(reply.buffer, error);
+        w.returns.get(reply.id)?.shift()?.(error);
         return;
       }
       const waiter = w.digests.get(reply.id);
@@ -144,9 +144,8 @@ export class HashPool {
       if (this.workers.get(slot) === w) this.workers.delete(slot);
       for (const waiter of w.digests.values()) waiter.reject(err);
       w.digests.clear();
-      // the buffers it held are gone: tell their owners (empty stand-ins), so nobody waits for them
-      for (const queue of w.returns.values())
-        for (const onReturned of queue.splice(0)) onReturned(new ArrayBuffer(0), err);
+      // tell the owners of the slabs it held, so nobody waits for them
+      for (const queue of w.returns.values()) for (const onReturned of queue.splice(0)) onReturned(err);
     };
     w.worker.on('error', fail);
     w.worker.on('exit', (code) => fail(new Error(`hash worker exited (${code})`)));
@@ -155,12 +154,12 @@ export class HashPool {
   }
 }
 
-/** Gets a buffer back from the worker; `error` when its write failed (or the worker died). */
-export type OnReturned = (buffer: ArrayBuffer, error?: Error) => void;
+/** Called when the worker is done with a slab; `error` when its write failed (or the worker died). */
+export type OnReturned = (error?: Error) => void;
 
 /**
- * One incremental hash on a worker. {@link HashStream.update} hands a buffer over (transferred: detached here)
- * and gives it back through `onReturned` once hashed; updates are hashed in call order.
+ * One incremental hash on a worker. {@link HashStream.update} lends the worker a slab of shared memory (not
+ * copied) and `onReturned` says when it is done with it; updates are hashed in call order.
  */
 export class HashStream {
   private done = false;
@@ -171,29 +170,30 @@ export class HashStream {
     private readonly id: number,
   ) {}
 
-  /** Hashes `buffer[0, length)`; `onReturned` gets the buffer back when the worker is done with it. */
-  update(buffer: ArrayBuffer, length: number, onReturned: OnReturned): void {
-    this.send({ op: 'update', id: this.id, buffer, length }, onReturned);
+  /** Hashes `slab[0, length)`; `onReturned` is called when the worker is done with the slab. */
+  update(slab: SharedArrayBuffer, length: number, onReturned: OnReturned): void {
+    this.send({ op: 'update', id: this.id, slab, length }, onReturned);
   }
 
   /**
-   * Writes `buffer[0, length)` at `position` of the open file `fd` (on the worker, with pwrite), then hashes it;
-   * `onReturned` gets the buffer back, with the error when the write failed (then it is not hashed, and the
-   * later writes of the same `generation` are refused, so the file has no hole: retry with a new generation).
+   * Writes `slab[0, length)` at `position` of the open file `fd` (on the worker, with pwrite), then hashes it;
+   * `onReturned` is called when the worker is done with the slab, with the error when the write failed (then
+   * it is not hashed, and the later writes of the same `generation` are refused, so the file has no hole:
+   * retry with a new generation).
    */
-  write(target: WriteTarget, buffer: ArrayBuffer, length: number, onReturned: OnReturned): void {
-    this.send({ op: 'update', id: this.id, buffer, length, target }, onReturned);
+  write(target: WriteTarget, slab: SharedArrayBuffer, length: number, onReturned: OnReturned): void {
+    this.send({ op: 'update', id: this.id, slab, length, target }, onReturned);
   }
 
   private send(message: UpdateMessage, onReturned: OnReturned): void {
     if (this.w.dead) {
-      onReturned(new ArrayBuffer(0), this.w.dead);
+      onReturned(this.w.dead);
       return;
     }
     const queue = this.w.returns.get(this.id);
     if (queue) queue.push(onReturned);
     else this.w.returns.set(this.id, [onReturned]);
-    this.pool.send(this.w, message, [message.buffer]);
+    this.pool.send(this.w, message);
   }
 
   /** The hex digest of everything hashed; ends the stream. */

@@ -17,13 +17,13 @@ export interface CreateMessage extends HashSpec {
 }
 
 /**
- * Hashes `buffer[0, length)` into stream `id`; with `target`, first writes those bytes at `target.position` of
- * `target.fd` (pwrite). The buffer is transferred to the worker and back in a {@link ReturnedReply}.
+ * Hashes `slab[0, length)` into stream `id`; with `target`, first writes those bytes at `target.position` of
+ * `target.fd` (pwrite). The slab is shared memory: its owner leaves it alone until the {@link ReturnedReply}.
  */
 export interface UpdateMessage {
   op: 'update';
   id: number;
-  buffer: ArrayBuffer;
+  slab: SharedArrayBuffer;
   length: number;
   target?: WriteTarget;
 }
@@ -68,11 +68,10 @@ export interface WorkerError {
   code?: string | undefined;
 }
 
-/** The buffer of an {@link UpdateMessage}, back to its owner; `error` when its write failed (then not hashed). */
+/** The worker is done with an {@link UpdateMessage}'s slab; `error` when its write failed (then not hashed). */
 export interface ReturnedReply {
   op: 'returned';
   id: number;
-  buffer: ArrayBuffer;
   error?: WorkerError | undefined;
 }
 

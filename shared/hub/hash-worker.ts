@@ -17,8 +17,8 @@ const hashes = new Map<number, Hash>();
 const failedGeneration = new Map<number, number>();
 const READ_BYTES = 4 * 1024 * 1024;
 
-function reply(message: HashWorkerReply, transfer: ArrayBuffer[] = []): void {
-  port.postMessage(message, transfer);
+function reply(message: HashWorkerReply): void {
+  port.postMessage(message);
 }
 
 function workerError(err: unknown): WorkerError {
@@ -31,9 +31,9 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
-/** Writes (when the message has a target), then hashes; the buffer always goes back. */
+/** Writes (when the message has a target), then hashes; the slab is always given back. */
 function update(m: UpdateMessage): void {
-  const bytes = new Uint8Array(m.buffer, 0, m.length);
+  const bytes = new Uint8Array(m.slab, 0, m.length);
   let error: WorkerError | undefined;
   if (m.target && failedGeneration.get(m.id) === m.target.generation) {
     error = { message: 'an earlier write of this stream failed', code: 'EWRITEGAP' };
@@ -46,7 +46,7 @@ function update(m: UpdateMessage): void {
       if (m.target) failedGeneration.set(m.id, m.target.generation);
     }
   }
-  reply({ op: 'returned', id: m.id, buffer: m.buffer, error }, [m.buffer]);
+  reply({ op: 'returned', id: m.id, error });
 }
 
 /** The hash of the first `m.length` bytes of `m.path` (all when negative), read in 4 MiB pieces. */

@@ -4,7 +4,7 @@ import { hubErrorFromResponse } from './hub-error.js';
 import type { HubAccess } from './hub-fetch.js';
 import type { RepoFile } from './list-repo-files.js';
 
-const MAX_REDIRECTS = 5;
+export const MAX_REDIRECTS = 5;
 
 /** One file of one commit, as a download asks the Hub for it. */
 export interface BlobRequest {
@@ -35,9 +35,7 @@ export interface BlobBody {
 export async function openBlobBody(req: BlobRequest, offset: number): Promise<BlobBody> {
   const { access, file } = req;
   const hubOrigin = new URL(access.hubUrl).origin;
-  let url = new URL(
-    `${access.hubUrl}/${req.repo}/resolve/${req.commit}/${file.path.split('/').map(encodeURIComponent).join('/')}`,
-  );
+  let url = resolveUrl(req);
   let withToken = true;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
     withToken &&= url.origin === hubOrigin;
@@ -53,19 +51,33 @@ export async function openBlobBody(req: BlobRequest, offset: number): Promise<Bl
       url = new URL(location, url);
       continue;
     }
-    const restartFromZero = startsAtZero(res, req, offset);
+    const restartFromZero = startsAtZero(req, offset, {
+      status: res.statusCode,
+      contentRange: res.headers['content-range'],
+    });
     if (restartFromZero !== null) return { stream: res.body, restartFromZero };
     await res.body.dump().catch(() => undefined);
     throw hubErrorFromResponse({ status: res.statusCode, headers: res.headers, what: `${req.repo}/${file.path}` });
   }
-  throw new AppError({
+  throw tooManyRedirects(req);
+}
+
+/** `{hub}/{repo}/resolve/{commit}/{path}` */
+export function resolveUrl(req: BlobRequest): URL {
+  const encoded = req.file.path.split('/').map(encodeURIComponent).join('/');
+  return new URL(`${req.access.hubUrl}/${req.repo}/resolve/${req.commit}/${encoded}`);
+}
+
+export function tooManyRedirects(req: BlobRequest): AppError {
+  return new AppError({
     code: 'HUB_BAD_RESPONSE',
     statusCode: 502,
-    message: `${file.path}: more than ${MAX_REDIRECTS} redirects`,
+    message: `${req.file.path}: more than ${MAX_REDIRECTS} redirects`,
   });
 }
 
-function requestHeaders(access: HubAccess, offset: number, withToken: boolean): Record<string, string> {
+/** What a download sends: no compression, the Range from `offset`, the token only where `withToken`. */
+export function requestHeaders(access: HubAccess, offset: number, withToken: boolean): Record<string, string> {
   const headers: Record<string, string> = {
     'accept-encoding': 'identity',
     'user-agent': access.userAgent ?? 'modelctl',
@@ -75,16 +87,23 @@ function requestHeaders(access: HubAccess, offset: number, withToken: boolean): 
   return headers;
 }
 
-/** null when the status is an error; else whether the body starts at byte 0 although we asked for `offset`. */
-function startsAtZero(res: Dispatcher.ResponseData, req: BlobRequest, offset: number): boolean | null {
-  if (res.statusCode === 200) return offset > 0;
-  if (res.statusCode !== 206) return null;
-  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.headers['content-range'] ?? ''));
+/**
+ * null when the status is an error; else whether the body starts at byte 0 although we asked for `offset`.
+ * @throws AppError DOWNLOAD_INCOMPLETE for a 206 of another range than `offset`- of the file
+ */
+export function startsAtZero(
+  req: BlobRequest,
+  offset: number,
+  res: { status: number; contentRange: string | string[] | undefined },
+): boolean | null {
+  if (res.status === 200) return offset > 0;
+  if (res.status !== 206) return null;
+  const range = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(String(res.contentRange ?? ''));
   if (range === null || Number(range[1]) !== offset || (range[3] !== '*' && Number(range[3]) !== req.file.size)) {
     throw new AppError({
       code: 'DOWNLOAD_INCOMPLETE',
       statusCode: 502,
-      message: `${req.file.path}: unexpected Content-Range ${String(res.headers['content-range'])} for offset ${offset}`,
+      message: `${req.file.path}: unexpected Content-Range ${String(res.contentRange)} for offset ${offset}`,
     });
   }
   return false;

@@ -2,8 +2,13 @@ import type { FileHandle } from 'node:fs/promises';
 import { AppError } from '../errors/app-error.js';
 import type { DiskGuard } from '../hf-cache/disk-guard.js';
 import { blobHashSpec, hashPool } from './hash-pool.js';
-import { openBlobBody, type BlobRequest } from './open-blob-body.js';
+import { openBlobBody, type BlobBody, type BlobRequest } from './open-blob-body.js';
+import { openBlobSocket, type BlobSocket } from './open-blob-socket.js';
 import { SlabWriter, type BlobProgress } from './slab-writer.js';
+import type { BodySink } from './socket-get.js';
+
+/** Files from this size on are read over a socket of their own, straight into slabs ({@link openBlobSocket}). */
+const SOCKET_MIN_BYTES = 16 * 1024 * 1024;
 
 export interface ReceiveBlobParams {
   request: BlobRequest;
@@ -13,6 +18,11 @@ export interface ReceiveBlobParams {
   diskGuard?: DiskGuard | undefined;
   /** called with each slab's byte count once it is on disk (metrics) */
   onBytes?: ((bytes: number) => void) | undefined;
+  /**
+   * files at least this big are read over a socket of their own, straight into slabs (not with a caller's
+   * `request.dispatcher`); smaller ones through undici's pooled connections @default SOCKET_MIN_BYTES
+   */
+  socketMinBytes?: number | undefined;
 }
 
 /**
@@ -21,19 +31,46 @@ export interface ReceiveBlobParams {
  * `progress.offset` still describe exactly what is on disk and the next attempt continues from there. A server
  * that ignores the Range restarts the file from zero.
  * @throws AppError DOWNLOAD_INTEGRITY when the body runs past the file's size, DOWNLOAD_INCOMPLETE when it ends
- *   short; what {@link openBlobBody} and the writes throw
+ *   short; what the requests and the writes throw
  */
 export async function receiveBlob(params: ReceiveBlobParams): Promise<void> {
-  const { request, handle, progress } = params;
-  const { file } = request;
-  if (progress.offset === file.size) return;
-  const body = await openBlobBody(request, progress.offset);
-  if (body.restartFromZero) {
-    await handle.truncate(0);
-    progress.offset = 0;
-    progress.hash.dispose();
-    progress.hash = hashPool.stream(blobHashSpec(file));
+  const { request, progress } = params;
+  if (progress.offset === request.file.size) return;
+  const bySocket = request.dispatcher === undefined && request.file.size >= (params.socketMinBytes ?? SOCKET_MIN_BYTES);
+  const opened = bySocket ? await openBlobSocket(request, progress.offset) : null;
+  if (opened !== null) await receiveFromSocket(params, opened);
+  else await receiveFromStream(params, await openBlobBody(request, progress.offset));
+  if (progress.offset !== request.file.size) {
+    throw new AppError({
+      code: 'DOWNLOAD_INCOMPLETE',
+      statusCode: 502,
+      message: `${request.file.path}: body ended at ${progress.offset} of ${request.file.size} bytes`,
+    });
   }
+}
+
+function sentTooMuch(path: string, size: number): AppError {
+  return new AppError({
+    code: 'DOWNLOAD_INTEGRITY',
+    statusCode: 502,
+    message: `${path}: the Hub sent more than ${size} bytes`,
+  });
+}
+
+/** The body replaces the partial file: empty it and start the hash again. */
+async function restartFromZero(params: ReceiveBlobParams): Promise<void> {
+  const { progress, request } = params;
+  await params.handle.truncate(0);
+  progress.offset = 0;
+  progress.hash.dispose();
+  progress.hash = hashPool.stream(blobHashSpec(request.file));
+}
+
+/** undici's body, chunk by chunk, copied into slabs. */
+async function receiveFromStream(params: ReceiveBlobParams, body: BlobBody): Promise<void> {
+  const { progress, request } = params;
+  const { file } = request;
+  if (body.restartFromZero) await restartFromZero(params);
   const writer = new SlabWriter(params);
   let received = progress.offset;
   try {
@@ -43,11 +80,7 @@ export async function receiveBlob(params: ReceiveBlobParams): Promise<void> {
       received += buf.length;
       if (received > file.size) {
         writer.discard();
-        throw new AppError({
-          code: 'DOWNLOAD_INTEGRITY',
-          statusCode: 502,
-          message: `${file.path}: the Hub sent more than ${file.size} bytes`,
-        });
+        throw sentTooMuch(file.path, file.size);
       }
       const wait = writer.push(buf);
       if (wait) await wait;
@@ -56,11 +89,34 @@ export async function receiveBlob(params: ReceiveBlobParams): Promise<void> {
     // Bytes received before a dropped connection are a valid prefix: keep them, so the retry resumes after them.
     await writer.flush();
   }
-  if (progress.offset !== file.size) {
-    throw new AppError({
-      code: 'DOWNLOAD_INCOMPLETE',
-      statusCode: 502,
-      message: `${file.path}: body ended at ${progress.offset} of ${file.size} bytes`,
-    });
+}
+
+/** A socket's body, read by the kernel straight into slabs (announced length checked before the first byte). */
+async function receiveFromSocket(params: ReceiveBlobParams, opened: BlobSocket): Promise<void> {
+  const { progress, request } = params;
+  const { response } = opened;
+  if (opened.restartFromZero) await restartFromZero(params);
+  if (progress.offset + response.contentLength > request.file.size) {
+    response.close();
+    throw sentTooMuch(request.file.path, request.file.size);
+  }
+  const writer = new SlabWriter(params);
+  const counted: BodySink = {
+    space: () => writer.space(),
+    commit: (bytes) => {
+      progress.networkBytes += bytes;
+      writer.commit(bytes);
+    },
+    push: (bytes) => {
+      progress.networkBytes += bytes.length;
+      return writer.push(bytes);
+    },
+    ready: () => writer.ready(),
+  };
+  try {
+    await response.readBody(counted);
+  } finally {
+    // as above: what arrived before a dropped connection is kept for the retry
+    await writer.flush();
   }
 }

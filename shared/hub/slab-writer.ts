@@ -11,8 +11,8 @@ import type { HashStream } from './hash-pool.js';
 const SLAB_BYTES = 1024 * 1024 - 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
-/** Free slabs kept for the next files (the rest are left to the GC). */
-const MAX_FREE_SLABS = 2;
+/** Free slabs kept for reuse while downloads run (all are let go once none is held). */
+const MAX_FREE_SLABS = 16;
 
 /** Where a blob's download stands: what is on disk, and the hash of exactly that. */
 export interface BlobProgress {
@@ -35,19 +35,36 @@ export interface SlabWriterParams {
   onBytes?: ((bytes: number) => void) | undefined;
 }
 
-const freeSlabs: ArrayBuffer[] = [];
+/**
+ * Slab memory, shared with the hash worker (never copied or transferred: the worker reads the bytes where the
+ * socket put them). Reused while downloads run, so no slab is allocated, zeroed and collected per MiB.
+ */
+const freeSlabs: SharedArrayBuffer[] = [];
+let slabsHeld = 0;
+
+function takeSlab(): SharedArrayBuffer {
+  slabsHeld++;
+  return freeSlabs.pop() ?? new SharedArrayBuffer(SLAB_BYTES);
+}
+
+function releaseSlab(slab: SharedArrayBuffer): void {
+  slabsHeld--;
+  if (slabsHeld === 0) freeSlabs.length = 0;
+  else if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
+}
 
 let nextGeneration = 1;
 
 /**
- * Copies body chunks into slabs of SLAB_BYTES; a full slab is handed (transferred, not copied) to the hash
- * worker, which writes it at its place in the file (pwrite) and then hashes it, in order, while the next slab
- * fills: the main thread only moves bytes from the sockets into slabs. The worker gives each slab back for
- * reuse; `progress.offset` advances as the writes complete, in order. At most SLABS_PER_FILE slabs per file: when
- * all are busy, {@link SlabWriter.push} returns a promise and the caller stops reading (TCP backpressure).
+ * Gathers a body into slabs of SLAB_BYTES, either read into them directly ({@link SlabWriter.space} +
+ * {@link SlabWriter.commit}) or copied ({@link SlabWriter.push}). A full slab is handed to the hash worker,
+ * which writes it at its place in the file (pwrite) and then hashes it, in order, while the next slab fills.
+ * `progress.offset` advances as the writes complete, in order. At most SLABS_PER_FILE slabs per file: when all
+ * are busy, there is no space and the reader waits for {@link SlabWriter.ready} (TCP backpressure).
  */
 export class SlabWriter {
-  private slab: Buffer | null = null;
+  private slab: SharedArrayBuffer | null = null;
+  private view: Buffer | null = null;
   private fill = 0;
   /** slabs taken and not yet back (filling, or being written and hashed) */
   private held = 0;
@@ -75,19 +92,41 @@ export class SlabWriter {
     this.writeAt = params.progress.offset;
   }
 
+  /**
+   * The free part of the slab being filled (a new slab when none is): read into it, then {@link commit} what
+   * landed. null when every slab of this file is busy or a write failed: wait for {@link ready}.
+   */
+  space(): Buffer | null {
+    if (this.view === null) {
+      if (this.held >= SLABS_PER_FILE || this.failure) return null;
+      this.slab = takeSlab();
+      this.view = Buffer.from(this.slab);
+      this.held++;
+    }
+    return this.view.subarray(this.fill);
+  }
+
+  /** `bytes` were put at the start of the last {@link space}; a full slab goes to be written. */
+  commit(bytes: number): void {
+    this.fill += bytes;
+    if (this.fill === SLAB_BYTES) this.submit();
+  }
+
+  /** Resolves once {@link space} has room again; throws the first failed write. */
+  async ready(): Promise<void> {
+    while (this.held >= SLABS_PER_FILE && !this.failure) await new Promise<void>((r) => (this.wake = r));
+    if (this.failure) throw this.failure.error;
+  }
+
   /** Takes `chunk` (copied); a promise when the caller must wait before pushing more. */
   push(chunk: Buffer): Promise<void> | undefined {
     let at = 0;
     while (at < chunk.length) {
-      if (this.slab === null) {
-        if (this.held >= SLABS_PER_FILE || this.failure) return this.pushLater(chunk.subarray(at));
-        this.slab = Buffer.from(freeSlabs.pop() ?? new ArrayBuffer(SLAB_BYTES));
-        this.held++;
-      }
-      const n = chunk.copy(this.slab, this.fill, at);
-      this.fill += n;
+      const space = this.space();
+      if (space === null) return this.pushLater(chunk.subarray(at));
+      const n = chunk.copy(space, 0, at);
       at += n;
-      if (this.fill === this.slab.length) this.submit();
+      this.commit(n);
     }
     return undefined;
   }
@@ -103,23 +142,23 @@ export class SlabWriter {
   /** Drops the slab being filled (its bytes are not to be written). */
   discard(): void {
     if (this.slab === null) return;
-    this.giveBack(this.slab.buffer as ArrayBuffer);
+    this.giveBack(this.slab);
     this.slab = null;
+    this.view = null;
     this.fill = 0;
   }
 
   private async pushLater(rest: Buffer): Promise<void> {
-    while (this.held >= SLABS_PER_FILE && !this.failure) await new Promise<void>((r) => (this.wake = r));
-    if (this.failure) throw this.failure.error;
+    await this.ready();
     const wait = this.push(rest);
     if (wait) await wait;
   }
 
   private submit(): void {
     const slab = this.slab!;
-    const buffer = slab.buffer as ArrayBuffer;
     const length = this.fill;
     this.slab = null;
+    this.view = null;
     this.fill = 0;
     // asked now, while earlier slabs are being written; counted as in flight until released
     const reserved = this.diskGuard?.reserve(length);
@@ -131,15 +170,15 @@ export class SlabWriter {
         try {
           release = await reserved;
         } catch (err) {
-          this.giveBack(buffer);
+          this.giveBack(slab);
           throw err;
         }
         const target = { fd: this.handle.fd, position: this.writeAt, generation: this.generation };
         this.writeAt += length;
         written = new Promise<void>((resolve, reject) => {
-          this.progress.hash.write(target, buffer, length, (back, error) => {
+          this.progress.hash.write(target, slab, length, (error) => {
             release?.();
-            this.giveBack(back);
+            this.giveBack(slab);
             if (error) {
               reject(error);
               return;
@@ -152,7 +191,7 @@ export class SlabWriter {
       },
       (err: unknown) => {
         // an earlier slab failed: this one is never written
-        this.giveBack(buffer);
+        this.giveBack(slab);
         void reserved?.then(
           (release) => release(),
           () => undefined,
@@ -167,16 +206,16 @@ export class SlabWriter {
       () => this.outstanding.delete(done),
       (error: unknown) => {
         this.outstanding.delete(done);
-        // the first failure is thrown by flush() or the next push
+        // the first failure is thrown by flush(), ready() or the next push
         this.failure ??= { error };
         this.wakeUp();
       },
     );
   }
 
-  private giveBack(buffer: ArrayBuffer): void {
+  private giveBack(slab: SharedArrayBuffer): void {
     this.held--;
-    if (freeSlabs.length < MAX_FREE_SLABS && buffer.byteLength === SLAB_BYTES) freeSlabs.push(buffer);
+    releaseSlab(slab);
     this.wakeUp();
   }
 
