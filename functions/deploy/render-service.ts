@@ -203,10 +203,7 @@ function renderRuntimePodSpec(
 }
 
 /** `<nodeHostPath>/<cachePath>`: flags, else the plan's settings, else the models config's defaults. */
-function nodeCacheDir(
-  options: Pick<DeployOptions, 'nodeHostPath' | 'nodeCachePath'>,
-  facts: DeployFacts,
-): string {
+function nodeCacheDir(options: Pick<DeployOptions, 'nodeHostPath' | 'nodeCachePath'>, facts: DeployFacts): string {
   const hostPath = options.nodeHostPath ?? facts.nodeHostPath ?? DEFAULT_NODE_HOST_PATH;
   const cachePath = options.nodeCachePath ?? facts.cachePath ?? DEFAULT_CACHE_PATH;
   return `${hostPath.replace(/\/+$/, '')}/${cachePath.replace(/^\/+/, '')}`;
