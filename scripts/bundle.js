@@ -80,3 +80,8 @@ copyFileSync(path.join(root, 'scripts', 'warm-compile-cache.js'), path.join(outd
 // The pyfunc runtime's Python worker (functions/serve/pyfunc/load-pyfunc-model.ts finds it beside its chunk)
 for (const file of ['pyfunc_worker.py', 'pyfunc_v2.py'])
   copyFileSync(path.join(root, 'functions', 'serve', 'pyfunc', file), path.join(outdir, file));
+// The gRPC service definition (functions/serve/grpc/start-grpc-server.ts loads it beside its chunk)
+copyFileSync(
+  path.join(root, 'functions', 'serve', 'grpc', 'grpc_predict_v2.proto'),
+  path.join(outdir, 'grpc_predict_v2.proto'),
+);

@@ -17,6 +17,12 @@ const OPTIONS: readonly EnvOption[] = [
   { flag: '-p, --port <port>', env: 'PORT', description: 'HTTP port (Knative sets PORT)', defaultText: '8080' },
   { flag: '--host <host>', env: 'HOST', description: 'listen address', defaultText: '0.0.0.0' },
   {
+    flag: '--grpc-port <port>',
+    env: 'GRPC_PORT',
+    description: 'Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService) on this port',
+    defaultText: 'off',
+  },
+  {
     flag: '--concurrency <n>',
     env: 'SERVE_MAX_CONCURRENCY',
     description: 'inference runs at once; more requests queue',

@@ -19,6 +19,8 @@ const ServeEnv = z
       .optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('0.0.0.0'),
+    // Open Inference Protocol v2 over gRPC on this port (KServe's name for it); unset: no gRPC
+    GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
     SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
     // adaptive batching (MLServer's max_batch_size / max_batch_time, Triton's dynamic batcher): rows per model call
@@ -112,13 +114,21 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
 
   const serving: { model?: ServedModel } = {};
+  let grpc: { close: () => Promise<void> } | undefined;
   exitOnSignals({
     close: async () => {
-      await server.close();
+      await Promise.all([server.close(), grpc?.close()]);
       await serving.model?.close();
     },
     log,
   });
+  if (config.GRPC_PORT !== undefined) {
+    try {
+      grpc = await startGrpc(config, () => serving.model ?? null, log);
+    } catch (err) {
+      exitWithError('serve', err);
+    }
+  }
 
   const loaded = await loading;
   if ('error' in loaded) {
@@ -140,6 +150,20 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     },
     'model ready',
   );
+}
+
+/** The gRPC side (grpc-js, the proto), imported only when GRPC_PORT asks for it. */
+async function startGrpc(config: ServeConfig, model: () => ServedModel | null, log: Logger) {
+  const { startGrpcServer } = await import('./grpc/start-grpc-server.js');
+  return startGrpcServer({
+    port: config.GRPC_PORT!,
+    host: config.HOST,
+    model,
+    maxMessageBytes: Math.round(config.SERVE_MAX_BODY_MB * 1024 * 1024),
+    requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
+    version: MODELCTL_VERSION,
+    log,
+  });
 }
 
 /** The HTTP side (express, prom-client, the routes), imported only now: it loads while the model does. */

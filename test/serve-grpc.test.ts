@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import path from 'node:path';
+import { freePort } from './peers/peer-run.js';
+import { clientsPython, runOipClient, type ClientTensor } from './peers/oip-clients.js';
+import { EXAMPLE_MODELS, REPO_ROOT, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+
+const IRIS_ROWS = [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3, 5.9, 3.0, 4.2, 1.5];
+const IRIS_INPUT: ClientTensor = { name: 'X', datatype: 'FP32', shape: [3, 4], data: IRIS_ROWS };
+
+type Unary = (request: unknown, callback: (err: ServiceError | null, response: unknown) => void) => void;
+
+/** A grpc-js client of the same service definition the server loads, for what tritonclient never sends. */
+function grpcClient(target: string): Client & Record<string, Unary> {
+  const definition = loadSync(path.join(REPO_ROOT, 'functions', 'serve', 'grpc', 'grpc_predict_v2.proto'), {
+    keepCase: true,
+    longs: String,
+    defaults: true,
+    oneofs: true,
+  });
+  const pkg = loadPackageDefinition(definition) as unknown as {
+    inference: {
+      GRPCInferenceService: new (target: string, creds: ReturnType<typeof credentials.createInsecure>) => Client;
+    };
+  };
+  return new pkg.inference.GRPCInferenceService(target, credentials.createInsecure()) as Client & Record<string, Unary>;
+}
+
+function call(
+  client: Record<string, Unary>,
+  method: string,
+  request: unknown,
+): Promise<{ err: ServiceError | null; res: unknown }> {
+  return new Promise((resolve) => client[method]!(request, (err, res) => resolve({ err, res })));
+}
+
+describe('Open Inference Protocol v2 over gRPC', () => {
+  let server: ModelctlProcess;
+  let grpcTarget: string;
+  let python: string;
+  beforeAll(async () => {
+    const grpcPort = await freePort();
+    grpcTarget = `127.0.0.1:${grpcPort}`;
+    [server, python] = await Promise.all([
+      startModelctlServe({ MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'iris'), GRPC_PORT: String(grpcPort) }),
+      clientsPython(),
+    ]);
+  }, 900_000);
+  afterAll(async () => {
+    await server.stop();
+  });
+
+  async function expectedOutputs(): Promise<ClientTensor[]> {
+    const res = await fetch(`${server.url}/v2/models/iris/infer`, {
+      method: 'POST',
+      body: JSON.stringify({ inputs: [IRIS_INPUT] }),
+    });
+    return ((await res.json()) as { outputs: ClientTensor[] }).outputs;
+  }
+
+  it('answers tritonclient gRPC (raw_input_contents) as the HTTP route answers', async () => {
+    const run = await runOipClient({
+      python,
+      client: 'triton-grpc',
+      target: grpcTarget,
+      model: 'iris',
+      request: { inputs: [IRIS_INPUT], outputs: ['label', 'probabilities'] },
+    });
+    expect(run.live).toBe(true);
+    expect(run.ready).toBe(true);
+    expect(run.metadata).toMatchObject({ name: 'iris', platform: 'onnxruntime_onnx' });
+    expect(run.binary).toEqual({ id: 'req-7', outputs: await expectedOutputs() });
+    expect(run.all_outputs).toEqual(['label', 'probabilities']);
+  });
+
+  it('takes typed contents (fp32_contents) as well as raw bytes', async () => {
+    const client = grpcClient(grpcTarget);
+    try {
+      const { err, res } = await call(client, 'ModelInfer', {
+        model_name: 'iris',
+        id: 'typed',
+        inputs: [{ name: 'X', datatype: 'FP32', shape: [3, 4], contents: { fp32_contents: IRIS_ROWS } }],
+      });
+      expect(err).toBeNull();
+      const response = res as {
+        id: string;
+        outputs: { name: string; shape: string[] }[];
+        raw_output_contents: Buffer[];
+      };
+      expect(response.id).toBe('typed');
+      expect(response.outputs.map((o) => [o.name, o.shape.map(Number)])).toEqual([
+        ['label', [3]],
+        ['probabilities', [3, 3]],
+      ]);
+      const [label, probabilities] = response.raw_output_contents;
+      const expected = await expectedOutputs();
+      expect(Array.from(new BigInt64Array(new Uint8Array(label!).buffer), Number)).toEqual(expected[0]!.data);
+      expect(Array.from(new Float32Array(new Uint8Array(probabilities!).buffer))).toEqual(expected[1]!.data);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers bad calls with the matching status and a message, and keeps serving', async () => {
+    const client = grpcClient(grpcTarget);
+    const raw = Buffer.from(Float32Array.from(IRIS_ROWS).buffer);
+    const cases: { what: string; request: unknown; code: number; details: RegExp }[] = [
+      {
+        what: 'an unknown model',
+        request: { model_name: 'nope', inputs: [] },
+        code: status.NOT_FOUND,
+        details: /nope/,
+      },
+      {
+        what: 'raw bytes that do not fit the shape',
+        request: {
+          model_name: 'iris',
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [3, 4] }],
+          raw_input_contents: [raw.subarray(0, 40)],
+        },
+        code: status.INVALID_ARGUMENT,
+        details: /needs 48/,
+      },
+      {
+        what: 'more raw entries than inputs',
+        request: {
+          model_name: 'iris',
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [3, 4] }],
+          raw_input_contents: [raw, raw],
+        },
+        code: status.INVALID_ARGUMENT,
+        details: /2 entries for 1 inputs/,
+      },
+      {
+        what: 'a wrong datatype',
+        request: {
+          model_name: 'iris',
+          inputs: [{ name: 'X', datatype: 'FP64', shape: [3, 4], contents: { fp64_contents: IRIS_ROWS } }],
+        },
+        code: status.INVALID_ARGUMENT,
+        details: /expects FP32/,
+      },
+      {
+        what: 'a wrong shape',
+        request: {
+          model_name: 'iris',
+          inputs: [{ name: 'X', datatype: 'FP32', shape: [4, 3] }],
+          raw_input_contents: [raw],
+        },
+        code: status.INVALID_ARGUMENT,
+        details: /expects \(-1, 4\)/,
+      },
+    ];
+    try {
+      for (const c of cases) {
+        const { err } = await call(client, 'ModelInfer', c.request);
+        expect({ what: c.what, code: err?.code }).toEqual({ what: c.what, code: c.code });
+        expect(err?.details).toMatch(c.details);
+      }
+      const ok = await call(client, 'ModelInfer', {
+        model_name: 'iris',
+        inputs: [{ name: 'X', datatype: 'FP32', shape: [3, 4] }],
+        raw_input_contents: [raw],
+      });
+      expect(ok.err).toBeNull();
+      expect((await call(client, 'ServerReady', {})).res).toEqual({ ready: true });
+      expect((await call(client, 'ModelReady', { name: 'iris' })).res).toEqual({ ready: true });
+    } finally {
+      client.close();
+    }
+  });
+});
