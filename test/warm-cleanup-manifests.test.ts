@@ -77,6 +77,32 @@ describe('knative/warm and knative/cleanup', () => {
   });
 });
 
+describe('warm and cleanup are reachable only inside the cluster (issue 14)', () => {
+  const VISIBILITY = 'networking.knative.dev/visibility';
+
+  it.each(['warm', 'cleanup'])('knative/%s/service.yaml and its func.yaml are cluster-local', (role) => {
+    const service = parse(readFileSync(path.join(repoRoot, `knative/${role}/service.yaml`), 'utf8')) as {
+      metadata: { labels?: Record<string, string> };
+    };
+    expect(service.metadata.labels?.[VISIBILITY]).toBe('cluster-local');
+    const func = parse(readFileSync(path.join(repoRoot, `functions/${role}/func.yaml`), 'utf8')) as {
+      deploy: { labels?: { key: string; value?: string }[] };
+    };
+    expect(func.deploy.labels).toContainEqual({ key: VISIBILITY, value: 'cluster-local' });
+  });
+
+  it.each(['config/dev', 'config/prod'])('%s keeps the label on both Services', async (overlay) => {
+    const res = await runKubectl(['kustomize', path.join(repoRoot, overlay)]);
+    expect(res.code).toBe(0);
+    const services = res.stdout
+      .split(/^---$/m)
+      .map((doc) => parse(doc) as { kind?: string; metadata?: { name: string; labels?: Record<string, string> } })
+      .filter((d) => d?.kind === 'Service' && /^modelctl-(warm|cleanup)$/.test(d.metadata?.name ?? ''));
+    expect(services.map((s) => s.metadata?.name).sort()).toEqual(['modelctl-cleanup', 'modelctl-warm']);
+    for (const s of services) expect(s.metadata?.labels?.[VISIBILITY]).toBe('cluster-local');
+  });
+});
+
 describe('RBAC, least privilege', () => {
   let ns: string;
   const can = async (who: string, verb: string, resource: string) => {

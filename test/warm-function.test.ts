@@ -371,6 +371,64 @@ describe('warm: redelivered events', () => {
   });
 });
 
+describe('warm: the event is a trigger, never the truth (issue 14)', () => {
+  const forgedRepo = (): string => `${ns}/forged-repo`;
+
+  it.each([
+    ['the live resourceVersion', (cm: Record<string, unknown>) => cm],
+    [
+      'no resourceVersion',
+      (cm: Record<string, unknown>) => {
+        const metadata = { ...(cm.metadata as Record<string, unknown>) };
+        delete metadata.resourceVersion;
+        return { ...cm, metadata };
+      },
+    ],
+  ])('plans from the ConfigMap in the API server when an event with %s carries other data', async (_name, shape) => {
+    const live = await getConfigMapJson();
+    const forged = shape({ ...live, data: { 'models.yaml': modelsYaml(`  ${forgedRepo()}: {}`) } });
+    const res = await post(apiServerEvent('update', forged), 'binary');
+    expect(res.status).toBe(200);
+    const { plan } = await readPlanConfigMap();
+    const listed = plan.models.map((m) => m.repo);
+    expect(listed).toContain(repos.moving);
+    expect(listed).not.toContain(forgedRepo());
+    expect(plan.source.resourceVersion).toBe((live.metadata as { resourceVersion: string }).resourceVersion);
+  });
+
+  it('refuses a models config of 60 000 models at once, health and readiness answering meanwhile', async () => {
+    const before = await readPlanConfigMap();
+    const huge = `models:\n${Array.from({ length: 60_000 }, (_v, i) => `  o/m${i}: {}`).join('\n')}\n`;
+    const cm = await putModelsConfig(huge);
+    let slowest = 0;
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        const t = performance.now();
+        for (const probe of ['health/liveness', 'health/readiness']) {
+          expect((await fetch(`${warmUrl}${probe}`)).status).toBe(200);
+        }
+        slowest = Math.max(slowest, performance.now() - t);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const started = performance.now();
+    const res = await post(apiServerEvent('update', cm), 'binary');
+    const took = performance.now() - started;
+    polling = false;
+    await poller;
+    expect(res.reply?.data).toMatchObject({
+      action: 'rejected',
+      errors: [expect.stringMatching(/^models\.yaml: \d+ KiB, more than the 256 KiB/)],
+    });
+    expect(took).toBeLessThan(5000);
+    expect(slowest).toBeLessThan(1000);
+    expect((await readPlanConfigMap()).resourceVersion).toBe(before.resourceVersion);
+    const restored = await putModelsConfig(modelsYaml());
+    await post(apiServerEvent('update', restored), 'binary');
+  });
+});
+
 describe('warm: PingSource', () => {
   it('republishes nothing when no revision moved, and asks the Hub only about moving revisions', async () => {
     const before = await readPlanConfigMap();

@@ -34,8 +34,8 @@ type ConfigMapObject = z.output<typeof ConfigMapObject>;
 
 /**
  * The warm function's `handle(event)`:
- * - ApiServerSource add/update of the models ConfigMap (Resource mode): validate, plan, publish (an event
- *   older than the ConfigMap in the API server is acknowledged and ignored);
+ * - ApiServerSource add/update of the models ConfigMap (Resource mode): a trigger only; the ConfigMap is read
+ *   from the API server, validated, planned, published (an event older than it is acknowledged and ignored);
  * - its delete: keep the plan in force, record an Event;
  * - PingSource: read the models ConfigMap and re-resolve moving revisions;
  * - anything else: 400 (not retried by Knative), logged.
@@ -72,21 +72,22 @@ export async function handleWarmEvent(
     });
     return reply(deps, { action: 'kept', reason: 'models ConfigMap deleted; plan kept' });
   }
-  const stale = await staleness(deps, cm);
-  if (stale !== null) {
+  const live = await deps.configMaps.get(cm.metadata.namespace, cm.metadata.name);
+  const stale = staleness(cm, live);
+  if (stale !== null || live === null) {
     log.info({ resourceVersion: cm.metadata.resourceVersion, reason: stale }, 'outdated event ignored');
-    return reply(deps, { action: 'ignored', reason: stale });
+    return reply(deps, { action: 'ignored', reason: stale ?? 'the ConfigMap no longer exists' });
   }
-  return planFrom(deps, { record: recordOf(cm), involved, refresh: false, log });
+  // the event is a trigger, never the truth: the plan comes from the ConfigMap as the API server has it, so an
+  // event whose data was forged or altered cannot put a repo into the plan (issue 14)
+  return planFrom(deps, { record: live, involved: involvedOfRecord(live), refresh: false, log });
 }
 
 /**
  * Why an add/update event no longer describes the ConfigMap (null when it does): Knative redelivers failed
- * events later, possibly after newer ones, and an older config must not replace the plan of a newer one.
- * The newer version's own event (or the next ping) plans it.
+ * events later, possibly after newer ones; the newer version's own event (or the next ping) plans it.
  */
-async function staleness(deps: WarmDeps, cm: ConfigMapObject): Promise<string | null> {
-  const live = await deps.configMaps.get(cm.metadata.namespace, cm.metadata.name);
+function staleness(cm: ConfigMapObject, live: ConfigMapRecord | null): string | null {
   if (live === null) return 'the ConfigMap no longer exists';
   if (cm.metadata.uid !== undefined && live.uid !== cm.metadata.uid)
     return 'the ConfigMap was deleted and created again since';
@@ -106,7 +107,11 @@ async function handlePing(deps: WarmDeps, log: Logger): Promise<CloudEventOutcom
       reason: `ConfigMap ${deps.namespace}/${deps.modelsConfigMap} not found; plan kept`,
     });
   }
-  const involved: InvolvedObject = {
+  return planFrom(deps, { record, involved: involvedOfRecord(record), refresh: true, log });
+}
+
+function involvedOfRecord(record: ConfigMapRecord): InvolvedObject {
+  return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     name: record.name,
@@ -114,7 +119,6 @@ async function handlePing(deps: WarmDeps, log: Logger): Promise<CloudEventOutcom
     uid: record.uid,
     resourceVersion: record.resourceVersion,
   };
-  return planFrom(deps, { record, involved, refresh: true, log });
 }
 
 async function planFrom(
@@ -188,20 +192,6 @@ function configMapOf(event: ReceivedCloudEvent): ConfigMapObject {
     statusCode: 400,
     message: `${event.type} data is not a ConfigMap (is the ApiServerSource in mode Resource?): ${fields}`,
   });
-}
-
-function recordOf(cm: ConfigMapObject): ConfigMapRecord {
-  const m = cm.metadata;
-  return {
-    namespace: m.namespace,
-    name: m.name,
-    data: cm.data ?? {},
-    labels: {},
-    annotations: {},
-    ...(m.resourceVersion ? { resourceVersion: m.resourceVersion } : {}),
-    ...(m.uid ? { uid: m.uid } : {}),
-    ...(m.generation === undefined ? {} : { generation: m.generation }),
-  };
 }
 
 function involvedOf(cm: ConfigMapObject): InvolvedObject {

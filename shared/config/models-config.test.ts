@@ -76,6 +76,50 @@ describe('parseModelsConfig', () => {
     );
   });
 
+  it('finds a repeated model id among 2000 with linear work (no quadratic key check)', () => {
+    const ids = Array.from({ length: 2000 }, (_v, i) => `  org/m${i}: {}`);
+    const started = performance.now();
+    expect(errorOf(() => parseModelsConfig(`models:\n${ids.join('\n')}\n  org/m7: {}\n`))).toMatch(
+      /^models\.yaml: line 2002, column 3: Map keys must be unique \("org\/m7" again\)/,
+    );
+    // yaml's own uniqueKeys check took ~1 s for 5000 keys on the test machine; a Set takes milliseconds
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+
+  it('accepts ordinary yaml with many aliases and merge keys', () => {
+    const models = Array.from({ length: 300 }, (_v, i) =>
+      i % 2 === 0 ? `  org/m${i}: *gpu` : `  org/m${i}:\n    <<: *gpu\n    revision: v${i}`,
+    );
+    const text = `models:\n  org/first: &gpu\n    gpu_compatible: [nvidia-l4]\n${models.join('\n')}\n`;
+    const config = parseModelsConfig(text).models;
+    expect(Object.keys(config)).toHaveLength(301);
+    expect(config['org/m0']).toEqual({ gpu_compatible: ['nvidia-l4'], revision: 'main' });
+    expect(config['org/m299']).toEqual({ gpu_compatible: ['nvidia-l4'], revision: 'v299' });
+  });
+
+  it('refuses aliases that expand too far (an alias bomb) with the reason, not "not valid yaml"', () => {
+    const bomb = [
+      'a: &a ["x","x","x","x","x","x","x","x","x","x"]',
+      'b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]',
+      'c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]',
+      'd: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]',
+      'e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]',
+      'models: {}',
+    ].join('\n');
+    expect(errorOf(() => parseModelsConfig(bomb))).toMatch(
+      /^models\.yaml: its aliases expand to more than 10000 nodes/,
+    );
+  });
+
+  it('refuses a models.yaml over 256 KiB before parsing it, and more than 2000 models', () => {
+    const huge = `models:\n${Array.from({ length: 20_000 }, (_v, i) => `  org/model-${i}: {}`).join('\n')}\n`;
+    const started = performance.now();
+    expect(errorOf(() => parseModelsConfig(huge))).toMatch(/^models\.yaml: \d+ KiB, more than the 256 KiB/);
+    expect(performance.now() - started).toBeLessThan(50);
+    const many = `models:\n${Array.from({ length: 2001 }, (_v, i) => `  o/m${i}: {}`).join('\n')}\n`;
+    expect(errorOf(() => parseModelsConfig(many))).toMatch(/^models: 2001 models, more than the 2000/);
+  });
+
   it('refuses an hfToken in the ConfigMap without echoing it', () => {
     const message = errorOf(() => parseModelsConfig('hfToken: hf_abcdefghijklmnop\nmodels: {}\n'));
     expect(message).toMatch(/^hfToken: must not be in the ConfigMap/);

@@ -1,4 +1,4 @@
-import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit, YAMLParseError, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors/app-error.js';
 
@@ -140,7 +140,16 @@ export function parseModelsConfig(yamlText: string): ModelsConfig {
     throw new ConfigError(lines.join('\n'));
   }
   const result = ModelsConfig.safeParse(raw ?? {});
-  if (result.success) return result.data;
+  if (result.success) {
+    const count = Object.keys(result.data.models).length;
+    if (count > MODELS_CONFIG_LIMITS.models) {
+      throw new ConfigError(
+        `models: ${count} models, more than the ${MODELS_CONFIG_LIMITS.models} one plan can hold: keep the models ` +
+          `the GPU nodes really need`,
+      );
+    }
+    return result.data;
+  }
   throw new ConfigError(describeIssues(result.error.issues).join('\n'));
 }
 
@@ -158,19 +167,73 @@ export function parseModelsConfigMapData(data: Record<string, string> | undefine
   return parseModelsConfig(text);
 }
 
+/**
+ * Bounds of a models config, so warm and the agent do bounded work whatever the ConfigMap holds (issue 14):
+ * the text is refused before parsing above `yamlBytes` (parsing blocks the event loop, ~1 s per 256 KiB on a
+ * busy node), a config with more than `models` models is refused (one plan, ≤ 1 MB, holds about that many),
+ * and aliases may expand to at most `aliasExpansion` nodes (yaml's guard against "billion laughs").
+ */
+const MODELS_CONFIG_LIMITS = { yamlBytes: 256 * 1024, models: 2000, aliasExpansion: 10_000 } as const;
+
 function parseYamlText(text: string): unknown {
-  try {
-    // uniqueKeys: a repeated model id would otherwise silently override the first
-    return parseYaml(text, { uniqueKeys: true, maxAliasCount: 100 }) as unknown;
-  } catch (err) {
-    if (err instanceof YAMLParseError) {
-      const pos = err.linePos?.[0];
-      const where = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
-      const first = err.message.split('\n')[0] ?? err.message;
-      throw new ConfigError(`${MODELS_CONFIG_KEY}: ${where}${first.replace(/ at line \d+, column \d+:?$/, '')}`, err);
-    }
-    throw new ConfigError(`${MODELS_CONFIG_KEY}: not valid yaml`, err);
+  const bytes = Buffer.byteLength(text);
+  if (bytes > MODELS_CONFIG_LIMITS.yamlBytes) {
+    throw new ConfigError(
+      `${MODELS_CONFIG_KEY}: ${Math.ceil(bytes / 1024)} KiB, more than the ${MODELS_CONFIG_LIMITS.yamlBytes / 1024} KiB ` +
+        `a models config may have: split the models over fewer, shorter entries`,
+    );
   }
+  const lineCounter = new LineCounter();
+  // uniqueKeys off: yaml's own check compares every key with every other (quadratic); ours is one Set per map
+  const doc = parseDocument(text, { uniqueKeys: false, merge: true, lineCounter, prettyErrors: false });
+  const first = doc.errors[0];
+  if (first) throw yamlError(first, lineCounter);
+  const duplicate = firstDuplicateKey(doc, lineCounter);
+  if (duplicate !== null) throw new ConfigError(`${MODELS_CONFIG_KEY}: ${duplicate}`);
+  try {
+    return doc.toJS({ maxAliasCount: MODELS_CONFIG_LIMITS.aliasExpansion }) as unknown;
+  } catch (err) {
+    if (err instanceof ReferenceError && /alias/i.test(err.message)) {
+      throw new ConfigError(
+        `${MODELS_CONFIG_KEY}: its aliases expand to more than ${MODELS_CONFIG_LIMITS.aliasExpansion} nodes ` +
+          `(yaml's guard against alias bombs): write the repeated parts out or use fewer aliases`,
+        err,
+      );
+    }
+    throw new ConfigError(`${MODELS_CONFIG_KEY}: ${(err as Error).message}`, err);
+  }
+}
+
+function yamlError(err: YAMLParseError, lineCounter: LineCounter): ConfigError {
+  const pos = lineCounter.linePos(err.pos[0]);
+  const first = err.message.split('\n')[0] ?? err.message;
+  return new ConfigError(
+    `${MODELS_CONFIG_KEY}: line ${pos.line}, column ${pos.col}: ${first.replace(/ at line \d+, column \d+:?$/, '')}`,
+    err,
+  );
+}
+
+/** The first key repeated in one mapping (a repeated model id would silently override the first), or null. */
+function firstDuplicateKey(doc: Document, lineCounter: LineCounter): string | null {
+  let found: string | null = null;
+  visit(doc, {
+    Map(_key, map) {
+      const seen = new Set<unknown>();
+      for (const pair of map.items) {
+        const key = isScalar(pair.key) ? pair.key.value : pair.key;
+        if (isMap(key) || !seen.has(key)) {
+          seen.add(key);
+          continue;
+        }
+        const offset = isScalar(pair.key) ? (pair.key.range?.[0] ?? 0) : 0;
+        const pos = lineCounter.linePos(offset);
+        found = `line ${pos.line}, column ${pos.col}: Map keys must be unique (${JSON.stringify(String(key))} again)`;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  return found;
 }
 
 /** One line per bad field, led by its path; unknown keys get one line each, naming the key. */
