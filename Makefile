@@ -93,13 +93,19 @@ example-model: ## re-train the bundled example model (needs the Python peers)
 	bash test/peers/ensure-python.sh
 	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-example-model.py examples/models
 
-render: ## preview the manifests of ENV=dev|prod
-	bash knative/kubectl.sh kustomize config/$(ENV)
+# The chart's --set overrides pass as make variables: IMAGE_PROXY=… CHECK_INTERVAL_SECONDS=…
+# CONFIG_READ_RETRY_DELAY_SECONDS=… land in the models config (the one place); HF_TOKEN=… makes the token Secret;
+# MLFLOW_TRACKING_URI=… is recorded for `modelctl deploy`.
+render: build ## preview the manifests of ENV=dev|prod (with the overrides above)
+	bash knative/install.sh render $(ENV)
 
-deploy: ## install ENV=dev|prod into the current cluster (HF_TOKEN=… creates the token Secret)
+deploy: build ## install ENV=dev|prod into the current cluster (HF_TOKEN=… creates the token Secret)
 	bash knative/install.sh apply $(ENV)
 
-undeploy: ## remove everything `make deploy ENV=…` installed
+deploy-warmer: build ## install only the node warmer of ENV=dev|prod (agent DaemonSet + models ConfigMap, no Knative)
+	bash knative/install.sh apply-warmer $(ENV)
+
+undeploy: build ## remove everything `make deploy ENV=…` (or deploy-warmer) installed
 	bash knative/install.sh delete $(ENV)
 
 ensure-docker: ## start the Docker engine (installs Debian's docker.io when missing; root)

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Installs or removes modelctl's cluster side (the kustomize overlay config/<env>) in the current kubeconfig
 # context, with the kubectl pinned by the repo (knative/kubectl.sh).
+#   install.sh render dev|prod   print what apply installs (scripts/render-install.js: the models config is the one place
+#                                of the warmer settings; IMAGE_PROXY, CHECK_INTERVAL_SECONDS,
+#                                CONFIG_READ_RETRY_DELAY_SECONDS, MLFLOW_TRACKING_URI override it)
 #   install.sh apply  dev|prod   server-side apply (field manager modelctl-install) of everything rendered,
 #                                plus Secret modelctl-system/modelctl-hf-token when HF_TOKEN is set
+#   install.sh apply-warmer dev|prod   the node warmer alone (namespace, models ConfigMap, agent + RBAC, token
+#                                Secret): no Knative needed; the agents read the models ConfigMap directly
 #   install.sh delete dev|prod   deletes everything `apply` created; keeps the config-features flags
 #                                (label modelctl.dev/uninstall=keep: Knative says they cannot safely be
 #                                turned off once Revisions use them)
 # DRY_RUN=server sends every request as a server-side dry run (nothing is persisted).
-# Prerequisites: Knative Serving and Eventing installed (namespace knative-serving, the CRDs).
+# Prerequisites: Knative Serving and Eventing installed (namespace knative-serving, the CRDs); apply-warmer needs
+# neither. `make build` first (scripts/render-install.js runs the compiled renderer).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 action="${1:-}"
 env_name="${2:-}"
-usage() { echo "usage: install.sh apply|delete dev|prod" >&2; exit 2; }
+usage() { echo "usage: install.sh render|apply|apply-warmer|delete dev|prod" >&2; exit 2; }
 [ -n "$action" ] && [ -n "$env_name" ] || usage
 overlay="$root/config/$env_name"
 [ -f "$overlay/kustomization.yaml" ] || { echo "install.sh: no overlay at config/$env_name (expected dev or prod)" >&2; exit 2; }
@@ -26,10 +32,15 @@ secret=modelctl-hf-token
 
 rendered="$(mktemp)"
 trap 'rm -f "$rendered"' EXIT
-kubectl kustomize "$overlay" >"$rendered"
+warmer=()
+if [ "$action" = apply-warmer ]; then warmer=(--warmer); fi
+kubectl kustomize "$overlay" | node "$root/scripts/render-install.js" "${warmer[@]}" >"$rendered"
 
 case "$action" in
-  apply)
+  render)
+    cat "$rendered"
+    ;;
+  apply|apply-warmer)
     # --force-conflicts: the install owns these fields, also when someone edited them by hand
     kubectl apply --server-side --field-manager="$manager" --force-conflicts "${dry_run[@]}" -f "$rendered"
     if [ -n "${HF_TOKEN:-}" ]; then

@@ -52,8 +52,9 @@ async function run(
   });
 }
 
+/** What `make deploy ENV=…` installs: the overlay rendered by knative/install.sh (kustomize + scripts/render-install.js). */
 async function render(envName: string): Promise<Obj[]> {
-  const { stdout } = await run('bash', ['knative/kubectl.sh', 'kustomize', `config/${envName}`]);
+  const { stdout } = await run('bash', ['knative/install.sh', 'render', envName]);
   return parseAllDocuments(stdout).map((doc) => doc.toJS() as Obj);
 }
 
@@ -188,6 +189,75 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
   it('previews with `make render`', async () => {
     const { stdout } = await run('make', ['-s', 'render', `ENV=${envName}`]);
     expect(parseAllDocuments(stdout).map((d) => kubectlName(d.toJS() as Obj))).toEqual(objects().map(kubectlName));
+  });
+
+  it('keeps the agent off the GPU types models.yaml excludes (excludeGpuTypes), on both GPU labels', () => {
+    const agent = objects().find((o) => o.kind === 'DaemonSet' && o.metadata.name === 'modelctl-agent')!;
+    const terms = podSpecOf(agent)!.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+      .nodeSelectorTerms as Obj[];
+    expect(models().excludeGpuTypes).toEqual(['nvidia-tesla-k80', 'Tesla-K80']);
+    expect(terms.map((t) => t.matchExpressions.find((e: Obj) => e.operator === 'NotIn'))).toEqual([
+      { key: 'nvidia.com/gpu.product', operator: 'NotIn', values: ['nvidia-tesla-k80', 'Tesla-K80'] },
+      { key: 'cloud.google.com/gke-accelerator', operator: 'NotIn', values: ['nvidia-tesla-k80', 'Tesla-K80'] },
+    ]);
+  });
+});
+
+describe('make render ENV=dev with the chart’s --set-style overrides', () => {
+  it('puts IMAGE_PROXY and the intervals into models.yaml and renders images and schedules from it', async () => {
+    const { stdout } = await run('make', [
+      '-s',
+      'render',
+      'ENV=dev',
+      'IMAGE_PROXY=mirror.internal/hub',
+      'CHECK_INTERVAL_SECONDS=120',
+      'CONFIG_READ_RETRY_DELAY_SECONDS=7',
+      `HF_TOKEN=${HF_TOKEN}`,
+      'MLFLOW_TRACKING_URI=http://mlflow.mlflow:5000',
+    ]);
+    const objects = parseAllDocuments(stdout).map((d) => d.toJS() as Obj);
+    const config = parseModelsConfigMapData(objects.find((o) => o.metadata.name === 'modelctl-models')!.data);
+    expect(config).toMatchObject({
+      imageProxy: 'mirror.internal/hub',
+      checkIntervalSeconds: 120,
+      configReadRetryDelaySeconds: 7,
+    });
+    const images = objects.flatMap((o) => (podSpecOf(o)?.containers ?? []).map((c: Obj) => c.image as string));
+    expect(new Set(images)).toEqual(new Set(['mirror.internal/hub/modelctl:0.1.0']));
+    expect(objects.find((o) => o.metadata.name === 'modelctl-warm-hourly')!.spec.schedule).toBe('*/2 * * * *');
+    expect(objects.find((o) => o.metadata.name === 'modelctl-settings')!.data).toEqual({
+      MLFLOW_TRACKING_URI: 'http://mlflow.mlflow:5000',
+    });
+    expect(stdout).toContain('make deploy creates Secret modelctl-system/modelctl-hf-token');
+    expect(stdout).not.toContain(HF_TOKEN);
+  });
+
+  it('refuses a bad override with one line naming it', async () => {
+    const err = await run('make', ['-s', 'render', 'ENV=dev', 'CHECK_INTERVAL_SECONDS=hourly']).then(
+      () => null,
+      (e: { stderr: string }) => e,
+    );
+    expect(err?.stderr).toContain('render: CHECK_INTERVAL_SECONDS=hourly: must be a whole number of seconds above 0');
+  });
+});
+
+describe('make deploy-warmer: the node warmer alone, on a cluster without Knative', () => {
+  it('installs only the namespace, the models ConfigMap, the agent and its RBAC (server dry run)', async () => {
+    const { stdout } = await run('make', ['-s', 'deploy-warmer', 'ENV=dev'], { DRY_RUN: 'server' });
+    const lines = stdout.trim().split('\n').sort();
+    expect(lines).toEqual(
+      [
+        'clusterrole.rbac.authorization.k8s.io/modelctl-agent serverside-applied (server dry run)',
+        'clusterrolebinding.rbac.authorization.k8s.io/modelctl-agent serverside-applied (server dry run)',
+        'configmap/modelctl-models serverside-applied (server dry run)',
+        'daemonset.apps/modelctl-agent serverside-applied (server dry run)',
+        'namespace/modelctl-system serverside-applied (server dry run)',
+        'role.rbac.authorization.k8s.io/modelctl-agent serverside-applied (server dry run)',
+        'rolebinding.rbac.authorization.k8s.io/modelctl-agent serverside-applied (server dry run)',
+        'serviceaccount/modelctl-agent serverside-applied (server dry run)',
+      ].sort(),
+    );
+    expect(stdout).not.toMatch(/knative\.dev/);
   });
 });
 

@@ -497,7 +497,8 @@ describe('warm: invalid config', () => {
     ['an unknown top-level key', 'models: {}\nmodelz: {}\n', /modelz: unknown key/],
     ['an unknown model key', 'models:\n  org/m:\n    revison: main\n', /models\["org\/m"\]\.revison: unknown key/],
     ['a wrong type', 'checkIntervalSeconds: hourly\nmodels: {}\n', /checkIntervalSeconds: /],
-    ['a bad repo id', 'models:\n  "no-org": {}\n', /models\["no-org"\]: invalid model id/],
+    // (an id without org, such as gpt2, is valid: the Hub's canonical models have none)
+    ['a bad repo id', 'models:\n  "a/b/c": {}\n', /models\["a\/b\/c"\]: invalid model id/],
     ['a negative size', 'minFreeSpaceGB: -5\nmodels: {}\n', /minFreeSpaceGB: /],
     ['a repo id with "--"', 'models:\n  "org--x/m": {}\n', /models\["org--x\/m"\]: invalid model id/],
     [

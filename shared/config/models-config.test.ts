@@ -22,6 +22,7 @@ describe('parseModelsConfig', () => {
       checkIntervalSeconds: 3600,
       configReadRetryDelaySeconds: 60,
       minFreeSpaceGB: 20,
+      excludeGpuTypes: [],
       models: { 'Qwen/Qwen2.5-0.5B-Instruct': { gpu_compatible: ['ALL'], revision: 'main' } },
     });
   });

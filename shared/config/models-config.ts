@@ -13,7 +13,8 @@ import { ConfigError } from '../errors/app-error.js';
  * checkIntervalSeconds: 3600
  * configReadRetryDelaySeconds: 60
  * minFreeSpaceGB: 20
- * imageProxy: registry.example.com/mirror
+ * imageProxy: registry.example.com/mirror           # registry prefix of every image modelctl installs or deploys
+ * excludeGpuTypes: [nvidia-tesla-k80, Tesla-K80]    # nodes with these GPU types get no agent
  * models:
  *   Qwen/Qwen2.5-0.5B-Instruct:
  *     gpu_compatible: [nvidia-l4, nvidia-tesla-t4]   # or [ALL] (the default)
@@ -27,7 +28,7 @@ import { ConfigError } from '../errors/app-error.js';
 /** Name of the models ConfigMap the ApiServerSource watches. */
 export const MODELS_CONFIG_MAP_NAME = 'modelctl-models';
 /** Key of the models ConfigMap that holds the yaml. */
-const MODELS_CONFIG_KEY = 'models.yaml';
+export const MODELS_CONFIG_KEY = 'models.yaml';
 
 /** Default node folder of the cache (the seed's GKE local SSD). */
 export const DEFAULT_NODE_HOST_PATH = '/mnt/stateful_partition/kube-ephemeral-ssd';
@@ -117,6 +118,8 @@ export const ModelsConfig = z.strictObject({
   configReadRetryDelaySeconds: z.number().int().positive().default(60),
   minFreeSpaceGB: z.number().nonnegative().default(20),
   imageProxy: z.string().min(1).optional(),
+  /** GPU types (node label values) whose nodes get no agent: the DaemonSet's NotIn, rendered from here */
+  excludeGpuTypes: z.array(GpuType).default([]),
   models: z.record(RepoId, ModelSpec).default({}),
 });
 export type ModelsConfig = z.output<typeof ModelsConfig>;

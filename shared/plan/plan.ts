@@ -72,6 +72,7 @@ const PlanSettings = z.strictObject({
   configReadRetryDelaySeconds: z.number().int().positive(),
   minFreeSpaceGB: z.number().nonnegative(),
   imageProxy: z.string().optional(),
+  excludeGpuTypes: z.array(z.string()).optional(),
 });
 
 /** Where the plan came from: the models ConfigMap at one version. */
