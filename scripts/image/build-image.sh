@@ -17,7 +17,9 @@ version=$(node -p 'require("./package.json").version')
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 source_url=${IMAGE_SOURCE:-$(node -p 'const r = require("./package.json").repository; (r && (r.url || r)) || ""')}
 source_url=${source_url:-$(git remote get-url origin 2>/dev/null || true)}
-source_url=${source_url:-file://$(pwd)}
+source_url=${source_url:-$(pwd)}
+# a clone of a local checkout has a bare path as its remote: the label is a URL either way
+case "$source_url" in /*) source_url="file://$source_url" ;; esac
 
 secret=()
 ca=${NODE_EXTRA_CA_CERTS:-${SSL_CERT_FILE:-}}
