@@ -30,7 +30,8 @@ PORT ?= 8080
 export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
-	example-model peers render deploy undeploy ensure-docker base-image image clean
+	example-model peers render deploy undeploy ensure-docker base-image image clean cluster cluster-down test-e2e \
+	bench-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -116,6 +117,17 @@ base-image: ensure-docker ## build the Dockerfile's base node:24-slim locally (d
 
 image: base-image ## build the image with the engine: modelctl:dev and dev.local/modelctl:dev (IMAGE=… to rename)
 	bash scripts/image/build-image.sh
+
+# The single-node Kubernetes + Knative cluster (cluster/README.md): root, cgroups v1, Go; builds cached under
+# $(MODELCTL_CACHE)/cluster-builds. Its kubeconfig: $(MODELCTL_CACHE)/cluster/kubeconfig (printed by `make cluster`).
+cluster: ## start the single-node Kubernetes + Knative cluster (builds what is missing first)
+	bash cluster/up.sh
+
+cluster-down: ## stop the cluster and everything it started (the builds stay cached)
+	bash cluster/down.sh
+
+test-e2e: build ## end-to-end tests on the real cluster (starts it when down; CLUSTER_KEEP=1 leaves it running)
+	bash test/e2e/run.sh
 
 clean: ## remove build output (not the caches)
 	rm -rf dist coverage

@@ -1,0 +1,3 @@
+module modelctl.cluster/pause
+
+go 1.22

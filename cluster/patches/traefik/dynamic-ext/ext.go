@@ -1,0 +1,4 @@
+package ext
+
+type HTTP struct{}
+type Router struct{}

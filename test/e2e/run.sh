@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# `make test-e2e`: the end-to-end suite on the real cluster. Starts the cluster when it is not running (and stops
+# it afterwards unless CLUSTER_KEEP=1), builds the image (`make image`) and loads it into the node under the dev
+# overlay's name, then runs jest -c jest.e2e.config.js [ARGS…].
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+. cluster/lib.sh
+started=0
+if ! running kube-apiserver; then
+  started=1
+  if [ "${CLUSTER_KEEP:-}" != 1 ]; then trap 'bash cluster/down.sh' EXIT; fi
+  bash cluster/up.sh
+fi
+image="${IMAGE:-modelctl:dev}"
+make --no-print-directory image IMAGE="$image"
+# the dev overlay's image (config/dev/kustomization.yaml images:), and a dev.local name for ad-hoc Services
+dev_image="$(awk '/newName:/ { n = $2 } /newTag:/ { t = $2 } END { print n ":" t }' config/dev/kustomization.yaml)"
+bash cluster/load-image.sh "$image" "$dev_image" dev.local/modelctl:e2e
+KUBECONFIG="$KUBECONFIG_PATH" node --experimental-vm-modules node_modules/jest/bin/jest.js -c jest.e2e.config.js --runInBand "$@"
