@@ -10,14 +10,14 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 const CACHE = process.env.MODELCTL_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'modelctl');
 
 /** The cluster's kubeconfig (cluster/lib.sh: $MODELCTL_CACHE/cluster/kubeconfig). Throws when the cluster is not up. */
-export function kubeconfigPath(): string {
+function kubeconfigPath(): string {
   const file = process.env.KUBECONFIG ?? path.join(CACHE, 'cluster', 'kubeconfig');
   if (!existsSync(file)) throw new Error(`no cluster kubeconfig at ${file}: run \`make cluster\` first`);
   return file;
 }
 
 /** The environment every command of the suite runs with: the cluster's kubeconfig. */
-export function clusterEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+function clusterEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return { ...process.env, KUBECONFIG: kubeconfigPath(), ...extra };
 }
 
@@ -89,7 +89,7 @@ interface WithConditions {
 }
 
 /** The Ready condition of an object (Knative resources, sources), or undefined. */
-export function readyCondition(obj: WithConditions): Condition | undefined {
+function readyCondition(obj: WithConditions): Condition | undefined {
   return obj.status?.conditions?.find((c) => c.type === 'Ready');
 }
 
