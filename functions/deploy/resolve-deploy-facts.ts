@@ -7,9 +7,9 @@ import { parseModelUri } from './parse-model-uri.js';
 import type { DeployFacts } from './render-service.js';
 
 /** ConfigMap (in the plan namespace) where `make deploy MLFLOW_TRACKING_URI=…` records the tracking URI. */
-const CLUSTER_SETTINGS_CONFIG_MAP = 'modelctl-settings';
+export const CLUSTER_SETTINGS_CONFIG_MAP = 'modelctl-settings';
 /** Its key holding the tracking URI the pods reach MLflow at. */
-const TRACKING_URI_KEY = 'MLFLOW_TRACKING_URI';
+export const TRACKING_URI_KEY = 'MLFLOW_TRACKING_URI';
 
 /** Reads one ConfigMap's data; null when it does not exist. Injected in tests. */
 export type ReadConfigMap = (namespace: string, name: string) => Promise<Record<string, string> | null>;
