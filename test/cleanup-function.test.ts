@@ -2,7 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, symlink, utimes, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
@@ -24,6 +28,7 @@ import {
   kubeConfigAsServiceAccount,
   kubePeer,
   runKubectl,
+  writeServiceAccountKubeconfig,
 } from './kube-helpers.js';
 import { readPeers } from './peers/peer-run.js';
 
@@ -379,19 +384,163 @@ describe('modelctl cleanup --once', () => {
   });
 });
 
-/** `modelctl cleanup --once` from the sources with only `env` (and PATH): its exit code and output. */
-function runCleanupOnce(env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+describe('cleanup on odd caches, plain-HTTP API servers and no cluster (issue 14)', () => {
+  /** root without CAP_DAC_OVERRIDE/READ_SEARCH: a mode-000 folder is unreadable, as for a non-root cleanup */
+  const NO_DAC = ['setpriv', '--bounding-set', '-dac_override,-dac_read_search'];
+  const odd = {
+    fifo: entryKey('mlflow', ['odd-fifo']),
+    unreadable: spec('odd-unreadable', 'models:/odd/1', { MiB: 1, ageDays: 20 }).key,
+    dangling: entryKey('mlflow', ['odd-dangling']),
+  };
+
+  /** {@link generateCache} plus a FIFO manifest, a mode-000 model folder, a dangling link and a FIFO ref. */
+  async function oddCache(): Promise<GeneratedCache & { unreadableDir: string }> {
+    const cache = await generateCache();
+    const entries = cacheDirs(cache.root).entries;
+    await mkdir(path.join(entries, odd.fifo, 'model'), { recursive: true });
+    await promisify(execFile)('mkfifo', [path.join(entries, odd.fifo, 'manifest.json')]);
+    await writeEntry(cache.root, spec('odd-unreadable', 'models:/odd/1', { MiB: 1, ageDays: 20 }));
+    const unreadableDir = entryPaths(cache.root, odd.unreadable).modelDir;
+    await chmod(unreadableDir, 0o000);
+    await symlink('/nonexistent/modelctl-entry', path.join(entries, odd.dangling));
+    await promisify(execFile)('mkfifo', [path.join(cacheDirs(cache.root).refs, 'fifo-ref')]);
+    return { ...cache, unreadableDir };
+  }
+
+  it.each([['true'], ['false']])(
+    'DRY_RUN=%s: reports and skips a FIFO, an unreadable folder and a dangling link; the rest goes on',
+    async (dryRun) => {
+      const cache = await oddCache();
+      try {
+        const started = Date.now();
+        const run = await runCleanupOnce(
+          {
+            CACHE_PATH: cache.root,
+            NAMESPACE: ns,
+            TTL_DAYS: '7',
+            MAX_SIZE_GB: String(MAX_SIZE_GB),
+            DRY_RUN: dryRun,
+            KUBECONFIG: kubePeer().kubeconfig,
+            LOG_LEVEL: 'warn',
+          },
+          NO_DAC,
+        );
+        expect({ code: run.code, stderr: run.stderr.match(/modelctl cleanup: .*/)?.[0] }).toEqual({ code: 0 });
+        expect(Date.now() - started).toBeLessThan(30_000);
+        const summary = JSON.parse(run.stdout) as CleanupSummary;
+        expect(summary.skipped).toEqual(
+          expect.arrayContaining([
+            { name: odd.fifo, reason: 'odd-file', detail: 'FIFO manifest.json' },
+            { name: odd.unreadable, reason: 'unreadable', detail: expect.stringMatching(/^EACCES on .*model$/) },
+            { name: odd.dangling, reason: 'symlink-not-followed' },
+          ]),
+        );
+        expect(byKey(summary.removed)).toEqual(EXPECTED_REMOVED);
+        const left = await readdir(cacheDirs(cache.root).entries);
+        expect(left).toEqual(expect.arrayContaining([odd.fifo, odd.unreadable, odd.dangling]));
+      } finally {
+        await chmod(cache.unreadableDir, 0o755);
+        await cache.lock.release();
+      }
+    },
+  );
+
+  it('lists pods through a plain-HTTP API server when the kubeconfig says http://', async () => {
+    const upstream = new URL(kubePeer().server);
+    const ca = await readFile(kubePeer().caFile);
+    const proxy = createServer((req, res) => {
+      const up = httpsRequest(
+        { host: upstream.hostname, port: upstream.port, path: req.url, method: req.method, headers: req.headers, ca },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    const cache = await generateCache();
+    try {
+      const kubeconfig = path.join(cache.root, '..', 'plain-http.kubeconfig');
+      await writeServiceAccountKubeconfig(ns, 'modelctl-cleanup', kubeconfig);
+      const config = JSON.parse(await readFile(kubeconfig, 'utf8')) as {
+        clusters: { cluster: Record<string, string> }[];
+      };
+      config.clusters[0]!.cluster = { server: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` };
+      await writeFile(kubeconfig, JSON.stringify(config));
+      const run = await runCleanupOnce({
+        CACHE_PATH: cache.root,
+        NAMESPACE: ns,
+        TTL_DAYS: '7',
+        MAX_SIZE_GB: String(MAX_SIZE_GB),
+        DRY_RUN: 'true',
+        KUBECONFIG: kubeconfig,
+        LOG_LEVEL: 'warn',
+      });
+      expect({ code: run.code, stderr: run.stderr.match(/modelctl cleanup: .*/)?.[0] }).toEqual({ code: 0 });
+      const summary = JSON.parse(run.stdout) as CleanupSummary;
+      expect(summary.podsUnchecked).toBeUndefined();
+      // the serving pod was seen: its entry is kept as in use
+      expect(byKey(summary.kept)[E.inUse.key]).toBe('in-use');
+    } finally {
+      await cache.lock.release();
+      await new Promise((r) => proxy.close(r));
+    }
+  });
+
+  it('DRY_RUN=true with no cluster reports what TTL and size would remove and says pods were not checked', async () => {
+    const cache = await generateCache();
+    try {
+      const before = await listTree(cache.root);
+      const run = await runCleanupOnce({
+        CACHE_PATH: cache.root,
+        TTL_DAYS: '7',
+        MAX_SIZE_GB: String(MAX_SIZE_GB),
+        DRY_RUN: 'true',
+        HOME: path.join(cache.root, '..'),
+        LOG_LEVEL: 'silent',
+      });
+      expect({ code: run.code, stderr: run.stderr.match(/modelctl cleanup: .*/)?.[0] }).toEqual({ code: 0 });
+      const summary = JSON.parse(run.stdout) as CleanupSummary;
+      expect(summary.podsUnchecked).toMatch(/NAMESPACE.*an entry a pod uses would be kept/);
+      expect(byKey(summary.removed)).toMatchObject({ [E.expired.key]: 'ttl', [E.finishedPod.key]: 'ttl' });
+      expect(await listTree(cache.root)).toEqual(before);
+      // for real, no pods means no pass: nothing is removed without knowing what is in use
+      const real = await runCleanupOnce({
+        CACHE_PATH: cache.root,
+        DRY_RUN: 'false',
+        HOME: path.join(cache.root, '..'),
+      });
+      expect(real.code).toBe(1);
+      expect(real.stderr).toMatch(/NAMESPACE: required outside a pod/);
+    } finally {
+      await cache.lock.release();
+    }
+  });
+});
+
+/**
+ * `modelctl cleanup --once` from the sources with only `env` (and PATH): its exit code and output. `prefix` runs
+ * it under another command (setpriv, to drop root's power to read what its mode forbids).
+ */
+function runCleanupOnce(
+  env: Record<string, string>,
+  prefix: string[] = [],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const [command, ...before] = [...prefix, process.execPath];
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
+      command!,
       [
+        ...before,
         '--import',
         path.join(repoRoot, 'test/hub-server/register-ts.ts'),
         path.join(repoRoot, 'cli/main.ts'),
         'cleanup',
         '--once',
       ],
-      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000 },
+      { cwd: repoRoot, env: { PATH: process.env.PATH ?? '', ...env }, timeout: 60_000, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr }),
     );
   });

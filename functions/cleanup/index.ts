@@ -29,6 +29,16 @@ const CleanupEnv = z.object({
 });
 export type CleanupEnv = z.output<typeof CleanupEnv>;
 
+/** The pod's namespace; in dry run, '' when there is none (the pass then says pods were not checked). */
+function podNamespaceUnlessDryRun(dryRun: boolean): string {
+  try {
+    return podNamespace('NAMESPACE', 'the namespace of the pods that use the cache');
+  } catch (err) {
+    if (dryRun) return '';
+    throw err;
+  }
+}
+
 /**
  * Entry of `modelctl cleanup`: with `--once` (CLEANUP_ONCE) one pass whose summary is printed as JSON on
  * stdout (exit 0, or 1 when the pass fails); else the Knative function fired by a PingSource.
@@ -38,7 +48,7 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
   let namespace: string;
   try {
     env = parseEnv(CleanupEnv, { ...process.env, ...overrides });
-    namespace = env.NAMESPACE ?? podNamespace('NAMESPACE', 'the namespace of the pods that use the cache');
+    namespace = env.NAMESPACE ?? podNamespaceUnlessDryRun(env.DRY_RUN);
   } catch (err) {
     exitWithError('cleanup', err);
   }

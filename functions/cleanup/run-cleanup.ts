@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { lstat, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ListPods } from '../../shared/k8s/list-pods.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { tryAcquireLock } from '../../shared/model-cache/cache-lock.js';
 import { cacheDirs, entryPaths } from '../../shared/model-cache/cache-layout.js';
 import { readLastUsed } from '../../shared/model-cache/last-used.js';
+import { readRegularFile } from '../../shared/model-cache/read-regular-file.js';
 import { findEntriesInUse, planEviction, type EvictionDecision } from './plan-eviction.js';
 import { scanCache, treeBytes, type SkippedPath } from './scan-cache.js';
 
@@ -37,6 +38,8 @@ export interface CleanupSummary {
   overLimit: boolean;
   /** leftovers in `tmp/` older than a day (a dead process's download or deletion), removed (dry run: listed) */
   staleTemp: { name: string; bytes: number }[];
+  /** dry run only: why the pods could not be asked (what is in use is then unknown) */
+  podsUnchecked?: string;
 }
 
 /** The cleanup settings (the seed's env). */
@@ -73,7 +76,7 @@ export async function runCleanup(params: {
   // 1.
   const { entries, skipped } = await scanCache(settings.cachePath);
   // 2.
-  const pods = await params.listPods(settings.namespace);
+  const { pods, podsUnchecked } = await listPodsFor(params);
   const inUse = findEntriesInUse(entries, pods);
   const locked = await lockedKeys(
     settings.cachePath,
@@ -92,9 +95,34 @@ export async function runCleanup(params: {
   const outcomes = settings.dryRun ? decisions : await executeRemovals(settings.cachePath, decisions, log);
   // 5. leftovers of dead processes in tmp/ (the layout allows removing what is older than a day)
   const staleTemp = await sweepTemp({ cacheRoot: settings.cachePath, now, dryRun: settings.dryRun });
-  const summary = { ...summarize(settings, outcomes, skipped), staleTemp };
+  const summary = {
+    ...summarize(settings, outcomes, skipped),
+    staleTemp,
+    ...(podsUnchecked === undefined ? {} : { podsUnchecked }),
+  };
   for (const s of skipped) log.warn({ name: s.name, reason: s.reason }, 'left alone in entries/');
   return summary;
+}
+
+/**
+ * The pods of the namespace. In dry run a cluster that cannot be asked (none configured, unreachable, no
+ * NAMESPACE) does not stop the pass: it reports what TTL and size would remove and says pods were not checked.
+ * For real, removing without knowing what pods use is never done: the error stops the pass.
+ */
+async function listPodsFor(params: {
+  settings: CleanupSettings;
+  listPods: ListPods;
+  log: Logger;
+}): Promise<{ pods: Awaited<ReturnType<ListPods>>; podsUnchecked?: string }> {
+  try {
+    if (params.settings.namespace === '') throw new Error('NAMESPACE: not set and not running in a pod');
+    return { pods: await params.listPods(params.settings.namespace) };
+  } catch (err) {
+    if (!params.settings.dryRun) throw err;
+    const why = err instanceof Error ? err.message : String(err);
+    params.log.warn({ err }, 'dry run without the cluster: pods not checked');
+    return { pods: [], podsUnchecked: `${why}: an entry a pod uses would be kept` };
+  }
 }
 
 async function lockedKeys(cacheRoot: string, keys: readonly string[]): Promise<Set<string>> {
@@ -158,9 +186,7 @@ async function removeRefsTo(cacheRoot: string, keys: ReadonlySet<string>): Promi
   const names = await readdir(refs).catch(() => [] as string[]);
   for (const name of names) {
     const file = path.join(refs, name);
-    const info = await lstat(file).catch(() => null);
-    if (!info?.isFile()) continue;
-    const key = (await readFile(file, 'utf8').catch(() => '')).trim();
+    const key = ((await readRegularFile(file, 4096)) ?? '').trim();
     if (keys.has(key)) await rm(file, { force: true });
   }
 }
@@ -179,8 +205,10 @@ async function sweepTemp(params: {
     if (info === null || params.now.getTime() - info.mtime.getTime() <= DAY_MS) continue;
     const key = name.split('.')[0] ?? '';
     if (await lstat(path.join(dirs.locks, `${key}.lock`)).catch(() => null)) continue;
-    stale.push({ name, bytes: info.isDirectory() ? await treeBytes(full) : info.isFile() ? info.size : 0 });
-    if (!params.dryRun) await rm(full, { recursive: true, force: true });
+    // an unreadable or odd leftover counts 0 bytes and, if it cannot be removed, stays for the next pass
+    const bytes = info.isDirectory() ? await treeBytes(full).catch(() => 0) : info.isFile() ? info.size : 0;
+    stale.push({ name, bytes });
+    if (!params.dryRun) await rm(full, { recursive: true, force: true }).catch(() => undefined);
   }
   return stale;
 }

@@ -19,7 +19,10 @@ export interface ScannedEntry {
 /** Something under `entries/` that cleanup leaves alone, and why. */
 export interface SkippedPath {
   name: string;
-  reason: 'symlink-not-followed' | 'not-an-entry';
+  /** `unreadable`: a folder or file cleanup may not read; `odd-file`: a FIFO, socket or device inside an entry */
+  reason: 'symlink-not-followed' | 'not-an-entry' | 'unreadable' | 'odd-file';
+  /** what was found, for the unreadable and odd cases (`EACCES on model`, `FIFO manifest.json`) */
+  detail?: string;
 }
 
 /**
@@ -38,12 +41,29 @@ export async function scanCache(cacheRoot: string): Promise<{ entries: ScannedEn
   const entries: ScannedEntry[] = [];
   const skipped: SkippedPath[] = [];
   for (const name of (await readdir(entriesDir)).sort()) {
-    const info = await lstat(path.join(entriesDir, name));
+    const info = await lstat(path.join(entriesDir, name)).catch(() => null);
+    if (info === null) continue; // removed meanwhile
     if (info.isSymbolicLink()) skipped.push({ name, reason: 'symlink-not-followed' });
     else if (!info.isDirectory() || !isEntryKey(name)) skipped.push({ name, reason: 'not-an-entry' });
-    else entries.push(await describeEntry(cacheRoot, name, info.mtime));
+    else {
+      // one odd entry is reported and skipped; the rest of the pass goes on (issue 14)
+      const described = await describeEntry(cacheRoot, name, info.mtime).catch((err: unknown) => oddEntry(name, err));
+      if ('reason' in described) skipped.push(described);
+      else entries.push(described);
+    }
   }
   return { entries, skipped };
+}
+
+/** Something inside an entry that cleanup will not touch: not a folder, regular file or symlink. */
+class OddFileError extends Error {}
+
+function oddEntry(name: string, err: unknown): SkippedPath {
+  if (err instanceof OddFileError) return { name, reason: 'odd-file', detail: err.message };
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === undefined) throw err;
+  const where = (err as NodeJS.ErrnoException).path;
+  return { name, reason: 'unreadable', detail: `${code}${where ? ` on ${where}` : ''}` };
 }
 
 /**
@@ -60,11 +80,12 @@ async function assertNoSymlinkedFolders(cacheRoot: string): Promise<void> {
 
 async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Promise<ScannedEntry> {
   const { dir } = entryPaths(cacheRoot, key);
+  const bytes = await treeBytes(dir);
   const manifest = await readManifest(dir);
   return {
     key,
     dir,
-    bytes: await treeBytes(dir),
+    bytes,
     lastUsed: (await readLastUsed(dir)) ?? dirMtime,
     source: manifest
       ? { uri: manifest.source.uri, resolved: manifest.source.resolved, name: manifest.source.name }
@@ -72,7 +93,10 @@ async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Pr
   };
 }
 
-/** Sum of regular file sizes under `dir`, walking with lstat (symlinks are not followed). */
+/**
+ * Sum of regular file sizes under `dir`, walking with lstat (symlinks are not followed, never read).
+ * @throws OddFileError at a FIFO, socket or device (no cache writer makes one); an errno error when unreadable
+ */
 export async function treeBytes(dir: string): Promise<number> {
   let total = 0;
   const pending = [dir];
@@ -81,7 +105,13 @@ export async function treeBytes(dir: string): Promise<number> {
       const full = path.join(current, item.name);
       if (item.isDirectory()) pending.push(full);
       else if (item.isFile()) total += (await lstat(full)).size;
+      else if (!item.isSymbolicLink()) throw new OddFileError(`${kindOf(item)} ${path.relative(dir, full)}`);
     }
   }
   return total;
+}
+
+function kindOf(item: { isFIFO: () => boolean; isSocket: () => boolean }): string {
+  if (item.isFIFO()) return 'FIFO';
+  return item.isSocket() ? 'socket' : 'device';
 }

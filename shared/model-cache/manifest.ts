@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, readdir, rename, stat } from 'node:fs/promises';
+import { open, readdir, rename, stat } from 'node:fs/promises';
+import { readRegularFile } from './read-regular-file.js';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
@@ -48,14 +49,14 @@ export async function writeManifest(entryDir: string, manifest: Manifest): Promi
   await rename(temp, final);
 }
 
+/** A manifest lists every file with its sha256: 64 MiB is far beyond any model's. */
+const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
+
 /** Reads and validates an entry's manifest; null when it is missing or not a valid manifest. */
 export async function readManifest(entryDir: string): Promise<Manifest | null> {
-  let text: string;
-  try {
-    text = await readFile(path.join(entryDir, ENTRY_MANIFEST), 'utf8');
-  } catch {
-    return null;
-  }
+  // never a blocking read: a FIFO in place of the manifest is "no manifest"
+  const text = await readRegularFile(path.join(entryDir, ENTRY_MANIFEST), MAX_MANIFEST_BYTES);
+  if (text === null) return null;
   try {
     const parsed = Manifest.safeParse(JSON.parse(text));
     return parsed.success ? parsed.data : null;
