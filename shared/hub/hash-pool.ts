@@ -1,12 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import type {
-  HashSpec,
-  HashWorkerMessage,
-  HashWorkerReply,
-  UpdateMessage,
-  WriteTarget,
-} from './hash-worker-messages.js';
+import type { HashSpec, HashWorkerMessage, HashWorkerReply, UpdateMessage } from './hash-worker-messages.js';
 
 export type { HashSpec } from './hash-worker-messages.js';
 
@@ -154,7 +148,7 @@ export class HashPool {
   }
 }
 
-/** Called when the worker is done with a slab; `error` when its write failed (or the worker died). */
+/** Called when the worker is done with a slab; `error` when it could not hash it (or died). */
 export type OnReturned = (error?: Error) => void;
 
 /**
@@ -173,16 +167,6 @@ export class HashStream {
   /** Hashes `slab[0, length)`; `onReturned` is called when the worker is done with the slab. */
   update(slab: SharedArrayBuffer, length: number, onReturned: OnReturned): void {
     this.send({ op: 'update', id: this.id, slab, length }, onReturned);
-  }
-
-  /**
-   * Writes `slab[0, length)` at `position` of the open file `fd` (on the worker, with pwrite), then hashes it;
-   * `onReturned` is called when the worker is done with the slab, with the error when the write failed (then
-   * it is not hashed, and the later writes of the same `generation` are refused, so the file has no hole:
-   * retry with a new generation).
-   */
-  write(target: WriteTarget, slab: SharedArrayBuffer, length: number, onReturned: OnReturned): void {
-    this.send({ op: 'update', id: this.id, slab, length, target }, onReturned);
   }
 
   private send(message: UpdateMessage, onReturned: OnReturned): void {

@@ -17,23 +17,14 @@ export interface CreateMessage extends HashSpec {
 }
 
 /**
- * Hashes `slab[0, length)` into stream `id`; with `target`, first writes those bytes at `target.position` of
- * `target.fd` (pwrite). The slab is shared memory: its owner leaves it alone until the {@link ReturnedReply}.
+ * Hashes `slab[0, length)` into stream `id`. The slab is shared memory: its owner leaves it alone until the
+ * {@link ReturnedReply}.
  */
 export interface UpdateMessage {
   op: 'update';
   id: number;
   slab: SharedArrayBuffer;
   length: number;
-  target?: WriteTarget;
-}
-
-/** Where an update's bytes go before they are hashed. */
-export interface WriteTarget {
-  fd: number;
-  position: number;
-  /** once a write of a generation failed, the later writes of the same generation are refused (no hole) */
-  generation: number;
 }
 
 /** Ends stream `id`: answered by a {@link DigestReply}. */
@@ -68,7 +59,7 @@ export interface WorkerError {
   code?: string | undefined;
 }
 
-/** The worker is done with an {@link UpdateMessage}'s slab; `error` when its write failed (then not hashed). */
+/** The worker is done with an {@link UpdateMessage}'s slab. */
 export interface ReturnedReply {
   op: 'returned';
   id: number;

@@ -1,7 +1,7 @@
 // The hash pool's worker thread (started by hash-pool.ts; bundled by scripts/bundle.js as dist/bundle/hash-worker.js).
 // It imports node's modules only and types: under jest, Node runs this file itself (type stripping).
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type {
   HashFileMessage,
@@ -13,8 +13,6 @@ import type {
 
 const port = parentPort!;
 const hashes = new Map<number, Hash>();
-/** stream id → the write generation that failed: its later writes are refused (no hole on disk) */
-const failedGeneration = new Map<number, number>();
 const READ_BYTES = 4 * 1024 * 1024;
 
 function reply(message: HashWorkerReply): void {
@@ -26,25 +24,13 @@ function workerError(err: unknown): WorkerError {
   return { message: String(e.message ?? err), code: typeof e.code === 'string' ? e.code : undefined };
 }
 
-/** pwrite of every byte of `bytes` at `position` (a short write continues where it stopped). */
-function writeAll(fd: number, bytes: Uint8Array, position: number): void {
-  for (let done = 0; done < bytes.length;) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
-}
-
-/** Writes (when the message has a target), then hashes; the slab is always given back. */
+/** Hashes a slab; the slab is always given back. */
 function update(m: UpdateMessage): void {
-  const bytes = new Uint8Array(m.slab, 0, m.length);
   let error: WorkerError | undefined;
-  if (m.target && failedGeneration.get(m.id) === m.target.generation) {
-    error = { message: 'an earlier write of this stream failed', code: 'EWRITEGAP' };
-  } else {
-    try {
-      if (m.target) writeAll(m.target.fd, bytes, m.target.position);
-      hashes.get(m.id)?.update(bytes);
-    } catch (err) {
-      error = workerError(err);
-      if (m.target) failedGeneration.set(m.id, m.target.generation);
-    }
+  try {
+    hashes.get(m.id)?.update(new Uint8Array(m.slab, 0, m.length));
+  } catch (err) {
+    error = workerError(err);
   }
   reply({ op: 'returned', id: m.id, error });
 }
@@ -70,7 +56,6 @@ function hashFile(m: HashFileMessage): Hash {
 
 function forget(id: number): void {
   hashes.delete(id);
-  failedGeneration.delete(id);
 }
 
 /** The hash of a whole file, or (with `keep`) its first bytes as stream `m.id`, resumed by later updates. */

@@ -53,14 +53,13 @@ function releaseSlab(slab: SharedArrayBuffer): void {
   else if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
 }
 
-let nextGeneration = 1;
-
 /**
  * Gathers a body into slabs of SLAB_BYTES, either read into them directly ({@link SlabWriter.space} +
- * {@link SlabWriter.commit}) or copied ({@link SlabWriter.push}). A full slab is handed to the hash worker,
- * which writes it at its place in the file (pwrite) and then hashes it, in order, while the next slab fills.
- * `progress.offset` advances as the writes complete, in order. At most SLABS_PER_FILE slabs per file: when all
- * are busy, there is no space and the reader waits for {@link SlabWriter.ready} (TCP backpressure).
+ * {@link SlabWriter.commit}) or copied ({@link SlabWriter.push}). A full slab is written at its place in the
+ * file (pwrite, on libuv's pool), then hashed on the hash worker, while the next slab fills and the one before
+ * is hashed: the three run on three threads. `progress.offset` advances as slabs are hashed, in order. At most
+ * SLABS_PER_FILE slabs per file: when all are busy, there is no space and the reader waits for
+ * {@link SlabWriter.ready} (TCP backpressure).
  */
 export class SlabWriter {
   private slab: SharedArrayBuffer | null = null;
@@ -76,8 +75,6 @@ export class SlabWriter {
   /** slabs handed over or about to be, until written or failed */
   private readonly outstanding = new Set<Promise<void>>();
   private failure: { error: unknown } | null = null;
-  /** the worker refuses this generation's writes after one failed, so the file gets no hole */
-  private readonly generation = nextGeneration++;
 
   private readonly handle: FileHandle;
   private readonly progress: BlobProgress;
@@ -156,6 +153,7 @@ export class SlabWriter {
 
   private submit(): void {
     const slab = this.slab!;
+    const view = this.view!;
     const length = this.fill;
     this.slab = null;
     this.view = null;
@@ -163,31 +161,24 @@ export class SlabWriter {
     // asked now, while earlier slabs are being written; counted as in flight until released
     const reserved = this.diskGuard?.reserve(length);
     reserved?.catch(() => undefined);
-    let written!: Promise<void>;
-    const handedOver = this.posted.then(
+    let hashed!: Promise<void>;
+    // The writes of one file go one after the other (libuv's pool), each slab hashed (worker) once it is written:
+    // the hash only ever holds bytes on disk, and after a failed write nothing later is written (no hole).
+    const written = this.posted.then(
       async () => {
         let release: (() => void) | undefined;
         try {
           release = await reserved;
+          const position = this.writeAt;
+          await writeFully(this.handle, view.subarray(0, length), position);
+          this.writeAt = position + length;
         } catch (err) {
           this.giveBack(slab);
           throw err;
+        } finally {
+          release?.();
         }
-        const target = { fd: this.handle.fd, position: this.writeAt, generation: this.generation };
-        this.writeAt += length;
-        written = new Promise<void>((resolve, reject) => {
-          this.progress.hash.write(target, slab, length, (error) => {
-            release?.();
-            this.giveBack(slab);
-            if (error) {
-              reject(error);
-              return;
-            }
-            this.progress.offset += length;
-            this.onBytes?.(length);
-            resolve();
-          });
-        });
+        hashed = this.hashWritten(slab, length);
       },
       (err: unknown) => {
         // an earlier slab failed: this one is never written
@@ -199,8 +190,8 @@ export class SlabWriter {
         throw err;
       },
     );
-    this.posted = handedOver;
-    const done = handedOver.then(() => written);
+    this.posted = written;
+    const done = written.then(() => hashed);
     this.outstanding.add(done);
     done.then(
       () => this.outstanding.delete(done),
@@ -213,6 +204,22 @@ export class SlabWriter {
     );
   }
 
+  /** Hands a written slab to the hash worker; `progress.offset` advances (in order) once it is hashed. */
+  private hashWritten(slab: SharedArrayBuffer, length: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.progress.hash.update(slab, length, (error) => {
+        this.giveBack(slab);
+        if (error) {
+          reject(error);
+          return;
+        }
+        this.progress.offset += length;
+        this.onBytes?.(length);
+        resolve();
+      });
+    });
+  }
+
   private giveBack(slab: SharedArrayBuffer): void {
     this.held--;
     releaseSlab(slab);
@@ -223,5 +230,14 @@ export class SlabWriter {
     const wake = this.wake;
     this.wake = null;
     wake?.();
+  }
+}
+
+/** pwrite of all of `bytes` at `position` (a short write continues where it stopped). */
+async function writeFully(handle: FileHandle, bytes: Buffer, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done);
+    if (bytesWritten === 0) throw Object.assign(new Error('write(2) wrote nothing'), { code: 'EIO' });
+    done += bytesWritten;
   }
 }

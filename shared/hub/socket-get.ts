@@ -49,8 +49,10 @@ export function socketGet(params: {
   /** request headers besides Host and Connection */
   headers: Record<string, string>;
   signal?: AbortSignal | undefined;
+  /** CA certificates to trust for https (tests); else the process's (Node's roots, NODE_EXTRA_CA_CERTS) */
+  ca?: string | undefined;
 }): Promise<SocketResponse> {
-  return new SocketGet(params.url, params.signal).start(params.headers);
+  return new SocketGet(params.url, params.signal, params.ca).start(params.headers);
 }
 
 function connectionError(message: string, code: string): Error {
@@ -105,6 +107,7 @@ class SocketGet {
   constructor(
     private readonly url: URL,
     private readonly signal: AbortSignal | undefined,
+    ca: string | undefined,
   ) {
     const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
     const onread = { buffer: () => this.next, callback: (n: number) => this.onRead(n) };
@@ -116,6 +119,7 @@ class SocketGet {
         port: Number(url.port || 443),
         onread,
         ...(isIP(host) === 0 ? { servername: host } : {}),
+        ...(ca === undefined ? {} : { ca }),
       };
       this.socket = connectTls(options);
     } else if (url.protocol === 'http:') {
