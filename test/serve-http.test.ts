@@ -224,7 +224,9 @@ describe('modelctl serve refusals at start-up', () => {
     const badPort = await refusal({ MODEL_LOCAL_PATH: IRIS, PORT: 'eighty' });
     expect(badPort.code).toBe(1);
     expect(badPort.lines[0]).toMatch(/^modelctl serve: PORT: /);
-    const remote = await refusal({ MLFLOW_MODEL_URI: 'models:/iris/1' });
-    expect(remote.lines[0]).toMatch(/MODEL_LOCAL_PATH: MLFLOW_MODEL_URI models:\/iris\/1 is not a local path/);
+    // serve downloads a models:/ URI itself (issue 15), and says where the tracking server is missing
+    const remote = await refusal({ MLFLOW_MODEL_URI: 'models:/iris/1', MLFLOW_TRACKING_URI: '' });
+    expect(remote.code).toBe(1);
+    expect(remote.lines).toEqual(['modelctl serve: MLFLOW_TRACKING_URI: required for models: URIs']);
   });
 });
