@@ -13,7 +13,7 @@ declare module 'autocannon' {
     url: string;
     method?: 'GET' | 'POST';
     headers?: Record<string, string>;
-    body?: string;
+    body?: string | Buffer;
     connections?: number;
     duration?: number;
     timeout?: number;

@@ -98,6 +98,50 @@ function servingTargets(s) {
       `${fmt(o.throughput_overhead * 100)}%`,
       mark(o.pass),
     ]);
+  return [...rows, ...binaryTargets(o), ...mlserverTargets(s), ...batchingTargets(s)];
+}
+
+/** The binary OIP routes (HTTP, gRPC) against raw session.run throughput. */
+function binaryTargets(o) {
+  return (o?.binary ?? []).map((b) => [
+    `serve ${o.model} over binary OIP ${b.route === 'grpc' ? 'gRPC' : 'HTTP'} within 15% of raw onnxruntime`,
+    `${fmt(b.overhead * 100)}%`,
+    mark(b.pass),
+  ]);
+}
+
+/** The same req/s and p99 targets against MLServer (OIP v2 JSON on both sides). */
+function mlserverTargets(s) {
+  const rows = [];
+  for (const m of s?.models ?? []) {
+    for (const q of (m.mlserver_ratios ?? []).filter((x) => x.connections >= 16)) {
+      rows.push([
+        `serve ${m.model}: req/s ≥ 10× MLServer at ${q.connections} conn. (OIP v2)`,
+        `${fmt(q.rps_ratio, 2)}×`,
+        mark(q.rps_ratio == null ? null : q.rps_ratio >= s.targets.rpsRatio),
+      ]);
+      rows.push([
+        `serve ${m.model}: p99 ≤ 0.2× MLServer at ${q.connections} conn. (OIP v2)`,
+        `${fmt(q.p99_ratio, 3)}×`,
+        mark(q.p99_ratio == null ? null : q.p99_ratio <= s.targets.p99Ratio),
+      ]);
+    }
+    if (m.mlserver_error) rows.push([`serve ${m.model}: MLServer peer`, m.mlserver_error, '—']);
+  }
+  return rows;
+}
+
+/** Adaptive batching on vs off (SERVE_MAX_BATCH_SIZE=1) at 64 connections. */
+function batchingTargets(s) {
+  const rows = [];
+  for (const m of s?.models ?? []) {
+    for (const b of (m.batching ?? []).filter((x) => x.pass !== null))
+      rows.push([
+        `serve ${m.model}: req/s with batching ≥ 2× without at ${b.connections} conn.`,
+        `${fmt(b.gain, 2)}×`,
+        mark(b.pass),
+      ]);
+  }
   return rows;
 }
 
@@ -174,8 +218,12 @@ function serving(s) {
     '## 1. Serving throughput and latency (`bench/serving.ts`)',
     '',
     `autocannon ${st.seconds} s per measurement, ${st.rounds} round(s), interleaved; medians of the rounds (errors: sum). modelctl serve with`,
-    `SERVE_MAX_CONCURRENCY=${st.modelctl_threads} inference threads; \`mlflow models serve --env-manager local -w ${st.mlflow_workers}\` (uvicorn workers). Load`,
-    `generator: ${st.load_generator}, so it takes CPU from the server under test (both peers alike).`,
+    `SERVE_MAX_CONCURRENCY=${st.modelctl_threads} inference threads (adaptive batching at its defaults; \`modelctl-unbatched\`: SERVE_MAX_BATCH_SIZE=1);`,
+    `\`mlflow models serve --env-manager local -w ${st.mlflow_workers}\` (uvicorn workers);` +
+      (st.mlserver
+        ? ` MLServer ${st.mlserver.version ?? ''} (mlserver-mlflow, ${st.mlserver.parallel_workers} parallel workers, adaptive batching max_batch_size ${st.mlserver.max_batch_size}, max_batch_time ${st.mlserver.max_batch_time_s} s).`
+        : ''),
+    `Load generator: ${st.load_generator}, so it takes CPU from the server under test (every peer alike).`,
     `Loads (1 min) at start/end: ${s.conditions_start.loadavg_1m} / ${s.conditions_end.loadavg_1m}. Server CPU / run-queue wait: seconds the`,
     "modelctl process's threads ran on a CPU / sat runnable waiting for one, per second of the run (/proc/<pid>/task/*/schedstat;",
     'not read for mlflow, whose uvicorn workers are grandchildren of the helper).',
@@ -202,7 +250,7 @@ function serving(s) {
         rows.map((x) => [
           x.connections,
           x.server,
-          x.route === 'v2' ? `OIP v2 /v2/models/${m.model}/infer` : '/invocations',
+          routeText(x.route, m.model),
           fmt(x.rps),
           fmt(x.p50_ms),
           fmt(x.p99_ms),
@@ -220,8 +268,37 @@ function serving(s) {
         m.ratios.map((q) => [q.connections, fmt(q.rps_ratio, 2), fmt(q.p99_ratio, 3), mark(q.pass)]),
       ),
     );
+    if ((m.mlserver_ratios ?? []).length > 0)
+      parts.push(
+        '',
+        table(
+          [
+            'connections',
+            'req/s modelctl ÷ MLServer (OIP v2 JSON)',
+            'p99 modelctl ÷ MLServer',
+            'target met (≥16 conn.)',
+          ],
+          m.mlserver_ratios.map((q) => [q.connections, fmt(q.rps_ratio, 2), fmt(q.p99_ratio, 3), mark(q.pass)]),
+        ),
+      );
+    if (m.mlserver_error) parts.push('', `MLServer: ${m.mlserver_error}`);
+    if ((m.batching ?? []).length > 0)
+      parts.push(
+        '',
+        table(
+          ['connections', 'req/s batching on', 'req/s batching off', 'on ÷ off', 'target met (64 conn., ≥ 2×)'],
+          m.batching.map((b) => [b.connections, fmt(b.rps_on), fmt(b.rps_off), fmt(b.gain, 2), mark(b.pass)]),
+        ),
+      );
   }
   return parts.join('\n');
+}
+
+function routeText(route, model) {
+  if (route === 'v2') return `OIP v2 JSON /v2/models/${model}/infer`;
+  if (route === 'v2-binary') return 'OIP v2 binary tensors (HTTP)';
+  if (route === 'grpc') return 'OIP v2 gRPC ModelInfer';
+  return '/invocations';
 }
 
 function overhead(s) {
@@ -248,6 +325,12 @@ function overhead(s) {
           `${fmt(o.modelctl.c1_p50_ms)} ms (autocannon, 1 ms resolution)`,
           `+${fmt(o.latency_overhead_ms_c1, 2)} ms`,
         ],
+        ...(o.binary ?? []).map((b) => [
+          `throughput, ${b.route === 'grpc' ? 'OIP v2 gRPC (raw_input_contents)' : 'OIP v2 binary tensors over HTTP'} at ${o.modelctl.connections} conn.`,
+          `${fmt(o.raw.calls_per_second)} calls/s`,
+          `${fmt(b.rps)} req/s`,
+          `${fmt(b.overhead * 100)}% more time per request`,
+        ]),
         ...(o.json_parse
           ? [
               [

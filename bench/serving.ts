@@ -1,16 +1,20 @@
 // Bench 1 + 2: serving throughput and latency, and serving overhead.
 //
 // 1. For each model (iris: tiny, 3 rows; dense: MLP 256 inputs, DENSE_BATCH rows, ≥1 ms of onnxruntime per call)
-//    it starts `modelctl serve` (SERVE_MAX_CONCURRENCY inference threads) and a real `mlflow models serve` with
-//    as many uvicorn workers, checks both answer the same body with 200, then loads them with autocannon at
-//    1, 16 and 64 connections: modelctl /invocations, modelctl OIP v2 /v2/models/{name}/infer, mlflow
-//    /invocations, interleaved, ROUNDS times; medians of req/s, p50, p99 and the sum of errors.
+//    it starts `modelctl serve` (SERVE_MAX_CONCURRENCY inference threads, adaptive batching at its defaults, gRPC
+//    on), a real `mlflow models serve` with as many uvicorn workers, and MLServer (mlserver-mlflow, as many
+//    parallel workers, its adaptive batching on), checks all answer 200, then loads them at 1, 16 and 64
+//    connections: modelctl /invocations, OIP v2 JSON, OIP v2 binary tensors (HTTP) and OIP v2 gRPC; for iris also
+//    modelctl with batching off (SERVE_MAX_BATCH_SIZE=1); mlflow /invocations; MLServer OIP v2 JSON; interleaved,
+//    ROUNDS times; medians of req/s, p50, p99 and the sum of errors. HTTP load: autocannon; gRPC: bench/grpc-load.ts.
 // 2. The limit: bench/raw-ort.js runs the same dense batch through onnxruntime-node in-process (one session for
-//    latency, THREADS sessions in worker threads for throughput); overhead = how much more time per request.
+//    latency, THREADS sessions in worker threads for throughput); overhead = how much more time per request, for
+//    JSON /invocations and for the binary OIP routes (HTTP and gRPC).
 // Writes bench/results/serving.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/serving.ts   (needs `make build` and `make peers`)
 //   env: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_SERVING_SECONDS, BENCH_SERVING_ROUNDS, BENCH_CONNECTIONS=1,16,64,
-//        BENCH_DENSE_BATCH (128), BENCH_SERVE_THREADS (2)
+//        BENCH_DENSE_BATCH (128), BENCH_SERVE_THREADS (2), BENCH_MLSERVER=0 (leave MLServer out),
+//        BENCH_MLSERVER_BATCH (64 requests), BENCH_MLSERVER_BATCH_TIME_MS (2)
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -19,6 +23,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { startMlflowModelsServe, type MlflowModelsServe } from '../test/peers/mlflow-serve.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../test/modelctl-process.js';
+import { freePort } from '../test/peers/peer-run.js';
+import { grpcLoad, modelInferClient } from './grpc-load.js';
+import { startMlserver, type MlserverPeer } from './mlserver-peer.js';
 import {
   BENCH_DIR,
   QUICK,
@@ -41,18 +48,26 @@ const ROUNDS = envNumber('BENCH_SERVING_ROUNDS', QUICK ? 1 : 3);
 const CONNECTIONS = envList('BENCH_CONNECTIONS', [1, 16, 64]);
 const DENSE_BATCH = envNumber('BENCH_DENSE_BATCH', 128);
 const THREADS = envNumber('BENCH_SERVE_THREADS', 2);
-const TARGETS = { rpsRatio: 10, p99Ratio: 0.2, overhead: 0.15 };
+const MLSERVER = process.env.BENCH_MLSERVER !== '0';
+const MLSERVER_BATCH = envNumber('BENCH_MLSERVER_BATCH', 64);
+const MLSERVER_BATCH_TIME_MS = envNumber('BENCH_MLSERVER_BATCH_TIME_MS', 2);
+const TARGETS = { rpsRatio: 10, p99Ratio: 0.2, overhead: 0.15, batchingGain: 2 };
 
 interface Model {
   name: string;
   dir: string;
   rows: number[][];
+  /** also measure modelctl with batching off (SERVE_MAX_BATCH_SIZE=1) */
+  unbatched: boolean;
 }
 interface Target {
-  server: 'modelctl' | 'mlflow';
-  route: 'invocations' | 'v2';
+  server: 'modelctl' | 'modelctl-unbatched' | 'mlflow' | 'mlserver';
+  route: 'invocations' | 'v2' | 'v2-binary' | 'grpc';
   url: string;
-  body: string;
+  body: string | Buffer;
+  headers?: Record<string, string>;
+  /** a gRPC target: host:port and the ModelInfer message */
+  grpc?: { target: string; request: unknown };
   /** the server's pid, to read its scheduler statistics (modelctl only: mlflow's workers are grandchildren) */
   pid?: number | undefined;
 }
@@ -81,8 +96,8 @@ async function loadModels(): Promise<Model[]> {
     await readFile(path.join(EXAMPLE_MODELS, 'iris', 'serving_input_example.json'), 'utf8'),
   ) as { inputs: number[][] };
   return [
-    { name: 'iris', dir: path.join(EXAMPLE_MODELS, 'iris'), rows: irisExample.inputs },
-    { name: 'dense', dir: path.join(EXAMPLE_MODELS, 'dense'), rows: makeRows(DENSE_BATCH, 256) },
+    { name: 'iris', dir: path.join(EXAMPLE_MODELS, 'iris'), rows: irisExample.inputs, unbatched: true },
+    { name: 'dense', dir: path.join(EXAMPLE_MODELS, 'dense'), rows: makeRows(DENSE_BATCH, 256), unbatched: false },
   ];
 }
 
@@ -102,26 +117,86 @@ async function v2Body(url: string, model: Model): Promise<string> {
   });
 }
 
-/** One request each: both servers must answer 200 before their numbers mean anything. */
+/** The same rows as the binary extension sends them: a JSON header, then the float32 bytes; outputs binary too. */
+function v2BinaryBody(inputName: string, model: Model): { body: Buffer; headers: Record<string, string> } {
+  const raw = Buffer.from(Float32Array.from(model.rows.flat()).buffer);
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [
+        {
+          name: inputName,
+          shape: [model.rows.length, model.rows[0]!.length],
+          datatype: 'FP32',
+          parameters: { binary_data_size: raw.length },
+        },
+      ],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  return {
+    body: Buffer.concat([header, raw]),
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+  };
+}
+
+/** The ModelInfer message for the rows (raw_input_contents, as tritonclient sends it). */
+function grpcRequest(inputName: string, model: Model): unknown {
+  return {
+    model_name: model.name,
+    inputs: [{ name: inputName, datatype: 'FP32', shape: [model.rows.length, model.rows[0]!.length] }],
+    raw_input_contents: [Buffer.from(Float32Array.from(model.rows.flat()).buffer)],
+  };
+}
+
+/** One request each: every server must answer 200 (gRPC: OK) before its numbers mean anything. */
 async function checkTargets(targets: Target[]): Promise<void> {
   for (const t of targets) {
-    const res = await fetch(t.url, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: t.body });
+    if (t.grpc) {
+      const client = modelInferClient(t.grpc.target);
+      try {
+        await client.infer(t.grpc.request);
+      } finally {
+        client.close();
+      }
+      continue;
+    }
+    const res = await fetch(t.url, {
+      method: 'POST',
+      headers: t.headers ?? { 'Content-Type': 'application/json' },
+      body: t.body,
+    });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`${t.server} ${t.route} answered ${res.status}: ${text.slice(0, 300)}`);
   }
 }
 
-async function measure(t: Target, connections: number, seconds: number): Promise<Sample> {
-  const before = t.pid ? schedstatOf(t.pid) : null;
+async function load(t: Target, connections: number, seconds: number) {
+  if (t.grpc) {
+    const g = await grpcLoad({ target: t.grpc.target, request: t.grpc.request, connections, seconds });
+    return { rps: g.rps, p50: g.p50_ms, p99: g.p99_ms, errors: g.errors, requests: g.requests, duration: g.duration };
+  }
   const r = await autocannon({
     url: t.url,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: t.headers ?? { 'content-type': 'application/json' },
     body: t.body,
     connections,
     duration: seconds,
     timeout: 30,
   });
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    requests: r['2xx'] + r.non2xx,
+    duration: r.duration,
+  };
+}
+
+async function measure(t: Target, connections: number, seconds: number): Promise<Sample> {
+  const before = t.pid ? schedstatOf(t.pid) : null;
+  const r = await load(t, connections, seconds);
   const after = t.pid ? schedstatOf(t.pid) : null;
   const sched =
     before && after
@@ -130,14 +205,7 @@ async function measure(t: Target, connections: number, seconds: number): Promise
           runqueue_wait_s_per_s: (after.waitMs - before.waitMs) / 1000 / r.duration,
         }
       : null;
-  return {
-    rps: r.requests.average,
-    p50_ms: r.latency.p50,
-    p99_ms: r.latency.p99,
-    errors: r.errors + r.non2xx,
-    requests: r['2xx'] + r.non2xx,
-    sched,
-  };
+  return { rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, errors: r.errors, requests: r.requests, sched };
 }
 
 function summarize(samples: Sample[]) {
@@ -181,24 +249,104 @@ async function measureRound(params: {
   }
 }
 
-async function benchModel(model: Model, runDir: string) {
-  log(`serving/${model.name}: starting modelctl serve (${THREADS} threads) and mlflow models serve (-w ${THREADS})`);
-  let modelctl: ModelctlProcess | undefined;
-  let mlflow: MlflowModelsServe | undefined;
+/** The input's name as a server's v2 metadata reports it (MLServer names unnamed inputs `input-0`). */
+async function v2InputName(url: string, model: Model): Promise<string> {
+  const meta = (await (await fetch(`${url}/v2/models/${model.name}`)).json()) as { inputs: { name: string }[] };
+  return meta.inputs[0]!.name;
+}
+
+async function modelctlTargets(model: Model, server: ModelctlProcess, grpcPort: number): Promise<Target[]> {
+  const body = JSON.stringify({ inputs: model.rows });
+  const pid = server.child.pid;
+  const name = await v2InputName(server.url, model);
+  const binary = v2BinaryBody(name, model);
+  return [
+    { server: 'modelctl', route: 'invocations', url: `${server.url}/invocations`, body, pid },
+    {
+      server: 'modelctl',
+      route: 'v2',
+      url: `${server.url}/v2/models/${model.name}/infer`,
+      body: await v2Body(server.url, model),
+      pid,
+    },
+    { server: 'modelctl', route: 'v2-binary', url: `${server.url}/v2/models/${model.name}/infer`, ...binary, pid },
+    {
+      server: 'modelctl',
+      route: 'grpc',
+      url: `grpc://127.0.0.1:${grpcPort}`,
+      body: '',
+      grpc: { target: `127.0.0.1:${grpcPort}`, request: grpcRequest(name, model) },
+      pid,
+    },
+  ];
+}
+
+async function mlserverTarget(model: Model, peer: MlserverPeer): Promise<Target> {
+  const name = await v2InputName(peer.url, model);
+  const body = JSON.stringify({
+    inputs: [{ name, shape: [model.rows.length, model.rows[0]!.length], datatype: 'FP32', data: model.rows.flat() }],
+  });
+  return { server: 'mlserver', route: 'v2', url: `${peer.url}/v2/models/${model.name}/infer`, body };
+}
+
+/** MLServer is a second peer: when it cannot start, the run goes on without it and says why. */
+async function startMlserverPeer(model: Model): Promise<{ peer: MlserverPeer | null; error: string | null }> {
+  if (!MLSERVER) return { peer: null, error: 'left out (BENCH_MLSERVER=0)' };
   try {
-    modelctl = await startModelctlServe({ MODEL_LOCAL_PATH: model.dir, SERVE_MAX_CONCURRENCY: String(THREADS) });
+    const peer = await startMlserver({
+      modelDir: model.dir,
+      name: model.name,
+      workers: THREADS,
+      maxBatchSize: MLSERVER_BATCH,
+      maxBatchTimeS: MLSERVER_BATCH_TIME_MS / 1000,
+    });
+    return { peer, error: null };
+  } catch (err) {
+    log(`serving/${model.name}: MLServer did not start: ${String(err).slice(0, 500)}`);
+    return { peer: null, error: String(err).split('\n')[0]!.slice(0, 300) };
+  }
+}
+
+async function benchModel(model: Model, runDir: string) {
+  log(
+    `serving/${model.name}: starting modelctl serve (${THREADS} threads), mlflow models serve (-w ${THREADS}) and MLServer (${THREADS} workers)`,
+  );
+  let modelctl: ModelctlProcess | undefined;
+  let unbatched: ModelctlProcess | undefined;
+  let mlflow: MlflowModelsServe | undefined;
+  let mlserver: MlserverPeer | null = null;
+  try {
+    const grpcPort = await freePort();
+    modelctl = await startModelctlServe({
+      MODEL_LOCAL_PATH: model.dir,
+      SERVE_MAX_CONCURRENCY: String(THREADS),
+      GRPC_PORT: String(grpcPort),
+    });
+    if (model.unbatched)
+      unbatched = await startModelctlServe({
+        MODEL_LOCAL_PATH: model.dir,
+        SERVE_MAX_CONCURRENCY: String(THREADS),
+        SERVE_MAX_BATCH_SIZE: '1',
+      });
     mlflow = await startMlflowModelsServe({ runDir, modelPath: model.dir, workers: THREADS, startTimeoutMs: 300_000 });
+    const started = await startMlserverPeer(model);
+    mlserver = started.peer;
     const body = JSON.stringify({ inputs: model.rows });
     const targets: Target[] = [
-      { server: 'modelctl', route: 'invocations', url: `${modelctl.url}/invocations`, body, pid: modelctl.child.pid },
-      {
-        server: 'modelctl',
-        route: 'v2',
-        url: `${modelctl.url}/v2/models/${model.name}/infer`,
-        body: await v2Body(modelctl.url, model),
-        pid: modelctl.child.pid,
-      },
+      ...(await modelctlTargets(model, modelctl, grpcPort)),
+      ...(unbatched
+        ? [
+            {
+              server: 'modelctl-unbatched' as const,
+              route: 'invocations' as const,
+              url: `${unbatched.url}/invocations`,
+              body,
+              pid: unbatched.child.pid,
+            },
+          ]
+        : []),
       { server: 'mlflow', route: 'invocations', url: `${mlflow.url}/invocations`, body },
+      ...(mlserver ? [await mlserverTarget(model, mlserver)] : []),
     ];
     await checkTargets(targets);
     for (const t of targets) await measure(t, 16, 1); // warm-up: JIT, thread pools, uvicorn workers
@@ -206,7 +354,7 @@ async function benchModel(model: Model, runDir: string) {
     for (let i = 0; i < ROUNDS; i++) await measureRound({ model, targets, samples, label: `round ${i + 1}/${ROUNDS}` });
     const rows = [...samples.entries()].map(([key, list]) => {
       const [server, route, c] = key.split('|');
-      return { server, route, connections: Number(c), ...summarize(list) };
+      return { server: server!, route: route!, connections: Number(c), ...summarize(list) };
     });
     return {
       model: model.name,
@@ -214,17 +362,63 @@ async function benchModel(model: Model, runDir: string) {
       body_bytes: Buffer.byteLength(body),
       rows: rows,
       ratios: ratiosOf(rows),
+      mlserver: mlserver ? { version: mlserver.version, settings: mlserver.settings } : null,
+      mlserver_error: started.error,
+      mlserver_ratios: mlserver ? mlserverRatiosOf(rows) : [],
+      batching: unbatched ? batchingOf(rows) : [],
     };
   } finally {
     await modelctl?.stop();
+    await unbatched?.stop();
     await mlflow?.stop();
+    await mlserver?.stop();
   }
 }
 
+interface Row {
+  server: string;
+  route: string;
+  connections: number;
+  rps: number;
+  p99_ms: number;
+}
+const rowOf = (rows: Row[], server: string, route: string, c: number) =>
+  rows.find((r) => r.server === server && r.route === route && r.connections === c);
+
+/** modelctl OIP v2 (JSON) over MLServer OIP v2 (JSON, adaptive batching on) at each connection count. */
+function mlserverRatiosOf(rows: Row[]) {
+  return CONNECTIONS.map((c) => {
+    const ours = rowOf(rows, 'modelctl', 'v2', c)!;
+    const peer = rowOf(rows, 'mlserver', 'v2', c)!;
+    const rps_ratio = round(ours.rps / peer.rps, 2);
+    const p99_ratio = round(ours.p99_ms / peer.p99_ms, 3);
+    return {
+      connections: c,
+      rps_ratio,
+      p99_ratio,
+      pass: c >= 16 ? rps_ratio >= TARGETS.rpsRatio && p99_ratio <= TARGETS.p99Ratio : null,
+    };
+  });
+}
+
+/** modelctl /invocations with adaptive batching over the same with SERVE_MAX_BATCH_SIZE=1. */
+function batchingOf(rows: Row[]) {
+  return CONNECTIONS.map((c) => {
+    const on = rowOf(rows, 'modelctl', 'invocations', c)!;
+    const off = rowOf(rows, 'modelctl-unbatched', 'invocations', c)!;
+    const gain = round(on.rps / off.rps, 2);
+    return {
+      connections: c,
+      rps_on: on.rps,
+      rps_off: off.rps,
+      gain,
+      pass: c === 64 ? gain >= TARGETS.batchingGain : null,
+    };
+  });
+}
+
 /** modelctl /invocations over mlflow /invocations at each connection count. */
-function ratiosOf(
-  rows: { server?: string | undefined; route?: string | undefined; connections: number; rps: number; p99_ms: number }[],
-) {
+function ratiosOf(rows: Row[]) {
   return CONNECTIONS.map((c) => {
     const ours = rows.find((r) => r.server === 'modelctl' && r.route === 'invocations' && r.connections === c)!;
     const peer = rows.find((r) => r.server === 'mlflow' && r.connections === c)!;
@@ -277,6 +471,15 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
   const busy = at(16) ?? at(Math.max(...CONNECTIONS))!;
   const single = at(1);
   const throughputOverhead = rawRps / busy.rps - 1;
+  // the binary routes carry no JSON: their distance to raw session.run is the server's own cost
+  const binaryAt = (route: string) => {
+    const row = served.rows.find(
+      (r) => r.server === 'modelctl' && r.route === route && r.connections === busy.connections,
+    );
+    if (!row) return null;
+    const over = rawRps / row.rps - 1;
+    return { route, rps: row.rps, overhead: round(over, 3), pass: over <= TARGETS.overhead };
+  };
   return {
     model: model.name,
     batch: model.rows.length,
@@ -295,6 +498,7 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
     },
     modelctl: { connections: busy.connections, rps: busy.rps, c1_p50_ms: single?.p50_ms ?? null },
     throughput_overhead: round(throughputOverhead, 3),
+    binary: [binaryAt('v2-binary'), binaryAt('grpc')].filter((b) => b !== null),
     latency_overhead_ms_c1: single ? round(single.p50_ms - rawP50, 3) : null,
     target: TARGETS.overhead,
     pass: throughputOverhead <= TARGETS.overhead,
@@ -370,7 +574,11 @@ try {
       mlflow_workers: THREADS,
       dense_batch: DENSE_BATCH,
       quick: QUICK,
-      load_generator: 'autocannon (in the bench process, same machine)',
+      load_generator: 'autocannon for HTTP, bench/grpc-load.ts (grpc-js) for gRPC, in the bench process, same machine',
+      mlserver: (() => {
+        const m = results.find((r) => r.mlserver)?.mlserver;
+        return m ? { version: m.version, ...m.settings } : null;
+      })(),
     },
     targets: TARGETS,
     models: results,
