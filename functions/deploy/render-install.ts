@@ -50,24 +50,36 @@ export function renderInstall(params: {
   warmerOnly?: boolean;
 }): { objects: Obj[]; notes: string[] } {
   const objects = structuredClone(params.objects) as Obj[];
-  const modelsMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === MODELS_CONFIG_MAP_NAME);
-  if (!modelsMap) throw new ConfigError(`no ConfigMap ${MODELS_CONFIG_MAP_NAME} in the rendered overlay`);
-  const yamlText = applyOverrides(String(modelsMap.data?.[MODELS_CONFIG_KEY] ?? ''), params.overrides);
-  modelsMap.data = { ...modelsMap.data, [MODELS_CONFIG_KEY]: yamlText };
-  const config = parseModelsConfig(yamlText);
-  for (const o of objects) {
-    setImages(o, config.imageProxy);
-    if (o.kind === 'DaemonSet' && o.metadata?.name === AGENT) setAgentFromConfig(o, config);
-    if (o.kind === 'PingSource' && o.metadata?.name === WARM_PING)
-      o.spec.schedule = cronEvery(config.checkIntervalSeconds);
-  }
+  // 1.
+  const config = overrideModelsConfig(objects, params.overrides);
+  // 2.
+  for (const o of objects) applyConfig(o, config);
+  // 3.
   const uri = params.overrides.MLFLOW_TRACKING_URI?.trim();
   if (uri) objects.push(settingsConfigMap(uri));
   const notes: string[] = [];
   if (params.overrides.HF_TOKEN) {
     notes.push(`HF_TOKEN is set: make deploy creates Secret ${NAMESPACE}/modelctl-hf-token from it (never printed)`);
   }
+  // 4.
   return { objects: params.warmerOnly ? objects.filter(isWarmerObject) : objects, notes };
+}
+
+/** Writes the overrides into the models ConfigMap among `objects` and returns the config it now holds. */
+function overrideModelsConfig(objects: Obj[], overrides: InstallOverrides): ModelsConfig {
+  const modelsMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === MODELS_CONFIG_MAP_NAME);
+  if (!modelsMap) throw new ConfigError(`no ConfigMap ${MODELS_CONFIG_MAP_NAME} in the rendered overlay`);
+  const yamlText = applyOverrides(String(modelsMap.data?.[MODELS_CONFIG_KEY] ?? ''), overrides);
+  modelsMap.data = { ...modelsMap.data, [MODELS_CONFIG_KEY]: yamlText };
+  return parseModelsConfig(yamlText);
+}
+
+/** The config's settings on one object: image prefix on all, cache paths on the agent, schedule on warm's ping. */
+function applyConfig(o: Obj, config: ModelsConfig): void {
+  setImages(o, config.imageProxy);
+  if (o.kind === 'DaemonSet' && o.metadata?.name === AGENT) setAgentFromConfig(o, config);
+  if (o.kind === 'PingSource' && o.metadata?.name === WARM_PING)
+    o.spec.schedule = cronEvery(config.checkIntervalSeconds);
 }
 
 /** Writes the overrides into the models yaml, keeping its comments and key order. */
@@ -99,11 +111,16 @@ function seconds(name: string, value: string): number {
 
 /** `modelctl` images (the base's name, any tag) pulled through `imageProxy` when set. */
 function setImages(o: Obj, imageProxy: string | undefined): void {
-  const spec = o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec;
+  const spec = podSpecOf(o);
   if (!spec || imageProxy === undefined) return;
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])] as Obj[]) {
     if (typeof c.image === 'string' && /^modelctl(:|@|$)/.test(c.image)) c.image = `${imageProxy}/${c.image}`;
   }
+}
+
+/** The pod spec of a workload object (a CronJob's is one level deeper), if it has one. */
+function podSpecOf(o: Obj): Obj | undefined {
+  return o.kind === 'CronJob' ? o.spec?.jobTemplate?.spec?.template?.spec : o.spec?.template?.spec;
 }
 
 /** The agent reads and writes `<nodeHostPath>/<cachePath>` on the node, mounted at the same path. */

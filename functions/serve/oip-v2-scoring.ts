@@ -95,24 +95,25 @@ function toFeeds(request: InferRequest, inputs: TensorMeta[], raw: (Uint8Array |
     if (!bytes && given.data === undefined)
       throw v2Error(400, `input ${meta.name} has neither data nor binary_data_size`);
     const data = bytes ? decodeBinaryTensor(bytes, meta.type, given.shape, meta.name) : flatTypedData(given.data, meta);
-    const count = given.shape.reduce((a, b) => a * b, 1);
-    if (data.length !== count)
-      throw v2Error(
-        400,
-        `input ${meta.name} has ${data.length} values; shape ${formatShape(given.shape)} needs ${count}`,
-      );
-    const fits =
-      given.shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === given.shape[i]);
-    if (!fits)
-      throw v2Error(
-        400,
-        `input ${meta.name} has shape ${formatShape(given.shape)}; the model expects ${formatShape(meta.shape)}`,
-      );
+    checkInputShape(meta, given.shape, data.length);
     feeds[meta.name] = { type: meta.type, data, dims: given.shape };
   }
   const extra = request.inputs.filter((i) => !inputs.some((m) => m.name === i.name)).map((i) => i.name);
   if (extra.length > 0) throw v2Error(400, `unknown input(s): ${extra.join(', ')}`);
   return feeds;
+}
+
+/** Refuses an input whose value count does not fill its shape, or whose shape the model does not take. */
+function checkInputShape(meta: TensorMeta, shape: number[], valueCount: number): void {
+  const count = shape.reduce((a, b) => a * b, 1);
+  if (valueCount !== count)
+    throw v2Error(400, `input ${meta.name} has ${valueCount} values; shape ${formatShape(shape)} needs ${count}`);
+  const fits = shape.length === meta.shape.length && meta.shape.every((d, i) => d === -1 || d === shape[i]);
+  if (!fits)
+    throw v2Error(
+      400,
+      `input ${meta.name} has shape ${formatShape(shape)}; the model expects ${formatShape(meta.shape)}`,
+    );
 }
 
 /** The row-major values of `data` (flat or nested) as the input's typed array; plain floats take the fast path. */

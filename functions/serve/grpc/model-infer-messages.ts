@@ -123,37 +123,29 @@ function plainParameters(parameters: Record<string, InferParameter> | undefined)
   return out;
 }
 
+const asBytes = (view: ArrayBufferView): Uint8Array => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+
+/** Each datatype's typed contents as the raw little-endian bytes the binary extension carries (BYTES length-prefixed). */
+const CONTENTS_PACKERS = new Map<string, (contents: InferTensorContents) => Uint8Array>([
+  ['FP32', (c) => asBytes(Float32Array.from(c.fp32_contents ?? []))],
+  ['FP64', (c) => asBytes(Float64Array.from(c.fp64_contents ?? []))],
+  ['INT8', (c) => asBytes(Int8Array.from(c.int_contents ?? []))],
+  ['INT16', (c) => asBytes(Int16Array.from(c.int_contents ?? []))],
+  ['INT32', (c) => asBytes(Int32Array.from(c.int_contents ?? []))],
+  ['UINT8', (c) => asBytes(Uint8Array.from(c.uint_contents ?? []))],
+  ['UINT16', (c) => asBytes(Uint16Array.from(c.uint_contents ?? []))],
+  ['UINT32', (c) => asBytes(Uint32Array.from(c.uint_contents ?? []))],
+  ['INT64', (c) => asBytes(BigInt64Array.from(c.int64_contents ?? [], (v) => BigInt(v)))],
+  ['UINT64', (c) => asBytes(BigUint64Array.from(c.uint64_contents ?? [], (v) => BigInt(v)))],
+  ['BOOL', (c) => Uint8Array.from(c.bool_contents ?? [], (v) => (v ? 1 : 0))],
+  ['BYTES', (c) => lengthPrefixed(c.bytes_contents ?? [])],
+]);
+
 /** Typed contents as the raw little-endian bytes the binary extension carries (BYTES length-prefixed). */
 function packContents(datatype: string, contents: InferTensorContents, name: string): Uint8Array {
-  const bytes = (view: ArrayBufferView) => new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
-  switch (datatype) {
-    case 'FP32':
-      return bytes(Float32Array.from(contents.fp32_contents ?? []));
-    case 'FP64':
-      return bytes(Float64Array.from(contents.fp64_contents ?? []));
-    case 'INT8':
-      return bytes(Int8Array.from(contents.int_contents ?? []));
-    case 'INT16':
-      return bytes(Int16Array.from(contents.int_contents ?? []));
-    case 'INT32':
-      return bytes(Int32Array.from(contents.int_contents ?? []));
-    case 'UINT8':
-      return bytes(Uint8Array.from(contents.uint_contents ?? []));
-    case 'UINT16':
-      return bytes(Uint16Array.from(contents.uint_contents ?? []));
-    case 'UINT32':
-      return bytes(Uint32Array.from(contents.uint_contents ?? []));
-    case 'INT64':
-      return bytes(BigInt64Array.from(contents.int64_contents ?? [], (v) => BigInt(v)));
-    case 'UINT64':
-      return bytes(BigUint64Array.from(contents.uint64_contents ?? [], (v) => BigInt(v)));
-    case 'BOOL':
-      return Uint8Array.from(contents.bool_contents ?? [], (v) => (v ? 1 : 0));
-    case 'BYTES':
-      return lengthPrefixed(contents.bytes_contents ?? []);
-    default:
-      throw v2Error(400, `input ${name} has datatype ${datatype}, which modelctl serve does not take`);
-  }
+  const pack = CONTENTS_PACKERS.get(datatype);
+  if (!pack) throw v2Error(400, `input ${name} has datatype ${datatype}, which modelctl serve does not take`);
+  return pack(contents);
 }
 
 function lengthPrefixed(elements: Uint8Array[]): Uint8Array {
