@@ -266,8 +266,11 @@ describe('modelctl agent --once against the local Hub', () => {
       yaml: `minFreeSpaceGB: 0\nmodels:\n  ${hub.repos.hostile.id}: {}\n`,
     });
     expect(states[0]).toMatchObject({ state: 'failed', errorCode: 'UNSAFE_REPO_PATH', permanent: true });
-    expect((await readdir(root)).sort()).toEqual(expect.arrayContaining(['models.yaml']));
-    expect(await readdir(root)).not.toContain('escape.txt');
+    // every file the run wrote, anywhere under the work folder: only the config, the cache and the agent's state
+    const written = await readdir(root, { recursive: true });
+    expect(written.filter((f) => !/^(models\.yaml|hub|\.modelctl-agent)(\/|$)/.test(f))).toEqual([]);
+    // and none of the hostile names, inside the cache or out of it (`../escape.txt` would land in snapshots/)
+    expect(written.filter((f) => /escape\.txt|passwd-x|\\/.test(f))).toEqual([]);
     const snapshots = await readdir(path.join(cacheDir, 'models--test-org--hostile-names', 'snapshots')).catch(
       () => [],
     );
