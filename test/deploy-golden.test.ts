@@ -1,4 +1,4 @@
-import { describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,13 +14,22 @@ import { GOLDEN_CASES, modelctl } from './golden/deploy-cases.js';
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const goldenDir = path.join(repoRoot, 'test/golden');
 
+/** A rewrite compares each file with itself: a reviewed, local act, refused where CI runs (CI=true). */
+const updateGolden = Boolean(process.env.UPDATE_GOLDEN);
+const inCi = !['', '0', 'false'].includes((process.env.CI ?? '').toLowerCase());
+
 describe('modelctl deploy --dry-run (golden)', () => {
+  beforeAll(() => {
+    if (updateGolden && inCi)
+      throw new Error('UPDATE_GOLDEN is refused under CI: review and rewrite the files locally');
+  });
+
   it.each(Object.keys(GOLDEN_CASES))('renders %s exactly as the golden file', async (name) => {
     // no cluster to read: the as-typed case takes its tracking URI from the environment
     const env = { ...process.env, KUBECONFIG: '/nonexistent', MLFLOW_TRACKING_URI: 'http://mlflow.mlflow:5000' };
     const { stdout } = await modelctl(['deploy', ...GOLDEN_CASES[name]!, '--dry-run'], env);
     const file = path.join(goldenDir, `deploy-${name}.yaml`);
-    if (process.env.UPDATE_GOLDEN) writeFileSync(file, stdout);
+    if (updateGolden) writeFileSync(file, stdout);
     expect(stdout).toBe(readFileSync(file, 'utf8'));
   });
 
