@@ -19,6 +19,7 @@ const BY_CODE: Record<string, number> = {
   MLFLOW_BAD_REQUEST: EXIT.permanent,
   ARTIFACT_STORE_UNSUPPORTED: EXIT.permanent,
   NOT_AN_MLFLOW_MODEL: EXIT.permanent,
+  MODEL_ENV_FAILED: EXIT.permanent,
   HF_NOT_CACHED: EXIT.permanent,
   UNSAFE_REPO_PATH: EXIT.permanent,
   DISK_SPACE: EXIT.noSpace,

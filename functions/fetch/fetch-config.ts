@@ -60,6 +60,10 @@ export const FetchEnv = z
     HF_HUB_CACHE: z.string().optional(),
     HF_TOKEN: z.string().optional(),
     HF_ENDPOINT: z.url().optional(),
+    /** `install`: build the model's requirements.txt into a venv beside it, once (serve runs it with the same setting) */
+    MODEL_ENV: z.enum(['none', 'install']).default('none'),
+    /** the interpreter with MLflow that a MODEL_ENV=install env layers on */
+    SERVE_PYTHON: z.string().min(1).default('python3'),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {

@@ -25,6 +25,8 @@ export interface FetchResult {
   source: FetchSource;
   /** the PVC cache entry, for pvc */
   key?: string;
+  /** MODEL_ENV=install: the model's Python env, and whether this fetch built it */
+  env?: { source: 'env-cached' | 'env-built'; dir: string; ms: number };
   files: number;
   bytes: number;
 }
@@ -66,6 +68,7 @@ export async function fetchModel(params: {
   };
   try {
     const result = await dispatch(ctx);
+    if (params.config.MODEL_ENV === 'install') result.env = await installEnv(params.config, result, params.log);
     const blocked = await linkModelIntoOutput(params.config.OUTPUT_PATH);
     if (blocked.length > 0)
       params.log.warn(
@@ -84,6 +87,23 @@ async function dispatch(ctx: FetchContext): Promise<FetchResult> {
   if (ctx.uri.kind === 'hf') return (await import('./fetch-hf.js')).fetchHf(ctx, ctx.uri);
   if (ctx.config.STORAGE_STRATEGY === 'pvc') return (await import('./fetch-via-cache.js')).fetchViaCache(ctx, ctx.uri);
   return (await import('./fetch-to-output.js')).fetchToOutput(ctx, ctx.uri);
+}
+
+/** MODEL_ENV=install: the model's venv beside it (in the PVC entry under the entry's own lease). */
+async function installEnv(config: FetchConfig, result: FetchResult, log: Logger): Promise<FetchResult['env']> {
+  const [{ installModelEnv }, { entryPaths }] = await Promise.all([
+    import('./install-model-env.js'),
+    import('../../shared/model-cache/cache-layout.js'),
+  ]);
+  const env = await installModelEnv({
+    modelDir: result.realPath,
+    python: config.SERVE_PYTHON,
+    lockPath: result.key === undefined ? null : entryPaths(config.CACHE_PATH, result.key).lock,
+    staleMs: config.LOCK_STALE_SECONDS * 1000,
+    log,
+  });
+  log.info(env, 'model env ready');
+  return env;
 }
 
 function parseUri(uri: string): ModelUri {

@@ -34,6 +34,8 @@ const ServeEnv = z
     SERVE_PYTHON: z.string().min(1).default('python3'),
     SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
     SERVE_REQUIREMENTS: z.enum(['missing', 'strict']).default('missing'),
+    /** install: run the pyfunc workers in the env `modelctl fetch` built beside the model (MODEL_ENV=install) */
+    MODEL_ENV: z.enum(['none', 'install']).default('none'),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   })
   .transform((env, ctx) => {
@@ -94,6 +96,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     pyfunc: {
       runtime: config.SERVE_RUNTIME,
       python: config.SERVE_PYTHON,
+      modelEnv: config.MODEL_ENV === 'install',
       timeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
       maxWorkerBytes: Math.round(config.SERVE_WORKER_MAX_MEMORY_MB * 1024 * 1024),
       env: { ...env, SERVE_REQUIREMENTS: config.SERVE_REQUIREMENTS, PYTHONUNBUFFERED: '1' },

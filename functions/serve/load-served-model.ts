@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
@@ -38,6 +38,8 @@ export interface PyfuncSettings {
   /** auto: onnx when the model has that flavor, else pyfunc */
   runtime: 'auto' | 'onnx' | 'pyfunc';
   python: string;
+  /** MODEL_ENV=install: run in the env fetch built beside the model instead of `python` */
+  modelEnv: boolean;
   timeoutMs: number;
   maxWorkerBytes: number;
   env: NodeJS.ProcessEnv;
@@ -53,12 +55,16 @@ export async function loadServedModel(
 ): Promise<ServedModel> {
   if (runtimeOf(params.dir, params.pyfunc.runtime) === 'onnx') return loadOnnxModel(params);
   const { signature } = readMlmodelFlavors(params.dir);
-  const { loadPyfuncModel } = await import('./pyfunc/load-pyfunc-model.js');
+  const [{ loadPyfuncModel }, { modelEnvPython }] = await Promise.all([
+    import('./pyfunc/load-pyfunc-model.js'),
+    import('./pyfunc/model-env-python.js'),
+  ]);
   return loadPyfuncModel({
-    dir: params.dir,
+    // MLflow refuses a model whose MLmodel is a link out of its folder (OUTPUT_PATH's links into model/)
+    dir: path.dirname(realpathSync(path.join(params.dir, 'MLmodel'))),
     name: params.name,
     signature,
-    python: params.pyfunc.python,
+    python: params.pyfunc.modelEnv ? modelEnvPython(params.dir) : params.pyfunc.python,
     workers: params.threads,
     maxQueue: params.maxQueue,
     timeoutMs: params.pyfunc.timeoutMs,

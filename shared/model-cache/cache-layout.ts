@@ -10,6 +10,9 @@ import path from 'node:path';
  *     model/                    the model files; for MLflow this is the MLflow model dir (it holds `MLmodel`)
  *     manifest.json             written LAST inside the temp folder, before the rename (see manifest.ts):
  *                               format, key, source identity, file list with sizes and sha256 digests
+ *     envs/<hash>/              MODEL_ENV=install: the model's requirements.txt as a virtualenv (shared/model/model-env.ts),
+ *                               built under the entry's lease as envs/.building-*, published by one rename with
+ *                               env.json inside; evicted with the entry
  *     last-used                 empty file whose mtime is the last time a pod used the entry (fetch hit or
  *                               download); cleanup evicts by it. Written after publish, so not in the manifest.
  *   locks/<key>.lock            lease of the one process downloading <key> (see cache-lock.ts): JSON

@@ -277,6 +277,9 @@ def die_with_parent():
 
 def main():
     die_with_parent()
+    # nothing phones home: MLflow's usage telemetry stays off in the workers
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
     stdin, out = open_channels()
     model_dir = sys.argv[1]
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
