@@ -75,3 +75,23 @@ LABEL org.opencontainers.image.title="modelctl" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.source="${SOURCE}"
+
+# 5. python (`make image-python`, modelctl:<version>-python): the runtime plus Python 3.11 (Debian's), MLflow,
+#    scikit-learn, XGBoost and LightGBM in /opt/python, for models served through MLflow's pyfunc (serve picks it
+#    for every model without the onnx flavor; SERVE_PYTHON points at it). Pins: functions/serve/pyfunc/
+#    requirements-image.txt under test/peers/constraints.txt. The egress CA reaches pip as the same `npm-ca` secret.
+FROM runtime AS python
+USER 0:0
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3.11 python3.11-venv libgomp1 >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
+COPY functions/serve/pyfunc/requirements-image.txt test/peers/constraints.txt /tmp/pyfunc/
+RUN --mount=type=secret,id=npm-ca --mount=type=cache,id=modelctl-pip,target=/root/.cache/pip,sharing=locked \
+    if [ -s /run/secrets/npm-ca ]; then export PIP_CERT=/run/secrets/npm-ca; fi \
+    && python3.11 -m venv /opt/python \
+    && /opt/python/bin/pip install --quiet --disable-pip-version-check \
+       -r /tmp/pyfunc/requirements-image.txt -c /tmp/pyfunc/constraints.txt \
+    && rm -rf /tmp/pyfunc && /opt/python/bin/python -c "import mlflow.pyfunc, sklearn, xgboost, lightgbm"
+ENV SERVE_PYTHON=/opt/python/bin/python
+# MLflow writes nothing it needs to a read-only root: no telemetry, no tracking URI probe at import
+ENV MLFLOW_DISABLE_TELEMETRY=true DO_NOT_TRACK=true
+USER 1000:1000

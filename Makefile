@@ -30,8 +30,8 @@ PORT ?= 8080
 export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
-	example-model peers render deploy undeploy ensure-docker base-image image clean cluster cluster-down test-e2e \
-	bench-e2e
+	example-model peers render deploy undeploy ensure-docker base-image image image-python clean cluster cluster-down \
+	test-e2e bench-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -117,6 +117,9 @@ base-image: ensure-docker ## build the Dockerfile's base node:24-slim locally (d
 
 image: base-image ## build the image with the engine: modelctl:dev and dev.local/modelctl:dev (IMAGE=… to rename)
 	bash scripts/image/build-image.sh
+
+image-python: base-image ## build the pyfunc image (the Dockerfile's python stage: + Python 3.11, MLflow, scikit-learn, XGBoost, LightGBM): modelctl:dev-python
+	TARGET=python IMAGE=$${IMAGE:-modelctl:dev-python} bash scripts/image/build-image.sh
 
 # The single-node Kubernetes + Knative cluster (cluster/README.md): root, cgroups v1, Go; builds cached under
 # $(MODELCTL_CACHE)/cluster-builds. Its kubeconfig: $(MODELCTL_CACHE)/cluster/kubeconfig (printed by `make cluster`).

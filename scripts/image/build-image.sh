@@ -9,9 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker)}
+TARGET=${TARGET:-runtime}
 IMAGE=${IMAGE:-modelctl:dev}
 TAGS=(-t "$IMAGE")
-[ "$IMAGE" = modelctl:dev ] && TAGS+=(-t dev.local/modelctl:dev)
+[[ "$IMAGE" == modelctl:dev* ]] && TAGS+=(-t "dev.local/$IMAGE")
 
 version=$(node -p 'require("./package.json").version')
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -26,7 +27,7 @@ ca=${NODE_EXTRA_CA_CERTS:-${SSL_CERT_FILE:-}}
 if [ -n "$ca" ] && [ -s "$ca" ]; then secret=(--secret "id=npm-ca,src=$ca"); fi
 
 started=$(date +%s.%N)
-DOCKER_BUILDKIT=1 "$DOCKER" build --progress="${BUILD_PROGRESS:-plain}" --target runtime "${secret[@]}" \
+DOCKER_BUILDKIT=1 "$DOCKER" build --progress="${BUILD_PROGRESS:-plain}" --target "$TARGET" "${secret[@]}" \
   --build-arg "VERSION=$version" --build-arg "REVISION=$revision" --build-arg "SOURCE=$source_url" \
   "${TAGS[@]}" .
 size=$("$DOCKER" image inspect --format '{{.Size}}' "$IMAGE")
