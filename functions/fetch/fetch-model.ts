@@ -90,7 +90,11 @@ async function dispatch(ctx: FetchContext): Promise<FetchResult> {
 }
 
 /** MODEL_ENV=install: the model's venv beside it (in the PVC entry under the entry's own lease). */
-async function installEnv(config: FetchConfig, result: FetchResult, log: Logger): Promise<FetchResult['env']> {
+async function installEnv(
+  config: FetchConfig,
+  result: FetchResult,
+  log: Logger,
+): Promise<NonNullable<FetchResult['env']>> {
   const [{ installModelEnv }, { entryPaths }] = await Promise.all([
     import('./install-model-env.js'),
     import('../../shared/model-cache/cache-layout.js'),
