@@ -36,7 +36,9 @@ const CONTENT_TYPES = [
   'multipart/form-data',
   '',
 ];
-const ALLOWED = new Set([200, 400, 404, 413, 415, 503, 504]);
+// no 503/504: 50 requests in flight stay far below the queue (SERVE_MAX_QUEUE 1024) and the 60 s request timeout,
+// so from this idle, ready server either would be a fault
+const ALLOWED = new Set([200, 400, 404, 413, 415]);
 
 function randomValue(rand: () => number, depth: number): unknown {
   const pick = Math.floor(rand() * (depth > 4 ? 6 : 9));
