@@ -230,6 +230,54 @@ describe('modelctl agent against the real kube-apiserver', () => {
     expect(await can('list', 'configmaps', '-n', ns)).toBe('no');
     expect(await can('get', 'secrets', '-n', ns)).toBe('no');
     expect(await can('create', 'pods', '-n', ns)).toBe('no');
-    expect(await can('list', 'pods', '--all-namespaces')).toBe('no');
+    // listing pods (not reading their specs' secrets, not changing them): the Ready ones on its node keep models
+    expect(await can('list', 'pods', '--all-namespaces')).toBe('yes');
+    expect(await can('get', 'pods/x', '-n', ns)).toBe('no');
+  });
+
+  it('keeps a model the plan dropped while a Ready pod on its node serves it, and evicts it once none does', async () => {
+    const many = hub.repos.manyFiles;
+    const pod = 'llm-many-files';
+    // what `modelctl deploy --runtime …` puts on the Revision template, which Knative copies onto its pods
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: {
+          name: pod,
+          labels: { 'modelctl.dev/runtime': 'vllm' },
+          annotations: { 'modelctl.dev/hf-repo': many.id, 'modelctl.dev/hf-commit': many.commit },
+        },
+        spec: { nodeName, containers: [{ name: 'model-server', image: 'vllm/vllm-openai:v0.11.0' }] },
+      },
+    });
+    const setReady = async (status: 'True' | 'False'): Promise<void> => {
+      const body = {
+        status: { conditions: [{ type: 'Ready', status, lastTransitionTime: new Date().toISOString() }] },
+      };
+      const result = await runKubectl([
+        'patch',
+        'pod',
+        pod,
+        '-n',
+        ns,
+        '--subresource=status',
+        '--type=merge',
+        '-p',
+        JSON.stringify(body),
+      ]);
+      expect(result).toMatchObject({ code: 0 });
+    };
+    await setReady('True');
+    const mark = agentLog.length;
+    await publishPlan([planModel(hub.repos.tiny, ['ALL'])]);
+    await waitFor('the pass on the new plan', async () => (await nodeMeta()).labels[tinyLabel] === 'ready');
+    await waitFor('the kept log line', async () =>
+      agentLog.slice(mark).includes('kept: a Ready pod on this node serves it'),
+    );
+    expect(await findSnapshot({ cacheDir, repo: many.id })).not.toBeNull();
+    // the Service scaled to zero (no Ready pod): evicted on a later pass (grace 0 here)
+    await setReady('False');
+    await publishPlan([planModel(hub.repos.tiny, ['ALL']), planModel(hub.repos.gated, ['ALL'])]);
+    await waitFor('many-files evicted', async () => (await findSnapshot({ cacheDir, repo: many.id })) === null);
   });
 });

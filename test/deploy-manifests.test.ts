@@ -337,6 +337,8 @@ describe('make deploy / make undeploy (knative/install.sh)', () => {
     ['modelctl-agent', 'get', 'configmaps/modelctl-plan', SYSTEM_NS, 'yes'],
     ['modelctl-agent', 'watch', 'configmaps/modelctl-plan', SYSTEM_NS, 'yes'],
     ['modelctl-agent', 'patch', 'nodes', null, 'yes'],
+    ['modelctl-agent', 'list', 'pods', null, 'yes'],
+    ['modelctl-agent', 'delete', 'pods', SYSTEM_NS, 'no'],
     ['modelctl-agent', 'create', 'events', SYSTEM_NS, 'yes'],
     ['modelctl-agent', 'get', 'secrets', SYSTEM_NS, 'no'],
     ['modelctl-agent', 'update', 'configmaps/modelctl-plan', SYSTEM_NS, 'no'],

@@ -19,6 +19,11 @@ export async function evictUnwanted(params: {
   stateDir: string;
   states: readonly ModelState[];
   graceSeconds: number;
+  /**
+   * `repo@commit` of the snapshots a Ready pod on this node serves (a dropped model stays while a Service uses
+   * it); null when unknown (the pods could not be listed): then nothing is evicted this pass
+   */
+  inUse?: ReadonlySet<string> | null;
   now: Date;
   log: Logger;
 }): Promise<string[]> {
@@ -31,7 +36,9 @@ export async function evictUnwanted(params: {
   for (const { repo, commit } of candidates) {
     const key = `${repo}@${commit}`;
     const since = pending[key] ?? params.now.toISOString();
-    if (params.now.getTime() - Date.parse(since) < params.graceSeconds * 1000) {
+    const inUse = params.inUse === undefined ? false : params.inUse === null || params.inUse.has(key);
+    if (inUse || params.now.getTime() - Date.parse(since) < params.graceSeconds * 1000) {
+      if (inUse) params.log.info({ repo, commit }, 'kept: a Ready pod on this node serves it');
       next[key] = since;
       continue;
     }
@@ -75,11 +82,14 @@ function targetedCommits(states: readonly ModelState[]): Map<string, Set<string>
   return targeted;
 }
 
-/** Repos the agent has a ledger for (`owned/models--org--name.json`; `--` never occurs inside a repo id). */
-async function ledgerRepos(stateDir: string): Promise<string[]> {
+/**
+ * Repos the agent has a ledger for (`owned/models--org--name.json`, `owned/models--gpt2.json` for an id without
+ * org; `--` never occurs inside a repo id).
+ */
+export async function ledgerRepos(stateDir: string): Promise<string[]> {
   const names = await readdir(path.join(stateDir, 'owned')).catch(() => [] as string[]);
   return names
-    .map((n) => /^models--(.+)--(.+)\.json$/.exec(n))
+    .map((n) => /^models--(.+)\.json$/.exec(n))
     .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => `${m[1]}/${m[2]}`);
+    .map((m) => m[1]!.split('--').join('/'));
 }

@@ -11,10 +11,11 @@ import type { RecordEvent } from '../../shared/k8s/record-event.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { Plan } from '../../shared/plan/plan.js';
 import type { AgentMetrics } from './agent-metrics.js';
+import { evictOneForSpace, recordLastUsed } from './evict-for-space.js';
 import { evictUnwanted } from './evict-unwanted.js';
 import type { ModelState } from './model-state.js';
 import { publishNodeStatus, type NodeSummary } from './publish-node-status.js';
-import { runWarmPass } from './run-warm-pass.js';
+import { runWarmPass, type WarmContext } from './run-warm-pass.js';
 import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-target.js';
 
 const GB = 1_000_000_000;
@@ -50,6 +51,11 @@ export interface NodeAgentDeps {
   metrics: AgentMetrics;
   retry?: RetryPolicy | undefined;
   freeBytes?: FreeBytes | undefined;
+  /**
+   * `repo@commit` of the snapshots Ready pods on this node serve (list-serving-pods.ts); they are never evicted.
+   * Absent: no pod knowledge (`--once`), eviction by the plan and grace period only, none for space.
+   */
+  listServing?: (() => Promise<ReadonlySet<string>>) | undefined;
   log: Logger;
   now?: () => Date;
 }
@@ -148,7 +154,8 @@ export class NodeAgent {
         signal: pass.signal,
         log: this.deps.log,
       };
-      const states = await runWarmPass(ctx, targets);
+      const inUse = await this.servingSnapshots(stateDir);
+      const states = await this.makeRoomAndRetry(ctx, targets, await runWarmPass(ctx, targets), inUse);
       if (pass.signal.aborted) return;
       const all = [...states, ...unresolved];
       const transient = states.some((st) => st.state !== 'ready' && st.permanent !== true);
@@ -159,6 +166,7 @@ export class NodeAgent {
         stateDir,
         states: all,
         graceSeconds: this.deps.evictionGraceSeconds,
+        ...(inUse === undefined ? {} : { inUse }),
         now: this.now(),
         log: this.deps.log,
       });
@@ -168,6 +176,49 @@ export class NodeAgent {
       signal.removeEventListener('abort', abortPass);
       this.pass = undefined;
     }
+  }
+
+  /** What Ready pods on the node serve (recorded as their last use); null when the pods could not be listed. */
+  private async servingSnapshots(stateDir: string): Promise<ReadonlySet<string> | null | undefined> {
+    if (!this.deps.listServing) return undefined;
+    try {
+      const inUse = await this.deps.listServing();
+      await recordLastUsed(stateDir, inUse, this.now());
+      return inUse;
+    } catch (err) {
+      this.deps.log.warn({ err }, 'serving pods not listed: nothing is evicted this pass');
+      return null;
+    }
+  }
+
+  /**
+   * Disk pressure: for each model the disk guard skipped, evicts the least recently used snapshot the agent owns
+   * that no Ready pod here serves, and tries the model again, until it fits or nothing more may go.
+   */
+  private async makeRoomAndRetry(
+    ctx: WarmContext,
+    targets: readonly WarmTarget[],
+    states: ModelState[],
+    inUse: ReadonlySet<string> | null | undefined,
+  ): Promise<ModelState[]> {
+    if (!inUse) return states;
+    const out = [...states];
+    const targeted = new Set(
+      [
+        ...targets.map((t) => t.commit && `${t.repo}@${t.commit}`),
+        ...out.map((s) => s.commit && `${s.repo}@${s.commit}`),
+      ].filter((k): k is string => typeof k === 'string' && k !== ''),
+    );
+    for (let i = 0; i < out.length; i++) {
+      const target = targets[i]!;
+      const protectedKeys = new Set(target.commit ? [`${target.repo}@${target.commit}`] : []);
+      while (out[i]!.state === 'skipped' && out[i]!.errorCode === 'DISK_SPACE' && !ctx.signal?.aborted) {
+        const evicted = await evictOneForSpace({ ...ctx, inUse, targeted, protectedKeys });
+        if (evicted === null) break;
+        out[i] = (await runWarmPass(ctx, [target]))[0]!;
+      }
+    }
+    return out;
   }
 
   private targets(): { targets: WarmTarget[]; unresolved: ModelState[] } {

@@ -16,6 +16,7 @@ import { createAgentMetrics } from './agent-metrics.js';
 import { NodeAgent, type AgentInputs } from './node-agent.js';
 import { readConfigFile } from './run-once.js';
 import { gpuTypesFromLabels } from './select-models.js';
+import { listServingSnapshots } from './list-serving-pods.js';
 
 /**
  * The DaemonSet mode: reads this Node's GPU labels, watches the plan ConfigMap (falling back to the raw models
@@ -57,6 +58,8 @@ export async function runAgentLoop(params: {
     recordEvent: createRestEventRecorder({ rest, component: 'modelctl-agent', instance: nodeName }),
     eventNamespace: config.POD_NAMESPACE,
     metrics,
+    // a model Ready pods on this node serve is never evicted (dropped from the plan, or under disk pressure)
+    listServing: () => listServingSnapshots(rest, nodeName),
     log,
   });
   const server = config.METRICS_PORT > 0 ? await startMetricsServer(config.METRICS_PORT, registry, log) : undefined;
