@@ -63,11 +63,7 @@ function header(run) {
       run.benches.map((b) => [
         b.name,
         b.script ? `\`${b.script}\`` : '—',
-        b.status === 'missing'
-          ? `**missing** (owner: ${b.owner ?? '?'})`
-          : b.status === 'ok'
-            ? 'ok'
-            : `**failed** (exit ${b.exit})`,
+        b.status === 'missing' ? '**missing**' : b.status === 'ok' ? 'ok' : `**failed** (exit ${b.exit})`,
         fmt(b.seconds),
         fmt(b.loadavg_1m_end, 2),
       ]),

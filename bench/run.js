@@ -18,17 +18,16 @@ const quick = /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '');
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
 const registerTs = path.join(root, 'test/hub-server/register-ts.ts');
 
-/** Each benchmark: its script (first one found) and the result files it writes. */
+/** Each benchmark: its script and the result files it writes. */
 const BENCHES = [
   { name: 'serving', scripts: ['serving.ts'], results: ['serving'] },
   { name: 'cold-start', scripts: ['cold-start.ts'], results: ['cold-start'] },
-  { name: 'download', scripts: ['download.ts', 'download.js', 'download.mjs'], results: null, owner: 'agent engineer' },
+  { name: 'download', scripts: ['download.ts'], results: null },
   {
     name: 'fetch-cache-hit',
-    scripts: ['fetch-cache-hit.js', 'fetch-cache-hit.ts'],
+    scripts: ['fetch-cache-hit.js'],
     results: ['fetch-cache-hit'],
     args: quick ? ['--runs', '5'] : [],
-    owner: 'fetch engineer',
   },
   { name: 'fleet', scripts: ['fleet.ts'], results: ['fleet'] },
 ];
@@ -124,7 +123,7 @@ for (const bench of BENCHES) {
     console.log(
       `bench: ${bench.name}: no script (${bench.scripts.map((s) => `bench/${s}`).join(', ')}) — reported as missing`,
     );
-    runInfo.benches.push({ name: bench.name, status: 'missing', owner: bench.owner ?? null });
+    runInfo.benches.push({ name: bench.name, status: 'missing' });
     continue;
   }
   const since = Date.now() - 1000;
