@@ -10,6 +10,7 @@ import { HubAdmin } from './hub-server/hub-admin.js';
 import { createRepo } from './hub-server/repo-store.js';
 import { readHub, type HubInfo } from './peers/hub.js';
 import { hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
+import { runModelctl } from './modelctl-process.js';
 
 const MiB = 1024 * 1024;
 const FAST_RETRY = { maxRetries: 8, baseDelayMs: 50, maxDelayMs: 5000 };
@@ -275,6 +276,72 @@ describe('modelctl agent --once against the local Hub', () => {
       () => [],
     );
     expect(snapshots).toEqual([]);
+  });
+
+  it('refuses a repo file name with a control character, as warm and fetch do (one validator)', async () => {
+    const repo = 'agent-test/control-char-name';
+    await createRepo({
+      root: hub.reposDir,
+      repo,
+      files: { 'config.json': '{}\n', 'evil\u001b[2Jname.json': '{}\n' },
+    });
+    const { cacheDir, states } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n` });
+    expect(states[0]).toMatchObject({ state: 'failed', errorCode: 'UNSAFE_REPO_PATH', permanent: true });
+    expect(states[0]!.lastError ?? '').toMatch(/control character/);
+    const snapshots = await readdir(path.join(cacheDir, 'models--agent-test--control-char-name', 'snapshots')).catch(
+      () => [],
+    );
+    expect(snapshots).toEqual([]);
+  });
+
+  it('never shows a token a Hub echoes back in X-Error-Code or the error message, whatever its prefix', async () => {
+    const repo = 'agent-test/echoing-hub';
+    await createRepo({ root: hub.reposDir, repo, files: { 'config.json': '{}\n' } });
+    const token = 'zz-enterprise-3c9f1e7a5b';
+    const id = await admin.addFault({
+      match: { repo },
+      action: { kind: 'status', status: 400, errorCode: `Bad-${token}`, errorMessage: `token ${token} refused` },
+    });
+    try {
+      const { states, logText } = await warm({ yaml: `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n`, token });
+      expect(states[0]).toMatchObject({ state: 'failed', permanent: true });
+      expect(states[0]!.lastError).toMatch(/Bad-\[REDACTED\]/);
+      expect(JSON.stringify(states)).not.toContain(token);
+      expect(logText()).not.toContain(token);
+    } finally {
+      await admin.removeFault(id).catch(() => undefined);
+    }
+  });
+
+  it('exits within seconds on SIGTERM while a Hub request hangs (in-flight requests are aborted)', async () => {
+    const repo = 'agent-test/hanging-tree';
+    await createRepo({ root: hub.reposDir, repo, files: { 'config.json': '{}\n' } });
+    const id = await admin.addFault({ match: { endpoint: 'tree', repo }, action: { kind: 'delay', ms: 120_000 } });
+    const dir = await workDir();
+    await writeFile(dir.configFile, `minFreeSpaceGB: 0\nmodels:\n  ${repo}: {}\n`);
+    const mark = await admin.mark();
+    const agent = runModelctl(['agent', '--once', '--config', dir.configFile, '--cache-dir', dir.cacheDir], {
+      HF_ENDPOINT: hub.url,
+      AGENT_STATE_DIR: path.join(dir.root, 'state'),
+      LOG_LEVEL: 'warn',
+    });
+    try {
+      const deadline = Date.now() + 30_000;
+      // the Hub logs a request when it is answered: the revision is, then the tree request hangs
+      while (!(await admin.requests({ since: mark })).some((r) => r.endpoint === 'revision' && r.repo === repo)) {
+        if (Date.now() > deadline) throw new Error(`the agent never asked for the revision:\n${agent.output()}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 1500));
+      const signalled = Date.now();
+      agent.child.kill('SIGTERM');
+      await agent.exited;
+      // a DaemonSet pod's grace period is 30 s by default; the request in flight must not hold the exit
+      expect(Date.now() - signalled).toBeLessThan(5000);
+    } finally {
+      agent.child.kill('SIGKILL');
+      await admin.removeFault(id).catch(() => undefined);
+    }
   });
 
   it('completes despite 429 with Retry-After, 5xx, dropped connections and slow bodies, with correct hashes', async () => {

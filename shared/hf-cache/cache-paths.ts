@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { resolveRepoPathProblem } from '../hub/resolve-repo-path.js';
 import { AppError } from '../errors/app-error.js';
 
 /** A 40-hex git commit id, as `refs/{revision}` holds it and `snapshots/{commit}` is named. */
@@ -42,24 +43,16 @@ export function assertRevision(revision: string): void {
 }
 
 /**
- * Refuses a file path from the Hub that is absolute, climbs out (`..`), uses backslashes or empty segments
- * (huggingface_hub `_validate_relative_filename` + `_get_pointer_path` rules).
+ * Refuses a file path from the Hub that is absolute, climbs out (`..`), uses backslashes, a drive letter, empty
+ * segments or control characters: the one validator warm, the agent and fetch share (resolveRepoPathProblem).
  * @throws AppError UNSAFE_REPO_PATH
  */
 export function assertRepoFilePath(filePath: string): void {
-  const parts = filePath.split('/');
-  const bad =
-    filePath.length === 0 ||
-    filePath.length > 4096 ||
-    filePath.startsWith('/') ||
-    filePath.includes('\\') ||
-    filePath.includes('\0') ||
-    /^[A-Za-z]:/.test(filePath) ||
-    parts.some((p) => p === '' || p === '.' || p === '..');
-  if (bad) {
+  const problem = resolveRepoPathProblem(filePath);
+  if (problem !== null) {
     throw new AppError({
       code: 'UNSAFE_REPO_PATH',
-      message: `refusing unsafe file path in repo: ${JSON.stringify(filePath)}`,
+      message: `refusing unsafe file path in repo: ${JSON.stringify(filePath)} (${problem})`,
       statusCode: 400,
     });
   }

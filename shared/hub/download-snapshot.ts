@@ -106,12 +106,13 @@ async function listSnapshotFiles(
   log: Logger,
   revision: string,
 ): Promise<{ commit: string; allFiles: readonly RepoFile[]; files: RepoFile[] }> {
+  // SIGTERM aborts the API calls in flight too, not only the waits between them
+  const access = params.signal ? { ...params.access, signal: params.signal } : params.access;
   const commit =
     params.commit ??
-    (await hubCall(params, log, () => resolveRevision({ access: params.access, repo: params.repo, revision }))).commit;
+    (await hubCall(params, log, () => resolveRevision({ access, repo: params.repo, revision }))).commit;
   const allFiles =
-    params.files ??
-    (await hubCall(params, log, () => listRepoFiles({ access: params.access, repo: params.repo, commit })));
+    params.files ?? (await hubCall(params, log, () => listRepoFiles({ access, repo: params.repo, commit })));
   const files = filterRepoFiles(allFiles, params);
   if (files.length === 0) {
     throw new AppError({

@@ -1,3 +1,4 @@
+import { redactSecrets } from '../log/create-logger.js';
 import { AppError } from '../errors/app-error.js';
 import { isConnectionError, isRetryableStatus, parseRetryAfter } from '../retry/with-retry.js';
 
@@ -58,7 +59,9 @@ export function hubErrorFromResponse(params: {
   const retryAfterMs =
     status === 429 || status === 503 ? (parseRetryAfter(header('retry-after')) ?? undefined) : undefined;
   const permanent = !isRetryableStatus(status);
-  const reason = xCode ?? `HTTP ${status}`;
+  // an unknown X-Error-Code is the Hub's text: shown short and scrubbed of credentials (issue 14)
+  const reason =
+    xCode === null ? `HTTP ${status}` : mapped ? xCode : `${redactSecrets(xCode).slice(0, 80)} (HTTP ${status})`;
   return new HubError({
     code,
     status,

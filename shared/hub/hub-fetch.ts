@@ -1,3 +1,4 @@
+import { addSecretValues } from '../log/create-logger.js';
 import { hubErrorFromResponse } from './hub-error.js';
 
 /** How to reach a Hub: `HF_ENDPOINT` and `HF_TOKEN`, as huggingface_hub reads them. */
@@ -10,6 +11,8 @@ export interface HubAccess {
   fetch?: typeof fetch;
   /** sent as User-Agent @default 'modelctl' */
   userAgent?: string;
+  /** aborts every request made with this access (SIGTERM), besides each request's own timeout */
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -21,19 +24,33 @@ export interface HubAccess {
 export function createHubFetch(access: HubAccess, what: string): typeof fetch {
   const base = access.fetch ?? globalThis.fetch;
   const origin = new URL(access.hubUrl).origin;
+  // whatever a Hub echoes back (error codes, messages) is scrubbed of the token by value, whatever its prefix
+  addSecretValues([access.token]);
   return async (input, init) => {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const headers = new Headers(init?.headers);
     headers.set('user-agent', access.userAgent ?? 'modelctl');
     if (url.origin === origin && access.token) headers.set('authorization', `Bearer ${access.token}`);
     else headers.delete('authorization');
-    const res = await base(url, { ...init, headers, redirect: url.origin === origin ? 'follow' : 'manual' });
+    const signal = eitherSignal(init?.signal, access.signal);
+    const res = await base(url, {
+      ...init,
+      headers,
+      redirect: url.origin === origin ? 'follow' : 'manual',
+      ...(signal ? { signal } : {}),
+    });
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
       throw hubErrorFromResponse({ status: res.status, headers: res.headers, what });
     }
     return res;
   };
+}
+
+/** A signal that aborts when either given one does (undefined when neither is given). */
+function eitherSignal(...given: (AbortSignal | null | undefined)[]): AbortSignal | undefined {
+  const signals = given.filter((x): x is AbortSignal => x != null);
+  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
 }
 
 /** `HF_ENDPOINT` without its trailing slash. */

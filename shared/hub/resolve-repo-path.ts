@@ -1,4 +1,5 @@
 /**
+ * The one file path validator of warm, the agent and fetch (Hub trees, MLflow artifact listings).
  * Why `repoPath` (a file path listed by the Hub) must not be written under a snapshot folder, or null when
  * it is safe: relative, `/`-separated, no `.`/`..`/empty segments, no backslash, no NUL or control characters.
  */
@@ -7,6 +8,7 @@ export function resolveRepoPathProblem(repoPath: string): string | null {
   if (repoPath.length > 4096) return 'path longer than 4096 characters';
   if (repoPath.startsWith('/')) return 'absolute path';
   if (repoPath.includes('\\')) return 'backslash in path';
+  if (/^[A-Za-z]:/.test(repoPath)) return 'drive letter in path';
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(repoPath)) return 'control character in path';
   for (const segment of repoPath.split('/')) {
