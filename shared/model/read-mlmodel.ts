@@ -7,7 +7,10 @@ import { parseSignature, type Signature } from './signature.js';
 
 const MLmodelYaml = z.looseObject({
   flavors: z.record(z.string(), z.looseObject({}).nullable()),
-  signature: z.looseObject({ inputs: z.unknown(), outputs: z.unknown(), params: z.unknown() }).nullish(),
+  // each key may be absent: MLflow < 2.6 wrote no `params` (issue 14)
+  signature: z
+    .looseObject({ inputs: z.unknown().optional(), outputs: z.unknown().optional(), params: z.unknown().optional() })
+    .nullish(),
   saved_input_example_info: z.looseObject({ artifact_path: z.string(), type: z.string().optional() }).nullish(),
   model_uuid: z.string().nullish(),
   model_id: z.string().nullish(),

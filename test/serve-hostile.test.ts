@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { EXAMPLE_MODELS, startModelctlServe } from './modelctl-process.js';
+
+/** modelctl serve on models and requests an attacker or an old MLflow sends (issue 14). */
+let work: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(tmpdir(), 'modelctl-serve-hostile-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('modelctl serve loads what older MLflow versions wrote', () => {
+  it('an MLmodel whose signature has no params key (MLflow < 2.6)', async () => {
+    const dir = path.join(work, 'iris-no-params');
+    await cp(path.join(EXAMPLE_MODELS, 'iris'), dir, { recursive: true });
+    const mlmodel = await readFile(path.join(dir, 'MLmodel'), 'utf8');
+    const without = mlmodel.replace(/^ {2}params: .*\n/m, '');
+    expect(without).not.toEqual(mlmodel);
+    expect(without).not.toMatch(/^ {2}params:/m);
+    await writeFile(path.join(dir, 'MLmodel'), without);
+    const serve = await startModelctlServe({ MODEL_LOCAL_PATH: dir });
+    try {
+      const res = await fetch(`${serve.url}/invocations`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] }),
+      });
+      expect(res.status).toBe(200);
+      const body = (await res.json()) as { predictions: Record<string, unknown[]> };
+      expect(body.predictions.label).toHaveLength(1);
+    } finally {
+      await serve.stop();
+    }
+  });
+});
