@@ -48,6 +48,14 @@ describe('func.yaml', () => {
     expect(validator()({ specVersion: '0.36.0', name: 'x', runtime: 'node', created: 'yesterday' })).toEqual([
       '/created must match format "date-time"',
     ]);
+    // and, on the real descriptor, what the schema forbids besides: an unknown key, a name that is no DNS label
+    const warm = parse(readFileSync(path.join(repoRoot, 'functions/warm/func.yaml'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(validator()(warm)).toEqual([]);
+    expect(validator()({ ...warm, colour: 'blue' })).not.toEqual([]);
+    expect(validator()({ ...warm, name: 'Not_A_DNS_Name' })).not.toEqual([]);
   });
 
   it.each(funcFiles)('%s matches the func.yaml schema', (file) => {

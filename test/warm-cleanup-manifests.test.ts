@@ -1,6 +1,5 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -8,15 +7,11 @@ import { createTestNamespace, runKubectl } from './kube-helpers.js';
 
 /**
  * The warm and cleanup manifests against the testing ground's kube-apiserver (Knative CRDs installed):
- * server-side dry-run apply, least-privilege RBAC checked with `kubectl auth can-i`, and both func.yaml files
- * validated against the Knative func schema (../shared/knative/func_yaml-schema.json, draft-04).
+ * server-side dry-run apply and least-privilege RBAC checked with `kubectl auth can-i`. The func.yaml files
+ * against the Knative func schema: deploy-func-yaml.test.ts.
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '..');
-const schemaFile = path.resolve(repoRoot, '../shared/knative/func_yaml-schema.json');
-const require = createRequire(import.meta.url);
-const { Ajv } = require('ajv') as typeof import('ajv');
-const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
 
 const NAMESPACE = 'modelctl-system';
 
@@ -153,33 +148,5 @@ describe('RBAC, least privilege', () => {
     expect(await can('modelctl-cleanup', 'delete', 'pods')).toBe('no');
     expect(await can('modelctl-cleanup', 'get', 'configmaps')).toBe('no');
     expect(await can('modelctl-cleanup', 'get', 'secrets')).toBe('no');
-  });
-});
-
-describe('func.yaml', () => {
-  const schema = JSON.parse(readFileSync(schemaFile, 'utf8')) as Record<string, unknown>;
-  /** The schema is draft-04; its keywords used here mean the same in Ajv's default draft, minus `$schema`. */
-  const withoutDraft = JSON.parse(JSON.stringify(schema), (key, value: unknown) =>
-    key === '$schema' ? undefined : value,
-  ) as Record<string, unknown>;
-  const ajv = new Ajv({ allErrors: true, strict: false });
-  addFormats(ajv);
-  const validate = ajv.compile(withoutDraft);
-
-  it.each(['functions/warm/func.yaml', 'functions/cleanup/func.yaml'])(
-    '%s is valid against the func schema',
-    (file) => {
-      const doc = parse(readFileSync(path.join(repoRoot, file), 'utf8')) as unknown;
-      const valid = validate(doc);
-      expect(validate.errors ?? []).toEqual([]);
-      expect(valid).toBe(true);
-    },
-  );
-
-  it('the validator refuses what the schema forbids (unknown key, bad name)', () => {
-    const doc = parse(readFileSync(path.join(repoRoot, 'functions/warm/func.yaml'), 'utf8')) as Record<string, unknown>;
-    expect(validate({ ...doc, colour: 'blue' })).toBe(false);
-    expect(validate({ ...doc, name: 'Not_A_DNS_Name' })).toBe(false);
-    expect(validate({ ...doc, created: 'yesterday' })).toBe(false);
   });
 });
