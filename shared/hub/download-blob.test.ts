@@ -287,19 +287,32 @@ describe.each([
   it('keeps a partial file when retries run out, and the next call resumes it', async () => {
     const cut = 1024 * 1024 + 5;
     cdn.fallback = dropAfter(content, cut);
-    const failure: unknown = await downloadBlob(params({ retry: { maxRetries: 0 } })).catch((err: unknown) => err);
+    const failure: unknown = await downloadBlob(params({ retry: { maxRetries: 0 }, resumeMinBytes: 0 })).catch(
+      (err: unknown) => err,
+    );
     expect(isConnectionError(failure)).toBe(true);
     const record = await readResumeRecord(path.join(dir, 'state'), REPO, sha256);
     expect(record).not.toBeNull();
     const kept = (await stat(path.join(paths.blobsDir, record!.temp))).size;
     expect(kept).toBeGreaterThan(0);
     cdn.fallback = serve(content);
-    const outcome = await downloadBlob(params());
+    const outcome = await downloadBlob(params({ resumeMinBytes: 0 }));
     expect(outcome.resumedBytes).toBe(kept);
     expect(outcome.networkBytes).toBe(content.length - kept);
     expect(cdn.requests.at(-1)!.range).toBe(`bytes=${kept}-`);
     expect((await readFile(blobPath(paths, sha256))).equals(content)).toBe(true);
     expect(await leftovers()).toEqual([]);
+  });
+
+  it('records no resume point for a small file: after a failed call, the next one fetches it whole', async () => {
+    cdn.fallback = dropAfter(content, 1024 * 1024 + 5);
+    await expect(downloadBlob(params({ retry: { maxRetries: 0 } }))).rejects.toBeDefined();
+    expect(await readResumeRecord(path.join(dir, 'state'), REPO, sha256)).toBeNull();
+    cdn.fallback = serve(content);
+    const outcome = await downloadBlob(params());
+    expect(outcome).toEqual({ downloaded: true, networkBytes: content.length, resumedBytes: 0 });
+    expect(cdn.requests.at(-1)!.range).toBeUndefined();
+    expect((await readFile(blobPath(paths, sha256))).equals(content)).toBe(true);
   });
 
   it('does not retry a file the Hub says is not there', async () => {

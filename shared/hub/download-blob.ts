@@ -52,6 +52,8 @@ export interface DownloadBlobParams {
   log: Logger;
   /** files at least this big are read over a socket of their own, straight into slabs @default 16 MiB */
   socketMinBytes?: number | undefined;
+  /** files at least this big are recorded for resuming after a restart @default 16 MiB */
+  resumeMinBytes?: number | undefined;
 }
 
 const NOT_DOWNLOADED: BlobOutcome = { downloaded: false, networkBytes: 0, resumedBytes: 0 };

@@ -6,9 +6,11 @@ import type { HashStream } from './hash-pool.js';
  * Bytes gathered before one write(2) and one hand-over to the hash worker. Deliberately not a power of two:
  * 1 MiB-aligned 1 MiB writes make Linux ≥ 6.16 ext4 back the page cache with 1 MiB folios, which on VMs that
  * hand free memory back to the host cost several times the kernel time per GiB (measured: ~2.7 s vs ~0.6 s of
- * sys per GiB written); writes of 1 MiB - 4 KiB get small folios, as curl's and huggingface_hub's writes do.
+ * sys per GiB written); unaligned writes get small folios, as curl's and huggingface_hub's writes do. Half a
+ * MiB: 8 files × 2 slabs are 8 MiB of the agent's RSS (the reads land in the slab, so a slab's size no longer
+ * sets how much is copied or how often).
  */
-const SLAB_BYTES = 1024 * 1024 - 4096;
+const SLAB_BYTES = 512 * 1024 - 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
 /** Free slabs kept for reuse while downloads run (all are let go once none is held). */

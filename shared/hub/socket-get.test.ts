@@ -68,7 +68,7 @@ const serveBody: RequestListener = (req, res) => {
     res.writeHead(200, { 'content-length': body.length });
     res.write(body.subarray(0, 1_000_000), () => res.socket?.destroy());
   } else if (req.url === '/big-head') {
-    res.writeHead(200, { 'x-filler': 'x'.repeat(40_000), 'content-length': 0 });
+    res.writeHead(200, { 'x-filler': 'x'.repeat(20_000), 'content-length': 0 });
     res.end();
   } else {
     res.writeHead(200, { 'content-length': body.length, 'x-seen-host': req.headers.host ?? '' });

@@ -3,9 +3,9 @@ import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { AppError } from '../errors/app-error.js';
 
 /** Room for the status line and headers (a CDN redirect's signed Location is the longest seen: ~2 KiB). */
-const HEAD_BYTES = 32 * 1024;
+const HEAD_BYTES = 16 * 1024;
 /** Body bytes read while the caller has not yet said where they go, or while every slab is busy. */
-const SPARE_BYTES = 64 * 1024;
+const SPARE_BYTES = 16 * 1024;
 /** A connection that sends nothing for this long is dropped (undici's default headers and body timeouts). */
 const IDLE_TIMEOUT_MS = 300_000;
 
