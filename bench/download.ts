@@ -1,21 +1,25 @@
-// Bench: download throughput of the agent's downloader vs Python huggingface_hub `snapshot_download` vs parallel
-// curl (the limit: no hashing, no cache layout), all from the same local Hub server into the same disk, plus the
-// agent's peak RSS while it downloads a big repo (10 GiB by default). The agent runs with the DaemonSet's runtime
+// Bench: download throughput of the agent's downloader vs Python huggingface_hub `snapshot_download`, vs
+// hf_transfer (the Rust downloader, driven as huggingface_hub < 1.0 did: bench/hf-transfer-download.py), vs
+// parallel curl piped through sha256sum to disk (download + hash + write: the agent's work without the cache
+// layout), and vs parallel curl alone (no hashing), all from the same local Hub server into the same disk, plus
+// the agent's peak RSS while it downloads a big repo (10 GiB by default). The agent runs with the DaemonSet's runtime
 // settings (NODE_OPTIONS, MALLOC_* of knative/agent/daemonset.yaml; recorded as settings.agent_env).
 // Writes bench/results/download.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (1 GiB throughput repo, 2 GiB RSS repo), BENCH_DOWNLOAD_FILES=8, BENCH_DOWNLOAD_FILE_MIB=256,
 //        BENCH_DOWNLOAD_SMALL_FILES=200 (git files of 0.5–64 KiB besides the shards; curl fetches them too),
-//        BENCH_DOWNLOAD_RSS_GIB=10, BENCH_DOWNLOAD_RUNS=3
+//        BENCH_DOWNLOAD_RSS_GIB=10 (0: no RSS run), BENCH_DOWNLOAD_RUNS=3
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { buildBenchRepo } from '../test/hub-server/fixtures.js';
 import { HubAdmin } from '../test/hub-server/hub-admin.js';
 import { hfSnapshotDownload, runHfOracle } from '../test/peers/hf-oracle.js';
+import { venvPython } from '../test/peers/mlflow.js';
 import { spawnHubServer } from '../test/peers/hub.js';
 import { PeerRun } from '../test/peers/peer-run.js';
 import { MODELCTL } from '../test/modelctl-process.js';
@@ -38,6 +42,7 @@ const FILE_MIB = envNumber('BENCH_DOWNLOAD_FILE_MIB', QUICK ? 256 : 256);
 const SMALL_FILES = envNumber('BENCH_DOWNLOAD_SMALL_FILES', 200);
 const RSS_GIB = envNumber('BENCH_DOWNLOAD_RSS_GIB', QUICK ? 2 : 10);
 const execFileP = promisify(execFile);
+const HF_TRANSFER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hf-transfer-download.py');
 const RUNS = envNumber('BENCH_DOWNLOAD_RUNS', QUICK ? 1 : 3);
 const CONCURRENCY = 8;
 /** the agent runs with the DaemonSet's runtime settings (NODE_OPTIONS, MALLOC_*): throughput and RSS as shipped */
@@ -121,6 +126,91 @@ async function runCurl(params: {
   return (performance.now() - started) / 1000;
 }
 
+/**
+ * The limit with the agent's work: every file through `curl | tee <file> | sha256sum`, CONCURRENCY pipelines at
+ * a time (xargs -P): downloaded, written and hashed, no cache layout. Each LFS file's sha256 is checked after.
+ */
+async function runCurlSha256(params: {
+  hubUrl: string;
+  repo: string;
+  commit: string;
+  files: Record<string, { sha256: string; lfs: boolean }>;
+  dir: string;
+}): Promise<number> {
+  await mkdir(params.dir, { recursive: true });
+  const names = Object.keys(params.files);
+  const list = path.join(params.dir, 'list');
+  await writeFile(
+    list,
+    names.map((f, i) => `${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f} f${i}\n`).join(''),
+  );
+  const pipeline = 'set -o pipefail; curl -sSfL "$0" | tee "$1" | sha256sum > "$1.sha256"';
+  const started = performance.now();
+  await execFileP('sh', ['-c', `xargs -P ${CONCURRENCY} -n 2 bash -c '${pipeline}' < list`], {
+    cwd: params.dir,
+    maxBuffer: 1 << 20,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  for (const [i, name] of names.entries()) {
+    const file = params.files[name]!;
+    const digest = readFileSync(path.join(params.dir, `f${i}.sha256`), 'utf8').split(' ')[0];
+    if (file.lfs && digest !== file.sha256) throw new Error(`curl | sha256sum: ${name} hashes to ${digest}`);
+  }
+  return seconds;
+}
+
+/** bench/hf-transfer-download.py in the testing ground's venv: seconds inside Python. */
+async function runHfTransfer(params: {
+  hubUrl: string;
+  repo: string;
+  commit: string;
+  files: string[];
+  cacheDir: string;
+}): Promise<number> {
+  const python = await venvPython();
+  const child = execFile(python, [HF_TRANSFER_SCRIPT], { maxBuffer: 1 << 20, timeout: 1_800_000 });
+  child.stdin!.end(
+    JSON.stringify({
+      endpoint: params.hubUrl,
+      repo: params.repo,
+      commit: params.commit,
+      files: params.files,
+      cache_dir: params.cacheDir,
+      max_workers: CONCURRENCY,
+    }),
+  );
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const last = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
+    ok?: boolean;
+    seconds?: number;
+    error?: string;
+  };
+  if (code !== 0 || !last.ok || last.seconds === undefined)
+    throw new Error(`hf_transfer failed (${code}): ${last.error ?? stderr.slice(-2000)}`);
+  return last.seconds;
+}
+
+/** The agent downloading the big repo alone: its peak RSS (VmHWM) and time. */
+async function measureRss(params: { hubUrl: string; repoId: string; work: string }) {
+  log(`RSS: agent downloading ${RSS_GIB} GiB`);
+  const bigConfig = path.join(params.work, 'big.yaml');
+  await writeFile(bigConfig, `minFreeSpaceGB: 1\nmodels:\n  ${params.repoId}: {}\n`);
+  await execFileP('sync');
+  const rss = await runAgent({
+    hubUrl: params.hubUrl,
+    configFile: bigConfig,
+    cacheDir: path.join(params.work, 'big', 'hub'),
+    stateDir: path.join(params.work, 'big', 'state'),
+  });
+  if (rss.code !== 0) throw new Error(`agent (big) failed: ${rss.output.slice(-2000)}`);
+  await rm(path.join(params.work, 'big'), { recursive: true, force: true });
+  return rss;
+}
+
 async function startHub(run: PeerRun, reposDir: string): Promise<{ url: string; admin: HubAdmin }> {
   const hub = await spawnHubServer(run, { reposDir });
   return { url: hub.url, admin: new HubAdmin(hub.adminUrl) };
@@ -140,12 +230,15 @@ try {
     fileSize: FILE_MIB * MIB,
     smallFiles: SMALL_FILES,
   });
-  const big = await buildBenchRepo({
-    root: reposDir,
-    repo: 'bench-org/download-big',
-    fileCount: RSS_GIB * 2,
-    fileSize: 512 * MIB,
-  });
+  const big =
+    RSS_GIB > 0
+      ? await buildBenchRepo({
+          root: reposDir,
+          repo: 'bench-org/download-big',
+          fileCount: RSS_GIB * 2,
+          fileSize: 512 * MIB,
+        })
+      : null;
   const { url } = await startHub(run, reposDir);
   const totalBytes = Object.values(repo.files).reduce((s, f) => s + f.size, 0);
   const allFiles = Object.keys(repo.files);
@@ -153,6 +246,8 @@ try {
   await writeFile(configFile, `minFreeSpaceGB: 1\nmodels:\n  ${repo.id}: {}\n`);
   const agentS: number[] = [];
   const pythonS: number[] = [];
+  const hfTransferS: number[] = [];
+  const curlShaS: number[] = [];
   const curlS: number[] = [];
   // Each contender starts with no dirty pages of the one before (sync), and the order rotates per run: the
   // first to write after the repos were built (or after another contender) would otherwise pay for that writeback.
@@ -194,6 +289,34 @@ try {
         },
       ],
       [
+        'hf_transfer',
+        async () => {
+          hfTransferS.push(
+            await runHfTransfer({
+              hubUrl: url,
+              repo: repo.id,
+              commit: repo.commit,
+              files: allFiles,
+              cacheDir: path.join(dir, 'hf_transfer', 'hub'),
+            }),
+          );
+        },
+      ],
+      [
+        'curl_sha256sum',
+        async () => {
+          curlShaS.push(
+            await runCurlSha256({
+              hubUrl: url,
+              repo: repo.id,
+              commit: repo.commit,
+              files: repo.files,
+              dir: path.join(dir, 'curl_sha256sum'),
+            }),
+          );
+        },
+      ],
+      [
         'curl',
         async () => {
           curlS.push(
@@ -215,26 +338,16 @@ try {
     }
     await rm(dir, { recursive: true, force: true });
     log(
-      `run ${i + 1}/${RUNS} (${order.map(([name]) => name).join(', ')}): agent ${agentS.at(-1)!.toFixed(2)} s (process), python ${pythonS.at(-1)!.toFixed(2)} s (in-Python), curl ${curlS.at(-1)!.toFixed(2)} s`,
+      `run ${i + 1}/${RUNS} (${order.map(([name]) => name).join(', ')}; load ${conditions().loadavg_1m}): agent ${agentS.at(-1)!.toFixed(2)} s (process), python ${pythonS.at(-1)!.toFixed(2)} s, hf_transfer ${hfTransferS.at(-1)!.toFixed(2)} s (in-Python), curl | sha256sum ${curlShaS.at(-1)!.toFixed(2)} s, curl ${curlS.at(-1)!.toFixed(2)} s`,
     );
   }
   const mibps = (s: number) => round(totalBytes / MIB / s, 1);
-  log(`RSS: agent downloading ${RSS_GIB} GiB`);
-  const bigConfig = path.join(work, 'big.yaml');
-  await writeFile(bigConfig, `minFreeSpaceGB: 1\nmodels:\n  ${big.id}: {}\n`);
-  const rss = await runAgent({
-    hubUrl: url,
-    configFile: bigConfig,
-    cacheDir: path.join(work, 'big', 'hub'),
-    stateDir: path.join(work, 'big', 'state'),
-  });
-  if (rss.code !== 0) throw new Error(`agent (big) failed: ${rss.output.slice(-2000)}`);
-  const bigBytes = Object.values(big.files).reduce((s, f) => s + f.size, 0);
-  await rm(path.join(work, 'big'), { recursive: true, force: true });
+  const rss = big === null ? null : await measureRss({ hubUrl: url, repoId: big.id, work });
+  const bigBytes = big === null ? 0 : Object.values(big.files).reduce((s, f) => s + f.size, 0);
   const result = {
     bench: 'download',
     description:
-      'Same local Hub, same disk: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download (time inside Python, interpreter start excluded) vs parallel curl (no hashing, no cache layout)',
+      'Same local Hub, same disk, same concurrency: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download and hf_transfer as huggingface_hub < 1.0 drove it (time inside Python, interpreter start excluded; neither checks a hash) vs parallel curl piped through tee (to disk) and sha256sum (download + write + hash, no cache layout) vs parallel curl (no hashing, no cache layout)',
     settings: {
       files: FILES,
       file_mib: FILE_MIB,
@@ -255,24 +368,39 @@ try {
       mib_per_s: mibps(median(pythonS)),
       runs_s: pythonS.map((s) => round(s, 2)),
     },
+    hf_transfer: {
+      seconds_median: round(median(hfTransferS), 2),
+      mib_per_s: mibps(median(hfTransferS)),
+      runs_s: hfTransferS.map((s) => round(s, 2)),
+    },
+    parallel_curl_sha256sum: {
+      seconds_median: round(median(curlShaS), 2),
+      mib_per_s: mibps(median(curlShaS)),
+      runs_s: curlShaS.map((s) => round(s, 2)),
+    },
     parallel_curl: {
       seconds_median: round(median(curlS), 2),
       mib_per_s: mibps(median(curlS)),
       runs_s: curlS.map((s) => round(s, 2)),
     },
     agent_vs_python: round(median(pythonS) / median(agentS), 2),
+    agent_vs_hf_transfer: round(median(hfTransferS) / median(agentS), 2),
+    agent_vs_curl_sha256sum: round(median(curlShaS) / median(agentS), 2),
     agent_vs_curl: round(median(curlS) / median(agentS), 2),
-    rss: {
-      gib: round(bigBytes / 1024 ** 3, 2),
-      seconds: round(rss.seconds, 1),
-      mib_per_s: round(bigBytes / MIB / rss.seconds, 1),
-      agent_peak_rss_mb: round(rss.peakRssMb, 1),
-    },
+    rss:
+      rss === null
+        ? null
+        : {
+            gib: round(bigBytes / 1024 ** 3, 2),
+            seconds: round(rss.seconds, 1),
+            mib_per_s: round(bigBytes / MIB / rss.seconds, 1),
+            agent_peak_rss_mb: round(rss.peakRssMb, 1),
+          },
     conditions_start: started,
     conditions_end: conditions(),
   };
   log(
-    `agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss.agent_peak_rss_mb} MB over ${result.rss.gib} GiB`,
+    `agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, hf_transfer ${result.hf_transfer.mib_per_s} MiB/s, curl | sha256sum ${result.parallel_curl_sha256sum.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss?.agent_peak_rss_mb ?? '—'} MB over ${result.rss?.gib ?? 0} GiB`,
   );
   await writeResult('download', result);
 } finally {
