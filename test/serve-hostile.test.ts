@@ -38,3 +38,44 @@ describe('modelctl serve loads what older MLflow versions wrote', () => {
     }
   });
 });
+
+describe('modelctl serve refuses a ragged array whose first row implies a huge tensor, before allocating it', () => {
+  // 250 000 numbers in the first row, then 250 000 rows of one: 1.5 MB that imply 6.25e10 float32 values
+  const rows = 250_000;
+  const ragged = `[[${'1,'.repeat(rows - 1)}1]${',[1]'.repeat(rows - 1)}]`;
+  const requests: [string, string, string][] = [
+    ['MLflow /invocations', '/invocations', `{"inputs": ${ragged}}`],
+    ['KServe v1', '/v1/models/model:predict', `{"instances": ${ragged}}`],
+    [
+      'Open Inference Protocol v2',
+      '/v2/models/model/infer',
+      `{"inputs": [{"name": "X", "shape": [${rows}, ${rows}], "datatype": "FP32", "data": ${ragged}}]}`,
+    ],
+  ];
+  let serve: Awaited<ReturnType<typeof startModelctlServe>>;
+  beforeAll(async () => {
+    serve = await startModelctlServe({ MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'iris'), MODEL_NAME: 'model' });
+  });
+  afterAll(async () => {
+    await serve.stop();
+  });
+
+  it.each(requests)('%s: 400, and the server still answers', async (_name, route, body) => {
+    const res = await fetch(`${serve.url}${route}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+    });
+    const text = await res.text();
+    expect({ status: res.status, text: text.slice(0, 200) }).toEqual({
+      status: 400,
+      text: expect.stringMatching(/ragged|values|shape/i),
+    });
+    const ok = await fetch(`${serve.url}/invocations`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] }),
+    });
+    expect(ok.status).toBe(200);
+  });
+});

@@ -45,6 +45,9 @@ export function toFloatTensor(
     probe = probe[0];
   }
   if (shape.length === 0) return null;
+  // the first row only implies the shape: a ragged array whose first row is long would make us allocate for
+  // rows that are not there (issue 14). Check every row's length first (not the leaves) when it would be large.
+  if (elementCount(shape) > CHECK_ROWS_ABOVE && !isRectangular(value, shape, 0)) return null;
   const data =
     type === 'float32'
       ? new Float32Array(shape.reduce((a, b) => a * b, 1))
@@ -61,6 +64,21 @@ export function toFloatTensor(
     return true;
   };
   return fill(value, 0) ? { shape, data } : null;
+}
+
+/** Below this many elements the allocation is small enough to make before the walk finds a ragged row. */
+const CHECK_ROWS_ABOVE = 65_536;
+
+function elementCount(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** True when every array down to the last level has the length `shape` says (leaves are not visited). */
+function isRectangular(node: unknown, shape: readonly number[], depth: number): boolean {
+  if (!Array.isArray(node) || node.length !== shape[depth]) return false;
+  if (depth === shape.length - 1) return true;
+  for (let i = 0; i < node.length; i++) if (!isRectangular(node[i], shape, depth + 1)) return false;
+  return true;
 }
 
 /**
