@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, readlink, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { readHub } from './peers/hub.js';
-import { listFiles, runFetch } from './fetch-helpers.js';
+import { jsonLines, listFiles, runFetch } from './fetch-helpers.js';
 
 const hub = readHub();
 const tiny = hub.repos.tiny;
@@ -46,6 +46,28 @@ describe('modelctl fetch hf://', () => {
     const snapshot = path.join(out, '.hf-cache', `models--${tiny.id.replace('/', '--')}`, 'snapshots', tiny.commit);
     expect(await readlink(path.join(out, 'model'))).toBe(snapshot);
     await expectRepoFiles(path.join(out, 'model'));
+  });
+
+  it('reports progress against the real totals of the snapshot (bytes, files, 100% at the end)', async () => {
+    const out = path.join(work, 'download-progress');
+    const run = await runFetch({
+      MODEL_URI: `hf://${tiny.id}`,
+      OUTPUT_PATH: out,
+      HF_ENDPOINT: hub.url,
+      PROGRESS: 'json',
+    });
+    expect(run.code).toBe(0);
+    const names = Object.keys(tiny.files);
+    const sizes = await Promise.all(names.map(async (n) => (await stat(path.join(out, 'model', n))).size));
+    const last = jsonLines(run.output)
+      .filter((l) => l.msg === 'fetch progress')
+      .at(-1);
+    expect(last).toMatchObject({
+      totalBytes: sizes.reduce((a, b) => a + b, 0),
+      bytes: sizes.reduce((a, b) => a + b, 0),
+      files: names.length,
+      percent: 100,
+    });
   });
 
   it('serves a revision the node cache holds without asking the Hub', async () => {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { findSnapshot } from '../../shared/hf-cache/find-snapshot.js';
 import type { ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import type { FetchContext, FetchResult } from './fetch-model.js';
+import type { RepoFile } from '../../shared/hub/list-repo-files.js';
 import { publishSymlink } from './place-output.js';
 
 type HfUri = Extract<ModelUri, { kind: 'hf' }>;
@@ -34,16 +35,25 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
     'not in the node cache, downloading',
   );
   const { downloadSnapshot } = await import('../../shared/hub/download-snapshot.js');
-  ctx.progress.start(0, 0);
+  const access = {
+    hubUrl: (ctx.config.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
+    token: ctx.config.HF_TOKEN,
+  };
+  // the commit and its file list first, so progress has real totals (bytes and files) from the start
+  const { commit, files } = await listSnapshotFiles(access, uri.repo, uri.revision ?? 'main');
+  ctx.progress.start(
+    files.reduce((n, f) => n + f.size, 0),
+    files.length,
+  );
   try {
     const result = await downloadSnapshot({
-      access: {
-        hubUrl: (ctx.config.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
-        token: ctx.config.HF_TOKEN,
-      },
+      access,
       cacheDir,
       repo: uri.repo,
       revision: uri.revision,
+      commit,
+      files,
+      filesAreComplete: true,
       stateDir,
       concurrency: ctx.config.FETCH_CONCURRENCY,
       retry: { maxRetries: ctx.config.MAX_RETRIES, baseDelayMs: ctx.config.BACKOFF_SECONDS * 1000 },
@@ -54,6 +64,21 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
   } finally {
     ctx.progress.finish();
   }
+}
+
+/** The commit `revision` names and every file of it (what a download will fetch, sizes included). */
+async function listSnapshotFiles(
+  access: { hubUrl: string; token?: string | undefined },
+  repo: string,
+  revision: string,
+): Promise<{ commit: string; files: RepoFile[] }> {
+  const [{ resolveRevision }, { listRepoFiles }, { isCommitHash }] = await Promise.all([
+    import('../../shared/hub/resolve-revision.js'),
+    import('../../shared/hub/list-repo-files.js'),
+    import('../../shared/hf-cache/cache-paths.js'),
+  ]);
+  const commit = isCommitHash(revision) ? revision : (await resolveRevision({ access, repo, revision })).commit;
+  return { commit, files: await listRepoFiles({ access, repo, commit }) };
 }
 
 /** Where a download goes: the PVC (shared by pods) or the pod's own emptyDir; resume state beside, outside the cache. */
