@@ -79,3 +79,25 @@ describe('modelctl serve refuses a ragged array whose first row implies a huge t
     expect(ok.status).toBe(200);
   });
 });
+
+describe('modelctl serve names the model after its Knative Service', () => {
+  it('answers /v2/models/<K_SERVICE> and /v1/models/<K_SERVICE> in a deployed pod (MODEL_LOCAL_PATH=/models/model)', async () => {
+    const dir = path.join(work, 'models', 'model');
+    await cp(path.join(EXAMPLE_MODELS, 'iris'), dir, { recursive: true });
+    const serve = await startModelctlServe({ MODEL_LOCAL_PATH: dir, K_SERVICE: 'iris-prod' });
+    try {
+      const v2 = await fetch(`${serve.url}/v2/models/iris-prod`);
+      expect(v2.status).toBe(200);
+      expect(((await v2.json()) as { name: string }).name).toBe('iris-prod');
+      const v1 = await fetch(`${serve.url}/v1/models/iris-prod:predict`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
+      });
+      expect(v1.status).toBe(200);
+      expect((await fetch(`${serve.url}/v2/models/model`)).status).toBe(404);
+    } finally {
+      await serve.stop();
+    }
+  });
+});

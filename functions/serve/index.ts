@@ -17,6 +17,8 @@ const ServeEnv = z
       .string()
       .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only')
       .optional(),
+    // Knative sets it in every revision's pod: the Service's name, the model's name on /v2 and /v1 (issue 14)
+    K_SERVICE: z.string().min(1).optional(),
     PORT: z.coerce.number().int().min(0).max(65535).default(8080),
     HOST: z.string().default('0.0.0.0'),
     // Open Inference Protocol v2 over gRPC on this port (KServe's name for it); unset: no gRPC
@@ -87,7 +89,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   const started = performance.now();
   const loading: Promise<{ model: ServedModel } | { error: unknown }> = loadServedModel({
     dir: config.modelDir,
-    name: config.MODEL_NAME ?? path.basename(config.modelDir),
+    name: config.MODEL_NAME ?? config.K_SERVICE ?? path.basename(config.modelDir),
     threads: config.SERVE_MAX_CONCURRENCY,
     maxQueue: config.SERVE_MAX_QUEUE,
     maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
