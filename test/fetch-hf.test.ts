@@ -28,17 +28,28 @@ async function expectRepoFiles(modelDir: string): Promise<void> {
   }
 }
 
+/** A new, empty node cache folder `<work>/<name>` (each test its own: none depends on another's files). */
+async function emptyNodeCache(name: string): Promise<string> {
+  const dir = path.join(work, name);
+  await mkdir(dir);
+  return dir;
+}
+
+/** `modelctl fetch hf://<tiny>` from the local Hub with an empty node cache, into `<work>/<name>`. */
+async function fetchTinyFromHub(name: string): Promise<{ out: string; run: Awaited<ReturnType<typeof runFetch>> }> {
+  const out = path.join(work, name);
+  const run = await runFetch({
+    MODEL_URI: `hf://${tiny.id}`,
+    OUTPUT_PATH: out,
+    HF_HUB_CACHE: await emptyNodeCache(`${name}-node-cache`),
+    HF_ENDPOINT: hub.url,
+  });
+  return { out, run };
+}
+
 describe('modelctl fetch hf://', () => {
   it('downloads a repo missing from the node cache in the Hugging Face layout', async () => {
-    const nodeCache = path.join(work, 'empty-node-cache');
-    await mkdir(nodeCache);
-    const out = path.join(work, 'download');
-    const run = await runFetch({
-      MODEL_URI: `hf://${tiny.id}`,
-      OUTPUT_PATH: out,
-      HF_HUB_CACHE: nodeCache,
-      HF_ENDPOINT: hub.url,
-    });
+    const { out, run } = await fetchTinyFromHub('download');
     expect({ code: run.code, output: run.output }).toEqual({
       code: 0,
       output: expect.stringContaining('"source":"hf-downloaded"'),
@@ -71,8 +82,10 @@ describe('modelctl fetch hf://', () => {
   });
 
   it('serves a revision the node cache holds without asking the Hub', async () => {
-    // the cache the previous test filled stands for the agent's node cache; the Hub endpoint is unreachable
-    const nodeCache = path.join(work, 'download', '.hf-cache');
+    // a cache filled by a download stands for the agent's node cache; then the Hub endpoint is unreachable
+    const filled = await fetchTinyFromHub('node-fill');
+    expect(filled.run.code).toBe(0);
+    const nodeCache = path.join(filled.out, '.hf-cache');
     const out = path.join(work, 'node-hit');
     for (const revision of ['', `@${tiny.commit}`]) {
       const run = await runFetch({
@@ -95,7 +108,7 @@ describe('modelctl fetch hf://', () => {
       MODEL_URI: `hf://${tiny.id}@v1.0`,
       STORAGE_STRATEGY: 'pvc',
       CACHE_PATH: cache,
-      HF_HUB_CACHE: path.join(work, 'empty-node-cache'),
+      HF_HUB_CACHE: await emptyNodeCache('pvc-node-cache'),
       HF_ENDPOINT: hub.url,
     };
     const first = await runFetch({ ...env, OUTPUT_PATH: path.join(work, 'pvc-a') });
@@ -114,7 +127,7 @@ describe('modelctl fetch hf://', () => {
     const run = await runFetch({
       MODEL_URI: 'hf://test-org/no-such-repo',
       OUTPUT_PATH: path.join(work, 'missing'),
-      HF_HUB_CACHE: path.join(work, 'empty-node-cache'),
+      HF_HUB_CACHE: await emptyNodeCache('missing-node-cache'),
       HF_ENDPOINT: hub.url,
     });
     expect(run.code).toBe(2);
