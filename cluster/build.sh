@@ -69,7 +69,8 @@ build_traefik() {
   cd "$src"
   # the nested module its go.mod replaces with ./pkg/config/dynamic/ext is not in the module zip
   mkdir -p pkg/config/dynamic/ext && cp "$CLUSTER_DIR/patches/traefik/dynamic-ext/"* pkg/config/dynamic/ext/
-  patch -p1 <"$CLUSTER_DIR/patches/traefik/acme-no-dns-providers.patch"
+  local p
+  for p in "$CLUSTER_DIR"/patches/traefik/*.patch; do patch -p1 <"$p"; done
   # the containous fork of go-http-auth is not served: upstream v0.4.0 has the same API
   go mod edit -replace github.com/abbot/go-http-auth=github.com/abbot/go-http-auth@v0.4.0
   # modules the proxy refuses, needed only by the ACME DNS providers dropped above: empty stand-ins for the graph
