@@ -8,9 +8,13 @@ set -euo pipefail
 image="${1:?usage: load-image.sh IMAGE [NAME…]}"
 shift
 running containerd || die "the cluster is not running (make cluster)"
+# containerd sees an image named without a registry as docker.io/[library/]NAME
 full="$image"
-# docker save names an image without a registry docker.io/library/…, as containerd sees it
-case "${image%%/*}" in *.*|*:*|localhost) ;; *) full="docker.io/$([[ "$image" == */* ]] || echo library/)$image" ;; esac
+if [[ "$image" != */* ]]; then
+  full="docker.io/library/$image"
+else
+  case "${image%%/*}" in *.*|*:*|localhost) ;; *) full="docker.io/$image" ;; esac
+fi
 docker save "$image" | ctr_k8s images import - >/dev/null
 for name in "$@"; do
   ctr_k8s images rm "$name" >/dev/null 2>&1 || true
