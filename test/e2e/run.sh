@@ -17,4 +17,7 @@ make --no-print-directory image IMAGE="$image"
 # the dev overlay's image (config/dev/kustomization.yaml images:), and a dev.local name for ad-hoc Services
 dev_image="$(awk '/newName:/ { n = $2 } /newTag:/ { t = $2 } END { print n ":" t }' config/dev/kustomization.yaml)"
 bash cluster/load-image.sh "$image" "$dev_image" dev.local/modelctl:e2e
+# the in-cluster MLflow tracking server (test/e2e/images/mlflow)
+bash test/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
+bash cluster/load-image.sh modelctl-e2e-mlflow:dev dev.local/modelctl-e2e-mlflow:dev
 KUBECONFIG="$KUBECONFIG_PATH" node --experimental-vm-modules node_modules/jest/bin/jest.js -c jest.e2e.config.js --runInBand "$@"
