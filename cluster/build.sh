@@ -101,9 +101,12 @@ build_gateway_crds() {
 gateway_crds() { once gateway-api-crds "$GATEWAY_API_VERSION" build_gateway_crds; }
 
 # every image the cluster runs, FROM scratch, as docker-archive tarballs for `ctr images import`
+# FROM scratch has no time zone database: Go's own (zoneinfo.zip) goes in, found through ZONEINFO (PingSource
+# schedules name zones, e.g. Etc/UTC)
 image() { # image OUT TAG BINARY [USER]
   python3 "$CLUSTER_DIR/images/oci-archive.py" --tag "$2" --out "$1/$(basename "${2%%:*}").tar" --user "${4:-65532}" \
-    --entrypoint "/ko-app/$(basename "$3")" --env KO_DATA_PATH=/var/run/ko "$3:/ko-app/$(basename "$3")"
+    --entrypoint "/ko-app/$(basename "$3")" --env KO_DATA_PATH=/var/run/ko --env ZONEINFO=/usr/share/zoneinfo.zip \
+    "$3:/ko-app/$(basename "$3")" "$(go env GOROOT)/lib/time/zoneinfo.zip:/usr/share/zoneinfo.zip"
 }
 pause_image() { python3 "$CLUSTER_DIR/images/oci-archive.py" --tag dev.local/pause:1 --out "$1/pause.tar" --user 65535 \
     --entrypoint /pause "$PAUSE/bin/pause:/pause"; }
@@ -122,10 +125,12 @@ build_images() {
   image "$out" "dev.local/coredns:$COREDNS_VERSION" "$COREDNS/bin/coredns"
   image "$out" "dev.local/traefik:$TRAEFIK_VERSION" "$TRAEFIK/bin/traefik"
 }
+# bump when what goes into the images changes
+IMAGES_RECIPE=2
 images() {
   PAUSE="$(pause)" SERVING="$(serving)" EVENTING="$(eventing)" NETGW="$(netgw)" COREDNS="$(coredns)" TRAEFIK="$(traefik)"
   export PAUSE SERVING EVENTING NETGW COREDNS TRAEFIK
-  once images "$(echo "$PAUSE $SERVING $EVENTING $NETGW $COREDNS $TRAEFIK" | cat - "$CLUSTER_DIR/images/oci-archive.py" | sha256sum | cut -c1-12)" build_images
+  once images "$(echo "$PAUSE $SERVING $EVENTING $NETGW $COREDNS $TRAEFIK $IMAGES_RECIPE" | cat - "$CLUSTER_DIR/images/oci-archive.py" | sha256sum | cut -c1-12)" build_images
 }
 
 main() {
