@@ -34,6 +34,12 @@ launch() {
   setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$name")"
 }
+# writes stdin to FILE only when it differs: kube-proxy exits when its configuration file changes
+write_config() {
+  local tmp="$1.new"
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+}
 wait_for() { # wait_for WHAT SECONDS CMD…
   local what="$1" limit="$2"; shift 2
   local until=$((SECONDS + limit))
@@ -126,7 +132,7 @@ launch kube-scheduler "$KUBE_BIN/kube-scheduler" --kubeconfig="$KUBECONFIG_PATH"
   --bind-address=127.0.0.1 --leader-elect=false --profiling=false
 
 # ---- containerd (its own instance, not docker's), CNI ------------------------------------------------------------
-cat >"$STATE/containerd/config.toml" <<EOF
+write_config "$STATE/containerd/config.toml" <<EOF
 version = 2
 root = "$STATE/containerd/root"
 state = "$CONTAINERD_STATE"
@@ -152,7 +158,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
 EOF
-cat >"$STATE/cni/net.d/10-modelctl.conflist" <<EOF
+write_config "$STATE/cni/net.d/10-modelctl.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "modelctl",
@@ -181,7 +187,7 @@ if [ -n "${CLUSTER_EXTRA_IMAGES:-}" ]; then
 fi
 
 # ---- node: kubelet, kube-proxy ---------------------------------------------------------------------------------
-cat >"$STATE/kubelet.yaml" <<EOF
+write_config "$STATE/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # this machine runs cgroups v1 (kubelet 1.35+ refuses it unless told) with cgroupfs
@@ -211,7 +217,7 @@ EOF
 launch kubelet "$KUBE_BIN/kubelet" --config="$STATE/kubelet.yaml" --kubeconfig="$STATE/kubelet.kubeconfig" \
   --hostname-override="$NODE_NAME" --node-ip="$NODE_IP" --root-dir="$STATE/kubelet" \
   --node-labels="nvidia.com/gpu.product=$NODE_GPU_PRODUCT,modelctl.dev/cluster=single-node" --v=1
-cat >"$STATE/kube-proxy.yaml" <<EOF
+write_config "$STATE/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: { kubeconfig: $STATE/kube-proxy.kubeconfig }
