@@ -14,11 +14,21 @@ import type { AgentMetrics } from './agent-metrics.js';
 import { evictOneForSpace, recordLastUsed } from './evict-for-space.js';
 import { evictUnwanted } from './evict-unwanted.js';
 import type { ModelState } from './model-state.js';
-import { publishNodeStatus, type NodeSummary } from './publish-node-status.js';
+import {
+  publishDownloadProgress,
+  publishNodeStatus,
+  type DownloadProgress,
+  type NodeSummary,
+} from './publish-node-status.js';
 import { runWarmPass, type WarmContext } from './run-warm-pass.js';
 import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-target.js';
 
 const GB = 1_000_000_000;
+
+/** Bytes of a target's files when the plan listed them, else 0 (listed only at download). */
+function sumSizes(target: WarmTarget): number {
+  return target.files?.reduce((n, f) => n + f.size, 0) ?? 0;
+}
 
 /** The settings every source carries (the models config minus its models). */
 type Settings = Pick<
@@ -56,6 +66,8 @@ export interface NodeAgentDeps {
    * Absent: no pod knowledge (`--once`), eviction by the plan and grace period only, none for space.
    */
   listServing?: (() => Promise<ReadonlySet<string>>) | undefined;
+  /** how often a pass publishes per-model download progress on the Node @default 10000 */
+  progressIntervalMs?: number | undefined;
   log: Logger;
   now?: () => Date;
 }
@@ -155,7 +167,14 @@ export class NodeAgent {
         log: this.deps.log,
       };
       const inUse = await this.servingSnapshots(stateDir);
-      const states = await this.makeRoomAndRetry(ctx, targets, await runWarmPass(ctx, targets), inUse);
+      const progress = this.trackProgress();
+      const warmCtx = { ...ctx, onModelBytes: progress.onModelBytes };
+      let states: ModelState[];
+      try {
+        states = await this.makeRoomAndRetry(warmCtx, targets, await runWarmPass(warmCtx, targets), inUse);
+      } finally {
+        progress.stop();
+      }
       if (pass.signal.aborted) return;
       const all = [...states, ...unresolved];
       const transient = states.some((st) => st.state !== 'ready' && st.permanent !== true);
@@ -176,6 +195,40 @@ export class NodeAgent {
       signal.removeEventListener('abort', abortPass);
       this.pass = undefined;
     }
+  }
+
+  /**
+   * Per-model download progress (bytes done / total, rate), published on the Node every `progressIntervalMs`
+   * while the pass downloads.
+   */
+  private trackProgress(): { onModelBytes: (t: WarmTarget, bytes: number, seconds: number) => void; stop: () => void } {
+    const downloading = new Map<string, DownloadProgress>();
+    const totals = new Map<WarmTarget, number>();
+    let changed = false;
+    const timer = setInterval(() => {
+      if (!changed) return;
+      changed = false;
+      publishDownloadProgress({
+        nodes: this.deps.nodes,
+        nodeName: this.deps.nodeName,
+        downloading: [...downloading.values()],
+        now: this.now(),
+      }).catch((err: unknown) => this.deps.log.warn({ err }, 'download progress not published'));
+    }, this.deps.progressIntervalMs ?? 10_000);
+    timer.unref();
+    return {
+      onModelBytes: (target, bytes, seconds) => {
+        downloading.set(`${target.repo}@${target.revision}`, {
+          repo: target.repo,
+          revision: target.revision,
+          bytesDone: bytes,
+          totalBytes: totals.get(target) ?? totals.set(target, sumSizes(target)).get(target)!,
+          bytesPerSecond: seconds > 0 ? Math.round(bytes / seconds) : 0,
+        });
+        changed = true;
+      },
+      stop: () => clearInterval(timer),
+    };
   }
 
   /** What Ready pods on the node serve (recorded as their last use); null when the pods could not be listed. */

@@ -49,3 +49,37 @@ export async function publishNodeStatus(params: {
   await nodes.patch(nodeName, { labels, annotations: { [AGENT_STATUS_ANNOTATION]: JSON.stringify(status) } });
   return [...wanted.keys()];
 }
+
+/** One model being downloaded right now, as the status annotation's `downloading` list shows it. */
+export interface DownloadProgress {
+  repo: string;
+  revision: string;
+  bytesDone: number;
+  /** bytes of the snapshot's files (0 when not known yet: a models config without plan lists them at download) */
+  totalBytes: number;
+  bytesPerSecond: number;
+}
+
+/**
+ * Sets the `downloading` list of the status annotation (per-model bytes done / total and rate) while a pass
+ * runs, leaving the labels and the rest of the annotation as the last full report wrote them; the next full
+ * report replaces the annotation (nothing downloading then).
+ */
+export async function publishDownloadProgress(params: {
+  nodes: NodeLabels;
+  nodeName: string;
+  downloading: readonly DownloadProgress[];
+  now: Date;
+}): Promise<void> {
+  const current = await params.nodes.read(params.nodeName);
+  let status: Record<string, unknown> = {};
+  try {
+    const parsed: unknown = JSON.parse(current.annotations[AGENT_STATUS_ANNOTATION] ?? '{}');
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+      status = parsed as Record<string, unknown>;
+  } catch {
+    status = {};
+  }
+  const next = { ...status, progressAt: params.now.toISOString(), downloading: params.downloading };
+  await params.nodes.patch(params.nodeName, { annotations: { [AGENT_STATUS_ANNOTATION]: JSON.stringify(next) } });
+}

@@ -28,6 +28,8 @@ export interface WarmContext {
   log: Logger;
   /** injected in tests @default () => new Date() */
   now?: () => Date;
+  /** bytes received for a model so far in this pass (per-model progress in the node status) */
+  onModelBytes?: ((target: WarmTarget, bytesSoFar: number, elapsedSeconds: number) => void) | undefined;
 }
 
 /**
@@ -56,6 +58,7 @@ async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState
   const log = ctx.log.child({ repo: target.repo, revision: target.revision });
   const started = performance.now();
   const now = (ctx.now ?? (() => new Date()))().toISOString();
+  let received = 0;
   try {
     const result = await downloadSnapshot({
       access: ctx.access,
@@ -74,7 +77,11 @@ async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState
       retry: ctx.retry,
       verifyHashes: ctx.verifyHashes,
       signal: ctx.signal,
-      onBytes: (n) => ctx.metrics?.downloadBytes.inc(n),
+      onBytes: (n) => {
+        ctx.metrics?.downloadBytes.inc(n);
+        received += n;
+        ctx.onModelBytes?.(target, received, (performance.now() - started) / 1000);
+      },
       log,
     });
     const seconds = (performance.now() - started) / 1000;
