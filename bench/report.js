@@ -405,6 +405,45 @@ function genericTable(json) {
   return table(['field', 'value'], rows);
 }
 
+function pyfunc(p) {
+  if (!p) return '';
+  const rows = p.ratios.map((x) => {
+    const o = p.rows.find((r) => r.server === 'modelctl' && r.batch === x.batch && r.connections === x.connections);
+    const m = p.rows.find((r) => r.server === 'mlflow' && r.batch === x.batch && r.connections === x.connections);
+    return [
+      x.batch,
+      x.connections,
+      `${fmt(o.rps)} / ${fmt(m.rps)}`,
+      `${fmt(x.rps_ratio, 2)} (target ≥ ${p.targets.rpsRatio})`,
+      `${fmt(o.p99_ms, 1)} / ${fmt(m.p99_ms, 1)}`,
+      `${fmt(x.p99_ratio, 2)} (target ≤ ${p.targets.p99Ratio})`,
+      `${o.errors} / ${m.errors}`,
+    ];
+  });
+  const rss = (xs) => (xs.length ? xs.map((x) => fmt(x)).join(', ') : 'n/a');
+  return [
+    `## pyfunc runtime vs mlflow models serve`,
+    '',
+    `${p.description}; ${p.conditions.workers} workers each, ${p.conditions.seconds} s runs, ${p.conditions.rounds} round(s), load ${p.conditions.loadavg_1m}.`,
+    '',
+    table(
+      [
+        'batch',
+        'connections',
+        'req/s modelctl / mlflow',
+        'req/s ratio',
+        'p99 ms modelctl / mlflow',
+        'p99 ratio',
+        'errors',
+      ],
+      rows,
+    ),
+    '',
+    `Cold start (spawn → first 200): modelctl ${fmt(p.cold_start_ms.modelctl)} ms, mlflow ${fmt(p.cold_start_ms.mlflow)} ms (ratio ${fmt(p.cold_start_ms.ratio, 2)}, target ≤ 1).`,
+    `Memory per worker (VmRSS, MB): modelctl pyfunc workers ${rss(p.memory.modelctl_worker_rss_mb)}; mlflow uvicorn workers ${rss(p.memory.mlflow_worker_rss_mb)}.`,
+  ].join('\n');
+}
+
 function download(list) {
   if (list.length === 0) return '';
   return [
@@ -608,6 +647,7 @@ export async function writeReport({ root, resultsDir }) {
     'cold-start': ran('cold-start') ? read(resultsDir, 'cold-start') : null,
     'fetch-cache-hit': ran('fetch-cache-hit') ? read(resultsDir, 'fetch-cache-hit') : null,
     fleet: ran('fleet') ? read(resultsDir, 'fleet') : null,
+    pyfunc: ran('pyfunc') ? read(resultsDir, 'pyfunc') : null,
     download: ran('download')
       ? (statusOf(run, 'download').results ?? [])
           .map((name) => ({ name, json: read(resultsDir, name) }))
@@ -630,6 +670,8 @@ export async function writeReport({ root, resultsDir }) {
     fetchHit(r['fetch-cache-hit']),
     '',
     fleet(r.fleet),
+    '',
+    pyfunc(r.pyfunc),
     '',
     causes(r),
   ]

@@ -1,0 +1,182 @@
+// Bench: the pyfunc runtime (issue 12) against `mlflow models serve` on the same scikit-learn model
+// (examples/models/iris-sklearn, logged with mlflow.sklearn), the same number of Python workers.
+//
+// 1. cold start: spawn -> first 200 of POST /invocations, for each server (modelctl loads its workers and runs the
+//    saved input example before ready; mlflow's CLI starts uvicorn, which loads the model).
+// 2. throughput and latency: batch 1 and batch 100 rows (dataframe_split), 16 and 64 connections, autocannon,
+//    interleaved, ROUNDS times: medians of req/s, p50, p99, errors summed.
+// 3. memory per worker: VmRSS of each modelctl pyfunc worker process and of each uvicorn worker, after the load.
+// Writes bench/results/pyfunc.json.
+// usage: node --import ./test/hub-server/register-ts.ts bench/pyfunc.ts   (needs `make build` and `make peers`)
+//   env: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_PYFUNC_SECONDS, BENCH_PYFUNC_ROUNDS, BENCH_PYFUNC_WORKERS (2),
+//        BENCH_PYFUNC_CONNECTIONS (16,64)
+import autocannon from 'autocannon';
+import { readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { venvPython } from '../test/peers/mlflow.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../test/peers/mlflow-serve.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../test/modelctl-process.js';
+import { QUICK, conditions, envList, envNumber, log, median, round, writeResult } from './bench-kit.js';
+
+const SECONDS = envNumber('BENCH_PYFUNC_SECONDS', QUICK ? 2 : 5);
+const ROUNDS = envNumber('BENCH_PYFUNC_ROUNDS', QUICK ? 1 : 3);
+const WORKERS = envNumber('BENCH_PYFUNC_WORKERS', 2);
+const CONNECTIONS = envList('BENCH_PYFUNC_CONNECTIONS', [16, 64]);
+const BATCHES = [1, 100];
+const MODEL = path.join(EXAMPLE_MODELS, 'iris-sklearn');
+const TARGETS = { rpsRatio: 2, p99Ratio: 0.5 };
+
+interface Sample {
+  rps: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+/** `batch` iris-like rows as a dataframe_split body (deterministic). */
+function bodyOf(batch: number): string {
+  const data = Array.from({ length: batch }, (_v, i) => [4 + (i % 4), 2 + (i % 3) / 2, 1 + (i % 6), (i % 5) / 2]);
+  return JSON.stringify({ dataframe_split: { columns: ['a', 'b', 'c', 'd'], data } });
+}
+
+async function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${url}/invocations`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body,
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+async function measure(url: string, body: string, connections: number): Promise<Sample> {
+  const r = await autocannon({
+    url: `${url}/invocations`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections,
+    duration: SECONDS,
+    timeout: 30,
+  });
+  return { rps: r.requests.average, p50_ms: r.latency.p50, p99_ms: r.latency.p99, errors: r.errors + r.non2xx };
+}
+
+/** Spawn -> first 200 of POST /invocations. */
+async function coldStart<T extends { url: string }>(start: () => Promise<T>): Promise<{ server: T; ms: number }> {
+  const started = performance.now();
+  const server = await start();
+  const body = bodyOf(1);
+  for (;;) {
+    if ((await post(server.url, body).catch(() => ({ status: 0 }))).status === 200)
+      return { server, ms: Math.round(performance.now() - started) };
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** VmRSS (MB) of every process whose command line contains `needle` (and, when given, whose group is `pgid`). */
+function rssOf(filter: (cmdline: string, pgid: number) => boolean): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const pgid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
+      if (!filter(cmdline, pgid)) continue;
+      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (kb) out.push(round(Number(kb) / 1024));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.sort((a, b) => b - a);
+}
+
+async function main(): Promise<void> {
+  const python = await venvPython();
+  const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-pyfunc-'));
+  let ours: ModelctlProcess | undefined;
+  let theirs: MlflowModelsServe | undefined;
+  try {
+    // one at a time, so neither start pays for the other's
+    const a = await coldStart(() =>
+      startModelctlServe(
+        { MODEL_LOCAL_PATH: MODEL, SERVE_PYTHON: python, SERVE_MAX_CONCURRENCY: String(WORKERS) },
+        { readyTimeoutMs: 300_000 },
+      ),
+    );
+    ours = a.server;
+    log(`pyfunc: modelctl cold start ${a.ms} ms (${WORKERS} workers)`);
+    const b = await coldStart(() =>
+      startMlflowModelsServe({ runDir, modelPath: MODEL, workers: WORKERS, startTimeoutMs: 300_000 }),
+    );
+    theirs = b.server;
+    log(`pyfunc: mlflow models serve cold start ${b.ms} ms (-w ${WORKERS})`);
+
+    for (const batch of BATCHES) {
+      const [x, y] = await Promise.all([post(ours.url, bodyOf(batch)), post(theirs.url, bodyOf(batch))]);
+      if (x.status !== 200 || x.text !== y.text)
+        throw new Error(`answers differ at batch ${batch}: ${x.text} / ${y.text}`);
+    }
+    for (const url of [ours.url, theirs.url]) await measure(url, bodyOf(1), 16); // warm-up
+    const samples = new Map<string, Sample[]>();
+    for (let round_ = 0; round_ < ROUNDS; round_++)
+      for (const batch of BATCHES)
+        for (const c of CONNECTIONS)
+          for (const [server, url] of [
+            ['modelctl', ours.url],
+            ['mlflow', theirs.url],
+          ] as const) {
+            const s = await measure(url, bodyOf(batch), c);
+            const key = `${server}|${batch}|${c}`;
+            samples.set(key, [...(samples.get(key) ?? []), s]);
+            log(
+              `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors}`,
+            );
+          }
+    const rows = [...samples.entries()].map(([key, list]) => {
+      const [server, batch, c] = key.split('|');
+      return {
+        server,
+        batch: Number(batch),
+        connections: Number(c),
+        rps: round(median(list.map((s) => s.rps))),
+        p50_ms: round(median(list.map((s) => s.p50_ms)), 2),
+        p99_ms: round(median(list.map((s) => s.p99_ms)), 2),
+        errors: list.reduce((n, s) => n + s.errors, 0),
+      };
+    });
+    const ratios = BATCHES.flatMap((batch) =>
+      CONNECTIONS.map((c) => {
+        const o = rows.find((r) => r.server === 'modelctl' && r.batch === batch && r.connections === c)!;
+        const p = rows.find((r) => r.server === 'mlflow' && r.batch === batch && r.connections === c)!;
+        return { batch, connections: c, rps_ratio: round(o.rps / p.rps, 2), p99_ratio: round(o.p99_ms / p.p99_ms, 2) };
+      }),
+    );
+    const theirsPid = theirs.port;
+    void theirsPid;
+    const memory = {
+      modelctl_worker_rss_mb: rssOf((cmd) => cmd.includes('pyfunc_worker.py') && cmd.includes(MODEL)),
+      // uvicorn's workers are the processes of mlflow's group running multiprocessing spawn children
+      mlflow_worker_rss_mb: rssOf((cmd) => cmd.includes('multiprocessing') && cmd.includes('spawn_main')),
+    };
+    const result = {
+      description:
+        'pyfunc runtime vs mlflow models serve, same sklearn model (iris-sklearn, mlflow.sklearn predict_proba), same number of Python workers',
+      conditions: { ...conditions(), quick: QUICK, seconds: SECONDS, rounds: ROUNDS, workers: WORKERS },
+      targets: TARGETS,
+      cold_start_ms: { modelctl: a.ms, mlflow: b.ms, ratio: round(a.ms / b.ms, 2) },
+      rows,
+      ratios,
+      memory,
+    };
+    log(`pyfunc: ratios ${JSON.stringify(ratios)} memory ${JSON.stringify(memory)}`);
+    await writeResult('pyfunc', result);
+  } finally {
+    await ours?.stop();
+    await theirs?.stop();
+    await rm(runDir, { recursive: true, force: true });
+  }
+}
+
+await main();
