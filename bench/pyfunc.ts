@@ -75,14 +75,14 @@ async function coldStart<T extends { url: string }>(start: () => Promise<T>): Pr
   }
 }
 
-/** VmRSS (MB) of every process whose command line contains `needle` (and, when given, whose group is `pgid`). */
-function rssOf(filter: (cmdline: string, pgid: number) => boolean): number[] {
+/** VmRSS (MB) of every process that `filter` picks by its command line and environment. */
+function rssOf(filter: (cmdline: string, environ: string) => boolean): number[] {
   const out: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      const pgid = Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[2]);
-      if (!filter(cmdline, pgid)) continue;
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+      if (!filter(cmdline, environ)) continue;
       const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
       if (kb) out.push(round(Number(kb) / 1024));
     } catch {
@@ -120,20 +120,27 @@ async function main(): Promise<void> {
     }
     for (const url of [ours.url, theirs.url]) await measure(url, bodyOf(1), 16); // warm-up
     const samples = new Map<string, Sample[]>();
-    for (let round_ = 0; round_ < ROUNDS; round_++)
-      for (const batch of BATCHES)
-        for (const c of CONNECTIONS)
-          for (const [server, url] of [
-            ['modelctl', ours.url],
-            ['mlflow', theirs.url],
-          ] as const) {
-            const s = await measure(url, bodyOf(batch), c);
-            const key = `${server}|${batch}|${c}`;
-            samples.set(key, [...(samples.get(key) ?? []), s]);
-            log(
-              `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors}`,
-            );
-          }
+    // every (round, batch, connections, server), interleaved so both servers share the machine's conditions
+    const runs = Array.from({ length: ROUNDS }).flatMap(() =>
+      BATCHES.flatMap((batch) =>
+        CONNECTIONS.flatMap((c) =>
+          (
+            [
+              ['modelctl', ours!.url],
+              ['mlflow', theirs!.url],
+            ] as const
+          ).map(([server, url]) => ({ batch, c, server, url })),
+        ),
+      ),
+    );
+    for (const { batch, c, server, url } of runs) {
+      const s = await measure(url, bodyOf(batch), c);
+      const key = `${server}|${batch}|${c}`;
+      samples.set(key, [...(samples.get(key) ?? []), s]);
+      log(
+        `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors}`,
+      );
+    }
     const rows = [...samples.entries()].map(([key, list]) => {
       const [server, batch, c] = key.split('|');
       return {
@@ -153,12 +160,12 @@ async function main(): Promise<void> {
         return { batch, connections: c, rps_ratio: round(o.rps / p.rps, 2), p99_ratio: round(o.p99_ms / p.p99_ms, 2) };
       }),
     );
-    const theirsPid = theirs.port;
-    void theirsPid;
     const memory = {
       modelctl_worker_rss_mb: rssOf((cmd) => cmd.includes('pyfunc_worker.py') && cmd.includes(MODEL)),
-      // uvicorn's workers are the processes of mlflow's group running multiprocessing spawn children
-      mlflow_worker_rss_mb: rssOf((cmd) => cmd.includes('multiprocessing') && cmd.includes('spawn_main')),
+      // uvicorn's workers: multiprocessing children whose environment names this model (mlflow's get_cmd sets it)
+      mlflow_worker_rss_mb: rssOf(
+        (cmd, env) => cmd.includes('spawn_main') && env.includes(`__pyfunc_model_path__=file://${MODEL}`),
+      ),
     };
     const result = {
       description:
