@@ -87,12 +87,17 @@ bench: build ## benchmarks against the named peers (BENCH_QUICK=1: a short pass)
 	bash test/peers/ensure-python.sh --set mlserver
 	npm run --silent bench
 
-serve: build ## serve the bundled example model on http://localhost:$(PORT)
-	MODEL_LOCAL_PATH=$(CURDIR)/examples/models/iris PORT=$(PORT) ./bin/modelctl serve
+MODEL ?= iris
+serve: build ## serve a bundled example model (MODEL=iris|dense|iris-sklearn|custom-pyfunc) on http://localhost:$(PORT)
+	@model=$(CURDIR)/examples/models/$(MODEL); [ -f "$$model/MLmodel" ] || { echo "no example model $(MODEL)"; exit 1; }; \
+	if ! grep -q '^  onnx:' "$$model/MLmodel" && [ -z "$${SERVE_PYTHON:-}" ]; then \
+		export SERVE_PYTHON="$$(bash test/peers/ensure-python.sh --print-python)"; fi; \
+	MODEL_LOCAL_PATH=$$model PORT=$(PORT) ./bin/modelctl serve
 
 example-model: ## re-train the bundled example model (needs the Python peers)
 	bash test/peers/ensure-python.sh
 	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-example-model.py examples/models
+	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-pyfunc-models.py examples/models
 
 # The chart's --set overrides pass as make variables: IMAGE_PROXY=… CHECK_INTERVAL_SECONDS=…
 # CONFIG_READ_RETRY_DELAY_SECONDS=… land in the models config (the one place); HF_TOKEN=… makes the token Secret;
