@@ -31,10 +31,10 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
 	example-model peers render deploy undeploy ensure-docker base-image image image-python clean cluster cluster-down \
-	test-e2e bench-e2e
+	test-e2e
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
 $(LOCAL_NODE)/bin/node:
 	@echo "bootstrapping Node.js $(NODE_VERSION) into $(LOCAL_NODE) (machine node is v$(SYSTEM_NODE_MAJOR))"
