@@ -32,13 +32,10 @@ export function createHubFetch(access: HubAccess, what: string): typeof fetch {
     headers.set('user-agent', access.userAgent ?? 'modelctl');
     if (url.origin === origin && access.token) headers.set('authorization', `Bearer ${access.token}`);
     else headers.delete('authorization');
-    const signal = eitherSignal(init?.signal, access.signal);
-    const res = await base(url, {
-      ...init,
-      headers,
-      redirect: url.origin === origin ? 'follow' : 'manual',
-      ...(signal ? { signal } : {}),
-    });
+    const res = await base(
+      url,
+      withSignal({ ...init, headers, redirect: url.origin === origin ? 'follow' : 'manual' }, access.signal),
+    );
     if (!res.ok) {
       await res.body?.cancel().catch(() => undefined);
       throw hubErrorFromResponse({ status: res.status, headers: res.headers, what });
@@ -47,10 +44,11 @@ export function createHubFetch(access: HubAccess, what: string): typeof fetch {
   };
 }
 
-/** A signal that aborts when either given one does (undefined when neither is given). */
-function eitherSignal(...given: (AbortSignal | null | undefined)[]): AbortSignal | undefined {
-  const signals = given.filter((x): x is AbortSignal => x != null);
-  return signals.length > 1 ? AbortSignal.any(signals) : signals[0];
+/** `init` whose signal also aborts when `extra` does. */
+function withSignal(init: RequestInit, extra: AbortSignal | undefined): RequestInit {
+  const signals = [init.signal, extra].filter((x): x is AbortSignal => x != null);
+  if (signals.length === 0) return init;
+  return { ...init, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0]! };
 }
 
 /** `HF_ENDPOINT` without its trailing slash. */

@@ -11,6 +11,10 @@ export function resolveRepoPathProblem(repoPath: string): string | null {
   if (/^[A-Za-z]:/.test(repoPath)) return 'drive letter in path';
   // eslint-disable-next-line no-control-regex -- rejecting control characters is the point
   if (/[\u0000-\u001f\u007f]/.test(repoPath)) return 'control character in path';
+  return segmentProblem(repoPath);
+}
+
+function segmentProblem(repoPath: string): string | null {
   for (const segment of repoPath.split('/')) {
     if (segment === '..') return '".." segment in path';
     if (segment === '.' || segment === '') return 'empty or "." segment in path';
