@@ -175,6 +175,14 @@ describe.each(['dev', 'prod'])('config/%s', (envName) => {
     expect(new Set(Object.values(flags))).toEqual(new Set(['enabled']));
   });
 
+  it('keeps every shipped Knative Service within Knative’s default max-revision-timeout-seconds (600)', () => {
+    // Serving's webhook refuses a larger timeoutSeconds unless config-defaults raises the maximum (the real
+    // cluster refused cleanup's 900)
+    const services = objects().filter((x) => x.kind === 'Service' && x.apiVersion === 'serving.knative.dev/v1');
+    expect(services.length).toBeGreaterThan(0);
+    for (const o of services) expect(o.spec.template.spec.timeoutSeconds ?? 300).toBeLessThanOrEqual(600);
+  });
+
   it('passes the API server (schema, RBAC validation) as a server-side dry run of every object', async () => {
     await ensureNamespace(SYSTEM_NS);
     const { stdout } = await run('make', ['-s', 'deploy', `ENV=${envName}`], { DRY_RUN: 'server' });

@@ -14,6 +14,7 @@ export function requiredFeatures(podSpec: Record<string, unknown>): string[] {
     if (when) flags.push(flag);
   };
   add('kubernetes.podspec-affinity', podSpec.affinity !== undefined);
+  add('kubernetes.podspec-fieldref', containers.some(usesFieldRef));
   add(
     'kubernetes.podspec-init-containers',
     containers.length > ((podSpec.containers as unknown[] | undefined)?.length ?? 0),
@@ -41,4 +42,10 @@ export function requiredFeatures(podSpec: Record<string, unknown>): string[] {
 function mountsWritable(container: Record<string, unknown>, volumeNames: unknown[]): boolean {
   const mounts = (container.volumeMounts as Record<string, unknown>[] | undefined) ?? [];
   return mounts.some((m) => volumeNames.includes(m.name) && m.readOnly !== true);
+}
+
+/** Whether a container takes an environment variable from the pod's fields (`valueFrom.fieldRef` / `resourceFieldRef`). */
+function usesFieldRef(container: Record<string, unknown>): boolean {
+  const env = (container.env as { valueFrom?: Record<string, unknown> }[] | undefined) ?? [];
+  return env.some((e) => e.valueFrom?.fieldRef !== undefined || e.valueFrom?.resourceFieldRef !== undefined);
 }
