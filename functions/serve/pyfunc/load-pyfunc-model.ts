@@ -1,13 +1,12 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { AppError } from '../../../shared/errors/app-error.js';
-import type { Logger } from '../../../shared/log/create-logger.js';
 import type { Signature } from '../../../shared/model/signature.js';
 import type { ServedModel } from '../load-served-model.js';
 import type { TensorMeta } from '../model-io.js';
 import { V2_TYPES, v2Error } from '../oip-v2-types.js';
 import type { ElementType } from '../typed-values.js';
-import { createPyfuncPool } from './pyfunc-pool.js';
+import { createPyfuncPool, type PyfuncPoolParams } from './pyfunc-pool.js';
 
 /**
  * The worker script: beside this module in the sources (tests) and in dist/bundle/ (scripts/bundle.js copies it
@@ -21,21 +20,13 @@ const PYFUNC_WORKER_SCRIPT = fileURLToPath(new URL('./pyfunc_worker.py', import.
  * run its saved input example; one refusal stops start-up with one line.
  * @throws AppError MODEL_LOAD_FAILED (missing requirements, load error) or MODEL_EXAMPLE_FAILED
  */
-export async function loadPyfuncModel(params: {
-  dir: string;
-  name: string;
-  signature: Signature | null;
-  /** the interpreter that has MLflow and the model's requirements */
-  python: string;
-  workers: number;
-  maxQueue: number;
-  timeoutMs: number;
-  /** recycle a worker past this resident size, in bytes (0: never) */
-  maxWorkerBytes: number;
-  /** environment of the workers */
-  env: NodeJS.ProcessEnv;
-  log: Logger;
-}): Promise<ServedModel> {
+export async function loadPyfuncModel(
+  params: {
+    dir: string;
+    name: string;
+    signature: Signature | null;
+  } & Pick<PyfuncPoolParams, 'python' | 'workers' | 'maxQueue' | 'timeoutMs' | 'maxWorkerBytes' | 'env' | 'log'>,
+): Promise<ServedModel> {
   const script = PYFUNC_WORKER_SCRIPT;
   if (!existsSync(script))
     throw new AppError({ code: 'MODEL_LOAD_FAILED', message: `the pyfunc worker script is missing: ${script}` });
