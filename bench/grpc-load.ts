@@ -1,34 +1,14 @@
 // A gRPC load generator for bench/serving.ts (autocannon speaks HTTP/1.1 only): `connections` calls of one
 // ModelInfer message kept in flight on one HTTP/2 channel for `seconds`, as autocannon keeps requests in flight
 // on its connections. Latencies at 0.01 ms resolution; errors are calls that did not end OK.
-import { credentials, loadPackageDefinition, type Client, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import path from 'node:path';
-import { REPO_ROOT } from '../test/modelctl-process.js';
-
-type Unary = (request: unknown, callback: (err: ServiceError | null, response: unknown) => void) => void;
+import { inferenceServiceClient } from '../test/grpc-inference-client.js';
 
 /** A ModelInfer client on `target` (host:port) from the server's own service definition. */
 export function modelInferClient(target: string): { infer: (request: unknown) => Promise<unknown>; close: () => void } {
-  const definition = loadSync(path.join(REPO_ROOT, 'functions', 'serve', 'grpc', 'grpc_predict_v2.proto'), {
-    keepCase: true,
-    longs: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = loadPackageDefinition(definition) as unknown as {
-    inference: {
-      GRPCInferenceService: new (
-        target: string,
-        creds: ReturnType<typeof credentials.createInsecure>,
-        options: Record<string, number>,
-      ) => Client;
-    };
-  };
-  const client = new pkg.inference.GRPCInferenceService(target, credentials.createInsecure(), {
+  const client = inferenceServiceClient(target, {
     'grpc.max_receive_message_length': -1,
     'grpc.max_send_message_length': -1,
-  }) as Client & { ModelInfer: Unary };
+  });
   return {
     infer: (request) =>
       new Promise((resolve, reject) => client.ModelInfer(request, (err, res) => (err ? reject(err) : resolve(res)))),

@@ -1,31 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { credentials, loadPackageDefinition, status, type Client, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import path from 'node:path';
 import { freePort } from './peers/peer-run.js';
 import { clientsPython, runOipClient, type ClientTensor } from './peers/oip-clients.js';
-import { EXAMPLE_MODELS, REPO_ROOT, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { inferenceServiceClient, type Unary } from './grpc-inference-client.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
 
 const IRIS_ROWS = [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3, 5.9, 3.0, 4.2, 1.5];
 const IRIS_INPUT: ClientTensor = { name: 'X', datatype: 'FP32', shape: [3, 4], data: IRIS_ROWS };
-
-type Unary = (request: unknown, callback: (err: ServiceError | null, response: unknown) => void) => void;
-
-/** A grpc-js client of the same service definition the server loads, for what tritonclient never sends. */
-function grpcClient(target: string): Client & Record<string, Unary> {
-  const definition = loadSync(path.join(REPO_ROOT, 'functions', 'serve', 'grpc', 'grpc_predict_v2.proto'), {
-    keepCase: true,
-    longs: String,
-    defaults: true,
-    oneofs: true,
-  });
-  const pkg = loadPackageDefinition(definition) as unknown as {
-    inference: {
-      GRPCInferenceService: new (target: string, creds: ReturnType<typeof credentials.createInsecure>) => Client;
-    };
-  };
-  return new pkg.inference.GRPCInferenceService(target, credentials.createInsecure()) as Client & Record<string, Unary>;
-}
 
 function call(
   client: Record<string, Unary>,
@@ -75,7 +57,7 @@ describe('Open Inference Protocol v2 over gRPC', () => {
   });
 
   it('takes typed contents (fp32_contents) as well as raw bytes', async () => {
-    const client = grpcClient(grpcTarget);
+    const client = inferenceServiceClient(grpcTarget);
     try {
       const { err, res } = await call(client, 'ModelInfer', {
         model_name: 'iris',
@@ -103,7 +85,7 @@ describe('Open Inference Protocol v2 over gRPC', () => {
   });
 
   it('answers bad calls with the matching status and a message, and keeps serving', async () => {
-    const client = grpcClient(grpcTarget);
+    const client = inferenceServiceClient(grpcTarget);
     const raw = Buffer.from(Float32Array.from(IRIS_ROWS).buffer);
     const cases: { what: string; request: unknown; code: number; details: RegExp }[] = [
       {
