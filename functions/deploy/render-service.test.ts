@@ -185,6 +185,12 @@ describe('renderService', () => {
     expect(() => render({ modelUri: 'ftp://x/y' })).toThrow(/expected models:\/.*hf:\/\//);
     expect(() => render({ modelUri: 'hf://../etc', runtime: 'vllm' })).toThrow(/hf:\/\/\.\.\/etc/);
   });
+
+  it('refuses what fetch would refuse in the pod, and a local path (one model-URI grammar)', () => {
+    for (const modelUri of ['models:/iris', 'runs:/a b/model', 'mlflow-artifacts:/1/../../x', '/models/iris'])
+      expect(() => render({ modelUri })).toThrow(expect.objectContaining({ code: 'INVALID_MODEL_URI' }));
+    expect(() => render({ modelUri: 'hf://org--x/name', runtime: 'vllm' })).toThrow(/must not contain "--"/);
+  });
 });
 
 describe('progressDeadline', () => {

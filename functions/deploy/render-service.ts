@@ -3,7 +3,7 @@ import { MODELCTL_VERSION } from '../../shared/config/version.js';
 import { AppError } from '../../shared/errors/app-error.js';
 import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
 import { type DeployOptions, isLlmRuntime, type LlmRuntime, revisionName, runtimeOf } from './deploy-options.js';
-import { parseModelUri, type ModelSource } from './parse-model-uri.js';
+import { modelSourceOf, type ModelSource } from './model-source-of.js';
 import { RUNTIME_PRESETS, renderRuntimeContainer, renderRuntimeVolumes } from './render-runtime.js';
 import { requiredFeatures } from './required-features.js';
 
@@ -94,7 +94,7 @@ function defaultImage(options: Pick<DeployOptions, 'image' | 'runtime'>, imagePr
  * - `--artifact-version` names the Revision (`<name>-<version>`) and labels it, so traffic can be split later.
  */
 export function renderService(options: DeployOptions, facts: DeployFacts = {}): RenderedObject {
-  const source = parseModelUri(options.modelUri);
+  const source = modelSourceOf(options.modelUri);
   const runtime = runtimeOf(options);
   const withFacts = { ...options, mlflowTrackingUri: options.mlflowTrackingUri ?? facts.mlflowTrackingUri };
   const podSpec =
@@ -161,8 +161,7 @@ export function progressDeadline(options: Pick<DeployOptions, 'progressDeadline'
 
 /** The commit an LLM runtime is pinned to. */
 function requireCommit(source: Extract<ModelSource, { kind: 'hf' }>, facts: DeployFacts): string {
-  const commit =
-    facts.commit ?? (source.revision !== null && /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : null);
+  const commit = facts.commit ?? (/^[0-9a-f]{40}$/.test(source.revision) ? source.revision : null);
   if (commit !== null) return commit;
   throw new AppError({
     code: 'MODEL_NOT_PINNED',
@@ -192,7 +191,7 @@ function renderRuntimePodSpec(
         commit: requireCommit(source, facts),
         servedModelName: options.servedModelName ?? source.repo,
       },
-      revision: facts.revision ?? source.revision ?? 'main',
+      revision: facts.revision ?? source.revision,
       image: defaultImage(options, facts.imageProxy),
       startupSeconds: Number.isNaN(deadline) ? UNKNOWN_SIZE_PROGRESS_DEADLINE_S : deadline,
     }),

@@ -3,7 +3,7 @@ import type { KubeConfig } from '../../shared/k8s/load-kube-config.js';
 import { readObject } from '../../shared/k8s/apply-object.js';
 import { PLAN_CONFIG_MAP_NAME, PLAN_KEY, parsePlan, type Plan, type PlanModel } from '../../shared/plan/plan.js';
 import { isLlmRuntime, runtimeOf, type DeployOptions } from './deploy-options.js';
-import { parseModelUri } from './parse-model-uri.js';
+import { modelSourceOf } from './model-source-of.js';
 import type { DeployFacts } from './render-service.js';
 
 /** ConfigMap (in the plan namespace) where `make deploy MLFLOW_TRACKING_URI=…` records the tracking URI. */
@@ -39,12 +39,12 @@ export async function resolveDeployFacts(params: {
   readConfigMap: ReadConfigMap | null;
 }): Promise<DeployFacts> {
   const { options } = params;
-  const source = parseModelUri(options.modelUri);
+  const source = modelSourceOf(options.modelUri);
   if (source.kind === 'mlflow') {
     return { mlflowTrackingUri: await trackingUri(params) };
   }
   if (!isLlmRuntime(runtimeOf(options))) return {};
-  const pinned = source.revision !== null && /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : null;
+  const pinned = /^[0-9a-f]{40}$/.test(source.revision) ? source.revision : null;
   const plan = await readPlanOrNull(params.readConfigMap, options.planNamespace, pinned !== null);
   const facts: DeployFacts = plan
     ? {
@@ -112,8 +112,7 @@ async function readPlanOrNull(read: ReadConfigMap | null, namespace: string, opt
 }
 
 /** The plan's entry for `repo` at `revision` (a branch/tag name, or the commit it resolved to), when resolved ok. */
-function findPlanned(plan: Plan, repo: string, revision: string | null): PlanModel | null {
-  const wanted = revision ?? 'main';
+function findPlanned(plan: Plan, repo: string, wanted: string): PlanModel | null {
   return (
     plan.models.find(
       (m) =>
@@ -122,7 +121,7 @@ function findPlanned(plan: Plan, repo: string, revision: string | null): PlanMod
   );
 }
 
-function notPlanned(repo: string, revision: string | null, namespace: string, plan: Plan | null): AppError {
+function notPlanned(repo: string, revision: string, namespace: string, plan: Plan | null): AppError {
   const entry = plan?.models.find((m) => m.repo === repo);
   const why =
     plan === null
@@ -131,7 +130,7 @@ function notPlanned(repo: string, revision: string | null, namespace: string, pl
         ? `the warm plan has no ${repo}: add it to the models config`
         : entry.status !== 'ok'
           ? `the warm plan could not resolve ${repo}: ${entry.status}${entry.message ? ` (${entry.message})` : ''}`
-          : `the warm plan has ${repo} at revision ${entry.revision}, not ${revision ?? 'main'}`;
+          : `the warm plan has ${repo} at revision ${entry.revision}, not ${revision}`;
   return new AppError({
     code: 'MODEL_NOT_PLANNED',
     statusCode: 400,

@@ -2,7 +2,7 @@ import { CoreV1Api } from '@kubernetes/client-node';
 import type { KubeConfig } from '../../shared/k8s/load-kube-config.js';
 import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
 import { isLlmRuntime, runtimeOf, type DeployOptions } from './deploy-options.js';
-import { parseModelUri } from './parse-model-uri.js';
+import { modelSourceOf } from './model-source-of.js';
 
 /**
  * With required affinity, a pod of an hf:// runtime schedules only on a node whose agent labelled the model
@@ -15,7 +15,7 @@ export async function warnIfNoReadyNode(params: {
   warn: (text: string) => void;
 }): Promise<void> {
   const { options } = params;
-  const source = parseModelUri(options.modelUri);
+  const source = modelSourceOf(options.modelUri);
   if (source.kind !== 'hf' || !isLlmRuntime(runtimeOf(options))) return;
   const label = modelReadyLabelKey(source.repo);
   let count: number;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { isAppError } from '../errors/app-error.js';
-import { parseModelsConfig, parseModelsConfigMapData, repoIdProblem } from './models-config.js';
+import { parseModelsConfig, parseModelsConfigMapData } from './models-config.js';
 
 /** The message of the ConfigError `fn` throws (fails the test when it does not throw one). */
 function errorOf(fn: () => unknown): string {
@@ -137,27 +137,5 @@ describe('parseModelsConfigMapData', () => {
     expect(errorOf(() => parseModelsConfigMapData({ 'config.yaml': 'models: {}' }))).toBe(
       'data.models.yaml: missing; found "config.yaml"',
     );
-  });
-});
-
-describe('repoIdProblem', () => {
-  it.each(['Qwen/Qwen2.5-0.5B', 'google-bert/bert-base-uncased', 'a/b_c.d-e', 'gpt2', 'bert-base-uncased'])(
-    'accepts %s',
-    (id) => {
-      expect(repoIdProblem(id)).toBeNull();
-    },
-  );
-  it.each([
-    'a/b/c',
-    'a/b..c',
-    'a--b/c',
-    'org/name.git',
-    'org/na me',
-    '-org/x',
-    'org/x.',
-    `org/${'x'.repeat(100)}`,
-    '../etc',
-  ])('refuses %s', (id) => {
-    expect(repoIdProblem(id)).not.toBeNull();
   });
 });

@@ -1,6 +1,7 @@
 import { isMap, isScalar, LineCounter, parseDocument, visit, YAMLParseError, type Document } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../errors/app-error.js';
+import { repoIdProblem } from '../hub/repo-id-problem.js';
 
 /**
  * The warm/agent configuration (the seed's values), published by users as the `models.yaml` key of the
@@ -34,29 +35,6 @@ export const MODELS_CONFIG_KEY = 'models.yaml';
 export const DEFAULT_NODE_HOST_PATH = '/mnt/stateful_partition/kube-ephemeral-ssd';
 /** Default cache folder under `nodeHostPath` (HF_HUB_CACHE = nodeHostPath/cachePath). */
 export const DEFAULT_CACHE_PATH = 'huggingface/hub';
-
-// huggingface_hub `validate_repo_id`: `[\w\-.]` segments, no `--` or `..`, no `.git` suffix, ≤ 96 chars.
-const REPO_SEGMENT = /^[\w.-]+$/;
-const REPO_ID_MAX = 96;
-
-/**
- * Why `repo` is not a valid model id (`<org>/<name>`, or a bare `<name>` such as `gpt2` or
- * `bert-base-uncased`, the Hub's canonical models without an org), as huggingface_hub's `validate_repo_id`
- * judges it, or null when it is valid.
- */
-export function repoIdProblem(repo: string): string | null {
-  if (repo.length === 0) return 'repo id is empty';
-  if (repo.length > REPO_ID_MAX) return `repo id is longer than ${REPO_ID_MAX} characters`;
-  const parts = repo.split('/');
-  if (parts.length > 2) return 'repo id must be "<org>/<name>" or "<name>"';
-  for (const part of parts) {
-    if (!REPO_SEGMENT.test(part)) return 'repo id segments may use only letters, digits, "_", "-" and "."';
-    if (/^[-.]|[-.]$/.test(part)) return 'repo id segments must not start or end with "-" or "."';
-  }
-  if (repo.includes('--') || repo.includes('..')) return 'repo id must not contain "--" or ".."';
-  if (repo.endsWith('.git')) return 'repo id must not end with ".git"';
-  return null;
-}
 
 /** A branch, tag or commit: printable, no whitespace, no `..`, no leading `/` (it goes in a URL path). */
 const Revision = z

@@ -1,14 +1,10 @@
 import path from 'node:path';
+import { repoIdProblem } from '../hub/repo-id-problem.js';
 import { resolveRepoPathProblem } from '../hub/resolve-repo-path.js';
 import { AppError } from '../errors/app-error.js';
 
 /** A 40-hex git commit id, as `refs/{revision}` holds it and `snapshots/{commit}` is named. */
 const COMMIT_RE = /^[0-9a-f]{40}$/;
-/**
- * `org/name`, or a bare `name` (`gpt2`: the Hub's canonical models have no org), each part as the Hub allows them
- * (letters, digits, `-`, `_`, `.`), no `--` (the folder separator).
- */
-const REPO_ID_RE = /^([A-Za-z0-9][A-Za-z0-9_.-]{0,95}\/)?[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$/;
 /** A revision name usable as a path under `refs/` (branch, tag, `refs/pr/1`). */
 const REVISION_RE = /^[A-Za-z0-9_.\-/]{1,200}$/;
 
@@ -18,14 +14,16 @@ export function isCommitHash(value: string): boolean {
 }
 
 /**
- * Refuses a repo id that would not map to exactly one cache folder.
+ * Refuses a repo id that would not map to exactly one cache folder ({@link repoIdProblem}: no `--`, the folder
+ * separator, no `..`).
  * @throws AppError INVALID_REPO_ID
  */
 export function assertRepoId(repo: string): void {
-  if (!REPO_ID_RE.test(repo) || repo.includes('--') || repo.includes('..')) {
+  const problem = repoIdProblem(repo);
+  if (problem !== null) {
     throw new AppError({
       code: 'INVALID_REPO_ID',
-      message: `invalid Hugging Face repo id "${repo}" (expected org/name or name)`,
+      message: `invalid Hugging Face repo id ${JSON.stringify(repo)} (expected org/name or name): ${problem}`,
       statusCode: 400,
     });
   }

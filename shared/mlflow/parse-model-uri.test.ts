@@ -22,6 +22,8 @@ describe('parseModelUri', () => {
     });
     expect(parseModelUri('hf://org/name@v1.0')).toEqual({ kind: 'hf', repo: 'org/name', revision: 'v1.0' });
     expect(parseModelUri('hf://org/name')).toEqual({ kind: 'hf', repo: 'org/name', revision: 'main' });
+    // the Hub's canonical models have no org (huggingface_hub's validate_repo_id accepts them; so do deploy and warm)
+    expect(parseModelUri('hf://gpt2')).toEqual({ kind: 'hf', repo: 'gpt2', revision: 'main' });
     expect(parseModelUri('/models/iris')).toEqual({ kind: 'local', dir: '/models/iris' });
     expect(parseModelUri('file:///models/iris')).toEqual({ kind: 'local', dir: '/models/iris' });
   });
@@ -31,7 +33,8 @@ describe('parseModelUri', () => {
     expect(() => parseModelUri('runs:/abc/../../etc')).toThrow(/climbs out/);
     expect(() => parseModelUri('mlflow-artifacts:/1/../../x')).toThrow(/climbs out/);
     expect(() => parseModelUri('s3://bucket/model')).toThrow(/unsupported model URI scheme: s3:/);
-    expect(() => parseModelUri('hf://justname')).toThrow(/hf:\/\/<org>\/<name>/);
+    for (const bad of ['hf://org--x/name', 'hf://a/b/c', 'hf://org/name.git', 'hf://'])
+      expect(() => parseModelUri(bad)).toThrow(/hf:\/\/<org>\/<name>/);
   });
 });
 

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { repoIdProblem } from '../hub/repo-id-problem.js';
 
 /** A model URI as `modelctl fetch` accepts it (see {@link parseModelUri}). */
 export type ModelUri =
@@ -12,8 +13,9 @@ export type ModelUri =
   | { kind: 'hf'; repo: string; revision: string };
 
 /**
+ * The one model-URI grammar: fetch downloads what it accepts, and deploy refuses what it refuses.
  * Parses `models:/name/version`, `models:/name/Stage` (`latest` = highest version), `models:/name@alias`,
- * `models:/m-<id>`, `runs:/<run>/<path>`, `mlflow-artifacts:/<path>`, `hf://org/name[@revision]` and a local
+ * `models:/m-<id>`, `runs:/<run>/<path>`, `mlflow-artifacts:/<path>`, `hf://[org/]name[@revision]` (the repo id as {@link repoIdProblem} allows it) and a local
  * path (absolute, `./…`, or `file://…`).
  * @throws Error naming what is wrong; the caller turns it into a config error
  */
@@ -59,8 +61,9 @@ function parseHf(rest: string, uri: string): ModelUri {
   const at = rest.indexOf('@');
   const repo = at < 0 ? rest : rest.slice(0, at);
   const revision = at < 0 ? 'main' : nonEmpty(rest.slice(at + 1), 'revision', uri);
-  if (!/^[\w.-]+\/[\w.-]+$/.test(repo) || repo.includes('..'))
-    throw new Error(`expected hf://<org>/<name>[@revision], got ${uri}`);
+  const problem = repoIdProblem(repo);
+  if (problem !== null)
+    throw new Error(`expected hf://<org>/<name> or hf://<name>[@revision] (${problem}), got ${uri}`);
   return { kind: 'hf', repo, revision };
 }
 
