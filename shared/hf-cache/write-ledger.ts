@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { repoFolderName } from './cache-paths.js';
+import { createGroupCommit } from './group-commit.js';
 import { readJsonOrNull, writeJsonAtomic } from './write-json-atomic.js';
 
 /**
@@ -21,8 +22,14 @@ function ledgerPath(stateDir: string, repo: string): string {
   return path.join(stateDir, 'owned', `${repoFolderName(repo)}.json`);
 }
 
-/** Serializes read-modify-write of one ledger file inside this process. */
-const queues = new Map<string, Promise<unknown>>();
+/** One caller's change, and what it threw (that caller alone gets the error). */
+interface LedgerChange {
+  change: (ledger: RepoLedger) => void;
+  failed?: { error: unknown };
+}
+
+/** One group committer per ledger file in this process (read-modify-write of a file is never concurrent). */
+const committers = new Map<string, (change: LedgerChange) => Promise<void>>();
 
 /** The ledger of `repo` (empty when none). */
 export async function readLedger(stateDir: string, repo: string): Promise<RepoLedger> {
@@ -30,28 +37,47 @@ export async function readLedger(stateDir: string, repo: string): Promise<RepoLe
   return parsed.success ? parsed.data : { blobs: [], links: [], refs: [] };
 }
 
-/** Applies `change` to the ledger of `repo` and saves it atomically (one change at a time per file). */
+/**
+ * Applies `change` to the ledger of `repo` and saves it atomically; resolves once the change is on disk
+ * (fsynced and renamed into place), so a caller may then publish what the change records. Concurrent changes
+ * to one ledger share one write and one fsync (group commit): a download of many small files in parallel
+ * wrote and fsynced the whole ledger once per file.
+ */
 export async function updateLedger(
   stateDir: string,
   repo: string,
   change: (ledger: RepoLedger) => void,
 ): Promise<void> {
   const file = ledgerPath(stateDir, repo);
-  const previous = queues.get(file) ?? Promise.resolve();
-  const next = previous
-    .catch(() => undefined)
-    .then(async () => {
-      const ledger = await readLedger(stateDir, repo);
-      change(ledger);
-      ledger.blobs = [...new Set(ledger.blobs)];
-      ledger.links = [...new Set(ledger.links)];
-      ledger.refs = [...new Set(ledger.refs)];
-      await writeJsonAtomic(file, ledger);
-    });
-  queues.set(file, next);
-  try {
-    await next;
-  } finally {
-    if (queues.get(file) === next) queues.delete(file);
+  let commit = committers.get(file);
+  if (commit === undefined) {
+    commit = createGroupCommit<LedgerChange>(
+      (changes) => saveChanges(stateDir, repo, changes),
+      () => {
+        if (committers.get(file) === commit) committers.delete(file);
+      },
+    );
+    committers.set(file, commit);
   }
+  const entry: LedgerChange = { change };
+  await commit(entry);
+  if (entry.failed) throw entry.failed.error;
+}
+
+/** One read-modify-write: every change in order (one that throws is undone and left out), then one atomic save. */
+async function saveChanges(stateDir: string, repo: string, changes: LedgerChange[]): Promise<void> {
+  let ledger = await readLedger(stateDir, repo);
+  for (const entry of changes) {
+    const before = structuredClone(ledger);
+    try {
+      entry.change(ledger);
+    } catch (error) {
+      entry.failed = { error };
+      ledger = before;
+    }
+  }
+  ledger.blobs = [...new Set(ledger.blobs)];
+  ledger.links = [...new Set(ledger.links)];
+  ledger.refs = [...new Set(ledger.refs)];
+  await writeJsonAtomic(ledgerPath(stateDir, repo), ledger);
 }
