@@ -48,6 +48,10 @@ trap 'rm -rf "$tmp"' EXIT
 
 # ---- DNS, storage, Gateway API --------------------------------------------------------------------------------
 render "$CLUSTER_DIR/manifests/coredns.yaml" >"$tmp/coredns.yaml" && apply -f "$tmp/coredns.yaml"
+# The PVs' folders: hostPath ignores a pod's fsGroup, so each folder is made the way a provisioner that honours it
+# leaves a volume for fsGroup 1000 (the image's user, what `modelctl deploy` and the cleanup Service run as):
+# group 1000, group-writable, setgid so what pods create stays in the group.
+for n in 1 2 3; do install -d -m 2775 -o 0 -g 1000 "$STATE/volumes/pv-$n"; done
 render "$CLUSTER_DIR/manifests/storage.yaml" >"$tmp/storage.yaml" && apply -f "$tmp/storage.yaml"
 apply -f "$gateway_crds"
 

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 /** Helpers for the end-to-end suite: the cluster `make cluster` started, driven with its own kubectl. */
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CACHE = process.env.MODELCTL_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'modelctl');
+export const CACHE = process.env.MODELCTL_CACHE ?? path.join(process.env.HOME ?? '/root', '.cache', 'modelctl');
 
 /** The cluster's kubeconfig (cluster/lib.sh: $MODELCTL_CACHE/cluster/kubeconfig). Throws when the cluster is not up. */
 function kubeconfigPath(): string {

@@ -1,21 +1,28 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import {
+  MLFLOW_IN_CLUSTER,
+  MLFLOW_NS,
+  type MlflowFixtures,
+  ensureMlflow,
+  installModelctl,
+  venvPython,
+} from './mlflow.js';
 
 /**
  * `modelctl deploy` of an MLflow model against the MLflow tracking server running in the cluster: the Knative
  * Service becomes Ready (init container fetch, container serve, queue-proxy), and a request through the ingress
  * (Traefik behind net-gateway-api) gets the same predictions MLflow's own pyfunc computes for the same input.
- * Then: scale to zero (no pod left) and the next request wakes it through the activator.
+ * Knative's webhook refusal reaches the user. Then: scale to zero (no pod left) and the next request wakes it
+ * through the activator.
  */
-const NS = 'modelctl-e2e';
+const NS = MLFLOW_NS;
 const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 const SERVE_NAME = 'iris-e2e';
-const MLFLOW_IN_CLUSTER = `http://mlflow.${NS}.svc.cluster.local:5000`;
+const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
 const INPUT = {
   inputs: [
     [5.1, 3.5, 1.4, 0.2],
@@ -24,18 +31,7 @@ const INPUT = {
   ],
 };
 
-interface Fixtures {
-  e2e: { iris: { aliases: Record<string, string>; versions: { version: string; localPath: string }[] } };
-}
-
-let work: string;
-let fixtures: Fixtures;
-
-async function venvPython(): Promise<string> {
-  return (
-    await sh('bash', [path.join(REPO_ROOT, 'test', 'peers', 'ensure-python.sh'), '--print-python'])
-  ).stdout.trim();
-}
+let fixtures: MlflowFixtures;
 
 /** POST /invocations through the ingress with the Knative Service's host name. */
 async function invoke(): Promise<{ status: number; body: string }> {
@@ -47,41 +43,41 @@ async function invoke(): Promise<{ status: number; body: string }> {
   return { status: res.status, body: await res.text() };
 }
 
+function deployArgs(name: string): string[] {
+  return [
+    'deploy',
+    ...['--serve-name', name, '--model-uri', 'models:/iris-onnx@champion', '--artifact-version', 'v1'],
+    ...['--cores', '1', '--memory', '1', '--namespace', NS, '--image', 'dev.local/modelctl:e2e'],
+    ...['--mlflow-tracking-uri', MLFLOW_IN_CLUSTER, '--scale-to-zero-retention', '0s'],
+  ];
+}
+
+async function setInitContainersFlag(value: 'enabled' | 'disabled'): Promise<void> {
+  await kubectl(
+    'patch',
+    'configmap',
+    'config-features',
+    '-n',
+    'knative-serving',
+    '--type',
+    'merge',
+    '-p',
+    JSON.stringify({ data: { 'kubernetes.podspec-init-containers': value } }),
+  );
+}
+
 describe('modelctl deploy of an MLflow model on the cluster', () => {
   beforeAll(async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), 'modelctl-e2e-'));
-    await kubectl('apply', '-f', path.join(REPO_ROOT, 'test', 'e2e', 'manifests', 'mlflow.yaml'));
-    await kubectl('-n', NS, 'rollout', 'status', 'deployment/mlflow', '--timeout=300s');
-    // the host reaches the Service's cluster IP through kube-proxy's rules
-    const svc = await getJson<{ spec: { clusterIP: string } }>('service', 'mlflow', '-n', NS);
-    const out = path.join(work, 'fixtures.json');
-    await promisify(execFile)(
-      await venvPython(),
-      [
-        path.join(REPO_ROOT, 'test', 'fixtures', 'mlflow', 'make-models.py'),
-        ...['--work-dir', work, '--out', out, '--server', `e2e=http://${svc.spec.clusterIP}:5000`],
-      ],
-      { timeout: 600_000, maxBuffer: 64 << 20 },
-    );
-    fixtures = JSON.parse(await readFile(out, 'utf8')) as Fixtures;
+    await installModelctl();
+    fixtures = await ensureMlflow();
   }, 900_000);
 
   afterAll(async () => {
     await kubectl('-n', NS, 'delete', 'ksvc', SERVE_NAME, '--ignore-not-found').catch(() => undefined);
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   test('deploy --wait: Ready, and the ingress answers with MLflow pyfunc predictions', async () => {
-    await sh(
-      path.join(REPO_ROOT, 'bin', 'modelctl'),
-      [
-        'deploy',
-        ...['--serve-name', SERVE_NAME, '--model-uri', 'models:/iris-onnx@champion', '--artifact-version', 'v1'],
-        ...['--cores', '1', '--memory', '1', '--namespace', NS, '--image', 'dev.local/modelctl:e2e'],
-        ...['--mlflow-tracking-uri', MLFLOW_IN_CLUSTER, '--scale-to-zero-retention', '0s', '--wait'],
-      ],
-      { timeoutMs: 600_000 },
-    );
+    await sh(MODELCTL, [...deployArgs(SERVE_NAME), '--wait'], { timeoutMs: 600_000 });
     await waitReady('ksvc', NS, SERVE_NAME);
 
     const champion = fixtures.e2e.iris.aliases.champion;
@@ -97,12 +93,59 @@ describe('modelctl deploy of an MLflow model on the cluster', () => {
       (await promisify(execFile)(await venvPython(), ['-c', script, local, JSON.stringify(INPUT)])).stdout,
     ) as unknown;
 
-    const res = await waitFor('the ingress to route to the Revision', async () => {
-      const r = await invoke();
-      return r.status === 200 ? r : undefined;
-    });
+    let last = { status: 0, body: '' };
+    const res = await waitFor(
+      'the ingress to route to the Revision',
+      async () => {
+        last = await invoke();
+        return last.status === 200 ? last : undefined;
+      },
+      {
+        describe: async () =>
+          `last answer: ${last.status} ${last.body.slice(0, 300)}\n` +
+          (await kubectl(
+            'get',
+            'ksvc,httproute,ingresses.networking.internal.knative.dev,pods',
+            '-n',
+            NS,
+            '-o',
+            'wide',
+          )),
+      },
+    );
     const got = JSON.parse(res.body) as { predictions: unknown };
     expect(JSON.stringify(got.predictions)).toBe(JSON.stringify(expected));
+  });
+
+  test("a pod spec needing a flag that is off: Knative's webhook message reaches the user", async () => {
+    await setInitContainersFlag('disabled');
+    try {
+      // the webhook reads config-features from its informer: wait until it refuses an init container
+      await waitFor(
+        'the webhook to see the flag off',
+        async () =>
+          await sh(MODELCTL, [...deployArgs('iris-flag-off'), '--dry-run', 'server']).then(
+            () => undefined,
+            () => true,
+          ),
+      );
+      const failed = await sh(MODELCTL, deployArgs('iris-flag-off')).then(
+        () => null,
+        (err: unknown) => String(err),
+      );
+      expect(failed).not.toBeNull();
+      expect(failed).toContain('enable kubernetes.podspec-init-containers in ConfigMap config-features');
+      expect(failed).toContain('must not set the field(s): spec.template.spec.initContainers');
+      const left = await getJson<{ items: unknown[] }>(
+        'ksvc',
+        '-n',
+        NS,
+        '--field-selector=metadata.name=iris-flag-off',
+      );
+      expect(left.items).toHaveLength(0);
+    } finally {
+      await setInitContainersFlag('enabled');
+    }
   });
 
   test('scales to zero, and the next request through the ingress wakes it', async () => {

@@ -14,9 +14,11 @@ if ! running kube-apiserver; then
 fi
 image="${IMAGE:-modelctl:dev}"
 make --no-print-directory image IMAGE="$image"
-# the dev overlay's image (config/dev/kustomization.yaml images:), and a dev.local name for ad-hoc Services
-dev_image="$(awk '/newName:/ { n = $2 } /newTag:/ { t = $2 } END { print n ":" t }' config/dev/kustomization.yaml)"
-bash cluster/load-image.sh "$image" "$dev_image" dev.local/modelctl:e2e
+# the names the dev overlay's manifests use for our image (imageProxy + tag, from `make render ENV=dev`), and a
+# dev.local name for ad-hoc Services
+mapfile -t dev_images < <(bash knative/install.sh render dev | awk '$1 == "image:" && $2 ~ /\/modelctl:/ { print $2 }' | sort -u)
+[ "${#dev_images[@]}" -gt 0 ] || { echo "test-e2e: no modelctl image in the dev overlay's render" >&2; exit 1; }
+bash cluster/load-image.sh "$image" "${dev_images[@]}" dev.local/modelctl:e2e
 # the in-cluster MLflow tracking server (test/e2e/images/mlflow)
 bash test/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
 bash cluster/load-image.sh modelctl-e2e-mlflow:dev dev.local/modelctl-e2e-mlflow:dev

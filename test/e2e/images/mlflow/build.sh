@@ -10,7 +10,8 @@ venv="$(dirname "$(dirname "$python")")"
 home="$(awk -F' = ' '$1 == "home" { print $2 }' "$venv/pyvenv.cfg")"
 prefix="$(dirname "$home")"
 [ "$prefix" != /usr ] || { echo "mlflow image: the venv's Python is the system's ($home): not supported yet" >&2; exit 1; }
-key="$(basename "$venv")"
+# rebuilt when the venv or this Dockerfile changes
+key="$(basename "$venv")-$(sha256sum "$here/Dockerfile" | cut -c1-12)"
 if [ "$(docker image inspect -f '{{ index .Config.Labels "dev.modelctl.venv" }}' "$tag" 2>/dev/null)" = "$key" ]; then
   exit 0
 fi
