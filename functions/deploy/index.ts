@@ -1,6 +1,6 @@
 import { isAppError } from '../../shared/errors/app-error.js';
 import { loadKubeConfig, type KubeConfig } from '../../shared/k8s/load-kube-config.js';
-import { describeIssues } from '../../shared/config/models-config.js';
+import { describeIssues } from '../../shared/config/describe-issues.js';
 import { DeployOptions } from './deploy-options.js';
 import { deployService, type DeployMode } from './deploy-service.js';
 

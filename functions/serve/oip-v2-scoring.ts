@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeFirstIssue } from '../../shared/config/describe-issues.js';
 import { jsonScalars } from './format-predictions.js';
 import type { TensorMeta, WireTensor } from './model-io.js';
 import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
@@ -77,8 +78,7 @@ function parseInferRequest(body: Uint8Array): InferRequest {
   }
   const parsed = InferRequest.safeParse(doc);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw v2Error(400, `invalid inference request: ${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+    throw v2Error(400, `invalid inference request: ${describeFirstIssue(parsed.error, 'body')}`);
   }
   return parsed.data;
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeIssues } from '../../shared/config/describe-issues.js';
 import { parseModelsConfigMapData, type ModelsConfig } from '../../shared/config/models-config.js';
 import { AppError, isAppError } from '../../shared/errors/app-error.js';
 import type { CloudEventOutcome } from '../../shared/cloudevents/mount-cloud-event-route.js';
@@ -186,7 +187,7 @@ function configMapOf(event: ReceivedCloudEvent): ConfigMapObject {
   }
   const parsed = ConfigMapObject.safeParse(data);
   if (parsed.success) return parsed.data;
-  const fields = parsed.error.issues.map((i) => `${i.path.join('.') || '(data)'}: ${i.message}`).join('; ');
+  const fields = describeIssues(parsed.error.issues, { root: '(data)' }).join('; ');
   throw new AppError({
     code: 'BAD_EVENT_DATA',
     statusCode: 400,

@@ -2,6 +2,7 @@ import { isMap, isScalar, LineCounter, parseDocument, visit, YAMLParseError, typ
 import { z } from 'zod';
 import { ConfigError } from '../errors/app-error.js';
 import { repoIdProblem } from '../hub/repo-id-problem.js';
+import { describeIssues } from './describe-issues.js';
 
 /**
  * The warm/agent configuration (the seed's values), published by users as the `models.yaml` key of the
@@ -117,7 +118,7 @@ export function parseModelsConfig(yamlText: string): ModelsConfig {
     delete rest.hfToken;
     const lines = ['hfToken: must not be in the ConfigMap; put the token in a Secret (HF_TOKEN)'];
     const others = ModelsConfig.safeParse(rest);
-    if (!others.success) lines.push(...describeIssues(others.error.issues));
+    if (!others.success) lines.push(...describeIssues(others.error.issues, { keyName: 'model id' }));
     throw new ConfigError(lines.join('\n'));
   }
   const result = ModelsConfig.safeParse(raw ?? {});
@@ -131,7 +132,7 @@ export function parseModelsConfig(yamlText: string): ModelsConfig {
     }
     return result.data;
   }
-  throw new ConfigError(describeIssues(result.error.issues).join('\n'));
+  throw new ConfigError(describeIssues(result.error.issues, { keyName: 'model id' }).join('\n'));
 }
 
 /**
@@ -215,32 +216,4 @@ function firstDuplicateKey(doc: Document, lineCounter: LineCounter): string | nu
     },
   });
   return found;
-}
-
-/** One line per bad field, led by its path; unknown keys get one line each, naming the key. */
-export function describeIssues(issues: readonly z.core.$ZodIssue[]): string[] {
-  const lines: string[] = [];
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) lines.push(`${formatPath([...issue.path, key])}: unknown key`);
-    } else if (issue.code === 'invalid_key') {
-      const detail = issue.issues.map((i) => i.message).join('; ');
-      lines.push(`${formatPath(issue.path)}: invalid model id: ${detail}`);
-    } else {
-      lines.push(`${formatPath(issue.path)}: ${issue.message}`);
-    }
-  }
-  return lines;
-}
-
-/** `models["org/name"].revision`, `models["org/name"].allow_patterns[1]`, `(root)`. */
-function formatPath(path: readonly PropertyKey[]): string {
-  if (path.length === 0) return '(root)';
-  let out = '';
-  path.forEach((part, i) => {
-    if (typeof part === 'number') out += `[${part}]`;
-    else if (typeof part === 'string' && /^[A-Za-z_][A-Za-z0-9_]*$/.test(part)) out += i === 0 ? part : `.${part}`;
-    else out += `[${JSON.stringify(String(part))}]`;
-  });
-  return out;
 }

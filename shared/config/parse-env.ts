@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import { ConfigError } from '../errors/app-error.js';
+import { describeIssues } from './describe-issues.js';
 
 /**
  * Parses an environment-shaped record with `schema`, once, at a role's edge.
@@ -8,15 +9,5 @@ import { ConfigError } from '../errors/app-error.js';
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>): z.output<S> {
   const result = schema.safeParse(env);
   if (result.success) return result.data;
-  throw new ConfigError(formatIssues(result.error.issues));
-}
-
-/** One line per issue, led by the dotted path of the offending key. */
-function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues
-    .map((issue) => {
-      const where = issue.path.length > 0 ? issue.path.map(String).join('.') : '(root)';
-      return `${where}: ${issue.message}`;
-    })
-    .join('\n');
+  throw new ConfigError(describeIssues(result.error.issues).join('\n'));
 }

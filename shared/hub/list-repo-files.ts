@@ -1,5 +1,6 @@
 import { listFiles } from '@huggingface/hub';
 import { z } from 'zod';
+import { describeFirstIssue } from '../config/describe-issues.js';
 import { AppError } from '../errors/app-error.js';
 import { assertRepoFilePath, assertRepoId, isCommitHash } from '../hf-cache/cache-paths.js';
 import { createHubFetch, type HubAccess } from './hub-fetch.js';
@@ -80,7 +81,7 @@ export async function listRepoTree(params: {
   for await (const raw of listing) {
     if (raw.type !== 'file') continue;
     const entry = FileEntry.safeParse(raw);
-    if (!entry.success) throw badResponse(what, `unexpected file entry: ${entry.error.issues[0]?.message ?? ''}`);
+    if (!entry.success) throw badResponse(what, `unexpected file entry: ${describeFirstIssue(entry.error)}`);
     files.push(toRepoFile(entry.data));
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

@@ -1,6 +1,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
 import type { z } from 'zod';
+import { describeFirstIssue } from '../config/describe-issues.js';
 import { addSecretValues, redactSecrets } from '../log/create-logger.js';
 import { parseRetryAfter, withRetry, type RetryAttempt } from '../retry/with-retry.js';
 import { MlflowError, isRetryableMlflowError } from './mlflow-error.js';
@@ -115,7 +116,7 @@ export class MlflowClient {
     if (!parsed.success) {
       throw new MlflowError({
         code: 'MLFLOW_BAD_RESPONSE',
-        message: `MLflow at ${this.origin} sent an unexpected answer for ${params.what}: ${parsed.error.issues[0]?.message ?? 'invalid'}`,
+        message: `MLflow at ${this.origin} sent an unexpected answer for ${params.what}: ${describeFirstIssue(parsed.error)}`,
       });
     }
     return parsed.data;

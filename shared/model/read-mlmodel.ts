@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { describeFirstIssue } from '../config/describe-issues.js';
 import { AppError } from '../errors/app-error.js';
 import { parseSignature, type Signature } from './signature.js';
 
@@ -96,10 +97,7 @@ function loadMlmodelYaml(dir: string): z.infer<typeof MLmodelYaml> {
   }
   const parsed = MLmodelYaml.safeParse(doc);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw invalid(
-      `${file} is not an MLflow model: ${issue?.path.join('.') || 'document'}: ${issue?.message ?? 'invalid'}`,
-    );
+    throw invalid(`${file} is not an MLflow model: ${describeFirstIssue(parsed.error, 'document')}`);
   }
   return parsed.data;
 }

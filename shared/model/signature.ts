@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { describeFirstIssue } from '../config/describe-issues.js';
 
 /** numpy dtype names MLflow writes in tensor specs. */
 const TENSOR_DTYPES = [
@@ -82,8 +83,7 @@ export function parseSignature(
 function parseSchema(value: unknown, where: string): Schema | null {
   if (value === null || value === undefined) return null;
   const parsed = SchemaJson.safeParse(parseJsonString(value, where));
-  if (!parsed.success)
-    throw new Error(`${where} is not an MLflow schema: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+  if (!parsed.success) throw new Error(`${where} is not an MLflow schema: ${describeFirstIssue(parsed.error)}`);
   const items = parsed.data;
   if (items.every((i) => i.type === 'tensor')) {
     return { kind: 'tensor', specs: items.map((i) => toTensorSpec(TensorSpecJson.parse(i), where)) };

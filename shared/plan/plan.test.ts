@@ -53,7 +53,7 @@ describe('parsePlan', () => {
     const plan = buildPlan({ config: parseModelsConfig('models: {org/b: {}}'), models: [model], source });
     const bad = JSON.parse(serializePlan(plan)) as { models: { files: { size: number }[] }[] };
     bad.models[0]!.files[0]!.size = -1;
-    expect(() => parsePlan(JSON.stringify(bad))).toThrow(/models\.0\.files\.0\.size: /);
+    expect(() => parsePlan(JSON.stringify(bad))).toThrow(/models\[0\]\.files\[0\]\.size: /);
   });
 });
 

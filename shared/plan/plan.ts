@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { ModelsConfig, ModelsSettings } from '../config/models-config.js';
+import { describeIssues } from '../config/describe-issues.js';
 
 /**
  * The plan: what the warm function resolved once for the whole fleet, published as the `plan.json` key of
@@ -165,7 +166,7 @@ export function parsePlan(text: string): Plan {
   }
   const result = Plan.safeParse(raw);
   if (result.success) return result.data;
-  const lines = result.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`);
+  const lines = describeIssues(result.error.issues);
   throw new Error(`${PLAN_KEY}: invalid plan\n${lines.join('\n')}`);
 }
 
