@@ -4,7 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
 import { DiskGuard, type FreeBytes } from '../../shared/hf-cache/disk-guard.js';
-import type { RetryPolicy } from '../../shared/hub/download-blob.js';
+import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
 import type { NodeLabels } from '../../shared/k8s/node-labels.js';
 import type { RecordEvent } from '../../shared/k8s/record-event.js';
@@ -59,7 +59,7 @@ export interface NodeAgentDeps {
   /** namespace the Node's Events are recorded in */
   eventNamespace: string;
   metrics: AgentMetrics;
-  retry?: RetryPolicy | undefined;
+  retry?: HubRetryPolicy | undefined;
   freeBytes?: FreeBytes | undefined;
   /**
    * `repo@commit` of the snapshots Ready pods on this node serve (list-serving-pods.ts); they are never evicted.

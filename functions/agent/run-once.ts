@@ -5,7 +5,7 @@ import { parseModelsConfig, type ModelsConfig } from '../../shared/config/models
 import { ConfigError } from '../../shared/errors/app-error.js';
 import { DiskGuard, type FreeBytes } from '../../shared/hf-cache/disk-guard.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
-import type { RetryPolicy } from '../../shared/hub/download-blob.js';
+import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { ModelState } from './model-state.js';
@@ -26,7 +26,7 @@ export async function runOnce(params: {
   gpuType: string | null;
   access: HubAccess;
   concurrency: number;
-  retry?: RetryPolicy | undefined;
+  retry?: HubRetryPolicy | undefined;
   freeBytes?: FreeBytes | undefined;
   metrics?: AgentMetrics | undefined;
   signal?: AbortSignal | undefined;

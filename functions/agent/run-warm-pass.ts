@@ -5,7 +5,7 @@ import type { DiskGuard } from '../../shared/hf-cache/disk-guard.js';
 import { downloadSnapshot } from '../../shared/hub/download-snapshot.js';
 import { isPermanentHubError } from '../../shared/hub/hub-error.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
-import type { RetryPolicy } from '../../shared/hub/download-blob.js';
+import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import { redactSecrets, type Logger } from '../../shared/log/create-logger.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { ModelState } from './model-state.js';
@@ -20,7 +20,7 @@ export interface WarmContext {
   /** bounds the files downloaded at once across all models */
   limit: LimitFunction;
   dispatcher?: Dispatcher | undefined;
-  retry?: RetryPolicy | undefined;
+  retry?: HubRetryPolicy | undefined;
   metrics?: AgentMetrics | undefined;
   /** re-hash what is on disk (the periodic check) */
   verifyHashes?: boolean | undefined;

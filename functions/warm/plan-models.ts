@@ -1,7 +1,8 @@
 import pLimit from 'p-limit';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
-import { resolveModel, type HubRequestCounts, type HubRetryPolicy } from '../../shared/hub/resolve-model.js';
+import { resolveModel, type HubRequestCounts } from '../../shared/hub/resolve-model.js';
+import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { Plan, PlanModel } from '../../shared/plan/plan.js';
 

@@ -1,5 +1,5 @@
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
-import type { HubRetryPolicy } from '../../shared/hub/resolve-model.js';
+import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { ConfigMaps } from '../../shared/k8s/config-maps.js';
 import type { RecordEvent } from '../../shared/k8s/record-event.js';
 import type { WarmMetrics } from './warm-metrics.js';

@@ -7,14 +7,13 @@ import { deleteResumeRecord } from '../hf-cache/resume-record.js';
 import { withFileLock } from '../hf-cache/with-file-lock.js';
 import { updateLedger } from '../hf-cache/write-ledger.js';
 import type { Logger } from '../log/create-logger.js';
-import { withRetry } from '../retry/with-retry.js';
 import type { HashStream } from './hash-pool.js';
-import { isRetryableHubError } from './hub-error.js';
 import type { HubAccess } from './hub-fetch.js';
 import type { RepoFile } from './list-repo-files.js';
 import { dropPartialBlobFile, openPartialBlobFile, type PartialBlobFile } from './partial-blob-file.js';
 import { receiveBlob } from './receive-blob.js';
 import type { BlobProgress } from './slab-writer.js';
+import { withHubRetry, type HubRetryPolicy } from './with-hub-retry.js';
 
 /** What one blob download did. */
 export interface BlobOutcome {
@@ -26,16 +25,6 @@ export interface BlobOutcome {
   resumedBytes: number;
 }
 
-/** Retry policy for one blob (transient Hub errors, dropped connections, slow bodies, a failed hash). */
-export interface RetryPolicy {
-  /** @default 8 */
-  maxRetries?: number;
-  /** @default 1000 */
-  baseDelayMs?: number;
-  /** @default 60000 */
-  maxDelayMs?: number;
-}
-
 export interface DownloadBlobParams {
   access: HubAccess;
   paths: RepoCachePaths;
@@ -45,7 +34,7 @@ export interface DownloadBlobParams {
   stateDir: string;
   diskGuard?: DiskGuard | undefined;
   dispatcher?: Dispatcher | undefined;
-  retry?: RetryPolicy | undefined;
+  retry?: HubRetryPolicy | undefined;
   /** called with each chunk's byte count as it lands on disk (metrics) */
   onBytes?: ((bytes: number) => void) | undefined;
   signal?: AbortSignal | undefined;
@@ -127,7 +116,9 @@ function receiveWithRetry(params: DownloadBlobParams, partial: PartialBlobFile, 
     dispatcher: params.dispatcher,
     signal: params.signal,
   };
-  return withRetry({
+  return withHubRetry({
+    operation: 'download',
+    policy: params.retry,
     run: () =>
       receiveBlob({
         request,
@@ -137,13 +128,10 @@ function receiveWithRetry(params: DownloadBlobParams, partial: PartialBlobFile, 
         onBytes: params.onBytes,
         socketMinBytes: params.socketMinBytes,
       }),
-    maxRetries: params.retry?.maxRetries ?? 8,
-    baseDelayMs: params.retry?.baseDelayMs ?? 1000,
-    maxDelayMs: params.retry?.maxDelayMs ?? 60_000,
-    isRetryable: isRetryableHubError,
-    onRetry: (a) =>
-      params.log.warn({ path: file.path, retry: a.retry, delayMs: a.delayMs, err: a.error }, 'blob download retry'),
-    ...(params.signal ? { signal: params.signal } : {}),
+    log: params.log,
+    logFields: { path: file.path },
+    logMessage: 'blob download retry',
+    signal: params.signal,
   });
 }
 

@@ -10,13 +10,12 @@ import { readLedger, updateLedger } from '../hf-cache/write-ledger.js';
 import { writeRef } from '../hf-cache/write-ref.js';
 import { writeTreeCache } from '../hf-cache/write-tree-cache.js';
 import type { Logger } from '../log/create-logger.js';
-import { withRetry } from '../retry/with-retry.js';
 import { downloadBlob, type DownloadBlobParams } from './download-blob.js';
 import { filterRepoFiles } from './filter-repo-files.js';
 import { blobHashSpec, hashPool } from './hash-pool.js';
-import { isRetryableHubError } from './hub-error.js';
 import { listRepoFiles, type RepoFile } from './list-repo-files.js';
 import { resolveRevision } from './resolve-revision.js';
+import { withHubRetry } from './with-hub-retry.js';
 
 /** What a snapshot download found and did. */
 export interface SnapshotResult {
@@ -125,15 +124,7 @@ async function listSnapshotFiles(
 }
 
 async function hubCall<T>(params: DownloadSnapshotParams, log: Logger, run: () => Promise<T>): Promise<T> {
-  return withRetry({
-    run,
-    maxRetries: params.retry?.maxRetries ?? 8,
-    baseDelayMs: params.retry?.baseDelayMs ?? 1000,
-    maxDelayMs: params.retry?.maxDelayMs ?? 60_000,
-    isRetryable: isRetryableHubError,
-    onRetry: (a) => log.warn({ retry: a.retry, delayMs: a.delayMs, err: a.error }, 'hub request retry'),
-    ...(params.signal ? { signal: params.signal } : {}),
-  });
+  return withHubRetry({ run, operation: 'download', policy: params.retry, log, signal: params.signal });
 }
 
 /** One file per etag that is not yet a complete blob. */

@@ -1,29 +1,18 @@
 import type { ModelSpec } from '../config/models-config.js';
 import type { PlanFile, PlanModel } from '../plan/plan.js';
-import { withRetry, type RetryAttempt } from '../retry/with-retry.js';
-import { HubError, isRetryableHubError } from './hub-error.js';
+import { HubError } from './hub-error.js';
 import { createHubFetch, type HubAccess } from './hub-fetch.js';
 import { listRepoTree, type RepoFile } from './list-repo-files.js';
 import { resolvePatterns } from './resolve-patterns.js';
 import { resolveRepoPathProblem } from './resolve-repo-path.js';
 import { HUB_API_TIMEOUT_MS, resolveRevision } from './resolve-revision.js';
+import { withHubRetry, type HubRetryPolicy } from './with-hub-retry.js';
 
 /** Hub requests made while resolving, by endpoint (for metrics and the "one resolution per model" check). */
 export interface HubRequestCounts {
   revision: number;
   tree: number;
   resolve: number;
-}
-
-/** How transient Hub failures (429, 5xx, dropped connections) are retried. */
-export interface HubRetryPolicy {
-  /** @default 3 */
-  maxRetries?: number;
-  /** @default 1000 */
-  baseDelayMs?: number;
-  /** @default 60000: a longer Retry-After gives up until the next event */
-  maxDelayMs?: number;
-  onRetry?: (attempt: RetryAttempt) => void;
 }
 
 /**
@@ -168,14 +157,7 @@ async function checkDownloadAccess(params: {
 }
 
 function retryHub<T>(run: () => Promise<T>, policy: HubRetryPolicy | undefined): Promise<T> {
-  return withRetry({
-    run,
-    maxRetries: policy?.maxRetries ?? 3,
-    baseDelayMs: policy?.baseDelayMs ?? 1000,
-    maxDelayMs: policy?.maxDelayMs ?? 60_000,
-    isRetryable: isRetryableHubError,
-    ...(policy?.onRetry ? { onRetry: policy.onRetry } : {}),
-  });
+  return withHubRetry({ run, operation: 'resolve', policy });
 }
 
 const STATUS_BY_CODE: Record<string, PlanModel['status']> = {
