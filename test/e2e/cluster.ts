@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { request } from 'undici';
 
 /** Helpers for the end-to-end suite: the cluster `make cluster` started, driven with its own kubectl. */
 
@@ -132,4 +133,26 @@ export async function waitReady(kind: string, namespace: string, name?: string, 
       describe: async () => kubectl('get', kind, '-n', namespace, ...(name ? [name] : []), '-o', 'wide'),
     },
   );
+}
+
+/** The ingress (Traefik's NodePort on the node address; cluster/README.md). */
+export const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
+
+/**
+ * POSTs JSON to a Knative Service through the ingress, routed by its host name `<service>.<namespace>.example.com`.
+ * undici's `request`, not the global `fetch`: fetch treats `Host` as a forbidden header and drops it, so the
+ * ingress would see the node address and answer 404.
+ */
+export async function postThroughIngress(
+  service: string,
+  namespace: string,
+  urlPath: string,
+  body: unknown,
+): Promise<{ status: number; body: string }> {
+  const res = await request(`${INGRESS}${urlPath}`, {
+    method: 'POST',
+    headers: { host: `${service}.${namespace}.example.com`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: res.statusCode, body: await res.body.text() };
 }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, sh, waitFor } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor } from './cluster.js';
 import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl } from './mlflow.js';
 
 /**
@@ -9,10 +9,9 @@ import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl } from './m
  * pod, and no request fails: queue-proxy drains, serve finishes what it accepted and exits on SIGTERM.
  */
 const NS = MLFLOW_NS;
-const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 const NAME = 'iris-drain';
 const REVISION = `${NAME}-v1`;
-const INPUT = JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
+const INPUT = { inputs: [[5.1, 3.5, 1.4, 0.2]] };
 
 interface Pod {
   metadata: { name: string; deletionTimestamp?: string };
@@ -34,14 +33,9 @@ function load(workers: number): { stop: () => Promise<{ ok: number; failures: st
   const worker = async (): Promise<void> => {
     while (running) {
       try {
-        const res = await fetch(`${INGRESS}/invocations`, {
-          method: 'POST',
-          headers: { host: `${NAME}.${NS}.example.com`, 'content-type': 'application/json' },
-          body: INPUT,
-        });
-        const body = await res.text();
+        const res = await postThroughIngress(NAME, NS, '/invocations', INPUT);
         if (res.status === 200) ok += 1;
-        else failures.push(`${res.status} ${body.slice(0, 200)}`);
+        else failures.push(`${res.status} ${res.body.slice(0, 200)}`);
       } catch (err) {
         failures.push(String(err));
       }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
 import {
   MLFLOW_IN_CLUSTER,
   MLFLOW_NS,
@@ -20,7 +20,6 @@ import {
  * through the activator.
  */
 const NS = MLFLOW_NS;
-const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 const SERVE_NAME = 'iris-e2e';
 const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
 const INPUT = {
@@ -34,14 +33,7 @@ const INPUT = {
 let fixtures: MlflowFixtures;
 
 /** POST /invocations through the ingress with the Knative Service's host name. */
-async function invoke(): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${INGRESS}/invocations`, {
-    method: 'POST',
-    headers: { host: `${SERVE_NAME}.${NS}.example.com`, 'content-type': 'application/json' },
-    body: JSON.stringify(INPUT),
-  });
-  return { status: res.status, body: await res.text() };
-}
+const invoke = () => postThroughIngress(SERVE_NAME, NS, '/invocations', INPUT);
 
 function deployArgs(name: string): string[] {
   return [

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFile, readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
 import { MLFLOW_IN_CLUSTER, ensureMlflow, installModelctl } from './mlflow.js';
 
 /**
@@ -11,7 +11,6 @@ import { MLFLOW_IN_CLUSTER, ensureMlflow, installModelctl } from './mlflow.js';
  * expired entry a running pod uses stays.
  */
 const NS = 'modelctl-system';
-const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
 const WAKE = 'iris-pvc-wake';
 const KEEP = 'iris-pvc-keep';
@@ -24,14 +23,7 @@ interface Pod {
 
 let cacheRoot: string;
 
-async function invoke(service: string): Promise<{ status: number; body: string }> {
-  const res = await fetch(`${INGRESS}/invocations`, {
-    method: 'POST',
-    headers: { host: `${service}.${NS}.example.com`, 'content-type': 'application/json' },
-    body: JSON.stringify(INPUT),
-  });
-  return { status: res.status, body: await res.text() };
-}
+const invoke = (service: string) => postThroughIngress(service, NS, '/invocations', INPUT);
 
 async function deployPvc(name: string, uri: string, extra: string[]): Promise<void> {
   await sh(
