@@ -59,6 +59,12 @@ const OPTIONS: readonly EnvOption[] = [
     defaultText: '100',
   },
   {
+    flag: '--max-request-values <n>',
+    env: 'SERVE_MAX_REQUEST_VALUES',
+    description: 'most JSON values (or CSV fields) in one request, then 413 before it is parsed',
+    defaultText: '5000000',
+  },
+  {
     flag: '--intra-op-threads <n>',
     env: 'SERVE_INTRA_OP_THREADS',
     description: 'onnxruntime intra-op threads per run',

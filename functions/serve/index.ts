@@ -31,6 +31,8 @@ const ServeEnv = z
     SERVE_INTRA_OP_THREADS: z.coerce.number().int().min(1).optional(),
     MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
     SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
+    // parsing costs tens of bytes per JSON value: a body's value count bounds its memory, not its size (issue 14)
+    SERVE_MAX_REQUEST_VALUES: z.coerce.number().int().min(1).default(5_000_000),
     DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
     SERVE_RUNTIME: z.enum(['auto', 'onnx', 'pyfunc']).default('auto'),
     SERVE_PYTHON: z.string().min(1).default('python3'),
@@ -94,6 +96,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     maxQueue: config.SERVE_MAX_QUEUE,
     maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
     maxBatchDelayMs: config.SERVE_MAX_BATCH_DELAY_MS,
+    maxRequestValues: config.SERVE_MAX_REQUEST_VALUES,
     intraOpThreads: config.SERVE_INTRA_OP_THREADS,
     pyfunc: {
       runtime: config.SERVE_RUNTIME,

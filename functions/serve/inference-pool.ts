@@ -44,6 +44,8 @@ export async function createInferencePool(params: {
   maxBatchSize: number;
   /** SERVE_MAX_BATCH_DELAY_MS: longest a request waits for others while a thread is free */
   maxBatchDelayMs: number;
+  /** SERVE_MAX_REQUEST_VALUES: requests holding more values are refused (413) before they are parsed */
+  maxRequestValues: number;
 }): Promise<InferencePool> {
   const workerData: WorkerInit = {
     onnxPath: params.onnxPath,
@@ -51,6 +53,7 @@ export async function createInferencePool(params: {
     modelName: params.modelName,
     signature: params.signature,
     examplePath: params.examplePath,
+    limits: { maxValues: params.maxRequestValues },
   };
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),

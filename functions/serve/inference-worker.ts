@@ -10,7 +10,7 @@ import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { scoreMerged } from './batching/merge-runs.js';
 import { badRequest } from './scoring-error.js';
-import { score, type ScoringAnswer, type ScoringModel, type ScoringTask } from './scoring.js';
+import { score, type ScoringAnswer, type ScoringLimits, type ScoringModel, type ScoringTask } from './scoring.js';
 
 export interface WorkerInit {
   onnxPath: string;
@@ -19,6 +19,8 @@ export interface WorkerInit {
   signature: Signature | null;
   /** the serving input example, run once as a `POST /invocations` when the session is created */
   examplePath: string | null;
+  /** what one request may cost (SERVE_MAX_REQUEST_VALUES) */
+  limits: ScoringLimits;
 }
 /** What a thread reports once loaded: the graph, and how its run of the input example went. */
 export interface ThreadReport {
@@ -63,7 +65,7 @@ async function scoreBatch(tasks: ScoringTask[], maxRows: number): Promise<unknow
   const scoring = model;
   const settled = await scoreMerged({
     tasks,
-    scoreOne: (task, runMerged) => score(task, { ...scoring, run: runMerged }),
+    scoreOne: (task, runMerged) => score(task, { ...scoring, run: runMerged }, init.limits),
     run,
     maxRows,
   });
@@ -84,7 +86,7 @@ function moved(value: unknown, bodies: Uint8Array[]): unknown {
 async function scoreTask(task: ScoringTask): Promise<ScoringAnswer | ScoringRefusal> {
   try {
     model ??= { name: init.modelName, io: modelIo(), run };
-    return await score(task, model);
+    return await score(task, model, init.limits);
   } catch (err) {
     return refusalOf(err);
   }

@@ -102,6 +102,8 @@ async function loadOnnxModel(params: {
   maxBatchSize: number;
   /** SERVE_MAX_BATCH_DELAY_MS */
   maxBatchDelayMs: number;
+  /** SERVE_MAX_REQUEST_VALUES */
+  maxRequestValues: number;
   /** overrides onnx_session_options.intra_op_num_threads */
   intraOpThreads: number | undefined;
   log: Logger;
@@ -120,6 +122,7 @@ async function loadOnnxModel(params: {
     maxQueue: params.maxQueue,
     maxBatchSize: params.maxBatchSize,
     maxBatchDelayMs: params.maxBatchDelayMs,
+    maxRequestValues: params.maxRequestValues,
   });
   try {
     const model: ServedModel = {

@@ -32,9 +32,10 @@ function fakeModel(): ScoringModel & { fed: Record<string, WireTensor>[] } {
   };
 }
 
+const LIMITS = { maxValues: 1000 };
 const bytes = (text: string) => new TextEncoder().encode(text);
 const answer = async (task: ScoringTask, model = fakeModel()) =>
-  JSON.parse(new TextDecoder().decode((await score(task, model)).body)) as unknown;
+  JSON.parse(new TextDecoder().decode((await score(task, model, LIMITS)).body)) as unknown;
 
 describe('score (what an inference thread answers)', () => {
   it('answers MLflow JSON tensor input with a dict of outputs, fed as float32', async () => {
@@ -105,7 +106,7 @@ describe('score (what an inference thread answers)', () => {
     ['v1 without instances', { protocol: 'kserve-v1', body: bytes('{"inputs": []}') }, 400, /instances/],
   ])('refuses %s with an AppError the route can answer', async (_what, task, status, message) => {
     const model = fakeModel();
-    const err = await score(task, model).catch((e: unknown) => e);
+    const err = await score(task, model, LIMITS).catch((e: unknown) => e);
     expect(isAppError(err) && [err.statusCode, err.message]).toEqual([status, expect.stringMatching(message)]);
     expect(model.fed).toHaveLength(0);
   });

@@ -1,6 +1,7 @@
 // What an inference thread does with one request, end to end: parse the body (for large inputs, parsing JSON
 // costs more than the model), check it against the model, run the session, and serialise the answer. The main
 // thread only moves bytes: the body in, the answer out, both transferred, never copied or parsed there.
+import { checkRequestValues } from './count-request-values.js';
 import { scoreInvocation } from './mlflow-scoring.js';
 import type { ModelIo, WireTensor } from './model-io.js';
 
@@ -33,11 +34,19 @@ export interface ScoringAnswer {
 
 const encoder = new TextEncoder();
 
+/** What one request may cost, checked before its body is parsed. */
+export interface ScoringLimits {
+  /** SERVE_MAX_REQUEST_VALUES: the most JSON values (or CSV fields) a body may hold */
+  maxValues: number;
+}
+
 /**
  * Answers one task: the response body in a buffer of its own (so it can be transferred).
- * @throws AppError for a request the model cannot score (the route turns it into the protocol's error body)
+ * @throws AppError for a request the model cannot score (the route turns it into the protocol's error body);
+ *   REQUEST_LIMIT_EXCEEDED (413) for a body with more values than `limits` allow, before it is parsed
  */
-export async function score(task: ScoringTask, model: ScoringModel): Promise<ScoringAnswer> {
+export async function score(task: ScoringTask, model: ScoringModel, limits: ScoringLimits): Promise<ScoringAnswer> {
+  checkRequestValues(parsedPart(task), task.protocol === 'mlflow' ? task.format : 'json', limits.maxValues);
   const { doc, binary } = await answer(task, model);
   const json = encoder.encode(JSON.stringify(doc));
   if (!binary) return { body: json };
@@ -49,6 +58,12 @@ export async function score(task: ScoringTask, model: ScoringModel): Promise<Sco
     offset += b.byteLength;
   }
   return { body, headerLength: json.byteLength };
+}
+
+/** The bytes the scorer parses as JSON or CSV: with the OIP binary extension, the JSON header only. */
+function parsedPart(task: ScoringTask): Uint8Array {
+  if (task.protocol !== 'oip-v2' || task.headerLength === undefined) return task.body;
+  return task.body.subarray(0, task.headerLength); // a header length past the body is refused while splitting it
 }
 
 /** The v2 (zod) and v1 scorers load on their first request: a thread's start-up (cold start) needs neither. */
