@@ -124,9 +124,9 @@ describe('agent disk guard on a small filesystem', () => {
       await filler;
       const byRepo = Object.fromEntries(states.map((s) => [s.repo, s]));
       expect(byRepo[repos.small]!.state).toBe('ready');
-      expect(byRepo[repos.big]).toMatchObject({ state: 'skipped', errorCode: 'DISK_SPACE' });
+      expect(byRepo[repos.big]).toMatchObject({ state: 'skipped', errorCode: 'NO_SPACE' });
       expect(byRepo[repos.mid]!.state).toBe('ready');
-      expect(byRepo[repos.late]).toMatchObject({ state: 'skipped', errorCode: 'DISK_SPACE' });
+      expect(byRepo[repos.late]).toMatchObject({ state: 'skipped', errorCode: 'NO_SPACE' });
       // the aborted download gave its space back
       const lateBlobs = await readdir(path.join(cacheDir, 'models--agent-test--disk-late', 'blobs')).catch(
         () => [] as string[],

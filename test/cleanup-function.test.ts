@@ -229,7 +229,7 @@ async function serveCleanup(settings: {
 }): Promise<{ server: RunningServer; url: string; registry: Registry }> {
   const registry = new Registry();
   const server = await startCleanup({
-    settings: { ...settings, namespace: ns, ttlDays: 7, maxSizeGB: MAX_SIZE_GB },
+    settings: { ...settings, namespace: ns, ttlDays: 7, maxSizeGiB: MAX_SIZE_GB },
     listPods,
     metrics: createCleanupMetrics(registry),
     registry,

@@ -14,7 +14,7 @@ const OPTIONS: readonly EnvOption[] = [
   {
     flag: '--max-size-gb <gb>',
     env: 'MAX_SIZE_GB',
-    description: 'then remove least recently used entries down to this size (0 = unlimited)',
+    description: 'then remove least recently used entries down to this size in GiB (0 = unlimited)',
     defaultText: '0',
   },
   { flag: '--dry-run', env: 'DRY_RUN', description: 'report what would be removed, remove nothing' },

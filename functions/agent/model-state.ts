@@ -7,7 +7,7 @@ export interface ModelState {
   /** bytes of the snapshot's files */
   bytes: number;
   files: number;
-  /** stable code of the last failure, e.g. HUB_GATED_REPO, DISK_SPACE */
+  /** stable code of the last failure, e.g. HUB_GATED_REPO, NO_SPACE */
   errorCode?: string;
   /** its message (never carries a token) */
   lastError?: string;

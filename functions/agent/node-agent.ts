@@ -3,7 +3,8 @@ import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import pLimit from 'p-limit';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
-import { DiskGuard, type FreeBytes } from '../../shared/hf-cache/disk-guard.js';
+import { BYTES_PER_GB } from '../../shared/disk/byte-units.js';
+import { DiskGuard, type FreeBytes } from '../../shared/disk/disk-guard.js';
 import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
 import type { NodeLabels } from '../../shared/k8s/node-labels.js';
@@ -22,8 +23,6 @@ import {
 } from './publish-node-status.js';
 import { runWarmPass, type WarmContext } from './run-warm-pass.js';
 import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-target.js';
-
-const GB = 1_000_000_000;
 
 /** Bytes of a target's files when the plan listed them, else 0 (listed only at download). */
 function sumSizes(target: WarmTarget): number {
@@ -151,7 +150,7 @@ export class NodeAgent {
       const { targets, unresolved } = this.targets();
       const diskGuard = new DiskGuard({
         dir: cacheDir,
-        minFreeBytes: settings.minFreeSpaceGB * GB,
+        minFreeBytes: settings.minFreeSpaceGB * BYTES_PER_GB,
         ...(this.deps.freeBytes ? { freeBytes: this.deps.freeBytes } : {}),
       });
       const ctx = {
@@ -265,7 +264,7 @@ export class NodeAgent {
     for (let i = 0; i < out.length; i++) {
       const target = targets[i]!;
       const protectedKeys = new Set(target.commit ? [`${target.repo}@${target.commit}`] : []);
-      while (out[i]!.state === 'skipped' && out[i]!.errorCode === 'DISK_SPACE' && !ctx.signal?.aborted) {
+      while (out[i]!.state === 'skipped' && out[i]!.errorCode === 'NO_SPACE' && !ctx.signal?.aborted) {
         const evicted = await evictOneForSpace({ ...ctx, inUse, targeted, protectedKeys });
         if (evicted === null) break;
         out[i] = (await runWarmPass(ctx, [target]))[0]!;

@@ -3,7 +3,8 @@ import path from 'node:path';
 import pLimit from 'p-limit';
 import { parseModelsConfig, type ModelsConfig } from '../../shared/config/models-config.js';
 import { ConfigError } from '../../shared/errors/app-error.js';
-import { DiskGuard, type FreeBytes } from '../../shared/hf-cache/disk-guard.js';
+import { BYTES_PER_GB } from '../../shared/disk/byte-units.js';
+import { DiskGuard, type FreeBytes } from '../../shared/disk/disk-guard.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
 import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { Logger } from '../../shared/log/create-logger.js';
@@ -11,8 +12,6 @@ import type { AgentMetrics } from './agent-metrics.js';
 import type { ModelState } from './model-state.js';
 import { runWarmPass } from './run-warm-pass.js';
 import { targetsFromConfig } from './warm-target.js';
-
-const GB = 1_000_000_000;
 
 /**
  * `modelctl agent --once`: reads the models config file, takes the models for `gpuType` (all of them when
@@ -39,7 +38,7 @@ export async function runOnce(params: {
   params.log.info({ cacheDir, gpuType: params.gpuType, models: targets.map((t) => t.repo) }, 'warm pass starting');
   const diskGuard = new DiskGuard({
     dir: cacheDir,
-    minFreeBytes: config.minFreeSpaceGB * GB,
+    minFreeBytes: config.minFreeSpaceGB * BYTES_PER_GB,
     ...(params.freeBytes ? { freeBytes: params.freeBytes } : {}),
   });
   await mkdir(cacheDir, { recursive: true });

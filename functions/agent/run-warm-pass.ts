@@ -1,7 +1,7 @@
 import type { LimitFunction } from 'p-limit';
 import type { Dispatcher } from 'undici';
 import { isAppError } from '../../shared/errors/app-error.js';
-import type { DiskGuard } from '../../shared/hf-cache/disk-guard.js';
+import type { DiskGuard } from '../../shared/disk/disk-guard.js';
 import { downloadSnapshot } from '../../shared/hub/download-snapshot.js';
 import { isPermanentHubError } from '../../shared/hub/hub-error.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
@@ -134,12 +134,12 @@ function failedState(args: {
   const { code, message, permanent } = describeFailure(err);
   args.metrics?.failures.inc({ code });
   // Logged once, here at the agent's boundary.
-  args.log.error({ code, permanent, err }, code === 'DISK_SPACE' ? 'model skipped: disk guard' : 'model failed');
+  args.log.error({ code, permanent, err }, code === 'NO_SPACE' ? 'model skipped: disk guard' : 'model failed');
   return {
     repo: target.repo,
     revision: target.revision,
     commit: target.commit ?? null,
-    state: code === 'DISK_SPACE' ? 'skipped' : 'failed',
+    state: code === 'NO_SPACE' ? 'skipped' : 'failed',
     bytes: target.files?.reduce((s, f) => s + f.size, 0) ?? 0,
     files: target.files?.length ?? 0,
     errorCode: code,

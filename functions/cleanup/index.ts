@@ -59,7 +59,7 @@ export async function runCleanupCommand(overrides: Record<string, string> = {}):
     cachePath: path.resolve(env.CACHE_PATH),
     namespace,
     ttlDays: env.TTL_DAYS,
-    maxSizeGB: env.MAX_SIZE_GB,
+    maxSizeGiB: env.MAX_SIZE_GB,
     dryRun: env.DRY_RUN,
   };
   const listPods = createPodLister(loadKubeConfig({ kubeconfigPath: env.KUBECONFIG }));

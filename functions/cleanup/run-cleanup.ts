@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 import type { ListPods } from '../../shared/k8s/list-pods.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { tryAcquireLock } from '../../shared/model-cache/cache-lock.js';
@@ -26,6 +27,7 @@ export interface CleanupSummary {
   cachePath: string;
   namespace: string;
   ttlDays: number;
+  /** MAX_SIZE_GB as given: GiB (2³⁰ bytes); the reply's key keeps the env's name */
   maxSizeGB: number;
   /** removed (dry run: would be removed) */
   removed: EntryReport[];
@@ -47,12 +49,11 @@ export interface CleanupSettings {
   cachePath: string;
   namespace: string;
   ttlDays: number;
-  /** 0: no size limit */
-  maxSizeGB: number;
+  /** MAX_SIZE_GB, in GiB (2³⁰ bytes); 0: no size limit */
+  maxSizeGiB: number;
   dryRun: boolean;
 }
 
-const GB = 1024 ** 3;
 const DAY_MS = 86_400_000;
 
 /**
@@ -88,7 +89,7 @@ export async function runCleanup(params: {
     inUse,
     locked,
     ttlMs: settings.ttlDays * DAY_MS,
-    maxBytes: Math.round(settings.maxSizeGB * GB),
+    maxBytes: Math.round(settings.maxSizeGiB * BYTES_PER_GIB),
     now,
   });
   // 4.
@@ -236,13 +237,13 @@ function summarize(
     cachePath: settings.cachePath,
     namespace: settings.namespace,
     ttlDays: settings.ttlDays,
-    maxSizeGB: settings.maxSizeGB,
+    maxSizeGB: settings.maxSizeGiB,
     removed,
     kept,
     skipped,
     bytesBefore,
     bytesRemoved,
     bytesAfter,
-    overLimit: settings.maxSizeGB > 0 && bytesAfter > settings.maxSizeGB * GB,
+    overLimit: settings.maxSizeGiB > 0 && bytesAfter > settings.maxSizeGiB * BYTES_PER_GIB,
   };
 }

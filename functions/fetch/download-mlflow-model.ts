@@ -6,7 +6,9 @@ import type { MlflowClient } from '../../shared/mlflow/mlflow-client.js';
 import { MlflowError } from '../../shared/mlflow/mlflow-error.js';
 import { artifactLocation, type ResolvedModel } from '../../shared/mlflow/resolve-model-uri.js';
 import { describeFiles, type ManifestFile } from '../../shared/model-cache/manifest.js';
-import { checkFreeSpace, formatBytes } from './check-free-space.js';
+import { checkFreeSpace } from '../../shared/disk/check-free-space.js';
+import { formatBytes } from '../../shared/disk/format-bytes.js';
+import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 import type { Progress } from './progress.js';
 
 /** What to download for a resolved MLflow model: the folder that holds `MLmodel` and its files. */
@@ -165,6 +167,6 @@ function tooLarge(what: string, detail: string, maxBytes: number): AppError {
   return new AppError({
     code: 'MODEL_TOO_LARGE',
     statusCode: 413,
-    message: `${what} ${detail}, over FETCH_MAX_MODEL_GB (${Number((maxBytes / 1024 ** 3).toPrecision(6))}): raise it if the model is really this large`,
+    message: `${what} ${detail}, over FETCH_MAX_MODEL_GB (${Number((maxBytes / BYTES_PER_GIB).toPrecision(6))}): raise it if the model is really this large`,
   });
 }

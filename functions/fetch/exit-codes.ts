@@ -22,7 +22,6 @@ const BY_CODE: Record<string, number> = {
   MODEL_ENV_FAILED: EXIT.permanent,
   HF_NOT_CACHED: EXIT.permanent,
   UNSAFE_REPO_PATH: EXIT.permanent,
-  DISK_SPACE: EXIT.noSpace,
   MLFLOW_UNAVAILABLE: EXIT.retriesExhausted,
   // a 2xx that is not MLflow's API (lies about sizes, endless trees, unsafe names): asking again gets the same
   MLFLOW_BAD_RESPONSE: EXIT.permanent,

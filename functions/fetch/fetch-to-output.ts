@@ -4,6 +4,7 @@ import type { ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import { downloadPlanned, planMlflowDownload } from './download-mlflow-model.js';
 import { sum, type FetchContext, type FetchResult } from './fetch-model.js';
 import { publishDirectory, stagingName } from './place-output.js';
+import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 
 /**
  * `emptydir`: resolves the model, downloads it into a staging folder beside `OUTPUT_PATH/model`, then renames
@@ -31,7 +32,7 @@ export async function fetchToOutput(
       spaceDir: ctx.config.OUTPUT_PATH,
       concurrency: ctx.config.FETCH_CONCURRENCY,
       progress: ctx.progress,
-      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * 1024 ** 3,
+      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
     });
     await publishDirectory(staged, ctx.target);
     return {

@@ -18,6 +18,7 @@ import { verifyEntry, writeManifest, type Manifest } from '../../shared/model-ca
 import type { FetchContext, FetchResult, FetchSource } from './fetch-model.js';
 import { sum } from './fetch-model.js';
 import { publishSymlink, stagingName } from './place-output.js';
+import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 
 type MlflowUri = Exclude<ModelUri, { kind: 'local' | 'hf' }>;
 
@@ -172,7 +173,7 @@ async function populateEntry(params: {
       spaceDir: root,
       concurrency: ctx.config.FETCH_CONCURRENCY,
       progress: ctx.progress,
-      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * 1024 ** 3,
+      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
       signal: lock.signal,
     });
     await writeManifest(staged, manifestFor({ ...params, files }));

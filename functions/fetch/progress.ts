@@ -1,5 +1,5 @@
 import type { Logger } from '../../shared/log/create-logger.js';
-import { formatBytes } from './check-free-space.js';
+import { formatBytes } from '../../shared/disk/format-bytes.js';
 
 /** Counts downloaded bytes and shows them: a bar on a terminal, periodic JSON lines in a pod. */
 export interface Progress {

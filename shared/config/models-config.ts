@@ -14,7 +14,7 @@ import { describeIssues } from './describe-issues.js';
  * cachePath: huggingface/hub          # HF_HUB_CACHE = <nodeHostPath>/<cachePath>
  * checkIntervalSeconds: 3600
  * configReadRetryDelaySeconds: 60
- * minFreeSpaceGB: 20
+ * minFreeSpaceGB: 20                  # GB (10⁹ bytes) kept free on the cache disk
  * imageProxy: registry.example.com/mirror           # registry prefix of every image modelctl installs or deploys
  * excludeGpuTypes: [nvidia-tesla-k80, Tesla-K80]    # nodes with these GPU types get no agent
  * models:
@@ -95,6 +95,7 @@ export const ModelsConfig = z.strictObject({
   cachePath: RelativePath.default(DEFAULT_CACHE_PATH),
   checkIntervalSeconds: z.number().int().positive().default(3600),
   configReadRetryDelaySeconds: z.number().int().positive().default(60),
+  /** GB, 10⁹ bytes (shared/disk/byte-units.ts) */
   minFreeSpaceGB: z.number().nonnegative().default(20),
   imageProxy: z.string().min(1).optional(),
   /** GPU types (node label values) whose nodes get no agent: the DaemonSet's NotIn, rendered from here */

@@ -2,7 +2,7 @@ import { chmod, mkdir, rename, stat } from 'node:fs/promises';
 import type { Dispatcher } from 'undici';
 import { AppError } from '../errors/app-error.js';
 import { blobLockPath, blobPath, type RepoCachePaths } from '../hf-cache/cache-paths.js';
-import type { DiskGuard } from '../hf-cache/disk-guard.js';
+import type { DiskGuard } from '../disk/disk-guard.js';
 import { deleteResumeRecord } from '../hf-cache/resume-record.js';
 import { withFileLock } from '../hf-cache/with-file-lock.js';
 import { updateLedger } from '../hf-cache/write-ledger.js';
@@ -98,7 +98,7 @@ async function downloadAndPublish(params: DownloadBlobParams, target: string): P
     await partial.handle.close();
     // A failed hash or a full disk makes the partial file worthless: drop it. Otherwise keep it for resume.
     const code = (err as { code?: unknown }).code;
-    if (code === 'DOWNLOAD_INTEGRITY' || code === 'DISK_SPACE') await dropPartialBlobFile(params, partial.tempPath);
+    if (code === 'DOWNLOAD_INTEGRITY' || code === 'NO_SPACE') await dropPartialBlobFile(params, partial.tempPath);
     throw err;
   }
   await partial.handle.close();

@@ -70,7 +70,7 @@ export interface DownloadSnapshotParams extends PerFileParams {
  * second call verifies what is there (sizes, links; hashes with `verifyHashes`), repairs what is not, and
  * with `commit` + `files` given makes no Hub request at all when the snapshot is complete.
  * @returns the snapshot folder and figures
- * @throws HubError (permanent: gated/401/404; or retries used up), AppError DISK_SPACE when the missing bytes
+ * @throws HubError (permanent: gated/401/404; or retries used up), AppError NO_SPACE when the missing bytes
  *   do not fit above the free-space minimum, AppError DOWNLOAD_INTEGRITY / UNSAFE_REPO_PATH
  */
 export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<SnapshotResult> {
@@ -83,7 +83,8 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   await removeStalePartials(paths, params.stateDir);
   if (params.verifyHashes) await removeCorruptBlobs(paths, files, params.stateDir, log);
   const missing = await missingBlobs(paths, files);
-  await params.diskGuard?.assertFits(await bytesToFetch(paths, params.stateDir, missing));
+  const toFetch = await bytesToFetch(paths, params.stateDir, missing);
+  await params.diskGuard?.assertFits(toFetch, `${params.repo}@${revision} (${missing.length} files)`);
   // 3. blobs in parallel, each file's link as soon as its blob is in place
   const figures = await fetchAndLink({ params, paths, commit, files, missing, log });
   // 4. trees/{commit}.json only if the snapshot holds every file of the commit, then the ref last

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
 import { AppError } from '../errors/app-error.js';
-import type { DiskGuard } from '../hf-cache/disk-guard.js';
+import type { DiskGuard } from '../disk/disk-guard.js';
 import { blobHashSpec, hashPool } from './hash-pool.js';
 import { openBlobBody, type BlobBody, type BlobRequest } from './open-blob-body.js';
 import { openBlobSocket, type BlobSocket } from './open-blob-socket.js';

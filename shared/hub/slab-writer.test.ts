@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { DiskGuard } from '../hf-cache/disk-guard.js';
+import { DiskGuard } from '../disk/disk-guard.js';
 import { blobHashSpec, HashPool } from './hash-pool.js';
 import { SlabWriter, type BlobProgress } from './slab-writer.js';
 
@@ -90,7 +90,7 @@ describe('SlabWriter', () => {
     const progress = progressFrom(0);
     const writer = new SlabWriter({ handle, progress, diskGuard });
     const reading = readInto(writer, data, 262_144).catch((err: unknown) => err);
-    await expect(writer.flush()).rejects.toMatchObject({ code: 'DISK_SPACE' });
+    await expect(writer.flush()).rejects.toMatchObject({ code: 'NO_SPACE' });
     await reading;
     const onDisk = await readFile(file);
     expect(progress.offset).toBeGreaterThan(0);

@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { DiskGuard } from '../hf-cache/disk-guard.js';
+import type { DiskGuard } from '../disk/disk-guard.js';
 import type { HashStream } from './hash-pool.js';
 
 /**

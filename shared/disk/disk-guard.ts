@@ -1,10 +1,11 @@
 import { statfs } from 'node:fs/promises';
 import { AppError } from '../errors/app-error.js';
+import { formatBytes } from './format-bytes.js';
 
 /** Free bytes available to an unprivileged writer on the filesystem of `dir` (statfs `bavail * bsize`). */
 export type FreeBytes = (dir: string) => Promise<number>;
 
-/** The real statfs(2), through node:fs. */
+/** The real statfs(2), through node:fs: the one reading of free space. */
 const statfsFreeBytes: FreeBytes = async (dir) => {
   const s = await statfs(dir);
   return Number(s.bavail) * Number(s.bsize);
@@ -30,6 +31,8 @@ export class DiskGuard {
     freeBytes?: FreeBytes;
     /** re-read statfs once this many bytes were written since the last read @default 0 (every write: statfs is cheap, and another writer on the disk shows at once) */
     refreshBytes?: number;
+    /** what the user can do about it, for the message @default raise the disk or lower minFreeSpaceGB */
+    hint?: string;
   };
 
   constructor(params: DiskGuard['params']) {
@@ -44,7 +47,7 @@ export class DiskGuard {
 
   /**
    * Asks to write `bytes` more; call the returned function once they are written.
-   * @throws AppError DISK_SPACE when the write would leave less than `minFreeBytes` free
+   * @throws AppError NO_SPACE when the write would leave less than `minFreeBytes` free
    */
   async reserve(bytes: number): Promise<() => void> {
     if (this.sinceRefresh + bytes > (this.params.refreshBytes ?? 0)) await this.refresh();
@@ -65,18 +68,22 @@ export class DiskGuard {
 
   /**
    * Checks that `bytes` more fit above the threshold, without reserving them (the before-a-model check).
-   * @throws AppError DISK_SPACE
+   * @param what what needs the bytes, for the message (`version 1 of model "m"`)
+   * @throws AppError NO_SPACE
    */
-  async assertFits(bytes: number): Promise<void> {
+  async assertFits(bytes: number, what?: string): Promise<void> {
     await this.refresh();
-    if (this.free - bytes < this.params.minFreeBytes) throw this.error(bytes);
+    if (this.free - bytes < this.params.minFreeBytes) throw this.error(bytes, what);
   }
 
-  private error(bytes: number): AppError {
+  private error(bytes: number, what = 'the download'): AppError {
+    const { dir, minFreeBytes } = this.params;
     return new AppError({
-      code: 'DISK_SPACE',
+      code: 'NO_SPACE',
       statusCode: 507,
-      message: `not enough disk space: ${bytes} more bytes would leave ${Math.max(0, this.free - bytes)} free, below the ${this.params.minFreeBytes}-byte minimum (minFreeSpaceGB)`,
+      message:
+        `not enough disk space: ${what} needs ${formatBytes(bytes)} but ${dir} has ${formatBytes(Math.max(0, this.free))} ` +
+        `free, and ${formatBytes(minFreeBytes)} must stay free: ${this.params.hint ?? 'free space on the disk or lower minFreeSpaceGB'}`,
     });
   }
 

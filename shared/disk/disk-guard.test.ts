@@ -4,7 +4,7 @@ import { DiskGuard } from './disk-guard.js';
 describe('DiskGuard', () => {
   it('refuses a write that would leave less than the minimum free', async () => {
     const guard = new DiskGuard({ dir: '/x', minFreeBytes: 100, freeBytes: async () => 150 });
-    await expect(guard.reserve(60)).rejects.toMatchObject({ code: 'DISK_SPACE' });
+    await expect(guard.reserve(60)).rejects.toMatchObject({ code: 'NO_SPACE' });
     await expect(guard.reserve(50)).resolves.toBeInstanceOf(Function);
   });
 
@@ -12,7 +12,7 @@ describe('DiskGuard', () => {
     const guard = new DiskGuard({ dir: '/x', minFreeBytes: 100, freeBytes: async () => 200 });
     const done = await guard.reserve(60);
     // the first 60 bytes are not written yet: statfs still says 200, but only 40 may follow
-    await expect(guard.reserve(50)).rejects.toMatchObject({ code: 'DISK_SPACE' });
+    await expect(guard.reserve(50)).rejects.toMatchObject({ code: 'NO_SPACE' });
     await expect(guard.reserve(40)).resolves.toBeInstanceOf(Function);
     done();
   });
@@ -22,7 +22,7 @@ describe('DiskGuard', () => {
     const guard = new DiskGuard({ dir: '/x', minFreeBytes: 100, freeBytes: async () => free });
     (await guard.reserve(100))();
     free = 150;
-    await expect(guard.reserve(100)).rejects.toMatchObject({ code: 'DISK_SPACE' });
+    await expect(guard.reserve(100)).rejects.toMatchObject({ code: 'NO_SPACE' });
   });
 
   it('assertFits checks a whole model before it starts', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { tmpdir } from 'node:os';
-import { checkFreeSpace, formatBytes } from './check-free-space.js';
+import { checkFreeSpace } from './check-free-space.js';
+import { formatBytes } from './format-bytes.js';
 
 describe('checkFreeSpace', () => {
   it('lets a small model through and stops one larger than the disk with NO_SPACE', async () => {
