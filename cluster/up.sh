@@ -8,8 +8,18 @@ set -euo pipefail
 start=$SECONDS
 
 [ "$(id -u)" = 0 ] || die "needs root (kubelet, containerd, iptables)"
-for c in containerd runc iptables ip openssl python3 curl; do command -v "$c" >/dev/null || die "needs $c on PATH"; done
-[ -x /usr/lib/cni/bridge ] || die "needs the CNI plugins in /usr/lib/cni (apt-get install containernetworking-plugins)"
+# what the node needs from Debian, installed when missing: containerd + runc (docker.io), the CNI plugins, iptables
+missing=()
+command -v containerd >/dev/null && command -v runc >/dev/null || missing+=(docker.io)
+[ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+for pair in iptables:iptables ip:iproute2 openssl:openssl curl:curl python3:python3; do
+  command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  log "installing ${missing[*]} with apt-get"
+  DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
 # ---- builds (cached) -------------------------------------------------------------------------------------------
 KUBE_BIN="$(bash "$CLUSTER_DIR/build.sh" kube)/bin"

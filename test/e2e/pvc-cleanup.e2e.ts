@@ -31,7 +31,7 @@ async function deployPvc(name: string, uri: string, extra: string[]): Promise<vo
     [
       'deploy',
       ...['--serve-name', name, '--model-uri', uri, '--artifact-version', 'v1', '--storage', 'pvc'],
-      ...['--cores', '1', '--memory', '1', '--namespace', NS, '--image', 'dev.local/modelctl:e2e'],
+      ...['--cores', '0.2', '--memory', '1', '--namespace', NS, '--image', 'dev.local/modelctl:e2e'],
       ...['--mlflow-tracking-uri', MLFLOW_IN_CLUSTER, '--wait', ...extra],
     ],
     { timeoutMs: 600_000 },
