@@ -69,17 +69,39 @@ export async function waitForReady(params: {
 
 type Verdict = { ready: true; url: string } | { ready: false; failed: boolean; detail: string | undefined };
 
-/** Ready only when the controller has seen the current generation (else the condition is about the old spec). */
-function readiness(service: { metadata?: { generation?: number }; status?: ServiceStatus }): Verdict {
+/**
+ * Ready only when the controller has seen the current generation (else the condition is about the old spec).
+ * When Ready is False, the detail is the first False condition that says why: a Revision that cannot start leaves
+ * Ready at `RevisionMissing` ("does not have any ready Revision") and puts the reason (e.g. the scheduler's
+ * "Insufficient cpu") on ConfigurationsReady.
+ */
+export function readiness(service: { metadata?: { generation?: number }; status?: ServiceStatus }): Verdict {
   const status = service.status ?? {};
-  const current = status.observedGeneration !== undefined && status.observedGeneration === service.metadata?.generation;
-  const ready = status.conditions?.find((c) => c.type === 'Ready');
-  if (!current || ready === undefined) return { ready: false, failed: false, detail: undefined };
+  const ready = isCurrent(service.metadata?.generation, status) ? readyCondition(status) : undefined;
+  if (ready === undefined) return { ready: false, failed: false, detail: undefined };
   if (ready.status === 'True') {
     return status.url
       ? { ready: true, url: status.url }
       : { ready: false, failed: false, detail: 'Ready but no URL yet' };
   }
-  const detail = [ready.reason, ready.message].filter(Boolean).join(': ') || `Ready=${ready.status}`;
-  return { ready: false, failed: ready.status === 'False', detail };
+  const failed = ready.status === 'False';
+  const why = failed ? whyFailed(status.conditions ?? [], ready) : ready;
+  return {
+    ready: false,
+    failed,
+    detail: [why.reason, why.message].filter(Boolean).join(': ') || `Ready=${ready.status}`,
+  };
+}
+
+function isCurrent(generation: number | undefined, status: ServiceStatus): boolean {
+  return status.observedGeneration !== undefined && status.observedGeneration === generation;
+}
+
+function readyCondition(status: ServiceStatus): Condition | undefined {
+  return status.conditions?.find((c) => c.type === 'Ready');
+}
+
+/** ConfigurationsReady when it is False too (it carries the Revision's failure), else Ready itself. */
+function whyFailed(conditions: Condition[], ready: Condition): Condition {
+  return conditions.find((c) => c.type === 'ConfigurationsReady' && c.status === 'False') ?? ready;
 }
