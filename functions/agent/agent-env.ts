@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HubEnv } from '../../shared/hub/hub-env.js';
 
 const Bool = z.stringbool().default(false);
 
@@ -13,8 +14,7 @@ export const AgentEnv = z.object({
   /** the models config (yaml): the input of `--once`, the fallback in a cluster when no plan exists */
   MODELS_CONFIG: z.string().min(1).optional(),
   HF_HUB_CACHE: z.string().min(1).optional(),
-  HF_ENDPOINT: z.url().default('https://huggingface.co'),
-  HF_TOKEN: z.string().min(1).optional(),
+  ...HubEnv,
   /** filter models for this GPU type instead of reading the Node's labels */
   GPU_TYPE: z.string().min(1).optional(),
   /** an extra Node label holding the GPU type, read before the NVIDIA and GKE ones */

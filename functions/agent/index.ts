@@ -1,6 +1,5 @@
 import { parseEnv } from '../../shared/config/parse-env.js';
 import { exitWithError } from '../../shared/process/role-process.js';
-import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
 import { addSecretValues, createLogger } from '../../shared/log/create-logger.js';
 import { AgentEnv, type AgentEnv as AgentConfig } from './agent-env.js';
 import { runOnce } from './run-once.js';
@@ -19,7 +18,7 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
   // the token is scrubbed by value from every line, whatever a Hub echoes back and whatever its prefix
   addSecretValues([config.HF_TOKEN]);
   const log = createLogger({ name: 'agent', level: config.LOG_LEVEL });
-  const access = { hubUrl: normalizeHubUrl(config.HF_ENDPOINT), token: config.HF_TOKEN, userAgent: 'modelctl-agent' };
+  const access = { hubUrl: config.HF_ENDPOINT, token: config.HF_TOKEN, userAgent: 'modelctl-agent' };
   const controller = new AbortController();
   process.once('SIGTERM', () => controller.abort(new Error('SIGTERM')));
   process.once('SIGINT', () => controller.abort(new Error('SIGINT')));

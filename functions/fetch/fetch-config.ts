@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { HubEnv } from '../../shared/hub/hub-env.js';
 
 const bool = z.stringbool();
 
@@ -58,8 +59,7 @@ export const FetchEnv = z
     PROGRESS_INTERVAL_SECONDS: z.coerce.number().positive().default(5),
     /** the node's Hugging Face cache, for hf:// URIs */
     HF_HUB_CACHE: z.string().optional(),
-    HF_TOKEN: z.string().optional(),
-    HF_ENDPOINT: z.url().optional(),
+    ...HubEnv,
     /** `install`: build the model's requirements.txt into a venv beside it, once (serve runs it with the same setting) */
     MODEL_ENV: z.enum(['none', 'install']).default('none'),
     /** the interpreter with MLflow that a MODEL_ENV=install env layers on */

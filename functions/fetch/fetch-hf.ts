@@ -36,7 +36,7 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
   );
   const { downloadSnapshot } = await import('../../shared/hub/download-snapshot.js');
   const access = {
-    hubUrl: (ctx.config.HF_ENDPOINT ?? 'https://huggingface.co').replace(/\/+$/, ''),
+    hubUrl: ctx.config.HF_ENDPOINT,
     token: ctx.config.HF_TOKEN,
   };
   // the commit and its file list first, so progress has real totals (bytes and files) from the start

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { MODELS_CONFIG_MAP_NAME } from '../../shared/config/models-config.js';
 import { parseEnv } from '../../shared/config/parse-env.js';
 import { exitOnSignals, exitWithError, podNamespace } from '../../shared/process/role-process.js';
-import { normalizeHubUrl } from '../../shared/hub/hub-fetch.js';
+import { HubEnv } from '../../shared/hub/hub-env.js';
 import { createConfigMaps } from '../../shared/k8s/config-maps.js';
 import { loadKubeConfig } from '../../shared/k8s/load-kube-config.js';
 import { createEventRecorder } from '../../shared/k8s/record-event.js';
@@ -22,8 +22,7 @@ const WarmEnv = z.object({
   POD_NAMESPACE: z.string().min(1).optional(),
   MODELS_CONFIG_MAP: z.string().min(1).default(MODELS_CONFIG_MAP_NAME),
   PLAN_CONFIG_MAP: z.string().min(1).default(PLAN_CONFIG_MAP_NAME),
-  HF_ENDPOINT: z.url().default('https://huggingface.co'),
-  HF_TOKEN: z.string().min(1).optional(),
+  ...HubEnv,
   KUBECONFIG: z.string().min(1).optional(),
   /** models resolved at once */
   WARM_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
@@ -59,7 +58,7 @@ export async function runWarm(overrides: Record<string, string> = {}): Promise<v
         component: 'modelctl-warm',
         instance: process.env.HOSTNAME ?? 'modelctl-warm',
       }),
-      hub: { hubUrl: normalizeHubUrl(env.HF_ENDPOINT), token: env.HF_TOKEN, userAgent: 'modelctl-warm' },
+      hub: { hubUrl: env.HF_ENDPOINT, token: env.HF_TOKEN, userAgent: 'modelctl-warm' },
       metrics: createWarmMetrics(registry),
       namespace,
       modelsConfigMap: env.MODELS_CONFIG_MAP,

@@ -50,8 +50,3 @@ function withSignal(init: RequestInit, extra: AbortSignal | undefined): RequestI
   if (signals.length === 0) return init;
   return { ...init, signal: signals.length > 1 ? AbortSignal.any(signals) : signals[0]! };
 }
-
-/** `HF_ENDPOINT` without its trailing slash. */
-export function normalizeHubUrl(endpoint: string): string {
-  return endpoint.replace(/\/+$/, '');
-}

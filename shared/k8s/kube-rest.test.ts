@@ -80,6 +80,28 @@ describe('KubeRest', () => {
     expect(JSON.parse(seen[1]!.body)).toEqual({ metadata: { labels: { a: null } } });
   });
 
+  it('merges a KUBECONFIG list with client-node: the later file names the context, the earlier its cluster', async () => {
+    const other = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'elsewhere', cluster: { server: 'https://192.0.2.1:6443' } }],
+      users: [{ name: 'u2', user: { token: 'merged-token' } }],
+      contexts: [{ name: 'y', context: { cluster: 'c', user: 'u2' } }],
+      'current-context': 'y',
+    };
+    await writeFile(path.join(dir, 'other'), JSON.stringify(other));
+    const list = [path.join(dir, 'kubeconfig'), path.join(dir, 'other')].join(path.delimiter);
+    const merged = await loadKubeRest({ kubeconfigPath: list, env: {} });
+    try {
+      handler = (_req, res) => res.end(JSON.stringify({ metadata: { uid: 'u1' } }));
+      seen.length = 0;
+      await createNodeLabels(merged).read('n1');
+      expect(seen.map((s) => [s.method, s.url, s.auth])).toEqual([['GET', '/api/v1/nodes/n1', 'Bearer merged-token']]);
+    } finally {
+      await merged.close();
+    }
+  });
+
   it('gives the API server errors stable codes, and a missing ConfigMap as null', async () => {
     handler = (_req, res) => {
       res.statusCode = 404;

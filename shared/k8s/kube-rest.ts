@@ -6,6 +6,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { parse as parseYaml } from 'yaml';
 import { AppError } from '../errors/app-error.js';
 import { kubeAppError, serverMessage } from './kube-error.js';
+import { kubeconfigFiles } from './kubeconfig-files.js';
 
 /**
  * A small Kubernetes REST client for long-lived processes that touch a handful of core/v1 objects (the agent):
@@ -75,21 +76,22 @@ export interface InClusterEnv {
 }
 
 /**
- * The client for `kubeconfigPath` (`KUBECONFIG`: its first existing file), else `~/.kube/config`, else the
- * in-cluster ServiceAccount: the resolution of client-node's `loadFromDefault()`.
+ * The client for `kubeconfigPath` (`KUBECONFIG`; a `:`-separated list is merged by client-node's own loading,
+ * shared/k8s/load-kube-config.ts), else `~/.kube/config`, else the in-cluster ServiceAccount: the resolution of
+ * client-node's `loadFromDefault()`. One static file is read here without loading client-node.
  */
 export async function loadKubeRest(params: {
   kubeconfigPath?: string | undefined;
   env: InClusterEnv;
 }): Promise<KubeRest> {
-  const file = kubeconfigFile(params.kubeconfigPath, params.env);
+  const files = kubeconfigFiles(params.kubeconfigPath);
+  if (files.length > 1) return restClient(await clientNodeAccess(params.kubeconfigPath ?? ''));
+  const file = files[0] ?? defaultKubeconfigFile(params.env);
   const access = file ? await fromKubeconfig(file) : inCluster(params.env);
   return restClient(access);
 }
 
-function kubeconfigFile(given: string | undefined, env: InClusterEnv): string | undefined {
-  const files = given?.split(path.delimiter).filter(Boolean) ?? [];
-  if (files.length > 0) return files.find((f) => existsSync(f)) ?? files[0];
+function defaultKubeconfigFile(env: InClusterEnv): string | undefined {
   const home = path.join(homedir(), '.kube', 'config');
   if (existsSync(home)) return home;
   if (env.KUBERNETES_SERVICE_HOST && existsSync(path.join(SA_DIR, 'token'))) return undefined;
@@ -190,11 +192,10 @@ function staticTls(params: {
   return tls;
 }
 
-/** Credentials from a plugin: client-node works them out (loaded only in this case). */
+/** Credentials from a plugin, or a merged list of files: client-node works them out (loaded only in this case). */
 async function clientNodeAccess(file: string): Promise<Access> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  kc.loadFromFile(file);
+  const { loadKubeConfig } = await import('./load-kube-config.js');
+  const kc = loadKubeConfig({ kubeconfigPath: file });
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new AppError({ code: 'INVALID_CONFIG', message: `kubeconfig ${file}: no current cluster` });
   if (cluster.proxyUrl)
