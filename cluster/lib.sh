@@ -24,21 +24,31 @@ die() { echo "cluster: $*" >&2; exit 1; }
 
 # once NAME KEY FUNCTION: runs FUNCTION OUT (OUT an empty temporary folder) unless $BUILDS/NAME-KEY is complete,
 # then renames OUT into place atomically; prints the folder. One builder at a time per NAME-KEY (flock).
+# FUNCTION runs with errexit, and neither it nor the lock's subshell is run as a condition (`if ! fn`, `( … ) || …`):
+# bash ignores `set -e` inside any command run as a condition, so a failing step (go build) would pass unseen and
+# the folder be cached as built.
 once() {
   local name="$1" key="$2" fn="$3"
   local home="$BUILDS/$name-$key"
   if [ ! -f "$home/.complete" ]; then
     mkdir -p "$BUILDS"
+    local rc errexit=$-
+    set +e
     (
+      set -e
       exec 9>"$home.lock"
       flock 9
       if [ ! -f "$home/.complete" ]; then
         [ -e "$home" ] && rm -rf "$home"
-        local tmp="$home.tmp.$$"
+        tmp="$home.tmp.$$"
         rm -rf "$tmp" && mkdir -p "$tmp"
-        local start=$SECONDS
+        start=$SECONDS
         log "building $name $key"
-        if ! "$fn" "$tmp" >"$tmp.log" 2>&1; then
+        set +e
+        (set -e; "$fn" "$tmp") >"$tmp.log" 2>&1
+        built=$?
+        set -e
+        if [ "$built" != 0 ]; then
           tail -30 "$tmp.log" >&2
           rm -rf "$tmp"
           die "building $name failed (full log: $tmp.log)"
@@ -48,7 +58,10 @@ once() {
         rm -f "$tmp.log"
         log "$name built in $((SECONDS - start)) s"
       fi
-    ) || exit 1
+    )
+    rc=$?
+    case "$errexit" in *e*) set -e ;; esac
+    [ "$rc" = 0 ] || exit 1
   fi
   echo "$home"
 }
