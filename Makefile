@@ -31,7 +31,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
 	example-model peers render deploy undeploy ensure-docker base-image image image-python clean cluster cluster-down \
-	test-e2e
+	test-e2e kn func
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -133,6 +133,12 @@ cluster: ## start the single-node Kubernetes + Knative cluster (builds what is m
 
 cluster-down: ## stop the cluster and everything it started (the builds stay cached)
 	bash cluster/down.sh
+
+kn: ## build Knative's CLI kn from ../shared/knative/src (cached) and print its path ($(MODELCTL_CACHE)/cluster/bin)
+	bash cluster/clients.sh kn
+
+func: ## build Knative Functions' func the same way (knative/func.sh runs it; cluster/README.md)
+	bash cluster/clients.sh func
 
 test-e2e: build ## end-to-end tests on the real cluster (starts it when down; CLUSTER_KEEP=1 leaves it running)
 	bash test/e2e/run.sh

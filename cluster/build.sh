@@ -87,6 +87,40 @@ build_traefik() {
 }
 traefik() { once traefik "$TRAEFIK_VERSION-$(files_key "$CLUSTER_DIR"/patches/traefik/*.patch "$CLUSTER_DIR"/patches/traefik/dynamic-ext/*)" build_traefik; }
 
+# kn (knative/client) from the release archive: it has no vendor/, so its Go workspace (. and pkg/) takes its modules
+# from the Go proxy, as they are (nothing refused)
+build_kn() {
+  local out="$1" dir v=knative.dev/client/pkg/commands/version
+  dir="$(src client "$CLIENT_VERSION")"
+  mkdir -p "$out/bin"
+  cd "$dir"
+  GOFLAGS=-mod=readonly go build -p "$GO_PAR" -trimpath -buildvcs=false \
+    -ldflags "-s -w -X $v.Version=$CLIENT_VERSION -X $v.GitRevision=$CLIENT_COMMIT" -o "$out/bin/kn" ./cmd/kn
+}
+kn() { once kn "$CLIENT_VERSION" build_kn; }
+
+# func (knative/func) from the release archive: no vendor/, modules from the Go proxy, except two the proxy refuses
+# (cluster/patches/README.md): the ECR credential helper's ecr-login at a released version instead of its
+# pseudo-version, and func-operator by a stand-in of what func uses of it. Built in a copy (go.mod changes).
+FUNC_ECR_LOGIN=v0.13.0
+build_func() {
+  local out="$1" dir src="$1/src" h=knative.dev/func/pkg/version
+  dir="$(src func "$FUNC_VERSION")"
+  mkdir -p "$src" "$out/bin"
+  cp -r "$dir/." "$src/" && chmod -R u+w "$src" && rm -f "$src/.complete"
+  mkdir -p "$src/.stubs" && cp -r "$CLUSTER_DIR/patches/func/func-operator" "$src/.stubs/"
+  cd "$src"
+  go mod edit \
+    -replace "github.com/awslabs/amazon-ecr-credential-helper/ecr-login=github.com/awslabs/amazon-ecr-credential-helper/ecr-login@$FUNC_ECR_LOGIN" \
+    -replace github.com/functions-dev/func-operator=./.stubs/func-operator
+  GOFLAGS=-mod=mod go build -p "$GO_PAR" -trimpath -buildvcs=false \
+    -ldflags "-s -w -X $h.Kver=$FUNC_VERSION -X $h.Hash=${FUNC_COMMIT:0:7}" -o "$out/bin/func" ./cmd/func
+  cd "$out" && rm -rf "$src"
+}
+func_cli() {
+  once func "$FUNC_VERSION-$(echo "$FUNC_ECR_LOGIN" | cat - $(find "$CLUSTER_DIR/patches/func" -type f | sort) | sha256sum | cut -c1-12)" build_func
+}
+
 build_pause() { mkdir -p "$1/bin" && cd "$CLUSTER_DIR/images/pause" && go build -trimpath -ldflags "-s -w" -o "$1/bin/pause" .; }
 pause() { once pause "$(files_key "$CLUSTER_DIR"/images/pause/*)" build_pause; }
 
@@ -150,6 +184,8 @@ main() {
       src-serving) src serving "$SERVING_VERSION" ;;
       src-eventing) src eventing "$EVENTING_VERSION" ;;
       src-net-gateway-api) src net-gateway-api "$NET_GATEWAY_API_VERSION" ;;
+      kn) kn ;;
+      func) func_cli ;;
       all) kube; images; gateway_crds ;;
       *) die "build.sh: unknown component $what" ;;
     esac

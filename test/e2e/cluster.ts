@@ -156,3 +156,25 @@ export async function postThroughIngress(
   });
   return { status: res.statusCode, body: await res.body.text() };
 }
+
+/** `kn` (Knative's CLI, built from the release source by cluster/build.sh; knative/kn.sh) against the cluster. */
+async function kn(...args: string[]): Promise<string> {
+  return (await sh('bash', [path.join(REPO_ROOT, 'knative', 'kn.sh'), ...args])).stdout;
+}
+
+/** One row of `kn service list`'s table, by its column headers (NAME, URL, LATEST, AGE, CONDITIONS, READY, REASON). */
+type KnServiceRow = Record<string, string>;
+
+/**
+ * `kn service list -n namespace` as users read it: its table, one record per Service keyed by the header's columns
+ * (cut at the header's column starts, as kn aligns them).
+ */
+export async function knServiceList(namespace: string): Promise<KnServiceRow[]> {
+  const lines = (await kn('service', 'list', '-n', namespace)).split('\n').filter((l) => l.trim() !== '');
+  const [header, ...rows] = lines;
+  if (header === undefined || !header.startsWith('NAME')) return [];
+  const starts = [...header.matchAll(/\S+/g)].map((m) => ({ name: m[0], at: m.index }));
+  return rows.map((row) =>
+    Object.fromEntries(starts.map((col, i) => [col.name, row.slice(col.at, starts[i + 1]?.at ?? row.length).trim()])),
+  );
+}

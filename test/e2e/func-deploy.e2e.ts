@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitReady } from './cluster.js';
+
+/**
+ * Issue 17 (5): `func deploy --build=false --image …` of functions/warm and functions/cleanup, with the `func` built
+ * from Knative's release source (cluster/build.sh), makes Ready Knative Services from their func.yaml on the real
+ * cluster, and `kn service list` (also built from source) shows them Ready.
+ *
+ * In a namespace of its own: each func.yaml names modelctl-system both as its namespace and as where it is deployed
+ * (`deploy.namespace`), and `func deploy --namespace other` would first UNDEPLOY the function from modelctl-system.
+ * So the test deploys copies whose two namespace fields name this test's namespace, and brings what the
+ * descriptors refer to: the ServiceAccounts, the HF token Secret, the cache PVC (on a PV of its own).
+ */
+const NS = 'modelctl-func';
+const IMAGE = 'dev.local/modelctl:e2e';
+const PV = 'modelctl-func-model-cache';
+const FUNC = path.join(REPO_ROOT, 'knative', 'func.sh');
+
+interface KnativeService {
+  metadata: { labels?: Record<string, string> };
+  spec: {
+    template: {
+      metadata: { annotations?: Record<string, string> };
+      spec: {
+        serviceAccountName?: string;
+        containers: {
+          image: string;
+          env?: { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string; key: string } } }[];
+          volumeMounts?: { name: string; mountPath: string }[];
+          readinessProbe?: { httpGet?: { path: string } };
+        }[];
+        volumes?: { name: string; persistentVolumeClaim?: { claimName: string } }[];
+      };
+    };
+  };
+}
+
+/** The copy of functions/NAME/func.yaml this test deploys: the same descriptor, its namespaces set to NS. */
+async function copyDescriptor(work: string, name: 'warm' | 'cleanup'): Promise<string> {
+  const f = parse(await readFile(path.join(REPO_ROOT, 'functions', name, 'func.yaml'), 'utf8')) as {
+    namespace: string;
+    deploy: { namespace: string };
+  };
+  expect([f.namespace, f.deploy.namespace]).toEqual(['modelctl-system', 'modelctl-system']);
+  f.namespace = NS;
+  f.deploy.namespace = NS;
+  const dir = path.join(work, name);
+  await mkdir(dir);
+  await writeFile(path.join(dir, 'func.yaml'), stringify(f));
+  return dir;
+}
+
+/** What the descriptors refer to, in NS: ServiceAccounts, the token Secret, the cache PVC bound to a PV of ours. */
+function prerequisites(cacheDir: string): string {
+  const objects = [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+    ...['modelctl-warm', 'modelctl-cleanup'].map((name) => ({
+      apiVersion: 'v1',
+      kind: 'ServiceAccount',
+      metadata: { name, namespace: NS },
+    })),
+    {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 'modelctl-hf-token', namespace: NS },
+      // warm refuses an empty HF_TOKEN; nothing here reaches the Hub
+      stringData: { HF_TOKEN: 'hf_unused_by_this_test' },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolume',
+      metadata: { name: PV },
+      spec: {
+        capacity: { storage: '1Gi' },
+        accessModes: ['ReadWriteMany'],
+        persistentVolumeReclaimPolicy: 'Delete',
+        storageClassName: '',
+        hostPath: { path: cacheDir, type: 'Directory' },
+        claimRef: { namespace: NS, name: 'modelctl-model-cache' },
+      },
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: 'modelctl-model-cache', namespace: NS },
+      spec: {
+        accessModes: ['ReadWriteMany'],
+        storageClassName: '',
+        volumeName: PV,
+        resources: { requests: { storage: '1Gi' } },
+      },
+    },
+  ];
+  return objects.map((o) => stringify(o)).join('---\n');
+}
+
+async function removeAll(): Promise<void> {
+  await kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=180s');
+  await kubectl('delete', 'pv', PV, '--ignore-not-found');
+}
+
+describe('func deploy --build=false of warm and cleanup', () => {
+  let work = '';
+  const dirs: Partial<Record<'warm' | 'cleanup', string>> = {};
+
+  beforeAll(async () => {
+    // kn and func from Knative's release source: cached after the first build (cold: minutes each)
+    await sh('bash', [path.join(REPO_ROOT, 'cluster', 'clients.sh'), 'kn', 'func'], { timeoutMs: 1_800_000 });
+    await removeAll(); // a run that died before its afterAll
+    work = await mkdtemp(path.join(os.tmpdir(), 'modelctl-func-e2e-'));
+    const cacheDir = path.join(work, 'model-cache');
+    await mkdir(cacheDir);
+    await chmod(cacheDir, 0o777); // the image runs as node (1000); func.yaml sets no fsGroup
+    await sh('bash', [path.join(REPO_ROOT, 'knative', 'kubectl.sh'), 'apply', '-f', '-'], {
+      input: prerequisites(cacheDir),
+    });
+    dirs.warm = await copyDescriptor(work, 'warm');
+    dirs.cleanup = await copyDescriptor(work, 'cleanup');
+  }, 2_100_000);
+
+  afterAll(async () => {
+    for (const dir of Object.values(dirs)) {
+      await sh('bash', [FUNC, 'delete', '--path', dir]).catch(() => undefined);
+    }
+    await removeAll().catch(() => undefined);
+    if (work) await rm(work, { recursive: true, force: true });
+  }, 300_000);
+
+  test.each(['warm', 'cleanup'] as const)(
+    'func deploy of functions/%s: a Ready Knative Service built from its func.yaml',
+    async (name) => {
+      const dir = dirs[name] ?? '';
+      await sh('bash', [FUNC, 'deploy', '--path', dir, '--build=false', '--push=false', '--image', IMAGE], {
+        timeoutMs: 300_000,
+      });
+      await waitReady('ksvc', NS, `modelctl-${name}`);
+
+      const ksvc = await getJson<KnativeService>('ksvc', `modelctl-${name}`, '-n', NS);
+      const { metadata, spec } = ksvc.spec.template;
+      const [container] = spec.containers;
+      expect(container?.image).toBe(IMAGE);
+      expect(container?.env).toContainEqual({ name: 'MODELCTL_ROLE', value: name });
+      expect(container?.readinessProbe?.httpGet?.path).toBe('/health/readiness');
+      expect(spec.serviceAccountName).toBe(`modelctl-${name}`);
+      expect(ksvc.metadata.labels?.['networking.knative.dev/visibility']).toBe('cluster-local');
+      expect(metadata.annotations?.['autoscaling.knative.dev/max-scale']).toBe('1');
+      if (name === 'warm') {
+        expect(container?.env).toContainEqual({
+          name: 'HF_TOKEN',
+          valueFrom: { secretKeyRef: { name: 'modelctl-hf-token', key: 'HF_TOKEN' } },
+        });
+      } else {
+        const volume = spec.volumes?.find((v) => v.persistentVolumeClaim?.claimName === 'modelctl-model-cache');
+        expect(volume).toBeDefined();
+        expect(container?.volumeMounts).toContainEqual({ name: volume?.name, mountPath: '/model-cache' });
+      }
+    },
+    600_000,
+  );
+
+  test('kn service list shows both Ready', async () => {
+    const rows = await knServiceList(NS);
+    const byName = Object.fromEntries(rows.map((r) => [r['NAME'], r]));
+    expect(Object.keys(byName).sort()).toEqual(['modelctl-cleanup', 'modelctl-warm']);
+    for (const row of rows) {
+      expect([row['NAME'], row['READY']]).toEqual([row['NAME'], 'True']);
+      expect(row['URL']).toBe(`http://${row['NAME']}.${NS}.svc.cluster.local`);
+    }
+  });
+});
