@@ -78,6 +78,47 @@ describe('findEntriesInUse', () => {
     expect(Object.fromEntries(inUse)).toEqual({ served: ['p1', 'p3'], run: ['p2'] });
   });
 
+  it('a pod pinned to a version keeps only entries of that version (seen on the real cluster: /1 kept /3)', () => {
+    const v1 = entry('v1', 30, 1, {
+      uri: 'models:/iris/1',
+      resolved: 'mlflow-artifacts:/1/a',
+      name: 'iris',
+      version: '1',
+    });
+    const v3 = entry('v3', 30, 1, {
+      uri: 'models:/iris/3',
+      resolved: 'mlflow-artifacts:/1/c',
+      name: 'iris',
+      version: '3',
+    });
+    const byAlias = entry('alias', 30, 1, {
+      uri: 'models:/iris@champion',
+      resolved: 'mlflow-artifacts:/1/b',
+      name: 'iris',
+      version: '2',
+    });
+    const unrecorded = entry('old', 30, 1, {
+      uri: 'models:/iris/Production',
+      resolved: 'mlflow-artifacts:/1/d',
+      name: 'iris',
+    });
+    const entries = [v1, v3, byAlias, unrecorded];
+    expect(Object.fromEntries(findEntriesInUse(entries, [pod('pinned', 'models:/iris/1')]))).toEqual({
+      v1: ['pinned'],
+      old: ['pinned'],
+    });
+    expect(Object.fromEntries(findEntriesInUse(entries, [pod('pinned2', 'models:/iris/2')]))).toEqual({
+      alias: ['pinned2'],
+      old: ['pinned2'],
+    });
+    expect([...findEntriesInUse(entries, [pod('staged', 'models:/iris/Staging')]).keys()].sort()).toEqual([
+      'alias',
+      'old',
+      'v1',
+      'v3',
+    ]);
+  });
+
   it('counts a pod whose MODEL_URI comes from a ConfigMap ref as using every entry', () => {
     const fromRef: PodUsage = { ...pod('ref', 'unused'), env: [], envFrom: ['MODEL_URI'] };
     expect(Object.fromEntries(findEntriesInUse([served, run], [fromRef]))).toEqual({ served: ['ref'], run: ['ref'] });

@@ -56,8 +56,9 @@ export function planEviction(params: {
 
 /**
  * Entry key → names of the active pods whose fetch asks for what the entry holds: its manifest's `uri` or
- * `resolved` location, or (for `models:/<name>/…` and `models:/<name>@alias`) the same registered model,
- * since a stage or alias can resolve to any version of it. A pod whose model URI comes from a `valueFrom`
+ * `resolved` location, or the same registered model: for `models:/<name>/<stage>` and `models:/<name>@alias` any
+ * version of it (a stage or alias can move to any version), for a pinned `models:/<name>/<version>` only entries
+ * of that version (or whose version the manifest does not record). A pod whose model URI comes from a `valueFrom`
  * (unknown here) counts as using every entry.
  */
 export function findEntriesInUse(entries: readonly ScannedEntry[], pods: readonly PodUsage[]): Map<string, string[]> {
@@ -83,7 +84,14 @@ function isSameModel(uri: string, entry: ScannedEntry): boolean {
   if (source === null) return false;
   if (uri === source.uri || uri === source.resolved) return true;
   const name = registeredModelName(uri);
-  return name !== null && (name === source.name || name === registeredModelName(source.uri));
+  if (name === null || (name !== source.name && name !== registeredModelName(source.uri))) return false;
+  const pinned = pinnedVersion(uri);
+  return pinned === null || source.version === undefined || pinned === source.version;
+}
+
+/** `models:/<name>/<digits>` → the version; null for a stage, an alias or anything else. */
+function pinnedVersion(uri: string): string | null {
+  return /^models:\/[^/@]+\/(\d+)\/?$/.exec(uri)?.[1] ?? null;
 }
 
 /** `models:/<name>/<version|stage>` or `models:/<name>@<alias>` → name; else null. */

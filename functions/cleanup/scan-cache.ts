@@ -13,7 +13,7 @@ export interface ScannedEntry {
   /** last use (the `last-used` mtime, else the manifest's, else the folder's) */
   lastUsed: Date;
   /** what the entry holds, from its manifest (null: no valid manifest, an incomplete or corrupt entry) */
-  source: { uri: string; resolved: string; name?: string | undefined } | null;
+  source: { uri: string; resolved: string; name?: string | undefined; version?: string | undefined } | null;
 }
 
 /** Something under `entries/` that cleanup leaves alone, and why. */
@@ -88,7 +88,12 @@ async function describeEntry(cacheRoot: string, key: string, dirMtime: Date): Pr
     bytes,
     lastUsed: (await readLastUsed(dir)) ?? dirMtime,
     source: manifest
-      ? { uri: manifest.source.uri, resolved: manifest.source.resolved, name: manifest.source.name }
+      ? {
+          uri: manifest.source.uri,
+          resolved: manifest.source.resolved,
+          name: manifest.source.name,
+          version: manifest.source.version,
+        }
       : null,
   };
 }
