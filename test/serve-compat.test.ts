@@ -68,6 +68,50 @@ const CORPUS: Case[] = [
   { name: 'application/xml', body: '<x/>', type: 'application/xml' },
 ];
 
+/** `[[v, 3.5, 1.4, 0.2]]` with `v` as it is written in the JSON text */
+const rowWith = (v: string) => `[[${v}, 3.5, 1.4, 0.2]]`;
+const raw = (name: string, body: string): Case => ({ name, body, type: JSON_TYPE });
+
+/**
+ * Numbers as Python clients write them: `json.dumps` writes float('nan') as a bare NaN (allow_nan=True is its
+ * default), and MLflow converts numeric strings with Python's float(): inf/infinity/nan in any case, underscores
+ * between digits, any Unicode digit; no 0x/0b/0o prefixes. JSON.parse and Number() disagree on each.
+ */
+const PYTHON_NUMBERS: Case[] = [
+  raw('inputs, bare NaN', `{"inputs": ${rowWith('NaN')}}`),
+  raw('inputs, bare Infinity', `{"inputs": ${rowWith('Infinity')}}`),
+  raw('instances, bare -Infinity', `{"instances": ${rowWith('-Infinity')}}`),
+  raw('dataframe_split, bare NaN', `{"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": ${rowWith('NaN')}}}`),
+  raw('dataframe_records, bare Infinity', '{"dataframe_records": [{"a": Infinity, "b": 3.5, "c": 1.4, "d": 0.2}]}'),
+  raw('bare NaN inside a string stays a string', `{"inputs": ${rowWith('"NaN, 1"')}}`),
+  raw('bare nan (not Python JSON)', `{"inputs": ${rowWith('nan')}}`),
+  raw('bare inf (not Python JSON)', `{"inputs": ${rowWith('inf')}}`),
+  raw('a bare NaN key', `{NaN: 1, "inputs": ${rowWith('1')}}`),
+  ...['0x10', '0b1', '0o7', '0x1p3', '1__0', '_1', '1_', 'in f', '1e', '--1', '+-1'].map((v) =>
+    raw(`the string ${JSON.stringify(v)} (not a Python float)`, `{"inputs": ${rowWith(JSON.stringify(v))}}`),
+  ),
+  ...['inf', '-inf', '+inf', 'infinity', 'INF', 'Inf', '-Infinity', 'nan', 'NAN', '-nan', '1_000', '1_0.2_5e0_1'].map(
+    (v) => raw(`the string ${JSON.stringify(v)}`, `{"inputs": ${rowWith(JSON.stringify(v))}}`),
+  ),
+  raw('the string "١" (an Arabic-Indic one)', `{"inputs": ${rowWith('"\u0661"')}}`),
+  raw('the string " \t1.5\n "', `{"inputs": ${rowWith('" \t1.5\n "')}}`),
+  raw(
+    'dataframe_split, the string "0x10"',
+    `{"dataframe_split": {"columns": ["a", "b", "c", "d"], "data": ${rowWith('"0x10"')}}}`,
+  ),
+  raw('dataframe_records, the string "1_000"', '{"dataframe_records": [{"a": "1_000", "b": 3.5, "c": 1.4, "d": 0.2}]}'),
+];
+
+/** MLflow writes NaN outputs as a bare NaN, which JSON.parse refuses: read those as null, as modelctl writes them. */
+function withNaNAsNull(a: Answer): Answer {
+  if (typeof a.body !== 'string') return a;
+  try {
+    return { status: a.status, body: JSON.parse(a.body.replace(/-?\bNaN\b|-?\bInfinity\b/g, 'null')) };
+  } catch {
+    return a;
+  }
+}
+
 interface Answer {
   status: number;
   body: unknown;
@@ -152,6 +196,21 @@ describe('modelctl serve answers like mlflow models serve', () => {
     }
     expect(differences).toEqual([]);
     expect(predictionsCompared).toBeGreaterThanOrEqual(14);
+  });
+
+  it(`reads bare NaN/Infinity and numeric strings as MLflow (Python's json and float()) does: ${PYTHON_NUMBERS.length} requests`, async () => {
+    const differences: unknown[] = [];
+    for (const c of PYTHON_NUMBERS) {
+      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c).then(withNaNAsNull)]);
+      if (JSON.stringify(comparable(a)) !== JSON.stringify(comparable(b)))
+        differences.push({ case: c.name, modelctl: a, mlflow: b });
+      else if (a.status === 200 && maxDifference(a.body, b.body) > 1e-6)
+        differences.push({ case: c.name, modelctl: a.body, mlflow: b.body });
+    }
+    expect(differences).toEqual([]);
+    // both sides answered both ways: the cases tell accepted from refused, not one or the other only
+    const statuses = new Set((await Promise.all(PYTHON_NUMBERS.map((c) => ask(ours.url, c)))).map((a) => a.status));
+    expect([...statuses].sort()).toEqual([200, 400]);
   });
 
   // Where MLflow 3.17's behaviour is a bug, modelctl answers differently on purpose; each case pins both sides.

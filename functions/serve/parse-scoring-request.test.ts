@@ -56,6 +56,21 @@ describe('parseJsonScoringRequest', () => {
     });
   });
 
+  it('reads bare NaN, Infinity and -Infinity as Python json does, as the strings float() reads back', () => {
+    expect(parseJsonScoringRequest('{"inputs": [[NaN, Infinity, -Infinity, "NaN, x"]]}').input).toEqual({
+      kind: 'tensor',
+      tensors: [{ name: null, value: [['NaN', 'Infinity', '-Infinity', 'NaN, x']] }],
+      origin: 'inputs',
+    });
+  });
+
+  it.each(['{"inputs": [nan]}', '{"inputs": [NaNa]}', '{NaN: 1, "inputs": [1]}', '{"inputs": [NaN'])(
+    "refuses %s as not JSON, with the parser's own error",
+    (body) => {
+      expect(() => parseJsonScoringRequest(body)).toThrow(/valid JSON formatted string/);
+    },
+  );
+
   it('keeps a params dict and ignores a params value that is not a dict', () => {
     expect(parseJsonScoringRequest('{"inputs": [1], "params": {"k": 5}}').params).toEqual({ k: 5 });
     expect(parseJsonScoringRequest('{"inputs": [1], "params": [1]}').params).toBeUndefined();

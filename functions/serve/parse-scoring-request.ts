@@ -33,12 +33,39 @@ export function parseJsonScoringRequest(body: string): ScoringRequest {
   try {
     doc = JSON.parse(body);
   } catch (cause) {
-    throw badRequest(
-      `Invalid input. Ensure that input is a valid JSON formatted string. Error: '${(cause as Error).message}'`,
-      cause,
-    );
+    doc = parseWithNonFiniteNumbers(body);
+    if (doc === undefined)
+      throw badRequest(
+        `Invalid input. Ensure that input is a valid JSON formatted string. Error: '${(cause as Error).message}'`,
+        cause,
+      );
   }
   return scoringRequestOf(doc);
+}
+
+/** A JSON string (skipped whole), or a bare NaN / Infinity / -Infinity that is not an object key. */
+const STRING_OR_NON_FINITE = /"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)(?![\w$])(?!\s*:)/g;
+
+/**
+ * The document with bare `NaN`, `Infinity` and `-Infinity` read, as Python's json (MLflow's parser) reads them
+ * and as Python clients write them (`json.dumps` writes float('nan') as a bare NaN by default). Each becomes the
+ * string of the same name, which the numeric conversion reads as that number, as Python's float() does. Only
+ * tried once JSON.parse has refused the body, so valid JSON pays nothing.
+ * @returns undefined when the body is not JSON even so
+ */
+function parseWithNonFiniteNumbers(body: string): unknown {
+  let replaced = false;
+  const quoted = body.replace(STRING_OR_NON_FINITE, (match: string, token: string | undefined) => {
+    if (token === undefined) return match;
+    replaced = true;
+    return `"${token}"`;
+  });
+  if (!replaced) return undefined;
+  try {
+    return JSON.parse(quoted) as unknown;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

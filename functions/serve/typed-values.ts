@@ -1,3 +1,4 @@
+import { parsePythonFloat } from './parse-python-float.js';
 import { badRequest, schemaMismatch } from './scoring-error.js';
 
 /** onnxruntime tensor element types modelctl serve converts JSON values to. */
@@ -45,8 +46,8 @@ export function isSupportedElementType(type: string): type is ElementType {
 
 /**
  * Converts JSON scalars to the typed array of `type`, the way numpy's `np.array(values, dtype)` does for
- * valid input: numbers, booleans (1/0), numeric strings (CSV), null → NaN for floats. What numpy would
- * silently mangle (1.5 into an int, 300 into a uint8) is refused instead.
+ * valid input: numbers, booleans (1/0), numeric strings as Python's float() reads them (CSV), null → NaN for
+ * floats. What numpy would silently mangle (1.5 into an int, 300 into a uint8) is refused instead.
  * @throws BAD_REQUEST for values that are not numbers; INVALID_PARAMETER_VALUE for values out of the type's range
  */
 export function toTypedData(values: readonly unknown[], type: ElementType, input: string): TypedData | string[] {
@@ -74,8 +75,8 @@ function toNumber(v: unknown, type: ElementType): number {
   if (typeof v === 'boolean') return v ? 1 : 0;
   if (v === null) return Number.NaN;
   if (typeof v === 'string') {
-    const n = v.trim() === '' ? Number.NaN : Number(v);
-    if (!Number.isNaN(n) || /^\s*nan\s*$/i.test(v)) return n;
+    const n = parsePythonFloat(v);
+    if (n !== null) return n;
     throw badRequest(
       `Invalid input. could not convert string to ${type.startsWith('float') ? 'float' : 'int'}: '${v}'`,
     );
