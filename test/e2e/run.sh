@@ -22,4 +22,7 @@ bash cluster/load-image.sh "$image" "${dev_images[@]}" dev.local/modelctl:e2e
 # the in-cluster MLflow tracking server (test/e2e/images/mlflow)
 bash test/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
 bash cluster/load-image.sh modelctl-e2e-mlflow:dev dev.local/modelctl-e2e-mlflow:dev
+# the Hub stand-in (test/e2e/images/hub)
+bash test/e2e/images/hub/build.sh modelctl-e2e-hub:dev
+bash cluster/load-image.sh modelctl-e2e-hub:dev dev.local/modelctl-e2e-hub:dev
 KUBECONFIG="$KUBECONFIG_PATH" node --experimental-vm-modules node_modules/jest/bin/jest.js -c jest.e2e.config.js --runInBand "$@"

@@ -37,6 +37,11 @@ export interface HubServerOptions {
   port?: number;
   /** port of the CDN origin @default 0 (a free port) */
   cdnPort?: number;
+  /**
+   * origin the LFS redirects name, when clients reach the CDN at another address than the one it listens on
+   * (in a cluster: the Service's name) @default `http://{host}:{cdnPort}`
+   */
+  cdnPublicUrl?: string;
   /** accepted bearer tokens @default {} */
   tokens?: Record<string, TokenGrant>;
   /** @default 1000, as the Hub */
@@ -96,7 +101,8 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   const hub = createServer((req, res) => void serveHub(req, res, { deps, state }).catch((e) => fail(res, e)));
   const cdn = createServer((req, res) => void serveCdn(req, res, { deps, state }).catch((e) => fail(res, e)));
   const url = `http://${host}:${await listen(hub, host, options.port ?? 0)}`;
-  cdnOrigin = `http://${host}:${await listen(cdn, host, options.cdnPort ?? 0)}`;
+  const cdnPort = await listen(cdn, host, options.cdnPort ?? 0);
+  cdnOrigin = options.cdnPublicUrl?.replace(/\/+$/, '') ?? `http://${host}:${cdnPort}`;
   const server: HubServer = {
     url,
     cdnUrl: cdnOrigin,

@@ -4,10 +4,13 @@
  *
  *   node --import ./test/hub-server/register-ts.ts test/hub-server/main.ts \
  *     --repos DIR [--config FILE.json] [--port N] [--cdn-port N] [--fixtures] [--bench-repo org/name:COUNTxMiB]
+ *     [--host ADDR] [--cdn-public-url URL]
  *
  * `--config` holds {@link HubServerOptions} fields (tokens, treePageSize, rateLimits, …). `--fixtures` builds
  * the test repos into DIR first; `--bench-repo` builds a big repo (e.g. `bench-org/big:4x1024` = 4 files of
- * 1 GiB). Prints one JSON line `{"url","cdnUrl","adminUrl"}` when listening; SIGTERM/SIGINT stop it.
+ * 1 GiB). `--host` is the listening address (default 127.0.0.1; 0.0.0.0 in a pod), `--cdn-public-url` the origin
+ * the LFS redirects name when clients reach the CDN through another address (a Service). Prints one JSON line
+ * `{"url","cdnUrl","adminUrl"}` when listening; SIGTERM/SIGINT stop it.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
@@ -20,6 +23,8 @@ const { values } = parseArgs({
     config: { type: 'string' },
     port: { type: 'string' },
     'cdn-port': { type: 'string' },
+    host: { type: 'string' },
+    'cdn-public-url': { type: 'string' },
     fixtures: { type: 'boolean', default: false },
     'bench-repo': { type: 'string', multiple: true },
   },
@@ -44,6 +49,8 @@ const server = await startHubServer({
   reposDir,
   ...(values.port ? { port: Number(values.port) } : {}),
   ...(values['cdn-port'] ? { cdnPort: Number(values['cdn-port']) } : {}),
+  ...(values.host ? { host: values.host } : {}),
+  ...(values['cdn-public-url'] ? { cdnPublicUrl: values['cdn-public-url'] } : {}),
 });
 console.log(JSON.stringify({ url: server.url, cdnUrl: server.cdnUrl, adminUrl: server.adminUrl }));
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
