@@ -77,7 +77,7 @@ describe('renderService with an LLM runtime', () => {
       HF_HUB_OFFLINE: '1',
     });
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ready' });
-    expect(c.startupProbe.httpGet).toEqual({ path: '/ready' });
+    expect(c.startupProbe.httpGet).toEqual({ path: '/ready', port: 9000 });
   });
 
   it('reads the node cache read-only and offline, with no init container copying anything', () => {
@@ -108,7 +108,11 @@ describe('renderService with an LLM runtime', () => {
 
   it('sizes the startup probe for model load and keeps scale to zero on the revision template', () => {
     const s = render({ modelSize: '16' });
-    expect(server(s).startupProbe).toEqual({ httpGet: { path: '/health' }, periodSeconds: 10, failureThreshold: 156 });
+    expect(server(s).startupProbe).toEqual({
+      httpGet: { path: '/health', port: 8080 },
+      periodSeconds: 10,
+      failureThreshold: 156,
+    });
     expect(s.spec.template.metadata.annotations).toMatchObject({
       'autoscaling.knative.dev/min-scale': '0',
       'serving.knative.dev/progress-deadline': '1560s',

@@ -132,9 +132,10 @@ export function renderRuntimeContainer(params: {
     ports: [{ name: 'http1', containerPort: port }],
     env: runtimeEnv(options, model),
     resources: runtimeResources(options),
-    // Knative probes through the queue-proxy on the container's one port: no port here
+    // the readiness probe runs in the queue-proxy, which knows the port; the startup probe stays the kubelet's and
+    // Knative fills in no port for it (only for liveness): without one the Deployment is invalid (port 0)
     startupProbe: {
-      httpGet: { path: probePath },
+      httpGet: { path: probePath, port },
       periodSeconds: 10,
       failureThreshold: Math.max(1, Math.ceil(params.startupSeconds / 10)),
     },
