@@ -1,5 +1,22 @@
 import { z } from 'zod';
 
+/** The codes deploy fails with (besides the adapters'). */
+export type DeployErrorCode =
+  | 'INVALID_MODEL_URI'
+  | 'INVALID_OPTIONS'
+  | 'MODEL_NOT_PINNED'
+  | 'MODEL_NOT_PLANNED'
+  | 'TRACKING_URI_MISSING'
+  | 'CACHE_PVC_MISSING'
+  | 'SERVICE_FAILED'
+  | 'WAIT_TIMEOUT';
+
+declare module '../../shared/errors/app-error.js' {
+  interface ErrorCodes {
+    deploy: DeployErrorCode;
+  }
+}
+
 /** Kubernetes DNS-1035 label: what a Knative Service (and its Revisions) may be named. */
 const DNS_1035 = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
 /** Kubernetes DNS-1123 label: namespaces, Secrets, PVCs. */

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import ort from 'onnxruntime-node';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
-import { isAppError } from '../../shared/errors/app-error.js';
+import { isAppError, type ErrorCode } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { scoreMerged } from './batching/merge-runs.js';
@@ -38,7 +38,7 @@ export type InferenceTask =
 export type BatchItemResult = (ScoringAnswer | ScoringRefusal) & { rows?: number | undefined };
 /** A request the worker could not score, as the main thread turns it back into an AppError. */
 export interface ScoringRefusal {
-  refused: { statusCode: number; code: string; message: string };
+  refused: { statusCode: number; code: ErrorCode; message: string };
 }
 
 const init = workerData as WorkerInit;

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { describeIssues } from '../../shared/config/describe-issues.js';
-import { parseModelsConfigMapData, type ModelsConfig } from '../../shared/config/models-config.js';
+import { readModelsConfigMapData } from '../../shared/config/models-config.js';
 import { AppError, isAppError } from '../../shared/errors/app-error.js';
 import type { CloudEventOutcome } from '../../shared/cloudevents/mount-cloud-event-route.js';
 import type { ReceivedCloudEvent } from '../../shared/cloudevents/receive-cloud-event.js';
@@ -127,12 +127,9 @@ async function planFrom(
   params: { record: ConfigMapRecord; involved: InvolvedObject; refresh: boolean; log: Logger },
 ): Promise<CloudEventOutcome> {
   const { record, involved, log } = params;
-  let config: ModelsConfig;
-  try {
-    config = parseModelsConfigMapData(record.data);
-  } catch (err) {
-    if (!isAppError(err) || err.code !== 'INVALID_CONFIG') throw err;
-    const errors = err.message.split('\n');
+  const read = readModelsConfigMapData(record.data);
+  if (!read.ok) {
+    const { errors } = read;
     log.warn({ errors, resourceVersion: record.resourceVersion }, 'invalid models config rejected; plan kept');
     await deps.recordEvent({
       involved,
@@ -142,6 +139,7 @@ async function planFrom(
     });
     return reply(deps, { action: 'rejected', errors });
   }
+  const { config } = read;
   const source: PlanSource = {
     namespace: record.namespace,
     name: record.name,

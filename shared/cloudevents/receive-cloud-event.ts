@@ -1,6 +1,15 @@
 import { HTTP, type CloudEventV1, type Headers } from 'cloudevents';
 import { AppError } from '../errors/app-error.js';
 
+/** The codes of a CloudEvent the functions cannot take: not one, a type they do not handle, data of the wrong shape. */
+export type CloudEventErrorCode = 'BAD_CLOUDEVENT' | 'UNSUPPORTED_EVENT_TYPE' | 'BAD_EVENT_DATA';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    cloudEvent: CloudEventErrorCode;
+  }
+}
+
 /** A received CloudEvent: context attributes, extensions and `data` (parsed when its content type is JSON). */
 export type ReceivedCloudEvent = CloudEventV1<unknown>;
 

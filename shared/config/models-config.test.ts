@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { isAppError } from '../errors/app-error.js';
-import { parseModelsConfig, parseModelsConfigMapData } from './models-config.js';
+import { parseModelsConfig, parseModelsConfigMapData, readModelsConfigMapData } from './models-config.js';
 
 /** The message of the ConfigError `fn` throws (fails the test when it does not throw one). */
 function errorOf(fn: () => unknown): string {
@@ -137,5 +137,16 @@ describe('parseModelsConfigMapData', () => {
     expect(errorOf(() => parseModelsConfigMapData({ 'config.yaml': 'models: {}' }))).toBe(
       'data.models.yaml: missing; found "config.yaml"',
     );
+  });
+});
+
+describe('readModelsConfigMapData', () => {
+  it('returns an invalid config as errors, one per line, and a valid one as the config', () => {
+    expect(readModelsConfigMapData({ 'models.yaml': 'minFreeSpaceGB: -1\nbogus: 1\n' })).toEqual({
+      ok: false,
+      errors: [expect.stringMatching(/^minFreeSpaceGB: /), 'bogus: unknown key'],
+    });
+    const read = readModelsConfigMapData({ 'models.yaml': 'models: {org/a: {}}' });
+    expect(read.ok && Object.keys(read.config.models)).toEqual(['org/a']);
   });
 });

@@ -150,6 +150,19 @@ export function parseModelsConfigMapData(data: Record<string, string> | undefine
   return parseModelsConfig(text);
 }
 
+/** An expected outcome, not an exception: the config, or one line per problem (as {@link parseModelsConfig} words them). */
+export type ModelsConfigResult = { ok: true; config: ModelsConfig } | { ok: false; errors: string[] };
+
+/** {@link parseModelsConfigMapData} as a result: an invalid config is `{ ok: false, errors }`; other failures throw. */
+export function readModelsConfigMapData(data: Record<string, string> | undefined): ModelsConfigResult {
+  try {
+    return { ok: true, config: parseModelsConfigMapData(data) };
+  } catch (err) {
+    if (err instanceof ConfigError) return { ok: false, errors: err.message.split('\n') };
+    throw err;
+  }
+}
+
 /**
  * Bounds of a models config, so warm and the agent do bounded work whatever the ConfigMap holds (issue 14):
  * the text is refused before parsing above `yamlBytes` (parsing blocks the event loop, ~1 s per 256 KiB on a

@@ -2,6 +2,15 @@ import { statfs } from 'node:fs/promises';
 import { AppError } from '../errors/app-error.js';
 import { formatBytes } from './format-bytes.js';
 
+/** The code shared/disk throws (also for ENOSPC met while writing, shared/mlflow/download-artifacts.ts). */
+export type DiskErrorCode = 'NO_SPACE';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    disk: DiskErrorCode;
+  }
+}
+
 /** Free bytes available to an unprivileged writer on the filesystem of `dir` (statfs `bavail * bsize`). */
 export type FreeBytes = (dir: string) => Promise<number>;
 

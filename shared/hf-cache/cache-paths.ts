@@ -3,6 +3,15 @@ import { repoIdProblem } from '../hub/repo-id-problem.js';
 import { resolveRepoPathProblem } from '../hub/resolve-repo-path.js';
 import { AppError } from '../errors/app-error.js';
 
+/** The codes shared/hf-cache throws: names that would not map to one place in the cache. */
+export type HfCacheErrorCode = 'INVALID_REPO_ID' | 'INVALID_REVISION' | 'UNSAFE_REPO_PATH';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    hfCache: HfCacheErrorCode;
+  }
+}
+
 /** A 40-hex git commit id, as `refs/{revision}` holds it and `snapshots/{commit}` is named. */
 const COMMIT_RE = /^[0-9a-f]{40}$/;
 /** A revision name usable as a path under `refs/` (branch, tag, `refs/pr/1`). */

@@ -3,6 +3,31 @@ import { AppError } from '../errors/app-error.js';
 import { isConnectionError, isRetryableStatus, parseRetryAfter } from '../retry/with-retry.js';
 
 /**
+ * The codes shared/hub throws: the Hub's answers (`X-Error-Code` or the status), and a download's own failures
+ * (a body that broke off or failed its hash, patterns matching nothing).
+ */
+export type HubErrorCode =
+  | 'HUB_GATED_REPO'
+  | 'HUB_REPO_NOT_FOUND'
+  | 'HUB_REVISION_NOT_FOUND'
+  | 'HUB_ENTRY_NOT_FOUND'
+  | 'HUB_DISABLED_REPO'
+  | 'HUB_UNAUTHORIZED'
+  | 'HUB_NOT_FOUND'
+  | 'HUB_RATE_LIMITED'
+  | 'HUB_UNAVAILABLE'
+  | 'HUB_BAD_RESPONSE'
+  | 'DOWNLOAD_INCOMPLETE'
+  | 'DOWNLOAD_INTEGRITY'
+  | 'NO_FILES_MATCH';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    hub: HubErrorCode;
+  }
+}
+
+/**
  * A failed Hub request. `permanent` errors (gated, unauthorized, repo/revision/file missing) are not retried
  * until the config changes or the next interval; others (429, 5xx, dropped connections) are retried with backoff,
  * `retryAfterMs` carrying the server's `Retry-After`.
@@ -13,7 +38,7 @@ export class HubError extends AppError {
   readonly retryAfterMs: number | undefined;
 
   constructor(params: {
-    code: string;
+    code: HubErrorCode;
     message: string;
     status: number;
     permanent: boolean;
@@ -34,7 +59,7 @@ export class HubError extends AppError {
 }
 
 /** Hub `X-Error-Code` values and what they mean for us. */
-const ERROR_CODES: Record<string, string> = {
+const ERROR_CODES: Record<string, HubErrorCode> = {
   GatedRepo: 'HUB_GATED_REPO',
   RepoNotFound: 'HUB_REPO_NOT_FOUND',
   RevisionNotFound: 'HUB_REVISION_NOT_FOUND',
@@ -71,7 +96,7 @@ export function hubErrorFromResponse(params: {
   });
 }
 
-function codeForStatus(status: number): string {
+function codeForStatus(status: number): HubErrorCode {
   if (status === 401) return 'HUB_UNAUTHORIZED';
   if (status === 403) return 'HUB_GATED_REPO';
   if (status === 404) return 'HUB_NOT_FOUND';

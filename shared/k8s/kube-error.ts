@@ -1,5 +1,26 @@
 import { AppError } from '../errors/app-error.js';
 
+/** The codes shared/k8s throws: the API server's answers, or none (unreachable, no credentials). */
+export type KubeErrorCode =
+  | 'KUBE_UNAVAILABLE'
+  | 'KUBE_UNREACHABLE'
+  | 'KUBE_ERROR'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'FORBIDDEN'
+  | 'UNAUTHORIZED'
+  | 'CRD_MISSING'
+  | 'FEATURE_DISABLED'
+  | 'FIELD_CONFLICT'
+  | 'INVALID_OBJECT'
+  | 'REVISION_NAME_UNCHANGED';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    kube: KubeErrorCode;
+  }
+}
+
 /** What the API server answered: its HTTP status and body (a metav1.Status, as JSON text or parsed). */
 export interface KubeAnswer {
   status: number;
@@ -22,7 +43,7 @@ export function kubeAppError(err: unknown, action: string, answer: KubeAnswer | 
   }
   const { status } = answer;
   const reason = serverMessage(answer.body) ?? `HTTP ${status}`;
-  const code =
+  const code: KubeErrorCode =
     status === 404
       ? 'NOT_FOUND'
       : status === 409

@@ -18,6 +18,12 @@ export type MlflowErrorCode =
   | 'MLFLOW_UNAVAILABLE'
   | 'MLFLOW_BAD_RESPONSE';
 
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    mlflow: MlflowErrorCode;
+  }
+}
+
 /** An MLflow failure. Messages carry the server origin without credentials, never a password or token. */
 export class MlflowError extends AppError {
   /** the tracking server's HTTP status, when there was a response */

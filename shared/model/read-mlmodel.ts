@@ -6,6 +6,15 @@ import { describeFirstIssue } from '../config/describe-issues.js';
 import { AppError } from '../errors/app-error.js';
 import { parseSignature, type Signature } from './signature.js';
 
+/** The codes of a model folder that is not a servable MLflow model. */
+export type ModelErrorCode = 'MODEL_INVALID' | 'FLAVOR_UNSUPPORTED';
+
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    model: ModelErrorCode;
+  }
+}
+
 const MLmodelYaml = z.looseObject({
   flavors: z.record(z.string(), z.looseObject({}).nullable()),
   // each key may be absent: MLflow < 2.6 wrote no `params` (issue 14)

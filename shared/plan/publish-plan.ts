@@ -11,6 +11,13 @@ import {
   type Plan,
 } from './plan.js';
 
+declare module '../errors/app-error.js' {
+  interface ErrorCodes {
+    /** a plan over the ConfigMap size limit */
+    plan: 'PLAN_TOO_LARGE';
+  }
+}
+
 /** What {@link publishPlan} did. */
 export type PublishOutcome =
   | { action: 'created' | 'updated'; resourceVersion: string }

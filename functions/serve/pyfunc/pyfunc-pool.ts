@@ -1,4 +1,4 @@
-import { AppError } from '../../../shared/errors/app-error.js';
+import { AppError, relayedErrorCode } from '../../../shared/errors/app-error.js';
 import type { Logger } from '../../../shared/log/create-logger.js';
 import type { ScoringTask } from '../scoring.js';
 import { startPyfuncProcess, type PyfuncProcess, type PyfuncReady } from './pyfunc-process.js';
@@ -111,7 +111,14 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       job.settled = true;
       clearTimeout(job.timer);
       if (answer.ok) job.resolve(new Uint8Array(answer.body));
-      else job.reject(new AppError({ code: answer.error_code, statusCode: answer.status, message: answer.message }));
+      else
+        job.reject(
+          new AppError({
+            code: relayedErrorCode(answer.error_code),
+            statusCode: answer.status,
+            message: answer.message,
+          }),
+        );
       release(worker);
     } catch (cause) {
       job.settled = true;
