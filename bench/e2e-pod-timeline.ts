@@ -1,0 +1,195 @@
+// The timeline of one serving pod's cold start on the cluster (bench/cold-start-e2e.ts): what a pod watch sees
+// (client clock, ms), what the pod's status records (kubelet clock, whole seconds), and what fetch's and serve's
+// JSON logs say (pino `time`, ms). The node is this machine, so the three clocks are one.
+import { KubeConfig, Watch } from '@kubernetes/client-node';
+import { kubectl } from '../test/e2e/cluster.js';
+
+/** Moments the watch saw first, in ms since the epoch. */
+export interface Observed {
+  pod_created?: number;
+  scheduled?: number;
+  init_running?: number;
+  init_done?: number;
+  server_running?: number;
+  server_ready?: number;
+  pod_ready?: number;
+}
+
+interface ContainerStatus {
+  name: string;
+  ready?: boolean;
+  state?: { running?: { startedAt?: string }; terminated?: { startedAt?: string; finishedAt?: string } };
+}
+interface Pod {
+  metadata: { name: string; creationTimestamp?: string; deletionTimestamp?: string };
+  spec?: { nodeName?: string };
+  status?: {
+    conditions?: { type: string; status: string; lastTransitionTime?: string }[];
+    initContainerStatuses?: ContainerStatus[];
+    containerStatuses?: ContainerStatus[];
+  };
+}
+
+const SERVER = 'model-server';
+
+/**
+ * Watches the pods of a Knative Service and records when the first pod that is not in `ignore` reaches each
+ * stage. `stop()` ends the watch and returns the pod's name (null when none came) and what was seen.
+ */
+export async function watchNewPod(params: {
+  kubeconfig: string;
+  namespace: string;
+  service: string;
+  /** pods that existed before the request (terminating ones of the last start) */
+  ignore: Set<string>;
+}): Promise<{ stop: () => { pod: string | null; observed: Observed; last: Pod | null } }> {
+  const kc = new KubeConfig();
+  kc.loadFromFile(params.kubeconfig);
+  const observed: Observed = {};
+  let target: string | null = null;
+  let last: Pod | null = null;
+  const mark = (key: keyof Observed, when: number): void => {
+    observed[key] ??= when;
+  };
+  const controller = await new Watch(kc).watch(
+    `/api/v1/namespaces/${params.namespace}/pods`,
+    { labelSelector: `serving.knative.dev/service=${params.service}` },
+    (_type: string, pod: Pod) => {
+      const now = Date.now();
+      if (params.ignore.has(pod.metadata.name) || pod.metadata.deletionTimestamp !== undefined) return;
+      target ??= pod.metadata.name;
+      if (pod.metadata.name !== target) return;
+      last = pod;
+      mark('pod_created', now);
+      for (const key of stagesOf(pod)) mark(key, now);
+    },
+    () => undefined,
+  );
+  return {
+    stop: () => {
+      controller.abort();
+      return { pod: target, observed, last };
+    },
+  };
+}
+
+/** The stages a pod object shows it has reached. */
+function stagesOf(pod: Pod): (keyof Observed)[] {
+  const stages: (keyof Observed)[] = [];
+  if (pod.spec?.nodeName) stages.push('scheduled');
+  const init = pod.status?.initContainerStatuses?.[0];
+  if (init?.state?.running || init?.state?.terminated) stages.push('init_running');
+  if (init?.state?.terminated) stages.push('init_done');
+  const server = pod.status?.containerStatuses?.find((c) => c.name === SERVER);
+  if (server?.state?.running) stages.push('server_running');
+  if (server?.ready) stages.push('server_ready');
+  if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) stages.push('pod_ready');
+  return stages;
+}
+
+/** What the pod's status recorded (kubelet's clock, whole seconds), in ms since the epoch. */
+export function recordedTimes(pod: Pod | null): Record<string, number | null> {
+  const at = (s: string | undefined): number | null => (s ? Date.parse(s) : null);
+  const cond = (type: string) => at(pod?.status?.conditions?.find((c) => c.type === type)?.lastTransitionTime);
+  const init = pod?.status?.initContainerStatuses?.[0]?.state?.terminated;
+  const server = pod?.status?.containerStatuses?.find((c) => c.name === SERVER)?.state?.running;
+  return {
+    created: at(pod?.metadata.creationTimestamp),
+    scheduled: cond('PodScheduled'),
+    init_started: at(init?.startedAt),
+    init_finished: at(init?.finishedAt),
+    server_started: at(server?.startedAt),
+    ready: cond('Ready'),
+  };
+}
+
+interface LogLine {
+  time?: string;
+  msg?: string;
+  ms?: number | number[];
+  source?: string;
+  bytes?: number;
+}
+
+/** The JSON lines of a container's log (other lines skipped). */
+async function jsonLog(namespace: string, pod: string, container: string): Promise<LogLine[]> {
+  const text = await kubectl('logs', '-n', namespace, pod, '-c', container).catch(() => '');
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l) as LogLine;
+      } catch {
+        return {};
+      }
+    });
+}
+
+export interface LoggedTimes {
+  /** fetch's 'model ready' (ms since the epoch), its own duration and the source it used */
+  fetch_ready: number | null;
+  fetch_ms: number | null;
+  fetch_source: string | null;
+  /** serve's 'listening; loading model' and 'model ready' */
+  serve_listening: number | null;
+  serve_model_ready: number | null;
+  /** serve's own load time (process start → model ready) and its warm-up run of the input example */
+  serve_load_ms: number | null;
+  input_example_ms: number | null;
+}
+
+/** fetch's and serve's log lines that mark the phases. */
+export async function loggedTimes(namespace: string, pod: string, hasInit: boolean): Promise<LoggedTimes> {
+  const fetchLog = hasInit ? await jsonLog(namespace, pod, 'model-downloader') : [];
+  const serveLog = await jsonLog(namespace, pod, SERVER);
+  const find = (lines: LogLine[], msg: string) => lines.find((l) => l.msg === msg);
+  const time = (l: LogLine | undefined) => (l?.time ? Date.parse(l.time) : null);
+  const fetched = find(fetchLog, 'model ready');
+  const ready = find(serveLog, 'model ready');
+  const example = find(serveLog, 'input example ran on every thread')?.ms;
+  return {
+    fetch_ready: time(fetched),
+    fetch_ms: typeof fetched?.ms === 'number' ? fetched.ms : null,
+    fetch_source: fetched?.source ?? null,
+    serve_listening: time(find(serveLog, 'listening; loading model')),
+    serve_model_ready: time(ready),
+    serve_load_ms: typeof ready?.ms === 'number' ? ready.ms : null,
+    input_example_ms: Array.isArray(example) ? Math.max(...example) : typeof example === 'number' ? example : null,
+  };
+}
+
+/** The phases of one cold start, ms; null where a mark is missing. */
+export interface Phases {
+  autoscale_to_pod: number | null;
+  scheduling: number | null;
+  container_start: number | null;
+  init_fetch: number | null;
+  serve_start: number | null;
+  model_load: number | null;
+  ready_to_first_200: number | null;
+  total: number;
+}
+
+/**
+ * Splits request sent (t0) → first 200 (t1) at the marks: the activator holding the request while the autoscaler
+ * scales the Deployment and the ReplicaSet creates the pod; scheduling; sandbox + first container start; the init
+ * container (fetch); the serving container's start up to serve listening; model load (serve's own log, which
+ * includes its warm-up inference); then readiness probe, activator/queue-proxy and the first inference.
+ */
+export function phasesOf(t0: number, t1: number, o: Observed, l: LoggedTimes): Phases {
+  const d = (a: number | null | undefined, b: number | null | undefined) =>
+    a === null || a === undefined || b === null || b === undefined ? null : a - b;
+  const firstContainer = o.init_running ?? o.server_running;
+  const initEnd = l.fetch_ready ?? o.init_done;
+  return {
+    autoscale_to_pod: d(o.pod_created, t0),
+    scheduling: d(o.scheduled, o.pod_created),
+    container_start: d(firstContainer, o.scheduled),
+    init_fetch: o.init_running === undefined ? null : d(initEnd, o.init_running),
+    serve_start: d(l.serve_listening, o.init_running === undefined ? o.server_running : initEnd),
+    model_load: d(l.serve_model_ready, l.serve_listening),
+    ready_to_first_200: d(t1, l.serve_model_ready),
+    total: t1 - t0,
+  };
+}
