@@ -31,7 +31,7 @@ export ONNXRUNTIME_NODE_INSTALL := skip
 
 .PHONY: help node install build typecheck lint format test test-unit test-integration bench serve \
 	example-model peers render deploy undeploy ensure-docker base-image image image-python clean cluster cluster-down \
-	test-e2e kn func
+	test-e2e kn func bench-e2e
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -142,6 +142,9 @@ func: ## build Knative Functions' func the same way (knative/func.sh runs it; cl
 
 test-e2e: build ## end-to-end tests on the real cluster (starts it when down; CLUSTER_KEEP=1 leaves it running)
 	bash test/e2e/run.sh
+
+bench-e2e: build ## cold start from zero and Knative-path req/s on the real cluster (starts it when down; CLUSTER_KEEP=1 leaves it running); writes BENCHMARKS.md's cluster section
+	bash bench/cold-start-e2e.sh
 
 clean: ## remove build output (not the caches)
 	rm -rf dist coverage

@@ -27,12 +27,12 @@ export const FAST_SCALE_DOWN = {
   'autoscaling.knative.dev/scale-to-zero-pod-retention-period': '0s',
 };
 
-/** What every cell shares: one core, SERVE_MAX_CONCURRENCY=1 (one onnxruntime session), our image. */
-export function commonArgs(params: { cell: Cell; namespace: string; image: string }): string[] {
+/** What every cell shares: `cores` (requested = limit), SERVE_MAX_CONCURRENCY=1 (one onnxruntime session), our image. */
+export function commonArgs(params: { cell: Cell; namespace: string; image: string; cores: number }): string[] {
   const big = params.cell.model === 'embed-1g';
   return [
     ...['--serve-name', params.cell.service, '--artifact-version', 'v1', '--namespace', params.namespace],
-    ...['--cores', '1', '--memory', big ? '3' : '1', '--image', params.image],
+    ...['--cores', String(params.cores), '--memory', big ? '3' : '1', '--image', params.image],
     ...(big ? ['--model-size', '1'] : []),
     ...['--env', 'SERVE_MAX_CONCURRENCY=1'],
   ];
@@ -43,14 +43,16 @@ interface ServiceObject {
 }
 
 /**
- * Renders the Service with `modelctl deploy --dry-run client -o json`, adds `annotations` to its revision template,
- * applies it server-side (field manager modelctl, as deploy does) and waits until it is Ready.
+ * Renders the Service with `modelctl deploy --dry-run client -o json`, adds `annotations` to its revision template
+ * and applies it server-side (field manager modelctl, as deploy does); `wait`: until it is Ready.
  */
 export async function applyCell(params: {
   args: string[];
   annotations: Record<string, string>;
   namespace: string;
   service: string;
+  /** @default true */
+  wait?: boolean;
 }): Promise<void> {
   const { stdout } = await sh(MODELCTL, ['deploy', ...params.args, '--dry-run', 'client', '-o', 'json']);
   const svc = JSON.parse(stdout) as ServiceObject;
@@ -61,7 +63,44 @@ export async function applyCell(params: {
     [path.join(REPO_ROOT, 'knative', 'kubectl.sh'), 'apply', '--server-side', '--field-manager', 'modelctl', '-f', '-'],
     { input: JSON.stringify(svc) },
   );
-  await waitReady('ksvc', params.namespace, params.service, 900_000);
+  if (params.wait !== false) await waitReady('ksvc', params.namespace, params.service, 900_000);
+}
+
+interface NodeAndPods {
+  node: { status: { allocatable: { cpu: string } } };
+  pods: {
+    status: { phase: string };
+    spec: { containers: { resources?: { requests?: { cpu?: string } } }[] };
+  }[];
+}
+
+const milliCpu = (q: string | undefined): number =>
+  q === undefined ? 0 : q.endsWith('m') ? Number(q.slice(0, -1)) : Math.round(Number(q) * 1000);
+
+async function nodeAndPods(): Promise<NodeAndPods> {
+  const nodes = await getJson<{ items: NodeAndPods['node'][] }>('nodes');
+  const pods = await getJson<{ items: NodeAndPods['pods'] }>(
+    'pods',
+    '-A',
+    '--field-selector=status.phase!=Succeeded,status.phase!=Failed',
+  );
+  return { node: nodes.items[0]!, pods: pods.items };
+}
+
+/**
+ * Waits until the (single) node has `milli` CPU unrequested: a pod that cannot be scheduled waits for a terminating
+ * one (Knative's queue-proxy drains for about 30 s) or for other tests' pods, which is not part of a cold start.
+ * @returns ms waited
+ */
+export async function waitForCpu(milli: number, timeoutMs = 600_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    const { node, pods } = await nodeAndPods();
+    const used = pods.flatMap((p) => p.spec.containers).reduce((n, c) => n + milliCpu(c.resources?.requests?.cpu), 0);
+    if (milliCpu(node.status.allocatable.cpu) - used >= milli) return Date.now() - started;
+    if (Date.now() - started > timeoutMs) throw new Error(`no ${milli}m CPU free on the node in ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 /** Deletes the bench's Services (a re-run starts from a clean Revision v1). */

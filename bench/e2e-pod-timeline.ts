@@ -51,11 +51,15 @@ export async function watchNewPod(params: {
   const mark = (key: keyof Observed, when: number): void => {
     observed[key] ??= when;
   };
+  let stopped = false;
+  let ended: string | null = null;
   const controller = await new Watch(kc).watch(
     `/api/v1/namespaces/${params.namespace}/pods`,
     { labelSelector: `serving.knative.dev/service=${params.service}` },
-    (_type: string, pod: Pod) => {
+    (type: string, pod: Pod) => {
       const now = Date.now();
+      if (process.env.BENCH_E2E_DEBUG)
+        console.error(`watch ${type} ${pod.metadata.name} ${JSON.stringify(stagesOf(pod))}`);
       if (params.ignore.has(pod.metadata.name) || pod.metadata.deletionTimestamp !== undefined) return;
       target ??= pod.metadata.name;
       if (pod.metadata.name !== target) return;
@@ -63,11 +67,15 @@ export async function watchNewPod(params: {
       mark('pod_created', now);
       for (const key of stagesOf(pod)) mark(key, now);
     },
-    () => undefined,
+    (err: unknown) => {
+      if (!stopped) ended = String(err ?? 'closed by the server');
+    },
   );
   return {
     stop: () => {
+      stopped = true;
       controller.abort();
+      if (ended !== null) console.error(`pod watch of ${params.service} ended early: ${ended}`);
       return { pod: target, observed, last };
     },
   };

@@ -637,6 +637,109 @@ function causes(r) {
   return ['## Misses: measured causes', '', ...out].join('\n');
 }
 
+const CLUSTER_START = '<!-- bench-e2e:start -->';
+const CLUSTER_END = '<!-- bench-e2e:end -->';
+const ms = (x) => (x === null || x === undefined ? '—' : String(Math.round(x)));
+
+/** `make bench-e2e` (bench/cold-start-e2e.ts): its own run, its own conditions, its own section. */
+function clusterColdStart(c) {
+  if (!c) return '';
+  const st = c.settings;
+  const size = c.image_size?.bytes
+    ? `${fmt(c.image_size.bytes / 1e6, 0)} MB (\`docker image inspect\` Size of ${c.image_size.image})`
+    : '—';
+  const r = c.ratios;
+  const targets = [
+    ["PVC cache hit: 1 GiB cold start ≤ 1.3× the tiny model's", r.pvc_1g_vs_tiny, c.pass.pvc_size_free],
+    ["agent-warmed node cache (hf://): 1 GiB ≤ 1.3× the tiny model's", r.hf_1g_vs_tiny, c.pass.hf_size_free],
+    ['PVC cache hit ≥ 5× faster than the MLflow download at 1 GiB', r.mlflow_vs_pvc_1g, c.pass.pvc_5x_mlflow],
+    ['node cache ≥ 5× faster than the MLflow download at 1 GiB', r.mlflow_vs_hf_1g, c.pass.hf_5x_mlflow],
+  ].map(([k, v, pass]) => [k, v === null ? 'not measured' : `${fmt(v, 2)}×`, mark(pass)]);
+  const phaseCols = [
+    ['autoscale_to_pod', 'request → pod created (activator, autoscaler, ReplicaSet)'],
+    ['scheduling', 'scheduling'],
+    ['container_start', 'sandbox + first container start'],
+    ['init_fetch', 'init container (fetch)'],
+    ['serve_start', 'serve container start → listening'],
+    ['model_load', 'model load (serve, incl. warm-up inference)'],
+    ['ready_to_first_200', 'model ready → first 200 (readiness, activator, queue-proxy, first inference)'],
+  ];
+  const s = c.steady_state;
+  return [
+    CLUSTER_START,
+    '## 7. Cold start on the cluster (`make bench-e2e`, `bench/cold-start-e2e.ts`)',
+    '',
+    `Its own run, not part of \`make bench\`: ${c.started} to ${c.finished}, modelctl ${c.git_commit}; load average (1, 5, 15 min)`,
+    `${c.loadavg_start.join(', ')} at start and ${c.loadavg_end.join(', ')} at end, on the 2 cores shared with other engineers' builds and e2e tests.`,
+    `The single-node Kubernetes + Knative Serving cluster of \`make cluster\` (Traefik ingress), our image ${st.image}, ${size}.`,
+    `Each cold start: the Service at zero pods (per revision ${Object.entries(st.annotations)
+      .map(([k, v]) => `\`${k}: ${v}\``)
+      .join(', ')}), then`,
+    `\`POST /invocations\` through the ingress (\`Host: <service>.${st.namespace}.example.com\`) until the first 200, held by the activator meanwhile.`,
+    `${st.runs} measured starts per cell after one priming start (which fills the PVC cache), interleaved over the cells; medians. Before each start the bench waits until no pod of the Service serves and the node has the pod's CPU unrequested (a terminating pod or another test's holds it; that wait is not counted). Every pod: ${st.cores} core (request = limit),`,
+    `SERVE_MAX_CONCURRENCY=${st.serve_max_concurrency} (one onnxruntime session), memory ${st.memory_gib.tiny} GiB (tiny) / ${st.memory_gib['embed-1g']} GiB (1 GiB model).`,
+    `Models: tiny = the iris ONNX example (${c.models.tiny.bytes} bytes); 1 GiB = an embedding lookup (Gather over a [1048576, 256] float32`,
+    `initializer inside model.onnx, ${c.models['embed-1g'].bytes} bytes), both logged into the in-cluster MLflow by \`bench/e2e-models.py\`.`,
+    'Sources: MLflow download into an emptyDir (`--storage emptydir`); shared PVC cache hit (`--storage pvc`, second and later starts);',
+    "agent-warmed node cache (`hf://`, `--runtime custom` running `serve` on the snapshot in the node's hostPath, no init container).",
+    c.hf_note ? `\n**Node cache (hf://) not measured:** ${c.hf_note}.` : '',
+    '',
+    table(['target', 'measured', 'met'], targets),
+    '',
+    table(
+      ['source', 'model', 'median ms', 'runs ms', 'fetch source'],
+      c.cells.map((x) => [x.source, x.model, ms(x.median_ms), x.runs_ms.join(', '), x.fetch_sources.join(', ')]),
+    ),
+    '',
+    "Phases (medians over the runs, ms), from a pod watch (client clock), the pod's status and fetch's and serve's JSON logs (the node is this",
+    'machine: one clock). A phase a source does not have is —.',
+    '',
+    table(
+      ['source', 'model', ...phaseCols.map(([, label]) => label), 'total'],
+      c.cells.map((x) => [x.source, x.model, ...phaseCols.map(([k]) => ms(x.phases_median_ms[k])), ms(x.median_ms)]),
+    ),
+    ...(s
+      ? [
+          '',
+          `Steady state: one warm pod of the tiny model (min = max scale 1, 1 core), autocannon ${s.connections} connections, ${s.seconds} s × ${s.rounds} round(s) per`,
+          `route, interleaved, from this machine; medians. Activator in the path (ServerlessService mode): ${s.activator_mode ?? 'unknown'}.`,
+          '',
+          table(
+            ['route', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'requests', '÷ straight to serve'],
+            s.routes.map((x) => [
+              x.route === 'ingress'
+                ? 'ingress (Traefik → activator/queue-proxy → serve)'
+                : x.route === 'queue-proxy'
+                  ? 'pod IP :8012 (queue-proxy → serve)'
+                  : 'pod IP :8080 (serve)',
+              fmt(x.rps),
+              fmt(x.p50_ms),
+              fmt(x.p99_ms),
+              x.errors,
+              x.requests,
+              fmt(s.vs_pod[x.route], 3),
+            ]),
+          ),
+        ]
+      : []),
+    CLUSTER_END,
+  ].join('\n');
+}
+
+/** Replaces (or appends) only the cluster section of `<root>/BENCHMARKS.md`: `make bench-e2e` leaves the rest. */
+export async function writeClusterSection({ root, resultsDir }) {
+  const file = path.join(root, 'BENCHMARKS.md');
+  const md = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n';
+  const section = clusterColdStart(read(resultsDir, 'cold-start-e2e')).replace(/\n{3,}/g, '\n\n');
+  const start = md.indexOf(CLUSTER_START);
+  const end = md.indexOf(CLUSTER_END);
+  const next =
+    start >= 0 && end > start
+      ? `${md.slice(0, start)}${section}${md.slice(end + CLUSTER_END.length)}`
+      : `${md.trimEnd()}\n\n${section}\n`;
+  await writeFile(file, next);
+}
+
 /** Reads the results and writes `<root>/BENCHMARKS.md`. */
 export async function writeReport({ root, resultsDir }) {
   const run = read(resultsDir, 'run');
@@ -674,6 +777,8 @@ export async function writeReport({ root, resultsDir }) {
     pyfunc(r.pyfunc),
     '',
     causes(r),
+    '',
+    clusterColdStart(read(resultsDir, 'cold-start-e2e')),
   ]
     .filter((x) => x !== undefined)
     .join('\n')

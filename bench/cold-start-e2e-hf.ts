@@ -1,0 +1,69 @@
+// The agent-warmed node cache as a cold-start source (bench/cold-start-e2e.ts): each model's MLflow directory is
+// put on the Hub stand-in in the cluster as repo bench-e2e/<model>, added to the models ConfigMap as a user does,
+// warmed by warm + the agent into the node's hostPath, and served by `modelctl deploy --runtime custom` with our
+// image running `serve` on the snapshot folder (read-only, offline). Uses the e2e suite's Hub helpers.
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { parse, stringify } from 'yaml';
+import {
+  editModelsConfig,
+  mainCommit,
+  pointModelctlAtHub,
+  putHubRepo,
+  readModelsYaml,
+  startHubInCluster,
+  waitForPlanned,
+  waitForReadyNode,
+} from '../test/e2e/hub.js';
+import { log } from './bench-kit.js';
+import type { Cell, ModelKey } from './e2e-cells.js';
+
+const ORG = 'bench-e2e';
+/** where the custom runtime mounts the node cache (functions/deploy/render-runtime.ts) */
+const CACHE_MOUNT = '/hf-cache';
+
+async function filesOf(dir: string): Promise<Record<string, Buffer>> {
+  const files: Record<string, Buffer> = {};
+  for (const name of await readdir(dir)) files[name] = await readFile(path.join(dir, name));
+  return files;
+}
+
+/** Adds the bench's repos to the models ConfigMap (the rest of the config as it is). */
+async function addToModelsConfig(repos: string[]): Promise<void> {
+  const config = parse(await readModelsYaml()) as { models?: Record<string, unknown> };
+  const models = { ...config.models };
+  for (const repo of repos) models[repo] = { gpu_compatible: ['ALL'], revision: 'main' };
+  await editModelsConfig(stringify({ ...config, models }));
+}
+
+/** Puts, warms and waits for both models; returns their cells. */
+export async function prepareHfCells(params: {
+  models: Record<ModelKey, { dir: string }>;
+  serviceName: (model: ModelKey) => string;
+}): Promise<Cell[]> {
+  await startHubInCluster();
+  const keys = Object.keys(params.models) as ModelKey[];
+  const commits = new Map<ModelKey, string>();
+  for (const model of keys) {
+    const state = await putHubRepo(`${ORG}/${model}`, await filesOf(params.models[model].dir));
+    commits.set(model, mainCommit(state));
+  }
+  await pointModelctlAtHub();
+  await addToModelsConfig(keys.map((m) => `${ORG}/${m}`));
+  for (const model of keys) {
+    const repo = `${ORG}/${model}`;
+    await waitForPlanned(repo, commits.get(model)!, 300_000);
+    log(`hf: ${repo} planned; waiting for the agent to warm it`);
+    await waitForReadyNode(repo, 900_000);
+  }
+  return keys.map((model) => ({
+    source: 'hf' as const,
+    model,
+    service: params.serviceName(model),
+    hasInit: false,
+    args: [
+      ...['--model-uri', `hf://${ORG}/${model}`, '--runtime', 'custom', '--arg=serve'],
+      `--arg=--model-local-path=${CACHE_MOUNT}/models--${ORG}--${model}/snapshots/${commits.get(model)!}`,
+    ],
+  }));
+}
