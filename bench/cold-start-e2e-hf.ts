@@ -28,19 +28,27 @@ async function filesOf(dir: string): Promise<Record<string, Buffer>> {
   return files;
 }
 
-/** Adds the bench's repos to the models ConfigMap (the rest of the config as it is). */
-async function addToModelsConfig(repos: string[]): Promise<void> {
-  const config = parse(await readModelsYaml()) as { models?: Record<string, unknown> };
-  const models = { ...config.models };
-  for (const repo of repos) models[repo] = { gpu_compatible: ['ALL'], revision: 'main' };
-  await editModelsConfig(stringify({ ...config, models }));
+/**
+ * Adds the bench's repos to the models ConfigMap (the rest of the config as it is).
+ * @returns a function that takes them out again
+ */
+async function addToModelsConfig(repos: string[]): Promise<() => Promise<void>> {
+  const edit = async (add: boolean) => {
+    const config = parse(await readModelsYaml()) as { models?: Record<string, unknown> };
+    const kept = Object.entries(config.models ?? {}).filter(([repo]) => !repos.includes(repo));
+    const added = add ? repos.map((repo) => [repo, { gpu_compatible: ['ALL'], revision: 'main' }]) : [];
+    const models = Object.fromEntries([...kept, ...added]) as Record<string, unknown>;
+    await editModelsConfig(stringify({ ...config, models }));
+  };
+  await edit(true);
+  return () => edit(false);
 }
 
-/** Puts, warms and waits for both models; returns their cells. */
+/** Puts, warms and waits for both models; returns their cells and how to take them out of the models config. */
 export async function prepareHfCells(params: {
   models: Record<ModelKey, { dir: string }>;
   serviceName: (model: ModelKey) => string;
-}): Promise<Cell[]> {
+}): Promise<{ cells: Cell[]; restore: () => Promise<void> }> {
   await startHubInCluster();
   const keys = Object.keys(params.models) as ModelKey[];
   const commits = new Map<ModelKey, string>();
@@ -49,14 +57,14 @@ export async function prepareHfCells(params: {
     commits.set(model, mainCommit(state));
   }
   await pointModelctlAtHub();
-  await addToModelsConfig(keys.map((m) => `${ORG}/${m}`));
+  const restore = await addToModelsConfig(keys.map((m) => `${ORG}/${m}`));
   for (const model of keys) {
     const repo = `${ORG}/${model}`;
     await waitForPlanned(repo, commits.get(model)!, 300_000);
     log(`hf: ${repo} planned; waiting for the agent to warm it`);
     await waitForReadyNode(repo, 900_000);
   }
-  return keys.map((model) => ({
+  const cells = keys.map((model) => ({
     source: 'hf' as const,
     model,
     service: params.serviceName(model),
@@ -66,4 +74,5 @@ export async function prepareHfCells(params: {
       `--arg=--model-local-path=${CACHE_MOUNT}/models--${ORG}--${model}/snapshots/${commits.get(model)!}`,
     ],
   }));
+  return { cells, restore };
 }

@@ -12,8 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { request } from 'undici';
-import { CACHE, REPO_ROOT, getJson, kubectl, waitReady } from '../test/e2e/cluster.js';
+import { CACHE, INGRESS, REPO_ROOT, getJson, kubectl, postThroughIngress, waitReady } from '../test/e2e/cluster.js';
 import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl, venvPython } from '../test/e2e/mlflow.js';
 import { QUICK, ROOT, RESULTS_DIR, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
 import {
@@ -31,7 +30,6 @@ import { loggedTimes, phasesOf, recordedTimes, watchNewPod, type Phases } from '
 import { measureRoutes, onlyPodIp } from './e2e-rps.js';
 
 const NS = 'modelctl-system';
-const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 const KUBECONFIG = process.env.KUBECONFIG ?? path.join(CACHE, 'cluster', 'kubeconfig');
 const IMAGE = process.env.BENCH_E2E_IMAGE_REF ?? 'dev.local/modelctl:bench-e2e';
 const DOCKER_IMAGE = process.env.BENCH_E2E_DOCKER_IMAGE ?? 'modelctl:bench-e2e';
@@ -110,14 +108,14 @@ function mlflowCells(models: Record<ModelKey, LoggedModel>): Cell[] {
 }
 
 /** The hf:// cells, when the Hub stand-in's helpers are there (bench/cold-start-e2e-hf.ts). */
-async function hfCells(models: Record<ModelKey, LoggedModel>): Promise<{ cells: Cell[]; note: string | null }> {
-  if (!SOURCES.includes('hf')) return { cells: [], note: 'hf:// not asked for (BENCH_E2E_SOURCES)' };
-  const { prepareHfCells } = (await import('./cold-start-e2e-hf.js').catch((err: unknown) => {
-    log(`hf:// source unavailable: ${String(err)}`);
-    return { prepareHfCells: null };
-  })) as { prepareHfCells: null | typeof import('./cold-start-e2e-hf.js').prepareHfCells };
-  if (prepareHfCells === null) return { cells: [], note: 'the Hub stand-in helpers (test/e2e/hub.ts) are missing' };
-  return { cells: await prepareHfCells({ models, serviceName: (m) => serviceName('hf', m) }), note: null };
+async function hfCells(
+  models: Record<ModelKey, LoggedModel>,
+): Promise<{ cells: Cell[]; note: string | null; restore: () => Promise<void> }> {
+  const none = async () => undefined;
+  if (!SOURCES.includes('hf')) return { cells: [], note: 'hf:// not asked for (BENCH_E2E_SOURCES)', restore: none };
+  const { prepareHfCells } = await import('./cold-start-e2e-hf.js');
+  const prepared = await prepareHfCells({ models, serviceName: (m) => serviceName('hf', m) });
+  return { ...prepared, note: null };
 }
 
 interface Run {
@@ -153,15 +151,11 @@ async function firstOk(cell: Cell): Promise<{ status: number; t1: number }> {
   const deadline = Date.now() + 900_000;
   let status = 0;
   while (Date.now() < deadline) {
-    const res = await request(`${INGRESS}/invocations`, {
-      method: 'POST',
-      headers: { host: `${cell.service}.${NS}.example.com`, 'content-type': 'application/json' },
-      body: JSON.stringify(INPUTS[cell.model]),
-      headersTimeout: 900_000,
-      bodyTimeout: 900_000,
-    }).catch(() => null);
-    const body = res ? await res.body.text() : '';
-    status = res?.statusCode ?? 0;
+    const res = await postThroughIngress(cell.service, NS, '/invocations', INPUTS[cell.model]).catch(
+      (err: unknown) => ({ status: 0, body: String(err) }),
+    );
+    const body = res.body;
+    status = res.status;
     if (status === 200 && body.includes('predictions')) return { status, t1: Date.now() };
     log(`${cell.service}: answered ${status} ${body.slice(0, 200)}; retrying`);
     await new Promise((r) => setTimeout(r, 500));
@@ -392,7 +386,10 @@ async function main(): Promise<void> {
     await writeClusterSection({ root: ROOT, resultsDir: RESULTS_DIR });
     log('wrote BENCHMARKS.md (section: cold start on the cluster)');
   } finally {
-    if (process.env.BENCH_E2E_KEEP !== '1') await deleteServices(NS, services).catch(() => undefined);
+    if (process.env.BENCH_E2E_KEEP !== '1') {
+      await deleteServices(NS, services).catch(() => undefined);
+      await hf.restore().catch((err: unknown) => log(`could not restore the models ConfigMap: ${String(err)}`));
+    }
   }
 }
 

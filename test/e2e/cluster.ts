@@ -136,7 +136,7 @@ export async function waitReady(kind: string, namespace: string, name?: string, 
 }
 
 /** The ingress (Traefik's NodePort on the node address; cluster/README.md). */
-const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
+export const INGRESS = process.env.CLUSTER_INGRESS ?? 'http://10.213.0.1:31080';
 
 /**
  * POSTs JSON to a Knative Service through the ingress, routed by its host name `<service>.<namespace>.example.com`.
