@@ -214,6 +214,10 @@ async function coldStart(cell: Cell, roundNo: number): Promise<Run> {
 
 function summarizeCell(cell: Cell, runs: Run[]) {
   const counted = runs.filter((r) => r.ok);
+  const medianOf = (xs: (number | null)[]) => {
+    const ys = xs.filter((x): x is number => x !== null);
+    return ys.length ? round(median(ys)) : null;
+  };
   const phaseNames = Object.keys(counted[0]?.phases ?? {}) as (keyof Phases)[];
   const phaseMedians = Object.fromEntries(
     phaseNames.map((k) => {
@@ -229,6 +233,9 @@ function summarizeCell(cell: Cell, runs: Run[]) {
     runs_ms: counted.map((r) => r.total_ms),
     phases_median_ms: phaseMedians,
     fetch_sources: [...new Set(counted.map((r) => r.fetch_source))],
+    serve_load_median_ms: medianOf(counted.map((r) => r.serve_load_ms)),
+    input_example_median_ms: medianOf(counted.map((r) => r.input_example_ms)),
+    fetch_median_ms: medianOf(counted.map((r) => r.fetch_ms)),
     runs,
   };
 }

@@ -173,8 +173,7 @@ export interface Phases {
   scheduling: number | null;
   container_start: number | null;
   init_fetch: number | null;
-  serve_start: number | null;
-  model_load: number | null;
+  serve_to_model_ready: number | null;
   ready_to_first_200: number | null;
   total: number;
 }
@@ -182,21 +181,21 @@ export interface Phases {
 /**
  * Splits request sent (t0) → first 200 (t1) at the marks: the activator holding the request while the autoscaler
  * scales the Deployment and the ReplicaSet creates the pod; scheduling; sandbox + first container start; the init
- * container (fetch); the serving container's start up to serve listening; model load (serve's own log, which
- * includes its warm-up inference); then readiness probe, activator/queue-proxy and the first inference.
+ * container (fetch, up to its 'model ready' log); the serving container's start and model load up to serve's
+ * 'model ready' log (its own warm-up inference included); then readiness probe, activator/queue-proxy and the
+ * first inference up to the first 200.
  */
 export function phasesOf(t0: number, t1: number, o: Observed, l: LoggedTimes): Phases {
   const d = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined ? null : a - b;
-  const firstContainer = o.init_running ?? o.server_running;
+  const hasInit = o.init_running !== undefined;
   const initEnd = l.fetch_ready ?? o.init_done;
   return {
     autoscale_to_pod: d(o.pod_created, t0),
     scheduling: d(o.scheduled, o.pod_created),
-    container_start: d(firstContainer, o.scheduled),
-    init_fetch: o.init_running === undefined ? null : d(initEnd, o.init_running),
-    serve_start: d(l.serve_listening, o.init_running === undefined ? o.server_running : initEnd),
-    model_load: d(l.serve_model_ready, l.serve_listening),
+    container_start: d(hasInit ? o.init_running : o.server_running, o.scheduled),
+    init_fetch: hasInit ? d(initEnd, o.init_running) : null,
+    serve_to_model_ready: d(l.serve_model_ready, hasInit ? initEnd : o.server_running),
     ready_to_first_200: d(t1, l.serve_model_ready),
     total: t1 - t0,
   };
