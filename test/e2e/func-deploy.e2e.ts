@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
-import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitReady } from './cluster.js';
+import { entryKey, entryPaths } from '../../shared/model-cache/cache-layout.js';
+import { touchLastUsed } from '../../shared/model-cache/last-used.js';
+import { writeManifest } from '../../shared/model-cache/manifest.js';
+import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitFor, waitReady } from './cluster.js';
 
 /**
  * Issue 17 (5): `func deploy --build=false --image …` of functions/warm and functions/cleanup, with the `func` built
@@ -13,7 +17,9 @@ import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitReady } from './clu
  * In a namespace of its own: each func.yaml names modelctl-system both as its namespace and as where it is deployed
  * (`deploy.namespace`), and `func deploy --namespace other` would first UNDEPLOY the function from modelctl-system.
  * So the test deploys copies whose two namespace fields name this test's namespace, and brings what the
- * descriptors refer to: the ServiceAccounts, the HF token Secret, the cache PVC (on a PV of its own).
+ * descriptors refer to: the ServiceAccounts (cleanup's Role: list pods), the HF token Secret, the cache PVC (on a
+ * hostPath PV of its own, so the test sees the cache on the node's disk). Then a PingSource, which func.yaml cannot
+ * describe, fires the func-deployed cleanup on that PVC.
  */
 const NS = 'modelctl-func';
 const IMAGE = 'dev.local/modelctl:e2e';
@@ -63,6 +69,20 @@ function prerequisites(cacheDir: string): string {
       kind: 'ServiceAccount',
       metadata: { name, namespace: NS },
     })),
+    // knative/cleanup/rbac.yaml's Role: cleanup lists the namespace's pods to keep the entries they use
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'modelctl-cleanup', namespace: NS },
+      rules: [{ apiGroups: [''], resources: ['pods'], verbs: ['list'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'modelctl-cleanup', namespace: NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'modelctl-cleanup' },
+      subjects: [{ kind: 'ServiceAccount', name: 'modelctl-cleanup', namespace: NS }],
+    },
     {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -98,6 +118,27 @@ function prerequisites(cacheDir: string): string {
   return objects.map((o) => stringify(o)).join('---\n');
 }
 
+/** One complete cache entry as fetch leaves it (model file, manifest, last-used), last used `ageDays` ago. */
+async function writeEntry(cacheRoot: string, label: string, ageDays: number): Promise<string> {
+  const key = entryKey('mlflow', ['http://mlflow.e2e', label]);
+  const paths = entryPaths(cacheRoot, key);
+  await mkdir(paths.modelDir, { recursive: true });
+  await writeFile(path.join(paths.modelDir, 'model.onnx'), Buffer.alloc(1024, 7));
+  const when = new Date(Date.now() - ageDays * 86_400_000);
+  await writeManifest(paths.dir, {
+    format: 1,
+    key,
+    kind: 'mlflow',
+    source: { uri: `models:/${label}/1`, resolved: `mlflow-artifacts:/1/${label}/artifacts` },
+    files: [],
+    totalBytes: 1024,
+    createdAt: when.toISOString(),
+    createdBy: { host: 'func-deploy-e2e', pid: process.pid },
+  });
+  await touchLastUsed(paths.dir, when);
+  return paths.dir;
+}
+
 async function removeAll(): Promise<void> {
   await kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=180s');
   await kubectl('delete', 'pv', PV, '--ignore-not-found');
@@ -105,6 +146,7 @@ async function removeAll(): Promise<void> {
 
 describe('func deploy --build=false of warm and cleanup', () => {
   let work = '';
+  let cacheDir = '';
   const dirs: Partial<Record<'warm' | 'cleanup', string>> = {};
 
   beforeAll(async () => {
@@ -112,7 +154,7 @@ describe('func deploy --build=false of warm and cleanup', () => {
     await sh('bash', [path.join(REPO_ROOT, 'cluster', 'clients.sh'), 'kn', 'func'], { timeoutMs: 1_800_000 });
     await removeAll(); // a run that died before its afterAll
     work = await mkdtemp(path.join(os.tmpdir(), 'modelctl-func-e2e-'));
-    const cacheDir = path.join(work, 'model-cache');
+    cacheDir = path.join(work, 'model-cache');
     await mkdir(cacheDir);
     await chmod(cacheDir, 0o777); // the image runs as node (1000); func.yaml sets no fsGroup
     await sh('bash', [path.join(REPO_ROOT, 'knative', 'kubectl.sh'), 'apply', '-f', '-'], {
@@ -171,4 +213,45 @@ describe('func deploy --build=false of warm and cleanup', () => {
       expect(row['URL']).toBe(`http://${row['NAME']}.${NS}.svc.cluster.local`);
     }
   });
+
+  test('a PingSource fires the func-deployed cleanup: an expired entry of its PVC goes, a recent one stays', async () => {
+    const expired = await writeEntry(cacheDir, 'expired', 30); // func.yaml: TTL_DAYS 7
+    const recent = await writeEntry(cacheDir, 'recent', 1);
+    await sh('chown', ['-R', '1000:1000', cacheDir]); // cleanup runs as node (1000) and moves entries out
+    await sh('bash', [path.join(REPO_ROOT, 'knative', 'kubectl.sh'), 'apply', '-f', '-'], {
+      input: stringify({
+        apiVersion: 'sources.knative.dev/v1',
+        kind: 'PingSource',
+        metadata: { name: 'modelctl-func-cleanup', namespace: NS },
+        spec: {
+          schedule: '* * * * *',
+          contentType: 'application/json',
+          data: '{"pass":"func-deploy-e2e"}',
+          sink: { ref: { apiVersion: 'serving.knative.dev/v1', kind: 'Service', name: 'modelctl-cleanup' } },
+        },
+      }),
+    });
+    await waitReady('pingsource', NS, 'modelctl-func-cleanup');
+    await waitFor(
+      'cleanup (fired by the PingSource) to evict the expired entry',
+      async () => (existsSync(expired) ? undefined : true),
+      {
+        timeoutMs: 240_000,
+        intervalMs: 5000,
+        describe: () =>
+          kubectl('logs', '-n', NS, '-l', 'serving.knative.dev/service=modelctl-cleanup', '-c', 'user-container'),
+      },
+    );
+    expect(existsSync(path.join(recent, 'manifest.json'))).toBe(true);
+    // and it was cleanup's TTL pass that removed it (its JSON log line), not anything else
+    const logs = await kubectl(
+      ...['logs', '-n', NS, '-l', 'serving.knative.dev/service=modelctl-cleanup', '-c', 'user-container'],
+      '--tail=-1',
+    );
+    const removed = logs
+      .split('\n')
+      .filter((l) => l.includes('"entry removed"'))
+      .map((l) => JSON.parse(l) as { key: string; reason: string });
+    expect(removed).toEqual([expect.objectContaining({ key: path.basename(expired), reason: 'ttl' })]);
+  }, 400_000);
 });
