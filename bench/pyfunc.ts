@@ -4,12 +4,14 @@
 // 1. cold start: spawn -> first 200 of POST /invocations, for each server (modelctl loads its workers and runs the
 //    saved input example before ready; mlflow's CLI starts uvicorn, which loads the model).
 // 2. throughput and latency: batch 1 and batch 100 rows (dataframe_split), 16 and 64 connections, autocannon,
-//    interleaved, ROUNDS times: medians of req/s, p50, p99, errors summed.
+//    interleaved, ROUNDS times: medians of req/s, p50, p99, errors summed. modelctl runs twice: as deployed by
+//    default (each request its own predict call) and with SERVE_PYFUNC_BATCHING=rows (concurrent requests share a
+//    predict call: the model is row-independent); both against the same mlflow server, in the same run.
 // 3. memory per worker: VmRSS of each modelctl pyfunc worker process and of each uvicorn worker, after the load.
 // Writes bench/results/pyfunc.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/pyfunc.ts   (needs `make build` and `make peers`)
 //   env: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_PYFUNC_SECONDS, BENCH_PYFUNC_ROUNDS, BENCH_PYFUNC_WORKERS (2),
-//        BENCH_PYFUNC_CONNECTIONS (16,64)
+//        BENCH_PYFUNC_CONNECTIONS (16,64), BENCH_PYFUNC_BATCHES (1,100)
 import autocannon from 'autocannon';
 import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -24,9 +26,11 @@ const SECONDS = envNumber('BENCH_PYFUNC_SECONDS', QUICK ? 2 : 5);
 const ROUNDS = envNumber('BENCH_PYFUNC_ROUNDS', QUICK ? 1 : 3);
 const WORKERS = envNumber('BENCH_PYFUNC_WORKERS', 2);
 const CONNECTIONS = envList('BENCH_PYFUNC_CONNECTIONS', [16, 64]);
-const BATCHES = [1, 100];
+const BATCHES = envList('BENCH_PYFUNC_BATCHES', [1, 100]);
 const MODEL = path.join(EXAMPLE_MODELS, 'iris-sklearn');
 const TARGETS = { rpsRatio: 2, p99Ratio: 0.5 };
+/** SERVE_MAX_BATCH_SIZE of the batching server */
+const BATCH_ROWS = envNumber('BENCH_PYFUNC_BATCH_ROWS', 1024);
 
 interface Sample {
   rps: number;
@@ -75,15 +79,16 @@ async function coldStart<T extends { url: string }>(start: () => Promise<T>): Pr
   }
 }
 
-/** VmRSS (MB) of every process that `filter` picks by its command line and environment. */
-function rssOf(filter: (cmdline: string, environ: string) => boolean): number[] {
+/** VmRSS (MB) of every process that `filter` picks by its command line, environment and /proc status. */
+function rssOf(filter: (cmdline: string, environ: string, status: string) => boolean): number[] {
   const out: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-      if (!filter(cmdline, environ)) continue;
-      const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      if (!filter(cmdline, environ, status)) continue;
+      const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
       if (kb) out.push(round(Number(kb) / 1024));
     } catch {
       // gone meanwhile
@@ -96,6 +101,7 @@ async function main(): Promise<void> {
   const python = await venvPython();
   const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-pyfunc-'));
   let ours: ModelctlProcess | undefined;
+  let batching: ModelctlProcess | undefined;
   let theirs: MlflowModelsServe | undefined;
   try {
     // one at a time, so neither start pays for the other's
@@ -112,25 +118,34 @@ async function main(): Promise<void> {
     );
     theirs = b.server;
     log(`pyfunc: mlflow models serve cold start ${b.ms} ms (-w ${WORKERS})`);
+    batching = await startModelctlServe(
+      {
+        MODEL_LOCAL_PATH: MODEL,
+        SERVE_PYTHON: python,
+        SERVE_MAX_CONCURRENCY: String(WORKERS),
+        SERVE_PYFUNC_BATCHING: 'rows',
+        // rows per predict call: the default 128 would hold one request of batch 100
+        SERVE_MAX_BATCH_SIZE: String(BATCH_ROWS),
+      },
+      { readyTimeoutMs: 300_000 },
+    );
+    const servers = [
+      ['modelctl', ours.url],
+      ['modelctl-batching', batching.url],
+      ['mlflow', theirs.url],
+    ] as const;
 
     for (const batch of BATCHES) {
-      const [x, y] = await Promise.all([post(ours.url, bodyOf(batch)), post(theirs.url, bodyOf(batch))]);
-      if (x.status !== 200 || x.text !== y.text)
-        throw new Error(`answers differ at batch ${batch}: ${x.text} / ${y.text}`);
+      const [x, y, z] = await Promise.all(servers.map(([, url]) => post(url, bodyOf(batch))));
+      if (x!.status !== 200 || x!.text !== z!.text || y!.text !== z!.text)
+        throw new Error(`answers differ at batch ${batch}: ${x!.text} / ${y!.text} / ${z!.text}`);
     }
-    for (const url of [ours.url, theirs.url]) await measure(url, bodyOf(1), 16); // warm-up
+    for (const [, url] of servers) await measure(url, bodyOf(1), 16); // warm-up
     const samples = new Map<string, Sample[]>();
-    // every (round, batch, connections, server), interleaved so both servers share the machine's conditions
+    // every (round, batch, connections, server), interleaved so the servers share the machine's conditions
     const runs = Array.from({ length: ROUNDS }).flatMap(() =>
       BATCHES.flatMap((batch) =>
-        CONNECTIONS.flatMap((c) =>
-          (
-            [
-              ['modelctl', ours!.url],
-              ['mlflow', theirs!.url],
-            ] as const
-          ).map(([server, url]) => ({ batch, c, server, url })),
-        ),
+        CONNECTIONS.flatMap((c) => servers.map(([server, url]) => ({ batch, c, server, url }))),
       ),
     );
     for (const { batch, c, server, url } of runs) {
@@ -138,7 +153,7 @@ async function main(): Promise<void> {
       const key = `${server}|${batch}|${c}`;
       samples.set(key, [...(samples.get(key) ?? []), s]);
       log(
-        `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors}`,
+        `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors} (load ${conditions().loadavg_1m})`,
       );
     }
     const rows = [...samples.entries()].map(([key, list]) => {
@@ -153,23 +168,33 @@ async function main(): Promise<void> {
         errors: list.reduce((n, s) => n + s.errors, 0),
       };
     });
-    const ratios = BATCHES.flatMap((batch) =>
-      CONNECTIONS.map((c) => {
-        const o = rows.find((r) => r.server === 'modelctl' && r.batch === batch && r.connections === c)!;
-        const p = rows.find((r) => r.server === 'mlflow' && r.batch === batch && r.connections === c)!;
-        return { batch, connections: c, rps_ratio: round(o.rps / p.rps, 2), p99_ratio: round(o.p99_ms / p.p99_ms, 2) };
-      }),
+    const ratios = (['modelctl', 'modelctl-batching'] as const).flatMap((server) =>
+      BATCHES.flatMap((batch) =>
+        CONNECTIONS.map((c) => {
+          const o = rows.find((r) => r.server === server && r.batch === batch && r.connections === c)!;
+          const p = rows.find((r) => r.server === 'mlflow' && r.batch === batch && r.connections === c)!;
+          return {
+            server,
+            batch,
+            connections: c,
+            rps_ratio: round(o.rps / p.rps, 2),
+            p99_ratio: round(o.p99_ms / p.p99_ms, 2),
+          };
+        }),
+      ),
     );
+    const ourPid = `PPid:\t${ours.child.pid}\n`;
     const memory = {
-      modelctl_worker_rss_mb: rssOf((cmd) => cmd.includes('pyfunc_worker.py') && cmd.includes(MODEL)),
+      modelctl_worker_rss_mb: rssOf(
+        (cmd, _env, status) => cmd.includes('pyfunc_worker.py') && cmd.includes(MODEL) && status.includes(ourPid),
+      ),
       // uvicorn's workers: multiprocessing children whose environment names this model (mlflow's get_cmd sets it)
       mlflow_worker_rss_mb: rssOf(
         (cmd, env) => cmd.includes('spawn_main') && env.includes(`__pyfunc_model_path__=file://${MODEL}`),
       ),
     };
     const result = {
-      description:
-        'pyfunc runtime vs mlflow models serve, same sklearn model (iris-sklearn, mlflow.sklearn predict_proba), same number of Python workers',
+      description: `pyfunc runtime (modelctl: each request its own predict call; modelctl-batching: SERVE_PYFUNC_BATCHING=rows, SERVE_MAX_BATCH_SIZE=${BATCH_ROWS}) vs mlflow models serve, same sklearn model (iris-sklearn, mlflow.sklearn predict_proba), same number of Python workers`,
       conditions: { ...conditions(), quick: QUICK, seconds: SECONDS, rounds: ROUNDS, workers: WORKERS },
       targets: TARGETS,
       cold_start_ms: { modelctl: a.ms, mlflow: b.ms, ratio: round(a.ms / b.ms, 2) },
@@ -181,6 +206,7 @@ async function main(): Promise<void> {
     await writeResult('pyfunc', result);
   } finally {
     await ours?.stop();
+    await batching?.stop();
     await theirs?.stop();
     await rm(runDir, { recursive: true, force: true });
   }

@@ -408,9 +408,11 @@ function genericTable(json) {
 function pyfunc(p) {
   if (!p) return '';
   const rows = p.ratios.map((x) => {
-    const o = p.rows.find((r) => r.server === 'modelctl' && r.batch === x.batch && r.connections === x.connections);
+    const server = x.server ?? 'modelctl';
+    const o = p.rows.find((r) => r.server === server && r.batch === x.batch && r.connections === x.connections);
     const m = p.rows.find((r) => r.server === 'mlflow' && r.batch === x.batch && r.connections === x.connections);
     return [
+      server,
       x.batch,
       x.connections,
       `${fmt(o.rps)} / ${fmt(m.rps)}`,
@@ -428,6 +430,7 @@ function pyfunc(p) {
     '',
     table(
       [
+        'modelctl',
         'batch',
         'connections',
         'req/s modelctl / mlflow',

@@ -7,7 +7,7 @@
 // - onnxruntime-node, fs-ext-extra-prebuilt: native add-ons
 // - @kubernetes/client-node, @huggingface/hub, undici, cloudevents: other roles' clients, left as they were
 import { build } from 'esbuild';
-import { copyFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { isBuiltin } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -78,8 +78,9 @@ const external = [
 writeFileSync(path.join(outdir, 'chunks.json'), `${JSON.stringify({ chunks, external }, null, 2)}\n`);
 copyFileSync(path.join(root, 'scripts', 'warm-compile-cache.js'), path.join(outdir, 'warm-compile-cache.js'));
 // The pyfunc runtime's Python worker (functions/serve/pyfunc/load-pyfunc-model.ts finds it beside its chunk)
-for (const file of ['pyfunc_worker.py', 'pyfunc_v2.py'])
-  copyFileSync(path.join(root, 'functions', 'serve', 'pyfunc', file), path.join(outdir, file));
+const pyfuncDir = path.join(root, 'functions', 'serve', 'pyfunc');
+for (const file of readdirSync(pyfuncDir).filter((f) => f.endsWith('.py')))
+  copyFileSync(path.join(pyfuncDir, file), path.join(outdir, file));
 // The gRPC service definition (functions/serve/grpc/start-grpc-server.ts loads it beside its chunk)
 copyFileSync(
   path.join(root, 'functions', 'serve', 'grpc', 'grpc_predict_v2.proto'),

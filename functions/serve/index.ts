@@ -38,6 +38,8 @@ const ServeEnv = z
     SERVE_PYTHON: z.string().min(1).default('python3'),
     SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
     SERVE_REQUIREMENTS: z.enum(['missing', 'strict']).default('missing'),
+    /** rows: the pyfunc model scores each row on its own, concurrent requests may share a predict call */
+    SERVE_PYFUNC_BATCHING: z.enum(['off', 'rows']).default('off'),
     /** install: run the pyfunc workers in the env `modelctl fetch` built beside the model (MODEL_ENV=install) */
     MODEL_ENV: z.enum(['none', 'install']).default('none'),
     LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -104,6 +106,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
       modelEnv: config.MODEL_ENV === 'install',
       timeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
       maxWorkerBytes: Math.round(config.SERVE_WORKER_MAX_MEMORY_MB * 1024 * 1024),
+      batching: config.SERVE_PYFUNC_BATCHING,
       env: { ...env, SERVE_REQUIREMENTS: config.SERVE_REQUIREMENTS, PYTHONUNBUFFERED: '1' },
     },
     log,

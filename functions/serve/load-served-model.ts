@@ -42,6 +42,11 @@ export interface PyfuncSettings {
   modelEnv: boolean;
   timeoutMs: number;
   maxWorkerBytes: number;
+  /**
+   * SERVE_PYFUNC_BATCHING: `rows` when the model scores each row on its own, so concurrent requests may share
+   * one predict call (up to SERVE_MAX_BATCH_SIZE); `off` by default: MLflow cannot tell whether a model is so
+   */
+  batching: 'off' | 'rows';
   env: NodeJS.ProcessEnv;
 }
 
@@ -69,6 +74,8 @@ export async function loadServedModel(
     maxQueue: params.maxQueue,
     timeoutMs: params.pyfunc.timeoutMs,
     maxWorkerBytes: params.pyfunc.maxWorkerBytes,
+    maxBatchSize: params.pyfunc.batching === 'rows' ? params.maxBatchSize : 1,
+    maxBatchDelayMs: params.maxBatchDelayMs,
     env: params.pyfunc.env,
     log: params.log,
   });

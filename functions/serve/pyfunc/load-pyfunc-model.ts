@@ -25,7 +25,18 @@ export async function loadPyfuncModel(
     dir: string;
     name: string;
     signature: Signature | null;
-  } & Pick<PyfuncPoolParams, 'python' | 'workers' | 'maxQueue' | 'timeoutMs' | 'maxWorkerBytes' | 'env' | 'log'>,
+  } & Pick<
+    PyfuncPoolParams,
+    | 'python'
+    | 'workers'
+    | 'maxQueue'
+    | 'timeoutMs'
+    | 'maxWorkerBytes'
+    | 'maxBatchSize'
+    | 'maxBatchDelayMs'
+    | 'env'
+    | 'log'
+  >,
 ): Promise<ServedModel> {
   const script = PYFUNC_WORKER_SCRIPT;
   if (!existsSync(script))
@@ -39,6 +50,8 @@ export async function loadPyfuncModel(
     maxQueue: params.maxQueue,
     timeoutMs: params.timeoutMs,
     maxWorkerBytes: params.maxWorkerBytes,
+    maxBatchSize: params.maxBatchSize,
+    maxBatchDelayMs: params.maxBatchDelayMs,
     env: params.env,
     log: params.log,
   });
@@ -57,7 +70,13 @@ export async function loadPyfuncModel(
       'the model pins other versions than the environment has (SERVE_REQUIREMENTS=strict refuses this)',
     );
   params.log.info(
-    { model: params.name, python: ready.python, flavors: ready.flavors, exampleMs: ready.example },
+    {
+      model: params.name,
+      python: ready.python,
+      flavors: ready.flavors,
+      exampleMs: ready.example,
+      maxBatchSize: params.maxBatchSize,
+    },
     'pyfunc workers ready',
   );
   return {
@@ -76,9 +95,8 @@ export async function loadPyfuncModel(
       return { body: await pool.score(task, options) };
     },
     queued: pool.queued,
-    // TODO(issue 12): adaptive batching of pyfunc requests (MLflow parses each body on its own today)
-    maxBatchSize: 1,
-    observeBatches: () => undefined,
+    maxBatchSize: pool.maxBatchSize,
+    observeBatches: pool.observeBatches,
     close: pool.close,
   };
 }

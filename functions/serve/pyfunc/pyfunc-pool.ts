@@ -1,12 +1,13 @@
 import { AppError, relayedErrorCode } from '../../../shared/errors/app-error.js';
 import type { Logger } from '../../../shared/log/create-logger.js';
+import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from '../batching/adaptive-batcher.js';
 import type { ScoringTask } from '../scoring.js';
 import { startPyfuncProcess, type PyfuncProcess, type PyfuncReady } from './pyfunc-process.js';
 
-/** The pyfunc runtime: a pool of Python workers behind one bounded queue. */
+/** The pyfunc runtime: a pool of Python workers behind one bounded queue (the adaptive batcher's). */
 export interface PyfuncPool {
   /**
-   * Scores one request in the next free worker.
+   * Scores one request in the next free worker (with others, when batching is on).
    * @returns the response body: JSON as UTF-8 bytes
    * @throws AppError the model's refusal (MLflow's status and error_code); 503 SERVER_BUSY when the queue is
    *   full, 503 WORKER_FAILED when the worker died under the request, 504 DEADLINE_EXCEEDED past the timeout
@@ -15,17 +16,10 @@ export interface PyfuncPool {
   /** what the first worker reported once loaded */
   ready: PyfuncReady;
   queued: () => number;
+  /** requests per worker call at most (1: batching off) */
+  maxBatchSize: number;
+  observeBatches: (observer: BatchObserver | null) => void;
   close: () => Promise<void>;
-}
-
-interface Job {
-  task: ScoringTask;
-  resolve: (body: Uint8Array) => void;
-  reject: (err: AppError) => void;
-  timer: NodeJS.Timeout;
-  worker?: PyfuncProcess;
-  /** answered (or refused): a late abort or timeout must not kill the worker that has moved on */
-  settled?: boolean;
 }
 
 export interface PyfuncPoolParams {
@@ -36,24 +30,48 @@ export interface PyfuncPoolParams {
   modelName: string;
   workers: number;
   maxQueue: number;
-  /** a request still unanswered after this is answered 504 and its worker replaced */
+  /** a request still unanswered after this is answered 504 (and its worker replaced once no request waits on it) */
   timeoutMs: number;
   /** a worker whose resident memory passes this after a request is replaced (0: no limit) */
   maxWorkerBytes: number;
+  /**
+   * rows (requests, until the worker reports rows) merged into one predict call; 1 turns batching off. Only for
+   * models that score each row on their own (SERVE_PYFUNC_BATCHING=rows): see pyfunc_batch.py
+   */
+  maxBatchSize: number;
+  /** SERVE_MAX_BATCH_DELAY_MS */
+  maxBatchDelayMs: number;
   env: NodeJS.ProcessEnv;
   log: Logger;
 }
 
+/** One request on its way through the batcher to a worker. */
+interface Job {
+  task: ScoringTask;
+  /** aborts at the request's deadline (the route's or the pool's timeout): the request is then answered */
+  signal: AbortSignal;
+}
+
+/** A batch frame's answer for one request (pyfunc_worker.py `write_batch`). */
+interface BatchHead {
+  status: number;
+  size?: number;
+  rows?: number;
+  error_code?: string;
+  message?: string;
+}
+
 /**
  * Starts `workers` Python processes, each loading the model with mlflow.pyfunc.load_model, and resolves once all
- * are ready. A worker that dies, hangs past the timeout or grows past the memory limit is replaced; its request
- * is answered with a clear error and the others go on.
+ * are ready. A worker that dies, hangs past the timeout or grows past the memory limit is replaced; its requests
+ * are answered with a clear error and the others go on. With `maxBatchSize` > 1, requests that queue while every
+ * worker is busy go to the next free worker together, in one frame (pyfunc_batch.py scores them).
  * @throws AppError MODEL_LOAD_FAILED with the worker's one line (missing requirements, load error)
  */
 export async function createPyfuncPool(params: PyfuncPoolParams): Promise<PyfuncPool> {
   const { log } = params;
-  const queue: Job[] = [];
   const idle: PyfuncProcess[] = [];
+  const waiting: { resolve: (w: PyfuncProcess) => void; reject: (e: AppError) => void }[] = [];
   const live = new Set<PyfuncProcess>();
   let closing = false;
 
@@ -88,43 +106,64 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       void worker.stop(5000); // its exit starts the replacement
       return;
     }
-    idle.push(worker);
-    dispatch();
+    const next = waiting.shift();
+    if (next) next.resolve(worker);
+    else idle.push(worker);
   };
-  const dispatch = (): void => {
-    while (idle.length > 0 && queue.length > 0) {
-      const worker = idle.shift()!;
-      const job = queue.shift()!;
-      job.worker = worker;
-      void run(worker, job);
-    }
+  /** a free worker: the batcher runs at most one batch per worker, but a replacement may still be loading */
+  const takeWorker = (): Promise<PyfuncProcess> => {
+    if (closing) return Promise.reject(busy());
+    const worker = idle.shift();
+    if (worker) return Promise.resolve(worker);
+    return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
   };
-  const run = async (worker: PyfuncProcess, job: Job): Promise<void> => {
-    const { protocol, body } = job.task;
-    const header = {
-      protocol,
-      model: params.modelName,
-      ...(job.task.protocol === 'mlflow' ? { contentType: contentTypeOf(job.task.format) } : {}),
-    };
-    try {
-      const answer = await worker.request(header, body);
-      job.settled = true;
-      clearTimeout(job.timer);
-      if (answer.ok) job.resolve(new Uint8Array(answer.body));
-      else
-        job.reject(
-          new AppError({
-            code: relayedErrorCode(answer.error_code),
-            statusCode: answer.status,
-            message: answer.message,
-          }),
-        );
+
+  const runBatch = async (jobs: Job[]): Promise<BatchOutcome<Uint8Array>[]> => {
+    const worker = await takeWorker();
+    // a request whose deadline passed between the queue and here is not sent
+    const outcomes: (BatchOutcome<Uint8Array> | undefined)[] = jobs.map((j) =>
+      j.signal.aborted ? { ok: false, error: reasonOf(j.signal) } : undefined,
+    );
+    const sent = jobs.filter((_j, i) => outcomes[i] === undefined);
+    if (sent.length === 0) {
       release(worker);
-    } catch (cause) {
-      job.settled = true;
-      clearTimeout(job.timer);
-      job.reject(workerFailed(cause));
+      return outcomes as BatchOutcome<Uint8Array>[];
     }
+    const answers = await callWorker(worker, sent);
+    let k = 0;
+    return outcomes.map((o) => o ?? answers[k++]!);
+  };
+
+  /**
+   * Sends `jobs` to `worker` (one frame; a batch frame when batching is on) and waits for its answer. A worker
+   * stuck in predict cannot be interrupted: once every request of the call has passed its deadline it is
+   * killed, and its exit starts a replacement.
+   */
+  const callWorker = async (worker: PyfuncProcess, jobs: Job[]): Promise<BatchOutcome<Uint8Array>[]> => {
+    let givenUp = 0;
+    const onAbort = (): void => {
+      if (++givenUp < jobs.length) return;
+      log.warn({ worker: worker.pid, ms: params.timeoutMs }, 'pyfunc worker hung past the timeout; killing it');
+      worker.kill();
+    };
+    for (const j of jobs) j.signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      const outcomes =
+        params.maxBatchSize > 1 ? await sendBatch(worker, jobs, params.modelName) : [await sendOne(worker, jobs[0]!)];
+      release(worker);
+      return outcomes;
+    } catch (cause) {
+      // the worker died under the call: a request past its deadline keeps its 504, the others learn why
+      return jobs.map((j) => ({ ok: false, error: j.signal.aborted ? reasonOf(j.signal) : workerFailed(cause) }));
+    } finally {
+      for (const j of jobs) j.signal.removeEventListener('abort', onAbort);
+    }
+  };
+
+  const sendOne = async (worker: PyfuncProcess, job: Job): Promise<BatchOutcome<Uint8Array>> => {
+    const answer = await worker.request(headerOf(job.task, params.modelName), job.task.body);
+    if (answer.ok) return { ok: true, value: new Uint8Array(answer.body) };
+    return { ok: false, error: refusal(answer) };
   };
 
   const workers = Array.from({ length: params.workers }, start);
@@ -143,50 +182,86 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
   }
   for (const w of workers) release(w);
 
+  const batcher = createAdaptiveBatcher<Job, Uint8Array>({
+    runBatch,
+    slots: params.workers,
+    maxBatchSize: params.maxBatchSize,
+    maxDelayMs: params.maxBatchDelayMs,
+    maxQueue: params.maxQueue,
+  });
   return {
     ready: first,
-    queued: () => queue.length,
-    score: (task, options) =>
-      new Promise<Uint8Array>((resolve, reject) => {
-        if (queue.length >= params.maxQueue && idle.length === 0) {
-          reject(busy());
-          return;
-        }
-        const job: Job = { task, resolve, reject, timer: setTimeout(() => expire(job), params.timeoutMs) };
-        // the route's deadline (the scoring timeout) aborts it: out of the queue, or its hung worker killed
-        options?.signal?.addEventListener('abort', () => expire(job), { once: true });
-        queue.push(job);
-        dispatch();
-      }),
+    queued: batcher.queued,
+    maxBatchSize: params.maxBatchSize,
+    observeBatches: batcher.observe,
+    score: async (task, options) => {
+      const deadline = new AbortController();
+      const timer = setTimeout(() => deadline.abort(deadlineExceeded()), params.timeoutMs);
+      const signal = options?.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
+      try {
+        return await batcher.submit({ task, signal }, { signal });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     close: async () => {
       closing = true;
-      for (const job of queue.splice(0)) {
-        clearTimeout(job.timer);
-        job.reject(busy());
-      }
+      for (const w of waiting.splice(0)) w.reject(busy());
       await Promise.all([...live].map((w) => w.stop(5000)));
     },
   };
-
-  function expire(job: Job): void {
-    clearTimeout(job.timer);
-    if (job.settled) return;
-    const at = queue.indexOf(job);
-    if (at >= 0) queue.splice(at, 1);
-    // a worker stuck in predict cannot be interrupted: it is killed, and its exit starts a replacement
-    else if (job.worker) {
-      log.warn({ worker: job.worker.pid, ms: params.timeoutMs }, 'pyfunc worker hung past the timeout; killing it');
-      job.worker.kill();
-    }
-    job.settled = true;
-    job.reject(
-      new AppError({ code: 'DEADLINE_EXCEEDED', statusCode: 504, message: 'Request processing time exceeded limit' }),
-    );
-  }
 }
 
-function contentTypeOf(format: 'json' | 'csv'): string {
-  return format === 'csv' ? 'text/csv' : 'application/json';
+/** A batch frame: each request's header with the size of its body, the bodies back to back. */
+async function sendBatch(worker: PyfuncProcess, jobs: Job[], model: string): Promise<BatchOutcome<Uint8Array>[]> {
+  const heads = jobs.map((j) => ({ ...headerOf(j.task, model), size: j.task.body.byteLength }));
+  const body = Buffer.concat(jobs.map((j) => j.task.body));
+  const answer = await worker.request({ batch: heads }, body);
+  if (!answer.ok) throw new Error(`the pyfunc worker refused a batch: ${answer.message}`);
+  const batch = (answer.header['batch'] ?? []) as BatchHead[];
+  if (batch.length !== jobs.length) throw new Error('the pyfunc worker answered a batch with the wrong count');
+  let at = 0;
+  return batch.map((h) => {
+    const rows = h.rows === undefined ? {} : { size: h.rows };
+    if (h.status !== 200)
+      return {
+        ok: false,
+        error: refusal({ status: h.status, error_code: h.error_code ?? '', message: h.message ?? '' }),
+        ...rows,
+      };
+    const part = new Uint8Array(answer.body.subarray(at, at + (h.size ?? 0)));
+    at += h.size ?? 0;
+    return { ok: true, value: part, ...rows };
+  });
+}
+
+function headerOf(task: ScoringTask, model: string): Record<string, unknown> {
+  return {
+    protocol: task.protocol,
+    model,
+    ...(task.protocol === 'mlflow' ? { contentType: task.format === 'csv' ? 'text/csv' : 'application/json' } : {}),
+  };
+}
+
+function refusal(answer: { status: number; error_code: string; message: string }): AppError {
+  return new AppError({
+    code: relayedErrorCode(answer.error_code),
+    statusCode: answer.status,
+    message: answer.message,
+  });
+}
+
+function reasonOf(signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason : deadlineExceeded();
+}
+
+function deadlineExceeded(): AppError {
+  return new AppError({
+    code: 'DEADLINE_EXCEEDED',
+    statusCode: 504,
+    message: 'Request processing time exceeded limit',
+  });
 }
 
 function busy(): AppError {

@@ -19,7 +19,8 @@ export interface PyfuncReady {
 
 /** A worker's answer to one request. */
 export type PyfuncAnswer =
-  { ok: true; body: Buffer } | { ok: false; status: number; error_code: string; message: string };
+  | { ok: true; body: Buffer; header: Record<string, unknown> }
+  | { ok: false; status: number; error_code: string; message: string };
 
 /** One Python worker process: it loads the model once and answers one request at a time. */
 export interface PyfuncProcess {
@@ -71,7 +72,8 @@ export function startPyfuncProcess(params: {
     const waiting = pending;
     pending = null;
     if (!waiting) return log.warn({ header }, 'pyfunc worker answered no request');
-    if (header['status'] === 200) waiting.resolve({ ok: true, body });
+    // a batch frame's answer carries one status per request in its header
+    if (header['status'] === 200 || 'batch' in header) waiting.resolve({ ok: true, body, header });
     else
       waiting.resolve({
         ok: false,

@@ -26,17 +26,27 @@ DATATYPES = {np.dtype(v).name: k for k, v in DTYPES.items()}
 
 
 def infer(worker, header, body, V2Error):
+    decoded, params, finish = parse(worker, header, body, V2Error)
+    return finish(worker.predict(decoded, params))
+
+
+def parse(worker, header, body, V2Error):
+    """The request as the model's input and params, and the function that turns its prediction into the answer."""
     request = parse_request(body, V2Error)
     decoded = decode(worker.input_schema, request["inputs"], V2Error)
     params = {k: v for k, v in (request.get("parameters") or {}).items() if k != "content_type"} or None
-    outputs = encode(worker.predict(decoded, params))
-    wanted = [o.get("name") for o in request.get("outputs") or []]
-    if wanted:
-        outputs = [o for o in outputs if o["name"] in wanted]
-    answer = {"model_name": header.get("model", ""), "outputs": outputs}
-    if "id" in request:
-        answer["id"] = request["id"]
-    return json.dumps(answer).encode("utf-8")
+
+    def finish(prediction):
+        outputs = encode(prediction)
+        wanted = [o.get("name") for o in request.get("outputs") or []]
+        if wanted:
+            outputs = [o for o in outputs if o["name"] in wanted]
+        answer = {"model_name": header.get("model", ""), "outputs": outputs}
+        if "id" in request:
+            answer["id"] = request["id"]
+        return json.dumps(answer).encode("utf-8")
+
+    return decoded, params, finish
 
 
 def parse_request(body, V2Error):

@@ -8,6 +8,8 @@ Protocol (stdin -> requests, the original stdout -> answers): frames of
     [u32 big-endian header length][u32 big-endian body length][header: UTF-8 JSON][body: raw bytes]
 Requests: {"id", "protocol": "mlflow"|"oip-v2"|"kserve-v1", "contentType"?} + the raw HTTP body.
 Answers:  {"id", "status": 200} + the JSON response body, or {"id", "status", "error_code", "message"} + no body.
+Batches (SERVE_PYFUNC_BATCHING=rows): {"batch": [request header + "size"]} + the bodies back to back, answered by
+{"batch": [{"status", "size" | "error_code", "message", "rows"?}]} + the 200 bodies back to back (pyfunc_batch.py).
 The first frame the worker writes is {"ready": {...}} once the model is loaded, or {"fatal": "<one line>"}
 before it exits 1. The model's own prints go to stderr: fd 1 is pointed there so they cannot corrupt a frame.
 """
@@ -184,6 +186,14 @@ class Worker:
         except V2Error as e:
             return error(e.status, "BAD_REQUEST", str(e))
 
+    def answer_safely(self, header, body):
+        """answer(), with a failure that is not the request's (a bug of ours or of the model's loader) as a 500."""
+        try:
+            return self.answer(header, body)
+        except Exception as e:
+            traceback.print_exc()
+            return error(500, "INTERNAL_ERROR", first_line(e))
+
     def invocations(self, header, body):
         result = self.scoring.invocations(body, header.get("contentType", "application/json"), self.model, self.input_schema)
         if result.status != 200:
@@ -195,9 +205,7 @@ class Worker:
         from mlflow.exceptions import MlflowException
 
         try:
-            if self.takes_params:
-                return self.model.predict(data, params=params)
-            return self.model.predict(data)
+            return self.call_predict(data, params)
         except MlflowException as e:
             e.message = f"Failed to predict data '{data}'. \nError: {e.message}"
             raise
@@ -209,6 +217,10 @@ class Worker:
             ) from e
 
     def v1_predict(self, body):
+        data, params, finish = self.v1_parse(body)
+        return finish(self.predict(data, params))
+
+    def v1_parse(self, body):
         """KServe v1 `{"instances": [...]}`: MLflow's own TF-serving parser, its JSON formatting of the result."""
         from mlflow.utils.proto_json_utils import NumpyEncoder, _get_jsonable_obj, parse_tf_serving_input
 
@@ -219,8 +231,23 @@ class Worker:
         if not isinstance(doc, dict) or not isinstance(doc.get("instances"), list):
             raise V2Error(400, 'the request must be {"instances": [...]}')
         data = parse_tf_serving_input({"instances": doc["instances"]}, schema=self.input_schema)
-        predictions = _get_jsonable_obj(self.predict(data, doc.get("parameters")), pandas_orient="records")
-        return json.dumps({"predictions": predictions}, cls=NumpyEncoder).encode("utf-8")
+
+        def finish(prediction):
+            predictions = _get_jsonable_obj(prediction, pandas_orient="records")
+            return json.dumps({"predictions": predictions}, cls=NumpyEncoder).encode("utf-8")
+
+        return data, doc.get("parameters"), finish
+
+    def v2_parse(self, header, body):
+        from pyfunc_v2 import parse
+
+        return parse(self, header, body, V2Error)
+
+    def call_predict(self, data, params):
+        """model.predict exactly as MLflow's scoring server calls it (params only to a model that takes them)."""
+        if self.takes_params:
+            return self.model.predict(data, params=params)
+        return self.model.predict(data)
 
 
 class V2Error(Exception):
@@ -253,15 +280,40 @@ def serve(stdin, out, worker):
         if frame is None:
             return  # the front end closed our stdin: recycle or shutdown
         header, body = frame
-        try:
-            status, result = worker.answer(header, body)
-        except Exception as e:  # a bug of ours or of the model's loader, not of the request
-            traceback.print_exc()
-            status, result = error(500, "INTERNAL_ERROR", first_line(e))
+        if "batch" in header:
+            write_batch(out, worker, header["batch"], body)
+            continue
+        status, result = worker.answer_safely(header, body)
         if status == 200:
             write_frame(out, {"id": header.get("id"), "status": 200}, result)
         else:
             write_frame(out, {"id": header.get("id"), "status": status, **result})
+
+
+def write_batch(out, worker, headers, body):
+    """A batch frame: {"batch": [request header + "size"]} + the bodies one after the other; answered with
+    {"batch": [{"status", "size" | "error_code", "message", "rows"?}]} + the 200 bodies one after the other."""
+    items, at = [], 0
+    for header in headers:
+        items.append((header, body[at : at + header["size"]]))
+        at += header["size"]
+    try:
+        from pyfunc_batch import score_batch
+
+        answers = score_batch(worker, items)
+    except Exception as e:  # a bug of ours: every request of the batch learns it, the worker goes on
+        traceback.print_exc()
+        answers = [(*error(500, "INTERNAL_ERROR", first_line(e)), None)] * len(items)
+    heads, bodies = [], []
+    for status, result, rows in answers:
+        head = {"status": status} if rows is None else {"status": status, "rows": rows}
+        if status == 200:
+            head["size"] = len(result)
+            bodies.append(result)
+        else:
+            head.update(result)
+        heads.append(head)
+    write_frame(out, {"batch": heads}, b"".join(bodies))
 
 
 def die_with_parent():
