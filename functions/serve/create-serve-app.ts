@@ -1,7 +1,8 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import express, { type Express } from 'express';
 import { Gauge, Histogram, type Registry } from 'prom-client';
-import { AppError, isAppError } from '../../shared/errors/app-error.js';
+import { AppError } from '../../shared/errors/app-error.js';
 import { createHttpApp, type HttpAppState } from '../../shared/http/create-http-app.js';
+import { httpErrorHandler } from '../../shared/http/http-error-handler.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { kserveV1Routes } from './kserve-v1-routes.js';
 import type { ServedModel } from './load-served-model.js';
@@ -100,7 +101,19 @@ export function createServeApp(params: {
       new AppError({ code: 'ENDPOINT_NOT_FOUND', statusCode: 404, message: `No route for ${req.method} ${req.path}` }),
     ),
   );
-  app.use(errorHandler(params.log));
+  // 4xx: `{error_code, message}` on the MLflow routes, `{error}` on /v1 and /v2; 5xx bodies say nothing internal
+  app.use(
+    httpErrorHandler({
+      log: params.log,
+      bodyOf: (req, a) =>
+        /^\/v[12]\//.test(req.path) ? { error: a.message } : { error_code: a.code, message: a.message },
+      relayed: [503, 504],
+      internal: { message: 'Internal error' },
+      refusedLevel: 'debug',
+      noun: 'request',
+      tooLargeHint: '(SERVE_MAX_BODY_MB)',
+    }),
+  );
 
   return {
     app,
@@ -143,45 +156,4 @@ async function withTimeout<T>(work: Promise<T> | ((signal: AbortSignal) => Promi
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * The one place errors become responses (and are logged). 4xx: `{error_code, message}` on the MLflow routes,
- * `{error}` on /v1 and /v2; 5xx bodies say nothing internal.
- */
-function errorHandler(log: Logger) {
-  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const { status, code, message } = describeError(err);
-    const internal = isInternalStatus(status);
-    if (internal) log.error({ err, path: req.path }, 'request failed');
-    else log.debug({ path: req.path, status, code }, 'request refused');
-    if (res.headersSent) {
-      res.destroy();
-      return;
-    }
-    const publicMessage = internal ? 'Internal error' : message;
-    if (/^\/v[12]\//.test(req.path)) res.status(status).json({ error: publicMessage });
-    else res.status(status).json({ error_code: internal ? 'INTERNAL_ERROR' : code, message: publicMessage });
-  };
-}
-
-/** A 5xx that is the server's own fault (not 503 busy / 504 timed out): logged, and its body says nothing. */
-function isInternalStatus(status: number): boolean {
-  return status >= 500 && status !== 503 && status !== 504;
-}
-
-function describeError(err: unknown): { status: number; code: string; message: string } {
-  if (isAppError(err)) return { status: err.statusCode, code: err.code, message: err.message };
-  const http = err as { status?: number; type?: string; message?: string };
-  if (http.type === 'entity.too.large') {
-    return {
-      status: 413,
-      code: 'REQUEST_LIMIT_EXCEEDED',
-      message: 'The request body is larger than the server accepts (SERVE_MAX_BODY_MB)',
-    };
-  }
-  if (typeof http.status === 'number' && http.status >= 400 && http.status < 500) {
-    return { status: http.status, code: 'BAD_REQUEST', message: http.message ?? 'Bad request' };
-  }
-  return { status: 500, code: 'INTERNAL_ERROR', message: 'Internal error' };
 }

@@ -1,7 +1,6 @@
-import express, { type Express, type NextFunction, type Request, type Response } from 'express';
-import { isAppError } from '../errors/app-error.js';
+import express, { type Express, type Request, type Response } from 'express';
 import type { Logger } from '../log/create-logger.js';
-import { redactSecrets } from '../log/create-logger.js';
+import { httpErrorHandler } from '../http/http-error-handler.js';
 import { receiveCloudEvent, type ReceivedCloudEvent } from './receive-cloud-event.js';
 import { replyCloudEvent, type CloudEventReply } from './reply-cloud-event.js';
 
@@ -42,30 +41,15 @@ export function mountCloudEventRoute(params: {
       else res.status(outcome.status).end();
     },
   );
-  app.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    sendError({ err, req, res, log });
-  });
-}
-
-function sendError(params: { err: unknown; req: Request; res: Response; log: Logger }): void {
-  const { err, res, log } = params;
-  const status = errorStatus(err);
-  if (status < 500) {
-    const code = isAppError(err) ? err.code : 'BAD_REQUEST';
-    const message = redactSecrets(err instanceof Error ? err.message : String(err));
-    log.warn({ status, error_code: code, message, path: params.req.path }, 'event refused');
-    res.status(status).json({ error_code: code, message });
-    return;
-  }
-  log.error({ err, path: params.req.path }, 'event failed');
-  res
-    .status(500)
-    .json({ error_code: 'INTERNAL_ERROR', message: 'the event could not be processed; it may be retried' });
-}
-
-function errorStatus(err: unknown): number {
-  if (isAppError(err)) return err.statusCode;
-  // body-parser errors (too large, aborted) carry their HTTP status
-  const status = (err as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 600 ? status : 500;
+  // sources do not retry a 4xx; a 5xx (retried) says nothing internal
+  app.use(
+    httpErrorHandler({
+      log,
+      bodyOf: (_req, a) => ({ error_code: a.code, message: a.message }),
+      internal: { status: 500, message: 'the event could not be processed; it may be retried' },
+      refusedLevel: 'warn',
+      noun: 'event',
+      redact: true,
+    }),
+  );
 }
