@@ -68,6 +68,10 @@ describe('a serving pod scaled down under load', () => {
     await waitFor('two Ready pods', async () => ((await pods()).filter(ready).length === 2 ? true : undefined), {
       timeoutMs: 300_000,
     });
+    // the ingress programs the route a moment after the Service is Ready (Traefik answers 404 until then)
+    await waitFor('the ingress to route to the Revision', async () =>
+      (await postThroughIngress(NAME, NS, '/invocations', INPUT)).status === 200 ? true : undefined,
+    );
   }, 900_000);
 
   afterAll(async () => {
