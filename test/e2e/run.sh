@@ -22,7 +22,9 @@ bash cluster/load-image.sh "$image" "${dev_images[@]}" dev.local/modelctl:e2e
 # the in-cluster MLflow tracking server (test/e2e/images/mlflow)
 bash test/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
 bash cluster/load-image.sh modelctl-e2e-mlflow:dev dev.local/modelctl-e2e-mlflow:dev
-# the Hub stand-in (test/e2e/images/hub)
+# the Hub stand-in (test/e2e/images/hub) and the custom runtime built on transformers (test/e2e/images/transformers)
 bash test/e2e/images/hub/build.sh modelctl-e2e-hub:dev
 bash cluster/load-image.sh modelctl-e2e-hub:dev dev.local/modelctl-e2e-hub:dev
+bash test/e2e/images/transformers/build.sh modelctl-e2e-transformers:dev
+bash cluster/load-image.sh modelctl-e2e-transformers:dev dev.local/modelctl-e2e-transformers:dev
 KUBECONFIG="$KUBECONFIG_PATH" node --experimental-vm-modules node_modules/jest/bin/jest.js -c jest.e2e.config.js --runInBand "$@"
