@@ -29,19 +29,20 @@ async function filesOf(dir: string): Promise<Record<string, Buffer>> {
 }
 
 /**
- * Adds the bench's repos to the models ConfigMap (the rest of the config as it is).
- * @returns a function that takes them out again
+ * Keeps the bench's repos in the models ConfigMap (the rest of the config as it is): `add` puts them in when one is
+ * missing (other tests' `make deploy` re-applies the overlay's config), `remove` takes them out again.
  */
-async function addToModelsConfig(repos: string[]): Promise<() => Promise<void>> {
+function modelsConfigEntries(repos: string[]) {
   const edit = async (add: boolean) => {
     const config = parse(await readModelsYaml()) as { models?: Record<string, unknown> };
+    const present = Object.keys(config.models ?? {});
+    if (add && repos.every((r) => present.includes(r))) return;
     const kept = Object.entries(config.models ?? {}).filter(([repo]) => !repos.includes(repo));
     const added = add ? repos.map((repo) => [repo, { gpu_compatible: ['ALL'], revision: 'main' }]) : [];
     const models = Object.fromEntries([...kept, ...added]) as Record<string, unknown>;
     await editModelsConfig(stringify({ ...config, models }));
   };
-  await edit(true);
-  return () => edit(false);
+  return { add: () => edit(true), remove: () => edit(false) };
 }
 
 /** Puts, warms and waits for both models; returns their cells and how to take them out of the models config. */
@@ -57,22 +58,29 @@ export async function prepareHfCells(params: {
     commits.set(model, mainCommit(state));
   }
   await pointModelctlAtHub();
-  const restore = await addToModelsConfig(keys.map((m) => `${ORG}/${m}`));
+  const entries = modelsConfigEntries(keys.map((m) => `${ORG}/${m}`));
+  await entries.add();
   for (const model of keys) {
     const repo = `${ORG}/${model}`;
     await waitForPlanned(repo, commits.get(model)!, 300_000);
     log(`hf: ${repo} planned; waiting for the agent to warm it`);
     await waitForReadyNode(repo, 900_000);
   }
+  /** before each start: the model still in the config and ready on the node (not part of the cold start) */
+  const ensure = (repo: string) => async () => {
+    await entries.add();
+    await waitForReadyNode(repo, 900_000);
+  };
   const cells = keys.map((model) => ({
     source: 'hf' as const,
     model,
     service: params.serviceName(model),
     hasInit: false,
+    ensure: ensure(`${ORG}/${model}`),
     args: [
       ...['--model-uri', `hf://${ORG}/${model}`, '--runtime', 'custom', '--arg=serve'],
       `--arg=--model-local-path=${CACHE_MOUNT}/models--${ORG}--${model}/snapshots/${commits.get(model)!}`,
     ],
   }));
-  return { cells, restore };
+  return { cells, restore: entries.remove };
 }

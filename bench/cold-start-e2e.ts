@@ -164,6 +164,7 @@ async function firstOk(cell: Cell): Promise<{ status: number; t1: number }> {
 }
 
 async function coldStart(cell: Cell, roundNo: number): Promise<Run> {
+  await cell.ensure?.();
   const terminating = await waitScaledToZero(cell.service);
   const cpuWaitMs = await waitForCpu(Math.round(CORES * 1000) + QUEUE_PROXY_MILLI);
   const before = await servicePods(NS, cell.service);

@@ -14,6 +14,11 @@ export interface Cell {
   args: string[];
   /** the pod has fetch as init container (MLflow sources); hf:// is read from the node cache by serve itself */
   hasInit: boolean;
+  /**
+   * what must hold before each start, waited for outside the measured time (hf://: the model in the models
+   * ConfigMap and ready on the node, which other tests' `make deploy` can undo)
+   */
+  ensure?: () => Promise<void>;
 }
 
 const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
