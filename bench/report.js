@@ -738,8 +738,64 @@ function clusterColdStart(c) {
           ),
         ]
       : []),
+    clusterCauses(c),
     CLUSTER_END,
   ].join('\n');
+}
+
+const cellOf = (c, source, model) => c.cells.find((x) => x.source === source && x.model === model);
+
+/** The two phases that grew most from the tiny model to the 1 GiB one. */
+function grewMost(big, tiny) {
+  return Object.keys(big.phases_median_ms)
+    .filter((k) => k !== 'total' && big.phases_median_ms[k] !== null && tiny.phases_median_ms[k] !== null)
+    .map((k) => [k, big.phases_median_ms[k] - tiny.phases_median_ms[k]])
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k, d]) => `${k} +${ms(d)} ms`)
+    .join(', ');
+}
+
+function sizeCause(c, source) {
+  const big = cellOf(c, source, 'embed-1g');
+  const tiny = cellOf(c, source, 'tiny');
+  if (c.pass[`${source}_size_free`] !== false || !big || !tiny) return [];
+  return [
+    `- **${source}: 1 GiB vs tiny** (${ms(big.median_ms)} vs ${ms(tiny.median_ms)} ms): the phases that grew most: ${grewMost(big, tiny)};` +
+      ` serve's own load of the 1 GiB model (process start → model ready, its log) ${ms(big.serve_load_median_ms)} ms vs ${ms(tiny.serve_load_median_ms)} ms.`,
+  ];
+}
+
+function speedCause(c, source) {
+  const mlflow = cellOf(c, 'mlflow', 'embed-1g');
+  const fast = cellOf(c, source, 'embed-1g');
+  if (c.pass[`${source}_5x_mlflow`] !== false || !mlflow || !fast) return [];
+  return [
+    `- **MLflow vs ${source} at 1 GiB** (${ms(mlflow.median_ms)} vs ${ms(fast.median_ms)} ms): the MLflow path's init container (fetch downloading 1 GiB from the` +
+      ` in-cluster MLflow into the emptyDir) takes ${ms(mlflow.phases_median_ms.init_fetch)} ms; both then load the same 1 GiB model` +
+      ` (serve container start + model load ${ms(mlflow.phases_median_ms.serve_to_model_ready)} vs ${ms(fast.phases_median_ms.serve_to_model_ready)} ms), which bounds the ratio.`,
+  ];
+}
+
+function probeCause(c) {
+  const tiny = cellOf(c, 'hf', 'tiny');
+  if (!(tiny?.phases_median_ms.ready_to_first_200 > 2000)) return [];
+  return [
+    `- **hf: model ready → first 200** is ${ms(tiny.phases_median_ms.ready_to_first_200)} ms even for the tiny model: \`modelctl deploy --runtime custom\`` +
+      ' renders a startup probe with periodSeconds 10 (functions/deploy/render-runtime.ts), so the kubelet sees the server started up to 10 s after it is.',
+  ];
+}
+
+/** Where the time of a missed cluster target went: the cells' phase medians compared (numbers from the JSON only). */
+function clusterCauses(c) {
+  const out = [
+    ...sizeCause(c, 'pvc'),
+    ...sizeCause(c, 'hf'),
+    ...probeCause(c),
+    ...speedCause(c, 'pvc'),
+    ...speedCause(c, 'hf'),
+  ];
+  return out.length ? ['', '**Misses, measured causes:**', '', ...out].join('\n') : '';
 }
 
 /** Replaces (or appends) only the cluster section of `<root>/BENCHMARKS.md`: `make bench-e2e` leaves the rest. */
