@@ -102,26 +102,7 @@ describe('modelctl fetch hf://', () => {
     }
   });
 
-  it('downloads into the shared PVC cache with pvc; a second fetch links the same snapshot', async () => {
-    const cache = path.join(work, 'pvc');
-    const env = {
-      MODEL_URI: `hf://${tiny.id}@v1.0`,
-      STORAGE_STRATEGY: 'pvc',
-      CACHE_PATH: cache,
-      HF_HUB_CACHE: await emptyNodeCache('pvc-node-cache'),
-      HF_ENDPOINT: hub.url,
-    };
-    const first = await runFetch({ ...env, OUTPUT_PATH: path.join(work, 'pvc-a') });
-    expect(first.code).toBe(0);
-    const snapshot = path.join(cache, 'hf-cache', `models--${tiny.id.replace('/', '--')}`, 'snapshots', tiny.commit);
-    expect(await readlink(path.join(work, 'pvc-a', 'model'))).toBe(snapshot);
-    await expectRepoFiles(path.join(work, 'pvc-a', 'model'));
-    const second = await runFetch({ ...env, OUTPUT_PATH: path.join(work, 'pvc-b') });
-    expect(second.code).toBe(0);
-    expect(await readlink(path.join(work, 'pvc-b', 'model'))).toBe(snapshot);
-    const ready = second.lines.find((l) => l.msg === 'model ready')!;
-    expect(ready).toMatchObject({ source: 'hf-downloaded', files: Object.keys(tiny.files).length });
-  });
+  // STORAGE_STRATEGY=pvc: test/fetch-hf-pvc.test.ts (an entry of the shared cache, governed by cleanup)
 
   it('exits 2 for a repo the Hub does not have', async () => {
     const run = await runFetch({

@@ -104,7 +104,9 @@ Where the model goes:
   pvc       CACHE_PATH/entries/<key>/model, keyed by the resolved artifact location (a stage, an alias and
             a version number of the same model version share one entry); one pod downloads, the others
             wait; OUTPUT_PATH/model becomes a symlink to the entry, no bytes copied. Mount the cache volume
-            at the same CACHE_PATH in the serve container (read-only is enough).
+            at the same CACHE_PATH in the serve container (read-only is enough). An hf:// repo missing
+            from the node cache (HF_HUB_CACHE) gets an entry too, keyed by Hub, repo and commit, holding
+            the repo's files; cleanup evicts both kinds alike.
 OUTPUT_PATH itself also shows the model: each top-level file of OUTPUT_PATH/model is linked as
 OUTPUT_PATH/<name> -> model/<name>. So serve reads MODEL_LOCAL_PATH=OUTPUT_PATH or OUTPUT_PATH/model
 (a folder with MLmodel); hf:// models are the snapshot folder (config.json, weights, …).

@@ -70,6 +70,26 @@ describe('findEntriesInUse', () => {
   });
   const run = entry('run', 1, 1, { uri: 'runs:/abc/model', resolved: 'mlflow-artifacts:/1/abc/artifacts/model' });
 
+  it('matches an hf entry to any branch or tag of its repo, and to its own commit only', () => {
+    const commit = 'a'.repeat(40);
+    const tiny = entry('tiny', 1, 1, {
+      uri: 'hf://org/tiny@v1.0',
+      resolved: `hf://org/tiny@${commit}`,
+      name: 'org/tiny',
+    });
+    const inUse = findEntriesInUse(
+      [tiny, served],
+      [
+        pod('branch', 'hf://org/tiny'),
+        pod('commit', `hf://org/tiny@${commit}`),
+        pod('other-commit', `hf://org/tiny@${'b'.repeat(40)}`),
+        pod('other-repo', 'hf://org/tiny-2'),
+        pod('bad-uri', 'hf://'),
+      ],
+    );
+    expect(Object.fromEntries(inUse)).toEqual({ tiny: ['branch', 'commit'] });
+  });
+
   it('matches the exact URI, the resolved location, and any stage or alias of the same registered model', () => {
     const inUse = findEntriesInUse(
       [served, run],

@@ -1,4 +1,6 @@
+import { isCommitHash } from '../../shared/hf-cache/cache-paths.js';
 import type { PodUsage } from '../../shared/k8s/list-pods.js';
+import { parseModelUri, type ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import type { ScannedEntry } from './scan-cache.js';
 
 /** Why an entry goes. */
@@ -83,10 +85,26 @@ function isSameModel(uri: string, entry: ScannedEntry): boolean {
   // no manifest: we cannot tell what it holds, so only TTL/size decide (fetch never serves such an entry)
   if (source === null) return false;
   if (uri === source.uri || uri === source.resolved) return true;
+  if (uri.startsWith('hf://')) return isSameHfModel(uri, source);
   const name = registeredModelName(uri);
   if (name === null || (name !== source.name && name !== registeredModelName(source.uri))) return false;
   const pinned = pinnedVersion(uri);
   return pinned === null || source.version === undefined || pinned === source.version;
+}
+
+/**
+ * `hf://org/name[@revision]` and an hf entry of that repo: a branch or tag can move to any commit (as a stage
+ * can), so it may be any of the repo's entries; a commit only its own.
+ */
+function isSameHfModel(uri: string, source: NonNullable<ScannedEntry['source']>): boolean {
+  let asked: ModelUri;
+  try {
+    asked = parseModelUri(uri);
+  } catch {
+    return false;
+  }
+  if (asked.kind !== 'hf' || asked.repo !== source.name || !source.resolved.startsWith('hf://')) return false;
+  return !isCommitHash(asked.revision) || source.resolved === `hf://${asked.repo}@${asked.revision}`;
 }
 
 /** `models:/<name>/<digits>` → the version; null for a stage, an alias or anything else. */

@@ -163,7 +163,7 @@ export async function downloadPlanned(params: {
   }
 }
 
-function tooLarge(what: string, detail: string, maxBytes: number): AppError {
+export function tooLarge(what: string, detail: string, maxBytes: number): AppError {
   return new AppError({
     code: 'MODEL_TOO_LARGE',
     statusCode: 413,

@@ -1,20 +1,26 @@
-import { readdir, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rename, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { findSnapshot } from '../../shared/hf-cache/find-snapshot.js';
 import type { ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import type { FetchContext, FetchResult } from './fetch-model.js';
 import type { RepoFile } from '../../shared/hub/list-repo-files.js';
+import type { HeldLock } from '../../shared/model-cache/cache-lock.js';
+import type { ManifestFile } from '../../shared/model-cache/manifest.js';
 import { publishSymlink } from './place-output.js';
 
 type HfUri = Extract<ModelUri, { kind: 'hf' }>;
+type HubAccess = { hubUrl: string; token?: string | undefined };
 
 /**
- * `hf://org/name[@revision]`: OUTPUT_PATH/model becomes a symlink to the snapshot folder
- * (`models--org--name/snapshots/<commit>`, whose files are relative links into `blobs/`):
+ * `hf://org/name[@revision]`:
  * 1. from the node's Hugging Face cache (`HF_HUB_CACHE`, the agent's hostPath) when it holds the revision
- *    (a commit, or `refs/<revision>`, which the agent writes last);
- * 2. else downloaded from `HF_ENDPOINT` in the same layout, by the agent's downloader (shared/hub), into
- *    `CACHE_PATH/hf` (pvc) or `OUTPUT_PATH/.hf-cache` (emptydir); a repeat fetch re-uses verified blobs.
+ *    (a commit, or `refs/<revision>`, which the agent writes last): OUTPUT_PATH/model becomes a symlink to the
+ *    snapshot folder (`models--org--name/snapshots/<commit>`, whose files are relative links into `blobs/`);
+ * 2. else downloaded from `HF_ENDPOINT` by the agent's downloader (shared/hub): with `pvc` into an entry of the
+ *    shared cache at `CACHE_PATH` (the layout cleanup governs: lease, free-space check, manifest, eviction), with
+ *    `emptydir` into `OUTPUT_PATH/.hf-cache` in the Hugging Face layout (a repeat fetch re-uses verified blobs).
  */
 export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResult> {
   const nodeCache = ctx.config.HF_HUB_CACHE;
@@ -29,16 +35,14 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
     );
     return publishSnapshot(ctx, cached.path, 'hf-node-cache');
   }
-  const { cacheDir, stateDir } = downloadDirs(ctx);
+  const access: HubAccess = { hubUrl: ctx.config.HF_ENDPOINT, token: ctx.config.HF_TOKEN };
+  if (ctx.config.STORAGE_STRATEGY === 'pvc') return fetchHfViaCache(ctx, uri, access);
+  const cacheDir = path.join(ctx.config.OUTPUT_PATH, '.hf-cache');
   ctx.log.info(
     { repo: uri.repo, revision: uri.revision, nodeCache: nodeCache ?? null, cacheDir },
     'not in the node cache, downloading',
   );
   const { downloadSnapshot } = await import('../../shared/hub/download-snapshot.js');
-  const access = {
-    hubUrl: ctx.config.HF_ENDPOINT,
-    token: ctx.config.HF_TOKEN,
-  };
   // the commit and its file list first, so progress has real totals (bytes and files) from the start
   const { commit, files } = await listSnapshotFiles(access, uri.repo, uri.revision ?? 'main');
   ctx.progress.start(
@@ -47,6 +51,7 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
   );
   try {
     const result = await downloadSnapshot({
+      ...downloadSettings(ctx),
       access,
       cacheDir,
       repo: uri.repo,
@@ -54,11 +59,7 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
       commit,
       files,
       filesAreComplete: true,
-      stateDir,
-      concurrency: ctx.config.FETCH_CONCURRENCY,
-      retry: { maxRetries: ctx.config.MAX_RETRIES, baseDelayMs: ctx.config.BACKOFF_SECONDS * 1000 },
-      onBytes: (n) => ctx.progress.add(n),
-      log: ctx.log,
+      stateDir: path.join(ctx.config.OUTPUT_PATH, '.hf-state'),
     });
     return await publishSnapshot(ctx, result.snapshotPath, 'hf-downloaded');
   } finally {
@@ -66,26 +67,154 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
   }
 }
 
+/** What every snapshot download of fetch shares: concurrency, retries, progress, log. */
+function downloadSettings(ctx: FetchContext) {
+  return {
+    concurrency: ctx.config.FETCH_CONCURRENCY,
+    retry: { maxRetries: ctx.config.MAX_RETRIES, baseDelayMs: ctx.config.BACKOFF_SECONDS * 1000 },
+    onBytes: (n: number) => ctx.progress.add(n),
+    log: ctx.log,
+  };
+}
+
+/**
+ * `pvc`: the revision pinned to its commit (no Hub call when it is one), then the entry of (Hub, repo, commit) in
+ * the shared cache, through the same steps as an MLflow model (fetch-via-cache.ts): a complete entry is a hit,
+ * else one pod downloads it under the entry's lease while the others wait. `OUTPUT_PATH/model` → the entry's
+ * `model/`, which holds the repo's files (not the Hugging Face layout: no symlinks, so cleanup counts every byte).
+ */
+async function fetchHfViaCache(ctx: FetchContext, uri: HfUri, access: HubAccess): Promise<FetchResult> {
+  const [{ fetchThroughEntry }, { entryKey, entryPaths }, { trackingOrigin }] = await Promise.all([
+    import('./fetch-via-cache.js'),
+    import('../../shared/model-cache/cache-layout.js'),
+    import('../../shared/mlflow/tracking-origin.js'),
+  ]);
+  const revision = uri.revision ?? 'main';
+  const commit = await resolveCommit(access, uri.repo, revision);
+  const hub = trackingOrigin(ctx.config.HF_ENDPOINT); // credential-free
+  const paths = entryPaths(ctx.config.CACHE_PATH, entryKey('hf', [hub, uri.repo, commit]));
+  ctx.log.info({ repo: uri.repo, revision, commit, key: paths.key }, 'model resolved');
+  return fetchThroughEntry({
+    ctx,
+    paths,
+    ref: null, // the key needs only the commit: a commit URI finds its entry without the Hub already
+    kind: 'hf',
+    source: {
+      uri: ctx.config.MODEL_URI,
+      server: hub,
+      resolved: `hf://${uri.repo}@${commit}`,
+      name: uri.repo,
+      version: commit,
+    },
+    downloadedAs: 'hf-downloaded',
+    download: (modelDir, lock) => downloadRepoFiles({ ctx, access, repo: uri.repo, commit, modelDir, lock }),
+  });
+}
+
+/**
+ * The repo's files at `commit` into `modelDir` (under the entry's lease): refused over FETCH_MAX_MODEL_GB,
+ * downloaded by the agent's downloader with the free-space check on the cache's volume into a scratch Hugging
+ * Face cache beside `modelDir` (blobs verified by size and hash), then each blob renamed to its path.
+ * @returns the manifest's lines: sha256 is the LFS object id the download verified, or hashed here (small files)
+ */
+async function downloadRepoFiles(params: {
+  ctx: FetchContext;
+  access: HubAccess;
+  repo: string;
+  commit: string;
+  modelDir: string;
+  lock: HeldLock;
+}): Promise<ManifestFile[]> {
+  const { ctx, repo, commit } = params;
+  const [{ downloadSnapshot }, { DiskGuard }, { BYTES_PER_GIB }, { formatBytes }, { tooLarge }] = await Promise.all([
+    import('../../shared/hub/download-snapshot.js'),
+    import('../../shared/disk/disk-guard.js'),
+    import('../../shared/disk/byte-units.js'),
+    import('../../shared/disk/format-bytes.js'),
+    import('./download-mlflow-model.js'),
+  ]);
+  const { files } = await listSnapshotFiles(params.access, repo, commit);
+  const total = files.reduce((n, f) => n + f.size, 0);
+  const maxBytes = ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB;
+  if (total > maxBytes) throw tooLarge(`hf://${repo}@${commit}`, `lists ${formatBytes(total)}`, maxBytes);
+  const scratch = path.join(path.dirname(params.modelDir), 'hf-download');
+  // the downloader flocks each blob (huggingface_hub's protocol); the lease already makes this process the one
+  // writer, and flock on a network volume may fail (ENOLCK): the scratch cache's .locks is on the pod's own disk
+  const locks = await mkdtemp(path.join(tmpdir(), 'modelctl-hf-locks-'));
+  await mkdir(path.join(scratch, 'cache'), { recursive: true });
+  await symlink(locks, path.join(scratch, 'cache', '.locks'));
+  ctx.progress.start(total, files.length);
+  try {
+    await downloadSnapshot({
+      ...downloadSettings(ctx),
+      access: params.access,
+      cacheDir: path.join(scratch, 'cache'),
+      repo,
+      revision: commit,
+      commit,
+      files,
+      stateDir: path.join(scratch, 'state'),
+      diskGuard: new DiskGuard({
+        dir: ctx.config.CACHE_PATH,
+        minFreeBytes: 64 * 1024 * 1024,
+        hint: 'enlarge the PVC, or have cleanup evict more (TTL_DAYS, MAX_SIZE_GB)',
+      }),
+      signal: params.lock.signal,
+    });
+    return await placeRepoFiles({ cacheDir: path.join(scratch, 'cache'), repo, files, modelDir: params.modelDir });
+  } finally {
+    ctx.progress.finish();
+    await Promise.all([rm(scratch, { recursive: true, force: true }), rm(locks, { recursive: true, force: true })]);
+  }
+}
+
+/** Each file's verified blob renamed to `modelDir/<path>` (a blob that two paths share is copied for the second). */
+async function placeRepoFiles(params: {
+  cacheDir: string;
+  repo: string;
+  files: readonly RepoFile[];
+  modelDir: string;
+}): Promise<ManifestFile[]> {
+  const { blobPath, repoCachePaths } = await import('../../shared/hf-cache/cache-paths.js');
+  const paths = repoCachePaths(params.cacheDir, params.repo);
+  const placed = new Map<string, string>();
+  const lines: ManifestFile[] = [];
+  for (const file of params.files) {
+    // repo paths were checked safe (no "..", no absolute path) when listed
+    const dest = path.join(params.modelDir, ...file.path.split('/'));
+    await mkdir(path.dirname(dest), { recursive: true });
+    const first = placed.get(file.etag);
+    if (first === undefined) await rename(blobPath(paths, file.etag), dest);
+    else await copyFile(first, dest);
+    placed.set(file.etag, dest);
+    const sha256 = file.isLfs
+      ? file.etag
+      : createHash('sha256')
+          .update(await readFile(dest))
+          .digest('hex');
+    lines.push({ path: file.path, size: file.size, sha256 });
+  }
+  return lines.sort((a, b) => a.path.localeCompare(b.path));
+}
+
+/** The commit `revision` names: itself when it is one (no Hub call), else the Hub's answer. */
+async function resolveCommit(access: HubAccess, repo: string, revision: string): Promise<string> {
+  const [{ resolveRevision }, { isCommitHash }] = await Promise.all([
+    import('../../shared/hub/resolve-revision.js'),
+    import('../../shared/hf-cache/cache-paths.js'),
+  ]);
+  return isCommitHash(revision) ? revision : (await resolveRevision({ access, repo, revision })).commit;
+}
+
 /** The commit `revision` names and every file of it (what a download will fetch, sizes included). */
 async function listSnapshotFiles(
-  access: { hubUrl: string; token?: string | undefined },
+  access: HubAccess,
   repo: string,
   revision: string,
 ): Promise<{ commit: string; files: RepoFile[] }> {
-  const [{ resolveRevision }, { listRepoFiles }, { isCommitHash }] = await Promise.all([
-    import('../../shared/hub/resolve-revision.js'),
-    import('../../shared/hub/list-repo-files.js'),
-    import('../../shared/hf-cache/cache-paths.js'),
-  ]);
-  const commit = isCommitHash(revision) ? revision : (await resolveRevision({ access, repo, revision })).commit;
+  const { listRepoFiles } = await import('../../shared/hub/list-repo-files.js');
+  const commit = await resolveCommit(access, repo, revision);
   return { commit, files: await listRepoFiles({ access, repo, commit }) };
-}
-
-/** Where a download goes: the PVC (shared by pods) or the pod's own emptyDir; resume state beside, outside the cache. */
-function downloadDirs(ctx: FetchContext): { cacheDir: string; stateDir: string } {
-  const base = ctx.config.STORAGE_STRATEGY === 'pvc' ? ctx.config.CACHE_PATH : ctx.config.OUTPUT_PATH;
-  const prefix = ctx.config.STORAGE_STRATEGY === 'pvc' ? '' : '.';
-  return { cacheDir: path.join(base, `${prefix}hf-cache`), stateDir: path.join(base, `${prefix}hf-state`) };
 }
 
 async function publishSnapshot(

@@ -10,6 +10,7 @@ import {
   entryPaths,
   isEntryKey,
   refPath,
+  ENTRY_MODEL_DIR,
   type EntryPaths,
 } from '../../shared/model-cache/cache-layout.js';
 import { acquireOrWait, type HeldLock } from '../../shared/model-cache/cache-lock.js';
@@ -50,6 +51,43 @@ export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<
   const resolved = await resolveModelUri(client, uri);
   const paths = entryPaths(root, entryKey('mlflow', [origin, resolved.artifactUri]));
   ctx.log.info({ what: resolved.what, artifactUri: resolved.artifactUri, key: paths.key }, 'model resolved');
+  return fetchThroughEntry({
+    ctx,
+    paths,
+    ref,
+    kind: 'mlflow',
+    source: {
+      uri: ctx.config.MODEL_URI,
+      server: origin,
+      resolved: resolved.artifactUri,
+      ...(resolved.name === undefined ? {} : { name: resolved.name }),
+      ...(resolved.version === undefined ? {} : { version: resolved.version }),
+    },
+    downloadedAs: 'downloaded',
+    download: (modelDir, lock) => downloadMlflowModel({ ctx, root, resolved, modelDir, lock }),
+  });
+}
+
+/**
+ * Steps 3 and 4 for an entry of any kind: a complete entry is a hit; else wait for the entry's lease (one
+ * process downloads, the rest wait), `download` into `tmp/<key>.<token>/model` under it, write `manifest.json`
+ * last and rename the folder into `entries/`; then record last-used (and `ref`) and point `OUTPUT_PATH/model` at
+ * the entry. What cleanup then governs: lease, last-used, manifest (shared/model-cache/cache-layout.ts).
+ */
+export async function fetchThroughEntry(params: {
+  ctx: FetchContext;
+  paths: EntryPaths;
+  /** the `refs/` file to point at the entry once it is there, or null */
+  ref: string | null;
+  kind: Manifest['kind'];
+  /** what was asked and what it resolved to, credential-free (cleanup matches pods' model URIs against it) */
+  source: Manifest['source'];
+  /** the result's source when this process downloaded the entry */
+  downloadedAs: FetchSource;
+  /** downloads the model's files into `modelDir` under `lock` (aborting with its signal); their manifest lines */
+  download: (modelDir: string, lock: HeldLock) => Promise<Manifest['files']>;
+}): Promise<FetchResult> {
+  const { ctx, paths } = params;
   const isDone = completionCheck(paths, ctx);
   const waited = await acquireOrWait({
     lockPath: paths.lock,
@@ -62,14 +100,14 @@ export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<
   });
   if (!waited.done) {
     try {
-      await populateEntry({ ctx, root, paths, lock: waited.lock, resolved, uri: ctx.config.MODEL_URI });
+      await populateEntry({ ...params, root: ctx.config.CACHE_PATH, lock: waited.lock });
     } finally {
       await waited.lock.release();
     }
   }
   const manifest = await isDone();
   if (manifest === null) throw new Error(`cache entry ${paths.key} is not complete after its download`);
-  return finish({ ctx, paths, manifest, ref, source: waited.done ? 'cache-hit' : 'downloaded' });
+  return finish({ ctx, paths, manifest, ref: params.ref, source: waited.done ? 'cache-hit' : params.downloadedAs });
 }
 
 /**
@@ -149,33 +187,17 @@ async function populateEntry(params: {
   root: string;
   paths: EntryPaths;
   lock: HeldLock;
-  resolved: ResolvedModel;
-  uri: string;
+  kind: Manifest['kind'];
+  source: Manifest['source'];
+  download: (modelDir: string, lock: HeldLock) => Promise<Manifest['files']>;
 }): Promise<void> {
-  const { ctx, root, paths, lock } = params;
-  const { downloadPlanned, planMlflowDownload } = await import('./download-mlflow-model.js');
+  const { root, paths, lock } = params;
   const tmpRoot = cacheDirs(root).tmp;
   await removeDeadDownloads(tmpRoot, paths.key);
   const staged = path.join(tmpRoot, `${paths.key}.${lock.owner.token}`);
-  await mkdir(path.join(staged, 'model'), { recursive: true });
+  await mkdir(path.join(staged, ENTRY_MODEL_DIR), { recursive: true });
   try {
-    const client = await ctx.mlflow();
-    const plan = await planMlflowDownload({
-      client,
-      resolved: params.resolved,
-      concurrency: ctx.config.FETCH_CONCURRENCY,
-      fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
-    });
-    const files = await downloadPlanned({
-      client,
-      plan,
-      destDir: path.join(staged, 'model'),
-      spaceDir: root,
-      concurrency: ctx.config.FETCH_CONCURRENCY,
-      progress: ctx.progress,
-      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
-      signal: lock.signal,
-    });
+    const files = await params.download(path.join(staged, ENTRY_MODEL_DIR), lock);
     await writeManifest(staged, manifestFor({ ...params, files }));
     await lock.assertHeld();
     if (await exists(paths.dir)) await moveAsideAndRemove(root, paths);
@@ -184,6 +206,35 @@ async function populateEntry(params: {
   } finally {
     await rm(staged, { recursive: true, force: true });
   }
+}
+
+/** An MLflow model's artifacts into `modelDir`, after the free-space check on the cache's volume. */
+async function downloadMlflowModel(params: {
+  ctx: FetchContext;
+  root: string;
+  resolved: ResolvedModel;
+  modelDir: string;
+  lock: HeldLock;
+}): Promise<Manifest['files']> {
+  const { ctx } = params;
+  const { downloadPlanned, planMlflowDownload } = await import('./download-mlflow-model.js');
+  const client = await ctx.mlflow();
+  const plan = await planMlflowDownload({
+    client,
+    resolved: params.resolved,
+    concurrency: ctx.config.FETCH_CONCURRENCY,
+    fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
+  });
+  return downloadPlanned({
+    client,
+    plan,
+    destDir: params.modelDir,
+    spaceDir: params.root,
+    concurrency: ctx.config.FETCH_CONCURRENCY,
+    progress: ctx.progress,
+    maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
+    signal: params.lock.signal,
+  });
 }
 
 /** Under the lease, other `tmp/<key>.*` folders belong to holders that died or lost the lease. */
@@ -198,22 +249,15 @@ async function removeDeadDownloads(tmpRoot: string, key: string): Promise<void> 
 
 function manifestFor(params: {
   paths: EntryPaths;
-  uri: string;
-  ctx: FetchContext;
-  resolved: { artifactUri: string; name?: string; version?: string };
+  kind: Manifest['kind'];
+  source: Manifest['source'];
   files: Manifest['files'];
 }): Manifest {
   return {
     format: 1,
     key: params.paths.key,
-    kind: 'mlflow',
-    source: {
-      uri: params.uri,
-      server: trackingOrigin(params.ctx.config.MLFLOW_TRACKING_URI ?? ''),
-      resolved: params.resolved.artifactUri,
-      ...(params.resolved.name === undefined ? {} : { name: params.resolved.name }),
-      ...(params.resolved.version === undefined ? {} : { version: params.resolved.version }),
-    },
+    kind: params.kind,
+    source: params.source,
     files: params.files,
     totalBytes: sum(params.files),
     createdAt: new Date().toISOString(),
