@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { HubEnv } from '../../shared/hub/hub-env.js';
+import { LogEnv } from '../../shared/config/env-fragments.js';
 
 const Bool = z.stringbool().default(false);
 
@@ -42,6 +43,6 @@ export const AgentEnv = z.object({
     .default('models.modelctl.dev'),
   /** metrics and health port (0 disables) */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ...LogEnv,
 });
 export type AgentEnv = z.output<typeof AgentEnv>;

@@ -2,6 +2,7 @@ import { parseEnv } from '../../shared/config/parse-env.js';
 import { exitWithError } from '../../shared/process/role-process.js';
 import { addSecretValues, createLogger } from '../../shared/log/create-logger.js';
 import { AgentEnv, type AgentEnv as AgentConfig } from './agent-env.js';
+import type { AgentLoopSettings } from './run-agent-loop.js';
 import { runOnce } from './run-once.js';
 
 /**
@@ -48,9 +49,34 @@ export async function runAgent(overrides: Record<string, string> = {}): Promise<
   }
   const { runAgentLoop } = await import('./run-agent-loop.js');
   try {
-    await runAgentLoop({ config, access, signal: controller.signal, log });
+    await runAgentLoop({ settings: loopSettings(config), access, signal: controller.signal, log });
     process.exit(0);
   } catch (err) {
     exitWithError('agent', err);
   }
+}
+
+/** The env, mapped once onto the loop's camelCase settings. */
+function loopSettings(config: AgentConfig): AgentLoopSettings {
+  return {
+    nodeName: config.NODE_NAME,
+    kubeconfigPath: config.KUBECONFIG,
+    inCluster: {
+      KUBERNETES_SERVICE_HOST: config.KUBERNETES_SERVICE_HOST,
+      KUBERNETES_SERVICE_PORT: config.KUBERNETES_SERVICE_PORT,
+    },
+    gpuType: config.GPU_TYPE,
+    gpuTypeLabel: config.GPU_TYPE_LABEL,
+    cacheDir: config.HF_HUB_CACHE,
+    stateDir: config.AGENT_STATE_DIR,
+    concurrency: config.AGENT_CONCURRENCY,
+    evictionGraceSeconds: config.AGENT_EVICTION_GRACE_SECONDS,
+    readyLabelPrefix: config.READY_LABEL_PREFIX,
+    namespace: config.POD_NAMESPACE,
+    planConfigMap: config.PLAN_CONFIG_MAP,
+    modelsConfigMap: config.MODELS_CONFIG_MAP,
+    modelsConfigFile: config.MODELS_CONFIG,
+    metricsPort: config.METRICS_PORT,
+    startJitterSeconds: config.AGENT_START_JITTER_SECONDS,
+  };
 }

@@ -5,18 +5,46 @@ import { startHttpServer } from '../../shared/http/start-http-server.js';
 import type { HubAccess } from '../../shared/hub/hub-fetch.js';
 import type { ConfigMapRecord } from '../../shared/k8s/config-map-record.js';
 import { createRestEventRecorder } from '../../shared/k8s/kube-rest-events.js';
-import { loadKubeRest, type KubeRest } from '../../shared/k8s/kube-rest.js';
+import { loadKubeRest, type InClusterEnv, type KubeRest } from '../../shared/k8s/kube-rest.js';
 import { createNodeLabels } from '../../shared/k8s/node-labels.js';
 import { readConfigMap, watchConfigMap } from '../../shared/k8s/watch-config-map.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { PLAN_KEY, parsePlan } from '../../shared/plan/plan.js';
-import type { AgentEnv } from './agent-env.js';
 import { createAgentMetrics } from './agent-metrics.js';
 import { NodeAgent, type AgentInputs } from './node-agent.js';
 import { readConfigFile } from './run-once.js';
 import { gpuTypesFromLabels } from './select-models.js';
 import { listServingSnapshots } from './list-serving-pods.js';
+
+/** The DaemonSet mode's settings, mapped from the agent's env in index.ts (names in the comments). */
+export interface AgentLoopSettings {
+  /** NODE_NAME (downward API spec.nodeName); required */
+  nodeName: string | undefined;
+  /** KUBECONFIG; else the in-cluster ServiceAccount at `inCluster` */
+  kubeconfigPath: string | undefined;
+  inCluster: InClusterEnv;
+  /** GPU_TYPE: instead of the Node's labels; GPU_TYPE_LABEL: an extra label to read first */
+  gpuType: string | undefined;
+  gpuTypeLabel: string | undefined;
+  /** HF_HUB_CACHE, AGENT_STATE_DIR: overrides of the plan's folders */
+  cacheDir: string | undefined;
+  stateDir: string | undefined;
+  /** AGENT_CONCURRENCY, AGENT_EVICTION_GRACE_SECONDS, READY_LABEL_PREFIX */
+  concurrency: number;
+  evictionGraceSeconds: number;
+  readyLabelPrefix: string;
+  /** POD_NAMESPACE: where the plan and models ConfigMaps are, and the Events go */
+  namespace: string;
+  /** PLAN_CONFIG_MAP, MODELS_CONFIG_MAP */
+  planConfigMap: string;
+  modelsConfigMap: string;
+  /** MODELS_CONFIG: the fallback config file */
+  modelsConfigFile: string | undefined;
+  /** METRICS_PORT (0: none), AGENT_START_JITTER_SECONDS */
+  metricsPort: number;
+  startJitterSeconds: number;
+}
 
 /**
  * The DaemonSet mode: reads this Node's GPU labels, watches the plan ConfigMap (falling back to the raw models
@@ -25,20 +53,20 @@ import { listServingSnapshots } from './list-serving-pods.js';
  * `configReadRetryDelaySeconds`.
  */
 export async function runAgentLoop(params: {
-  config: AgentEnv;
+  settings: AgentLoopSettings;
   access: HubAccess;
   signal: AbortSignal;
   log: Logger;
 }): Promise<void> {
-  const { config, log, signal } = params;
-  if (!config.NODE_NAME)
+  const { settings, log, signal } = params;
+  if (!settings.nodeName)
     throw new Error('NODE_NAME: required in a cluster (downward API spec.nodeName); use --once without one');
-  const nodeName = config.NODE_NAME;
+  const { nodeName } = settings;
   // a small REST client, not client-node: its generated API alone would be ~60 MB of the agent's RSS
-  const rest = await loadKubeRest({ kubeconfigPath: config.KUBECONFIG, env: config });
+  const rest = await loadKubeRest({ kubeconfigPath: settings.kubeconfigPath, env: settings.inCluster });
   const nodes = createNodeLabels(rest);
   const node = await nodes.read(nodeName);
-  const gpuTypes = config.GPU_TYPE ? [config.GPU_TYPE] : gpuTypesFromLabels(node.labels, config.GPU_TYPE_LABEL);
+  const gpuTypes = settings.gpuType ? [settings.gpuType] : gpuTypesFromLabels(node.labels, settings.gpuTypeLabel);
   log.info(
     { node: nodeName, gpuTypes },
     gpuTypes.length > 0 ? 'GPU types from the node' : 'no GPU label on the node: only ["ALL"] models',
@@ -49,31 +77,31 @@ export async function runAgentLoop(params: {
     nodeName,
     gpuTypes,
     access: params.access,
-    cacheDirOverride: config.HF_HUB_CACHE,
-    stateDirOverride: config.AGENT_STATE_DIR,
-    concurrency: config.AGENT_CONCURRENCY,
-    evictionGraceSeconds: config.AGENT_EVICTION_GRACE_SECONDS,
-    labelPrefix: config.READY_LABEL_PREFIX,
+    cacheDirOverride: settings.cacheDir,
+    stateDirOverride: settings.stateDir,
+    concurrency: settings.concurrency,
+    evictionGraceSeconds: settings.evictionGraceSeconds,
+    labelPrefix: settings.readyLabelPrefix,
     nodes,
     recordEvent: createRestEventRecorder({ rest, component: 'modelctl-agent', instance: nodeName }),
-    eventNamespace: config.POD_NAMESPACE,
+    eventNamespace: settings.namespace,
     metrics,
     // a model Ready pods on this node serve is never evicted (dropped from the plan, or under disk pressure)
     listServing: () => listServingSnapshots(rest, nodeName),
     log,
   });
-  const server = config.METRICS_PORT > 0 ? await startMetricsServer(config.METRICS_PORT, registry, log) : undefined;
-  if (config.MODELS_CONFIG) {
-    const file = await readConfigFile(config.MODELS_CONFIG).catch((err: unknown) => {
+  const server = settings.metricsPort > 0 ? await startMetricsServer(settings.metricsPort, registry, log) : undefined;
+  if (settings.modelsConfigFile) {
+    const file = await readConfigFile(settings.modelsConfigFile).catch((err: unknown) => {
       log.error({ err }, 'models config file unreadable');
       return null;
     });
     agent.setInput('file', file);
   }
-  const stopWatches = watchInputs({ config, rest, agent, log });
+  const stopWatches = watchInputs({ settings, rest, agent, log });
   try {
     // spread a fleet's first Hub requests (a DaemonSet rollout starts every agent at once)
-    await delay(Math.random() * config.AGENT_START_JITTER_SECONDS * 1000, undefined, { signal }).catch(() => undefined);
+    await delay(Math.random() * settings.startJitterSeconds * 1000, undefined, { signal }).catch(() => undefined);
     await agent.run(signal);
   } finally {
     await stopWatches();
@@ -83,8 +111,13 @@ export async function runAgentLoop(params: {
 }
 
 /** Watches the plan and the models ConfigMaps and feeds the agent; a bad one keeps the last good input. */
-function watchInputs(params: { config: AgentEnv; rest: KubeRest; agent: NodeAgent; log: Logger }): () => Promise<void> {
-  const { config, rest, agent, log } = params;
+function watchInputs(params: {
+  settings: AgentLoopSettings;
+  rest: KubeRest;
+  agent: NodeAgent;
+  log: Logger;
+}): () => Promise<void> {
+  const { settings, rest, agent, log } = params;
   const retryMs = (): number => (agent.settings()?.configReadRetryDelaySeconds ?? 60) * 1000;
   const timers = new Set<NodeJS.Timeout>();
   const feed = <K extends 'plan' | 'configMap'>(
@@ -105,7 +138,7 @@ function watchInputs(params: { config: AgentEnv; rest: KubeRest; agent: NodeAgen
         log.error({ configMap: name, err }, 'input unreadable: keeping the last good one, reading again later');
         const timer = setTimeout(() => {
           timers.delete(timer);
-          readConfigMap(rest, config.POD_NAMESPACE, name).then(apply, (e: unknown) =>
+          readConfigMap(rest, settings.namespace, name).then(apply, (e: unknown) =>
             log.error({ err: e }, 'input read failed'),
           );
         }, retryMs());
@@ -114,7 +147,7 @@ function watchInputs(params: { config: AgentEnv; rest: KubeRest; agent: NodeAgen
     };
     return watchConfigMap({
       rest,
-      namespace: config.POD_NAMESPACE,
+      namespace: settings.namespace,
       name,
       onChange: apply,
       onError: (err) => log.warn({ configMap: name, err }, 'watch broken: restarting'),
@@ -122,8 +155,8 @@ function watchInputs(params: { config: AgentEnv; rest: KubeRest; agent: NodeAgen
     });
   };
   const watches = [
-    feed('plan', config.PLAN_CONFIG_MAP, (cm) => parsePlan(cm.data[PLAN_KEY] ?? '')),
-    feed('configMap', config.MODELS_CONFIG_MAP, (cm) => parseModelsConfigMapData(cm.data)),
+    feed('plan', settings.planConfigMap, (cm) => parsePlan(cm.data[PLAN_KEY] ?? '')),
+    feed('configMap', settings.modelsConfigMap, (cm) => parseModelsConfigMapData(cm.data)),
   ];
   return async () => {
     for (const t of timers) clearTimeout(t);

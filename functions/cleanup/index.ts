@@ -8,6 +8,7 @@ import { createLogger } from '../../shared/log/create-logger.js';
 import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { createCleanupMetrics } from './cleanup-metrics.js';
 import { runPass, startCleanup } from './start-cleanup.js';
+import { DrainEnv, FunctionListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
 
 /** The cleanup role's settings: the seed's names (CACHE_PATH, NAMESPACE, TTL_DAYS, MAX_SIZE_GB, DRY_RUN). */
 const CleanupEnv = z.object({
@@ -20,12 +21,10 @@ const CleanupEnv = z.object({
   DRY_RUN: z.stringbool().default(false),
   /** one pass, print the summary, exit (Kubernetes CronJob) */
   CLEANUP_ONCE: z.stringbool().default(false),
-  FUNC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  HOST: z.string().default('0.0.0.0'),
+  ...FunctionListenEnv,
   KUBECONFIG: z.string().min(1).optional(),
-  DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ...DrainEnv,
+  ...LogEnv,
 });
 export type CleanupEnv = z.output<typeof CleanupEnv>;
 

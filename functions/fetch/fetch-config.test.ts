@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { parseEnv } from '../../shared/config/parse-env.js';
-import { FetchEnv, withoutEmpty } from './fetch-config.js';
+import { parseEnv, withoutEmpty } from '../../shared/config/parse-env.js';
+import { FetchEnv } from './fetch-config.js';
 
 describe('FetchEnv', () => {
   it("applies the seed's defaults and treats empty values as unset", () => {

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { HubEnv } from '../../shared/hub/hub-env.js';
+import { LogEnv } from '../../shared/config/env-fragments.js';
 
 const bool = z.stringbool();
 
@@ -64,7 +65,7 @@ export const FetchEnv = z
     MODEL_ENV: z.enum(['none', 'install']).default('none'),
     /** the interpreter with MLflow that a MODEL_ENV=install env layers on */
     SERVE_PYTHON: z.string().min(1).default('python3'),
-    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    ...LogEnv,
   })
   .superRefine((env, ctx) => {
     const needsMlflow = /^(models|runs|mlflow-artifacts):/.test(env.MODEL_URI.trim());
@@ -84,10 +85,3 @@ export const FetchEnv = z
     }
   });
 export type FetchConfig = z.output<typeof FetchEnv>;
-
-/** Drops empty values so `VAR=""` means "use the default". */
-export function withoutEmpty(env: Record<string, string | undefined>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined && e[1] !== ''),
-  );
-}

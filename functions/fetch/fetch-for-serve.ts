@@ -1,8 +1,8 @@
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { parseEnv } from '../../shared/config/parse-env.js';
+import { parseEnv, withoutEmpty } from '../../shared/config/parse-env.js';
 import { createLogger, redactSecrets } from '../../shared/log/create-logger.js';
-import { FetchEnv, withoutEmpty } from './fetch-config.js';
+import { FetchEnv } from './fetch-config.js';
 import { fetchModel } from './fetch-model.js';
 import { createProgress } from './progress.js';
 

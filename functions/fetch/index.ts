@@ -2,7 +2,7 @@ import { parseEnv } from '../../shared/config/parse-env.js';
 import { isAppError } from '../../shared/errors/app-error.js';
 import { createLogger, redactSecrets } from '../../shared/log/create-logger.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { FetchEnv, withoutEmpty, type FetchConfig } from './fetch-config.js';
+import { FetchEnv, type FetchConfig } from './fetch-config.js';
 import { fetchModel } from './fetch-model.js';
 import { createProgress } from './progress.js';
 
@@ -15,7 +15,7 @@ export async function runFetch(overrides: Record<string, string> = {}): Promise<
   const started = Date.now();
   let config: FetchConfig;
   try {
-    config = parseEnv(FetchEnv, withoutEmpty({ ...process.env, ...overrides }));
+    config = parseEnv(FetchEnv, { ...process.env, ...overrides });
   } catch (err) {
     process.stderr.write(`modelctl fetch: invalid configuration\n${(err as Error).message}\n`);
     process.exitCode = EXIT.config;

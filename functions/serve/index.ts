@@ -7,6 +7,7 @@ import { createLogger, type Logger } from '../../shared/log/create-logger.js';
 import { startHttpServer } from '../../shared/http/start-http-server.js';
 import { loadServedModel, type ServedModel } from './load-served-model.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
+import { DrainEnv, ListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
 
 /** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
 const ServeEnv = z
@@ -19,8 +20,7 @@ const ServeEnv = z
       .optional(),
     // Knative sets it in every revision's pod: the Service's name, the model's name on /v2 and /v1 (issue 14)
     K_SERVICE: z.string().min(1).optional(),
-    PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-    HOST: z.string().default('0.0.0.0'),
+    ...ListenEnv,
     // Open Inference Protocol v2 over gRPC on this port (KServe's name for it); unset: no gRPC
     GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
     SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
@@ -33,7 +33,7 @@ const ServeEnv = z
     SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
     // parsing costs tens of bytes per JSON value: a body's value count bounds its memory, not its size (issue 14)
     SERVE_MAX_REQUEST_VALUES: z.coerce.number().int().min(1).default(5_000_000),
-    DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
+    ...DrainEnv,
     SERVE_RUNTIME: z.enum(['auto', 'onnx', 'pyfunc']).default('auto'),
     SERVE_PYTHON: z.string().min(1).default('python3'),
     SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
@@ -42,7 +42,7 @@ const ServeEnv = z
     SERVE_PYFUNC_BATCHING: z.enum(['off', 'rows']).default('off'),
     /** install: run the pyfunc workers in the env `modelctl fetch` built beside the model (MODEL_ENV=install) */
     MODEL_ENV: z.enum(['none', 'install']).default('none'),
-    LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    ...LogEnv,
   })
   .transform((env, ctx) => {
     const modelDir = env.MODEL_LOCAL_PATH ?? localPathOf(env.MLFLOW_MODEL_URI);

@@ -11,13 +11,11 @@ import { createMetricsRegistry } from '../../shared/metrics/registry.js';
 import { PLAN_CONFIG_MAP_NAME } from '../../shared/plan/plan.js';
 import { startWarm } from './start-warm.js';
 import { createWarmMetrics } from './warm-metrics.js';
+import { DrainEnv, FunctionListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
 
 /** The warm function's settings (names shared with the agent: POD_NAMESPACE, HF_ENDPOINT, HF_TOKEN, …). */
 const WarmEnv = z.object({
-  /** Knative sets PORT; `func` templates read FUNC_PORT first */
-  FUNC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  HOST: z.string().default('0.0.0.0'),
+  ...FunctionListenEnv,
   /** namespace of the models ConfigMap and of the plan @default the pod's own namespace */
   POD_NAMESPACE: z.string().min(1).optional(),
   MODELS_CONFIG_MAP: z.string().min(1).default(MODELS_CONFIG_MAP_NAME),
@@ -28,8 +26,8 @@ const WarmEnv = z.object({
   WARM_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(4),
   /** retries of a transient Hub failure (429, 5xx) per request */
   HUB_MAX_RETRIES: z.coerce.number().int().min(0).max(10).default(3),
-  DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).default(30),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  ...DrainEnv,
+  ...LogEnv,
 });
 export type WarmEnv = z.output<typeof WarmEnv>;
 

@@ -26,3 +26,13 @@ describe('parseEnv', () => {
     );
   });
 });
+
+describe('parseEnv with empty values', () => {
+  it('reads an empty variable as unset in every role: the default applies', () => {
+    expect(parseEnv(Env, { PORT: '', MAX_RETRIES: '2', DRY_RUN: '' })).toEqual({
+      PORT: 8080,
+      MAX_RETRIES: 2,
+      DRY_RUN: false,
+    });
+  });
+});
