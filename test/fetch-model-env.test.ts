@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createTestNamespace, kubePeer } from './kube-helpers.js';
 import { readMlflowPeer } from './peers/mlflow.js';
 import { runModelctl, startModelctlServe } from './modelctl-process.js';
 import { runFetch, type FetchRun } from './fetch-helpers.js';
@@ -42,6 +44,17 @@ async function envsOf(cache: string): Promise<{ envsDir: string; names: string[]
   const [entry] = await readdir(path.join(cache, 'entries'));
   const envsDir = path.join(cache, 'entries', entry!, 'envs');
   return { envsDir, names: (await readdir(envsDir)).sort() };
+}
+
+/** Bytes of the files under `dir` (links not followed). */
+async function bytesUnder(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) total += await bytesUnder(p);
+    else if (e.isFile()) total += (await lstat(p)).size;
+  }
+  return total;
 }
 
 describe('MODEL_ENV=install', () => {
@@ -121,6 +134,38 @@ describe('MODEL_ENV=install', () => {
     const marker = JSON.parse(await readFile(path.join(env, 'env.json'), 'utf8')) as { requirementsSha256: string };
     expect(marker.requirementsSha256).not.toBe('f'.repeat(64));
   }, 300_000);
+
+  it('is evicted by cleanup with its cache entry', async () => {
+    const { envsDir, names } = await envsOf(cache());
+    const env = path.join(envsDir, names[0]!);
+    expect(existsSync(path.join(env, 'bin', 'python'))).toBe(true);
+    const envBytes = await bytesUnder(env);
+    expect(envBytes).toBeGreaterThan(0);
+    // a namespace where no pod uses the entry, and a TTL every entry has outlived
+    const namespace = await createTestNamespace('model-env');
+    await new Promise((r) => setTimeout(r, 20));
+    const cleanup = runModelctl(['cleanup', '--once'], {
+      CACHE_PATH: cache(),
+      NAMESPACE: namespace,
+      KUBECONFIG: kubePeer().kubeconfig,
+      TTL_DAYS: '0',
+      DRY_RUN: 'false',
+      LOG_LEVEL: 'silent',
+    });
+    expect(await cleanup.exited).toBe(0);
+    const summary = JSON.parse(cleanup.output()) as {
+      removed: { key: string; reason: string }[];
+      bytesRemoved: number;
+    };
+    const [entry] = await readdir(path.join(cache(), 'entries'));
+    expect(entry).toBeUndefined();
+    expect(summary.removed).toEqual([
+      expect.objectContaining({ key: path.basename(path.dirname(envsDir)), reason: 'ttl' }),
+    ]);
+    expect(existsSync(env)).toBe(false);
+    // the env's bytes were counted in what the entry freed (MAX_SIZE_GB sees them)
+    expect(summary.bytesRemoved).toBeGreaterThanOrEqual(envBytes);
+  }, 120_000);
 
   it('fails the fetch in one line, naming the requirement, when pip cannot install it', async () => {
     const model = path.join(work, 'bad-model');
