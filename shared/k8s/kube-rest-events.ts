@@ -1,6 +1,7 @@
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { makeEventRecorder, type EventRecorderParams, type RecordEvent } from './event-recorder-core.js';
-import { isKubeStatus, kubeRestError, type KubeRest } from './kube-rest.js';
+import type { KubeRest } from './kube-rest.js';
+import { isKubeStatus, kubeRestError } from './kube-status-error.js';
 
 /** {@link RecordEvent} over {@link KubeRest}: the same Events as record-event.ts, without client-node. */
 export function createRestEventRecorder(params: EventRecorderParams & { rest: KubeRest }): RecordEvent {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { ConfigMapRecord } from './config-map-record.js';
 import { createNodeLabels } from './node-labels.js';
-import { kubeRestError, loadKubeRest, type KubeRest } from './kube-rest.js';
+import { loadKubeRest, type KubeRest } from './kube-rest.js';
+import { kubeRestError } from './kube-status-error.js';
 import { readConfigMap, watchConfigMap } from './watch-config-map.js';
 
 /** A fake API server: each request is handed to `handler`, which the tests swap. */

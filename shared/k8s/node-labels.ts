@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Node } from '@kubernetes/client-node';
-import { kubeRestError, type KubeRest } from './kube-rest.js';
+import type { KubeRest } from './kube-rest.js';
+import { kubeRestError } from './kube-status-error.js';
 
 /** Default prefix of the per-model ready labels (`models.modelctl.dev/<name>=ready`). */
 const DEFAULT_READY_LABEL_PREFIX = 'models.modelctl.dev';

@@ -1,7 +1,8 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { V1ConfigMap, V1ConfigMapList, V1Status } from '@kubernetes/client-node';
 import { toRecord, type ConfigMapRecord } from './config-map-record.js';
-import { isKubeStatus, kubeRestError, KubeStatusError, type KubeRest } from './kube-rest.js';
+import type { KubeRest } from './kube-rest.js';
+import { isKubeStatus, kubeRestError, KubeStatusError } from './kube-status-error.js';
 
 /** A running watch; `stop()` ends it. */
 export interface ConfigMapWatch {
