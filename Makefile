@@ -74,6 +74,7 @@ test-unit: build ## unit tests: seconds, no peers
 peers: build ## install the testing ground's peers (Python venvs, kube-apiserver, etcd) into $(MODELCTL_CACHE)
 	bash test/peers/ensure-python.sh
 	bash test/peers/ensure-python.sh --set clients
+	bash test/peers/ensure-python.sh --set flavors
 	bash test/peers/ensure-kube.sh
 
 test-integration: peers image ## integration tests against the real peers (the image tests need the engine)

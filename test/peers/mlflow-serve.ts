@@ -39,10 +39,12 @@ export async function startMlflowModelsServe(params: {
   workers?: number;
   /** @default 120000 */
   startTimeoutMs?: number;
+  /** the venv's python whose mlflow serves it @default the testing ground's venv */
+  python?: string;
 }): Promise<MlflowModelsServe> {
   const runDir = params.run?.runDir ?? params.runDir;
   if (!runDir) throw new Error('startMlflowModelsServe needs run or runDir');
-  const python = await venvPython();
+  const python = params.python ?? (await venvPython());
   const port = params.port ?? (await freePort());
   const name = `mlflow-serve-${port}`;
   const logFile = params.run ? params.run.logFile(name) : path.join(runDir, `${name}.log`);
