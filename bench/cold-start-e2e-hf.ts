@@ -66,8 +66,12 @@ export async function prepareHfCells(params: {
     log(`hf: ${repo} planned; waiting for the agent to warm it`);
     await waitForReadyNode(repo, 900_000);
   }
-  /** before each start: the model still in the config and ready on the node (not part of the cold start) */
+  /**
+   * before each start (not part of the cold start): warm and the agent still pointed at the stand-in, the model
+   * still in the config, and ready on the node; another test's `make deploy` re-applies warm and the config
+   */
   const ensure = (repo: string) => async () => {
+    await pointModelctlAtHub();
     await entries.add();
     await waitForReadyNode(repo, 900_000);
   };

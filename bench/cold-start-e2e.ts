@@ -360,6 +360,7 @@ async function main(): Promise<void> {
         wait: false,
       });
     }
+    for (const c of cells) await c.ensure?.();
     await Promise.all(cells.map((c) => waitReady('ksvc', NS, c.service, 1_200_000)));
     const summaries = await measureCells(cells);
     await writeResult('cold-start-e2e', {
