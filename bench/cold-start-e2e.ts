@@ -338,6 +338,8 @@ async function measureCells(cells: Cell[]): Promise<CellSummary[]> {
 
 async function main(): Promise<void> {
   const started = conditions();
+  // the code this run runs: read now, a checkout may move while it runs
+  const commit = execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   const loadStart = loadavg().map((x) => round(x, 2));
   log(`bench-e2e: load ${loadStart.join(' ')}; ${RUNS} runs per cell; sources ${SOURCES.join(',')}`);
   await installModelctl();
@@ -387,7 +389,7 @@ async function main(): Promise<void> {
       ...ratios(summaries),
       steady_state: rps,
       image_size: imageSize(),
-      git_commit: execFileSync('git', ['-C', REPO_ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim(),
+      git_commit: commit,
     });
     const { writeClusterSection } = (await import(path.join(ROOT, 'bench', 'report.js'))) as {
       writeClusterSection: (o: { root: string; resultsDir: string }) => Promise<void>;

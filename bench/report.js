@@ -779,10 +779,14 @@ function speedCause(c, source) {
 
 function probeCause(c) {
   const tiny = cellOf(c, 'hf', 'tiny');
+  const big = cellOf(c, 'hf', 'embed-1g');
   if (!(tiny?.phases_median_ms.ready_to_first_200 > 2000)) return [];
   return [
     `- **hf: model ready → first 200** is ${ms(tiny.phases_median_ms.ready_to_first_200)} ms even for the tiny model: \`modelctl deploy --runtime custom\`` +
-      ' renders a startup probe with periodSeconds 10 (functions/deploy/render-runtime.ts), so the kubelet sees the server started up to 10 s after it is.',
+      ' renders a startup probe with periodSeconds 10 (functions/deploy/render-runtime.ts), so the kubelet sees the server started up to 10 s after it is.' +
+      (big
+        ? ` Both hf starts land on that probe period, so the hf 1 GiB ÷ tiny ratio above says little: serve's own load is ${ms(big.serve_load_median_ms)} ms (1 GiB) vs ${ms(tiny.serve_load_median_ms)} ms (tiny).`
+        : ''),
   ];
 }
 
