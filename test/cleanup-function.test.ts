@@ -18,7 +18,7 @@ import { startCleanup } from '../functions/cleanup/start-cleanup.js';
 import type { RunningServer } from '../shared/http/start-http-server.js';
 import { createPodLister } from '../shared/k8s/list-pods.js';
 import { createLogger } from '../shared/log/create-logger.js';
-import { cacheDirs, entryKey, entryPaths, refPath } from '../shared/model-cache/cache-layout.js';
+import { cacheDirs, entryKey, entryPaths, requestRefPath } from '../shared/model-cache/cache-layout.js';
 import { tryAcquireLock, type HeldLock } from '../shared/model-cache/cache-lock.js';
 import { touchLastUsed } from '../shared/model-cache/last-used.js';
 import { writeManifest } from '../shared/model-cache/manifest.js';
@@ -143,8 +143,8 @@ async function generateCache(): Promise<GeneratedCache> {
     );
   }
   await mkdir(cacheDirs(root).refs, { recursive: true });
-  await writeFile(refPath(root, ['http://mlflow.test', E.expired.uri]), E.expired.key);
-  await writeFile(refPath(root, ['http://mlflow.test', E.newest.uri]), E.newest.key);
+  await writeFile(requestRefPath(root, ['http://mlflow.test', E.expired.uri]), E.expired.key);
+  await writeFile(requestRefPath(root, ['http://mlflow.test', E.newest.uri]), E.newest.key);
   // an "entry" that is a symlink out of the cache: it must not be followed (nor its target deleted)
   await symlink(outside, path.join(cacheDirs(root).entries, entryKey('hf', ['outside'])));
   // a dead process's half-download in tmp/ (two days old) and a fresh one of a running download
@@ -318,8 +318,8 @@ describe('cleanup function (PingSource)', () => {
     // the entry that linked out is gone, the file it pointed at is not; nor the folder behind the symlinked "entry"
     expect(await readFile(path.join(cache.outside, 'precious.bin'))).toHaveLength(MiB);
     // the ref to a removed entry went with it; the ref to a kept one stays
-    expect(existsSync(refPath(cache.root, ['http://mlflow.test', E.expired.uri]))).toBe(false);
-    expect(existsSync(refPath(cache.root, ['http://mlflow.test', E.newest.uri]))).toBe(true);
+    expect(existsSync(requestRefPath(cache.root, ['http://mlflow.test', E.expired.uri]))).toBe(false);
+    expect(existsSync(requestRefPath(cache.root, ['http://mlflow.test', E.newest.uri]))).toBe(true);
     // nothing half-deleted is left behind; the dead process's leftover went, the running download's did not
     expect(await readdir(cacheDirs(cache.root).tmp)).toEqual([`${entryKey('mlflow', ['live'])}.a1b2`]);
     // the running fetch still holds its lock

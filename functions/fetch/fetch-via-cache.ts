@@ -9,7 +9,7 @@ import {
   entryKey,
   entryPaths,
   isEntryKey,
-  refPath,
+  requestRefPath,
   ENTRY_MODEL_DIR,
   type EntryPaths,
 } from '../../shared/model-cache/cache-layout.js';
@@ -39,7 +39,7 @@ export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<
   const root = ctx.config.CACHE_PATH;
   const origin = trackingOrigin(ctx.config.MLFLOW_TRACKING_URI ?? '');
   const request = immutableRequest(uri);
-  const ref = request === null ? null : refPath(root, [origin, request]);
+  const ref = request === null ? null : requestRefPath(root, [origin, request]);
   const known = ref === null ? null : await readRef(ref);
   if (known !== null) {
     const manifest = await completeManifest(entryPaths(root, known), ctx.config.CACHE_VERIFY);
@@ -152,7 +152,7 @@ async function readRef(file: string): Promise<string | null> {
   return isEntryKey(key) ? key : null;
 }
 
-async function writeRef(file: string, key: string): Promise<void> {
+async function writeRequestRef(file: string, key: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   const temp = stagingName(file, 'ref');
   await writeFile(temp, key);
@@ -274,7 +274,7 @@ async function finish(params: {
 }): Promise<FetchResult> {
   const { ctx, paths, manifest } = params;
   await touchLastUsed(paths.dir);
-  if (params.ref !== null) await writeRef(params.ref, paths.key);
+  if (params.ref !== null) await writeRequestRef(params.ref, paths.key);
   await publishSymlink(paths.modelDir, ctx.target);
   return {
     modelPath: ctx.target,

@@ -103,7 +103,7 @@ export function entryKey(kind: EntryKind, identity: readonly string[]): string {
 }
 
 /** The `refs/` file for an immutable request (server origin + URI). */
-export function refPath(cacheRoot: string, request: readonly string[]): string {
+export function requestRefPath(cacheRoot: string, request: readonly string[]): string {
   return path.join(cacheDirs(cacheRoot).refs, sha256Hex(request.join('\n')).slice(0, 40));
 }
 
