@@ -7,6 +7,8 @@
 //    interleaved, ROUNDS times: medians of req/s, p50, p99, errors summed. modelctl runs twice: as deployed by
 //    default (each request its own predict call) and with SERVE_PYFUNC_BATCHING=rows (concurrent requests share a
 //    predict call: the model is row-independent); both against the same mlflow server, in the same run.
+//    Also the CPU time of each server's processes per request (/proc utime+stime): on a shared, loaded machine the
+//    one figure that the other sessions' load moves little.
 // 3. memory per worker: VmRSS of each modelctl pyfunc worker process and of each uvicorn worker, after the load.
 // Writes bench/results/pyfunc.json.
 // usage: node --import ./test/hub-server/register-ts.ts bench/pyfunc.ts   (needs `make build` and `make peers`)
@@ -37,6 +39,54 @@ interface Sample {
   p50_ms: number;
   p99_ms: number;
   errors: number;
+  /** CPU time (user + system) of the server's processes per answered request: what load on a shared machine moves least */
+  cpu_ms_per_req: number;
+}
+
+/** utime + stime of `pids`, in ms (clock ticks of 10 ms). */
+function cpuMs(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return ticks * 10;
+}
+
+/** `root` and every process below it. */
+function processTree(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(pid)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out = [root];
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]!) ?? []));
+  return out;
+}
+
+/** mlflow models serve's processes: the CLI and uvicorn's, whose environment names the model (mlflow sets it). */
+function mlflowProcesses(): number[] {
+  return readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .map(Number)
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`__pyfunc_model_path__=file://${MODEL}`);
+      } catch {
+        return false;
+      }
+    });
 }
 
 /** `batch` iris-like rows as a dataframe_split body (deterministic). */
@@ -54,7 +104,9 @@ async function post(url: string, body: string): Promise<{ status: number; text: 
   return { status: res.status, text: await res.text() };
 }
 
-async function measure(url: string, body: string, connections: number): Promise<Sample> {
+async function measure(url: string, body: string, connections: number, pids: () => number[]): Promise<Sample> {
+  const before = pids();
+  const cpuBefore = cpuMs(before);
   const r = await autocannon({
     url: `${url}/invocations`,
     method: 'POST',
@@ -64,7 +116,14 @@ async function measure(url: string, body: string, connections: number): Promise<
     duration: SECONDS,
     timeout: 30,
   });
-  return { rps: r.requests.average, p50_ms: r.latency.p50, p99_ms: r.latency.p99, errors: r.errors + r.non2xx };
+  const cpu = cpuMs(before) - cpuBefore;
+  return {
+    rps: r.requests.average,
+    p50_ms: r.latency.p50,
+    p99_ms: r.latency.p99,
+    errors: r.errors + r.non2xx,
+    cpu_ms_per_req: r.requests.total > 0 ? round(cpu / r.requests.total, 2) : 0,
+  };
 }
 
 /** Spawn -> first 200 of POST /invocations. */
@@ -129,10 +188,12 @@ async function main(): Promise<void> {
       },
       { readyTimeoutMs: 300_000 },
     );
+    const oursPid = ours.child.pid!;
+    const batchingPid = batching.child.pid!;
     const servers = [
-      ['modelctl', ours.url],
-      ['modelctl-batching', batching.url],
-      ['mlflow', theirs.url],
+      ['modelctl', ours.url, () => processTree(oursPid)],
+      ['modelctl-batching', batching.url, () => processTree(batchingPid)],
+      ['mlflow', theirs.url, mlflowProcesses],
     ] as const;
 
     for (const batch of BATCHES) {
@@ -140,20 +201,20 @@ async function main(): Promise<void> {
       if (x!.status !== 200 || x!.text !== z!.text || y!.text !== z!.text)
         throw new Error(`answers differ at batch ${batch}: ${x!.text} / ${y!.text} / ${z!.text}`);
     }
-    for (const [, url] of servers) await measure(url, bodyOf(1), 16); // warm-up
+    for (const [, url, pids] of servers) await measure(url, bodyOf(1), 16, pids); // warm-up
     const samples = new Map<string, Sample[]>();
     // every (round, batch, connections, server), interleaved so the servers share the machine's conditions
     const runs = Array.from({ length: ROUNDS }).flatMap(() =>
       BATCHES.flatMap((batch) =>
-        CONNECTIONS.flatMap((c) => servers.map(([server, url]) => ({ batch, c, server, url }))),
+        CONNECTIONS.flatMap((c) => servers.map(([server, url, pids]) => ({ batch, c, server, url, pids }))),
       ),
     );
-    for (const { batch, c, server, url } of runs) {
-      const s = await measure(url, bodyOf(batch), c);
+    for (const { batch, c, server, url, pids } of runs) {
+      const s = await measure(url, bodyOf(batch), c, pids);
       const key = `${server}|${batch}|${c}`;
       samples.set(key, [...(samples.get(key) ?? []), s]);
       log(
-        `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors} (load ${conditions().loadavg_1m})`,
+        `pyfunc ${server} batch ${batch} c=${c}: ${round(s.rps)} req/s p50 ${s.p50_ms} p99 ${s.p99_ms} errors ${s.errors} cpu ${s.cpu_ms_per_req} ms/req (load ${conditions().loadavg_1m})`,
       );
     }
     const rows = [...samples.entries()].map(([key, list]) => {
@@ -166,6 +227,7 @@ async function main(): Promise<void> {
         p50_ms: round(median(list.map((s) => s.p50_ms)), 2),
         p99_ms: round(median(list.map((s) => s.p99_ms)), 2),
         errors: list.reduce((n, s) => n + s.errors, 0),
+        cpu_ms_per_req: round(median(list.map((s) => s.cpu_ms_per_req)), 2),
       };
     });
     const ratios = (['modelctl', 'modelctl-batching'] as const).flatMap((server) =>
@@ -179,6 +241,7 @@ async function main(): Promise<void> {
             connections: c,
             rps_ratio: round(o.rps / p.rps, 2),
             p99_ratio: round(o.p99_ms / p.p99_ms, 2),
+            cpu_per_req_ratio: round(o.cpu_ms_per_req / p.cpu_ms_per_req, 2),
           };
         }),
       ),

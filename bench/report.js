@@ -420,6 +420,7 @@ function pyfunc(p) {
       `${fmt(o.p99_ms, 1)} / ${fmt(m.p99_ms, 1)}`,
       `${fmt(x.p99_ratio, 2)} (target ≤ ${p.targets.p99Ratio})`,
       `${o.errors} / ${m.errors}`,
+      o.cpu_ms_per_req === undefined ? 'n/a' : `${fmt(o.cpu_ms_per_req, 2)} / ${fmt(m.cpu_ms_per_req, 2)}`,
     ];
   });
   const rss = (xs) => (xs.length ? xs.map((x) => fmt(x)).join(', ') : 'n/a');
@@ -438,6 +439,7 @@ function pyfunc(p) {
         'p99 ms modelctl / mlflow',
         'p99 ratio',
         'errors',
+        'CPU ms/request modelctl / mlflow',
       ],
       rows,
     ),
