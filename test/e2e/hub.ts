@@ -3,7 +3,8 @@ import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { createRepo, type FileSource, type RepoState } from '../hub-server/repo-store.js';
 import { modelReadyLabelKey } from '../../shared/k8s/node-labels.js';
-import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, waitFor, waitReady } from './cluster.js';
+import { installModelctl } from './mlflow.js';
 
 /**
  * The Hugging Face Hub stand-in in the cluster (test/e2e/manifests/hub.yaml) and modelctl's warm path pointed at it:
@@ -13,7 +14,7 @@ import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.j
 export const HUB_NS = 'modelctl-e2e-hub';
 /** the stand-in's repo store on the node (hostPath of the hub pod); this single-node cluster's node is this machine */
 const HUB_REPOS_DIR = '/var/lib/modelctl-e2e/hub-repos';
-/** HF_ENDPOINT as pods reach the stand-in */
+/** HF_ENDPOINT as pods reach the stand-in (config/e2e sets it on warm and the agent) */
 const HF_ENDPOINT_IN_CLUSTER = `http://hub.${HUB_NS}.svc.cluster.local:8900`;
 export const SYSTEM_NS = 'modelctl-system';
 const MODELS_CONFIG_MAP = 'modelctl-models';
@@ -41,35 +42,30 @@ export function mainCommit(state: RepoState): string {
 }
 
 /**
- * Makes sure `make deploy ENV=dev` is installed, then points the agent DaemonSet and the warm Service at the
- * stand-in (HF_ENDPOINT, under a field manager of their own: a later `make deploy` keeps it) and waits until both
- * run with it.
+ * Makes sure modelctl is installed with the e2e overlay (`make deploy ENV=e2e`: warm and the agent DaemonSet get
+ * HF_ENDPOINT = the stand-in, config/e2e) and waits until both run with it: installs when anything else is there.
  */
 export async function pointModelctlAtHub(): Promise<void> {
-  const installed = await kubectl('get', 'daemonset', 'modelctl-agent', '-n', SYSTEM_NS, '--ignore-not-found');
-  if (installed.trim() === '') await sh('make', ['--no-print-directory', 'deploy', 'ENV=dev'], { timeoutMs: 300_000 });
-  await kubectl('set', 'env', '-n', SYSTEM_NS, 'daemonset/modelctl-agent', `HF_ENDPOINT=${HF_ENDPOINT_IN_CLUSTER}`);
-  await kubectl('-n', SYSTEM_NS, 'rollout', 'status', 'daemonset/modelctl-agent', '--timeout=240s');
-  const warm = await getJson<{
+  const endpointOf = (o: {
     spec: { template: { spec: { containers: { env?: { name: string; value?: string }[] }[] } } };
-  }>('ksvc', 'modelctl-warm', '-n', SYSTEM_NS);
-  const env = warm.spec.template.spec.containers[0]?.env ?? [];
-  const index = env.findIndex((e) => e.name === 'HF_ENDPOINT');
-  if (index < 0 || env[index]?.value !== HF_ENDPOINT_IN_CLUSTER) {
-    const value = { name: 'HF_ENDPOINT', value: HF_ENDPOINT_IN_CLUSTER };
-    const op =
-      index < 0
-        ? { op: 'add', path: '/spec/template/spec/containers/0/env/-', value }
-        : { op: 'replace', path: `/spec/template/spec/containers/0/env/${index}`, value };
-    await kubectl('patch', 'ksvc', 'modelctl-warm', '-n', SYSTEM_NS, '--type=json', '-p', JSON.stringify([op]));
+  }) => o.spec.template.spec.containers[0]?.env?.find((e) => e.name === 'HF_ENDPOINT')?.value;
+  type WithEnv = Parameters<typeof endpointOf>[0];
+  const agent = await getJson<WithEnv>('daemonset', 'modelctl-agent', '-n', SYSTEM_NS).catch(() => undefined);
+  const warm = await getJson<WithEnv>('ksvc', 'modelctl-warm', '-n', SYSTEM_NS).catch(() => undefined);
+  if (!agent || !warm || endpointOf(agent) !== HF_ENDPOINT_IN_CLUSTER || endpointOf(warm) !== HF_ENDPOINT_IN_CLUSTER) {
+    await installModelctl();
   }
+  await kubectl('-n', SYSTEM_NS, 'rollout', 'status', 'daemonset/modelctl-agent', '--timeout=240s');
   await waitFor('modelctl-warm Ready with HF_ENDPOINT', async () => {
-    const ksvc = await getJson<{
-      metadata: { generation: number };
-      status: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
-    }>('ksvc', 'modelctl-warm', '-n', SYSTEM_NS);
+    const ksvc = await getJson<
+      WithEnv & {
+        metadata: { generation: number };
+        status: { observedGeneration?: number; conditions?: { type: string; status: string }[] };
+      }
+    >('ksvc', 'modelctl-warm', '-n', SYSTEM_NS);
     const ready = ksvc.status.conditions?.find((c) => c.type === 'Ready')?.status === 'True';
-    return ready && ksvc.status.observedGeneration === ksvc.metadata.generation ? true : undefined;
+    const current = ksvc.status.observedGeneration === ksvc.metadata.generation;
+    return ready && current && endpointOf(ksvc) === HF_ENDPOINT_IN_CLUSTER ? true : undefined;
   });
   await waitReady('apiserversource', SYSTEM_NS, 'modelctl-models');
 }
