@@ -110,9 +110,10 @@ describe('renderService with an LLM runtime', () => {
     const s = render({ modelSize: '16' });
     expect(server(s).startupProbe).toEqual({
       httpGet: { path: '/health', port: 8080 },
-      periodSeconds: 10,
-      failureThreshold: 156,
+      periodSeconds: 1,
+      failureThreshold: 1560,
     });
+    expect(server(s).readinessProbe).toEqual({ httpGet: { path: '/health' } });
     expect(s.spec.template.metadata.annotations).toMatchObject({
       'autoscaling.knative.dev/min-scale': '0',
       'serving.knative.dev/progress-deadline': '1560s',
