@@ -153,7 +153,9 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       release(worker);
       return outcomes;
     } catch (cause) {
-      // the worker died under the call: a request past its deadline keeps its 504, the others learn why
+      // the worker died under the call (or answered out of protocol: it is killed, never reused); a request past
+      // its deadline keeps its 504, the others learn why. Its exit starts a replacement.
+      worker.kill();
       return jobs.map((j) => ({ ok: false, error: j.signal.aborted ? reasonOf(j.signal) : workerFailed(cause) }));
     } finally {
       for (const j of jobs) j.signal.removeEventListener('abort', onAbort);
