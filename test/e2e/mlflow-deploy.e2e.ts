@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, knServiceList, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
 import {
   MLFLOW_IN_CLUSTER,
   MLFLOW_NS,
@@ -71,6 +71,8 @@ describe('modelctl deploy of an MLflow model on the cluster', () => {
   test('deploy --wait: Ready, and the ingress answers with MLflow pyfunc predictions', async () => {
     await sh(MODELCTL, [...deployArgs(SERVE_NAME), '--wait'], { timeoutMs: 600_000 });
     await waitReady('ksvc', NS, SERVE_NAME);
+    // what users look at (issue 17 (3)): `kn service list` lists it Ready
+    expect((await knServiceList(NS)).find((row) => row['NAME'] === SERVE_NAME)?.['READY']).toBe('True');
 
     const champion = fixtures.e2e.iris.aliases.champion;
     const local = fixtures.e2e.iris.versions.find((v) => v.version === champion)!.localPath;
