@@ -48,6 +48,16 @@ fi
 for dir in -s -d; do
   while iptables -D FORWARD "$dir" "$POD_CIDR" -m comment --comment "$RULE_TAG" -j ACCEPT 2>/dev/null; do :; done
 done
+# the kubelet's own chains (kube-proxy --cleanup leaves them): KUBE-FIREWALL and its jumps from INPUT/OUTPUT, the
+# canaries and the hint, in iptables and ip6tables
+for ipt in iptables ip6tables; do
+  for t in filter nat mangle; do
+    for c in INPUT OUTPUT; do while "$ipt" -t "$t" -D "$c" -j KUBE-FIREWALL 2>/dev/null; do :; done; done
+    for c in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+      "$ipt" -t "$t" -F "$c" 2>/dev/null && "$ipt" -t "$t" -X "$c" 2>/dev/null || true
+    done
+  done
+done
 # the CNI bridge plugin's masquerade chains (named CNI-<hash>, commented with the network name)
 iptables -t nat -S POSTROUTING 2>/dev/null | grep -- '"name: \\"modelctl\\"' | sed 's/^-A/-D/' | while read -r rule; do
   eval "iptables -t nat $rule" 2>/dev/null
