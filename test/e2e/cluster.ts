@@ -178,3 +178,20 @@ export async function knServiceList(namespace: string): Promise<KnServiceRow[]> 
     Object.fromEntries(starts.map((col, i) => [col.name, row.slice(col.at, starts[i + 1]?.at ?? row.length).trim()])),
   );
 }
+
+/** The pods of a Knative Service (every Revision), by Knative's `serving.knative.dev/service` label. */
+export async function servicePods(
+  namespace: string,
+  service: string,
+): Promise<{ metadata: { name: string }; status: { phase: string } }[]> {
+  const selector = `serving.knative.dev/service=${service}`;
+  return (
+    await getJson<{ items: { metadata: { name: string }; status: { phase: string } }[] }>(
+      'pods',
+      '-n',
+      namespace,
+      '-l',
+      selector,
+    )
+  ).items;
+}

@@ -2,7 +2,17 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, getJson, knServiceList, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
+import {
+  REPO_ROOT,
+  getJson,
+  knServiceList,
+  kubectl,
+  postThroughIngress,
+  servicePods,
+  sh,
+  waitFor,
+  waitReady,
+} from './cluster.js';
 import {
   MLFLOW_IN_CLUSTER,
   MLFLOW_NS,
@@ -145,27 +155,11 @@ describe('modelctl deploy of an MLflow model on the cluster', () => {
   test('scales to zero, and the next request through the ingress wakes it', async () => {
     await waitFor(
       'no pod of the Revision left',
-      async () => {
-        const pods = await getJson<{ items: unknown[] }>(
-          'pods',
-          '-n',
-          NS,
-          '-l',
-          `serving.knative.dev/service=${SERVE_NAME}`,
-        );
-        return pods.items.length === 0 ? true : undefined;
-      },
+      async () => ((await servicePods(NS, SERVE_NAME)).length === 0 ? true : undefined),
       { timeoutMs: 300_000, intervalMs: 3000 },
     );
     const woke = await invoke();
     expect(woke.status).toBe(200);
-    const pods = await getJson<{ items: unknown[] }>(
-      'pods',
-      '-n',
-      NS,
-      '-l',
-      `serving.knative.dev/service=${SERVE_NAME}`,
-    );
-    expect(pods.items.length).toBeGreaterThan(0);
+    expect((await servicePods(NS, SERVE_NAME)).length).toBeGreaterThan(0);
   });
 });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFile, readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, servicePods, sh, waitFor, waitReady } from './cluster.js';
 import { MLFLOW_IN_CLUSTER, ensureMlflow, installModelctl } from './mlflow.js';
 
 /**
@@ -15,11 +15,6 @@ const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
 const WAKE = 'iris-pvc-wake';
 const KEEP = 'iris-pvc-keep';
 const INPUT = { inputs: [[5.1, 3.5, 1.4, 0.2]] };
-
-interface Pod {
-  metadata: { name: string; creationTimestamp: string };
-  status: { phase: string };
-}
 
 let cacheRoot: string;
 
@@ -36,10 +31,6 @@ async function deployPvc(name: string, uri: string, extra: string[]): Promise<vo
     ],
     { timeoutMs: 600_000 },
   );
-}
-
-async function servicePods(name: string): Promise<Pod[]> {
-  return (await getJson<{ items: Pod[] }>('pods', '-n', NS, '-l', `serving.knative.dev/service=${name}`)).items;
 }
 
 /** The entries of the shared cache on the node's disk (the PV is a hostPath), by the model URI they hold. */
@@ -93,7 +84,7 @@ describe('the shared PVC cache on the cluster', () => {
 
     await waitFor(
       'no pod of the Revision left',
-      async () => ((await servicePods(WAKE)).length === 0 ? true : undefined),
+      async () => ((await servicePods(NS, WAKE)).length === 0 ? true : undefined),
       {
         timeoutMs: 300_000,
         intervalMs: 3000,
@@ -101,7 +92,7 @@ describe('the shared PVC cache on the cluster', () => {
     );
     const woke = await invoke(WAKE);
     expect([woke.status, woke.body]).toEqual([200, first.body]);
-    const [pod] = await servicePods(WAKE);
+    const [pod] = await servicePods(NS, WAKE);
     const log = await kubectl('logs', '-n', NS, pod!.metadata.name, '-c', 'model-downloader');
     // fetch's last line (JSON): 'model ready' with the source it used
     const ready = log.split('\n').find((l) => l.includes('"model ready"'));
@@ -113,7 +104,7 @@ describe('the shared PVC cache on the cluster', () => {
     await deployPvc(KEEP, 'models:/iris-onnx/1', ['--min-scale', '1']);
     await kubectl('-n', NS, 'delete', 'ksvc', WAKE, '--wait=true');
     await waitFor('no pod of the deleted Service left', async () =>
-      (await servicePods(WAKE)).length === 0 ? true : undefined,
+      (await servicePods(NS, WAKE)).length === 0 ? true : undefined,
     );
     const entries = await entriesByUri();
     const used = entries.get('models:/iris-onnx/1');

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, servicePods, sh, waitFor, waitReady } from './cluster.js';
 import {
   HUB_NS,
   devModelsYaml,
@@ -52,18 +52,6 @@ const modelctl = (...args: string[]) =>
 
 async function complete(name: string): Promise<{ status: number; body: string }> {
   return postThroughIngress(name, NS, '/v1/completions', { prompt: PROMPT, max_tokens: MAX_TOKENS });
-}
-
-async function podsOf(name: string): Promise<{ metadata: { name: string } }[]> {
-  return (
-    await getJson<{ items: { metadata: { name: string } }[] }>(
-      'pods',
-      '-n',
-      NS,
-      '-l',
-      `serving.knative.dev/service=${name}`,
-    )
-  ).items;
 }
 
 async function scaleHub(replicas: number): Promise<void> {
@@ -198,7 +186,7 @@ describe('warmed hf:// models on LLM runtimes (issue 15) on the cluster', () => 
   test('scales to zero, and the next request wakes it from the node cache, the Hub still gone', async () => {
     await waitFor(
       'no pod of the custom runtime left',
-      async () => ((await podsOf(CUSTOM)).length === 0 ? true : undefined),
+      async () => ((await servicePods(NS, CUSTOM)).length === 0 ? true : undefined),
       {
         timeoutMs: 300_000,
         intervalMs: 3000,
@@ -212,7 +200,7 @@ describe('warmed hf:// models on LLM runtimes (issue 15) on the cluster', () => 
     expect(woke.status).toBe(200);
     expect((JSON.parse(woke.body) as Completion).choices[0]?.token_ids).toEqual(expected.tokenIds);
     console.log(`custom runtime: cold start from zero (request → 200) ${(coldMs / 1000).toFixed(1)} s`);
-    expect((await podsOf(CUSTOM)).length).toBeGreaterThan(0);
+    expect((await servicePods(NS, CUSTOM)).length).toBeGreaterThan(0);
   });
 
   test.each(['vllm', 'tgi'])('the %s preset passes admission as a server-side dry run', async (runtime) => {
