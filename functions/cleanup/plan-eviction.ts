@@ -86,10 +86,17 @@ function isSameModel(uri: string, entry: ScannedEntry): boolean {
   if (source === null) return false;
   if (uri === source.uri || uri === source.resolved) return true;
   if (uri.startsWith('hf://')) return isSameHfModel(uri, source);
-  const name = registeredModelName(uri);
-  if (name === null || (name !== source.name && name !== registeredModelName(source.uri))) return false;
-  const pinned = pinnedVersion(uri);
-  return pinned === null || source.version === undefined || pinned === source.version;
+  return isSameRegisteredModel(uri, source);
+}
+
+/**
+ * `models:/<name>/…` and an entry of that registered model: a stage or alias can move to any version, so it may be
+ * any of its entries; a pinned version only that version's (or an entry whose version is not recorded).
+ */
+function isSameRegisteredModel(uri: string, source: NonNullable<ScannedEntry['source']>): boolean {
+  const asked = registeredModel(uri);
+  if (asked === null || (asked.name !== source.name && asked.name !== registeredModel(source.uri)?.name)) return false;
+  return asked.version === undefined || source.version === undefined || asked.version === source.version;
 }
 
 /**
@@ -97,23 +104,27 @@ function isSameModel(uri: string, entry: ScannedEntry): boolean {
  * can), so it may be any of the repo's entries; a commit only its own.
  */
 function isSameHfModel(uri: string, source: NonNullable<ScannedEntry['source']>): boolean {
-  let asked: ModelUri;
-  try {
-    asked = parseModelUri(uri);
-  } catch {
-    return false;
-  }
-  if (asked.kind !== 'hf' || asked.repo !== source.name || !source.resolved.startsWith('hf://')) return false;
+  const asked = tryParseModelUri(uri);
+  if (asked?.kind !== 'hf' || asked.repo !== source.name || !source.resolved.startsWith('hf://')) return false;
   return !isCommitHash(asked.revision) || source.resolved === `hf://${asked.repo}@${asked.revision}`;
 }
 
-/** `models:/<name>/<digits>` → the version; null for a stage, an alias or anything else. */
-function pinnedVersion(uri: string): string | null {
-  return /^models:\/[^/@]+\/(\d+)\/?$/.exec(uri)?.[1] ?? null;
+/**
+ * `models:/<name>/<version|stage>` or `models:/<name>@<alias>` (shared/mlflow's grammar) → the registered model's
+ * name, and its version when the URI pins one; null for anything else.
+ */
+function registeredModel(uri: string): { name: string; version?: string } | null {
+  const parsed = tryParseModelUri(uri);
+  if (parsed?.kind === 'registry-version') return { name: parsed.name, version: parsed.version };
+  if (parsed?.kind === 'registry-stage' || parsed?.kind === 'registry-alias') return { name: parsed.name };
+  return null;
 }
 
-/** `models:/<name>/<version|stage>` or `models:/<name>@<alias>` → name; else null. */
-function registeredModelName(uri: string): string | null {
-  const m = /^models:\/([^/@]+)(?:\/[^/]+|@[^/]+)\/?$/.exec(uri);
-  return m?.[1] ?? null;
+/** parseModelUri, with null for what it refuses (a pod's env may hold anything). */
+function tryParseModelUri(uri: string): ModelUri | null {
+  try {
+    return parseModelUri(uri);
+  } catch {
+    return null;
+  }
 }
