@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { CACHE, REPO_ROOT, getJson, kubectl, sh } from './cluster.js';
@@ -60,7 +60,7 @@ export async function ensureMlflow(): Promise<MlflowFixtures> {
     ],
     { timeout: 600_000, maxBuffer: 64 << 20 },
   );
-  await sh('mv', [`${out}.partial`, out]);
+  await rename(`${out}.partial`, out);
   return JSON.parse(await readFile(out, 'utf8')) as MlflowFixtures;
 }
 
