@@ -139,6 +139,39 @@ async function writeEntry(cacheRoot: string, label: string, ageDays: number): Pr
   return paths.dir;
 }
 
+/**
+ * config-features' PVC flags (knative/features, what cluster/README.md tells a func user to apply): cleanup's func.yaml
+ * mounts the cache PVC writable. Applied as `make deploy` does (server-side, field manager modelctl-install), then
+ * waits until the webhook, which reads the flags from its informer, accepts such a pod spec (a server-side dry run).
+ */
+async function enablePvcFeatures(): Promise<void> {
+  await kubectl(
+    'apply',
+    '--server-side',
+    '--field-manager=modelctl-install',
+    '--force-conflicts',
+    '-k',
+    path.join(REPO_ROOT, 'knative', 'features'),
+  );
+  const probe = stringify({
+    apiVersion: 'serving.knative.dev/v1',
+    kind: 'Service',
+    metadata: { name: 'modelctl-func-pvc-probe', namespace: NS },
+    spec: {
+      template: {
+        spec: {
+          containers: [{ image: IMAGE, volumeMounts: [{ name: 'cache', mountPath: '/cache' }] }],
+          volumes: [{ name: 'cache', persistentVolumeClaim: { claimName: 'modelctl-model-cache' } }],
+        },
+      },
+    },
+  });
+  const kubectlSh = path.join(REPO_ROOT, 'knative', 'kubectl.sh');
+  await waitFor('the webhook to accept a writable PVC', async () =>
+    sh('bash', [kubectlSh, 'apply', '--dry-run=server', '-f', '-'], { input: probe }).then(() => true),
+  );
+}
+
 async function removeAll(): Promise<void> {
   await kubectl('delete', 'namespace', NS, '--ignore-not-found', '--wait=true', '--timeout=180s');
   await kubectl('delete', 'pv', PV, '--ignore-not-found');
@@ -160,6 +193,7 @@ describe('func deploy --build=false of warm and cleanup', () => {
     await sh('bash', [path.join(REPO_ROOT, 'knative', 'kubectl.sh'), 'apply', '-f', '-'], {
       input: prerequisites(cacheDir),
     });
+    await enablePvcFeatures(); // a fresh cluster has them off (CI runs this file before any `make deploy`)
     dirs.warm = await copyDescriptor(work, 'warm');
     dirs.cleanup = await copyDescriptor(work, 'cleanup');
   }, 2_100_000);
