@@ -79,12 +79,12 @@ LABEL org.opencontainers.image.title="modelctl" \
 # 5. python (`make image-python`, modelctl:<version>-python): the runtime plus Python 3.11 (Debian's), MLflow,
 #    scikit-learn, XGBoost and LightGBM in /opt/python, for models served through MLflow's pyfunc (serve picks it
 #    for every model without the onnx flavor; SERVE_PYTHON points at it). Pins: functions/serve/pyfunc/
-#    requirements-image.txt under test/peers/constraints.txt. The egress CA reaches pip as the same `npm-ca` secret.
+#    requirements-image.txt under testkit/peers/constraints.txt. The egress CA reaches pip as the same `npm-ca` secret.
 FROM runtime AS python
 USER 0:0
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends python3.11 python3.11-venv libgomp1 >/dev/null \
     && rm -rf /var/lib/apt/lists/*
-COPY functions/serve/pyfunc/requirements-image.txt test/peers/constraints.txt /tmp/pyfunc/
+COPY functions/serve/pyfunc/requirements-image.txt testkit/peers/constraints.txt /tmp/pyfunc/
 RUN --mount=type=secret,id=npm-ca --mount=type=cache,id=modelctl-pip,target=/root/.cache/pip,sharing=locked \
     if [ -s /run/secrets/npm-ca ]; then export PIP_CERT=/run/secrets/npm-ca; fi \
     && python3.11 -m venv /opt/python \

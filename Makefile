@@ -72,10 +72,10 @@ test-unit: build ## unit tests: seconds, no peers
 	npm run --silent test:unit
 
 peers: build ## install the testing ground's peers (Python venvs, kube-apiserver, etcd) into $(MODELCTL_CACHE)
-	bash test/peers/ensure-python.sh
-	bash test/peers/ensure-python.sh --set clients
-	bash test/peers/ensure-python.sh --set flavors
-	bash test/peers/ensure-kube.sh
+	bash testkit/peers/ensure-python.sh
+	bash testkit/peers/ensure-python.sh --set clients
+	bash testkit/peers/ensure-python.sh --set flavors
+	bash testkit/peers/ensure-kube.sh
 
 test-integration: peers image ## integration tests against the real peers (the image tests need the engine)
 	npm run --silent test:integration
@@ -84,21 +84,21 @@ test: typecheck lint test-unit test-integration ## install everything needed and
 
 # only the Python peers: no benchmark needs kube-apiserver, whose first build alone would eat the time budget
 bench: build ## benchmarks against the named peers (BENCH_QUICK=1: a short pass); writes BENCHMARKS.md
-	bash test/peers/ensure-python.sh
-	bash test/peers/ensure-python.sh --set mlserver
+	bash testkit/peers/ensure-python.sh
+	bash testkit/peers/ensure-python.sh --set mlserver
 	npm run --silent bench
 
 MODEL ?= iris
 serve: build ## serve a bundled example model (MODEL=iris|dense|iris-sklearn|custom-pyfunc) on http://localhost:$(PORT)
 	@model=$(CURDIR)/examples/models/$(MODEL); [ -f "$$model/MLmodel" ] || { echo "no example model $(MODEL)"; exit 1; }; \
 	if ! grep -q '^  onnx:' "$$model/MLmodel" && [ -z "$${SERVE_PYTHON:-}" ]; then \
-		export SERVE_PYTHON="$$(bash test/peers/ensure-python.sh --print-python)"; fi; \
+		export SERVE_PYTHON="$$(bash testkit/peers/ensure-python.sh --print-python)"; fi; \
 	MODEL_LOCAL_PATH=$$model PORT=$(PORT) ./bin/modelctl serve
 
 example-model: ## re-train the bundled example model (needs the Python peers)
-	bash test/peers/ensure-python.sh
-	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-example-model.py examples/models
-	"$$(bash test/peers/ensure-python.sh --print-python)" examples/make-pyfunc-models.py examples/models
+	bash testkit/peers/ensure-python.sh
+	"$$(bash testkit/peers/ensure-python.sh --print-python)" examples/make-example-model.py examples/models
+	"$$(bash testkit/peers/ensure-python.sh --print-python)" examples/make-pyfunc-models.py examples/models
 
 # The chart's --set overrides pass as make variables: IMAGE_PROXY=… CHECK_INTERVAL_SECONDS=…
 # CONFIG_READ_RETRY_DELAY_SECONDS=… land in the models config (the one place); HF_TOKEN=… makes the token Secret;

@@ -28,9 +28,14 @@ export default tseslint.config(
     languageOptions: { globals: globals.node, parserOptions: { projectService: false } },
   },
   {
-    files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['**/*.test.ts', 'test/**/*.ts', 'testkit/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-non-null-assertion': 'off', complexity: 'off' },
   },
+  // the testing ground (testkit/: peers, the Hub stand-in, the CLI launcher, cluster helpers) serves test/ and
+  // bench/ and imports neither; test/ and bench/ do not import each other
+  importBoundary(['testkit/**'], ['test', 'bench'], 'testkit/ is imported by test/ and bench/, never the reverse'),
+  importBoundary(['bench/**'], ['test'], 'bench/ starts its peers with testkit/, never test/'),
+  importBoundary(['test/**'], ['bench'], 'tests do not import benchmarks'),
   {
     // process.env, signals and process.exit belong to each role's index.ts and the CLI entry (STYLE.md).
     files: ['shared/**/*.ts', 'functions/**/*.ts'],
@@ -45,3 +50,9 @@ export default tseslint.config(
     },
   },
 );
+
+/** An ESLint block refusing imports of the named top-level folders from `files`. */
+function importBoundary(files, folders, message) {
+  const group = folders.flatMap((f) => [`${f}/**`, `**/${f}/**`]);
+  return { files, rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message }] }] } };
+}

@@ -14,7 +14,7 @@ import {
   startHubInCluster,
   waitForPlanned,
   waitForReadyNode,
-} from '../test/e2e/hub.js';
+} from '../testkit/e2e/hub.js';
 import { log } from './bench-kit.js';
 import type { Cell, ModelKey } from './e2e-cells.js';
 

@@ -5,15 +5,15 @@
 // JSON logs. Also: steady-state /invocations req/s through the whole Knative path vs straight to the pod, and the
 // image's size. Writes bench/results/cold-start-e2e.json and BENCHMARKS.md's section on the cluster.
 //   BENCH_E2E_RUNS=5              measured cold starts per cell (after the first start, which primes the PVC)
-//   BENCH_E2E_SOURCES=mlflow,pvc,hf   which sources (hf needs the Hub stand-in: test/e2e/hub.ts)
+//   BENCH_E2E_SOURCES=mlflow,pvc,hf   which sources (hf needs the Hub stand-in: testkit/e2e/hub.ts)
 //   BENCH_E2E_KEEP=1              leave the bench's Knative Services in place afterwards
 //   BENCH_QUICK=1                 shorter steady-state runs
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { CACHE, INGRESS, REPO_ROOT, getJson, kubectl, postThroughIngress, waitReady } from '../test/e2e/cluster.js';
-import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl, venvPython } from '../test/e2e/mlflow.js';
+import { CACHE, INGRESS, REPO_ROOT, getJson, kubectl, postThroughIngress, waitReady } from '../testkit/e2e/cluster.js';
+import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl, venvPython } from '../testkit/e2e/mlflow.js';
 import { QUICK, ROOT, RESULTS_DIR, conditions, envNumber, log, median, round, writeResult } from './bench-kit.js';
 import {
   FAST_SCALE_DOWN,

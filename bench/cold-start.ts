@@ -3,16 +3,16 @@
 // the model), `mlflow models serve` (-w the same), and the limit: bench/cold-start-bare.js (node + onnxruntime-node,
 // load, run once, print). Servers are polled with the request every POLL_MS from the moment of spawn.
 // Writes bench/results/cold-start.json.
-// usage: node --import ./test/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
 //   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2)
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startMlflowModelsServe } from '../test/peers/mlflow-serve.js';
-import { venvPython } from '../test/peers/mlflow.js';
-import { freePort } from '../test/peers/peer-run.js';
-import { EXAMPLE_MODELS, startModelctlServe } from '../test/modelctl-process.js';
+import { startMlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { venvPython } from '../testkit/peers/mlflow.js';
+import { freePort } from '../testkit/peers/peer-run.js';
+import { EXAMPLE_MODELS, startModelctlServe } from '../testkit/modelctl-process.js';
 import {
   BENCH_DIR,
   QUICK,
@@ -184,7 +184,7 @@ try {
     ratios: { modelctl_vs_mlflow: round(vsMlflow, 3), modelctl_vs_bare: round(vsBare, 2) },
     targets: TARGETS,
     pass: { vs_mlflow: vsMlflow <= TARGETS.vsMlflow, vs_bare: vsBare <= TARGETS.vsBare },
-    note: `mlflow's time includes the venv lookup (bash test/peers/ensure-python.sh --print-python, ${round(venvLookupMs)} ms once measured) before its spawn`,
+    note: `mlflow's time includes the venv lookup (bash testkit/peers/ensure-python.sh --print-python, ${round(venvLookupMs)} ms once measured) before its spawn`,
     conditions_start: started,
     conditions_end: conditions(),
   });

@@ -5,7 +5,7 @@
 // the agent's peak RSS while it downloads a big repo (10 GiB by default). The agent runs with the DaemonSet's runtime
 // settings (NODE_OPTIONS, MALLOC_* of knative/agent/daemonset.yaml; recorded as settings.agent_env).
 // Writes bench/results/download.json.
-// usage: node --import ./test/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (1 GiB throughput repo, 2 GiB RSS repo), BENCH_DOWNLOAD_FILES=8, BENCH_DOWNLOAD_FILE_MIB=256,
 //        BENCH_DOWNLOAD_SMALL_FILES=200 (git files of 0.5–64 KiB besides the shards; curl fetches them too),
 //        BENCH_DOWNLOAD_RSS_GIB=10 (0: no RSS run), BENCH_DOWNLOAD_RUNS=3
@@ -16,13 +16,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { buildBenchRepo } from '../test/hub-server/fixtures.js';
-import { HubAdmin } from '../test/hub-server/hub-admin.js';
-import { hfSnapshotDownload, runHfOracle } from '../test/peers/hf-oracle.js';
-import { venvPython } from '../test/peers/mlflow.js';
-import { spawnHubServer } from '../test/peers/hub.js';
-import { PeerRun } from '../test/peers/peer-run.js';
-import { MODELCTL } from '../test/modelctl-process.js';
+import { buildBenchRepo } from '../testkit/hub-server/fixtures.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { hfSnapshotDownload, runHfOracle } from '../testkit/peers/hf-oracle.js';
+import { venvPython } from '../testkit/peers/mlflow.js';
+import { spawnHubServer } from '../testkit/peers/hub.js';
+import { PeerRun } from '../testkit/peers/peer-run.js';
+import { MODELCTL } from '../testkit/modelctl-process.js';
 import {
   QUICK,
   conditions,

@@ -1,7 +1,7 @@
 // The Knative Services `make bench-e2e` cold-starts (bench/cold-start-e2e.ts): one per model and source, each
 // rendered by `modelctl deploy` itself and applied with the bench's fast scale-to-zero annotations.
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, sh, waitReady } from '../test/e2e/cluster.js';
+import { REPO_ROOT, getJson, kubectl, sh, waitReady } from '../testkit/e2e/cluster.js';
 
 export type Source = 'mlflow' | 'pvc' | 'hf';
 export type ModelKey = 'tiny' | 'embed-1g';

@@ -2,7 +2,7 @@
 // (client clock, ms), what the pod's status records (kubelet clock, whole seconds), and what fetch's and serve's
 // JSON logs say (pino `time`, ms). The node is this machine, so the three clocks are one.
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { kubectl } from '../test/e2e/cluster.js';
+import { kubectl } from '../testkit/e2e/cluster.js';
 
 /** Moments the watch saw first, in ms since the epoch. */
 export interface Observed {

@@ -2,7 +2,7 @@
 // reached three ways, interleaved: through the whole Knative path (Traefik ingress → activator when in the path →
 // queue-proxy → serve), straight to the pod's queue-proxy (port 8012), and straight to serve in the pod (8080).
 import autocannon from 'autocannon';
-import { getJson } from '../test/e2e/cluster.js';
+import { getJson } from '../testkit/e2e/cluster.js';
 import { log, median, round } from './bench-kit.js';
 
 export interface RouteResult {

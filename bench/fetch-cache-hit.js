@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // Bench: `modelctl fetch` on a PVC cache hit of a 1 GB model (target ≤ 200 ms, Node start included).
 //
-// 1. builds a complete cache entry of a 1 GiB MLflow model folder with the cache's own code (dist/shared/model-cache):
+// 1. builds a complete cache entry of a 1 GiB MLflow model folder with the cache's own code (shared/model-cache):
 //    model/MLmodel + model/model.onnx (1 GiB), manifest.json with sha256s, and the refs/ record of
 //    `models:/bench-1g/1` on a tracking server that does not exist (http://127.0.0.1:9) — so a hit that
 //    touched the network would fail, and the timing is the hit path alone;
 // 2. runs `./bin/modelctl fetch` (STORAGE_STRATEGY=pvc) once to warm the page cache, then RUNS times,
 //    timing each process from spawn to exit;
 // 3. writes bench/results/fetch-cache-hit.json.
-// usage: node bench/fetch-cache-hit.js [--runs 15] [--size-mb 1024] [--keep]  (needs `make build`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/fetch-cache-hit.js [--runs 15] [--size-mb 1024] [--keep]
+//        (needs `make build`)
 import { spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -16,6 +17,8 @@ import { loadavg, tmpdir, cpus } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { entryKey, entryPaths, requestRefPath } from '../shared/model-cache/cache-layout.js';
+import { describeFiles, writeManifest } from '../shared/model-cache/manifest.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -30,9 +33,6 @@ const SIZE_MB = Number(values['size-mb']);
 const TARGET_MS = 200;
 const SERVER = 'http://127.0.0.1:9';
 const URI = 'models:/bench-1g/1';
-
-const layout = await import(path.join(root, 'dist/shared/model-cache/cache-layout.js'));
-const manifestMod = await import(path.join(root, 'dist/shared/model-cache/manifest.js'));
 
 async function writeModel(modelDir) {
   await mkdir(modelDir, { recursive: true });
@@ -49,11 +49,11 @@ async function writeModel(modelDir) {
 /** The entry exactly as a fetch that downloaded it would leave it. */
 async function buildEntry(cache) {
   const artifactUri = 'mlflow-artifacts:/0/models/m-bench/artifacts';
-  const key = layout.entryKey('mlflow', [SERVER, artifactUri]);
-  const paths = layout.entryPaths(cache, key);
+  const key = entryKey('mlflow', [SERVER, artifactUri]);
+  const paths = entryPaths(cache, key);
   await writeModel(paths.modelDir);
-  const files = await manifestMod.describeFiles(paths.modelDir);
-  await manifestMod.writeManifest(paths.dir, {
+  const files = await describeFiles(paths.modelDir);
+  await writeManifest(paths.dir, {
     format: 1,
     key,
     kind: 'mlflow',
@@ -63,7 +63,7 @@ async function buildEntry(cache) {
     createdAt: new Date().toISOString(),
     createdBy: { host: 'bench', pid: process.pid },
   });
-  const ref = layout.refPath(cache, [SERVER, URI]);
+  const ref = requestRefPath(cache, [SERVER, URI]);
   await mkdir(path.dirname(ref), { recursive: true });
   await writeFile(ref, key);
   return { key, bytes: files.reduce((s, f) => s + f.size, 0) };

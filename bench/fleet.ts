@@ -1,6 +1,6 @@
-// Bench 6: fleet simulation, through the warm plan. Peers: the local Hub server (test/peers/hub.ts) and the
-// testing ground's kube-apiserver with the Knative CRDs (test/peers/kube.ts; binaries built once by
-// test/peers/ensure-kube.sh). For each fleet size N, in a fresh namespace:
+// Bench 6: fleet simulation, through the warm plan. Peers: the local Hub server (testkit/peers/hub.ts) and the
+// testing ground's kube-apiserver with the Knative CRDs (testkit/peers/kube.ts; binaries built once by
+// testkit/peers/ensure-kube.sh). For each fleet size N, in a fresh namespace:
 //   1. the models ConfigMap `modelctl-models` (three models, gpu_compatible [nvidia-l4]);
 //   2. `modelctl warm` (the built CLI, as its Knative Service runs it) gets one ApiServerSource "add" CloudEvent
 //      for it, resolves each model's revision to a commit once and publishes the plan ConfigMap `modelctl-plan`;
@@ -26,7 +26,7 @@
 //                 by_endpoint,                                (agents' window)
 //                 loadavg_1m_end } ],
 //     api_calls_per_node_constant, warm_api_calls_constant, conditions_start, conditions_end }
-// usage: node --import ./test/hub-server/register-ts.ts bench/fleet.ts   (needs `make build`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/fleet.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (N = 1,5,20), BENCH_FLEET_SIZES=1,10,50
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -34,9 +34,9 @@ import { loadavg, tmpdir } from 'node:os';
 import path from 'node:path';
 import { CoreV1Api, type V1Node } from '@kubernetes/client-node';
 import { parseAllDocuments } from 'yaml';
-import { HubAdmin } from '../test/hub-server/hub-admin.js';
-import { buildBenchRepo } from '../test/hub-server/fixtures.js';
-import type { HubStats } from '../test/hub-server/request-log.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { buildBenchRepo } from '../testkit/hub-server/fixtures.js';
+import type { HubStats } from '../testkit/hub-server/request-log.js';
 import {
   adminKubeConfig,
   createTestNamespace,
@@ -44,11 +44,11 @@ import {
   modelsConfigMapAddEvent,
   runKubectl,
   writeServiceAccountKubeconfig,
-} from '../test/kube-helpers.js';
-import { spawnHubServer } from '../test/peers/hub.js';
-import { startKube } from '../test/peers/kube.js';
-import { PeerRun, freePort } from '../test/peers/peer-run.js';
-import { REPO_ROOT, runModelctl } from '../test/modelctl-process.js';
+} from '../testkit/kube-helpers.js';
+import { spawnHubServer } from '../testkit/peers/hub.js';
+import { startKube } from '../testkit/peers/kube.js';
+import { PeerRun, freePort } from '../testkit/peers/peer-run.js';
+import { REPO_ROOT, runModelctl } from '../testkit/modelctl-process.js';
 import { parsePlan, PLAN_KEY } from '../shared/plan/plan.js';
 import { modelReadyLabelKey } from '../shared/k8s/node-labels.js';
 import {
@@ -354,7 +354,7 @@ try {
     await buildBenchRepo({ root: reposDir, repo: m.repo, fileCount: m.count, fileSize: m.mib * MIB });
   log('fleet: starting the local Hub and the kube-apiserver peer');
   const [hub] = await Promise.all([spawnHubServer(run, { reposDir }), startKube(run)]);
-  run.publish(); // test/kube-helpers.ts reads the kube peer's coordinates from what the run publishes
+  run.publish(); // testkit/kube-helpers.ts reads the kube peer's coordinates from what the run publishes
   const admin = new HubAdmin(hub.adminUrl);
   const core = adminKubeConfig().makeApiClient(CoreV1Api);
   const fleets = [];

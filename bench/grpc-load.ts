@@ -1,7 +1,7 @@
 // A gRPC load generator for bench/serving.ts (autocannon speaks HTTP/1.1 only): `connections` calls of one
 // ModelInfer message kept in flight on one HTTP/2 channel for `seconds`, as autocannon keeps requests in flight
 // on its connections. Latencies at 0.01 ms resolution; errors are calls that did not end OK.
-import { inferenceServiceClient } from '../test/grpc-inference-client.js';
+import { inferenceServiceClient } from '../testkit/grpc-inference-client.js';
 
 /** A ModelInfer client on `target` (host:port) from the server's own service definition. */
 export function modelInferClient(target: string): { infer: (request: unknown) => Promise<unknown>; close: () => void } {

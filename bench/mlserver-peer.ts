@@ -1,13 +1,13 @@
 // MLServer (PyPI mlserver + mlserver-mlflow) as a serving peer for bench/serving.ts: one model folder served by
 // mlserver_mlflow.MLflowRuntime with `parallel_workers` inference processes and its adaptive batching on
-// (max_batch_size requests, max_batch_time seconds). Its venv: test/peers/mlserver (ensure-python.sh --set mlserver).
+// (max_batch_size requests, max_batch_time seconds). Its venv: testkit/peers/mlserver (ensure-python.sh --set mlserver).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../test/modelctl-process.js';
-import { freePort } from '../test/peers/peer-run.js';
+import { REPO_ROOT } from '../testkit/modelctl-process.js';
+import { freePort } from '../testkit/peers/peer-run.js';
 
 export interface MlserverPeer {
   url: string;
@@ -21,7 +21,7 @@ export interface MlserverPeer {
 async function mlserverPython(): Promise<string> {
   const { stdout } = await promisify(execFile)(
     'bash',
-    [path.join(REPO_ROOT, 'test', 'peers', 'ensure-python.sh'), '--set', 'mlserver', '--print-python'],
+    [path.join(REPO_ROOT, 'testkit', 'peers', 'ensure-python.sh'), '--set', 'mlserver', '--print-python'],
     { maxBuffer: 1 << 20 },
   );
   return stdout.trim();

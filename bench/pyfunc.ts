@@ -11,7 +11,7 @@
 //    one figure that the other sessions' load moves little.
 // 3. memory per worker: VmRSS of each modelctl pyfunc worker process and of each uvicorn worker, after the load.
 // Writes bench/results/pyfunc.json.
-// usage: node --import ./test/hub-server/register-ts.ts bench/pyfunc.ts   (needs `make build` and `make peers`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/pyfunc.ts   (needs `make build` and `make peers`)
 //   env: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_PYFUNC_SECONDS, BENCH_PYFUNC_ROUNDS, BENCH_PYFUNC_WORKERS (2),
 //        BENCH_PYFUNC_CONNECTIONS (16,64), BENCH_PYFUNC_BATCHES (1,100)
 import autocannon from 'autocannon';
@@ -19,9 +19,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { venvPython } from '../test/peers/mlflow.js';
-import { startMlflowModelsServe, type MlflowModelsServe } from '../test/peers/mlflow-serve.js';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../test/modelctl-process.js';
+import { venvPython } from '../testkit/peers/mlflow.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { QUICK, conditions, envList, envNumber, log, median, round, writeResult } from './bench-kit.js';
 
 const SECONDS = envNumber('BENCH_PYFUNC_SECONDS', QUICK ? 2 : 5);

@@ -16,7 +16,7 @@ const root = path.resolve(benchDir, '..');
 const resultsDir = path.join(benchDir, 'results');
 const quick = /^(1|true|yes)$/i.test(process.env.BENCH_QUICK ?? '');
 const only = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',')) : null;
-const registerTs = path.join(root, 'test/hub-server/register-ts.ts');
+const registerTs = path.join(root, 'testkit/hub-server/register-ts.ts');
 
 /** Each benchmark: its script and the result files it writes. */
 const BENCHES = [
@@ -30,7 +30,7 @@ const BENCHES = [
     args: quick ? ['--runs', '5'] : [],
   },
   { name: 'fleet', scripts: ['fleet.ts'], results: ['fleet'] },
-  { name: 'pyfunc', scripts: ['pyfunc.ts'], results: ['pyfunc'], owner: 'pyfunc engineer' },
+  { name: 'pyfunc', scripts: ['pyfunc.ts'], results: ['pyfunc'] },
 ];
 
 /** `make bench` with the BENCH_* settings this run had, as a reader would type it. */
@@ -51,7 +51,7 @@ function sh(cmd, args) {
 }
 
 function machineInfo() {
-  const python = sh('bash', [path.join(root, 'test/peers/ensure-python.sh'), '--print-python']);
+  const python = sh('bash', [path.join(root, 'testkit/peers/ensure-python.sh'), '--print-python']);
   const py = python
     ? sh(python, [
         '-c',
@@ -74,9 +74,8 @@ function machineInfo() {
 
 function runScript(bench, script) {
   const file = path.join(benchDir, script);
-  const args = script.endsWith('.ts')
-    ? ['--import', registerTs, file, ...(bench.args ?? [])]
-    : [file, ...(bench.args ?? [])];
+  // every script may import the repo's TypeScript (shared/, testkit/) through the `./x.js` -> `./x.ts` hook
+  const args = ['--import', registerTs, file, ...(bench.args ?? [])];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     const prefix = (d) => d.toString().replace(/^(?=.)/gm, `  ${bench.name} | `);

@@ -11,7 +11,7 @@
 //    latency, THREADS sessions in worker threads for throughput); overhead = how much more time per request, for
 //    JSON /invocations and for the binary OIP routes (HTTP and gRPC).
 // Writes bench/results/serving.json.
-// usage: node --import ./test/hub-server/register-ts.ts bench/serving.ts   (needs `make build` and `make peers`)
+// usage: node --import ./testkit/hub-server/register-ts.ts bench/serving.ts   (needs `make build` and `make peers`)
 //   env: BENCH_QUICK=1 (2 s runs, 1 round), BENCH_SERVING_SECONDS, BENCH_SERVING_ROUNDS, BENCH_CONNECTIONS=1,16,64,
 //        BENCH_DENSE_BATCH (128), BENCH_SERVE_THREADS (2), BENCH_MLSERVER=0 (leave MLServer out),
 //        BENCH_MLSERVER_BATCH (64 requests), BENCH_MLSERVER_BATCH_TIME_MS (2)
@@ -21,9 +21,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startMlflowModelsServe, type MlflowModelsServe } from '../test/peers/mlflow-serve.js';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../test/modelctl-process.js';
-import { freePort } from '../test/peers/peer-run.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { freePort } from '../testkit/peers/peer-run.js';
 import { grpcLoad, modelInferClient } from './grpc-load.js';
 import { startMlserver, type MlserverPeer } from './mlserver-peer.js';
 import {

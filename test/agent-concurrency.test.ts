@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runOnce } from '../functions/agent/run-once.js';
 import { createLogger } from '../shared/log/create-logger.js';
-import { describeRepo } from './hub-server/fixtures.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { createRepo } from './hub-server/repo-store.js';
-import { readHub } from './peers/hub.js';
-import { hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
+import { describeRepo } from '../testkit/hub-server/fixtures.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { createRepo } from '../testkit/hub-server/repo-store.js';
+import { readHub } from '../testkit/peers/hub.js';
+import { hfSnapshotDownload, runHfOracle } from '../testkit/peers/hf-oracle.js';
 
 const MiB = 1024 * 1024;
 const workDirs: string[] = [];

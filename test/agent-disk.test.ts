@@ -6,9 +6,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { runOnce } from '../functions/agent/run-once.js';
 import { createLogger } from '../shared/log/create-logger.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { createRepo } from './hub-server/repo-store.js';
-import { readHub } from './peers/hub.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { createRepo } from '../testkit/hub-server/repo-store.js';
+import { readHub } from '../testkit/peers/hub.js';
 
 const MiB = 1024 * 1024;
 const FS_BYTES = 48 * MiB;

@@ -9,11 +9,16 @@ import { parseAllDocuments } from 'yaml';
 import { parseModelsConfig } from '../shared/config/models-config.js';
 import { findSnapshot } from '../shared/hf-cache/find-snapshot.js';
 import { buildPlan, serializePlan, type PlanModel } from '../shared/plan/plan.js';
-import { adminKubeConfig, createTestNamespace, runKubectl, writeServiceAccountKubeconfig } from './kube-helpers.js';
-import type { FixtureRepo } from './hub-server/fixtures.js';
-import { freePort } from './peers/peer-run.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { readHub, type HubInfo } from './peers/hub.js';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  runKubectl,
+  writeServiceAccountKubeconfig,
+} from '../testkit/kube-helpers.js';
+import type { FixtureRepo } from '../testkit/hub-server/fixtures.js';
+import { freePort } from '../testkit/peers/peer-run.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const READY_PREFIX = 'models.modelctl.dev/';

@@ -6,11 +6,11 @@ import { Writable } from 'node:stream';
 import { runOnce } from '../functions/agent/run-once.js';
 import { downloadSnapshot } from '../shared/hub/download-snapshot.js';
 import { createLogger, type Logger } from '../shared/log/create-logger.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { createRepo } from './hub-server/repo-store.js';
-import { readHub, type HubInfo } from './peers/hub.js';
-import { hfSnapshotDownload, runHfOracle } from './peers/hf-oracle.js';
-import { runModelctl } from './modelctl-process.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { createRepo } from '../testkit/hub-server/repo-store.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
+import { hfSnapshotDownload, runHfOracle } from '../testkit/peers/hf-oracle.js';
+import { runModelctl } from '../testkit/modelctl-process.js';
 
 const MiB = 1024 * 1024;
 const FAST_RETRY = { maxRetries: 8, baseDelayMs: 50, maxDelayMs: 5000 };
@@ -221,7 +221,7 @@ describe('modelctl agent --once against the local Hub', () => {
       expect(states[0]!.state).toBe('ready');
       expect((await admin.faults()).find((f) => f.id === id)?.applied).toBe(1);
       expect(logText()).toContain('DOWNLOAD_INTEGRITY');
-      const { describeRepo } = await import('./hub-server/fixtures.js');
+      const { describeRepo } = await import('../testkit/hub-server/fixtures.js');
       const fixture = describeRepo(hub.reposDir, repo);
       const report = await runHfOracle({ cacheDir, checks: [{ repo }] });
       for (const d of report.downloads) expect(d.sha256).toBe(fixture.files[d.path]!.sha256);
@@ -388,7 +388,7 @@ describe('modelctl agent --once against the local Hub', () => {
       ).toBe(true);
       const report = await runHfOracle({ cacheDir, checks: [{ repo }] });
       expect(report.downloads.map((d) => d.path).sort()).toEqual(Object.keys(files).sort());
-      const { describeRepo } = await import('./hub-server/fixtures.js');
+      const { describeRepo } = await import('../testkit/hub-server/fixtures.js');
       const fixture = describeRepo(hub.reposDir, repo);
       for (const d of report.downloads) expect(d.sha256).toBe(fixture.files[d.path]!.sha256);
       // resumed, not restarted: the dropped file cost little more than its size

@@ -4,10 +4,10 @@ import { lstat, mkdtemp, readFile, readdir, readlink, rm, stat, writeFile } from
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildBenchRepo } from './hub-server/fixtures.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { readHub } from './peers/hub.js';
-import { runHfOracle } from './peers/hf-oracle.js';
+import { buildBenchRepo } from '../testkit/hub-server/fixtures.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { readHub } from '../testkit/peers/hub.js';
+import { runHfOracle } from '../testkit/peers/hf-oracle.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const MiB = 1024 * 1024;

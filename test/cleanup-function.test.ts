@@ -29,8 +29,8 @@ import {
   kubePeer,
   runKubectl,
   writeServiceAccountKubeconfig,
-} from './kube-helpers.js';
-import { readPeers } from './peers/peer-run.js';
+} from '../testkit/kube-helpers.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
 
 /**
  * cleanup on a generated shared cache (fetch's layout, written with shared/model-cache/) with entries of known
@@ -535,7 +535,7 @@ function runCleanupOnce(
       [
         ...before,
         '--import',
-        path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+        path.join(repoRoot, 'testkit/hub-server/register-ts.ts'),
         path.join(repoRoot, 'cli/main.ts'),
         'cleanup',
         '--once',

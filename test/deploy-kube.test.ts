@@ -6,7 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { applyObject } from '../shared/k8s/apply-object.js';
 import { isAppError, type AppError } from '../shared/errors/app-error.js';
 import { GOLDEN_CASES, modelctl } from './golden/deploy-cases.js';
-import { adminKubeConfig, createTestNamespace, kubePeer, runKubectl, serviceAccountToken } from './kube-helpers.js';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  kubePeer,
+  runKubectl,
+  serviceAccountToken,
+} from '../testkit/kube-helpers.js';
 
 /**
  * `modelctl deploy` against the testing ground's real kube-apiserver with the real Knative CRDs (no Knative

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { parseModelsConfigMapData } from '../shared/config/models-config.js';
 import { requiredFeatures } from '../functions/deploy/required-features.js';
-import { kubePeer, runKubectl } from './kube-helpers.js';
+import { kubePeer, runKubectl } from '../testkit/kube-helpers.js';
 
 /**
  * The cluster side as `make render|deploy|undeploy ENV=dev|prod` ships it (knative/ base, config/ overlays,
@@ -85,14 +85,14 @@ beforeAll(async () => {
 }, 300_000);
 
 describe('knative/kubectl.sh', () => {
-  it('runs the kubectl pinned in test/peers/kube/go.mod, the build the testing ground uses', async () => {
+  it('runs the kubectl pinned in testkit/peers/kube/go.mod, the build the testing ground uses', async () => {
     const { stdout } = await run('bash', ['knative/kubectl.sh', 'version', '--client', '-o', 'json']);
     const pinned = /^\s*k8s\.io\/kubernetes (v\S+)$/m.exec(
-      readFileSync(path.join(repoRoot, 'test/peers/kube/go.mod'), 'utf8'),
+      readFileSync(path.join(repoRoot, 'testkit/peers/kube/go.mod'), 'utf8'),
     )?.[1];
     expect((JSON.parse(stdout) as Obj).clientVersion.gitVersion).toBe(pinned);
     expect(pinned).toBe(kubePeer().version);
-    const { stdout: binDir } = await run('bash', ['test/peers/ensure-kube.sh', '--print-bin-dir']);
+    const { stdout: binDir } = await run('bash', ['testkit/peers/ensure-kube.sh', '--print-bin-dir']);
     expect(path.join(binDir.trim(), 'kubectl')).toBe(kubePeer().kubectl);
   });
 });

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { parseModelsConfig } from '../shared/config/models-config.js';
 import { buildPlan, serializePlan, type PlanModel } from '../shared/plan/plan.js';
 import { modelctl } from './golden/deploy-cases.js';
-import { createTestNamespace, kubePeer, runKubectl } from './kube-helpers.js';
+import { createTestNamespace, kubePeer, runKubectl } from '../testkit/kube-helpers.js';
 
 /**
  * `modelctl deploy` finding what the flags leave out in the cluster (the real kube-apiserver of the testing

@@ -4,8 +4,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, readdir, realpath, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readMlflowPeer } from './peers/mlflow.js';
-import { runModelctl } from './modelctl-process.js';
+import { readMlflowPeer } from '../testkit/peers/mlflow.js';
+import { runModelctl } from '../testkit/modelctl-process.js';
 import { OwnMlflow, expectOnlyModelIn, jsonLines, listFiles, runFetch, sameFiles } from './fetch-helpers.js';
 
 const mlflow = readMlflowPeer();

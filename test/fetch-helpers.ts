@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cp, mkdir, readFile, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { readMlflowPeer, venvEnv } from './peers/mlflow.js';
-import { freePort, readPeers } from './peers/peer-run.js';
-import { runModelctl } from './modelctl-process.js';
+import { readMlflowPeer, venvEnv } from '../testkit/peers/mlflow.js';
+import { freePort, readPeers } from '../testkit/peers/peer-run.js';
+import { runModelctl } from '../testkit/modelctl-process.js';
 
 /** What one `modelctl fetch` process did. */
 export interface FetchRun {

@@ -6,10 +6,10 @@ import path from 'node:path';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { entryPaths } from '../shared/model-cache/cache-layout.js';
 import { tryAcquireLock } from '../shared/model-cache/cache-lock.js';
-import { readHub } from './peers/hub.js';
+import { readHub } from '../testkit/peers/hub.js';
 import { jsonLines, listFiles, runFetch } from './fetch-helpers.js';
-import { adminKubeConfig, createTestNamespace, kubePeer } from './kube-helpers.js';
-import { runModelctl } from './modelctl-process.js';
+import { adminKubeConfig, createTestNamespace, kubePeer } from '../testkit/kube-helpers.js';
+import { runModelctl } from '../testkit/modelctl-process.js';
 
 /**
  * `hf://` with STORAGE_STRATEGY=pvc writes into the shared cache's own layout (issue 14): an `entries/hf-…` entry

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readHub } from './peers/hub.js';
+import { readHub } from '../testkit/peers/hub.js';
 import { jsonLines, listFiles, runFetch } from './fetch-helpers.js';
 
 const hub = readHub();

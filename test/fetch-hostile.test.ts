@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { readMlflowPeer, venvEnv } from './peers/mlflow.js';
+import { readMlflowPeer, venvEnv } from '../testkit/peers/mlflow.js';
 import { OwnMlflow, listFiles, runFetch, sameFiles } from './fetch-helpers.js';
 
 /**

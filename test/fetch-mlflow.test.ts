@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, readlink, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readMlflowPeer, type MlflowLoggedModel } from './peers/mlflow.js';
-import { startModelctlServe } from './modelctl-process.js';
+import { readMlflowPeer, type MlflowLoggedModel } from '../testkit/peers/mlflow.js';
+import { startModelctlServe } from '../testkit/modelctl-process.js';
 import { expectOnlyModelIn, listFiles, readsSame, runFetch, sameFiles } from './fetch-helpers.js';
 
 const mlflow = readMlflowPeer();

@@ -3,9 +3,9 @@ import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createTestNamespace, kubePeer } from './kube-helpers.js';
-import { readMlflowPeer } from './peers/mlflow.js';
-import { runModelctl, startModelctlServe } from './modelctl-process.js';
+import { createTestNamespace, kubePeer } from '../testkit/kube-helpers.js';
+import { readMlflowPeer } from '../testkit/peers/mlflow.js';
+import { runModelctl, startModelctlServe } from '../testkit/modelctl-process.js';
 import { runFetch, type FetchRun } from './fetch-helpers.js';
 
 /**

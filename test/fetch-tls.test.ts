@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { readMlflowPeer } from './peers/mlflow.js';
+import { readMlflowPeer } from '../testkit/peers/mlflow.js';
 import { runFetch, sameFiles } from './fetch-helpers.js';
 
 const mlflow = readMlflowPeer();

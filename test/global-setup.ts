@@ -1,4 +1,4 @@
-import { PeerRun } from './peers/peer-run.js';
+import { PeerRun } from '../testkit/peers/peer-run.js';
 
 declare global {
   var __modelctlPeerRun: PeerRun | undefined;
@@ -13,10 +13,10 @@ export default async function globalSetup(): Promise<void> {
   globalThis.__modelctlPeerRun = run;
   try {
     const starts: Promise<void>[] = [
-      // each peer's start function registers here: (await import('./peers/x.js')).startX(run)
-      import('./peers/kube.js').then((m) => m.startKube(run)),
-      import('./peers/hub.js').then((m) => m.startHub(run)),
-      import('./peers/mlflow.js').then((m) => m.startMlflow(run)),
+      // each peer's start function registers here: (await import('../testkit/peers/x.js')).startX(run)
+      import('../testkit/peers/kube.js').then((m) => m.startKube(run)),
+      import('../testkit/peers/hub.js').then((m) => m.startHub(run)),
+      import('../testkit/peers/mlflow.js').then((m) => m.startMlflow(run)),
     ];
     await Promise.all(starts);
   } catch (err) {

@@ -1,16 +1,16 @@
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HubAdmin } from './hub-server/hub-admin.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
 import {
   hfHubDownload,
   hfListRepoTree,
   hfSnapshotDownload,
   hfVerifyChecksums,
   runHfOracle,
-} from './peers/hf-oracle.js';
-import { readHub, type HubInfo } from './peers/hub.js';
-import { readPeers } from './peers/peer-run.js';
+} from '../testkit/peers/hf-oracle.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
 
 /**
  * The local Hub against the real huggingface_hub: if Python's client accepts our server, and our server's

@@ -6,7 +6,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { EXAMPLE_MODELS, REPO_ROOT, startModelctlServe } from './modelctl-process.js';
+import { EXAMPLE_MODELS, REPO_ROOT, startModelctlServe } from '../testkit/modelctl-process.js';
 
 /**
  * The image as the engine builds it: `make image` (scripts/ensure-docker.sh starts the engine, the base

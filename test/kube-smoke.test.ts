@@ -7,7 +7,7 @@ import {
   kubePeer,
   runKubectl,
   serviceAccountToken,
-} from './kube-helpers.js';
+} from '../testkit/kube-helpers.js';
 
 /** The status code of a rejected client-node call (fails the test if the call succeeded). */
 async function rejectionOf(call: Promise<unknown>): Promise<ApiException<unknown>> {

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readMlflowPeer, type MlflowFixtures } from './peers/mlflow.js';
-import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
-import { readPeers } from './peers/peer-run.js';
+import { readMlflowPeer, type MlflowFixtures } from '../testkit/peers/mlflow.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
 
 const mlflow = readMlflowPeer();
 

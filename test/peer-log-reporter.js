@@ -2,7 +2,7 @@
 /**
  * Jest reporter: when a test file has failures, prints the last lines of every peer log, so a red CI
  * run shows what MLflow, the hub or the apiserver said at the time. Logs are those global setup
- * published (`logs` in the peers file, see test/peers/peer-run.ts) plus any other `*.log` in the run
+ * published (`logs` in the peers file, see testkit/peers/peer-run.ts) plus any other `*.log` in the run
  * directory (peers a test started on demand, e.g. `mlflow-serve-<port>.log`).
  * Plain JS so jest loads it without a transform.
  */

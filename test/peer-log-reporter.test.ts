@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import PeerLogReporter from './peer-log-reporter.js';
-import { PEERS_FILE_ENV } from './peers/peer-run.js';
+import { PEERS_FILE_ENV } from '../testkit/peers/peer-run.js';
 
 describe('PeerLogReporter', () => {
   let dir: string;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { EXAMPLE_MODELS, FIXTURE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { FIXTURE_MODELS } from './fixture-models.js';
 
 const IRIS = path.join(EXAMPLE_MODELS, 'iris');
 

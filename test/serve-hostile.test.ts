@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { EXAMPLE_MODELS, startModelctlServe } from './modelctl-process.js';
+import { EXAMPLE_MODELS, startModelctlServe } from '../testkit/modelctl-process.js';
 
 /** modelctl serve on models and requests an attacker or an old MLflow sends (issue 14). */
 let work: string;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { FIXTURE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { FIXTURE_MODELS } from './fixture-models.js';
 
 // small bodies, heavy compute: the inference thread, not request parsing, is what stays busy
 const HEAVY = path.join(FIXTURE_MODELS, 'heavy');

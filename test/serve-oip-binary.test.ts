@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
-import { clientsPython, runOipClient, type ClientTensor } from './peers/oip-clients.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { clientsPython, runOipClient, type ClientTensor } from '../testkit/peers/oip-clients.js';
 
 const IRIS_ROWS = [5.1, 3.5, 1.4, 0.2, 6.7, 3.0, 5.2, 2.3, 5.9, 3.0, 4.2, 1.5];
 const IRIS_INPUT: ClientTensor = { name: 'X', datatype: 'FP32', shape: [3, 4], data: IRIS_ROWS };

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import path from 'node:path';
-import { readPeers } from './peers/peer-run.js';
-import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
-import { venvPython } from './peers/mlflow.js';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { venvPython } from '../testkit/peers/mlflow.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 
 /**
  * SERVE_PYFUNC_BATCHING=rows: requests that arrive together share one predict call (one worker, held up to

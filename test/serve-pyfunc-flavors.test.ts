@@ -3,14 +3,15 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { readPeers } from './peers/peer-run.js';
-import { startMlflowModelsServe, type MlflowModelsServe } from './peers/mlflow-serve.js';
-import { FIXTURE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
+import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
+import { startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { FIXTURE_MODELS } from './fixture-models.js';
 
 /**
  * The pyfunc compatibility corpus (test/serve-compat.test.ts) on the XGBoost and LightGBM flavors: the same
  * requests to `mlflow models serve` and to modelctl's pyfunc runtime, both on the flavors venv (MLflow with
- * xgboost and lightgbm, test/peers/flavors), on models built by test/fixtures/pyfunc/make-flavor-models.py.
+ * xgboost and lightgbm, testkit/peers/flavors), on models built by test/fixtures/pyfunc/make-flavor-models.py.
  * Same status, error_code and message; predictions equal.
  */
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -18,7 +19,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 async function flavorsPython(): Promise<string> {
   const { stdout } = await promisify(execFile)(
     'bash',
-    [path.join(here, 'peers', 'ensure-python.sh'), '--set', 'flavors', '--print-python'],
+    [path.join(here, '..', 'testkit', 'peers', 'ensure-python.sh'), '--set', 'flavors', '--print-python'],
     { maxBuffer: 1 << 20 },
   );
   return stdout.trim();

@@ -2,8 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { venvPython } from './peers/mlflow.js';
-import { FIXTURE_MODELS, runModelctl, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { venvPython } from '../testkit/peers/mlflow.js';
+import { runModelctl, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { FIXTURE_MODELS } from './fixture-models.js';
 
 /**
  * The pyfunc runtime's faults, on a model that misbehaves as each request's `action` asks

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 
 /**
  * Memory per request stays proportional to the body (issue 14): a 95 MB body of one-value rows cost 3.1 GB of

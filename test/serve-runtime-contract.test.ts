@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { readMlflowPeer } from './peers/mlflow.js';
-import { runModelctl, startModelctlServe, type ModelctlProcess } from './modelctl-process.js';
-import { freePort } from './peers/peer-run.js';
+import { readMlflowPeer } from '../testkit/peers/mlflow.js';
+import { runModelctl, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { freePort } from '../testkit/peers/peer-run.js';
 
 /**
  * The replaced MLflow serving runtime's contracts, as its users wrote them, against the real MLflow peer:

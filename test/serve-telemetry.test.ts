@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { EXAMPLE_MODELS, MODELCTL } from './modelctl-process.js';
-import { freePort } from './peers/peer-run.js';
+import { EXAMPLE_MODELS, MODELCTL } from '../testkit/modelctl-process.js';
+import { freePort } from '../testkit/peers/peer-run.js';
 
 /**
  * onnxruntime-node 1.30 turns its telemetry on by default: it writes a device id under ~/.cache (and its working

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
-import { createTestNamespace, runKubectl } from './kube-helpers.js';
+import { createTestNamespace, runKubectl } from '../testkit/kube-helpers.js';
 
 /**
  * The warm and cleanup manifests against the testing ground's kube-apiserver (Knative CRDs installed):

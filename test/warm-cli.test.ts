@@ -4,9 +4,15 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { parsePlan, PLAN_KEY } from '../shared/plan/plan.js';
-import { createRepo } from './hub-server/repo-store.js';
-import { readHub, type HubInfo } from './peers/hub.js';
-import { adminKubeConfig, createTestNamespace, kubePeer, modelsConfigMapAddEvent, runKubectl } from './kube-helpers.js';
+import { createRepo } from '../testkit/hub-server/repo-store.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
+import {
+  adminKubeConfig,
+  createTestNamespace,
+  kubePeer,
+  modelsConfigMapAddEvent,
+  runKubectl,
+} from '../testkit/kube-helpers.js';
 
 /**
  * `modelctl warm` as a process (the CLI entry, env parsed at the edge), as its Knative Service runs it:
@@ -33,7 +39,7 @@ beforeAll(async () => {
     process.execPath,
     [
       '--import',
-      path.join(repoRoot, 'test/hub-server/register-ts.ts'),
+      path.join(repoRoot, 'testkit/hub-server/register-ts.ts'),
       path.join(repoRoot, 'cli/main.ts'),
       'warm',
       '--port',

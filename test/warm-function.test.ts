@@ -14,17 +14,17 @@ import { createConfigMaps } from '../shared/k8s/config-maps.js';
 import { createEventRecorder } from '../shared/k8s/record-event.js';
 import { createLogger } from '../shared/log/create-logger.js';
 import { parsePlan, PLAN_KEY, type Plan } from '../shared/plan/plan.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { commitFiles, createRepo } from './hub-server/repo-store.js';
-import type { LoggedRequest } from './hub-server/request-log.js';
-import { readHub, type HubInfo } from './peers/hub.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { commitFiles, createRepo } from '../testkit/hub-server/repo-store.js';
+import type { LoggedRequest } from '../testkit/hub-server/request-log.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
 import {
   adminKubeConfig,
   createTestNamespace,
   kubeConfigAsServiceAccount,
   kubePeer,
   runKubectl,
-} from './kube-helpers.js';
+} from '../testkit/kube-helpers.js';
 
 /**
  * The warm function against the real kube-apiserver and the local Hub: CloudEvents shaped exactly as

@@ -2,10 +2,10 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtemp } from 'node:fs/promises';
 import path from 'node:path';
 import { resolveModel } from '../shared/hub/resolve-model.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { hfListRepoTree, runHfScript } from './peers/hf-oracle.js';
-import { readHub, type HubInfo } from './peers/hub.js';
-import { readPeers } from './peers/peer-run.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { hfListRepoTree, runHfScript } from '../testkit/peers/hf-oracle.js';
+import { readHub, type HubInfo } from '../testkit/peers/hub.js';
+import { readPeers } from '../testkit/peers/peer-run.js';
 
 /**
  * warm's Hub resolution (shared/hub/resolve-*.ts) against the local Hub, with huggingface_hub (Python) as the

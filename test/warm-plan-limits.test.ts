@@ -8,10 +8,10 @@ import type { ReceivedCloudEvent } from '../shared/cloudevents/receive-cloud-eve
 import { createConfigMaps } from '../shared/k8s/config-maps.js';
 import { createEventRecorder } from '../shared/k8s/record-event.js';
 import { createLogger } from '../shared/log/create-logger.js';
-import { HubAdmin } from './hub-server/hub-admin.js';
-import { createRepo } from './hub-server/repo-store.js';
-import { readHub } from './peers/hub.js';
-import { adminKubeConfig, createTestNamespace } from './kube-helpers.js';
+import { HubAdmin } from '../testkit/hub-server/hub-admin.js';
+import { createRepo } from '../testkit/hub-server/repo-store.js';
+import { readHub } from '../testkit/peers/hub.js';
+import { adminKubeConfig, createTestNamespace } from '../testkit/kube-helpers.js';
 
 /**
  * Limits of the plan's publication, calling warm's handler directly against the real kube-apiserver: two

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, test } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, kubectl, sh, waitFor, waitReady } from '../../testkit/e2e/cluster.js';
 
 /**
  * `make deploy ENV=dev`, unchanged, on the real cluster: every object it installs becomes Ready with the real

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor } from './cluster.js';
-import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl } from './mlflow.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, sh, waitFor } from '../../testkit/e2e/cluster.js';
+import { MLFLOW_IN_CLUSTER, MLFLOW_NS, ensureMlflow, installModelctl } from '../../testkit/e2e/mlflow.js';
 
 /**
  * (6) A serving pod scaled down under load: the Revision runs two pods under steady traffic through the ingress,

@@ -7,7 +7,7 @@ import { parse, stringify } from 'yaml';
 import { entryKey, entryPaths } from '../../shared/model-cache/cache-layout.js';
 import { touchLastUsed } from '../../shared/model-cache/last-used.js';
 import { writeManifest } from '../../shared/model-cache/manifest.js';
-import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitFor, waitReady } from './cluster.js';
+import { REPO_ROOT, getJson, knServiceList, kubectl, sh, waitFor, waitReady } from '../../testkit/e2e/cluster.js';
 
 /**
  * Issue 17 (5): `func deploy --build=false --image …` of functions/warm and functions/cleanup, with the `func` built

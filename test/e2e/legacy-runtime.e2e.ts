@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, waitFor, waitReady } from './cluster.js';
-import { MLFLOW_NS, ensureMlflow, installModelctl, venvPython } from './mlflow.js';
+import { REPO_ROOT, getJson, kubectl, postThroughIngress, waitFor, waitReady } from '../../testkit/e2e/cluster.js';
+import { MLFLOW_NS, ensureMlflow, installModelctl, venvPython } from '../../testkit/e2e/mlflow.js';
 
 /**
  * Issue 15, the original runtimes' contracts on the cluster: the custom deployment the replaced MLflow serving

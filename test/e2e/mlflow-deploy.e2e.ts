@@ -12,7 +12,7 @@ import {
   sh,
   waitFor,
   waitReady,
-} from './cluster.js';
+} from '../../testkit/e2e/cluster.js';
 import {
   MLFLOW_IN_CLUSTER,
   MLFLOW_NS,
@@ -20,7 +20,7 @@ import {
   ensureMlflow,
   installModelctl,
   venvPython,
-} from './mlflow.js';
+} from '../../testkit/e2e/mlflow.js';
 
 /**
  * `modelctl deploy` of an MLflow model against the MLflow tracking server running in the cluster: the Knative

@@ -1,8 +1,17 @@
 import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { readFile, readdir, utimes } from 'node:fs/promises';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, servicePods, sh, waitFor, waitReady } from './cluster.js';
-import { MLFLOW_IN_CLUSTER, ensureMlflow, installModelctl } from './mlflow.js';
+import {
+  REPO_ROOT,
+  getJson,
+  kubectl,
+  postThroughIngress,
+  servicePods,
+  sh,
+  waitFor,
+  waitReady,
+} from '../../testkit/e2e/cluster.js';
+import { MLFLOW_IN_CLUSTER, ensureMlflow, installModelctl } from '../../testkit/e2e/mlflow.js';
 
 /**
  * The shared PVC cache on the cluster. (4) `modelctl deploy --storage pvc`: the first pod downloads into the PVC,

@@ -19,11 +19,11 @@ make --no-print-directory image IMAGE="$image"
 mapfile -t dev_images < <(bash knative/install.sh render dev | awk '$1 == "image:" && $2 ~ /\/modelctl:/ { print $2 }' | sort -u)
 [ "${#dev_images[@]}" -gt 0 ] || { echo "test-e2e: no modelctl image in the dev overlay's render" >&2; exit 1; }
 bash cluster/load-image.sh "$image" "${dev_images[@]}" dev.local/modelctl:e2e
-# the in-cluster MLflow tracking server (test/e2e/images/mlflow)
-bash test/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
+# the in-cluster MLflow tracking server (testkit/e2e/images/mlflow)
+bash testkit/e2e/images/mlflow/build.sh modelctl-e2e-mlflow:dev
 bash cluster/load-image.sh modelctl-e2e-mlflow:dev dev.local/modelctl-e2e-mlflow:dev
-# the Hub stand-in (test/e2e/images/hub) and the custom runtime built on transformers (test/e2e/images/transformers)
-bash test/e2e/images/hub/build.sh modelctl-e2e-hub:dev
+# the Hub stand-in (testkit/e2e/images/hub) and the custom runtime built on transformers (test/e2e/images/transformers)
+bash testkit/e2e/images/hub/build.sh modelctl-e2e-hub:dev
 bash cluster/load-image.sh modelctl-e2e-hub:dev dev.local/modelctl-e2e-hub:dev
 bash test/e2e/images/transformers/build.sh modelctl-e2e-transformers:dev
 bash cluster/load-image.sh modelctl-e2e-transformers:dev dev.local/modelctl-e2e-transformers:dev

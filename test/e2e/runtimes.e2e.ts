@@ -2,7 +2,16 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { chmod, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { REPO_ROOT, getJson, kubectl, postThroughIngress, servicePods, sh, waitFor, waitReady } from './cluster.js';
+import {
+  REPO_ROOT,
+  getJson,
+  kubectl,
+  postThroughIngress,
+  servicePods,
+  sh,
+  waitFor,
+  waitReady,
+} from '../../testkit/e2e/cluster.js';
 import {
   HUB_NS,
   devModelsYaml,
@@ -15,7 +24,7 @@ import {
   startHubInCluster,
   waitForPlanned,
   waitForReadyNode,
-} from './hub.js';
+} from '../../testkit/e2e/hub.js';
 
 /**
  * Issue 15 on the cluster: a warmed `hf://` model served by an LLM runtime. `--runtime custom` runs a small CPU

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { getJson, kubectl, sh, waitFor } from './cluster.js';
+import { getJson, kubectl, sh, waitFor } from '../../testkit/e2e/cluster.js';
 import {
   HUB_NS,
   SYSTEM_NS,
@@ -17,7 +17,7 @@ import {
   startHubInCluster,
   waitForPlanned,
   waitForReadyNode,
-} from './hub.js';
+} from '../../testkit/e2e/hub.js';
 
 /**
  * Issue 17 (2): edit the models ConfigMap of `make deploy ENV=dev` and the warm path runs for real: Eventing's

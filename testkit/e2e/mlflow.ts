@@ -5,8 +5,8 @@ import { promisify } from 'node:util';
 import { CACHE, REPO_ROOT, getJson, kubectl, sh } from './cluster.js';
 
 /**
- * The MLflow tracking server of the end-to-end suite (test/e2e/manifests/mlflow.yaml: `--serve-artifacts`, sqlite on
- * an emptyDir) and the models test/fixtures/mlflow/make-models.py logs into it. Every e2e file that needs MLflow
+ * The MLflow tracking server of the end-to-end suite (testkit/e2e/manifests/mlflow.yaml: `--serve-artifacts`, sqlite on
+ * an emptyDir) and the models testkit/fixtures/mlflow/make-models.py logs into it. Every e2e file that needs MLflow
  * calls `ensureMlflow()`: the first logs the models, later ones (and later runs against the same pod) reuse them.
  */
 export const MLFLOW_NS = 'modelctl-e2e';
@@ -21,10 +21,10 @@ export interface MlflowFixtures {
   e2e: { iris: IrisFixtures; sampleInput: number[][] };
 }
 
-/** The testing ground's Python (MLflow, onnx, scikit-learn): test/peers/ensure-python.sh. */
+/** The testing ground's Python (MLflow, onnx, scikit-learn): testkit/peers/ensure-python.sh. */
 export async function venvPython(): Promise<string> {
   return (
-    await sh('bash', [path.join(REPO_ROOT, 'test', 'peers', 'ensure-python.sh'), '--print-python'])
+    await sh('bash', [path.join(REPO_ROOT, 'testkit', 'peers', 'ensure-python.sh'), '--print-python'])
   ).stdout.trim();
 }
 
@@ -33,7 +33,7 @@ export async function venvPython(): Promise<string> {
  * the pod's emptyDir, so a new pod gets them logged again). Returns what make-models.py described.
  */
 export async function ensureMlflow(): Promise<MlflowFixtures> {
-  await kubectl('apply', '-f', path.join(REPO_ROOT, 'test', 'e2e', 'manifests', 'mlflow.yaml'));
+  await kubectl('apply', '-f', path.join(REPO_ROOT, 'testkit', 'e2e', 'manifests', 'mlflow.yaml'));
   await kubectl('-n', MLFLOW_NS, 'rollout', 'status', 'deployment/mlflow', '--timeout=300s');
   const pods = await getJson<{ items: { metadata: { uid: string }; status: { phase: string } }[] }>(
     'pods',
@@ -55,7 +55,7 @@ export async function ensureMlflow(): Promise<MlflowFixtures> {
   await promisify(execFile)(
     await venvPython(),
     [
-      path.join(REPO_ROOT, 'test', 'fixtures', 'mlflow', 'make-models.py'),
+      path.join(REPO_ROOT, 'testkit', 'fixtures', 'mlflow', 'make-models.py'),
       ...['--work-dir', work, '--out', `${out}.partial`, '--server', `e2e=http://${svc.spec.clusterIP}:5000`],
     ],
     { timeout: 600_000, maxBuffer: 64 << 20 },

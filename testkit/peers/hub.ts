@@ -12,7 +12,7 @@ export interface HubInfo {
   url: string;
   /** origin of the CDN the LFS files redirect to (another port: another origin) */
   cdnUrl: string;
-  /** admin API base; use `new HubAdmin(adminUrl)` from test/hub-server/hub-admin.ts */
+  /** admin API base; use `new HubAdmin(adminUrl)` from testkit/hub-server/hub-admin.ts */
   adminUrl: string;
   /** token granted access to the gated and private repos */
   token: string;

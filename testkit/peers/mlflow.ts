@@ -100,7 +100,7 @@ export function readMlflowPeer(): MlflowPeerInfo {
   return info;
 }
 
-/** The testing ground's Python (built once, cached): see test/peers/ensure-python.sh. */
+/** The testing ground's Python (built once, cached): see testkit/peers/ensure-python.sh. */
 export async function venvPython(): Promise<string> {
   const script = path.join(here, 'ensure-python.sh');
   const { stdout } = await promisify(execFile)('bash', [script, '--print-python'], { maxBuffer: 1 << 20 });
@@ -120,7 +120,7 @@ export function venvEnv(python: string, extra: NodeJS.ProcessEnv = {}): NodeJS.P
 /**
  * Starts two real MLflow tracking servers (sqlite backend, proxied artifacts, loopback, one worker):
  * `mlflow` without auth and `mlflow-auth` with `--app-name basic-auth`; creates a non-admin user on
- * the latter; logs the fixture models on both (test/fixtures/mlflow/make-models.py); publishes
+ * the latter; logs the fixture models on both (testkit/fixtures/mlflow/make-models.py); publishes
  * `run.info.mlflow` ({@link MlflowPeerInfo}).
  */
 export async function startMlflow(run: PeerRun): Promise<void> {

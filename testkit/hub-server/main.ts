@@ -2,7 +2,7 @@
  * CLI of the local Hub, for global setup (as a child process, so a test blocking its event loop cannot stall
  * the server) and for benchmarks. Runs on Node 24 without a build step:
  *
- *   node --import ./test/hub-server/register-ts.ts test/hub-server/main.ts \
+ *   node --import ./testkit/hub-server/register-ts.ts testkit/hub-server/main.ts \
  *     --repos DIR [--config FILE.json] [--port N] [--cdn-port N] [--fixtures] [--bench-repo org/name:COUNTxMiB]
  *     [--host ADDR] [--cdn-public-url URL]
  *

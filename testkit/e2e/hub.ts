@@ -7,7 +7,7 @@ import { REPO_ROOT, getJson, kubectl, waitFor, waitReady } from './cluster.js';
 import { installModelctl } from './mlflow.js';
 
 /**
- * The Hugging Face Hub stand-in in the cluster (test/e2e/manifests/hub.yaml) and modelctl's warm path pointed at it:
+ * The Hugging Face Hub stand-in in the cluster (testkit/e2e/manifests/hub.yaml) and modelctl's warm path pointed at it:
  * repos written on the node's disk, HF_ENDPOINT on the agent and warm, the models ConfigMap edited as a user does,
  * and the waits for what follows (the plan, the Node's ready label). Used by warm-agent.e2e.ts and runtimes.e2e.ts.
  */
@@ -23,7 +23,7 @@ const PLAN_CONFIG_MAP = 'modelctl-plan';
 /** Applies the stand-in's Deployment + Service and waits for it; returns its admin API base (through the ClusterIP). */
 export async function startHubInCluster(): Promise<string> {
   await mkdir(HUB_REPOS_DIR, { recursive: true });
-  await kubectl('apply', '-f', path.join(REPO_ROOT, 'test', 'e2e', 'manifests', 'hub.yaml'));
+  await kubectl('apply', '-f', path.join(REPO_ROOT, 'testkit', 'e2e', 'manifests', 'hub.yaml'));
   await kubectl('-n', HUB_NS, 'rollout', 'status', 'deployment/hub', '--timeout=180s');
   const svc = await getJson<{ spec: { clusterIP: string } }>('service', 'hub', '-n', HUB_NS);
   return `http://${svc.spec.clusterIP}:8900/_admin`;

@@ -8,7 +8,7 @@ import type { KubeInfo } from './peers/kube.js';
 import { readPeers } from './peers/peer-run.js';
 
 /**
- * Helpers for integration tests against the testing ground's kube-apiserver (test/peers/kube.ts).
+ * Helpers for integration tests against the testing ground's kube-apiserver (testkit/peers/kube.ts).
  *
  * Nothing garbage-collects there: no controller manager runs, so a deleted namespace would stay Terminating
  * forever with its objects. Tests therefore work in a fresh namespace each ({@link createTestNamespace}) and

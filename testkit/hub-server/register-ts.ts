@@ -1,7 +1,7 @@
 /**
  * Lets Node 24 run this folder's TypeScript directly (type stripping) although imports name `./x.js`, as
  * the rest of the repo (compiled by tsc/swc) does: a `./x.js` that does not exist resolves to `./x.ts`.
- *   node --import ./test/hub-server/register-ts.ts test/hub-server/main.ts …
+ *   node --import ./testkit/hub-server/register-ts.ts testkit/hub-server/main.ts …
  */
 import { registerHooks } from 'node:module';
 

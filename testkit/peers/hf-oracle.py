@@ -1,4 +1,4 @@
-"""huggingface_hub as the oracle of the modelctl tests (driven by test/peers/hf-oracle.ts).
+"""huggingface_hub as the oracle of the modelctl tests (driven by testkit/peers/hf-oracle.ts).
 
 Reads one JSON request on stdin, prints one JSON answer on stdout. Requests ("op"):
   offline-check     {checks: [{repo, revision?, files?}]}: hf_hub_download(local_files_only=True) of each file

@@ -5,7 +5,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../../../.." && pwd)"
 tag="${1:-modelctl-e2e-mlflow:dev}"
-python="$(bash "$root/test/peers/ensure-python.sh" --print-python)"
+python="$(bash "$root/testkit/peers/ensure-python.sh" --print-python)"
 venv="$(dirname "$(dirname "$python")")"
 home="$(awk -F' = ' '$1 == "home" { print $2 }' "$venv/pyvenv.cfg")"
 prefix="$(dirname "$home")"

@@ -6,7 +6,6 @@ import { freePort } from './peers/peer-run.js';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const MODELCTL = path.join(REPO_ROOT, 'bin', 'modelctl');
 export const EXAMPLE_MODELS = path.join(REPO_ROOT, 'examples', 'models');
-export const FIXTURE_MODELS = path.join(REPO_ROOT, 'test', 'fixtures', 'models');
 
 export interface ModelctlProcess {
   child: ChildProcess;
