@@ -1,6 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { DiskGuard } from '../disk/disk-guard.js';
 import type { HashStream } from './hash-pool.js';
+import { SlabPool } from './slab-pool.js';
 
 /**
  * Bytes gathered before one write(2) and one hand-over to the hash worker. Deliberately not a power of two:
@@ -13,8 +14,13 @@ import type { HashStream } from './hash-pool.js';
 const SLAB_BYTES = 512 * 1024 - 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
-/** Free slabs kept for reuse while downloads run (all are let go once none is held). */
+/** Free slabs kept for reuse while downloads run (8 files × SLABS_PER_FILE). */
 const MAX_FREE_SLABS = 16;
+/** The free slabs are let go once no download has held one for this long. */
+const SLAB_IDLE_MS = 5_000;
+
+/** Where the downloads' slabs come from and go back to. */
+const slabPool = new SlabPool(SLAB_BYTES, MAX_FREE_SLABS, SLAB_IDLE_MS);
 
 /** Where a blob's download stands: what is on disk, and the hash of exactly that. */
 export interface BlobProgress {
@@ -35,24 +41,6 @@ export interface SlabWriterParams {
   diskGuard?: DiskGuard | undefined;
   /** called with each slab's byte count once it is on disk (metrics) */
   onBytes?: ((bytes: number) => void) | undefined;
-}
-
-/**
- * Slab memory, shared with the hash worker (never copied or transferred: the worker reads the bytes where the
- * socket put them). Reused while downloads run, so no slab is allocated, zeroed and collected per MiB.
- */
-const freeSlabs: SharedArrayBuffer[] = [];
-let slabsHeld = 0;
-
-function takeSlab(): SharedArrayBuffer {
-  slabsHeld++;
-  return freeSlabs.pop() ?? new SharedArrayBuffer(SLAB_BYTES);
-}
-
-function releaseSlab(slab: SharedArrayBuffer): void {
-  slabsHeld--;
-  if (slabsHeld === 0) freeSlabs.length = 0;
-  else if (freeSlabs.length < MAX_FREE_SLABS) freeSlabs.push(slab);
 }
 
 /**
@@ -98,7 +86,7 @@ export class SlabWriter {
   space(): Buffer | null {
     if (this.view === null) {
       if (this.held >= SLABS_PER_FILE || this.failure) return null;
-      this.slab = takeSlab();
+      this.slab = slabPool.take();
       this.view = Buffer.from(this.slab);
       this.held++;
     }
@@ -224,7 +212,7 @@ export class SlabWriter {
 
   private giveBack(slab: SharedArrayBuffer): void {
     this.held--;
-    releaseSlab(slab);
+    slabPool.give(slab);
     this.wakeUp();
   }
 
