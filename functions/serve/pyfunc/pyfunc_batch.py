@@ -206,11 +206,16 @@ def split_rows(prediction, counts):
 # bodies, for a model whose signature has named columns of scalar types only. Each column's values must be of one
 # JSON type (all floats, all integers, all strings or all booleans) in every request: pandas then infers the same
 # dtype for each request's rows as for the merged rows, and MLflow's casts to the schema go value by value, so
-# MLflow's parser run once on the merged rows gives each request's frame, stacked. Anything else is parsed per
+# MLflow's parser run once on the merged rows gives each request's frame, stacked. One exception: a `double`
+# column may hold integers and floats, in one request or across them (JSON.stringify writes 2.0 as 2), when
+# every integer is within +-2**53: alone, an all-integer column is int64 and MLflow casts it to float64; merged
+# with floats, pandas makes it float64 at once; both convert each integer exactly. Anything else is parsed per
 # request (score_batch), as is every request of a group whose merged parse or predict fails.
 SCALAR_TYPES = {"double", "float", "long", "integer", "boolean", "string"}
 JSON_SCALARS = (float, int, str, bool)
 INT64 = 1 << 63
+EXACT_IN_DOUBLE = 1 << 53
+NUMBER = "number"
 
 
 def merges_json(worker):
@@ -227,6 +232,11 @@ def merges_json(worker):
             and all(getattr(t, "name", None) in SCALAR_TYPES for t in schema.input_types())
         )
         worker._merges_json = cached
+        worker._double_columns = (
+            frozenset(n for n, t in zip(schema.input_names(), schema.input_types()) if t.name == "double")
+            if cached
+            else frozenset()
+        )
     return cached
 
 
@@ -238,21 +248,30 @@ def is_plain_json(content_type):
     return all(k == "charset" and v.lower() == "utf-8" for k, _, v in extra)
 
 
-def column_types(columns, rows):
-    """One JSON type per column over `rows` (lists of values, in `columns` order), or None when mixed."""
-    types = [None] * len(columns)
-    for row in rows:
-        if not isinstance(row, list) or len(row) != len(columns):
+def column_types(columns, rows, doubles=frozenset()):
+    """One JSON type per column over `rows` (lists of values, in `columns` order), or None when mixed; a column
+    named in `doubles` (the signature's double columns) of integers within +-2**53 and/or floats is NUMBER.
+    Column by column: zip, set and map loop in C."""
+    width = len(columns)
+    if not all(type(row) is list and len(row) == width for row in rows):
+        return None
+    types = []
+    for name, column in zip(columns, zip(*rows)):
+        kinds = set(map(type, column))
+        if name in doubles and kinds <= {int, float}:
+            if int in kinds:
+                ints = [v for v in column if type(v) is int]
+                if not (-EXACT_IN_DOUBLE <= min(ints) and max(ints) <= EXACT_IN_DOUBLE):
+                    return None
+            types.append(NUMBER)
+            continue
+        if len(kinds) != 1:
             return None
-        for c, v in enumerate(row):
-            t = type(v)
-            if t not in JSON_SCALARS or (t is int and not -INT64 <= v < INT64):
-                return None
-            if types[c] is None:
-                types[c] = t
-            elif types[c] is not t:
-                return None
-    return tuple(types)
+        (kind,) = kinds
+        if kind not in JSON_SCALARS or (kind is int and not (-INT64 <= min(column) and max(column) < INT64)):
+            return None
+        types.append(kind)
+    return tuple(types) if rows else (None,) * width
 
 
 def json_rows(doc):
@@ -296,7 +315,7 @@ def score_merged_json(worker, items, answers):
                 found = json_rows(json.loads(body))
             except ValueError:
                 found = None
-        types = column_types(found[0], found[1]) if found is not None else None
+        types = column_types(found[0], found[1], worker._double_columns) if found is not None else None
         try:
             params = json.dumps(found[2], sort_keys=True) if found is not None else None
         except (TypeError, ValueError):
