@@ -29,7 +29,7 @@ export default tseslint.config(
   },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'testkit/**/*.ts', 'bench/**/*.ts'],
-    rules: { '@typescript-eslint/no-non-null-assertion': 'off', complexity: 'off' },
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
   },
   // the testing ground (testkit/: peers, the Hub stand-in, the CLI launcher, cluster helpers) serves test/ and
   // bench/ and imports neither; test/ and bench/ do not import each other

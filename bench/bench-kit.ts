@@ -57,13 +57,23 @@ const RUNTIME_ENV = /^(NODE_OPTIONS|MALLOC_\w+)$/;
  * caller's own), so they measure what the DaemonSet runs.
  */
 export function shippedAgentEnv(): Record<string, string> {
-  interface EnvVar {
-    name: string;
-    value?: string;
+  const env: Record<string, string> = { NODE_OPTIONS: '' };
+  for (const e of shippedAgentContainer().env ?? []) {
+    if (RUNTIME_ENV.test(e.name) && e.value !== undefined) env[e.name] = e.value;
   }
+  return env;
+}
+
+interface ContainerSpec {
+  name: string;
+  env?: { name: string; value?: string }[];
+}
+
+/** The `agent` container of the DaemonSet in knative/agent/daemonset.yaml. */
+function shippedAgentContainer(): ContainerSpec {
   interface DaemonSet {
     kind?: string;
-    spec?: { template?: { spec?: { containers?: { name: string; env?: EnvVar[] }[] } } };
+    spec?: { template?: { spec?: { containers?: ContainerSpec[] } } };
   }
   const text = readFileSync(path.join(ROOT, 'knative', 'agent', 'daemonset.yaml'), 'utf8');
   const ds = parseAllDocuments(text)
@@ -71,9 +81,7 @@ export function shippedAgentEnv(): Record<string, string> {
     .find((d) => d.kind === 'DaemonSet');
   const agent = ds?.spec?.template?.spec?.containers?.find((c) => c.name === 'agent');
   if (!agent) throw new Error('knative/agent/daemonset.yaml: no DaemonSet with an `agent` container');
-  const env: Record<string, string> = { NODE_OPTIONS: '' };
-  for (const e of agent.env ?? []) if (RUNTIME_ENV.test(e.name) && e.value !== undefined) env[e.name] = e.value;
-  return env;
+  return agent;
 }
 
 /** `process.env` without its runtime settings, with `shipped` laid over: what a bench's agent process gets. */
@@ -180,23 +188,14 @@ export function summarizeCpuProfile(
 ) {
   const idle = new Set(['(idle)', ...(params.idle ?? [])]);
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  const selfUs = new Map<number, number>();
-  let t = p.startTime;
-  p.samples.forEach((id, i) => {
-    t += p.timeDeltas[i] ?? 0;
-    if (params.window && (t < params.window.fromUs || t > params.window.toUs)) return;
-    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
-  });
+  const selfUs = selfTimeByNode(p, params.window);
   const groups = new Map<string, number>();
   const fnOf = new Map<string, string>();
   for (const n of p.nodes) {
-    const { functionName: fn, url, lineNumber, columnNumber } = n.callFrame;
-    if (idle.has(fn)) continue;
-    const at = locate(url, fn, lineNumber, columnNumber);
-    const key =
-      params.by === 'package' ? at.where : `${fn || '(anonymous)'} ${url ? `${at.where}:${at.line + 1}` : ''}`.trim();
+    if (idle.has(n.callFrame.functionName)) continue;
+    const { key, fn } = groupOf(n.callFrame, params.by);
     groups.set(key, (groups.get(key) ?? 0) + (selfUs.get(n.id) ?? 0));
-    fnOf.set(key, params.by === 'package' ? key : fn || '(anonymous)');
+    fnOf.set(key, fn);
   }
   const busyUs = [...groups.values()].reduce((a, b) => a + b, 0);
   const top = [...groups.entries()]
@@ -204,6 +203,30 @@ export function summarizeCpuProfile(
     .slice(0, params.top)
     .map(([name, us]) => ({ name, fn: fnOf.get(name) ?? name, ms: round(us / 1000), pct: round((100 * us) / busyUs) }));
   return { description: params.text, busy_ms: round(busyUs / 1000), top };
+}
+
+/** The group a frame's self time goes to (its package, or its function and source line) and the name shown for it. */
+function groupOf(
+  frame: CpuProfile['nodes'][number]['callFrame'],
+  by: 'function' | 'package',
+): { key: string; fn: string } {
+  const { functionName: fn, url, lineNumber, columnNumber } = frame;
+  const at = locate(url, fn, lineNumber, columnNumber);
+  if (by === 'package') return { key: at.where, fn: at.where };
+  const name = fn || '(anonymous)';
+  return { key: `${name} ${url ? `${at.where}:${at.line + 1}` : ''}`.trim(), fn: name };
+}
+
+/** Self time (µs) of each profile node, counting only the samples inside `window` when given. */
+function selfTimeByNode(p: CpuProfile, window: ProfileWindow | undefined): Map<number, number> {
+  const selfUs = new Map<number, number>();
+  let t = p.startTime;
+  p.samples.forEach((id, i) => {
+    t += p.timeDeltas[i] ?? 0;
+    if (window && (t < window.fromUs || t > window.toUs)) return;
+    selfUs.set(id, (selfUs.get(id) ?? 0) + (p.timeDeltas[i] ?? 0));
+  });
+  return selfUs;
 }
 
 /** The worker threads' profiles among those `--cpu-prof` wrote into `dir` (`.<n>.` with n > 0), in thread order. */

@@ -83,32 +83,51 @@ export async function watchNewPod(params: {
 
 /** The stages a pod object shows it has reached. */
 function stagesOf(pod: Pod): (keyof Observed)[] {
-  const stages: (keyof Observed)[] = [];
-  if (pod.spec?.nodeName) stages.push('scheduled');
-  const init = pod.status?.initContainerStatuses?.[0];
-  if (init?.state?.running || init?.state?.terminated) stages.push('init_running');
-  if (init?.state?.terminated) stages.push('init_done');
-  const server = pod.status?.containerStatuses?.find((c) => c.name === SERVER);
-  if (server?.state?.running) stages.push('server_running');
-  if (server?.ready) stages.push('server_ready');
+  const stages: (keyof Observed)[] = pod.spec?.nodeName ? ['scheduled'] : [];
+  stages.push(...initStages(pod.status?.initContainerStatuses?.[0]));
+  stages.push(...serverStages(serverStatus(pod)));
   if (pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')) stages.push('pod_ready');
   return stages;
 }
 
+function initStages(init: ContainerStatus | undefined): (keyof Observed)[] {
+  if (init?.state?.terminated) return ['init_running', 'init_done'];
+  return init?.state?.running ? ['init_running'] : [];
+}
+
+function serverStages(server: ContainerStatus | undefined): (keyof Observed)[] {
+  const stages: (keyof Observed)[] = server?.state?.running ? ['server_running'] : [];
+  if (server?.ready) stages.push('server_ready');
+  return stages;
+}
+
+function serverStatus(pod: Pod | null): ContainerStatus | undefined {
+  return pod?.status?.containerStatuses?.find((c) => c.name === SERVER);
+}
+
+const timeOf = (s: string | undefined): number | null => (s ? Date.parse(s) : null);
+
 /** What the pod's status recorded (kubelet's clock, whole seconds), in ms since the epoch. */
 export function recordedTimes(pod: Pod | null): Record<string, number | null> {
-  const at = (s: string | undefined): number | null => (s ? Date.parse(s) : null);
-  const cond = (type: string) => at(pod?.status?.conditions?.find((c) => c.type === type)?.lastTransitionTime);
-  const init = pod?.status?.initContainerStatuses?.[0]?.state?.terminated;
-  const server = pod?.status?.containerStatuses?.find((c) => c.name === SERVER)?.state?.running;
+  const init = initTerminated(pod);
+  const server = serverStatus(pod)?.state?.running;
   return {
-    created: at(pod?.metadata.creationTimestamp),
-    scheduled: cond('PodScheduled'),
-    init_started: at(init?.startedAt),
-    init_finished: at(init?.finishedAt),
-    server_started: at(server?.startedAt),
-    ready: cond('Ready'),
+    created: timeOf(pod?.metadata.creationTimestamp),
+    scheduled: conditionTime(pod, 'PodScheduled'),
+    init_started: timeOf(init?.startedAt),
+    init_finished: timeOf(init?.finishedAt),
+    server_started: timeOf(server?.startedAt),
+    ready: conditionTime(pod, 'Ready'),
   };
+}
+
+function initTerminated(pod: Pod | null): { startedAt?: string; finishedAt?: string } | undefined {
+  return pod?.status?.initContainerStatuses?.[0]?.state?.terminated;
+}
+
+/** When the pod's condition `type` last changed, ms since the epoch. */
+function conditionTime(pod: Pod | null, type: string): number | null {
+  return timeOf(pod?.status?.conditions?.find((c) => c.type === type)?.lastTransitionTime);
 }
 
 interface LogLine {
@@ -152,20 +171,24 @@ export async function loggedTimes(namespace: string, pod: string, hasInit: boole
   const fetchLog = hasInit ? await jsonLog(namespace, pod, 'model-downloader') : [];
   const serveLog = await jsonLog(namespace, pod, SERVER);
   const find = (lines: LogLine[], msg: string) => lines.find((l) => l.msg === msg);
-  const time = (l: LogLine | undefined) => (l?.time ? Date.parse(l.time) : null);
+  const time = (l: LogLine | undefined) => timeOf(l?.time);
   const fetched = find(fetchLog, 'model ready');
   const ready = find(serveLog, 'model ready');
-  const example = find(serveLog, 'input example ran on every thread')?.ms;
   return {
     fetch_ready: time(fetched),
-    fetch_ms: typeof fetched?.ms === 'number' ? fetched.ms : null,
+    fetch_ms: singleMs(fetched?.ms),
     fetch_source: fetched?.source ?? null,
     serve_listening: time(find(serveLog, 'listening; loading model')),
     serve_model_ready: time(ready),
-    serve_load_ms: typeof ready?.ms === 'number' ? ready.ms : null,
-    input_example_ms: Array.isArray(example) ? Math.max(...example) : typeof example === 'number' ? example : null,
+    serve_load_ms: singleMs(ready?.ms),
+    input_example_ms: longestMs(find(serveLog, 'input example ran on every thread')?.ms),
   };
 }
+
+const singleMs = (ms: LogLine['ms']): number | null => (typeof ms === 'number' ? ms : null);
+
+/** A log line's `ms`: the longest when it lists one per thread. */
+const longestMs = (ms: LogLine['ms']): number | null => (Array.isArray(ms) ? Math.max(...ms) : singleMs(ms));
 
 /** The phases of one cold start, ms; null where a mark is missing. */
 export interface Phases {

@@ -257,6 +257,18 @@ async function downloadBytes(agent: AgentProc): Promise<number | null> {
   }
 }
 
+/** The Hub API requests counted by endpoint, repo and status. */
+function apiCallCounts(requests: { endpoint: string; repo?: string | undefined; status: number }[]) {
+  const calls = new Map<string, { endpoint: string; repo: string; status: number; count: number }>();
+  for (const r of requests) {
+    const key = `${r.endpoint} ${r.repo ?? ''} ${r.status}`;
+    const c = calls.get(key) ?? { endpoint: r.endpoint, repo: r.repo ?? '', status: r.status, count: 0 };
+    c.count++;
+    calls.set(key, c);
+  }
+  return calls;
+}
+
 async function fleetOf(n: number, ctx: { work: string; hubUrl: string; admin: HubAdmin; core: Core }) {
   const { admin, core } = ctx;
   const ns = await createTestNamespace(`fleet-${n}`);
@@ -294,14 +306,7 @@ async function fleetOf(n: number, ctx: { work: string; hubUrl: string; admin: Hu
   await Promise.all(all.map((a) => a.proc.stop()));
   // 5. the request log: what the agents asked, from their start until they stopped
   const stats = await admin.stats(agentMark);
-  const apiRequests = (await admin.requests({ since: agentMark })).filter((r) => API.has(r.endpoint));
-  const calls = new Map<string, { endpoint: string; repo: string; status: number; count: number }>();
-  for (const r of apiRequests) {
-    const key = `${r.endpoint} ${r.repo ?? ''} ${r.status}`;
-    const c = calls.get(key) ?? { endpoint: r.endpoint, repo: r.repo ?? '', status: r.status, count: 0 };
-    c.count++;
-    calls.set(key, c);
-  }
+  const calls = apiCallCounts((await admin.requests({ since: agentMark })).filter((r) => API.has(r.endpoint)));
   await rm(dir, { recursive: true, force: true });
   const apiCalls = sumOf(stats, API, 'requests');
   const fileBytes = sumOf(stats, FILES, 'bytes');

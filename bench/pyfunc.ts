@@ -156,6 +156,16 @@ function rssOf(filter: (cmdline: string, environ: string, status: string) => boo
   return out.sort((a, b) => b - a);
 }
 
+/** All three servers answer `batch` rows alike, ours with a 200 (else the bench stops: it would compare apples and pears). */
+async function expectSameAnswers(
+  servers: readonly (readonly [string, string, unknown])[],
+  batch: number,
+): Promise<void> {
+  const [x, y, z] = await Promise.all(servers.map(([, url]) => post(url, bodyOf(batch))));
+  if (x!.status !== 200 || x!.text !== z!.text || y!.text !== z!.text)
+    throw new Error(`answers differ at batch ${batch}: ${x!.text} / ${y!.text} / ${z!.text}`);
+}
+
 async function main(): Promise<void> {
   const python = await venvPython();
   const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-pyfunc-'));
@@ -196,11 +206,7 @@ async function main(): Promise<void> {
       ['mlflow', theirs.url, mlflowProcesses],
     ] as const;
 
-    for (const batch of BATCHES) {
-      const [x, y, z] = await Promise.all(servers.map(([, url]) => post(url, bodyOf(batch))));
-      if (x!.status !== 200 || x!.text !== z!.text || y!.text !== z!.text)
-        throw new Error(`answers differ at batch ${batch}: ${x!.text} / ${y!.text} / ${z!.text}`);
-    }
+    for (const batch of BATCHES) await expectSameAnswers(servers, batch);
     for (const [, url, pids] of servers) await measure(url, bodyOf(1), 16, pids); // warm-up
     const samples = new Map<string, Sample[]>();
     // every (round, batch, connections, server), interleaved so the servers share the machine's conditions

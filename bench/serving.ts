@@ -307,6 +307,34 @@ async function startMlserverPeer(model: Model): Promise<{ peer: MlserverPeer | n
   }
 }
 
+/** modelctl with batching off, when the model asks for that comparison. */
+function unbatchedTargets(unbatched: ModelctlProcess | undefined, body: string): Target[] {
+  if (!unbatched) return [];
+  return [
+    {
+      server: 'modelctl-unbatched',
+      route: 'invocations',
+      url: `${unbatched.url}/invocations`,
+      body,
+      pid: unbatched.child.pid,
+    },
+  ];
+}
+
+/** MLServer's settings and ratios (empty when it did not start: its error instead), and batching on vs off. */
+function optionalPeerFigures(
+  rows: Row[],
+  peers: { mlserver: MlserverPeer | null; mlserverError: string | null; unbatched: ModelctlProcess | undefined },
+) {
+  const { mlserver, unbatched } = peers;
+  return {
+    mlserver: mlserver ? { version: mlserver.version, settings: mlserver.settings } : null,
+    mlserver_error: peers.mlserverError,
+    mlserver_ratios: mlserver ? mlserverRatiosOf(rows) : [],
+    batching: unbatched ? batchingOf(rows) : [],
+  };
+}
+
 async function benchModel(model: Model, runDir: string) {
   log(
     `serving/${model.name}: starting modelctl serve (${THREADS} threads), mlflow models serve (-w ${THREADS}) and MLServer (${THREADS} workers)`,
@@ -334,17 +362,7 @@ async function benchModel(model: Model, runDir: string) {
     const body = JSON.stringify({ inputs: model.rows });
     const targets: Target[] = [
       ...(await modelctlTargets(model, modelctl, grpcPort)),
-      ...(unbatched
-        ? [
-            {
-              server: 'modelctl-unbatched' as const,
-              route: 'invocations' as const,
-              url: `${unbatched.url}/invocations`,
-              body,
-              pid: unbatched.child.pid,
-            },
-          ]
-        : []),
+      ...unbatchedTargets(unbatched, body),
       { server: 'mlflow', route: 'invocations', url: `${mlflow.url}/invocations`, body },
       ...(mlserver ? [await mlserverTarget(model, mlserver)] : []),
     ];
@@ -362,10 +380,7 @@ async function benchModel(model: Model, runDir: string) {
       body_bytes: Buffer.byteLength(body),
       rows: rows,
       ratios: ratiosOf(rows),
-      mlserver: mlserver ? { version: mlserver.version, settings: mlserver.settings } : null,
-      mlserver_error: started.error,
-      mlserver_ratios: mlserver ? mlserverRatiosOf(rows) : [],
-      batching: unbatched ? batchingOf(rows) : [],
+      ...optionalPeerFigures(rows, { mlserver, mlserverError: started.error, unbatched }),
     };
   } finally {
     await modelctl?.stop();

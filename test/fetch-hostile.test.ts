@@ -107,9 +107,7 @@ function mlflowLike(params: {
       return json(res, 200, { artifact_uri: params.artifactUri ?? 'mlflow-artifacts:/evil' });
     }
     if (url.pathname === ARTIFACTS) {
-      const dir = url.searchParams.get('path') ?? '';
-      const files = params.list ? await params.list(dir) : dir === 'evil' ? (params.files ?? []) : [];
-      return json(res, 200, { files });
+      return json(res, 200, { files: await listed(params, url.searchParams.get('path') ?? '') });
     }
     if (url.pathname.startsWith(`${ARTIFACTS}/`)) {
       const name = decodeURIComponent(url.pathname.slice(ARTIFACTS.length + 1));
@@ -119,6 +117,15 @@ function mlflowLike(params: {
     }
     json(res, 404, { error_code: 'ENDPOINT_NOT_FOUND', message: 'no such endpoint' });
   };
+}
+
+/** The listing of `dir`: `list(dir)`, else `files` at the artifact root and nothing below it. */
+async function listed(
+  params: { list?: (dir: string) => ListedFile[] | Promise<ListedFile[]>; files?: ListedFile[] },
+  dir: string,
+): Promise<ListedFile[]> {
+  if (params.list) return params.list(dir);
+  return dir === 'evil' ? (params.files ?? []) : [];
 }
 
 const MODEL = 'models:/evil/1';

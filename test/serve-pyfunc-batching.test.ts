@@ -131,15 +131,17 @@ function same(a: Answer, b: Answer): boolean {
 function close(x: unknown, y: unknown): boolean {
   if (typeof x === 'number' && typeof y === 'number') return Math.abs(x - y) <= 1e-9 * Math.max(1, Math.abs(y));
   if (Array.isArray(x) && Array.isArray(y)) return x.length === y.length && x.every((v, i) => close(v, y[i]));
-  if (x && y && typeof x === 'object' && typeof y === 'object') {
-    const kx = Object.keys(x).sort();
-    const ky = Object.keys(y).sort();
-    return (
-      JSON.stringify(kx) === JSON.stringify(ky) &&
-      kx.every((k) => close((x as Record<string, unknown>)[k], (y as Record<string, unknown>)[k]))
-    );
-  }
+  if (isObject(x) && isObject(y)) return closeObjects(x, y);
   return x === y;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === 'object';
+
+/** The same keys, each value close. */
+function closeObjects(x: Record<string, unknown>, y: Record<string, unknown>): boolean {
+  const kx = Object.keys(x).sort();
+  const ky = Object.keys(y).sort();
+  return JSON.stringify(kx) === JSON.stringify(ky) && kx.every((k) => close(x[k], y[k]));
 }
 
 /** Count and sum of modelctl_serve_batch_size: how many batches ran, holding how many requests. */

@@ -45,6 +45,34 @@ interface KnativeService {
   };
 }
 
+/** What both func-deployed roles share: our image, the role, readiness, its account, cluster-local, one pod at most. */
+function expectRoleService(ksvc: KnativeService, name: 'warm' | 'cleanup'): void {
+  const { metadata, spec } = ksvc.spec.template;
+  const [container] = spec.containers;
+  expect(container?.image).toBe(IMAGE);
+  expect(container?.env).toContainEqual({ name: 'MODELCTL_ROLE', value: name });
+  expect(container?.readinessProbe?.httpGet?.path).toBe('/health/readiness');
+  expect(spec.serviceAccountName).toBe(`modelctl-${name}`);
+  expect(ksvc.metadata.labels?.['networking.knative.dev/visibility']).toBe('cluster-local');
+  expect(metadata.annotations?.['autoscaling.knative.dev/max-scale']).toBe('1');
+}
+
+/** warm: HF_TOKEN from the modelctl-hf-token Secret. */
+function expectHfTokenFromSecret(ksvc: KnativeService): void {
+  expect(ksvc.spec.template.spec.containers[0]?.env).toContainEqual({
+    name: 'HF_TOKEN',
+    valueFrom: { secretKeyRef: { name: 'modelctl-hf-token', key: 'HF_TOKEN' } },
+  });
+}
+
+/** cleanup: the model cache's PVC mounted at /model-cache. */
+function expectCacheMounted(ksvc: KnativeService): void {
+  const { spec } = ksvc.spec.template;
+  const volume = spec.volumes?.find((v) => v.persistentVolumeClaim?.claimName === 'modelctl-model-cache');
+  expect(volume).toBeDefined();
+  expect(spec.containers[0]?.volumeMounts).toContainEqual({ name: volume?.name, mountPath: '/model-cache' });
+}
+
 /** The copy of functions/NAME/func.yaml this test deploys: the same descriptor, its namespaces set to NS. */
 async function copyDescriptor(work: string, name: 'warm' | 'cleanup'): Promise<string> {
   const f = parse(await readFile(path.join(REPO_ROOT, 'functions', name, 'func.yaml'), 'utf8')) as {
@@ -216,24 +244,9 @@ describe('func deploy --build=false of warm and cleanup', () => {
       await waitReady('ksvc', NS, `modelctl-${name}`);
 
       const ksvc = await getJson<KnativeService>('ksvc', `modelctl-${name}`, '-n', NS);
-      const { metadata, spec } = ksvc.spec.template;
-      const [container] = spec.containers;
-      expect(container?.image).toBe(IMAGE);
-      expect(container?.env).toContainEqual({ name: 'MODELCTL_ROLE', value: name });
-      expect(container?.readinessProbe?.httpGet?.path).toBe('/health/readiness');
-      expect(spec.serviceAccountName).toBe(`modelctl-${name}`);
-      expect(ksvc.metadata.labels?.['networking.knative.dev/visibility']).toBe('cluster-local');
-      expect(metadata.annotations?.['autoscaling.knative.dev/max-scale']).toBe('1');
-      if (name === 'warm') {
-        expect(container?.env).toContainEqual({
-          name: 'HF_TOKEN',
-          valueFrom: { secretKeyRef: { name: 'modelctl-hf-token', key: 'HF_TOKEN' } },
-        });
-      } else {
-        const volume = spec.volumes?.find((v) => v.persistentVolumeClaim?.claimName === 'modelctl-model-cache');
-        expect(volume).toBeDefined();
-        expect(container?.volumeMounts).toContainEqual({ name: volume?.name, mountPath: '/model-cache' });
-      }
+      expectRoleService(ksvc, name);
+      if (name === 'warm') expectHfTokenFromSecret(ksvc);
+      else expectCacheMounted(ksvc);
     },
     600_000,
   );

@@ -129,11 +129,14 @@ export class FaultSet {
   }
 }
 
+/** Every field the rule sets equals the request's (the method in upper case). */
 function matches(match: ParsedFaultRule['match'], target: FaultTarget): boolean {
-  if (match.endpoint !== undefined && match.endpoint !== target.endpoint) return false;
-  if (match.method !== undefined && match.method.toUpperCase() !== target.method) return false;
-  if (match.repo !== undefined && match.repo !== target.repo) return false;
-  if (match.path !== undefined && match.path !== target.path) return false;
-  if (match.range !== undefined && match.range !== target.range) return false;
-  return true;
+  const fields: [unknown, unknown][] = [
+    [match.endpoint, target.endpoint],
+    [match.method?.toUpperCase(), target.method],
+    [match.repo, target.repo],
+    [match.path, target.path],
+    [match.range, target.range],
+  ];
+  return fields.every(([wanted, actual]) => wanted === undefined || wanted === actual);
 }

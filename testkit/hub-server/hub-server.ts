@@ -75,29 +75,16 @@ export interface HubServer {
 /** Starts the local Hub (two listeners: Hub + CDN) in this process. */
 export async function startHubServer(options: HubServerOptions): Promise<HubServer> {
   const host = options.host ?? '127.0.0.1';
-  const initial: HubConfig = {
-    treePageSize: options.treePageSize ?? 1000,
-    cdnUrlTtlSeconds: options.cdnUrlTtlSeconds ?? 3600,
-    rateLimits: options.rateLimits ?? { api: 100_000, resolvers: 100_000, windowSeconds: 300 },
-  };
+  const initial = initialConfig(options);
+  const now = options.now ?? Date.now;
   const state: ServerState = {
     config: structuredClone(initial),
     faults: new FaultSet(),
     log: new RequestLog(),
-    limiter: new RateLimiter(options.now ?? Date.now),
+    limiter: new RateLimiter(now),
   };
-  const repos = new RepoCache(options.reposDir);
-  const now = options.now ?? Date.now;
   let cdnOrigin = '';
-  const deps: ApiDeps & ResolveDeps = {
-    repos,
-    tokens: options.tokens ?? {},
-    treePageSize: () => state.config.treePageSize,
-    cdnOrigin: () => cdnOrigin,
-    signingSecret: options.signingSecret ?? randomBytes(16).toString('hex'),
-    cdnUrlTtlSeconds: () => state.config.cdnUrlTtlSeconds,
-    now,
-  };
+  const deps = handlerDeps(options, state, () => cdnOrigin);
   const hub = createServer((req, res) => void serveHub(req, res, { deps, state }).catch((e) => fail(res, e)));
   const cdn = createServer((req, res) => void serveCdn(req, res, { deps, state }).catch((e) => fail(res, e)));
   const url = `http://${host}:${await listen(hub, host, options.port ?? 0)}`;
@@ -124,6 +111,28 @@ export async function startHubServer(options: HubServerOptions): Promise<HubServ
   };
   state.server = server;
   return server;
+}
+
+/** The config given at start, defaults filled. */
+function initialConfig(options: HubServerOptions): HubConfig {
+  return {
+    treePageSize: options.treePageSize ?? 1000,
+    cdnUrlTtlSeconds: options.cdnUrlTtlSeconds ?? 3600,
+    rateLimits: options.rateLimits ?? { api: 100_000, resolvers: 100_000, windowSeconds: 300 },
+  };
+}
+
+/** What the Hub and CDN handlers read: the repos, tokens, and the live config. */
+function handlerDeps(options: HubServerOptions, state: ServerState, cdnOrigin: () => string): ApiDeps & ResolveDeps {
+  return {
+    repos: new RepoCache(options.reposDir),
+    tokens: options.tokens ?? {},
+    treePageSize: () => state.config.treePageSize,
+    cdnOrigin,
+    signingSecret: options.signingSecret ?? randomBytes(16).toString('hex'),
+    cdnUrlTtlSeconds: () => state.config.cdnUrlTtlSeconds,
+    now: options.now ?? Date.now,
+  };
 }
 
 interface ServerState {
@@ -171,31 +180,35 @@ function decodeSegment(s: string): string {
 /** Maps a raw path to a Hub route (no dot-segment normalisation). */
 function parseHubPath(rawPath: string): Route {
   const seg = rawPath.split('/').slice(1);
-  if (seg[0] === 'api' && seg[1] === 'models' && seg.length >= 4) {
-    const repo = `${decodeSegment(seg[2]!)}/${decodeSegment(seg[3]!)}`;
-    const [kind, rev, ...rest] = seg.slice(4);
-    if (kind === undefined) return { endpoint: 'model-info', repo, rev: 'main' };
-    if (kind === 'revision' && rev) return { endpoint: 'revision', repo, rev: decodeSegment(rev) };
-    if (kind === 'tree' && rev)
-      return { endpoint: 'tree', repo, rev: decodeSegment(rev), path: decodeSegment(rest.join('/')) };
-    if (kind === 'paths-info' && rev) return { endpoint: 'paths-info', repo, rev: decodeSegment(rev) };
-    if (kind === 'refs' && !rev) return { endpoint: 'refs', repo };
-    return { endpoint: 'other', repo };
-  }
+  if (seg[0] === 'api' && seg[1] === 'models' && seg.length >= 4) return parseModelsApiPath(seg);
   if (seg[0] === 'api' && seg[1] === 'resolve-cache' && seg[2] === 'models' && seg.length >= 7) {
-    const repo = `${decodeSegment(seg[3]!)}/${decodeSegment(seg[4]!)}`;
-    return {
-      endpoint: 'resolve-cache',
-      repo,
-      rev: decodeSegment(seg[5]!),
-      path: seg.slice(6).map(decodeSegment).join('/'),
-    };
+    return { endpoint: 'resolve-cache', ...repoRevPath(seg.slice(3)) };
   }
-  if (seg.length >= 5 && seg[2] === 'resolve') {
-    const repo = `${decodeSegment(seg[0]!)}/${decodeSegment(seg[1]!)}`;
-    return { endpoint: 'resolve', repo, rev: decodeSegment(seg[3]!), path: seg.slice(4).map(decodeSegment).join('/') };
-  }
+  if (seg.length >= 5 && seg[2] === 'resolve')
+    return { endpoint: 'resolve', ...repoRevPath([seg[0]!, seg[1]!, ...seg.slice(3)]) };
   return { endpoint: 'other' };
+}
+
+/** `api/models/{org}/{name}[/{kind}/{rev}/...]`. */
+function parseModelsApiPath(seg: string[]): Route {
+  const repo = `${decodeSegment(seg[2]!)}/${decodeSegment(seg[3]!)}`;
+  const [kind, rev, ...rest] = seg.slice(4);
+  if (kind === undefined) return { endpoint: 'model-info', repo, rev: 'main' };
+  if (kind === 'refs') return { endpoint: rev ? 'other' : 'refs', repo };
+  if (!rev) return { endpoint: 'other', repo };
+  if (kind === 'revision') return { endpoint: 'revision', repo, rev: decodeSegment(rev) };
+  if (kind === 'tree') return { endpoint: 'tree', repo, rev: decodeSegment(rev), path: decodeSegment(rest.join('/')) };
+  if (kind === 'paths-info') return { endpoint: 'paths-info', repo, rev: decodeSegment(rev) };
+  return { endpoint: 'other', repo };
+}
+
+/** `{org}/{name}/{rev}/{path...}`, each segment decoded. */
+function repoRevPath(seg: string[]): { repo: string; rev: string; path: string } {
+  return {
+    repo: `${decodeSegment(seg[0]!)}/${decodeSegment(seg[1]!)}`,
+    rev: decodeSegment(seg[2]!),
+    path: seg.slice(3).map(decodeSegment).join('/'),
+  };
 }
 
 function newContext(req: IncomingMessage, res: ServerResponse, endpoint: HubEndpoint): RequestContext {
@@ -238,28 +251,29 @@ async function serveHub(
   await dispatch(ctx, route, app.deps);
 }
 
+type RouteHandler = (ctx: RequestContext, deps: ApiDeps & ResolveDeps, route: Route & { rev: string }) => Promise<void>;
+
+/** The handler of each Hub endpoint; the others are 404. */
+const ROUTE_HANDLERS: Partial<Record<HubEndpoint, RouteHandler>> = {
+  'model-info': (ctx, deps, { rev }) => handleModelInfo(ctx, deps, rev),
+  revision: (ctx, deps, { rev }) => handleModelInfo(ctx, deps, rev),
+  tree: (ctx, deps, { rev, path }) => handleTree(ctx, deps, rev, path ?? ''),
+  'paths-info': async (ctx, deps, { rev }) => handlePathsInfo(ctx, deps, rev, await readBody(ctx.req)),
+  resolve: (ctx, deps, { rev }) => handleResolve(ctx, deps, { rev, pinned: false }),
+  'resolve-cache': (ctx, deps, { rev }) => handleResolve(ctx, deps, { rev, pinned: true }),
+  refs: (ctx, deps) => handleRefs(ctx, deps),
+};
+
 async function dispatch(ctx: RequestContext, route: Route, deps: ApiDeps & ResolveDeps): Promise<void> {
-  const rev = route.rev ?? 'main';
   const allowed = route.endpoint === 'paths-info' ? ['POST'] : ['GET', 'HEAD'];
   if (route.endpoint !== 'other' && !allowed.includes(ctx.method)) {
     return sendHubError(ctx, { status: 405, message: `Method ${ctx.method} not allowed` });
   }
-  switch (route.endpoint) {
-    case 'model-info':
-    case 'revision':
-      return handleModelInfo(ctx, deps, rev);
-    case 'tree':
-      return handleTree(ctx, deps, rev, route.path ?? '');
-    case 'paths-info':
-      return handlePathsInfo(ctx, deps, rev, await readBody(ctx.req));
-    case 'resolve':
-    case 'resolve-cache':
-      return handleResolve(ctx, deps, { rev, pinned: route.endpoint === 'resolve-cache' });
-    case 'refs':
-      return handleRefs(ctx, deps);
-    default:
-      return sendHubError(ctx, { status: 404, message: 'Sorry, we can\u2019t find the page you are looking for.' });
+  const handler = ROUTE_HANDLERS[route.endpoint];
+  if (!handler) {
+    return sendHubError(ctx, { status: 404, message: 'Sorry, we can\u2019t find the page you are looking for.' });
   }
+  return handler(ctx, deps, { ...route, rev: route.rev ?? 'main' });
 }
 
 async function readBody(req: IncomingMessage): Promise<string> {
@@ -277,6 +291,15 @@ async function readBody(req: IncomingMessage): Promise<string> {
 async function applyEarlyFault(ctx: RequestContext, fault: FaultAction | null): Promise<boolean> {
   if (fault?.kind === 'delay') await sleep(fault.ms);
   if (fault?.kind !== 'status') return false;
+  const message = fault.errorMessage ?? defaultStatusMessage(fault.status);
+  await sendHubError(ctx, { status: fault.status, code: fault.errorCode, message, headers: faultHeaders(ctx, fault) });
+  return true;
+}
+
+type StatusFault = Extract<FaultAction, { kind: 'status' }>;
+
+/** `Retry-After` when the fault sets one; a 429 also says which rate limit it hit. */
+function faultHeaders(ctx: RequestContext, fault: StatusFault): Record<string, string> {
   const headers: Record<string, string> = {};
   if (fault.retryAfter !== undefined) headers['Retry-After'] = String(fault.retryAfter);
   if (fault.status === 429) {
@@ -284,11 +307,12 @@ async function applyEarlyFault(ctx: RequestContext, fault: FaultAction | null): 
     headers.RateLimit = `"${resource}";r=0;t=${fault.retryAfter ?? 1}`;
     headers['RateLimit-Policy'] = `"fixed window";"${resource}";q=500;w=300`;
   }
-  const message =
-    fault.errorMessage ??
-    (fault.status === 429 ? 'Too Many Requests' : fault.status >= 500 ? 'Internal Error' : 'Error');
-  await sendHubError(ctx, { status: fault.status, code: fault.errorCode, message, headers });
-  return true;
+  return headers;
+}
+
+function defaultStatusMessage(status: number): string {
+  if (status === 429) return 'Too Many Requests';
+  return status >= 500 ? 'Internal Error' : 'Error';
 }
 
 function resourceOf(endpoint: HubEndpoint): 'api' | 'resolvers' {
@@ -372,23 +396,30 @@ const ConfigPatch = HubConfig.partial().extend({ rateLimits: RateLimits.partial(
  */
 async function serveAdmin(ctx: RequestContext, state: ServerState): Promise<void> {
   const action = `${ctx.method} ${ctx.rawPath.replace(/^\/_admin\/?/, '')}`;
-  const since = Number(ctx.query.get('since') ?? 0);
-  if (action === 'GET health') return sendJson(ctx, 200, { ok: true });
-  if (action === 'GET stats') return sendJson(ctx, 200, state.log.stats(since));
-  if (action === 'GET requests') {
-    const endpoint = HubEndpoint.optional().parse(ctx.query.get('endpoint') ?? undefined);
-    return sendJson(ctx, 200, state.log.list({ since, endpoint }));
-  }
-  if (action === 'GET faults') return sendJson(ctx, 200, state.faults.list());
-  if (action === 'POST faults') return adminAddFault(ctx, state);
-  if (action === 'DELETE faults') return (state.faults.clear(), sendJson(ctx, 200, { ok: true }));
+  const handler = ADMIN_ROUTES[action];
+  if (handler) return handler(ctx, state);
   const del = /^DELETE faults\/(\d+)$/.exec(action);
   if (del) return sendJson(ctx, 200, { removed: state.faults.remove(Number(del[1])) });
-  if (action === 'GET config') return sendJson(ctx, 200, state.config);
-  if (action === 'PATCH config') return adminPatchConfig(ctx, state);
-  if (action === 'POST reset') return (state.server?.reset(), sendJson(ctx, 200, { ok: true }));
   return sendJson(ctx, 404, { error: `no admin route ${action}` });
 }
+
+const sinceOf = (ctx: RequestContext): number => Number(ctx.query.get('since') ?? 0);
+
+/** The admin API's fixed routes, by `METHOD path`. */
+const ADMIN_ROUTES: Record<string, (ctx: RequestContext, state: ServerState) => Promise<void>> = {
+  'GET health': (ctx) => sendJson(ctx, 200, { ok: true }),
+  'GET stats': (ctx, state) => sendJson(ctx, 200, state.log.stats(sinceOf(ctx))),
+  'GET requests': (ctx, state) => {
+    const endpoint = HubEndpoint.optional().parse(ctx.query.get('endpoint') ?? undefined);
+    return sendJson(ctx, 200, state.log.list({ since: sinceOf(ctx), endpoint }));
+  },
+  'GET faults': (ctx, state) => sendJson(ctx, 200, state.faults.list()),
+  'POST faults': adminAddFault,
+  'DELETE faults': (ctx, state) => (state.faults.clear(), sendJson(ctx, 200, { ok: true })),
+  'GET config': (ctx, state) => sendJson(ctx, 200, state.config),
+  'PATCH config': adminPatchConfig,
+  'POST reset': (ctx, state) => (state.server?.reset(), sendJson(ctx, 200, { ok: true })),
+};
 
 async function adminAddFault(ctx: RequestContext, state: ServerState): Promise<void> {
   try {

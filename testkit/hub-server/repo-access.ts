@@ -59,27 +59,35 @@ export async function openRepo(
     await sendHubError(ctx, { status: 401, message: 'Invalid credentials in Authorization header' });
     return null;
   }
-  const repo = ctx.repo!;
-  const state = ctx.fault?.kind === 'missing' ? null : deps.repos.get(repo);
   const granted = caller.kind === 'user' && caller.grant.gatedAccess;
-  if (!state || (state.private && !granted)) {
-    await sendHubError(ctx, {
-      status: caller.kind === 'anonymous' ? 401 : 404,
-      code: 'RepoNotFound',
-      message: 'Repository not found',
-    });
-    return null;
-  }
+  const state = await visibleRepo(ctx, deps, { anonymous: caller.kind === 'anonymous', granted });
+  if (!state) return null;
   if (state.renamedTo) {
-    redirectRenamed(ctx, repo, state.renamedTo);
+    redirectRenamed(ctx, ctx.repo!, state.renamedTo);
     return null;
   }
   const gated = state.gated !== false || ctx.fault?.kind === 'gated';
   if (opts.content && gated && !granted) {
-    await sendGated(ctx, repo, caller.kind === 'anonymous');
+    await sendGated(ctx, ctx.repo!, caller.kind === 'anonymous');
     return null;
   }
   return state;
+}
+
+/** The repo, unless it is unknown or private and not granted: then `RepoNotFound` is sent and null returned. */
+async function visibleRepo(
+  ctx: RequestContext,
+  deps: AccessDeps,
+  caller: { anonymous: boolean; granted: boolean },
+): Promise<RepoState | null> {
+  const state = ctx.fault?.kind === 'missing' ? null : deps.repos.get(ctx.repo!);
+  if (state && !(state.private && !caller.granted)) return state;
+  await sendHubError(ctx, {
+    status: caller.anonymous ? 401 : 404,
+    code: 'RepoNotFound',
+    message: 'Repository not found',
+  });
+  return null;
 }
 
 async function sendGated(ctx: RequestContext, repo: string, anonymous: boolean): Promise<void> {

@@ -40,29 +40,37 @@ export async function handleResolve(
   if (!state) return;
   const resolved = await openRevision(ctx, state, params.rev, { commitOnly: params.pinned });
   if (!resolved) return;
-  const file = resolved.commit.files[ctx.path ?? ''];
-  if (!file) {
-    await sendHubError(ctx, {
-      status: 404,
-      code: 'EntryNotFound',
-      message: 'Entry not found',
-      headers: { 'X-Repo-Commit': resolved.sha },
-    });
-    return;
-  }
+  const p = ctx.path ?? '';
+  const file = resolved.commit.files[p];
+  if (!file) return sendEntryNotFound(ctx, resolved.sha);
   const common = {
     ...baseHeaders(ctx),
     'X-Repo-Commit': resolved.sha,
     'Accept-Ranges': 'bytes',
-    'Content-Disposition': contentDisposition(ctx.path ?? ''),
+    'Content-Disposition': contentDisposition(p),
   };
   if (file.lfs) return redirectToCdn(ctx, deps, { state, file, common });
-  const direct = params.pinned || state.private || state.gated !== false || ctx.fault?.kind === 'gated' || !file.size;
-  if (!direct) return redirectToResolveCache(ctx, { state, sha: resolved.sha, rev: params.rev, file, common });
+  if (!servedDirectly(ctx, state, file, params.pinned)) {
+    return redirectToResolveCache(ctx, { state, sha: resolved.sha, rev: params.rev, file, common });
+  }
   await sendContent(ctx, {
     file: objectPath(deps.repos.root, state.id, file.contentOid),
     size: file.size,
-    headers: { ...common, ETag: `"${file.oid}"`, 'Content-Type': contentType(ctx.path ?? '') },
+    headers: { ...common, ETag: `"${file.oid}"`, 'Content-Type': contentType(p) },
+  });
+}
+
+/** Commit-pinned requests, private and gated repos and empty files get the content, not a redirect. */
+function servedDirectly(ctx: RequestContext, state: RepoState, file: StoredFile, pinned: boolean): boolean {
+  return pinned || state.private || state.gated !== false || ctx.fault?.kind === 'gated' || !file.size;
+}
+
+function sendEntryNotFound(ctx: RequestContext, sha: string): Promise<void> {
+  return sendHubError(ctx, {
+    status: 404,
+    code: 'EntryNotFound',
+    message: 'Entry not found',
+    headers: { 'X-Repo-Commit': sha },
   });
 }
 

@@ -87,22 +87,44 @@ export async function sendHubError(
  * after N bytes. Counts bytes and notices clients that go away.
  */
 export async function writeBody(ctx: RequestContext, chunks: AsyncIterable<Buffer> | Iterable<Buffer>): Promise<void> {
-  const { res } = ctx;
-  const fault = ctx.fault;
-  const dropAfter = fault?.kind === 'drop' ? fault.afterBytes : Infinity;
-  const rate = fault?.kind === 'throttle' ? fault.bytesPerSecond : 0;
+  const plan = bodyPlan(ctx.fault);
   for await (const whole of chunks) {
-    for (const chunk of rate ? slices(whole, Math.max(1, Math.floor(rate / 20))) : [whole]) {
-      if (res.destroyed) return markAborted(ctx);
-      const room = dropAfter - ctx.bytes;
-      const part = corrupt(ctx, room < chunk.length ? chunk.subarray(0, room) : chunk);
-      if (part.length) await writeChunk(ctx, part);
-      if (ctx.bytes >= dropAfter) return dropConnection(ctx);
-      if (rate) await sleep((part.length / rate) * 1000);
+    for (const chunk of plan.rate ? slices(whole, Math.max(1, Math.floor(plan.rate / 20))) : [whole]) {
+      if (await writePiece(ctx, chunk, plan)) return;
     }
   }
-  if (fault?.kind === 'drop' && ctx.bytes >= dropAfter) return dropConnection(ctx);
-  res.end();
+  if (ctx.fault?.kind === 'drop' && ctx.bytes >= plan.dropAfter) return dropConnection(ctx);
+  ctx.res.end();
+}
+
+/** What the request's fault does to its body: cut after `dropAfter` bytes, paced at `rate` bytes/s (0: not). */
+interface BodyPlan {
+  dropAfter: number;
+  rate: number;
+}
+
+function bodyPlan(fault: FaultAction | null): BodyPlan {
+  return {
+    dropAfter: fault?.kind === 'drop' ? fault.afterBytes : Infinity,
+    rate: fault?.kind === 'throttle' ? fault.bytesPerSecond : 0,
+  };
+}
+
+/** Writes one piece of the body; true when the body ends there (the client went away, or the drop fault cut it). */
+async function writePiece(ctx: RequestContext, chunk: Buffer, plan: BodyPlan): Promise<boolean> {
+  if (ctx.res.destroyed) {
+    markAborted(ctx);
+    return true;
+  }
+  const room = plan.dropAfter - ctx.bytes;
+  const part = corrupt(ctx, room < chunk.length ? chunk.subarray(0, room) : chunk);
+  if (part.length) await writeChunk(ctx, part);
+  if (ctx.bytes >= plan.dropAfter) {
+    await dropConnection(ctx);
+    return true;
+  }
+  if (plan.rate) await sleep((part.length / plan.rate) * 1000);
+  return false;
 }
 
 /** Applies a `corrupt` fault to the chunk about to be sent at offset `ctx.bytes`. */

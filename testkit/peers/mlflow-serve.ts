@@ -48,11 +48,13 @@ export async function startMlflowModelsServe(params: {
   const port = params.port ?? (await freePort());
   const name = `mlflow-serve-${port}`;
   const logFile = params.run ? params.run.logFile(name) : path.join(runDir, `${name}.log`);
-  const args = ['models', 'serve', '-m', params.modelPath, '--env-manager', 'local'];
-  args.push('--host', '127.0.0.1', '-p', String(port), '-w', String(params.workers ?? 1));
-  if (params.timeoutSeconds !== undefined) args.push('-t', String(params.timeoutSeconds));
   const started = Date.now();
-  const child = spawnServe(path.join(path.dirname(python), 'mlflow'), args, venvEnv(python), logFile);
+  const child = spawnServe(
+    path.join(path.dirname(python), 'mlflow'),
+    serveArgs(params, port),
+    venvEnv(python),
+    logFile,
+  );
   const url = `http://127.0.0.1:${port}`;
   const stop = () => stopGroup(child);
   const onExit = () => killGroup(child, 'SIGKILL');
@@ -75,6 +77,14 @@ export async function startMlflowModelsServe(params: {
       await stop();
     },
   };
+}
+
+/** `mlflow models serve` on 127.0.0.1:`port` from the local env, with the workers and timeout asked for. */
+function serveArgs(params: { modelPath: string; workers?: number; timeoutSeconds?: number }, port: number): string[] {
+  const args = ['models', 'serve', '-m', params.modelPath, '--env-manager', 'local'];
+  args.push('--host', '127.0.0.1', '-p', String(port), '-w', String(params.workers ?? 1));
+  if (params.timeoutSeconds !== undefined) args.push('-t', String(params.timeoutSeconds));
+  return args;
 }
 
 function spawnServe(command: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): ChildProcess {
