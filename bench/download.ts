@@ -1,13 +1,14 @@
 // Bench: download throughput of the agent's downloader vs Python huggingface_hub `snapshot_download`, vs
 // hf_transfer (the Rust downloader, driven as huggingface_hub < 1.0 did: bench/hf-transfer-download.py), vs
-// parallel curl piped through sha256sum to disk (download + hash + write: the agent's work without the cache
-// layout), and vs parallel curl alone (no hashing), all from the same local Hub server into the same disk, plus
-// the agent's peak RSS while it downloads a big repo (10 GiB by default). The agent runs with the DaemonSet's runtime
-// settings (NODE_OPTIONS, MALLOC_* of knative/agent/daemonset.yaml; recorded as settings.agent_env).
+// parallel curl piped through a SHA-256 to disk (download + hash + write: the agent's work without the cache
+// layout; the hash is OpenSSL's, SHA-NI, see runCurlSha256), and vs parallel curl alone (no hashing), all from the
+// same local Hub server into the same disk, plus the agent's peak RSS while it downloads a big repo (10 GiB by
+// default). The agent runs with the DaemonSet's runtime settings (NODE_OPTIONS, MALLOC_* of
+// knative/agent/daemonset.yaml; recorded as settings.agent_env).
 // Writes bench/results/download.json.
 // usage: node --import ./testkit/hub-server/register-ts.ts bench/download.ts   (needs `make build`)
 //   env: BENCH_QUICK=1 (1 GiB throughput repo, 2 GiB RSS repo), BENCH_DOWNLOAD_FILES=8, BENCH_DOWNLOAD_FILE_MIB=256,
-//        BENCH_DOWNLOAD_SMALL_FILES=200 (git files of 0.5–64 KiB besides the shards; curl fetches them too),
+//        BENCH_DOWNLOAD_SMALL_FILES=200 (git files of 0.5–64 KiB besides the shards; curl fetches them too; 0: none),
 //        BENCH_DOWNLOAD_RSS_GIB=10 (0: no RSS run), BENCH_DOWNLOAD_RUNS=3
 import { execFile, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -39,14 +40,39 @@ const MIB = 1024 * 1024;
 const FILES = envNumber('BENCH_DOWNLOAD_FILES', QUICK ? 4 : 8);
 const FILE_MIB = envNumber('BENCH_DOWNLOAD_FILE_MIB', QUICK ? 256 : 256);
 /** small git files besides the shards (tokenizer- and config-sized, 0.5–64 KiB) */
-const SMALL_FILES = envNumber('BENCH_DOWNLOAD_SMALL_FILES', 200);
-const RSS_GIB = envNumber('BENCH_DOWNLOAD_RSS_GIB', QUICK ? 2 : 10);
+const SMALL_FILES = envCount('BENCH_DOWNLOAD_SMALL_FILES', 200);
+const RSS_GIB = envCount('BENCH_DOWNLOAD_RSS_GIB', QUICK ? 2 : 10);
 const execFileP = promisify(execFile);
 const HF_TRANSFER_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'hf-transfer-download.py');
 const RUNS = envNumber('BENCH_DOWNLOAD_RUNS', QUICK ? 1 : 3);
 const CONCURRENCY = 8;
 /** the agent runs with the DaemonSet's runtime settings (NODE_OPTIONS, MALLOC_*): throughput and RSS as shipped */
 const AGENT_ENV = shippedAgentEnv();
+
+/** A count from the environment where 0 means none (envNumber reads 0 as unset). */
+function envCount(name: string, fallback: number): number {
+  const v = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isInteger(v) && v >= 0 ? v : fallback;
+}
+
+/** user + system CPU seconds of a live process so far (/proc/<pid>/stat utime + stime), null once it is gone */
+function cpuSeconds(pid: number): number | null {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    // utime and stime are fields 14 and 15 of stat(5), in clock ticks (100 per second on Linux)
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return null;
+  }
+}
+
+/** The children's CPU seconds (user + system) from the second line of the shell's `times`. */
+function childrenCpuSeconds(timesOutput: string): number {
+  const line = timesOutput.trim().split('\n').at(-1) ?? '';
+  const m = /(\d+)m([\d.]+)s\s+(\d+)m([\d.]+)s/.exec(line);
+  if (!m) throw new Error(`cannot read the CPU time in ${JSON.stringify(line)}`);
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
+}
 
 function peakRssMb(pid: number): number | null {
   try {
@@ -63,7 +89,7 @@ function runAgent(params: {
   configFile: string;
   cacheDir: string;
   stateDir: string;
-}): Promise<{ code: number | string; seconds: number; peakRssMb: number; output: string }> {
+}): Promise<{ code: number | string; seconds: number; cpuSeconds: number; peakRssMb: number; output: string }> {
   return new Promise((resolve) => {
     const args = [
       'agent',
@@ -88,13 +114,19 @@ function runAgent(params: {
     });
     let output = '';
     let peak = 0;
+    let cpu = 0;
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
     // bin/modelctl execs node: the pid is the agent's own
-    const poll = setInterval(() => (peak = Math.max(peak, peakRssMb(child.pid!) ?? 0)), 50);
+    // CPU time: the last reading, at most 50 ms before the process exits
+    const poll = setInterval(() => {
+      peak = Math.max(peak, peakRssMb(child.pid!) ?? 0);
+      cpu = cpuSeconds(child.pid!) ?? cpu;
+    }, 50);
     child.once('exit', (code, signal) => {
       clearInterval(poll);
-      resolve({ code: code ?? signal ?? -1, seconds: (performance.now() - started) / 1000, peakRssMb: peak, output });
+      const seconds = (performance.now() - started) / 1000;
+      resolve({ code: code ?? signal ?? -1, seconds, cpuSeconds: cpu, peakRssMb: peak, output });
     });
   });
 }
@@ -127,8 +159,11 @@ async function runCurl(params: {
 }
 
 /**
- * The limit with the agent's work: every file through `curl | tee <file> | sha256sum`, CONCURRENCY pipelines at
- * a time (xargs -P): downloaded, written and hashed, no cache layout. Each LFS file's sha256 is checked after.
+ * The limit with the agent's work: every file through `curl | tee <file> | openssl dgst -sha256`, CONCURRENCY
+ * pipelines at a time (xargs -P): downloaded, written and hashed, no cache layout. Each LFS file's sha256 is
+ * checked after. The hash is OpenSSL's (SHA-NI, ~1.3 GB/s per core here, the speed the issue's limit assumes), not
+ * coreutils' `sha256sum`: Debian's is not built with OpenSSL and hashes in portable C at 3.8 s of CPU per GiB on
+ * this machine (openssl: 0.77 s), which would make the limit a quarter as fast as it is.
  */
 async function runCurlSha256(params: {
   hubUrl: string;
@@ -136,7 +171,7 @@ async function runCurlSha256(params: {
   commit: string;
   files: Record<string, { sha256: string; lfs: boolean }>;
   dir: string;
-}): Promise<number> {
+}): Promise<{ seconds: number; cpuSeconds: number }> {
   await mkdir(params.dir, { recursive: true });
   const names = Object.keys(params.files);
   const list = path.join(params.dir, 'list');
@@ -144,9 +179,9 @@ async function runCurlSha256(params: {
     list,
     names.map((f, i) => `${params.hubUrl}/${params.repo}/resolve/${params.commit}/${f} f${i}\n`).join(''),
   );
-  const pipeline = 'set -o pipefail; curl -sSfL "$0" | tee "$1" | sha256sum > "$1.sha256"';
+  const pipeline = 'set -o pipefail; curl -sSfL "$0" | tee "$1" | openssl dgst -sha256 -r > "$1.sha256"';
   const started = performance.now();
-  await execFileP('sh', ['-c', `xargs -P ${CONCURRENCY} -n 2 bash -c '${pipeline}' < list`], {
+  const { stdout } = await execFileP('sh', ['-c', `xargs -P ${CONCURRENCY} -n 2 bash -c '${pipeline}' < list; times`], {
     cwd: params.dir,
     maxBuffer: 1 << 20,
   });
@@ -154,9 +189,26 @@ async function runCurlSha256(params: {
   for (const [i, name] of names.entries()) {
     const file = params.files[name]!;
     const digest = readFileSync(path.join(params.dir, `f${i}.sha256`), 'utf8').split(' ')[0];
-    if (file.lfs && digest !== file.sha256) throw new Error(`curl | sha256sum: ${name} hashes to ${digest}`);
+    if (file.lfs && digest !== file.sha256) throw new Error(`curl | openssl sha256: ${name} hashes to ${digest}`);
   }
-  return seconds;
+  return { seconds, cpuSeconds: childrenCpuSeconds(stdout) };
+}
+
+/** The peers' versions, as the report shows them. */
+async function peerVersions(): Promise<Record<string, string>> {
+  const first = async (cmd: string, args: string[]) => (await execFileP(cmd, args)).stdout.split('\n')[0]!.trim();
+  const python = await venvPython();
+  const py = await first(python, [
+    '-c',
+    'import importlib.metadata as m; print(m.version("huggingface_hub"), m.version("hf_transfer"))',
+  ]);
+  const [huggingfaceHub = '', hfTransfer = ''] = py.split(' ');
+  return {
+    huggingface_hub: huggingfaceHub,
+    hf_transfer: hfTransfer,
+    curl: (await first('curl', ['--version'])).split(' ').slice(0, 2).join(' '),
+    openssl: await first('openssl', ['version']),
+  };
 }
 
 /** bench/hf-transfer-download.py in the testing ground's venv: seconds inside Python. */
@@ -245,6 +297,8 @@ try {
   const configFile = path.join(work, 'models.yaml');
   await writeFile(configFile, `minFreeSpaceGB: 1\nmodels:\n  ${repo.id}: {}\n`);
   const agentS: number[] = [];
+  const agentCpuS: number[] = [];
+  const curlShaCpuS: number[] = [];
   const pythonS: number[] = [];
   const hfTransferS: number[] = [];
   const curlShaS: number[] = [];
@@ -265,6 +319,7 @@ try {
           });
           if (a.code !== 0) throw new Error(`agent failed: ${a.output.slice(-2000)}`);
           agentS.push(a.seconds);
+          agentCpuS.push(a.cpuSeconds);
           if (i > 0) return;
           const report = await runHfOracle({
             cacheDir: path.join(dir, 'agent', 'hub'),
@@ -303,17 +358,17 @@ try {
         },
       ],
       [
-        'curl_sha256sum',
+        'curl_sha256',
         async () => {
-          curlShaS.push(
-            await runCurlSha256({
-              hubUrl: url,
-              repo: repo.id,
-              commit: repo.commit,
-              files: repo.files,
-              dir: path.join(dir, 'curl_sha256sum'),
-            }),
-          );
+          const c = await runCurlSha256({
+            hubUrl: url,
+            repo: repo.id,
+            commit: repo.commit,
+            files: repo.files,
+            dir: path.join(dir, 'curl_sha256'),
+          });
+          curlShaS.push(c.seconds);
+          curlShaCpuS.push(c.cpuSeconds);
         },
       ],
       [
@@ -338,7 +393,7 @@ try {
     }
     await rm(dir, { recursive: true, force: true });
     log(
-      `run ${i + 1}/${RUNS} (${order.map(([name]) => name).join(', ')}; load ${conditions().loadavg_1m}): agent ${agentS.at(-1)!.toFixed(2)} s (process), python ${pythonS.at(-1)!.toFixed(2)} s, hf_transfer ${hfTransferS.at(-1)!.toFixed(2)} s (in-Python), curl | sha256sum ${curlShaS.at(-1)!.toFixed(2)} s, curl ${curlS.at(-1)!.toFixed(2)} s`,
+      `run ${i + 1}/${RUNS} (${order.map(([name]) => name).join(', ')}; load ${conditions().loadavg_1m}): agent ${agentS.at(-1)!.toFixed(2)} s (process), python ${pythonS.at(-1)!.toFixed(2)} s, hf_transfer ${hfTransferS.at(-1)!.toFixed(2)} s (in-Python), curl | openssl sha256 ${curlShaS.at(-1)!.toFixed(2)} s, curl ${curlS.at(-1)!.toFixed(2)} s`,
     );
   }
   const mibps = (s: number) => round(totalBytes / MIB / s, 1);
@@ -347,7 +402,7 @@ try {
   const result = {
     bench: 'download',
     description:
-      'Same local Hub, same disk, same concurrency: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download and hf_transfer as huggingface_hub < 1.0 drove it (time inside Python, interpreter start excluded; neither checks a hash) vs parallel curl piped through tee (to disk) and sha256sum (download + write + hash, no cache layout) vs parallel curl (no hashing, no cache layout)',
+      'Same local Hub, same disk, same concurrency: `modelctl agent --once` (whole process: start, resolve, list, download, sha256-verify, publish) vs huggingface_hub snapshot_download and hf_transfer as huggingface_hub < 1.0 drove it (time inside Python, interpreter start excluded; neither checks a hash) vs parallel curl piped through tee (to disk) and `openssl dgst -sha256` (download + write + hash, no cache layout; the SHA-NI hash of OpenSSL, not the 5x slower coreutils sha256sum) vs parallel curl (no hashing, no cache layout)',
     settings: {
       files: FILES,
       file_mib: FILE_MIB,
@@ -357,11 +412,13 @@ try {
       concurrency: CONCURRENCY,
       quick: QUICK,
       agent_env: AGENT_ENV,
+      versions: await peerVersions(),
     },
     agent: {
       seconds_median: round(median(agentS), 2),
       mib_per_s: mibps(median(agentS)),
       runs_s: agentS.map((s) => round(s, 2)),
+      cpu_s_per_gib: round(median(agentCpuS) / (totalBytes / 1024 ** 3), 2),
     },
     huggingface_hub: {
       seconds_median: round(median(pythonS), 2),
@@ -373,10 +430,12 @@ try {
       mib_per_s: mibps(median(hfTransferS)),
       runs_s: hfTransferS.map((s) => round(s, 2)),
     },
-    parallel_curl_sha256sum: {
+    parallel_curl_sha256: {
       seconds_median: round(median(curlShaS), 2),
       mib_per_s: mibps(median(curlShaS)),
       runs_s: curlShaS.map((s) => round(s, 2)),
+      /** curl, tee, openssl and their shells together */
+      cpu_s_per_gib: round(median(curlShaCpuS) / (totalBytes / 1024 ** 3), 2),
     },
     parallel_curl: {
       seconds_median: round(median(curlS), 2),
@@ -385,7 +444,7 @@ try {
     },
     agent_vs_python: round(median(pythonS) / median(agentS), 2),
     agent_vs_hf_transfer: round(median(hfTransferS) / median(agentS), 2),
-    agent_vs_curl_sha256sum: round(median(curlShaS) / median(agentS), 2),
+    agent_vs_curl_sha256: round(median(curlShaS) / median(agentS), 2),
     agent_vs_curl: round(median(curlS) / median(agentS), 2),
     rss:
       rss === null
@@ -395,12 +454,13 @@ try {
             seconds: round(rss.seconds, 1),
             mib_per_s: round(bigBytes / MIB / rss.seconds, 1),
             agent_peak_rss_mb: round(rss.peakRssMb, 1),
+            cpu_s_per_gib: round(rss.cpuSeconds / (bigBytes / 1024 ** 3), 2),
           },
     conditions_start: started,
     conditions_end: conditions(),
   };
   log(
-    `agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, hf_transfer ${result.hf_transfer.mib_per_s} MiB/s, curl | sha256sum ${result.parallel_curl_sha256sum.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss?.agent_peak_rss_mb ?? '—'} MB over ${result.rss?.gib ?? 0} GiB`,
+    `agent ${result.agent.mib_per_s} MiB/s, python ${result.huggingface_hub.mib_per_s} MiB/s, hf_transfer ${result.hf_transfer.mib_per_s} MiB/s, curl | openssl sha256 ${result.parallel_curl_sha256.mib_per_s} MiB/s, curl ${result.parallel_curl.mib_per_s} MiB/s; peak RSS ${result.rss?.agent_peak_rss_mb ?? '—'} MB over ${result.rss?.gib ?? 0} GiB`,
   );
   await writeResult('download', result);
 } finally {
