@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { describeIssues } from '../../shared/config/describe-issues.js';
 import { readModelsConfigMapData } from '../../shared/config/models-config.js';
-import { AppError, isAppError } from '../../shared/errors/app-error.js';
+import { AppError } from '../../shared/errors/app-error.js';
 import type { CloudEventOutcome } from '../../shared/cloudevents/mount-cloud-event-route.js';
 import type { ReceivedCloudEvent } from '../../shared/cloudevents/receive-cloud-event.js';
 import type { ConfigMapRecord } from '../../shared/k8s/config-map-record.js';
@@ -147,21 +147,19 @@ async function planFrom(
     ...(record.resourceVersion ? { resourceVersion: record.resourceVersion } : {}),
     ...(record.generation === undefined ? {} : { generation: record.generation }),
   };
-  let update;
-  try {
-    update = await updatePlan({ deps, config, source, involved, refresh: params.refresh, log });
-  } catch (err) {
+  const result = await updatePlan({ deps, config, source, involved, refresh: params.refresh, log });
+  if (!result.ok) {
     // permanent: retrying the same config gives the same plan; say so on the ConfigMap and acknowledge
-    if (!isAppError(err) || err.code !== 'PLAN_TOO_LARGE') throw err;
-    log.warn({ message: err.message }, 'plan too large; plan in force kept');
+    log.warn({ message: result.message }, 'plan too large; plan in force kept');
     await deps.recordEvent({
       involved,
       type: 'Warning',
       reason: 'PlanTooLarge',
-      message: `${err.message}; the plan in force is unchanged`,
+      message: `${result.message}; the plan in force is unchanged`,
     });
-    return reply(deps, { action: 'rejected', errors: [err.message] });
+    return reply(deps, { action: 'rejected', errors: [result.message] });
   }
+  const { update } = result;
   log.info(
     {
       action: update.action,

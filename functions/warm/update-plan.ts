@@ -7,7 +7,7 @@ import {
   type PlanModel,
   type PlanSource,
 } from '../../shared/plan/plan.js';
-import { publishPlan, type PublishOutcome } from '../../shared/plan/publish-plan.js';
+import { publishPlan, type PublishOutcome, type PublishResult } from '../../shared/plan/publish-plan.js';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
 import { isAppError } from '../../shared/errors/app-error.js';
 import type { HubRequestCounts } from '../../shared/hub/resolve-model.js';
@@ -42,6 +42,9 @@ export interface PlanUpdate {
   hubRequests: HubRequestCounts;
 }
 
+/** {@link updatePlan}'s answer: the update, or why no plan could be published (an expected outcome, see PublishResult). */
+export type PlanUpdateResult = { ok: true; update: PlanUpdate } | Extract<PublishResult, { ok: false }>;
+
 /** What one plan update works from. */
 export interface UpdatePlanParams {
   deps: WarmDeps;
@@ -60,8 +63,9 @@ export interface UpdatePlanParams {
  * 4. publish with a resourceVersion precondition (no write when the content is the same), re-planning once
  *    from step 1 if another writer got there first;
  * 5. record Events: a Warning per model newly unavailable, a Normal when a new plan is published.
+ * A plan too large for its ConfigMap stops at step 4: nothing published, no Event, `{ ok: false }`.
  */
-export async function updatePlan(params: UpdatePlanParams): Promise<PlanUpdate> {
+export async function updatePlan(params: UpdatePlanParams): Promise<PlanUpdateResult> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await planOnce(params);
@@ -72,20 +76,21 @@ export async function updatePlan(params: UpdatePlanParams): Promise<PlanUpdate> 
   }
 }
 
-async function planOnce(params: UpdatePlanParams): Promise<PlanUpdate> {
+async function planOnce(params: UpdatePlanParams): Promise<PlanUpdateResult> {
   const { deps, config, log } = params;
   // 1.
   const current = await readCurrentPlan(deps, log);
   // 2.
   const configHash = hashModelsConfig(config);
   if (!params.refresh && current.plan?.configHash === configHash) {
-    return summarize({
+    const update = summarize({
       plan: current.plan,
       previous: current.plan,
       action: 'unchanged',
       resourceVersion: current.resourceVersion ?? '',
       planned: null,
     });
+    return { ok: true, update };
   }
   // 3.
   const planned = await planModels({
@@ -99,7 +104,9 @@ async function planOnce(params: UpdatePlanParams): Promise<PlanUpdate> {
   for (const [endpoint, n] of Object.entries(planned.requests)) deps.metrics.hubRequests.inc({ endpoint }, n);
   // 4.
   const plan = buildPlan({ config, models: planned.models.map((m) => m.model), source: params.source });
-  const outcome = await publishAgainst(deps, plan, current);
+  const published = await publishAgainst(deps, plan, current);
+  if (!published.ok) return published;
+  const { outcome } = published;
   deps.metrics.publishes.inc({ action: outcome.action });
   const inForce = outcome.action === 'unchanged' && current.plan ? current.plan : plan;
   setModelGauges(deps, inForce);
@@ -113,7 +120,7 @@ async function planOnce(params: UpdatePlanParams): Promise<PlanUpdate> {
     planned,
   });
   if (outcome.action !== 'unchanged') await announcePlan(deps, params.involved, update);
-  return update;
+  return { ok: true, update };
 }
 
 function tuning(deps: WarmDeps): { concurrency?: number; retry?: WarmDeps['retry'] } {
@@ -128,7 +135,7 @@ function publishAgainst(
   deps: WarmDeps,
   plan: Plan,
   current: { plan: Plan | null; resourceVersion: string | null },
-): Promise<PublishOutcome> {
+): Promise<PublishResult> {
   const base = { configMaps: deps.configMaps, namespace: deps.namespace, name: deps.planConfigMap, plan };
   if (current.plan)
     return publishPlan({ ...base, current: { plan: current.plan, resourceVersion: current.resourceVersion ?? '' } });
