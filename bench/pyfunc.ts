@@ -5,8 +5,9 @@
 //    saved input example before ready; mlflow's CLI starts uvicorn, which loads the model).
 // 2. throughput and latency: batch 1 and batch 100 rows (dataframe_split), 16 and 64 connections, autocannon,
 //    interleaved, ROUNDS times: medians of req/s, p50, p99, errors summed. modelctl runs twice: as deployed by
-//    default (each request its own predict call) and with SERVE_PYFUNC_BATCHING=rows (concurrent requests share a
-//    predict call: the model is row-independent); both against the same mlflow server, in the same run.
+//    default (SERVE_PYFUNC_BATCHING=auto: an mlflow.sklearn predict_proba model with named columns is batched,
+//    up to 1024 rows per predict call) and with SERVE_PYFUNC_BATCHING=off (each request its own predict call,
+//    as mlflow does); both against the same mlflow server, in the same run.
 //    Also the CPU time of each server's processes per request (/proc utime+stime): on a shared, loaded machine the
 //    one figure that the other sessions' load moves little.
 // 3. memory per worker: VmRSS of each modelctl pyfunc worker process and of each uvicorn worker, after the load.
@@ -31,8 +32,6 @@ const CONNECTIONS = envList('BENCH_PYFUNC_CONNECTIONS', [16, 64]);
 const BATCHES = envList('BENCH_PYFUNC_BATCHES', [1, 100]);
 const MODEL = path.join(EXAMPLE_MODELS, 'iris-sklearn');
 const TARGETS = { rpsRatio: 2, p99Ratio: 0.5 };
-/** SERVE_MAX_BATCH_SIZE of the batching server */
-const BATCH_ROWS = envNumber('BENCH_PYFUNC_BATCH_ROWS', 1024);
 
 interface Sample {
   rps: number;
@@ -170,7 +169,7 @@ async function main(): Promise<void> {
   const python = await venvPython();
   const runDir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-pyfunc-'));
   let ours: ModelctlProcess | undefined;
-  let batching: ModelctlProcess | undefined;
+  let unbatched: ModelctlProcess | undefined;
   let theirs: MlflowModelsServe | undefined;
   try {
     // one at a time, so neither start pays for the other's
@@ -187,22 +186,20 @@ async function main(): Promise<void> {
     );
     theirs = b.server;
     log(`pyfunc: mlflow models serve cold start ${b.ms} ms (-w ${WORKERS})`);
-    batching = await startModelctlServe(
+    unbatched = await startModelctlServe(
       {
         MODEL_LOCAL_PATH: MODEL,
         SERVE_PYTHON: python,
         SERVE_MAX_CONCURRENCY: String(WORKERS),
-        SERVE_PYFUNC_BATCHING: 'rows',
-        // rows per predict call: the default 128 would hold one request of batch 100
-        SERVE_MAX_BATCH_SIZE: String(BATCH_ROWS),
+        SERVE_PYFUNC_BATCHING: 'off',
       },
       { readyTimeoutMs: 300_000 },
     );
     const oursPid = ours.child.pid!;
-    const batchingPid = batching.child.pid!;
+    const unbatchedPid = unbatched.child.pid!;
     const servers = [
       ['modelctl', ours.url, () => processTree(oursPid)],
-      ['modelctl-batching', batching.url, () => processTree(batchingPid)],
+      ['modelctl-unbatched', unbatched.url, () => processTree(unbatchedPid)],
       ['mlflow', theirs.url, mlflowProcesses],
     ] as const;
 
@@ -236,7 +233,7 @@ async function main(): Promise<void> {
         cpu_ms_per_req: round(median(list.map((s) => s.cpu_ms_per_req)), 2),
       };
     });
-    const ratios = (['modelctl', 'modelctl-batching'] as const).flatMap((server) =>
+    const ratios = (['modelctl', 'modelctl-unbatched'] as const).flatMap((server) =>
       BATCHES.flatMap((batch) =>
         CONNECTIONS.map((c) => {
           const o = rows.find((r) => r.server === server && r.batch === batch && r.connections === c)!;
@@ -263,7 +260,8 @@ async function main(): Promise<void> {
       ),
     };
     const result = {
-      description: `pyfunc runtime (modelctl: each request its own predict call; modelctl-batching: SERVE_PYFUNC_BATCHING=rows, SERVE_MAX_BATCH_SIZE=${BATCH_ROWS}) vs mlflow models serve, same sklearn model (iris-sklearn, mlflow.sklearn predict_proba), same number of Python workers`,
+      description:
+        'pyfunc runtime (modelctl: as deployed by default, SERVE_PYFUNC_BATCHING=auto, which batches this model up to 1024 rows per predict call; modelctl-unbatched: SERVE_PYFUNC_BATCHING=off, each request its own predict call) vs mlflow models serve, same sklearn model (iris-sklearn, mlflow.sklearn predict_proba), same number of Python workers',
       conditions: { ...conditions(), quick: QUICK, seconds: SECONDS, rounds: ROUNDS, workers: WORKERS },
       targets: TARGETS,
       cold_start_ms: { modelctl: a.ms, mlflow: b.ms, ratio: round(a.ms / b.ms, 2) },
@@ -275,7 +273,7 @@ async function main(): Promise<void> {
     await writeResult('pyfunc', result);
   } finally {
     await ours?.stop();
-    await batching?.stop();
+    await unbatched?.stop();
     await theirs?.stop();
     await rm(runDir, { recursive: true, force: true });
   }

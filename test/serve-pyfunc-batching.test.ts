@@ -203,3 +203,44 @@ describe.each([
     expect(after.count - before.count).toBeLessThan(scored / 2);
   }, 120_000);
 });
+
+/**
+ * SERVE_PYFUNC_BATCHING unset (auto): a flavor that predicts row by row with a batch dimension in its signature
+ * (iris-sklearn: mlflow.sklearn predict_proba, named columns) is batched; a custom PythonModel (custom-pyfunc)
+ * is not, whatever arrives together.
+ */
+describe.each([
+  { model: 'iris-sklearn', batched: true },
+  { model: 'custom-pyfunc', batched: false },
+])('SERVE_PYFUNC_BATCHING unset on $model', ({ model, batched }) => {
+  let ours: ModelctlProcess;
+  beforeAll(async () => {
+    ours = await startModelctlServe(
+      {
+        MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, model),
+        SERVE_PYTHON: await venvPython(),
+        SERVE_MAX_CONCURRENCY: '1',
+        SERVE_MAX_BATCH_DELAY_MS: '300',
+      },
+      { readyTimeoutMs: 120_000 },
+    );
+  }, 180_000);
+  afterAll(async () => {
+    await ours?.stop();
+  });
+
+  it(
+    batched ? 'merges requests that arrive together' : 'runs each request alone',
+    async () => {
+      const corpus = model === 'iris-sklearn' ? SKLEARN.slice(0, 4) : CUSTOM.slice(0, 3);
+      const before = await batches(ours.url);
+      const answers = await Promise.all(corpus.map((c) => ask(ours.url, c)));
+      const after = await batches(ours.url);
+      expect(answers.map((a) => a.status)).toEqual(corpus.map(() => 200));
+      expect(after.sum - before.sum).toBe(corpus.length);
+      if (batched) expect(after.count - before.count).toBeLessThan(corpus.length);
+      else expect(after.count - before.count).toBe(corpus.length);
+    },
+    60_000,
+  );
+});

@@ -38,7 +38,7 @@ const OPTIONS: readonly EnvOption[] = [
     flag: '--max-batch-size <rows>',
     env: 'SERVE_MAX_BATCH_SIZE',
     description: 'adaptive batching: concurrent requests merged into one model call of up to this many rows (1: off)',
-    defaultText: '128',
+    defaultText: '128 (onnx), 1024 (pyfunc)',
   },
   {
     flag: '--max-batch-delay-ms <ms>',

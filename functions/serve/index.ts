@@ -26,7 +26,8 @@ const ServeEnv = z
     SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
     SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
     // adaptive batching (MLServer's max_batch_size / max_batch_time, Triton's dynamic batcher): rows per model call
-    SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65536).default(128),
+    // unset: 128 on onnx, 1024 on pyfunc (load-served-model.ts)
+    SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65536).optional(),
     SERVE_MAX_BATCH_DELAY_MS: z.coerce.number().min(0).max(10_000).default(0),
     SERVE_INTRA_OP_THREADS: z.coerce.number().int().min(1).optional(),
     MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
@@ -38,8 +39,9 @@ const ServeEnv = z
     SERVE_PYTHON: z.string().min(1).default('python3'),
     SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
     SERVE_REQUIREMENTS: z.enum(['missing', 'strict']).default('missing'),
-    /** rows: the pyfunc model scores each row on its own, concurrent requests may share a predict call */
-    SERVE_PYFUNC_BATCHING: z.enum(['off', 'rows']).default('off'),
+    /** rows: the pyfunc model scores each row on its own, concurrent requests may share a predict call; auto: when
+     * its flavor and signature say so (load-served-model.ts) */
+    SERVE_PYFUNC_BATCHING: z.enum(['auto', 'off', 'rows']).default('auto'),
     /** install: run the pyfunc workers in the env `modelctl fetch` built beside the model (MODEL_ENV=install) */
     MODEL_ENV: z.enum(['none', 'install']).default('none'),
     ...LogEnv,

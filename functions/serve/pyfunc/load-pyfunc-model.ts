@@ -32,6 +32,7 @@ export async function loadPyfuncModel(
     | 'maxQueue'
     | 'timeoutMs'
     | 'maxWorkerBytes'
+    | 'batching'
     | 'maxBatchSize'
     | 'maxBatchDelayMs'
     | 'env'
@@ -50,6 +51,7 @@ export async function loadPyfuncModel(
     maxQueue: params.maxQueue,
     timeoutMs: params.timeoutMs,
     maxWorkerBytes: params.maxWorkerBytes,
+    batching: params.batching,
     maxBatchSize: params.maxBatchSize,
     maxBatchDelayMs: params.maxBatchDelayMs,
     env: params.env,
@@ -75,7 +77,7 @@ export async function loadPyfuncModel(
       python: ready.python,
       flavors: ready.flavors,
       exampleMs: ready.example,
-      maxBatchSize: params.maxBatchSize,
+      maxBatchSize: pool.maxBatchSize,
     },
     'pyfunc workers ready',
   );

@@ -16,7 +16,7 @@ export interface PyfuncPool {
   /** what the first worker reported once loaded */
   ready: PyfuncReady;
   queued: () => number;
-  /** requests per worker call at most (1: batching off) */
+  /** rows per worker call at most (1: batching off) */
   maxBatchSize: number;
   observeBatches: (observer: BatchObserver | null) => void;
   close: () => Promise<void>;
@@ -35,9 +35,12 @@ export interface PyfuncPoolParams {
   /** a worker whose resident memory passes this after a request is replaced (0: no limit) */
   maxWorkerBytes: number;
   /**
-   * rows (requests, until the worker reports rows) merged into one predict call; 1 turns batching off. Only for
-   * models that score each row on their own (SERVE_PYFUNC_BATCHING=rows): see pyfunc_batch.py
+   * SERVE_PYFUNC_BATCHING: whether concurrent requests may share a predict call (pyfunc_batch.py). `rows`: the
+   * operator says the model scores each row on its own; `auto`: when the worker finds it does (a flavor whose
+   * predict is row by row, a signature with a batch dimension: pyfunc_batch.batches_by_default); `off`: never
    */
+  batching: 'auto' | 'off' | 'rows';
+  /** rows (requests, until the worker reports rows) merged into one predict call when batching */
   maxBatchSize: number;
   /** SERVE_MAX_BATCH_DELAY_MS */
   maxBatchDelayMs: number;
@@ -64,8 +67,9 @@ interface BatchHead {
 /**
  * Starts `workers` Python processes, each loading the model with mlflow.pyfunc.load_model, and resolves once all
  * are ready. A worker that dies, hangs past the timeout or grows past the memory limit is replaced; its requests
- * are answered with a clear error and the others go on. With `maxBatchSize` > 1, requests that queue while every
- * worker is busy go to the next free worker together, in one frame (pyfunc_batch.py scores them).
+ * are answered with a clear error and the others go on. When batching (`batching`, and `maxBatchSize` > 1),
+ * requests that queue while every worker is busy go to the next free worker together, in one frame
+ * (pyfunc_batch.py scores them).
  * @throws AppError MODEL_LOAD_FAILED with the worker's one line (missing requirements, load error)
  */
 export async function createPyfuncPool(params: PyfuncPoolParams): Promise<PyfuncPool> {
@@ -149,7 +153,7 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
     for (const j of jobs) j.signal.addEventListener('abort', onAbort, { once: true });
     try {
       const outcomes =
-        params.maxBatchSize > 1 ? await sendBatch(worker, jobs, params.modelName) : [await sendOne(worker, jobs[0]!)];
+        maxBatchSize > 1 ? await sendBatch(worker, jobs, params.modelName) : [await sendOne(worker, jobs[0]!)];
       release(worker);
       return outcomes;
     } catch (cause) {
@@ -184,17 +188,19 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
   }
   for (const w of workers) release(w);
 
+  const batches = params.batching === 'rows' || (params.batching === 'auto' && first.rowwise);
+  const maxBatchSize = batches ? params.maxBatchSize : 1;
   const batcher = createAdaptiveBatcher<Job, Uint8Array>({
     runBatch,
     slots: params.workers,
-    maxBatchSize: params.maxBatchSize,
+    maxBatchSize,
     maxDelayMs: params.maxBatchDelayMs,
     maxQueue: params.maxQueue,
   });
   return {
     ready: first,
     queued: batcher.queued,
-    maxBatchSize: params.maxBatchSize,
+    maxBatchSize,
     observeBatches: batcher.observe,
     score: async (task, options) => {
       const deadline = new AbortController();

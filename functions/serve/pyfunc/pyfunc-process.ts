@@ -15,6 +15,8 @@ export interface PyfuncReady {
   example: { ms: number } | { refused: { statusCode: number; code: string; message: string } } | null;
   /** requirements installed at another version than the model pins (let through unless SERVE_REQUIREMENTS=strict) */
   mismatched: string[];
+  /** the model scores each row on its own, as far as its flavor and signature tell (SERVE_PYFUNC_BATCHING=auto) */
+  rowwise: boolean;
 }
 
 /** A worker's answer to one request. */

@@ -12,6 +12,36 @@ is run again per request, so each request gets the answer or the error it would 
 from io import StringIO
 import json
 
+# SERVE_PYFUNC_BATCHING=auto: the pyfunc loaders whose predict scores each row on its own (with these predict
+# functions; None: any), so that requests merged into one call get the answers they would get alone.
+# mlflow.sklearn's estimators predict row by row (a Pipeline of fitted steps too; a FunctionTransformer that
+# looks across rows would not: SERVE_PYFUNC_BATCHING=off for such a model), as do XGBoost's and LightGBM's.
+# A custom PythonModel (mlflow.pyfunc.model) may do anything with its input: never batched unless the operator
+# says so (SERVE_PYFUNC_BATCHING=rows).
+ROW_WISE_LOADERS = {
+    "mlflow.sklearn": {"predict", "predict_proba", "predict_log_proba", "predict_joint_log_proba"},
+    "mlflow.xgboost": None,
+    "mlflow.lightgbm": None,
+}
+
+
+def batches_by_default(metadata):
+    """Whether SERVE_PYFUNC_BATCHING=auto batches this model: a row-wise loader (ROW_WISE_LOADERS) and a
+    signature with a batch dimension (named or unnamed columns: a DataFrame has rows; tensors: -1 first)."""
+    conf = metadata.flavors.get("python_function") or {}
+    loader = conf.get("loader_module")
+    if loader not in ROW_WISE_LOADERS:
+        return False
+    functions = ROW_WISE_LOADERS[loader]
+    if functions is not None and conf.get("predict_fn", "predict") not in functions:
+        return False
+    schema = metadata.get_input_schema()
+    if schema is None:
+        return False
+    if schema.is_tensor_spec():
+        return all(len(spec.shape) >= 1 and spec.shape[0] == -1 for spec in schema.inputs)
+    return True
+
 
 class Captured(BaseException):
     """Carries the parsed input out of MLflow's invocations() (a BaseException: its `except Exception` lets it by)."""

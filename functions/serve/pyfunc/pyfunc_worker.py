@@ -182,11 +182,14 @@ class Worker:
         self.takes_params = "params" in __import__("inspect").signature(self.model.predict).parameters
 
     def metadata(self):
+        from pyfunc_batch import batches_by_default
+
         signature = self.model.metadata.signature
         return {
             "inputs": v2_tensors(signature.inputs if signature else None, "input"),
             "outputs": v2_tensors(signature.outputs if signature else None, "output"),
             "flavors": sorted(self.model.metadata.flavors.keys()),
+            "rowwise": batches_by_default(self.model.metadata),
         }
 
     def answer(self, header, body):
