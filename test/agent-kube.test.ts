@@ -191,7 +191,8 @@ describe('modelctl agent against the real kube-apiserver', () => {
     const seconds = (Date.now() - changed) / 1000;
     process.stdout.write(`agent-kube: plan change applied on the Node in ${seconds.toFixed(1)} s\n`);
     expect(seconds).toBeLessThan(60);
-    expect(await findSnapshot({ cacheDir, repo: hub.repos.tiny.id })).toBeNull();
+    // the agent unlabels first (no new pod is scheduled for the model) and evicts after, in the same pass
+    await waitFor('tiny evicted', async () => (await findSnapshot({ cacheDir, repo: hub.repos.tiny.id })) === null);
     const { labels, annotations } = await nodeMeta();
     expect(labels[`${READY_PREFIX}test-org--gated-model`]).toBeUndefined();
     const status = JSON.parse(annotations['modelctl.dev/agent-status']!) as {
