@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import path from 'node:path';
 import { parseEnv, withoutEmpty } from '../../shared/config/parse-env.js';
-import { FetchEnv } from './fetch-config.js';
+import { FetchEnv, fetchSettingsOf } from './fetch-config.js';
 
 describe('FetchEnv', () => {
   it("applies the seed's defaults and treats empty values as unset", () => {
@@ -45,5 +45,44 @@ describe('FetchEnv', () => {
         MLFLOW_TRACKING_PASSWORD: 'p',
       }),
     ).toThrow(/^MLFLOW_TRACKING_USERNAME: required when MLFLOW_TRACKING_PASSWORD is set$/);
+  });
+});
+
+describe('fetchSettingsOf', () => {
+  it('maps the env onto camelCase settings, the units in the names', () => {
+    const env = parseEnv(FetchEnv, {
+      MODEL_URI: 'hf://org/name',
+      STORAGE_STRATEGY: 'pvc',
+      LOCK_STALE_SECONDS: '12',
+      BACKOFF_SECONDS: '0.5',
+      FETCH_TIMEOUT_SECONDS: '7',
+      FETCH_MAX_MODEL_GB: '2',
+      FETCH_FILE_ARTIFACT_ROOTS: '/a, /b',
+      HF_ENDPOINT: 'http://hub.local:8000/',
+      HF_HUB_CACHE: '/hf',
+    });
+    expect(fetchSettingsOf(env)).toEqual({
+      modelUri: 'hf://org/name',
+      outputPath: '/models',
+      storageStrategy: 'pvc',
+      cachePath: '/model-cache',
+      cacheVerify: 'quick',
+      lockStaleMs: 12_000,
+      concurrency: 4,
+      fileArtifactRoots: ['/a', '/b'],
+      maxModelBytes: 2 * 2 ** 30,
+      retry: { maxRetries: 3, baseDelayMs: 500 },
+      mlflow: {
+        trackingUri: undefined,
+        username: undefined,
+        password: undefined,
+        token: undefined,
+        insecureTls: false,
+        timeoutMs: 7000,
+      },
+      hub: { endpoint: 'http://hub.local:8000', token: undefined, nodeCache: '/hf' },
+      modelEnv: 'none',
+      servePython: 'python3',
+    });
   });
 });

@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { z } from 'zod';
+import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 import { HubEnv } from '../../shared/hub/hub-env.js';
 import { LogEnv } from '../../shared/config/env-fragments.js';
 
@@ -84,4 +85,73 @@ export const FetchEnv = z
       });
     }
   });
-export type FetchConfig = z.output<typeof FetchEnv>;
+export type FetchEnv = z.output<typeof FetchEnv>;
+
+/**
+ * What fetch's strategies read, in camelCase with the units in the names: mapped from {@link FetchEnv} once, at
+ * fetch's edges (index.ts for `modelctl fetch`, fetch-for-serve.ts for `serve`). Logging and progress stay there.
+ */
+export interface FetchSettings {
+  /** MODEL_URI, as given */
+  modelUri: string;
+  /** OUTPUT_PATH, absolute: the model lands at `<outputPath>/model` */
+  outputPath: string;
+  /** STORAGE_STRATEGY */
+  storageStrategy: 'emptydir' | 'pvc';
+  /** CACHE_PATH, absolute: the shared PVC cache (pvc) */
+  cachePath: string;
+  /** CACHE_VERIFY: what a cache hit checks */
+  cacheVerify: 'quick' | 'full';
+  /** LOCK_STALE_SECONDS, in ms: a cache lock whose heartbeat stopped this long ago is taken over */
+  lockStaleMs: number;
+  /** FETCH_CONCURRENCY: files downloaded at once */
+  concurrency: number;
+  /** FETCH_FILE_ARTIFACT_ROOTS: folders a `file:` artifact location may be read from */
+  fileArtifactRoots: string[];
+  /** FETCH_MAX_MODEL_GB in bytes (GiB = 2^30): a larger model is refused */
+  maxModelBytes: number;
+  /** MAX_RETRIES and BACKOFF_SECONDS (in ms) of every remote call */
+  retry: { maxRetries: number; baseDelayMs: number };
+  /** MLFLOW_TRACKING_URI and its credentials; FETCH_TIMEOUT_SECONDS in ms */
+  mlflow: {
+    trackingUri: string | undefined;
+    username: string | undefined;
+    password: string | undefined;
+    token: string | undefined;
+    insecureTls: boolean;
+    timeoutMs: number;
+  };
+  /** HF_ENDPOINT, HF_TOKEN, and the node's Hugging Face cache (HF_HUB_CACHE) for hf:// URIs */
+  hub: { endpoint: string; token: string | undefined; nodeCache: string | undefined };
+  /** MODEL_ENV */
+  modelEnv: 'none' | 'install';
+  /** SERVE_PYTHON: the interpreter a MODEL_ENV=install env layers on */
+  servePython: string;
+}
+
+/** {@link FetchSettings} from fetch's parsed environment. */
+export function fetchSettingsOf(env: FetchEnv): FetchSettings {
+  return {
+    modelUri: env.MODEL_URI,
+    outputPath: env.OUTPUT_PATH,
+    storageStrategy: env.STORAGE_STRATEGY,
+    cachePath: env.CACHE_PATH,
+    cacheVerify: env.CACHE_VERIFY,
+    lockStaleMs: env.LOCK_STALE_SECONDS * 1000,
+    concurrency: env.FETCH_CONCURRENCY,
+    fileArtifactRoots: env.FETCH_FILE_ARTIFACT_ROOTS,
+    maxModelBytes: env.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
+    retry: { maxRetries: env.MAX_RETRIES, baseDelayMs: env.BACKOFF_SECONDS * 1000 },
+    mlflow: {
+      trackingUri: env.MLFLOW_TRACKING_URI,
+      username: env.MLFLOW_TRACKING_USERNAME,
+      password: env.MLFLOW_TRACKING_PASSWORD,
+      token: env.MLFLOW_TRACKING_TOKEN,
+      insecureTls: env.MLFLOW_TRACKING_INSECURE_TLS,
+      timeoutMs: env.FETCH_TIMEOUT_SECONDS * 1000,
+    },
+    hub: { endpoint: env.HF_ENDPOINT, token: env.HF_TOKEN, nodeCache: env.HF_HUB_CACHE },
+    modelEnv: env.MODEL_ENV,
+    servePython: env.SERVE_PYTHON,
+  };
+}

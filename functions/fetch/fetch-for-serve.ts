@@ -2,7 +2,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseEnv, withoutEmpty } from '../../shared/config/parse-env.js';
 import { createLogger, redactSecrets } from '../../shared/log/create-logger.js';
-import { FetchEnv } from './fetch-config.js';
+import { FetchEnv, fetchSettingsOf } from './fetch-config.js';
 import { fetchModel } from './fetch-model.js';
 import { createProgress } from './progress.js';
 
@@ -26,7 +26,7 @@ export async function fetchForServe(env: Readonly<Record<string, string | undefi
   const progress = createProgress({ mode: config.PROGRESS, log, intervalSeconds: config.PROGRESS_INTERVAL_SECONDS });
   log.info({ uri: redactSecrets(config.MODEL_URI), outputPath: config.OUTPUT_PATH }, 'downloading the model first');
   try {
-    const result = await fetchModel({ config, log, progress });
+    const result = await fetchModel({ settings: fetchSettingsOf(config), log, progress });
     log.info({ source: result.source, files: result.files, bytes: result.bytes }, 'model downloaded');
     return result.modelPath;
   } catch (err) {

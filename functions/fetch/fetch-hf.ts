@@ -23,7 +23,7 @@ type HubAccess = { hubUrl: string; token?: string | undefined };
  *    `emptydir` into `OUTPUT_PATH/.hf-cache` in the Hugging Face layout (a repeat fetch re-uses verified blobs).
  */
 export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResult> {
-  const nodeCache = ctx.config.HF_HUB_CACHE;
+  const nodeCache = ctx.settings.hub.nodeCache;
   const cached =
     nodeCache === undefined
       ? null
@@ -35,9 +35,9 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
     );
     return publishSnapshot(ctx, cached.path, 'hf-node-cache');
   }
-  const access: HubAccess = { hubUrl: ctx.config.HF_ENDPOINT, token: ctx.config.HF_TOKEN };
-  if (ctx.config.STORAGE_STRATEGY === 'pvc') return fetchHfViaCache(ctx, uri, access);
-  const cacheDir = path.join(ctx.config.OUTPUT_PATH, '.hf-cache');
+  const access: HubAccess = { hubUrl: ctx.settings.hub.endpoint, token: ctx.settings.hub.token };
+  if (ctx.settings.storageStrategy === 'pvc') return fetchHfViaCache(ctx, uri, access);
+  const cacheDir = path.join(ctx.settings.outputPath, '.hf-cache');
   ctx.log.info(
     { repo: uri.repo, revision: uri.revision, nodeCache: nodeCache ?? null, cacheDir },
     'not in the node cache, downloading',
@@ -59,7 +59,7 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
       commit,
       files,
       filesAreComplete: true,
-      stateDir: path.join(ctx.config.OUTPUT_PATH, '.hf-state'),
+      stateDir: path.join(ctx.settings.outputPath, '.hf-state'),
     });
     return await publishSnapshot(ctx, result.snapshotPath, 'hf-downloaded');
   } finally {
@@ -70,8 +70,8 @@ export async function fetchHf(ctx: FetchContext, uri: HfUri): Promise<FetchResul
 /** What every snapshot download of fetch shares: concurrency, retries, progress, log. */
 function downloadSettings(ctx: FetchContext) {
   return {
-    concurrency: ctx.config.FETCH_CONCURRENCY,
-    retry: { maxRetries: ctx.config.MAX_RETRIES, baseDelayMs: ctx.config.BACKOFF_SECONDS * 1000 },
+    concurrency: ctx.settings.concurrency,
+    retry: ctx.settings.retry,
     onBytes: (n: number) => ctx.progress.add(n),
     log: ctx.log,
   };
@@ -91,8 +91,8 @@ async function fetchHfViaCache(ctx: FetchContext, uri: HfUri, access: HubAccess)
   ]);
   const revision = uri.revision ?? 'main';
   const commit = await resolveCommit(access, uri.repo, revision);
-  const hub = trackingOrigin(ctx.config.HF_ENDPOINT); // credential-free
-  const paths = entryPaths(ctx.config.CACHE_PATH, entryKey('hf', [hub, uri.repo, commit]));
+  const hub = trackingOrigin(ctx.settings.hub.endpoint); // credential-free
+  const paths = entryPaths(ctx.settings.cachePath, entryKey('hf', [hub, uri.repo, commit]));
   ctx.log.info({ repo: uri.repo, revision, commit, key: paths.key }, 'model resolved');
   return fetchThroughEntry({
     ctx,
@@ -100,7 +100,7 @@ async function fetchHfViaCache(ctx: FetchContext, uri: HfUri, access: HubAccess)
     ref: null, // the key needs only the commit: a commit URI finds its entry without the Hub already
     kind: 'hf',
     source: {
-      uri: ctx.config.MODEL_URI,
+      uri: ctx.settings.modelUri,
       server: hub,
       resolved: `hf://${uri.repo}@${commit}`,
       name: uri.repo,
@@ -126,16 +126,15 @@ async function downloadRepoFiles(params: {
   lock: HeldLock;
 }): Promise<ManifestFile[]> {
   const { ctx, repo, commit } = params;
-  const [{ downloadSnapshot }, { DiskGuard }, { BYTES_PER_GIB }, { formatBytes }, { tooLarge }] = await Promise.all([
+  const [{ downloadSnapshot }, { DiskGuard }, { formatBytes }, { tooLarge }] = await Promise.all([
     import('../../shared/hub/download-snapshot.js'),
     import('../../shared/disk/disk-guard.js'),
-    import('../../shared/disk/byte-units.js'),
     import('../../shared/disk/format-bytes.js'),
     import('./download-mlflow-model.js'),
   ]);
   const { files } = await listSnapshotFiles(params.access, repo, commit);
   const total = files.reduce((n, f) => n + f.size, 0);
-  const maxBytes = ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB;
+  const maxBytes = ctx.settings.maxModelBytes;
   if (total > maxBytes) throw tooLarge(`hf://${repo}@${commit}`, `lists ${formatBytes(total)}`, maxBytes);
   const scratch = path.join(path.dirname(params.modelDir), 'hf-download');
   // the downloader flocks each blob (huggingface_hub's protocol); the lease already makes this process the one
@@ -155,7 +154,7 @@ async function downloadRepoFiles(params: {
       files,
       stateDir: path.join(scratch, 'state'),
       diskGuard: new DiskGuard({
-        dir: ctx.config.CACHE_PATH,
+        dir: ctx.settings.cachePath,
         minFreeBytes: 64 * 1024 * 1024,
         hint: 'enlarge the PVC, or have cleanup evict more (TTL_DAYS, MAX_SIZE_GB)',
       }),

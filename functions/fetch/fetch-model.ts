@@ -4,7 +4,7 @@ import { AppError } from '../../shared/errors/app-error.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { MlflowClient } from '../../shared/mlflow/mlflow-client.js';
 import { parseModelUri, type ModelUri } from '../../shared/mlflow/parse-model-uri.js';
-import type { FetchConfig } from './fetch-config.js';
+import type { FetchSettings } from './fetch-config.js';
 import {
   LINK_TEMP_PREFIX,
   OUTPUT_MODEL_DIR,
@@ -33,7 +33,7 @@ export interface FetchResult {
 
 /** What every fetch flow gets. */
 export interface FetchContext {
-  config: FetchConfig;
+  settings: FetchSettings;
   uri: ModelUri;
   log: Logger;
   progress: Progress;
@@ -53,23 +53,24 @@ export interface FetchContext {
  * `MODEL_LOCAL_PATH=OUTPUT_PATH` (what `modelctl deploy` renders) or `OUTPUT_PATH/model`.
  */
 export async function fetchModel(params: {
-  config: FetchConfig;
+  settings: FetchSettings;
   log: Logger;
   progress: Progress;
 }): Promise<FetchResult> {
-  const uri = parseUri(params.config.MODEL_URI);
-  await mkdir(params.config.OUTPUT_PATH, { recursive: true });
+  const { settings } = params;
+  const uri = parseUri(settings.modelUri);
+  await mkdir(settings.outputPath, { recursive: true });
   let client: MlflowClient | undefined;
   const ctx: FetchContext = {
     ...params,
     uri,
-    target: path.join(params.config.OUTPUT_PATH, OUTPUT_MODEL_DIR),
-    mlflow: async () => (client ??= await createClient(params.config, params.log)),
+    target: path.join(settings.outputPath, OUTPUT_MODEL_DIR),
+    mlflow: async () => (client ??= await createClient(settings, params.log)),
   };
   try {
     const result = await dispatch(ctx);
-    if (params.config.MODEL_ENV === 'install') result.env = await installEnv(params.config, result, params.log);
-    const blocked = await linkModelIntoOutput(params.config.OUTPUT_PATH);
+    if (settings.modelEnv === 'install') result.env = await installEnv(settings, result, params.log);
+    const blocked = await linkModelIntoOutput(settings.outputPath);
     if (blocked.length > 0)
       params.log.warn(
         { blocked },
@@ -82,16 +83,16 @@ export async function fetchModel(params: {
 }
 
 async function dispatch(ctx: FetchContext): Promise<FetchResult> {
-  await removeLeftovers(ctx.config.OUTPUT_PATH);
+  await removeLeftovers(ctx.settings.outputPath);
   if (ctx.uri.kind === 'local') return copyLocal(ctx, ctx.uri.dir);
   if (ctx.uri.kind === 'hf') return (await import('./fetch-hf.js')).fetchHf(ctx, ctx.uri);
-  if (ctx.config.STORAGE_STRATEGY === 'pvc') return (await import('./fetch-via-cache.js')).fetchViaCache(ctx, ctx.uri);
+  if (ctx.settings.storageStrategy === 'pvc') return (await import('./fetch-via-cache.js')).fetchViaCache(ctx, ctx.uri);
   return (await import('./fetch-to-output.js')).fetchToOutput(ctx, ctx.uri);
 }
 
 /** MODEL_ENV=install: the model's venv beside it (in the PVC entry under the entry's own lease). */
 async function installEnv(
-  config: FetchConfig,
+  settings: FetchSettings,
   result: FetchResult,
   log: Logger,
 ): Promise<NonNullable<FetchResult['env']>> {
@@ -101,9 +102,9 @@ async function installEnv(
   ]);
   const env = await installModelEnv({
     modelDir: result.realPath,
-    python: config.SERVE_PYTHON,
-    lockPath: result.key === undefined ? null : entryPaths(config.CACHE_PATH, result.key).lock,
-    staleMs: config.LOCK_STALE_SECONDS * 1000,
+    python: settings.servePython,
+    lockPath: result.key === undefined ? null : entryPaths(settings.cachePath, result.key).lock,
+    staleMs: settings.lockStaleMs,
     log,
   });
   log.info(env, 'model env ready');
@@ -123,17 +124,18 @@ function parseUri(uri: string): ModelUri {
   }
 }
 
-async function createClient(config: FetchConfig, log: Logger): Promise<MlflowClient> {
+async function createClient(settings: FetchSettings, log: Logger): Promise<MlflowClient> {
   const { MlflowClient: Client } = await import('../../shared/mlflow/mlflow-client.js');
+  const { mlflow } = settings;
   return new Client({
-    trackingUri: config.MLFLOW_TRACKING_URI ?? '',
-    username: config.MLFLOW_TRACKING_USERNAME,
-    password: config.MLFLOW_TRACKING_PASSWORD,
-    token: config.MLFLOW_TRACKING_TOKEN,
-    insecureTls: config.MLFLOW_TRACKING_INSECURE_TLS,
-    timeoutMs: config.FETCH_TIMEOUT_SECONDS * 1000,
-    maxRetries: config.MAX_RETRIES,
-    backoffMs: config.BACKOFF_SECONDS * 1000,
+    trackingUri: mlflow.trackingUri ?? '',
+    username: mlflow.username,
+    password: mlflow.password,
+    token: mlflow.token,
+    insecureTls: mlflow.insecureTls,
+    timeoutMs: mlflow.timeoutMs,
+    maxRetries: settings.retry.maxRetries,
+    backoffMs: settings.retry.baseDelayMs,
     onRetry: (a) =>
       log.warn(
         {

@@ -4,7 +4,6 @@ import type { ModelUri } from '../../shared/mlflow/parse-model-uri.js';
 import { downloadPlanned, planMlflowDownload } from './download-mlflow-model.js';
 import { sum, type FetchContext, type FetchResult } from './fetch-model.js';
 import { publishDirectory, stagingName } from './place-output.js';
-import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 
 /**
  * `emptydir`: resolves the model, downloads it into a staging folder beside `OUTPUT_PATH/model`, then renames
@@ -20,8 +19,8 @@ export async function fetchToOutput(
   const plan = await planMlflowDownload({
     client,
     resolved,
-    concurrency: ctx.config.FETCH_CONCURRENCY,
-    fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
+    concurrency: ctx.settings.concurrency,
+    fileRoots: ctx.settings.fileArtifactRoots,
   });
   const staged = stagingName(ctx.target, 'staging');
   try {
@@ -29,10 +28,10 @@ export async function fetchToOutput(
       client,
       plan,
       destDir: staged,
-      spaceDir: ctx.config.OUTPUT_PATH,
-      concurrency: ctx.config.FETCH_CONCURRENCY,
+      spaceDir: ctx.settings.outputPath,
+      concurrency: ctx.settings.concurrency,
       progress: ctx.progress,
-      maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
+      maxBytes: ctx.settings.maxModelBytes,
     });
     await publishDirectory(staged, ctx.target);
     return {

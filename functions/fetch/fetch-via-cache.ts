@@ -19,7 +19,6 @@ import { verifyEntry, writeManifest, type Manifest } from '../../shared/model-ca
 import type { FetchContext, FetchResult, FetchSource } from './fetch-model.js';
 import { sum } from './fetch-model.js';
 import { publishSymlink, stagingName } from './place-output.js';
-import { BYTES_PER_GIB } from '../../shared/disk/byte-units.js';
 
 type MlflowUri = Exclude<ModelUri, { kind: 'local' | 'hf' }>;
 
@@ -36,13 +35,13 @@ type MlflowUri = Exclude<ModelUri, { kind: 'local' | 'hf' }>;
  * 4. record last-used, the ref, and point `OUTPUT_PATH/model` at the entry.
  */
 export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<FetchResult> {
-  const root = ctx.config.CACHE_PATH;
-  const origin = trackingOrigin(ctx.config.MLFLOW_TRACKING_URI ?? '');
+  const root = ctx.settings.cachePath;
+  const origin = trackingOrigin(ctx.settings.mlflow.trackingUri ?? '');
   const request = immutableRequest(uri);
   const ref = request === null ? null : requestRefPath(root, [origin, request]);
   const known = ref === null ? null : await readRef(ref);
   if (known !== null) {
-    const manifest = await completeManifest(entryPaths(root, known), ctx.config.CACHE_VERIFY);
+    const manifest = await completeManifest(entryPaths(root, known), ctx.settings.cacheVerify);
     if (manifest !== null)
       return finish({ ctx, paths: entryPaths(root, known), manifest, ref: null, source: 'cache-hit' });
   }
@@ -57,7 +56,7 @@ export async function fetchViaCache(ctx: FetchContext, uri: MlflowUri): Promise<
     ref,
     kind: 'mlflow',
     source: {
-      uri: ctx.config.MODEL_URI,
+      uri: ctx.settings.modelUri,
       server: origin,
       resolved: resolved.artifactUri,
       ...(resolved.name === undefined ? {} : { name: resolved.name }),
@@ -92,15 +91,15 @@ export async function fetchThroughEntry(params: {
   const waited = await acquireOrWait({
     lockPath: paths.lock,
     isDone: async () => (await isDone()) !== null,
-    staleMs: ctx.config.LOCK_STALE_SECONDS * 1000,
+    staleMs: ctx.settings.lockStaleMs,
     // a few heartbeats fit in one stale period, whatever LOCK_STALE_SECONDS is
-    heartbeatMs: Math.min(5000, (ctx.config.LOCK_STALE_SECONDS * 1000) / 3),
+    heartbeatMs: Math.min(5000, ctx.settings.lockStaleMs / 3),
     onWait: (owner) => ctx.log.info({ key: paths.key, holder: owner }, 'waiting for the download of another pod'),
     onBreak: (owner) => ctx.log.warn({ key: paths.key, holder: owner }, 'took over a stale cache lock'),
   });
   if (!waited.done) {
     try {
-      await populateEntry({ ...params, root: ctx.config.CACHE_PATH, lock: waited.lock });
+      await populateEntry({ ...params, root: ctx.settings.cachePath, lock: waited.lock });
     } finally {
       await waited.lock.release();
     }
@@ -119,7 +118,7 @@ function completionCheck(paths: EntryPaths, ctx: FetchContext): () => Promise<Ma
   let first = true;
   let broken: string | null = null;
   return async () => {
-    const mode = first ? ctx.config.CACHE_VERIFY : 'quick';
+    const mode = first ? ctx.settings.cacheVerify : 'quick';
     first = false;
     const check = await verifyEntry({ entryDir: paths.dir, mode });
     if (check.problem === null && check.manifest.createdAt !== broken) return check.manifest;
@@ -222,17 +221,17 @@ async function downloadMlflowModel(params: {
   const plan = await planMlflowDownload({
     client,
     resolved: params.resolved,
-    concurrency: ctx.config.FETCH_CONCURRENCY,
-    fileRoots: ctx.config.FETCH_FILE_ARTIFACT_ROOTS,
+    concurrency: ctx.settings.concurrency,
+    fileRoots: ctx.settings.fileArtifactRoots,
   });
   return downloadPlanned({
     client,
     plan,
     destDir: params.modelDir,
     spaceDir: params.root,
-    concurrency: ctx.config.FETCH_CONCURRENCY,
+    concurrency: ctx.settings.concurrency,
     progress: ctx.progress,
-    maxBytes: ctx.config.FETCH_MAX_MODEL_GB * BYTES_PER_GIB,
+    maxBytes: ctx.settings.maxModelBytes,
     signal: params.lock.signal,
   });
 }

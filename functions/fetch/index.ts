@@ -2,7 +2,7 @@ import { parseEnv } from '../../shared/config/parse-env.js';
 import { isAppError } from '../../shared/errors/app-error.js';
 import { createLogger, redactSecrets } from '../../shared/log/create-logger.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
-import { FetchEnv, type FetchConfig } from './fetch-config.js';
+import { FetchEnv, fetchSettingsOf } from './fetch-config.js';
 import { fetchModel } from './fetch-model.js';
 import { createProgress } from './progress.js';
 
@@ -13,7 +13,7 @@ import { createProgress } from './progress.js';
  */
 export async function runFetch(overrides: Record<string, string> = {}): Promise<void> {
   const started = Date.now();
-  let config: FetchConfig;
+  let config: FetchEnv;
   try {
     config = parseEnv(FetchEnv, { ...process.env, ...overrides });
   } catch (err) {
@@ -30,7 +30,7 @@ export async function runFetch(overrides: Record<string, string> = {}): Promise<
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
   try {
-    const result = await fetchModel({ config, log, progress });
+    const result = await fetchModel({ settings: fetchSettingsOf(config), log, progress });
     log.info(
       { uri: redactSecrets(config.MODEL_URI), strategy: config.STORAGE_STRATEGY, ...result, ms: Date.now() - started },
       'model ready',
