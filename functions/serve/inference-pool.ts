@@ -6,6 +6,7 @@ import type { Signature } from '../../shared/model/signature.js';
 import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from './batching/adaptive-batcher.js';
 import { hasBatchDimension } from './batching/has-batch-dimension.js';
 import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
+import type { MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
@@ -34,6 +35,8 @@ export interface InferencePool {
  */
 export async function createInferencePool(params: {
   onnxPath: string;
+  /** the model's header with its large weights mapped from the model file; null: onnxPath as it is */
+  mapped: MappedOnnxModel | null;
   sessionOptions: InferenceSession.SessionOptions;
   modelName: string;
   signature: Signature | null;
@@ -49,7 +52,10 @@ export async function createInferencePool(params: {
 }): Promise<InferencePool> {
   const workerData: WorkerInit = {
     onnxPath: params.onnxPath,
-    sessionOptions: params.sessionOptions,
+    mappedHeader: params.mapped?.header ?? null,
+    sessionOptions: params.mapped
+      ? withWeightsFolder(params.sessionOptions, params.mapped.folder)
+      : params.sessionOptions,
     modelName: params.modelName,
     signature: params.signature,
     examplePath: params.examplePath,
@@ -98,6 +104,13 @@ export async function createInferencePool(params: {
     observeBatches: batcher.observe,
     close: () => pool.destroy(),
   };
+}
+
+/** Where onnxruntime resolves the external data of a model it loads from memory (it has no path to go by). */
+function withWeightsFolder(options: InferenceSession.SessionOptions, folder: string): InferenceSession.SessionOptions {
+  const session = { ...(options.extra?.session as Record<string, string> | undefined) };
+  session.model_external_initializers_file_folder_path = folder;
+  return { ...options, extra: { ...options.extra, session } };
 }
 
 /** One request, batching off: scored on its own in a thread. */

@@ -14,6 +14,8 @@ import { score, type ScoringAnswer, type ScoringLimits, type ScoringModel, type 
 
 export interface WorkerInit {
   onnxPath: string;
+  /** the model's header with its weights mapped from onnxPath (map-onnx-weights.ts); null: load onnxPath as it is */
+  mappedHeader: Uint8Array | null;
   sessionOptions: ort.InferenceSession.SessionOptions;
   modelName: string;
   signature: Signature | null;
@@ -42,7 +44,9 @@ export interface ScoringRefusal {
 }
 
 const init = workerData as WorkerInit;
-const session = await ort.InferenceSession.create(init.onnxPath, init.sessionOptions);
+const session = await (init.mappedHeader
+  ? ort.InferenceSession.create(init.mappedHeader, init.sessionOptions)
+  : ort.InferenceSession.create(init.onnxPath, init.sessionOptions));
 let model: ScoringModel | undefined;
 // Each thread proves (and warms) its own session on the example before piscina calls it ready, so the threads'
 // example runs overlap instead of following the slowest thread's start.

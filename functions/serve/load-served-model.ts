@@ -8,6 +8,7 @@ import type { Signature } from '../../shared/model/signature.js';
 import type { BatchObserver } from './batching/adaptive-batcher.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
+import { mapOnnxWeights, type MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo, type ModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
@@ -130,7 +131,7 @@ async function loadOnnxModel(params: {
   const sessionOptions = toSessionOptions(mlmodel.sessionOptions, params.intraOpThreads);
   const example = path.join(mlmodel.dir, 'serving_input_example.json');
   const examplePath = existsSync(example) ? example : null;
-  const pool = await createInferencePool({
+  const poolParams = {
     onnxPath: mlmodel.onnxPath,
     sessionOptions,
     modelName: params.name,
@@ -141,7 +142,8 @@ async function loadOnnxModel(params: {
     maxBatchSize: params.maxBatchSize ?? ONNX_MAX_BATCH_ROWS,
     maxBatchDelayMs: params.maxBatchDelayMs,
     maxRequestValues: params.maxRequestValues,
-  });
+  };
+  const pool = await createPoolMappingWeights(poolParams, params.name, params.log);
   try {
     const model: ServedModel = {
       name: params.name,
@@ -159,6 +161,48 @@ async function loadOnnxModel(params: {
   } catch (err) {
     await pool.close();
     throw err;
+  }
+}
+
+/**
+ * The inference pool on the model's header with its large weights memory-mapped from model.onnx
+ * (map-onnx-weights.ts); the model file as it is when it cannot be mapped (the reason logged), or when
+ * onnxruntime refuses the header while the file itself loads.
+ */
+async function createPoolMappingWeights(
+  params: Omit<Parameters<typeof createInferencePool>[0], 'mapped'>,
+  model: string,
+  log: Logger,
+): Promise<Awaited<ReturnType<typeof createInferencePool>>> {
+  const mapped = mapWeightsOrNull(params.onnxPath, model, log);
+  if (mapped === null) return createInferencePool({ ...params, mapped: null });
+  try {
+    return await createInferencePool({ ...params, mapped });
+  } catch (err) {
+    log.warn(
+      { model, file: params.onnxPath, reason: err instanceof Error ? err.message : String(err) },
+      'onnxruntime refused the model with mapped weights; loading the model file as it is',
+    );
+    return createInferencePool({ ...params, mapped: null });
+  }
+}
+
+function mapWeightsOrNull(onnxPath: string, model: string, log: Logger): MappedOnnxModel | null {
+  const started = performance.now();
+  try {
+    const mapped = mapOnnxWeights(onnxPath);
+    if (mapped) {
+      const { tensors, bytes, header } = mapped;
+      const ms = Math.round(performance.now() - started);
+      log.info({ model, file: onnxPath, tensors, bytes, headerBytes: header.length, ms }, 'model weights mapped');
+    }
+    return mapped;
+  } catch (err) {
+    log.warn(
+      { model, file: onnxPath, reason: err instanceof Error ? err.message : String(err) },
+      'cannot map the model weights; loading the model file as it is',
+    );
+    return null;
   }
 }
 
