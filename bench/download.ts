@@ -141,7 +141,7 @@ async function runCurl(params: {
   commit: string;
   files: string[];
   dir: string;
-}): Promise<number> {
+}): Promise<{ seconds: number; cpuSeconds: number }> {
   await mkdir(params.dir, { recursive: true });
   const config = path.join(params.dir, 'curl.config');
   await writeFile(
@@ -151,11 +151,12 @@ async function runCurl(params: {
       .join(''),
   );
   const started = performance.now();
-  await execFileP('curl', ['-sSfL', '--parallel', '--parallel-max', String(CONCURRENCY), '-K', config], {
+  const curlArgs = ['-sSfL', '--parallel', '--parallel-max', String(CONCURRENCY), '-K', config];
+  const { stdout } = await execFileP('sh', ['-c', 'curl "$@" || exit $?; times', 'sh', ...curlArgs], {
     cwd: params.dir,
     maxBuffer: 1 << 20,
   });
-  return (performance.now() - started) / 1000;
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: childrenCpuSeconds(stdout) };
 }
 
 /**
@@ -211,14 +212,14 @@ async function peerVersions(): Promise<Record<string, string>> {
   };
 }
 
-/** bench/hf-transfer-download.py in the testing ground's venv: seconds inside Python. */
+/** bench/hf-transfer-download.py in the testing ground's venv: wall and CPU seconds inside Python. */
 async function runHfTransfer(params: {
   hubUrl: string;
   repo: string;
   commit: string;
   files: string[];
   cacheDir: string;
-}): Promise<number> {
+}): Promise<{ seconds: number; cpuSeconds: number | undefined }> {
   const python = await venvPython();
   const child = execFile(python, [HF_TRANSFER_SCRIPT], { maxBuffer: 1 << 20, timeout: 1_800_000 });
   child.stdin!.end(
@@ -239,11 +240,12 @@ async function runHfTransfer(params: {
   const last = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
     ok?: boolean;
     seconds?: number;
+    cpu_seconds?: number;
     error?: string;
   };
   if (code !== 0 || !last.ok || last.seconds === undefined)
     throw new Error(`hf_transfer failed (${code}): ${last.error ?? stderr.slice(-2000)}`);
-  return last.seconds;
+  return { seconds: last.seconds, cpuSeconds: last.cpu_seconds };
 }
 
 /** The agent downloading the big repo alone: its peak RSS (VmHWM) and time. */
@@ -299,6 +301,9 @@ try {
   const agentS: number[] = [];
   const agentCpuS: number[] = [];
   const curlShaCpuS: number[] = [];
+  const pythonCpuS: number[] = [];
+  const hfTransferCpuS: number[] = [];
+  const curlCpuS: number[] = [];
   const pythonS: number[] = [];
   const hfTransferS: number[] = [];
   const curlShaS: number[] = [];
@@ -341,20 +346,21 @@ try {
           });
           if (!py.ok) throw new Error(`snapshot_download failed: ${JSON.stringify(py.error)}`);
           pythonS.push(py.seconds);
+          if (py.cpu_seconds !== undefined) pythonCpuS.push(py.cpu_seconds);
         },
       ],
       [
         'hf_transfer',
         async () => {
-          hfTransferS.push(
-            await runHfTransfer({
-              hubUrl: url,
-              repo: repo.id,
-              commit: repo.commit,
-              files: allFiles,
-              cacheDir: path.join(dir, 'hf_transfer', 'hub'),
-            }),
-          );
+          const t = await runHfTransfer({
+            hubUrl: url,
+            repo: repo.id,
+            commit: repo.commit,
+            files: allFiles,
+            cacheDir: path.join(dir, 'hf_transfer', 'hub'),
+          });
+          hfTransferS.push(t.seconds);
+          if (t.cpuSeconds !== undefined) hfTransferCpuS.push(t.cpuSeconds);
         },
       ],
       [
@@ -374,15 +380,15 @@ try {
       [
         'curl',
         async () => {
-          curlS.push(
-            await runCurl({
-              hubUrl: url,
-              repo: repo.id,
-              commit: repo.commit,
-              files: allFiles,
-              dir: path.join(dir, 'curl'),
-            }),
-          );
+          const c = await runCurl({
+            hubUrl: url,
+            repo: repo.id,
+            commit: repo.commit,
+            files: allFiles,
+            dir: path.join(dir, 'curl'),
+          });
+          curlS.push(c.seconds);
+          curlCpuS.push(c.cpuSeconds);
         },
       ],
     ];
@@ -397,6 +403,8 @@ try {
     );
   }
   const mibps = (s: number) => round(totalBytes / MIB / s, 1);
+  /** median CPU seconds per GiB downloaded (user + system, every thread and child of the contender) */
+  const cpuPerGib = (cpu: number[]) => (cpu.length === 0 ? null : round(median(cpu) / (totalBytes / 1024 ** 3), 2));
   const rss = big === null ? null : await measureRss({ hubUrl: url, repoId: big.id, work });
   const bigBytes = big === null ? 0 : Object.values(big.files).reduce((s, f) => s + f.size, 0);
   const result = {
@@ -418,29 +426,32 @@ try {
       seconds_median: round(median(agentS), 2),
       mib_per_s: mibps(median(agentS)),
       runs_s: agentS.map((s) => round(s, 2)),
-      cpu_s_per_gib: round(median(agentCpuS) / (totalBytes / 1024 ** 3), 2),
+      cpu_s_per_gib: cpuPerGib(agentCpuS),
     },
     huggingface_hub: {
       seconds_median: round(median(pythonS), 2),
       mib_per_s: mibps(median(pythonS)),
       runs_s: pythonS.map((s) => round(s, 2)),
+      cpu_s_per_gib: cpuPerGib(pythonCpuS),
     },
     hf_transfer: {
       seconds_median: round(median(hfTransferS), 2),
       mib_per_s: mibps(median(hfTransferS)),
       runs_s: hfTransferS.map((s) => round(s, 2)),
+      cpu_s_per_gib: cpuPerGib(hfTransferCpuS),
     },
     parallel_curl_sha256: {
       seconds_median: round(median(curlShaS), 2),
       mib_per_s: mibps(median(curlShaS)),
       runs_s: curlShaS.map((s) => round(s, 2)),
       /** curl, tee, openssl and their shells together */
-      cpu_s_per_gib: round(median(curlShaCpuS) / (totalBytes / 1024 ** 3), 2),
+      cpu_s_per_gib: cpuPerGib(curlShaCpuS),
     },
     parallel_curl: {
       seconds_median: round(median(curlS), 2),
       mib_per_s: mibps(median(curlS)),
       runs_s: curlS.map((s) => round(s, 2)),
+      cpu_s_per_gib: cpuPerGib(curlCpuS),
     },
     agent_vs_python: round(median(pythonS) / median(agentS), 2),
     agent_vs_hf_transfer: round(median(hfTransferS) / median(agentS), 2),

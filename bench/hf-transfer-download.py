@@ -8,7 +8,8 @@ passed them) into `blobs/{etag}.incomplete`, renamed to `blobs/{etag}`, linked f
 `max_workers` files at a time (snapshot_download's thread pool). No hash is checked: huggingface_hub never did.
 
 stdin: {"endpoint", "repo", "commit", "files": [...], "cache_dir", "max_workers"}
-stdout (last line): {"ok": true, "seconds": ...} timed inside Python (interpreter start and imports excluded),
+stdout (last line): {"ok": true, "seconds": ..., "cpu_seconds": ...} timed inside Python (interpreter start and imports
+excluded; cpu_seconds: user + system of all the process's threads),
 or {"ok": false, "error": "..."}
 """
 
@@ -53,10 +54,16 @@ def main():
     import huggingface_hub  # noqa: F401
 
     start = time.monotonic()
+    cpu_start = time.process_time()  # every thread of the process: Python's and hf_transfer's (tokio)
     try:
         with ThreadPoolExecutor(max_workers=req.get("max_workers") or 8) as pool:
             sizes = list(pool.map(lambda f: fetch_one(req, f), req["files"]))
-        result = {"ok": True, "seconds": time.monotonic() - start, "bytes": sum(sizes)}
+        result = {
+            "ok": True,
+            "seconds": time.monotonic() - start,
+            "cpu_seconds": time.process_time() - cpu_start,
+            "bytes": sum(sizes),
+        }
     except Exception as exc:  # noqa: BLE001
         result = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "seconds": time.monotonic() - start}
     sys.stdout.write("\n" + json.dumps(result) + "\n")

@@ -118,6 +118,7 @@ def snapshot(req):
     from huggingface_hub import snapshot_download
 
     start = time.monotonic()
+    cpu_start = time.process_time()  # all threads of the process (snapshot_download's pool)
     try:
         folder = snapshot_download(
             req["repo"],
@@ -129,7 +130,9 @@ def snapshot(req):
             ignore_patterns=req.get("ignore_patterns"),
             max_workers=req.get("max_workers") or 8,
         )
-        return {"ok": True, "path": folder, "files": files_under(folder), "seconds": time.monotonic() - start}
+        seconds = time.monotonic() - start
+        cpu_seconds = time.process_time() - cpu_start
+        return {"ok": True, "path": folder, "files": files_under(folder), "seconds": seconds, "cpu_seconds": cpu_seconds}
     except Exception as exc:  # noqa: BLE001
         return {"ok": False, "error": error_of(exc), "seconds": time.monotonic() - start}
 

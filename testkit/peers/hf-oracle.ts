@@ -189,6 +189,8 @@ export interface HfSnapshotResult {
   files?: string[];
   /** wall time inside Python (excludes interpreter start) */
   seconds: number;
+  /** CPU seconds (user + system, every thread) inside Python, when the download succeeded */
+  cpu_seconds?: number;
   error?: PyError;
 }
 
