@@ -10,7 +10,8 @@ GO_PAR="${CLUSTER_BUILD_PARALLELISM:-$(nproc)}"
 build_kube() {
   local out="$1" version="$KUBE_VERSION"
   local stamp="-X k8s.io/component-base/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitVersion=$version"
-  local minor="${version#v1.}" && minor="${minor%%.*}" pkg
+  local minor="${version#v1.}" pkg
+  minor="${minor%%.*}"
   for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     stamp+=" -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean"
   done
