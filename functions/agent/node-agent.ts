@@ -21,11 +21,11 @@ import {
   type DownloadProgress,
   type NodeSummary,
 } from './publish-node-status.js';
-import { runWarmPass, type WarmContext } from './run-warm-pass.js';
-import { targetsFromConfig, targetsFromPlan, type WarmTarget } from './warm-target.js';
+import { runFillPass, type FillContext } from './run-fill-pass.js';
+import { targetsFromConfig, targetsFromPlan, type FillTarget } from './fill-target.js';
 
 /** Bytes of a target's files when the plan listed them, else 0 (listed only at download). */
-function sumSizes(target: WarmTarget): number {
+function sumSizes(target: FillTarget): number {
   return target.files?.reduce((n, f) => n + f.size, 0) ?? 0;
 }
 
@@ -73,8 +73,8 @@ export interface NodeAgentDeps {
 
 /**
  * The DaemonSet's engine: on every input change (applied at once, aborting a pass in progress — partial
- * files stay resumable) and every `checkIntervalSeconds` (re-verifying hashes on disk), it warms this node's
- * models, evicts what left the plan after the grace period, and publishes labels, annotation, Events, metrics.
+ * files stay resumable) and every `checkIntervalSeconds` (re-verifying hashes on disk), it runs the fill pass
+ * (this node's models brought to ready in its cache), evicts what left the plan after the grace period, and publishes labels, annotation, Events, metrics.
  */
 export class NodeAgent {
   private inputs: AgentInputs = { plan: null, configMap: null, file: null };
@@ -167,10 +167,10 @@ export class NodeAgent {
       };
       const inUse = await this.servingSnapshots(stateDir);
       const progress = this.trackProgress();
-      const warmCtx = { ...ctx, onModelBytes: progress.onModelBytes };
+      const fillCtx = { ...ctx, onModelBytes: progress.onModelBytes };
       let states: ModelState[];
       try {
-        states = await this.makeRoomAndRetry(warmCtx, targets, await runWarmPass(warmCtx, targets), inUse);
+        states = await this.makeRoomAndRetry(fillCtx, targets, await runFillPass(fillCtx, targets), inUse);
       } finally {
         progress.stop();
       }
@@ -200,9 +200,9 @@ export class NodeAgent {
    * Per-model download progress (bytes done / total, rate), published on the Node every `progressIntervalMs`
    * while the pass downloads.
    */
-  private trackProgress(): { onModelBytes: (t: WarmTarget, bytes: number, seconds: number) => void; stop: () => void } {
+  private trackProgress(): { onModelBytes: (t: FillTarget, bytes: number, seconds: number) => void; stop: () => void } {
     const downloading = new Map<string, DownloadProgress>();
-    const totals = new Map<WarmTarget, number>();
+    const totals = new Map<FillTarget, number>();
     let changed = false;
     const timer = setInterval(() => {
       if (!changed) return;
@@ -248,8 +248,8 @@ export class NodeAgent {
    * that no Ready pod here serves, and tries the model again, until it fits or nothing more may go.
    */
   private async makeRoomAndRetry(
-    ctx: WarmContext,
-    targets: readonly WarmTarget[],
+    ctx: FillContext,
+    targets: readonly FillTarget[],
     states: ModelState[],
     inUse: ReadonlySet<string> | null | undefined,
   ): Promise<ModelState[]> {
@@ -267,13 +267,13 @@ export class NodeAgent {
       while (out[i]!.state === 'skipped' && out[i]!.errorCode === 'NO_SPACE' && !ctx.signal?.aborted) {
         const evicted = await evictOneForSpace({ ...ctx, inUse, targeted, protectedKeys });
         if (evicted === null) break;
-        out[i] = (await runWarmPass(ctx, [target]))[0]!;
+        out[i] = (await runFillPass(ctx, [target]))[0]!;
       }
     }
     return out;
   }
 
-  private targets(): { targets: WarmTarget[]; unresolved: ModelState[] } {
+  private targets(): { targets: FillTarget[]; unresolved: ModelState[] } {
     const gpuTypes = this.deps.gpuTypes;
     const { plan, configMap, file } = this.inputs;
     if (plan) {

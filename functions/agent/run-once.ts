@@ -10,8 +10,8 @@ import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { ModelState } from './model-state.js';
-import { runWarmPass } from './run-warm-pass.js';
-import { targetsFromConfig } from './warm-target.js';
+import { runFillPass } from './run-fill-pass.js';
+import { targetsFromConfig } from './fill-target.js';
 
 /**
  * `modelctl agent --once`: reads the models config file, takes the models for `gpuType` (all of them when
@@ -42,7 +42,7 @@ export async function runOnce(params: {
     ...(params.freeBytes ? { freeBytes: params.freeBytes } : {}),
   });
   await mkdir(cacheDir, { recursive: true });
-  const states = await runWarmPass(
+  const states = await runFillPass(
     {
       access: params.access,
       cacheDir,

@@ -3,8 +3,8 @@ import type { RepoFile } from '../../shared/hub/list-repo-files.js';
 import type { Plan } from '../../shared/plan/plan.js';
 import { isModelForGpu } from './select-models.js';
 
-/** One model the agent keeps warm: from the plan (commit + files pinned) or from a models config. */
-export interface WarmTarget {
+/** One model the fill pass brings to ready on the node: from the plan (commit + files pinned) or from a models config. */
+export interface FillTarget {
   repo: string;
   revision: string;
   /** pinned by the plan; resolved on the Hub when absent (a plain models config) */
@@ -21,7 +21,7 @@ export interface WarmTarget {
 export function targetsFromPlan(
   plan: Plan,
   gpuTypes: readonly string[] | null,
-): { targets: WarmTarget[]; unresolved: Plan['models'] } {
+): { targets: FillTarget[]; unresolved: Plan['models'] } {
   const mine = plan.models.filter((m) => isModelForGpu(m.gpuCompatible, gpuTypes));
   const targets = mine
     .filter((m) => m.status === 'ok' && m.commit !== null)
@@ -42,7 +42,7 @@ export function targetsFromPlan(
 }
 
 /** The models of a raw models config for these GPU types (revision resolved and files listed at download). */
-export function targetsFromConfig(config: ModelsConfig, gpuTypes: readonly string[] | null): WarmTarget[] {
+export function targetsFromConfig(config: ModelsConfig, gpuTypes: readonly string[] | null): FillTarget[] {
   return Object.entries(config.models)
     .filter(([, spec]) => isModelForGpu(spec.gpu_compatible, gpuTypes))
     .map(([repo, spec]) => ({

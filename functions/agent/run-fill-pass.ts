@@ -9,10 +9,10 @@ import type { HubRetryPolicy } from '../../shared/hub/with-hub-retry.js';
 import { redactSecrets, type Logger } from '../../shared/log/create-logger.js';
 import type { AgentMetrics } from './agent-metrics.js';
 import type { ModelState } from './model-state.js';
-import type { WarmTarget } from './warm-target.js';
+import type { FillTarget } from './fill-target.js';
 
-/** What a warm pass needs: where, from which Hub, with which limits. */
-export interface WarmContext {
+/** What a fill pass needs: where, from which Hub, with which limits. */
+export interface FillContext {
   access: HubAccess;
   cacheDir: string;
   stateDir: string;
@@ -29,32 +29,33 @@ export interface WarmContext {
   /** injected in tests @default () => new Date() */
   now?: () => Date;
   /** bytes received for a model so far in this pass (per-model progress in the node status) */
-  onModelBytes?: ((target: WarmTarget, bytesSoFar: number, elapsedSeconds: number) => void) | undefined;
+  onModelBytes?: ((target: FillTarget, bytesSoFar: number, elapsedSeconds: number) => void) | undefined;
 }
 
 /**
- * Brings each target to ready, one model after the other (files of a model in parallel): the disk guard is
- * checked before each model, a model that fails (gated, missing, no space, Hub down past the retries) is
+ * The agent's fill pass (the `warm` role is another thing: it publishes the plan; the pass's log lines keep their
+ * "warm pass" wording). Brings each target to ready in the node's cache, one model after the other (files of a
+ * model in parallel): the disk guard is checked before each model, a model that fails (gated, missing, no space, Hub down past the retries) is
  * reported and the others continue. Called again, it re-verifies and repairs what is on disk.
  * @param onState called after each model (publish status as it goes)
  * @returns one state per target, in order
  */
-export async function runWarmPass(
-  ctx: WarmContext,
-  targets: readonly WarmTarget[],
+export async function runFillPass(
+  ctx: FillContext,
+  targets: readonly FillTarget[],
   onState?: (state: ModelState) => Promise<void> | void,
 ): Promise<ModelState[]> {
   const states: ModelState[] = [];
   for (const target of targets) {
     if (ctx.signal?.aborted) break;
-    const state = await warmOne(ctx, target);
+    const state = await fillOne(ctx, target);
     states.push(state);
     await onState?.(state);
   }
   return states;
 }
 
-async function warmOne(ctx: WarmContext, target: WarmTarget): Promise<ModelState> {
+async function fillOne(ctx: FillContext, target: FillTarget): Promise<ModelState> {
   const log = ctx.log.child({ repo: target.repo, revision: target.revision });
   const started = performance.now();
   const now = (ctx.now ?? (() => new Date()))().toISOString();
@@ -124,7 +125,7 @@ function describeFailure(err: unknown): { code: string; message: string; permane
 }
 
 function failedState(args: {
-  target: WarmTarget;
+  target: FillTarget;
   err: unknown;
   now: string;
   log: Logger;
