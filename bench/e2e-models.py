@@ -4,7 +4,8 @@ into the cluster's MLflow tracking server.
   tiny       the iris ONNX example (examples/models/iris, 1 KiB), copied as it is
   embed-1g   an embedding lookup: Gather over a [1048576, 256] float32 initializer (exactly 1 GiB of random
              weights, seeded), input `ids` int64 [-1], output `embedding` float32 [-1, 256]. The weights are
-             inside model.onnx (no external data), so loading the model reads and parses all of it.
+             inside model.onnx (no external data), as most exporters write a model under 2 GiB: onnxruntime
+             alone would read and parse all of it; serve maps them from the file (functions/serve/map-onnx-weights.ts).
 
 Usage:
   python e2e-models.py save --work-dir DIR

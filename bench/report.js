@@ -683,7 +683,8 @@ function clusterColdStart(c) {
     `${st.runs} measured starts per cell after one priming start (which fills the PVC cache), interleaved over the cells; medians. Before each start the bench waits until no pod of the Service serves and the node has the pod's CPU unrequested (a terminating pod or another test's holds it; that wait is not counted). Every pod: ${st.cores} core (request = limit),`,
     `SERVE_MAX_CONCURRENCY=${st.serve_max_concurrency} (one onnxruntime session), memory ${st.memory_gib.tiny} GiB (tiny) / ${st.memory_gib['embed-1g']} GiB (1 GiB model).`,
     `Models: tiny = the iris ONNX example (${c.models.tiny.bytes} bytes); 1 GiB = an embedding lookup (Gather over a [1048576, 256] float32`,
-    `initializer inside model.onnx, ${c.models['embed-1g'].bytes} bytes), both logged into the in-cluster MLflow by \`bench/e2e-models.py\`.`,
+    `initializer inside model.onnx, ${c.models['embed-1g'].bytes} bytes, which serve memory-maps from the file: \`functions/serve/map-onnx-weights.ts\`),`,
+    'both logged into the in-cluster MLflow by `bench/e2e-models.py`.',
     'Sources: MLflow download into an emptyDir (`--storage emptydir`); shared PVC cache hit (`--storage pvc`, second and later starts);',
     "agent-warmed node cache (`hf://`, `--runtime custom` running `serve` on the snapshot in the node's hostPath, no init container).",
     c.hf_note ? `\n**Node cache (hf://) not measured:** ${c.hf_note}.` : '',
@@ -758,6 +759,16 @@ function grewMost(big, tiny) {
     .join(', ');
 }
 
+/** The two largest phases of a cell. */
+function largest(cell) {
+  return Object.entries(cell.phases_median_ms)
+    .filter(([k, v]) => k !== 'total' && v !== null)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 2)
+    .map(([k, v]) => `${k} ${ms(v)} ms`)
+    .join(', ');
+}
+
 function sizeCause(c, source) {
   const big = cellOf(c, source, 'embed-1g');
   const tiny = cellOf(c, source, 'tiny');
@@ -774,8 +785,7 @@ function speedCause(c, source) {
   if (c.pass[`${source}_5x_mlflow`] !== false || !mlflow || !fast) return [];
   return [
     `- **MLflow vs ${source} at 1 GiB** (${ms(mlflow.median_ms)} vs ${ms(fast.median_ms)} ms): the MLflow path's init container (fetch downloading 1 GiB from the` +
-      ` in-cluster MLflow into the emptyDir) takes ${ms(mlflow.phases_median_ms.init_fetch)} ms; both then load the same 1 GiB model` +
-      ` (serve container start + model load ${ms(mlflow.phases_median_ms.serve_to_model_ready)} vs ${ms(fast.phases_median_ms.serve_to_model_ready)} ms), which bounds the ratio.`,
+      ` in-cluster MLflow into the emptyDir) takes ${ms(mlflow.phases_median_ms.init_fetch)} ms; the ${source} start's largest phases: ${largest(fast)}.`,
   ];
 }
 
@@ -784,10 +794,10 @@ function probeCause(c) {
   const big = cellOf(c, 'hf', 'embed-1g');
   if (!(tiny?.phases_median_ms.ready_to_first_200 > 2000)) return [];
   return [
-    `- **hf: model ready → first 200** is ${ms(tiny.phases_median_ms.ready_to_first_200)} ms even for the tiny model: \`modelctl deploy --runtime custom\`` +
-      ' renders a startup probe with periodSeconds 10 (functions/deploy/render-runtime.ts), so the kubelet sees the server started up to 10 s after it is.' +
+    `- **hf: model ready → first 200** is ${ms(tiny.phases_median_ms.ready_to_first_200)} ms even for the tiny model: the custom runtime's startup and` +
+      ' readiness probes (functions/deploy/render-runtime.ts) see the server ready that long after it is.' +
       (big
-        ? ` Both hf starts land on that probe period, so the hf 1 GiB ÷ tiny ratio above says little: serve's own load is ${ms(big.serve_load_median_ms)} ms (1 GiB) vs ${ms(tiny.serve_load_median_ms)} ms (tiny).`
+        ? ` It weighs on both hf starts, so the hf 1 GiB ÷ tiny ratio above says little: serve's own load is ${ms(big.serve_load_median_ms)} ms (1 GiB) vs ${ms(tiny.serve_load_median_ms)} ms (tiny).`
         : ''),
   ];
 }
