@@ -36,6 +36,18 @@ export default tseslint.config(
   importBoundary(['testkit/**'], ['test', 'bench'], 'testkit/ is imported by test/ and bench/, never the reverse'),
   importBoundary(['bench/**'], ['test'], 'bench/ starts its peers with testkit/, never test/'),
   importBoundary(['test/**'], ['bench'], 'tests do not import benchmarks'),
+  // the product imports one way, cli/ -> functions/ -> shared/, and never the testing ground (ARCHITECTURE.md)
+  importBoundary(['cli/**'], ['test', 'testkit', 'bench'], 'cli/ imports functions/ and shared/ only'),
+  importBoundary(
+    ['functions/**'],
+    ['cli', 'test', 'testkit', 'bench'],
+    'functions/ imports shared/ only (the CLI composes roles)',
+  ),
+  importBoundary(
+    ['shared/**'],
+    ['cli', 'functions', 'test', 'testkit', 'bench'],
+    'shared/ imports no role, no CLI and no testing ground',
+  ),
   {
     // process.env, signals and process.exit belong to each role's index.ts and the CLI entry (STYLE.md).
     files: ['shared/**/*.ts', 'functions/**/*.ts'],

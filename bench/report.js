@@ -187,7 +187,7 @@ function summary(r) {
   return ['## Targets', '', table(['target', 'measured', 'met'], rows)].join('\n');
 }
 
-/** The download JSON is the agent engineer's: its ratio fields, judged against the issue's targets. */
+/** The download JSON (bench/download.ts): its ratio fields, judged against the issue's targets. */
 function downloadRatios(d) {
   const j = d.json;
   const out = [];
@@ -452,7 +452,7 @@ function pyfunc(p) {
 function download(list) {
   if (list.length === 0) return '';
   return [
-    "## 4. Download (`bench/download.*`, the agent engineer's script; its JSON as written)",
+    '## 4. Download (`bench/download.*`; its JSON as written)',
     '',
     ...list.map((d) => [`### ${d.name}.json`, '', genericTable(d.json), ''].join('\n')),
   ].join('\n');
@@ -461,7 +461,7 @@ function download(list) {
 function fetchHit(f) {
   if (!f) return '';
   return [
-    "## 5. Cache-hit fetch (`bench/fetch-cache-hit.js`, the fetch engineer's script)",
+    '## 5. Cache-hit fetch (`bench/fetch-cache-hit.js`)',
     '',
     f.description,
     '',
@@ -625,7 +625,7 @@ function downloadCause(d) {
 function fetchHitCause(f) {
   if (!f || f.pass || !f.fetch_only) return [];
   return [
-    `- **Cache-hit fetch**: median ${fmt(f.median_ms)} ms through \`./bin/modelctl\`, ${fmt(f.fetch_only.median_ms)} ms from an entry that registers only fetch (the fetch engineer's split; see bench/results/fetch-cache-hit.json).`,
+    `- **Cache-hit fetch**: median ${fmt(f.median_ms)} ms through \`./bin/modelctl\`, ${fmt(f.fetch_only.median_ms)} ms from an entry that registers only fetch (\`bench/fetch-only-entry.js\`; see bench/results/fetch-cache-hit.json).`,
   ];
 }
 
