@@ -610,15 +610,23 @@ function downloadCause(d) {
   const missed = downloadRatios(d).filter(([, v]) => !v.pass);
   if (missed.length === 0) return [];
   const mibps = (x) => (x ? `${fmt(x.mib_per_s)} MiB/s` : '—');
+  const cpu = (x) => (typeof x?.cpu_s_per_gib === 'number' ? `${fmt(x.cpu_s_per_gib, 2)}` : '—');
+  const load = `${fmt(j.conditions_start?.loadavg_1m)} at start, ${fmt(j.conditions_end?.loadavg_1m)} at end`;
+  const spread = (x) => (x?.runs_s?.length ? `${fmt(Math.min(...x.runs_s))}–${fmt(Math.max(...x.runs_s))} s` : '—');
   return [
     `- **Download** (${missed.map(([k]) => k).join('; ')}): agent ${mibps(j.agent)}, huggingface_hub ${mibps(j.huggingface_hub)},` +
       ` hf_transfer ${mibps(j.hf_transfer)}, curl | openssl sha256 ${mibps(j.parallel_curl_sha256)}, curl alone ${mibps(j.parallel_curl)},` +
-      ' from a Hub server on the same 2 cores (load at start/end in the JSON). The agent hashes every byte (sha256, checked before' +
-      ' the file is published): each file of 16 MiB or more is read over its own socket straight into shared slabs (no copy, no' +
-      " allocation per read), written on libuv's pool and then hashed on one worker thread; SHA-256 is most of its CPU. On a loaded" +
-      ' machine the contenders with more runnable threads (8 curl, tee and openssl processes; 8 Python threads) get more of the' +
-      ` two cores. Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM, which counts the node binary's mapped code (~55 MB), the V8 heaps of` +
-      ' the main thread and the hash worker, and 8 MiB of slabs.',
+      ` from a Hub server on the same 2 cores, load average ${load}. CPU seconds per GiB (user + system, every thread and child):` +
+      ` agent ${cpu(j.agent)} (hashing every byte, process start included), snapshot_download ${cpu(j.huggingface_hub)} and hf_transfer` +
+      ` ${cpu(j.hf_transfer)} (neither hashes), curl | tee | openssl ${cpu(j.parallel_curl_sha256)}, curl alone ${cpu(j.parallel_curl)}.` +
+      ' The agent hashes every byte and still spends less CPU per GiB than snapshot_download, hf_transfer and curl | openssl; what it' +
+      ' loses is wall time on a machine whose runnable threads outnumber its cores several times over, where each contender gets a share of the CPU by its runnable' +
+      ' threads: the agent has about three (the main thread reading sockets, one hash worker, libuv writes), snapshot_download 8' +
+      ' Python threads, hf_transfer 8 Python threads, each driving Rust (tokio) workers over parallel 10 MiB range requests, curl | openssl 8 pipelines of' +
+      ` 3 processes. Runs at this load: agent ${spread(j.agent)}, snapshot_download ${spread(j.huggingface_hub)}, hf_transfer` +
+      ` ${spread(j.hf_transfer)}, curl | openssl ${spread(j.parallel_curl_sha256)}.` +
+      ` Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM: about 58 MB of it (RssFile) is the node binary's mapped code, the rest the V8 heaps of` +
+      ' the main thread and the hash worker, malloc arenas and 8 MiB of slabs.',
   ];
 }
 
