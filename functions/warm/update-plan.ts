@@ -7,9 +7,14 @@ import {
   type PlanModel,
   type PlanSource,
 } from '../../shared/plan/plan.js';
-import { publishPlan, type PublishOutcome, type PublishResult } from '../../shared/plan/publish-plan.js';
+import {
+  publishPlan,
+  type PlanStale,
+  type PlanTooLarge,
+  type PublishOutcome,
+  type PublishResult,
+} from '../../shared/plan/publish-plan.js';
 import type { ModelsConfig } from '../../shared/config/models-config.js';
-import { isAppError } from '../../shared/errors/app-error.js';
 import type { HubRequestCounts } from '../../shared/hub/resolve-model.js';
 import type { InvolvedObject } from '../../shared/k8s/record-event.js';
 import type { Logger } from '../../shared/log/create-logger.js';
@@ -43,7 +48,7 @@ export interface PlanUpdate {
 }
 
 /** {@link updatePlan}'s answer: the update, or why no plan could be published (an expected outcome, see PublishResult). */
-export type PlanUpdateResult = { ok: true; update: PlanUpdate } | Extract<PublishResult, { ok: false }>;
+export type PlanUpdateResult = { ok: true; update: PlanUpdate } | PlanTooLarge;
 
 /** What one plan update works from. */
 export interface UpdatePlanParams {
@@ -60,23 +65,21 @@ export interface UpdatePlanParams {
  * 1. read the plan in force;
  * 2. on a config event whose config hash equals the plan's, stop: nothing to do, no Hub call;
  * 3. resolve the models (see planModels);
- * 4. publish with a resourceVersion precondition (no write when the content is the same), re-planning once
- *    from step 1 if another writer got there first;
+ * 4. publish with a resourceVersion precondition (no write when the content is the same), re-planning from
+ *    step 1 when another writer got there first (a `stale` write; at the third, the API server's refusal is thrown);
  * 5. record Events: a Warning per model newly unavailable, a Normal when a new plan is published.
  * A plan too large for its ConfigMap stops at step 4: nothing published, no Event, `{ ok: false }`.
  */
 export async function updatePlan(params: UpdatePlanParams): Promise<PlanUpdateResult> {
   for (let attempt = 0; ; attempt++) {
-    try {
-      return await planOnce(params);
-    } catch (err) {
-      if (!(isAppError(err) && ['CONFLICT', 'NOT_FOUND'].includes(err.code) && attempt < 2)) throw err;
-      params.log.info({ attempt }, 'plan changed while planning; planning again');
-    }
+    const result = await planOnce(params);
+    if (result.ok || result.reason !== 'stale') return result;
+    if (attempt >= 2) throw result.error;
+    params.log.info({ attempt }, 'plan changed while planning; planning again');
   }
 }
 
-async function planOnce(params: UpdatePlanParams): Promise<PlanUpdateResult> {
+async function planOnce(params: UpdatePlanParams): Promise<PlanUpdateResult | PlanStale> {
   const { deps, config, log } = params;
   // 1.
   const current = await readCurrentPlan(deps, log);

@@ -3,17 +3,24 @@ import { AppError } from '../errors/app-error.js';
 import { toRecord, type ConfigMapRecord } from './config-map-record.js';
 import { kubeAppError } from './kube-error.js';
 
+/**
+ * A write's answer: the ConfigMap as written, or `stale`, an expected outcome of optimistic concurrency and not an
+ * exception: what the write assumed no longer holds (it exists already or changed meanwhile: 409; it or its
+ * namespace is gone: 404). `error` is the API server's answer, for a caller that gives up.
+ */
+export type ConfigMapWrite = { ok: true; configMap: ConfigMapRecord } | { ok: false; reason: 'stale'; error: AppError };
+
 /** Get/create/replace of ConfigMaps, with optimistic concurrency by resourceVersion. */
 export interface ConfigMaps {
   /** The ConfigMap, or null when it does not exist. */
   get(namespace: string, name: string): Promise<ConfigMapRecord | null>;
-  /** @throws AppError `CONFLICT` (409) when it already exists */
-  create(configMap: ConfigMapRecord): Promise<ConfigMapRecord>;
+  /** Creates it; `stale` when it already exists. @throws AppError for other failures */
+  create(configMap: ConfigMapRecord): Promise<ConfigMapWrite>;
   /**
-   * Replaces the whole object, only if its resourceVersion is still `configMap.resourceVersion`.
-   * @throws AppError `CONFLICT` (409) when someone changed it meanwhile, `NOT_FOUND` (404) when it is gone
+   * Replaces the whole object, only if its resourceVersion is still `configMap.resourceVersion`; `stale` when
+   * someone changed it meanwhile or it is gone. @throws AppError for other failures
    */
-  replace(configMap: ConfigMapRecord & { resourceVersion: string }): Promise<ConfigMapRecord>;
+  replace(configMap: ConfigMapRecord & { resourceVersion: string }): Promise<ConfigMapWrite>;
 }
 
 /** {@link ConfigMaps} backed by the API server `kc` points at. */
@@ -29,23 +36,36 @@ export function createConfigMaps(kc: KubeConfig): ConfigMaps {
       }
     },
     async create(configMap) {
+      const { namespace, name } = configMap;
       try {
-        return toRecord(
-          await api.createNamespacedConfigMap({ namespace: configMap.namespace, body: toBody(configMap) }),
-        );
+        return {
+          ok: true,
+          configMap: toRecord(await api.createNamespacedConfigMap({ namespace, body: toBody(configMap) })),
+        };
       } catch (err) {
-        throw translateError(err, `create ConfigMap ${configMap.namespace}/${configMap.name}`);
+        return staleWrite(err, `create ConfigMap ${namespace}/${name}`);
       }
     },
     async replace(configMap) {
       const { namespace, name } = configMap;
       try {
-        return toRecord(await api.replaceNamespacedConfigMap({ namespace, name, body: toBody(configMap) }));
+        return {
+          ok: true,
+          configMap: toRecord(await api.replaceNamespacedConfigMap({ namespace, name, body: toBody(configMap) })),
+        };
       } catch (err) {
-        throw translateError(err, `replace ConfigMap ${namespace}/${name}`);
+        return staleWrite(err, `replace ConfigMap ${namespace}/${name}`);
       }
     },
   };
+}
+
+/** A write refused with 409 or 404 is `stale`; any other failure is thrown as an AppError. */
+function staleWrite(err: unknown, action: string): ConfigMapWrite {
+  const error = translateError(err, action);
+  if (err instanceof ApiException && (err.code === 409 || err.code === 404))
+    return { ok: false, reason: 'stale', error };
+  throw error;
 }
 
 function toBody(cm: ConfigMapRecord): V1ConfigMap {

@@ -1,5 +1,6 @@
+import type { AppError } from '../errors/app-error.js';
 import type { ConfigMapRecord } from '../k8s/config-map-record.js';
-import type { ConfigMaps } from '../k8s/config-maps.js';
+import type { ConfigMaps, ConfigMapWrite } from '../k8s/config-maps.js';
 import {
   PLAN_CONFIG_MAP_NAME,
   PLAN_CONTENT_HASH_ANNOTATION,
@@ -16,19 +17,22 @@ export type PublishOutcome =
   /** the published plan already has this content and config hash: nothing written */
   | { action: 'unchanged'; resourceVersion: string };
 
-/**
- * {@link publishPlan}'s answer. A plan over the size a ConfigMap holds is an expected outcome, not an exception:
- * nothing is written, and the same config gives the same plan, so retrying cannot help.
- */
-export type PublishResult =
-  { ok: true; outcome: PublishOutcome } | { ok: false; reason: 'plan-too-large'; message: string };
+/** A plan over the size a ConfigMap holds: nothing written; the same config gives the same plan, so retrying cannot help. */
+export type PlanTooLarge = { ok: false; reason: 'plan-too-large'; message: string };
+
+/** Another writer created, changed or removed the plan ConfigMap since it was read: read it again and re-plan. */
+export type PlanStale = { ok: false; reason: 'stale'; error: AppError };
+
+/** {@link publishPlan}'s answer; its two refusals are expected outcomes, not exceptions. */
+export type PublishResult = { ok: true; outcome: PublishOutcome } | PlanTooLarge | PlanStale;
 
 /**
  * Publishes `plan` in the plan ConfigMap, creating it or replacing it only if it is still at
  * `expectedResourceVersion` (null: it must not exist yet). Writes nothing when the published plan has the
  * same content hash and config hash.
- * A plan that does not fit in a ConfigMap is `{ ok: false, reason: 'plan-too-large' }`.
- * @throws AppError `CONFLICT` when another writer changed the ConfigMap since it was read (read again, re-plan)
+ * A plan that does not fit in a ConfigMap is `{ ok: false, reason: 'plan-too-large' }`; a ConfigMap that another
+ * writer created, changed or removed since it was read is `{ ok: false, reason: 'stale' }` (read again, re-plan).
+ * @throws AppError for the API server's other failures
  */
 export async function publishPlan(params: {
   configMaps: ConfigMaps;
@@ -57,12 +61,13 @@ export async function publishPlan(params: {
   }
   const record = planRecord({ namespace, name, plan, text });
   const precondition = current?.resourceVersion ?? params.overwriteResourceVersion;
-  if (precondition === undefined) {
-    const created = await configMaps.create(record);
-    return { ok: true, outcome: { action: 'created', resourceVersion: created.resourceVersion ?? '' } };
-  }
-  const updated = await configMaps.replace({ ...record, resourceVersion: precondition });
-  return { ok: true, outcome: { action: 'updated', resourceVersion: updated.resourceVersion ?? '' } };
+  if (precondition === undefined) return written(await configMaps.create(record), 'created');
+  return written(await configMaps.replace({ ...record, resourceVersion: precondition }), 'updated');
+}
+
+function written(write: ConfigMapWrite, action: 'created' | 'updated'): PublishResult {
+  if (!write.ok) return write;
+  return { ok: true, outcome: { action, resourceVersion: write.configMap.resourceVersion ?? '' } };
 }
 
 /** The same content and the same config hash: publishing `b` over `a` would change nothing. */
