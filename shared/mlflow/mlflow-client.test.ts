@@ -107,4 +107,35 @@ describe('MlflowClient', () => {
     });
     await c.close();
   });
+
+  it('answers a refused optional request as a result (tryPostJson), after retrying a 503 before it', async () => {
+    script.set('/api/2.0/mlflow/g', [json(503, { message: 'busy' }, { 'retry-after': '0' }), json(404, {})]);
+    const c = client();
+    const refused = await c.tryPostJson({ path: '/api/2.0/mlflow/g', body: {}, schema: Answer, what: 'g' });
+    expect(refused).toMatchObject({ ok: false, refusal: { code: 'MODEL_NOT_FOUND', upstreamStatus: 404 } });
+    script.set('/api/2.0/mlflow/h', [json(400, { error_code: 'INVALID_PARAMETER_VALUE', message: 'no such filter' })]);
+    const bad = await c.tryPostJson({ path: '/api/2.0/mlflow/h', body: {}, schema: Answer, what: 'h' });
+    expect(bad).toMatchObject({ ok: false, refusal: { code: 'MLFLOW_BAD_REQUEST' } });
+    script.set('/api/2.0/mlflow/i', [json(200, { artifact_uri: 'y' })]);
+    await expect(c.tryPostJson({ path: '/api/2.0/mlflow/i', body: {}, schema: Answer, what: 'i' })).resolves.toEqual({
+      ok: true,
+      data: { artifact_uri: 'y' },
+    });
+    await c.close();
+  });
+
+  it('still throws auth failures from tryPostJson, and the refusal from postJson', async () => {
+    script.set('/api/2.0/mlflow/j', [json(401, {})]);
+    const c = client();
+    await expect(
+      c.tryPostJson({ path: '/api/2.0/mlflow/j', body: {}, schema: Answer, what: 'j' }),
+    ).rejects.toMatchObject({
+      code: 'MLFLOW_AUTH',
+    });
+    script.set('/api/2.0/mlflow/k', [json(404, {})]);
+    await expect(c.postJson({ path: '/api/2.0/mlflow/k', body: {}, schema: Answer, what: 'k' })).rejects.toMatchObject({
+      code: 'MODEL_NOT_FOUND',
+    });
+    await c.close();
+  });
 });

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { describeFirstIssue } from '../config/describe-issues.js';
 import { addSecretValues, redactSecrets } from '../log/create-logger.js';
 import { parseRetryAfter, withRetry, type RetryAttempt } from '../retry/with-retry.js';
-import { MlflowError, isRetryableMlflowError } from './mlflow-error.js';
+import { MlflowError, isRefusal, isRetryableMlflowError } from './mlflow-error.js';
 
 /** How to reach one MLflow tracking server. */
 export interface MlflowConnection {
@@ -92,34 +92,55 @@ export class MlflowClient {
     return this.json({ ...params, method: 'POST' });
   }
 
-  private async json<S extends z.ZodType>(params: {
-    method: 'GET' | 'POST';
+  /**
+   * {@link postJson} for an endpoint the server may not have (MLflow 2 has no logged models): the server's refusal
+   * (not found, or another 4xx but 401/403/408/429) is `{ ok: false, refusal }`, an expected answer and not an
+   * exception; auth failures, an unavailable server and bad answers still throw.
+   */
+  async tryPostJson<S extends z.ZodType>(params: {
     path: string;
-    query?: Record<string, string>;
-    body?: unknown;
+    body: unknown;
     schema: S;
     what: string;
-  }): Promise<z.output<S>> {
-    const data = await this.withRetries(params.what, async () => {
+  }): Promise<MlflowAnswer<z.output<S>>> {
+    return this.answer({ ...params, method: 'POST' });
+  }
+
+  private async json<S extends z.ZodType>(params: JsonRequest<S>): Promise<z.output<S>> {
+    const answer = await this.answer(params);
+    if (!answer.ok) throw answer.refusal;
+    return answer.data;
+  }
+
+  private async answer<S extends z.ZodType>(params: JsonRequest<S>): Promise<MlflowAnswer<z.output<S>>> {
+    const read = await this.withRetries(params.what, async () => {
       const res = await this.send({ ...params, accept: 'application/json' });
-      if (res.statusCode >= 300) throw await this.errorOf(res, params.what);
-      const { text, complete } = await readCapped(res.body, MAX_JSON_BYTES);
-      if (!complete) {
-        throw new MlflowError({
-          code: 'MLFLOW_BAD_RESPONSE',
-          message: `MLflow at ${this.origin} sent more than ${MAX_JSON_BYTES / MIB} MiB of JSON for ${params.what}`,
-        });
-      }
-      return parseJson(text);
+      if (res.statusCode < 300) return { ok: true as const, json: await this.readJson(res, params.what) };
+      const error = await this.errorOf(res, params.what);
+      if (isRefusal(error)) return { ok: false as const, refusal: error };
+      throw error;
     });
-    const parsed = params.schema.safeParse(data);
+    if (!read.ok) return read;
+    const parsed = params.schema.safeParse(read.json);
     if (!parsed.success) {
       throw new MlflowError({
         code: 'MLFLOW_BAD_RESPONSE',
         message: `MLflow at ${this.origin} sent an unexpected answer for ${params.what}: ${describeFirstIssue(parsed.error)}`,
       });
     }
-    return parsed.data;
+    return { ok: true, data: parsed.data };
+  }
+
+  /** A 2xx answer's body as JSON, refused above {@link MAX_JSON_BYTES}. */
+  private async readJson(res: Dispatcher.ResponseData, what: string): Promise<unknown> {
+    const { text, complete } = await readCapped(res.body, MAX_JSON_BYTES);
+    if (!complete) {
+      throw new MlflowError({
+        code: 'MLFLOW_BAD_RESPONSE',
+        message: `MLflow at ${this.origin} sent more than ${MAX_JSON_BYTES / MIB} MiB of JSON for ${what}`,
+      });
+    }
+    return parseJson(text);
   }
 
   /**
@@ -261,6 +282,19 @@ export class MlflowClient {
     await this.dispatcher.close();
   }
 }
+
+/** A JSON request to the REST API. */
+interface JsonRequest<S extends z.ZodType> {
+  method: 'GET' | 'POST';
+  path: string;
+  query?: Record<string, string>;
+  body?: unknown;
+  schema: S;
+  what: string;
+}
+
+/** A REST answer, or the server's refusal of the request (see {@link MlflowClient.tryPostJson}). */
+export type MlflowAnswer<T> = { ok: true; data: T } | { ok: false; refusal: MlflowError };
 
 const MIB = 1024 * 1024;
 /** A REST answer (a model version, one folder's listing) larger than this is not MLflow's. */

@@ -52,6 +52,11 @@ function statusFor(code: MlflowErrorCode): number {
   return 400;
 }
 
+/** The server refused the request itself (not found, or another client error but auth): permanent, and for an optional endpoint an answer. */
+export function isRefusal(err: MlflowError): boolean {
+  return err.code === 'MODEL_NOT_FOUND' || err.code === 'MLFLOW_BAD_REQUEST';
+}
+
 /** Retry on 408/429/5xx answers and dropped/refused connections; never on 401/403/404 or bad input. */
 export function isRetryableMlflowError(err: unknown): boolean {
   if (err instanceof MlflowError) {

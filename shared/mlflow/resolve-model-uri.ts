@@ -159,28 +159,20 @@ async function loggedModelOfRun(
   experimentId: string | undefined,
 ): Promise<{ model_id: string; artifact_uri: string } | null> {
   if (experimentId === undefined || name === '' || /['"\\]/.test(name)) return null;
-  try {
-    const found = await client.postJson({
-      path: `${API}/logged-models/search`,
-      body: {
-        experiment_ids: [experimentId],
-        filter: `source_run_id = '${runId}' AND name = '${name}'`,
-        max_results: 2,
-      },
-      schema: LoggedModelSearch,
-      what: `models logged by run ${runId}`,
-    });
-    const [only, ...more] = found.models.filter((m) => m.info.name === name);
-    return only !== undefined && more.length === 0 ? only.info : null;
-  } catch (err) {
-    // servers without logged models (MLflow 2) answer 404; the run's own artifacts are then the answer
-    if (
-      (err as { code?: string }).code === 'MODEL_NOT_FOUND' ||
-      (err as { code?: string }).code === 'MLFLOW_BAD_REQUEST'
-    )
-      return null;
-    throw err;
-  }
+  const found = await client.tryPostJson({
+    path: `${API}/logged-models/search`,
+    body: {
+      experiment_ids: [experimentId],
+      filter: `source_run_id = '${runId}' AND name = '${name}'`,
+      max_results: 2,
+    },
+    schema: LoggedModelSearch,
+    what: `models logged by run ${runId}`,
+  });
+  // servers without logged models (MLflow 2) refuse the search (404); the run's own artifacts are then the answer
+  if (!found.ok) return null;
+  const [only, ...more] = found.data.models.filter((m) => m.info.name === name);
+  return only !== undefined && more.length === 0 ? only.info : null;
 }
 
 /** How to read an artifact location: through the tracking server's proxy, or a folder on this machine. */
