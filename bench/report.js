@@ -626,7 +626,7 @@ function downloadCause(d) {
       ` 3 processes. Runs at this load: agent ${spread(j.agent)}, snapshot_download ${spread(j.huggingface_hub)}, hf_transfer` +
       ` ${spread(j.hf_transfer)}, curl | openssl ${spread(j.parallel_curl_sha256)}.` +
       ` Peak RSS ${fmt(j.rss?.agent_peak_rss_mb)} MB is VmHWM: about 58 MB of it (RssFile) is the node binary's mapped code, the rest the V8 heaps of` +
-      ' the main thread and the hash worker, malloc arenas and 16 MiB of slabs (8 files × 2 × 1 MiB).',
+      ' the main thread and the hash worker, malloc arenas and 8 MiB of slabs (8 files × 2 × 0.5 MiB).',
   ];
 }
 

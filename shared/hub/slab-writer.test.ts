@@ -10,7 +10,7 @@ import { SlabWriter, type BlobProgress } from './slab-writer.js';
 const pool = new HashPool(1);
 afterAll(() => pool.close());
 
-/** over three slabs of 1 MiB - 4 KiB */
+/** over six slabs of 512 KiB - 4 KiB */
 const data = randomBytes(3 * 1024 * 1024 + 777);
 let dir: string;
 let file: string;

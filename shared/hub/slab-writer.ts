@@ -7,13 +7,13 @@ import { SlabPool } from './slab-pool.js';
  * Bytes gathered before one write(2) and one hand-over to the hash worker. Deliberately not a power of two:
  * 1 MiB-aligned 1 MiB writes make Linux ≥ 6.16 ext4 back the page cache with 1 MiB folios, which on VMs that
  * hand free memory back to the host cost several times the kernel time per GiB (measured: ~2.7 s vs ~0.6 s of
- * sys per GiB written); unaligned writes get small folios, as curl's and huggingface_hub's writes do. 1 MiB less a
- * page rather than half that: each slab also costs a statfs (the disk guard), a pwrite on libuv's pool and a
- * round trip to the hash worker, ~0.1 ms of CPU in all, and halving their number took 6% off the agent's CPU per
- * GiB (10 GiB, 20 x 512 MiB, the DaemonSet's env: 17.7 vs 18.8 CPU-s; 1 GiB, 6 interleaved pairs: 2.03 vs 2.16
- * CPU-s median; sys time not higher) for 7 MB more peak RSS (8 files x 2 slabs are 16 MiB: VmHWM 129 vs 122 MB).
+ * sys per GiB written); unaligned writes get small folios, as curl's and huggingface_hub's writes do. Half a
+ * MiB: 8 files × 2 slabs are 8 MiB of the agent's RSS. 1 MiB less a page was tried (fewer statfs, pwrite and
+ * hash-worker round trips: 0.1-0.2 s less user time per GiB) and reverted: on 8 files at once it doubled the
+ * kernel time (2 GiB + 200 small files, 3 interleaved pairs: 2.9-3.0 s of sys vs 1.55-1.64 s, wall 5.4-5.8 s vs
+ * 5.1-5.2 s); on 4 files it had not shown.
  */
-const SLAB_BYTES = 1024 * 1024 - 4096;
+const SLAB_BYTES = 512 * 1024 - 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
 /** Free slabs kept for reuse while downloads run (8 files × SLABS_PER_FILE). */
