@@ -27,11 +27,22 @@ knative_yaml() { # knative_yaml SRC_DIR SUBDIR [EXCLUDE_REGEX]
     perl -pe 's#(dev\.local/knative/eventing-)([a-z_]+)#$1 . ($2 =~ tr/_/-/r)#ge'
 }
 # apply twice: the first pass creates the CRDs, the second the objects of those kinds once they are Established
+# The second pass also creates objects Knative's own webhooks admit (Serving's queue-proxy Image): on a first start
+# their pod may not serve yet ("failed calling webhook … connection refused", seen on a cold CI run), so that
+# failure is retried for up to 5 minutes; any other failure stops at once.
 apply_twice() {
-  local f="$1"
+  local f="$1" tries=0
   apply -f "$f" 2>/dev/null || true
   kc wait --for=condition=Established crd --all --timeout=60s >/dev/null
-  apply -f "$f"
+  until apply -f "$f" 2>"$tmp/apply.err"; do
+    tries=$((tries + 1))
+    if [ "$tries" -ge 60 ] || ! grep -q "failed calling webhook" "$tmp/apply.err"; then
+      cat "$tmp/apply.err" >&2
+      return 1
+    fi
+    [ "$tries" = 1 ] && log "a Knative webhook is not serving yet: retrying every 5 s"
+    sleep 5
+  done
 }
 # a 2-core node: the system pods keep a token CPU request (their limits stay) so model pods can ask for cores, and
 # no HPA (with a token request, CPU utilization reads as huge and would scale the activator out)
