@@ -25,7 +25,7 @@ import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { freePort } from '../testkit/peers/peer-run.js';
 import { grpcLoad, modelInferClient } from './grpc-load.js';
-import { startMlserver, type MlserverPeer } from './mlserver-peer.js';
+import { startMlserver, type MlserverPeer } from '../testkit/peers/mlserver.js';
 import {
   BENCH_DIR,
   QUICK,

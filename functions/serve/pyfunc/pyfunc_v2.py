@@ -37,11 +37,10 @@ def parse(worker, header, body, V2Error):
     params = {k: v for k, v in (request.get("parameters") or {}).items() if k != "content_type"} or None
 
     def finish(prediction):
-        outputs = encode(prediction)
-        wanted = [o.get("name") for o in request.get("outputs") or []]
-        if wanted:
-            outputs = [o for o in outputs if o["name"] in wanted]
-        answer = {"model_name": header.get("model", ""), "outputs": outputs}
+        # every output, whatever the request's `outputs` names, as MLServer's MLflow runtime answers: its names
+        # for an unnamed prediction (`output-1`) are not the metadata's (`output-0`), so a filter by the names a
+        # client read from the metadata answered nothing
+        answer = {"model_name": header.get("model", ""), "outputs": encode(prediction)}
         if "id" in request:
             answer["id"] = request["id"]
         return json.dumps(answer).encode("utf-8")

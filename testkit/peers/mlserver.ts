@@ -1,13 +1,14 @@
-// MLServer (PyPI mlserver + mlserver-mlflow) as a serving peer for bench/serving.ts: one model folder served by
-// mlserver_mlflow.MLflowRuntime with `parallel_workers` inference processes and its adaptive batching on
-// (max_batch_size requests, max_batch_time seconds). Its venv: testkit/peers/mlserver (ensure-python.sh --set mlserver).
+// MLServer (PyPI mlserver + mlserver-mlflow) as a serving peer (bench/serving.ts, test/serve-pyfunc-mlserver.test.ts):
+// one model folder served by mlserver_mlflow.MLflowRuntime with `parallel_workers` inference processes and its
+// adaptive batching (max_batch_size requests, max_batch_time seconds; off at 1 and 0). Its venv:
+// testkit/peers/mlserver (ensure-python.sh --set mlserver).
 import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { REPO_ROOT } from '../testkit/modelctl-process.js';
-import { freePort } from '../testkit/peers/peer-run.js';
+import { REPO_ROOT } from '../modelctl-process.js';
+import { freePort } from './peer-run.js';
 
 export interface MlserverPeer {
   url: string;
