@@ -4,6 +4,7 @@ import { readPeers } from '../testkit/peers/peer-run.js';
 import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
 import { venvPython } from '../testkit/peers/mlflow.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { askInvocations, type InvocationAnswer, type InvocationCase } from '../testkit/invocations.js';
 
 /**
  * The same requests to `modelctl serve` and to a real `mlflow models serve` on the same model: same status,
@@ -16,14 +17,9 @@ const MANY = Array.from({ length: 50 }, (_v, i) => [4 + (i % 4), 2 + (i % 3) / 2
 const JSON_TYPE = 'application/json';
 const cols = (rows: number[][]) => rows.map(([a, b, c, d]) => ({ a, b, c, d }));
 
-interface Case {
-  name: string;
-  body: string;
-  type?: string;
-}
-const j = (name: string, doc: unknown, type = JSON_TYPE): Case => ({ name, body: JSON.stringify(doc), type });
+const j = (name: string, doc: unknown, type = JSON_TYPE): InvocationCase => ({ name, body: JSON.stringify(doc), type });
 
-const CORPUS: Case[] = [
+const CORPUS: InvocationCase[] = [
   j('inputs, one row', { inputs: [ROW] }),
   j('inputs, three rows', { inputs: ROWS }),
   j('inputs, fifty rows', { inputs: MANY }),
@@ -70,14 +66,14 @@ const CORPUS: Case[] = [
 
 /** `[[v, 3.5, 1.4, 0.2]]` with `v` as it is written in the JSON text */
 const rowWith = (v: string) => `[[${v}, 3.5, 1.4, 0.2]]`;
-const raw = (name: string, body: string): Case => ({ name, body, type: JSON_TYPE });
+const raw = (name: string, body: string): InvocationCase => ({ name, body, type: JSON_TYPE });
 
 /**
  * Numbers as Python clients write them: `json.dumps` writes float('nan') as a bare NaN (allow_nan=True is its
  * default), and MLflow converts numeric strings with Python's float(): inf/infinity/nan in any case, underscores
  * between digits, any Unicode digit; no 0x/0b/0o prefixes. JSON.parse and Number() disagree on each.
  */
-const PYTHON_NUMBERS: Case[] = [
+const PYTHON_NUMBERS: InvocationCase[] = [
   raw('inputs, bare NaN', `{"inputs": ${rowWith('NaN')}}`),
   raw('inputs, bare Infinity', `{"inputs": ${rowWith('Infinity')}}`),
   raw('instances, bare -Infinity', `{"instances": ${rowWith('-Infinity')}}`),
@@ -103,32 +99,12 @@ const PYTHON_NUMBERS: Case[] = [
 ];
 
 /** MLflow writes NaN outputs as a bare NaN, which JSON.parse refuses: read those as null, as modelctl writes them. */
-function withNaNAsNull(a: Answer): Answer {
+function withNaNAsNull(a: InvocationAnswer): InvocationAnswer {
   if (typeof a.body !== 'string') return a;
   try {
     return { status: a.status, body: JSON.parse(a.body.replace(/-?\bNaN\b|-?\bInfinity\b/g, 'null')) };
   } catch {
     return a;
-  }
-}
-
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-async function ask(url: string, c: Case): Promise<Answer> {
-  // bytes, not a string: fetch would add its own text/plain Content-Type to a string body
-  const res = await fetch(`${url}/invocations`, {
-    method: 'POST',
-    headers: c.type ? { 'Content-Type': c.type } : {},
-    body: new TextEncoder().encode(c.body),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) };
-  } catch {
-    return { status: res.status, body: text };
   }
 }
 
@@ -157,7 +133,7 @@ function maxDifference(a: unknown, b: unknown): number {
 }
 
 /** What we compare: status; for errors, error_code (MLflow also sends sqlstate/error_class/stack_trace: not copied). */
-function comparable(a: Answer): unknown {
+function comparable(a: InvocationAnswer): unknown {
   if (a.status === 200) return { status: 200, structure: structure(a.body) };
   if (a.status === 415 || typeof a.body !== 'object') return { status: a.status };
   return { status: a.status, error_code: (a.body as { error_code?: unknown }).error_code };
@@ -181,7 +157,7 @@ describe('modelctl serve answers like mlflow models serve', () => {
     const differences: unknown[] = [];
     let predictionsCompared = 0;
     for (const c of CORPUS) {
-      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c)]);
+      const [a, b] = await Promise.all([askInvocations(ours.url, c), askInvocations(theirs.url, c)]);
       if (JSON.stringify(comparable(a)) !== JSON.stringify(comparable(b))) {
         differences.push({ case: c.name, modelctl: a, mlflow: b });
         continue;
@@ -201,7 +177,10 @@ describe('modelctl serve answers like mlflow models serve', () => {
   it(`reads bare NaN/Infinity and numeric strings as MLflow (Python's json and float()) does: ${PYTHON_NUMBERS.length} requests`, async () => {
     const differences: unknown[] = [];
     for (const c of PYTHON_NUMBERS) {
-      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c).then(withNaNAsNull)]);
+      const [a, b] = await Promise.all([
+        askInvocations(ours.url, c),
+        askInvocations(theirs.url, c).then(withNaNAsNull),
+      ]);
       if (JSON.stringify(comparable(a)) !== JSON.stringify(comparable(b)))
         differences.push({ case: c.name, modelctl: a, mlflow: b });
       else if (a.status === 200 && maxDifference(a.body, b.body) > 1e-6)
@@ -209,31 +188,37 @@ describe('modelctl serve answers like mlflow models serve', () => {
     }
     expect(differences).toEqual([]);
     // both sides answered both ways: the cases tell accepted from refused, not one or the other only
-    const statuses = new Set((await Promise.all(PYTHON_NUMBERS.map((c) => ask(ours.url, c)))).map((a) => a.status));
+    const statuses = new Set(
+      (await Promise.all(PYTHON_NUMBERS.map((c) => askInvocations(ours.url, c)))).map((a) => a.status),
+    );
     expect([...statuses].sort()).toEqual([200, 400]);
   });
 
   // Where MLflow 3.17's behaviour is a bug, modelctl answers differently on purpose; each case pins both sides.
   it('accepts CSV for a tensor signature, where MLflow fails with "TensorSpec only supports numpy types"', async () => {
-    const csv: Case = { name: 'csv', body: `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`, type: 'text/csv' };
-    const [a, b] = await Promise.all([ask(ours.url, csv), ask(theirs.url, csv)]);
+    const csv: InvocationCase = {
+      name: 'csv',
+      body: `a,b,c,d\n${ROWS.map((r) => r.join(',')).join('\n')}\n`,
+      type: 'text/csv',
+    };
+    const [a, b] = await Promise.all([askInvocations(ours.url, csv), askInvocations(theirs.url, csv)]);
     expect(b.status).toBe(400);
     expect(JSON.stringify(b.body)).toContain('TensorSpec only supports numpy types');
     expect(a.status).toBe(200);
-    const json = await ask(ours.url, j('same rows', { inputs: ROWS }));
+    const json = await askInvocations(ours.url, j('same rows', { inputs: ROWS }));
     expect(a.body).toEqual(json.body);
   });
 
   it('answers a missing Content-Type with 415, where MLflow answers 500', async () => {
-    const bare: Case = { name: 'no content type', body: JSON.stringify({ inputs: [ROW] }) };
-    const [a, b] = await Promise.all([ask(ours.url, bare), ask(theirs.url, bare)]);
+    const bare: InvocationCase = { name: 'no content type', body: JSON.stringify({ inputs: [ROW] }) };
+    const [a, b] = await Promise.all([askInvocations(ours.url, bare), askInvocations(theirs.url, bare)]);
     expect(b.status).toBe(500);
     expect(a.status).toBe(415);
   });
 
   it('writes NaN outputs as null (valid JSON), where MLflow writes a bare NaN', async () => {
     const nan = j('null input', { inputs: [[1, 2, 3, null]] });
-    const [a, b] = await Promise.all([ask(ours.url, nan), ask(theirs.url, nan)]);
+    const [a, b] = await Promise.all([askInvocations(ours.url, nan), askInvocations(theirs.url, nan)]);
     expect(b.status).toBe(200);
     expect(typeof b.body).toBe('string'); // not parseable as JSON
     expect(b.body).toContain('NaN');
@@ -249,9 +234,9 @@ describe('modelctl serve answers like mlflow models serve', () => {
 const IRIS_SKLEARN = path.join(EXAMPLE_MODELS, 'iris-sklearn');
 const CUSTOM_PYFUNC = path.join(EXAMPLE_MODELS, 'custom-pyfunc');
 const named = (rows: number[][]) => rows.map(([a, b, c, d]) => ({ a, b, c, d }));
-const csv = (name: string, body: string): Case => ({ name, body, type: 'text/csv' });
+const csv = (name: string, body: string): InvocationCase => ({ name, body, type: 'text/csv' });
 
-const SKLEARN_CORPUS: Case[] = [
+const SKLEARN_CORPUS: InvocationCase[] = [
   j('dataframe_split', { dataframe_split: { columns: ['a', 'b', 'c', 'd'], data: ROWS } }),
   j('dataframe_split with an index', {
     dataframe_split: { index: [4, 5, 6], columns: ['a', 'b', 'c', 'd'], data: ROWS },
@@ -282,7 +267,7 @@ const PEOPLE = [
   { name: 'ada', x: 1.5, y: 0.5 },
   { name: 'alan', x: 2, y: 1 },
 ];
-const CUSTOM_CORPUS: Case[] = [
+const CUSTOM_CORPUS: InvocationCase[] = [
   j('records with defaults', { dataframe_records: PEOPLE }),
   j('params', { dataframe_records: PEOPLE, params: { scale: 3, greeting: 'hi' } }),
   j('an unknown param', { dataframe_records: PEOPLE, params: { nope: 1 } }),
@@ -304,7 +289,7 @@ const CUSTOM_CORPUS: Case[] = [
  * Python set literals sorted (their order is hash-seeded per process); for a 415, the status (ours lists only the
  * content types the front end takes).
  */
-function pyfuncComparable(a: Answer): unknown {
+function pyfuncComparable(a: InvocationAnswer): unknown {
   if (a.status === 200 || typeof a.body !== 'object') return a.status === 415 ? { status: 415 } : a;
   const { error_code, message } = a.body as { error_code?: unknown; message?: unknown };
   const sortedSets = String(message).replace(/\{('[^']*'(?:, '[^']*')*)\}/g, (_m, items: string) => {
@@ -337,7 +322,7 @@ describe.each([
     const differences: unknown[] = [];
     let predictions = 0;
     for (const c of corpus) {
-      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c)]);
+      const [a, b] = await Promise.all([askInvocations(ours.url, c), askInvocations(theirs.url, c)]);
       if (b.status === 200) predictions++;
       if (JSON.stringify(pyfuncComparable(a)) !== JSON.stringify(pyfuncComparable(b)))
         differences.push({ case: c.name, modelctl: a, mlflow: b });

@@ -7,6 +7,7 @@ import { readPeers } from '../testkit/peers/peer-run.js';
 import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
 import { startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { FIXTURE_MODELS } from './fixture-models.js';
+import { askInvocations, type InvocationAnswer, type InvocationCase } from '../testkit/invocations.js';
 
 /**
  * The pyfunc compatibility corpus (test/serve-compat.test.ts) on the XGBoost and LightGBM flavors: the same
@@ -25,12 +26,11 @@ async function flavorsPython(): Promise<string> {
   return stdout.trim();
 }
 
-interface Case {
-  name: string;
-  body: string;
-  type?: string;
-}
-const j = (name: string, doc: unknown, type = 'application/json'): Case => ({ name, body: JSON.stringify(doc), type });
+const j = (name: string, doc: unknown, type = 'application/json'): InvocationCase => ({
+  name,
+  body: JSON.stringify(doc),
+  type,
+});
 const ROWS = [
   [5.1, 3.5, 1.4, 0.2],
   [6.7, 3.0, 5.2, 2.3],
@@ -40,7 +40,7 @@ const named = (rows: number[][], extra: Record<string, unknown> = {}) =>
   rows.map(([a, b, c, d]) => ({ a, b, c, d, ...extra }));
 
 /** Requests both models take (lightgbm's n column added where `n` is set). */
-function corpus(n: boolean): Case[] {
+function corpus(n: boolean): InvocationCase[] {
   const cols = n ? ['a', 'b', 'c', 'd', 'n'] : ['a', 'b', 'c', 'd'];
   const rows = ROWS.map((r, i) => (n ? [...r, i] : r));
   const extra = (i: number) => (n ? { n: i } : {});
@@ -72,27 +72,8 @@ function corpus(n: boolean): Case[] {
   ];
 }
 
-interface Answer {
-  status: number;
-  body: unknown;
-}
-
-async function ask(url: string, c: Case): Promise<Answer> {
-  const res = await fetch(`${url}/invocations`, {
-    method: 'POST',
-    headers: c.type ? { 'Content-Type': c.type } : {},
-    body: new TextEncoder().encode(c.body),
-  });
-  const text = await res.text();
-  try {
-    return { status: res.status, body: JSON.parse(text) as unknown };
-  } catch {
-    return { status: res.status, body: text };
-  }
-}
-
 /** The whole body for a 200; status, error_code and message for an error (Python sets sorted); 415: the status. */
-function comparable(a: Answer): unknown {
+function comparable(a: InvocationAnswer): unknown {
   if (a.status === 415) return { status: 415 };
   if (a.status === 200 || typeof a.body !== 'object' || a.body === null) return a;
   const { error_code, message } = a.body as { error_code?: unknown; message?: unknown };
@@ -127,7 +108,7 @@ describe.each([
     const differences: unknown[] = [];
     let predictions = 0;
     for (const c of corpus(n)) {
-      const [a, b] = await Promise.all([ask(ours.url, c), ask(theirs.url, c)]);
+      const [a, b] = await Promise.all([askInvocations(ours.url, c), askInvocations(theirs.url, c)]);
       if (b.status === 200) predictions++;
       if (JSON.stringify(comparable(a)) !== JSON.stringify(comparable(b)))
         differences.push({ case: c.name, modelctl: a, mlflow: b });
