@@ -70,6 +70,9 @@ done
 
 # mounts left under the kubelet's and containerd's folders
 for m in $(awk '{ print $2 }' /proc/mounts | grep -E "^($STATE|$CONTAINERD_STATE)/" | sort -r); do umount -l "$m" 2>/dev/null; done
+# the pod sandboxes' network namespaces: containerd's CRI (only the cluster's containerd runs it; dockerd's has it
+# off) names them cni-<uuid> under /var/run/netns; deleting one deletes its veth pair too
+for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^cni-/ { print $1 }'); do ip netns delete "$ns" 2>/dev/null; done
 ip link del modelctl-br0 2>/dev/null
 ip link del "$NODE_IFACE" 2>/dev/null
 
