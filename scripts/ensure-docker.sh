@@ -76,12 +76,14 @@ EOF
 fi
 
 # 2. dockerd on it, unless one is already starting
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-if alive /var/run/docker.pid; then
+# a pid file outlives its process, and the pid may since belong to another program: only a dockerd counts
+alive() { [ -f "$1" ] && [ "$(cat "/proc/$(cat "$1")/comm" 2>/dev/null)" = "$2" ]; }
+if alive /var/run/docker.pid dockerd; then
   log "dockerd (pid $(cat /var/run/docker.pid)) is running but not answering yet: waiting"
 else
   log "starting dockerd on $DOCKER_SOCK (log: $DOCKER_LOG_DIR/dockerd.log)"
-  rm -f "$DOCKER_SOCK"
+  # a stale pid file makes dockerd refuse to start ("pid file found") when its pid now names another process
+  rm -f "$DOCKER_SOCK" /var/run/docker.pid
   setsid nohup dockerd --containerd "$CONTAINERD_SOCK" --host "unix://$DOCKER_SOCK" \
     --pidfile /var/run/docker.pid >>"$DOCKER_LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
 fi
