@@ -37,11 +37,12 @@ log "builds ready ($((SECONDS - start)) s)"
 mkdir -p "$STATE"/{run,logs,pki,etcd,kubelet,pod-logs,cni/net.d,containerd,volumes}
 chmod 700 "$STATE/pki"
 
-# launch NAME CMD…: starts CMD in its own session (setsid), logs to $STATE/logs/NAME.log, pid in $STATE/run
+# launch NAME CMD…: starts CMD detached (own session, no inherited descriptors: scripts/detached.sh), logs to
+# $STATE/logs/NAME.log, pid in $STATE/run
 launch() {
   local name="$1"; shift
   if running "$name"; then return; fi
-  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  "$REPO_DIR/scripts/detached.sh" "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
   echo $! >"$(pidfile "$name")"
 }
 # writes stdin to FILE only when it differs: kube-proxy exits when its configuration file changes

@@ -13,6 +13,7 @@
 # "system containerd" check), so it is always given this one with --containerd.
 set -euo pipefail
 
+here="$(cd "$(dirname "$0")" && pwd)"
 DOCKER_LOG_DIR=${DOCKER_LOG_DIR:-/var/log/modelctl-docker}
 RUN_DIR=/run/modelctl-docker
 CONTAINERD_SOCK=$RUN_DIR/containerd/containerd.sock
@@ -65,7 +66,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
   address = ""
 EOF
   log "starting containerd for dockerd on $CONTAINERD_SOCK (log: $DOCKER_LOG_DIR/containerd.log)"
-  setsid nohup containerd --config "$RUN_DIR/containerd.toml" >>"$DOCKER_LOG_DIR/containerd.log" 2>&1 </dev/null 9>&- &
+  "$here/detached.sh" containerd --config "$RUN_DIR/containerd.toml" >>"$DOCKER_LOG_DIR/containerd.log" 2>&1 </dev/null &
   echo $! >"$RUN_DIR/containerd.pid"
   for _ in $(seq 1 60); do containerd_answers && break; sleep 0.5; done
   if ! containerd_answers; then
@@ -84,8 +85,8 @@ else
   log "starting dockerd on $DOCKER_SOCK (log: $DOCKER_LOG_DIR/dockerd.log)"
   # a stale pid file makes dockerd refuse to start ("pid file found") when its pid now names another process
   rm -f "$DOCKER_SOCK" /var/run/docker.pid
-  setsid nohup dockerd --containerd "$CONTAINERD_SOCK" --host "unix://$DOCKER_SOCK" \
-    --pidfile /var/run/docker.pid >>"$DOCKER_LOG_DIR/dockerd.log" 2>&1 </dev/null 9>&- &
+  "$here/detached.sh" dockerd --containerd "$CONTAINERD_SOCK" --host "unix://$DOCKER_SOCK" \
+    --pidfile /var/run/docker.pid >>"$DOCKER_LOG_DIR/dockerd.log" 2>&1 </dev/null &
 fi
 for _ in $(seq 1 120); do engine_answers && break; sleep 0.5; done
 if ! engine_answers; then
