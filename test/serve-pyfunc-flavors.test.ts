@@ -1,8 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { flavorsPython } from '../testkit/peers/flavors.js';
 import { readPeers } from '../testkit/peers/peer-run.js';
 import { startMlflowModelsServe, type MlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
 import { startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
@@ -15,17 +13,6 @@ import { askInvocations, type InvocationAnswer, type InvocationCase } from '../t
  * xgboost and lightgbm, testkit/peers/flavors), on models built by test/fixtures/pyfunc/make-flavor-models.py.
  * Same status, error_code and message; predictions equal.
  */
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-async function flavorsPython(): Promise<string> {
-  const { stdout } = await promisify(execFile)(
-    'bash',
-    [path.join(here, '..', 'testkit', 'peers', 'ensure-python.sh'), '--set', 'flavors', '--print-python'],
-    { maxBuffer: 1 << 20 },
-  );
-  return stdout.trim();
-}
-
 const j = (name: string, doc: unknown, type = 'application/json'): InvocationCase => ({
   name,
   body: JSON.stringify(doc),

@@ -105,8 +105,14 @@ def encode(prediction):
     return [output("output-1", np.asarray(prediction))]
 
 
+def inject_batch_dimension(shape):
+    return shape if len(shape) > 1 else shape + [1]
+
+
 def output(name, array, column=False):
-    shape = [len(array), 1] if column else list(array.shape)
+    # a column, or a tensor of one dimension, is [N, 1]: MLServer's codecs add the dimension
+    # (mlserver.codecs.utils.inject_batch_dimension), so a regressor's or classifier's 1-D prediction is [N, 1]
+    shape = [len(array), 1] if column else inject_batch_dimension(list(array.shape))
     if array.dtype.kind in ("U", "S", "O"):
         data = [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in array.reshape(-1)]
         return {"name": name, "datatype": "BYTES", "shape": shape, "data": data}
