@@ -10,7 +10,12 @@ import type { Logger } from '../log/create-logger.js';
 import type { HashStream } from './hash-pool.js';
 import type { HubAccess } from './hub-fetch.js';
 import type { RepoFile } from './list-repo-files.js';
-import { dropPartialBlobFile, openPartialBlobFile, type PartialBlobFile } from './partial-blob-file.js';
+import {
+  closePartialBlobFile,
+  dropPartialBlobFile,
+  openPartialBlobFile,
+  type PartialBlobFile,
+} from './partial-blob-file.js';
 import { receiveBlob } from './receive-blob.js';
 import type { BlobProgress } from './slab-writer.js';
 import { withHubRetry, type HubRetryPolicy } from './with-hub-retry.js';
@@ -95,13 +100,13 @@ async function downloadAndPublish(params: DownloadBlobParams, target: string): P
     await partial.handle.sync();
   } catch (err) {
     progress.hash.dispose();
-    await partial.handle.close();
+    await closePartialBlobFile(partial);
     // A failed hash or a full disk makes the partial file worthless: drop it. Otherwise keep it for resume.
     const code = (err as { code?: unknown }).code;
     if (code === 'DOWNLOAD_INTEGRITY' || code === 'NO_SPACE') await dropPartialBlobFile(params, partial.tempPath);
     throw err;
   }
-  await partial.handle.close();
+  await closePartialBlobFile(partial);
   await publishBlob(params, partial.tempPath, target);
   return { downloaded: true, networkBytes: progress.networkBytes, resumedBytes };
 }
@@ -123,6 +128,7 @@ function receiveWithRetry(params: DownloadBlobParams, partial: PartialBlobFile, 
       receiveBlob({
         request,
         handle: partial.handle,
+        directHandle: partial.directHandle,
         progress,
         diskGuard: params.diskGuard,
         onBytes: params.onBytes,

@@ -8,15 +8,18 @@ import { blobHashSpec, HashPool } from './hash-pool.js';
 const pool = new HashPool(2);
 afterAll(() => pool.close());
 
-/** Copies `data` into shared slabs of `slab` bytes and hashes them in order. */
+/** Copies `data` into slabs of `slab` bytes, each at its own offset of one shared memory, and hashes them in order. */
 async function streamed(spec: ReturnType<typeof blobHashSpec>, data: Buffer, slab: number): Promise<string> {
   const stream = pool.stream(spec);
   const returned: Promise<Error | undefined>[] = [];
-  for (let at = 0; at < data.length; at += slab) {
-    const part = data.subarray(at, at + slab);
-    const shared = new SharedArrayBuffer(slab);
-    part.copy(Buffer.from(shared));
-    returned.push(new Promise((resolve) => stream.update(shared, part.length, resolve)));
+  // the slabs in reverse order in the memory: a worker that read from the wrong offset would hash another slab
+  const count = Math.ceil(data.length / slab);
+  const shared = new SharedArrayBuffer(count * slab);
+  for (let i = 0; i < count; i++) {
+    const part = data.subarray(i * slab, (i + 1) * slab);
+    const offset = (count - 1 - i) * slab;
+    part.copy(Buffer.from(shared, offset, slab));
+    returned.push(new Promise((resolve) => stream.update(new Uint8Array(shared, offset, part.length), resolve)));
   }
   const digest = await stream.digest();
   expect(await Promise.all(returned)).toEqual(returned.map(() => undefined));
@@ -50,7 +53,7 @@ describe('HashPool', () => {
       const rest = data.subarray(prefix);
       const shared = new SharedArrayBuffer(rest.length);
       rest.copy(Buffer.from(shared));
-      stream.update(shared, rest.length, () => undefined);
+      stream.update(new Uint8Array(shared, 0, rest.length), () => undefined);
       expect(await stream.digest()).toBe(createHash('sha256').update(data).digest('hex'));
       await expect(pool.hashFile(spec, path.join(dir, 'missing'))).rejects.toMatchObject({ code: 'ENOENT' });
     } finally {

@@ -164,9 +164,12 @@ export class HashStream {
     private readonly id: number,
   ) {}
 
-  /** Hashes `slab[0, length)`; `onReturned` is called when the worker is done with the slab. */
-  update(slab: SharedArrayBuffer, length: number, onReturned: OnReturned): void {
-    this.send({ op: 'update', id: this.id, slab, length }, onReturned);
+  /** Hashes `bytes` (a view of shared memory); `onReturned` is called when the worker is done with them. */
+  update(bytes: Uint8Array<SharedArrayBuffer>, onReturned: OnReturned): void {
+    this.send(
+      { op: 'update', id: this.id, slab: bytes.buffer, offset: bytes.byteOffset, length: bytes.byteLength },
+      onReturned,
+    );
   }
 
   private send(message: UpdateMessage, onReturned: OnReturned): void {

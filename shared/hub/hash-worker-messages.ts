@@ -17,13 +17,14 @@ export interface CreateMessage extends HashSpec {
 }
 
 /**
- * Hashes `slab[0, length)` into stream `id`. The slab is shared memory: its owner leaves it alone until the
- * {@link ReturnedReply}.
+ * Hashes `slab[offset, offset + length)` into stream `id`. The slab is shared memory: its owner leaves those bytes
+ * alone until the {@link ReturnedReply}.
  */
 export interface UpdateMessage {
   op: 'update';
   id: number;
   slab: SharedArrayBuffer;
+  offset: number;
   length: number;
 }
 

@@ -28,7 +28,7 @@ function workerError(err: unknown): WorkerError {
 function update(m: UpdateMessage): void {
   let error: WorkerError | undefined;
   try {
-    hashes.get(m.id)?.update(new Uint8Array(m.slab, 0, m.length));
+    hashes.get(m.id)?.update(new Uint8Array(m.slab, m.offset, m.length));
   } catch (err) {
     error = workerError(err);
   }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { open, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { RepoCachePaths } from '../hf-cache/cache-paths.js';
@@ -10,6 +11,8 @@ import type { RepoFile } from './list-repo-files.js';
 export interface PartialBlobFile {
   tempPath: string;
   handle: FileHandle;
+  /** the same file opened for O_DIRECT writes; null where the platform or file system has none */
+  directHandle: FileHandle | null;
   /** bytes it holds (a resumed download's prefix, or 0) */
   offset: number;
   /** has been handed exactly those bytes */
@@ -31,6 +34,8 @@ export interface PartialBlobTarget {
 }
 
 const RESUME_MIN_BYTES = 16 * 1024 * 1024;
+/** Files from this size on get an O_DIRECT handle too (a smaller one has at most one full slab). */
+const DIRECT_MIN_BYTES = 1024 * 1024;
 
 /**
  * Opens the partial file a resume record points to and hashes what it holds (on a hash worker), or starts a new
@@ -50,7 +55,7 @@ export async function openPartialBlobFile(target: PartialBlobTarget): Promise<Pa
     if (size >= 0 && size <= file.size) {
       const hash = await hashPool.streamFromFile(blobHashSpec(file), tempPath, size);
       const handle = await open(tempPath, 'r+');
-      return { tempPath, handle, offset: size, hash };
+      return { tempPath, handle, directHandle: await openDirect(tempPath, file.size), offset: size, hash };
     }
     await unlink(tempPath).catch(() => undefined);
   }
@@ -59,7 +64,28 @@ export async function openPartialBlobFile(target: PartialBlobTarget): Promise<Pa
   if (resumable) await writeResumeRecord(stateDir, paths.repo, file.etag, { temp, size: file.size });
   const tempPath = path.join(paths.blobsDir, temp);
   const handle = await open(tempPath, 'w+');
-  return { tempPath, handle, offset: 0, hash: hashPool.stream(blobHashSpec(file)) };
+  return {
+    tempPath,
+    handle,
+    directHandle: await openDirect(tempPath, file.size),
+    offset: 0,
+    hash: hashPool.stream(blobHashSpec(file)),
+  };
+}
+
+/**
+ * `path` opened for O_DIRECT writes (slab-writer.ts writes its aligned slabs through it), or null where there is
+ * no O_DIRECT (not Linux) or the file system refuses it at open (EINVAL: e.g. tmpfs before Linux 6.6).
+ */
+async function openDirect(path: string, size: number): Promise<FileHandle | null> {
+  // undefined on platforms without O_DIRECT
+  if (size < DIRECT_MIN_BYTES || constants.O_DIRECT === undefined) return null;
+  return open(path, constants.O_WRONLY | constants.O_DIRECT).catch(() => null);
+}
+
+/** Closes both handles of a partial file. */
+export async function closePartialBlobFile(partial: Pick<PartialBlobFile, 'handle' | 'directHandle'>): Promise<void> {
+  await Promise.all([partial.handle.close(), partial.directHandle?.close()]);
 }
 
 /** Deletes a partial file nobody should resume, and its resume record. */

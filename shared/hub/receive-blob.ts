@@ -14,6 +14,8 @@ export interface ReceiveBlobParams {
   request: BlobRequest;
   /** the partial file, open for writing; holds `progress.offset` bytes */
   handle: FileHandle;
+  /** the partial file opened with O_DIRECT, for aligned slabs (null: all writes through the page cache) */
+  directHandle?: FileHandle | null | undefined;
   progress: BlobProgress;
   diskGuard?: DiskGuard | undefined;
   /** called with each slab's byte count once it is on disk (metrics) */

@@ -20,7 +20,7 @@ describe('SlabPool', () => {
     const c = pool.take();
     const d = pool.take();
     expect(new Set([c, d])).toEqual(new Set([a, b]));
-    expect(pool.allocated).toBe(2);
+    expect(pool.allocated).toBe(1);
   });
 
   it('keeps at most maxFree slabs', () => {
@@ -36,7 +36,7 @@ describe('SlabPool', () => {
     pool.give(a);
     jest.advanceTimersByTime(5_000);
     expect(pool.freeCount).toBe(0);
-    expect(pool.take()).not.toBe(a);
+    expect(pool.take().memory).not.toBe(a.memory);
     expect(pool.allocated).toBe(2);
   });
 
@@ -48,8 +48,18 @@ describe('SlabPool', () => {
     const c = pool.take();
     pool.give(c);
     jest.advanceTimersByTime(60_000);
-    expect(pool.freeCount).toBe(1);
+    expect(pool.freeCount).toBe(3);
     pool.give(b);
-    expect(pool.allocated).toBe(2);
+    expect(pool.allocated).toBe(1);
+  });
+
+  it('carves disjoint slabs on 64 KiB boundaries of one shared memory', () => {
+    const pool = new SlabPool(520_192, 4, 5_000);
+    const slabs = [pool.take(), pool.take(), pool.take(), pool.take()];
+    expect(pool.allocated).toBe(1);
+    expect(new Set(slabs.map((s) => s.memory)).size).toBe(1);
+    const offsets = slabs.map((s) => s.offset).sort((x, y) => x - y);
+    expect(offsets).toEqual([0, 1, 2, 3].map((i) => i * 524_288));
+    for (const slab of slabs) expect(slab.memory.byteLength).toBeGreaterThanOrEqual(slab.offset + 520_192);
   });
 });

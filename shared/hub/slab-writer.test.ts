@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
 import { mkdtemp, open, readFile, rm, type FileHandle } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -44,6 +45,26 @@ async function readInto(writer: SlabWriter, bytes: Buffer, step: number): Promis
   }
 }
 
+/** `real`, counting the writes that went through it (and those it refused). */
+function counted(real: FileHandle, refuse?: string): { handle: FileHandle; writes: number; refused: number } {
+  const c = { handle: real, writes: 0, refused: 0 };
+  c.handle = new Proxy(real, {
+    get(target, prop) {
+      if (prop !== 'write') return Reflect.get(target, prop, target) as unknown;
+      return async (...args: Parameters<FileHandle['write']>) => {
+        if (refuse !== undefined) {
+          c.refused++;
+          throw Object.assign(new Error('refused'), { code: refuse });
+        }
+        const done = await target.write(...args);
+        c.writes++;
+        return done;
+      };
+    },
+  });
+  return c;
+}
+
 describe('SlabWriter', () => {
   it('writes what is read into its slabs in order, and hashes exactly that', async () => {
     const progress = progressFrom(0);
@@ -55,6 +76,34 @@ describe('SlabWriter', () => {
     expect(landed.reduce((a, b) => a + b, 0)).toBe(data.length);
     expect((await readFile(file)).equals(data)).toBe(true);
     expect(await progress.hash.digest()).toBe(createHash('sha256').update(data).digest('hex'));
+  });
+
+  it('writes full slabs through the O_DIRECT handle, from aligned memory, and the last one through the page cache', async () => {
+    const direct = counted(await open(file, constants.O_WRONLY | constants.O_DIRECT));
+    const buffered = counted(handle);
+    try {
+      const progress = progressFrom(0);
+      const writer = new SlabWriter({ handle: buffered.handle, directHandle: direct.handle, progress });
+      await readInto(writer, data, 100_003);
+      await writer.flush();
+      expect((await readFile(file)).equals(data)).toBe(true);
+      expect(await progress.hash.digest()).toBe(createHash('sha256').update(data).digest('hex'));
+      // 3 MiB + 777 bytes: six full slabs of 512 KiB - 4 KiB (the kernel refuses unaligned memory: EINVAL), one short
+      expect([direct.writes, buffered.writes]).toEqual([6, 1]);
+    } finally {
+      await direct.handle.close();
+    }
+  });
+
+  it('falls back to the page cache when the file system refuses O_DIRECT writes', async () => {
+    const direct = counted(handle, 'EINVAL');
+    const progress = progressFrom(0);
+    const writer = new SlabWriter({ handle, directHandle: direct.handle, progress });
+    await readInto(writer, data, 100_003);
+    await writer.flush();
+    expect((await readFile(file)).equals(data)).toBe(true);
+    expect(await progress.hash.digest()).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(direct.refused).toBe(1);
   });
 
   it('copies pushed chunks, and continues a file from its offset', async () => {

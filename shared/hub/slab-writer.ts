@@ -1,7 +1,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { DiskGuard } from '../disk/disk-guard.js';
 import type { HashStream } from './hash-pool.js';
-import { SlabPool } from './slab-pool.js';
+import { SlabPool, type Slab } from './slab-pool.js';
 
 /**
  * Bytes gathered before one write(2) and one hand-over to the hash worker. Deliberately not a power of two:
@@ -14,6 +14,12 @@ import { SlabPool } from './slab-pool.js';
  * 5.1-5.2 s); on 4 files it had not shown.
  */
 const SLAB_BYTES = 512 * 1024 - 4096;
+/**
+ * O_DIRECT writes need their position, length and memory aligned to the disk's logical block (512 B or 4 KiB):
+ * 4 KiB covers both. Slabs start on 64 KiB (slab-pool.ts) and SLAB_BYTES is a multiple of 4 KiB, so every full
+ * slab of a download that started at 0 is written direct; the last, shorter one goes through the page cache.
+ */
+const DIRECT_ALIGN = 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
 /** Free slabs kept for reuse while downloads run (8 files × SLABS_PER_FILE). */
@@ -37,6 +43,11 @@ export interface BlobProgress {
 export interface SlabWriterParams {
   /** the partial file, open for writing */
   handle: FileHandle;
+  /**
+   * the same file opened with O_DIRECT (null where the file system refuses it): aligned slabs are written
+   * through it, from the slab to the disk, without a copy into the page cache
+   */
+  directHandle?: FileHandle | null | undefined;
   /** advanced as slabs land on disk */
   progress: BlobProgress;
   /** each slab's bytes are reserved before its write */
@@ -54,7 +65,7 @@ export interface SlabWriterParams {
  * {@link SlabWriter.ready} (TCP backpressure).
  */
 export class SlabWriter {
-  private slab: SharedArrayBuffer | null = null;
+  private slab: Slab | null = null;
   private view: Buffer | null = null;
   private fill = 0;
   /** slabs taken and not yet back (filling, or being written and hashed) */
@@ -69,12 +80,14 @@ export class SlabWriter {
   private failure: { error: unknown } | null = null;
 
   private readonly handle: FileHandle;
+  private directHandle: FileHandle | null;
   private readonly progress: BlobProgress;
   private readonly diskGuard: DiskGuard | undefined;
   private readonly onBytes: ((bytes: number) => void) | undefined;
 
   constructor(params: SlabWriterParams) {
     this.handle = params.handle;
+    this.directHandle = params.directHandle ?? null;
     this.progress = params.progress;
     this.diskGuard = params.diskGuard;
     this.onBytes = params.onBytes;
@@ -89,7 +102,7 @@ export class SlabWriter {
     if (this.view === null) {
       if (this.held >= SLABS_PER_FILE || this.failure) return null;
       this.slab = slabPool.take();
-      this.view = Buffer.from(this.slab);
+      this.view = Buffer.from(this.slab.memory, this.slab.offset, SLAB_BYTES);
       this.held++;
     }
     return this.view.subarray(this.fill);
@@ -162,7 +175,7 @@ export class SlabWriter {
         try {
           release = await reserved;
           const position = this.writeAt;
-          await writeFully(this.handle, view.subarray(0, length), position);
+          await this.write(view.subarray(0, length), position);
           this.writeAt = position + length;
         } catch (err) {
           this.giveBack(slab);
@@ -170,7 +183,7 @@ export class SlabWriter {
         } finally {
           release?.();
         }
-        hashed = this.hashWritten(slab, length);
+        hashed = this.hashWritten(slab, view.subarray(0, length));
       },
       (err: unknown) => {
         // an earlier slab failed: this one is never written
@@ -196,10 +209,32 @@ export class SlabWriter {
     );
   }
 
+  /**
+   * Writes `bytes` at `position`: straight from the slab to the disk (O_DIRECT) when aligned, else through the
+   * page cache. A buffered write of a slab costs the kernel a copy into freshly allocated page-cache folios;
+   * measured here (1 GiB from dd, 508 KiB writes): 1.45-1.74 s of system time buffered vs 0.16 s direct, and the
+   * fsync before publishing then has nothing left to write.
+   */
+  private async write(bytes: Buffer, position: number): Promise<void> {
+    const direct = this.directHandle;
+    if (direct !== null && position % DIRECT_ALIGN === 0 && bytes.length % DIRECT_ALIGN === 0) {
+      try {
+        await writeFully(direct, bytes, position);
+        return;
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== 'EINVAL') throw err;
+        // the file system took O_DIRECT at open but refuses the write: the page cache from now on (same bytes)
+        this.directHandle = null;
+      }
+    }
+    await writeFully(this.handle, bytes, position);
+  }
+
   /** Hands a written slab to the hash worker; `progress.offset` advances (in order) once it is hashed. */
-  private hashWritten(slab: SharedArrayBuffer, length: number): Promise<void> {
+  private hashWritten(slab: Slab, bytes: Buffer): Promise<void> {
+    const length = bytes.length;
     return new Promise<void>((resolve, reject) => {
-      this.progress.hash.update(slab, length, (error) => {
+      this.progress.hash.update(bytes as Uint8Array<SharedArrayBuffer>, (error) => {
         this.giveBack(slab);
         if (error) {
           reject(error);
@@ -212,7 +247,7 @@ export class SlabWriter {
     });
   }
 
-  private giveBack(slab: SharedArrayBuffer): void {
+  private giveBack(slab: Slab): void {
     this.held--;
     slabPool.give(slab);
     this.wakeUp();
