@@ -405,8 +405,25 @@ function genericTable(json) {
   return table(['field', 'value'], rows);
 }
 
-function pyfunc(p) {
-  if (!p) return '';
+/** `bench/pyfunc-env.ts`: a pod's start with MODEL_ENV=install and a cached env vs mlflow's virtualenv env-manager. */
+function pyfuncEnv(e) {
+  if (!e) return '';
+  if (e.not_measured)
+    return `Pod start with MODEL_ENV=install vs \`mlflow models serve --env-manager virtualenv\`: not measured: ${e.not_measured}.`;
+  const ms = (xs) => xs.map((x) => fmt(x)).join(', ');
+  return [
+    `Pod start with \`MODEL_ENV=install\`, the env cached (\`bench/pyfunc-env.ts\`, iris-sklearn, 1 worker, ${e.conditions.rounds} round(s) interleaved, load ${e.conditions.loadavg_1m}):`,
+    `modelctl (fetch finds the env, then serve runs in it; fetch spawn → first 200) ${fmt(e.median_ms.modelctl)} ms (runs ${ms(e.modelctl_ms)}; fetch ${ms(e.modelctl_fetch_ms)} ms)`,
+    `vs \`mlflow models serve --env-manager virtualenv\` with a new env root each start, as a pod has (spawn → first 200) ${fmt(e.median_ms.mlflow)} ms`,
+    `(runs ${ms(e.mlflow_virtualenv_ms)}; pip began after ${ms(e.mlflow_virtualenv_pip_started_ms)} ms, its server listened after ${ms(e.mlflow_virtualenv_server_listening_ms)} ms):`,
+    `mlflow ÷ modelctl ${fmt(e.ratio, 2)}. pip's download cache was warm, so mlflow's figure is a lower bound for a new pod.`,
+    `The first modelctl pod, which builds the env (layered on the image's Python), took ${fmt(e.modelctl_env_build_ms)} ms in fetch;`,
+    `mlflow restarted with its env kept (one filesystem, not a new pod) ${fmt(e.mlflow_virtualenv_env_kept_ms)} ms.`,
+  ].join('\n');
+}
+
+function pyfunc(p, env) {
+  if (!p) return pyfuncEnv(env) ? [`## pyfunc runtime vs mlflow models serve`, '', pyfuncEnv(env)].join('\n') : '';
   const rows = p.ratios.map((x) => {
     const server = x.server ?? 'modelctl';
     const o = p.rows.find((r) => r.server === server && r.batch === x.batch && r.connections === x.connections);
@@ -446,6 +463,8 @@ function pyfunc(p) {
     '',
     `Cold start (spawn → first 200): modelctl ${fmt(p.cold_start_ms.modelctl)} ms, mlflow ${fmt(p.cold_start_ms.mlflow)} ms (ratio ${fmt(p.cold_start_ms.ratio, 2)}, target ≤ 1).`,
     `Memory per worker (VmRSS, MB): modelctl pyfunc workers ${rss(p.memory.modelctl_worker_rss_mb)}; mlflow uvicorn workers ${rss(p.memory.mlflow_worker_rss_mb)}.`,
+    '',
+    pyfuncEnv(env),
   ].join('\n');
 }
 
@@ -876,6 +895,7 @@ export async function writeReport({ root, resultsDir }) {
     'fetch-cache-hit': ran('fetch-cache-hit') ? read(resultsDir, 'fetch-cache-hit') : null,
     fleet: ran('fleet') ? read(resultsDir, 'fleet') : null,
     pyfunc: ran('pyfunc') ? read(resultsDir, 'pyfunc') : null,
+    pyfuncEnv: ran('pyfunc-env') ? read(resultsDir, 'pyfunc-env') : null,
     download: ran('download')
       ? (statusOf(run, 'download').results ?? [])
           .map((name) => ({ name, json: read(resultsDir, name) }))
@@ -899,7 +919,7 @@ export async function writeReport({ root, resultsDir }) {
     '',
     fleet(r.fleet),
     '',
-    pyfunc(r.pyfunc),
+    pyfunc(r.pyfunc, r.pyfuncEnv),
     '',
     causes(r),
     '',

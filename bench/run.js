@@ -3,7 +3,7 @@
 // (JSON into bench/results/), then writes BENCHMARKS.md from the JSON (bench/report.js) with the machine's
 // conditions. A benchmark that fails is reported as failed; the others still run.
 //   BENCH_QUICK=1          shorter runs everywhere (said in the report)
-//   BENCH_ONLY=a,b         only these (serving, cold-start, fleet, fetch-cache-hit, download, pyfunc)
+//   BENCH_ONLY=a,b         only these (serving, cold-start, fleet, fetch-cache-hit, download, pyfunc, pyfunc-env)
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -31,6 +31,7 @@ const BENCHES = [
   },
   { name: 'fleet', scripts: ['fleet.ts'], results: ['fleet'] },
   { name: 'pyfunc', scripts: ['pyfunc.ts'], results: ['pyfunc'] },
+  { name: 'pyfunc-env', scripts: ['pyfunc-env.ts'], results: ['pyfunc-env'] },
 ];
 
 /** `make bench` with the BENCH_* settings this run had, as a reader would type it. */
