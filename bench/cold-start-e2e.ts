@@ -183,6 +183,7 @@ async function coldStart(cell: Cell, roundNo: number): Promise<Run> {
   const logged = seen.pod
     ? await loggedTimes(NS, seen.pod, cell.hasInit)
     : {
+        fetch_first_line: null,
         fetch_ready: null,
         fetch_ms: null,
         fetch_source: null,

@@ -154,6 +154,8 @@ async function jsonLog(namespace: string, pod: string, container: string): Promi
 }
 
 export interface LoggedTimes {
+  /** fetch's first log line (ms since the epoch): its process already running */
+  fetch_first_line: number | null;
   /** fetch's 'model ready' (ms since the epoch), its own duration and the source it used */
   fetch_ready: number | null;
   fetch_ms: number | null;
@@ -175,6 +177,7 @@ export async function loggedTimes(namespace: string, pod: string, hasInit: boole
   const fetched = find(fetchLog, 'model ready');
   const ready = find(serveLog, 'model ready');
   return {
+    fetch_first_line: time(fetchLog.find((l) => l.time !== undefined)),
     fetch_ready: time(fetched),
     fetch_ms: singleMs(fetched?.ms),
     fetch_source: fetched?.source ?? null,
@@ -189,6 +192,9 @@ const singleMs = (ms: LogLine['ms']): number | null => (typeof ms === 'number' ?
 
 /** A log line's `ms`: the longest when it lists one per thread. */
 const longestMs = (ms: LogLine['ms']): number | null => (Array.isArray(ms) ? Math.max(...ms) : singleMs(ms));
+
+const earliest = (a: number | undefined, b: number | null): number | undefined =>
+  a === undefined || b === null ? a : Math.min(a, b);
 
 /** The phases of one cold start, ms; null where a mark is missing. */
 export interface Phases {
@@ -212,12 +218,15 @@ export function phasesOf(t0: number, t1: number, o: Observed, l: LoggedTimes): P
   const d = (a: number | null | undefined, b: number | null | undefined) =>
     a === null || a === undefined || b === null || b === undefined ? null : a - b;
   const hasInit = o.init_running !== undefined;
+  // the watch sees the init container running when the kubelet reports it, which can be after fetch has logged
+  // (and even finished): its first log line bounds the start too
+  const initStart = hasInit ? earliest(o.init_running, l.fetch_first_line) : undefined;
   const initEnd = l.fetch_ready ?? o.init_done;
   return {
     autoscale_to_pod: d(o.pod_created, t0),
     scheduling: d(o.scheduled, o.pod_created),
-    container_start: d(hasInit ? o.init_running : o.server_running, o.scheduled),
-    init_fetch: hasInit ? d(initEnd, o.init_running) : null,
+    container_start: d(hasInit ? initStart : o.server_running, o.scheduled),
+    init_fetch: hasInit ? d(initEnd, initStart) : null,
     serve_to_model_ready: d(l.serve_model_ready, hasInit ? initEnd : o.server_running),
     ready_to_first_200: d(t1, l.serve_model_ready),
     total: t1 - t0,
