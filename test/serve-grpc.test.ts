@@ -153,3 +153,33 @@ describe('Open Inference Protocol v2 over gRPC', () => {
     }
   });
 });
+
+describe('ModelInfer deadline over gRPC', () => {
+  it('ends a call past MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT with DEADLINE_EXCEEDED and stays ready', async () => {
+    const grpcPort = await freePort();
+    const server = await startModelctlServe({
+      MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'dense'),
+      GRPC_PORT: String(grpcPort),
+      MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: '0.001',
+      SERVE_MAX_CONCURRENCY: '1',
+    });
+    const client = inferenceServiceClient(`127.0.0.1:${grpcPort}`, { 'grpc.max_send_message_length': -1 });
+    try {
+      const meta = (await (await fetch(`${server.url}/v2/models/dense`)).json()) as { inputs: { name: string }[] };
+      const rows = (n: number) => ({
+        model_name: 'dense',
+        inputs: [{ name: meta.inputs[0]!.name, datatype: 'FP32', shape: [n, 256] }],
+        raw_input_contents: [Buffer.from(new Float32Array(n * 256).fill(0.5).buffer)],
+      });
+      const slow = await call(client, 'ModelInfer', rows(700));
+      expect([slow.err?.code, slow.err?.details]).toEqual([
+        status.DEADLINE_EXCEEDED,
+        'Request processing time exceeded limit',
+      ]);
+      expect((await call(client, 'ServerReady', {})).res).toEqual({ ready: true });
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+});

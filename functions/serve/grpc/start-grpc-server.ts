@@ -91,19 +91,27 @@ function required(model: ServedModel | null, name: string): ServedModel {
 
 async function infer(model: ServedModel, request: ModelInferRequest, cancelled: AbortSignal, timeoutMs: number) {
   const { body, headerLength } = inferRequestBody(request);
-  const deadline = AbortSignal.timeout(timeoutMs);
-  const signal = AbortSignal.any([cancelled, deadline]);
-  const answer: ScoringAnswer = await new Promise((resolve, reject) => {
-    const onAbort = () =>
-      reject(
-        deadline.aborted
-          ? Object.assign(new Error('Request processing time exceeded limit'), { grpcCode: status.DEADLINE_EXCEEDED })
-          : Object.assign(new Error('cancelled'), { grpcCode: status.CANCELLED }),
-      );
-    signal.addEventListener('abort', onAbort, { once: true });
-    model.score({ protocol: 'oip-v2', body, headerLength }, { signal }).then(resolve, reject);
-  });
-  return inferResponseMessage(answer, request.model_version);
+  // one timer per call, cleared when the call ends: AbortSignal.timeout + AbortSignal.any per call kept every
+  // call's signals and timer alive until its deadline (60 s by default), thousands of them under load
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(deadlineExceeded()), timeoutMs);
+  const onCancel = () => controller.abort(Object.assign(new Error('cancelled'), { grpcCode: status.CANCELLED }));
+  cancelled.addEventListener('abort', onCancel, { once: true });
+  const { signal } = controller;
+  try {
+    const answer: ScoringAnswer = await new Promise((resolve, reject) => {
+      signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+      model.score({ protocol: 'oip-v2', body, headerLength }, { signal }).then(resolve, reject);
+    });
+    return inferResponseMessage(answer, request.model_version);
+  } finally {
+    clearTimeout(timer);
+    cancelled.removeEventListener('abort', onCancel);
+  }
+}
+
+function deadlineExceeded(): Error {
+  return Object.assign(new Error('Request processing time exceeded limit'), { grpcCode: status.DEADLINE_EXCEEDED });
 }
 
 function metadataOf(model: ServedModel) {
