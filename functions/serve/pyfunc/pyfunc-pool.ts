@@ -2,6 +2,7 @@ import { AppError, relayedErrorCode } from '../../../shared/errors/app-error.js'
 import type { Logger } from '../../../shared/log/create-logger.js';
 import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from '../batching/adaptive-batcher.js';
 import type { ScoringTask } from '../scoring.js';
+import { formatFloatPredictions } from './python-json-floats.js';
 import { startPyfuncProcess, type PyfuncProcess, type PyfuncReady } from './pyfunc-process.js';
 
 /** The pyfunc runtime: a pool of Python workers behind one bounded queue (the adaptive batcher's). */
@@ -60,6 +61,8 @@ interface BatchHead {
   status: number;
   size?: number;
   rows?: number;
+  /** the body is a float prediction's raw float64 values, of this shape, for formatFloatPredictions */
+  floats?: number[];
   error_code?: string;
   message?: string;
 }
@@ -224,7 +227,9 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
 async function sendBatch(worker: PyfuncProcess, jobs: Job[], model: string): Promise<BatchOutcome<Uint8Array>[]> {
   const heads = jobs.map((j) => ({ ...headerOf(j.task, model), size: j.task.body.byteLength }));
   const body = Buffer.concat(jobs.map((j) => j.task.body));
-  const answer = await worker.request({ batch: heads }, body);
+  // floats: the worker may answer a float prediction as raw values, written here as MLflow's JSON (cheaper than
+  // Python's float repr: python-json-floats.ts)
+  const answer = await worker.request({ batch: heads, floats: true }, body);
   if (!answer.ok) throw new Error(`the pyfunc worker refused a batch: ${answer.message}`);
   const batch = (answer.header['batch'] ?? []) as BatchHead[];
   if (batch.length !== jobs.length) throw new Error('the pyfunc worker answered a batch with the wrong count');
@@ -237,8 +242,9 @@ async function sendBatch(worker: PyfuncProcess, jobs: Job[], model: string): Pro
         error: refusal({ status: h.status, error_code: h.error_code ?? '', message: h.message ?? '' }),
         ...rows,
       };
-    const part = new Uint8Array(answer.body.subarray(at, at + (h.size ?? 0)));
+    const bytes = answer.body.subarray(at, at + (h.size ?? 0));
     at += h.size ?? 0;
+    const part = h.floats ? formatFloatPredictions(bytes, h.floats) : new Uint8Array(bytes);
     return { ok: true, value: part, ...rows };
   });
 }

@@ -88,13 +88,14 @@ def parsed_or_none(data, params, finish):
     return None
 
 
-def score_batch(worker, items):
-    """Scores the (header, body) pairs of one batch frame: one (status, result, rows) per item, in order."""
+def score_batch(worker, items, raw_floats=False):
+    """Scores the (header, body) pairs of one batch frame: one (status, result, rows) per item, in order.
+    `raw_floats`: the front end formats float predictions itself (a 200's result may then be a FloatRows)."""
     if len(items) == 1:
         status, result = worker.answer_safely(*items[0])
         return [(status, result, None)]
     answers = [None] * len(items)
-    rest = score_merged_json(worker, items, answers)
+    rest = score_merged_json(worker, items, answers, raw_floats)
     groups = {}
     for i in rest:
         header, body = items[i]
@@ -333,7 +334,7 @@ def json_rows(doc):
     return None
 
 
-def score_merged_json(worker, items, answers):
+def score_merged_json(worker, items, answers, raw_floats=False):
     """Answers the requests that can be parsed and scored merged (into `answers`); returns the other indices."""
     if not merges_json(worker):
         return list(range(len(items)))
@@ -355,12 +356,12 @@ def score_merged_json(worker, items, answers):
             continue
         groups.setdefault((found[0], types, params), []).append((i, found[1], found[2]))
     for (columns, _types, _params), members in groups.items():
-        if len(members) < 2 or not score_json_group(worker, columns, members, answers):
+        if len(members) < 2 or not score_json_group(worker, columns, members, answers, raw_floats):
             rest.extend(i for i, _, _ in members)
     return sorted(rest)
 
 
-def score_json_group(worker, columns, members, answers):
+def score_json_group(worker, columns, members, answers, raw_floats=False):
     """MLflow's parser and one predict for the rows of every member; False (nothing answered) on any failure."""
     from mlflow.pyfunc.scoring_server import infer_and_parse_data
 
@@ -371,7 +372,7 @@ def score_json_group(worker, columns, members, answers):
         parts = split_rows(worker.call_predict(frame, params), [len(r) for _, r, _ in members])
         if parts is None:
             return False
-        bodies = [json_predictions(part) for part in parts]
+        bodies = [(float_rows(part) if raw_floats else None) or json_predictions(part) for part in parts]
     except Exception:
         return False
     for (i, member_rows, _), body in zip(members, bodies):
@@ -385,3 +386,24 @@ def json_predictions(prediction):
     out = StringIO()
     predictions_to_json(prediction, out)
     return out.getvalue().encode("utf-8")
+
+
+class FloatRows:
+    """A float prediction's values for the front end to write as MLflow would (python-json-floats.ts): what
+    predictions_to_json writes for an ndarray of one or two dimensions is {"predictions": ndarray.tolist()}, and
+    each float of it is float.__repr__ of its float64 value (float32 values widen exactly)."""
+
+    def __init__(self, shape, data):
+        self.shape = shape
+        self.data = data
+
+
+def float_rows(prediction):
+    """The prediction as FloatRows, or None when it is not a float ndarray of one or two dimensions."""
+    import numpy as np
+
+    if not isinstance(prediction, np.ndarray) or prediction.dtype not in (np.float64, np.float32):
+        return None
+    if prediction.ndim not in (1, 2):
+        return None
+    return FloatRows(list(prediction.shape), np.ascontiguousarray(prediction, dtype="<f8").tobytes())

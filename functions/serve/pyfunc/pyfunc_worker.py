@@ -8,8 +8,9 @@ Protocol (stdin -> requests, the original stdout -> answers): frames of
     [u32 big-endian header length][u32 big-endian body length][header: UTF-8 JSON][body: raw bytes]
 Requests: {"id", "protocol": "mlflow"|"oip-v2"|"kserve-v1", "contentType"?} + the raw HTTP body.
 Answers:  {"id", "status": 200} + the JSON response body, or {"id", "status", "error_code", "message"} + no body.
-Batches (SERVE_PYFUNC_BATCHING=rows): {"batch": [request header + "size"]} + the bodies back to back, answered by
-{"batch": [{"status", "size" | "error_code", "message", "rows"?}]} + the 200 bodies back to back (pyfunc_batch.py).
+Batches (SERVE_PYFUNC_BATCHING=rows): {"batch": [request header + "size"], "floats"?} + the bodies back to back,
+answered by {"batch": [{"status", "size" | "error_code", "message", "rows"?, "floats"?}]} + the 200 bodies back to
+back (pyfunc_batch.py; "floats": write_batch).
 The first frame the worker writes is {"ready": {...}} once the model is loaded, or {"fatal": "<one line>"}
 before it exits 1. The model's own prints go to stderr: fd 1 is pointed there so they cannot corrupt a frame.
 """
@@ -306,7 +307,7 @@ def serve(stdin, out, worker):
             return  # the front end closed our stdin: recycle or shutdown
         header, body = frame
         if "batch" in header:
-            write_batch(out, worker, header["batch"], body)
+            write_batch(out, worker, header["batch"], body, header.get("floats", False))
             continue
         status, result = worker.answer_safely(header, body)
         if status == 200:
@@ -315,9 +316,11 @@ def serve(stdin, out, worker):
             write_frame(out, {"id": header.get("id"), "status": status, **result})
 
 
-def write_batch(out, worker, headers, body):
-    """A batch frame: {"batch": [request header + "size"]} + the bodies one after the other; answered with
-    {"batch": [{"status", "size" | "error_code", "message", "rows"?}]} + the 200 bodies one after the other."""
+def write_batch(out, worker, headers, body, raw_floats=False):
+    """A batch frame: {"batch": [request header + "size"], "floats"?} + the bodies one after the other; answered
+    with {"batch": [{"status", "size" | "error_code", "message", "rows"?, "floats"?}]} + the 200 bodies one after
+    the other. With "floats" true a 200 body may be a float prediction's raw float64 values (little-endian, row after
+    row) with "floats": its shape, for the front end to write as MLflow's JSON (pyfunc_batch.FloatRows)."""
     items, at = [], 0
     for header in headers:
         items.append((header, body[at : at + header["size"]]))
@@ -325,7 +328,7 @@ def write_batch(out, worker, headers, body):
     try:
         from pyfunc_batch import score_batch
 
-        answers = score_batch(worker, items)
+        answers = score_batch(worker, items, raw_floats)
     except Exception as e:  # a bug of ours: every request of the batch learns it, the worker goes on
         traceback.print_exc()
         answers = [(*error(500, "INTERNAL_ERROR", first_line(e)), None)] * len(items)
@@ -333,6 +336,9 @@ def write_batch(out, worker, headers, body):
     for status, result, rows in answers:
         head = {"status": status} if rows is None else {"status": status, "rows": rows}
         if status == 200:
+            if not isinstance(result, bytes):  # FloatRows
+                head["floats"] = result.shape
+                result = result.data
             head["size"] = len(result)
             bodies.append(result)
         else:
