@@ -21,10 +21,14 @@ export interface Slab {
  * where the socket put them). Slabs given back are kept and handed out again while downloads run, so no slab is
  * allocated, zeroed and left to the garbage collector per half MiB.
  *
- * The memory is a shared WebAssembly.Memory (an "arena" of `maxFree` slabs), not `new SharedArrayBuffer()`: only
- * a wasm memory starts on a page boundary (a SharedArrayBuffer's bytes come from malloc, 16-byte aligned), and
- * the kernel refuses an O_DIRECT write from memory that is not aligned to the disk's block (EINVAL). One arena
- * for all slabs, not one memory per slab: V8 reserves 8 GiB of address space (not memory) per wasm memory.
+ * The memory is a shared WebAssembly.Memory (an "arena" of `slabsPerArena` slabs), not `new SharedArrayBuffer()`:
+ * only a wasm memory starts on a page boundary (a SharedArrayBuffer's bytes come from malloc, 16-byte aligned), and
+ * the kernel refuses an O_DIRECT write from memory that is not aligned to the disk's block (EINVAL). Arenas of many
+ * slabs, not one memory per slab: V8 reserves 8 GiB of address space (not memory) per wasm memory. Every slab
+ * given back is kept while any is held (an arena's memory goes only with all its slabs): the pool holds as many
+ * slabs as were ever in use at once. Dropping the ones beyond a maximum (as this did with SharedArrayBuffers)
+ * made it carve new arenas whenever more were in use than that maximum (small and large files at once): VmHWM
+ * 187-247 MB.
  *
  * The free slabs are let go only after no slab has been held for `idleMs`. Letting them go the moment none is held
  * (as this did) dropped them many times per download: between two files, or whenever every file's slabs had been
@@ -42,12 +46,12 @@ export class SlabPool {
 
   /**
    * @param slabBytes each slab's size
-   * @param maxFree free slabs kept for reuse at most; also the slabs of one arena
+   * @param slabsPerArena slabs carved from one shared memory (allocated when no slab is free)
    * @param idleMs the free slabs are let go once none has been held for this long
    */
   constructor(
     readonly slabBytes: number,
-    private readonly maxFree: number,
+    private readonly slabsPerArena: number,
     private readonly idleMs: number,
   ) {
     this.stride = Math.ceil(slabBytes / WASM_PAGE_BYTES) * WASM_PAGE_BYTES;
@@ -64,7 +68,7 @@ export class SlabPool {
 
   give(slab: Slab): void {
     this.held--;
-    if (this.free.length < this.maxFree) this.free.push(slab);
+    this.free.push(slab);
     if (this.held === 0 && this.idleTimer === null) {
       this.idleTimer = setTimeout(() => {
         this.idleTimer = null;
@@ -75,7 +79,7 @@ export class SlabPool {
     }
   }
 
-  /** arenas (shared memories of `maxFree` slabs) allocated so far */
+  /** arenas (shared memories of `slabsPerArena` slabs) allocated so far */
   get allocated(): number {
     return this.arenaCount;
   }
@@ -87,7 +91,7 @@ export class SlabPool {
 
   /** A new arena: its first slab is returned, the others go to the free list (untouched pages cost no RSS). */
   private carveArena(): Slab {
-    const slabs = Math.max(1, this.maxFree);
+    const slabs = Math.max(1, this.slabsPerArena);
     const pages = (this.stride / WASM_PAGE_BYTES) * slabs;
     const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer;
     this.arenaCount++;

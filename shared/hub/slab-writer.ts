@@ -22,13 +22,13 @@ const SLAB_BYTES = 512 * 1024 - 4096;
 const DIRECT_ALIGN = 4096;
 /** Slabs one file holds at most (one filling, the others being written or hashed): memory is this × SLAB_BYTES × files. */
 const SLABS_PER_FILE = 2;
-/** Free slabs kept for reuse while downloads run (8 files × SLABS_PER_FILE). */
-const MAX_FREE_SLABS = 16;
+/** Slabs carved from one shared memory: 8 files × SLABS_PER_FILE. */
+const SLABS_PER_ARENA = 16;
 /** The free slabs are let go once no download has held one for this long. */
 const SLAB_IDLE_MS = 5_000;
 
 /** Where the downloads' slabs come from and go back to. */
-const slabPool = new SlabPool(SLAB_BYTES, MAX_FREE_SLABS, SLAB_IDLE_MS);
+const slabPool = new SlabPool(SLAB_BYTES, SLABS_PER_ARENA, SLAB_IDLE_MS);
 
 /** Where a blob's download stands: what is on disk, and the hash of exactly that. */
 export interface BlobProgress {
