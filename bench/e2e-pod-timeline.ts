@@ -184,7 +184,7 @@ export async function loggedTimes(namespace: string, pod: string, hasInit: boole
     serve_listening: time(find(serveLog, 'listening; loading model')),
     serve_model_ready: time(ready),
     serve_load_ms: singleMs(ready?.ms),
-    input_example_ms: longestMs(find(serveLog, 'input example ran on every thread')?.ms),
+    input_example_ms: longestMs(find(serveLog, 'input example ran')?.ms),
   };
 }
 

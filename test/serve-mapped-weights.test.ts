@@ -54,7 +54,10 @@ describe('modelctl serve on a model whose weights are inside model.onnx', () => 
     expect(((await res.json()) as { predictions: unknown }).predictions).toEqual({ y: answerOfPlainLoad(IDS) });
   });
 
-  it('maps the large weights from the model file, once for all its inference threads', () => {
+  it('maps the large weights from the model file, once for all its inference threads', async () => {
+    // the threads after the first start once it is ready (issue 16): wait for them
+    for (let i = 0; i < 200 && !server.output().includes('"every inference thread loaded"'); i++)
+      await new Promise((r) => setTimeout(r, 50));
     const line = server
       .output()
       .split('\n')

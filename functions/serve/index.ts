@@ -89,9 +89,9 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   // Unset or empty means off; ORT_DISABLE_TELEMETRY=0 turns it back on.
   process.env.ORT_DISABLE_TELEMETRY ||= '1';
 
-  // Cold start: the inference threads (each loads onnxruntime and the model) start first, so their start-up
-  // overlaps the main thread's loading of express and prom-client instead of following it. Ready still waits
-  // for every thread and the input example (loadServedModel).
+  // Cold start: the first inference thread (it loads onnxruntime and the model) starts first, so its start-up
+  // overlaps the main thread's loading of express and prom-client instead of following it. Ready waits for it
+  // and the input example; the other threads start then (loadServedModel).
   const started = performance.now();
   const loading: Promise<{ model: ServedModel } | { error: unknown }> = loadServedModel({
     dir: config.modelDir,

@@ -18,8 +18,13 @@ export interface InferencePool {
    * reason when it aborts while the request is still queued
    */
   score: (task: ScoringTask, options?: { signal?: AbortSignal | undefined }) => Promise<ScoringAnswer>;
-  /** what each thread reported once it had loaded the model and run the input example */
+  /** what the first thread reported once it had loaded the model and run the input example */
   threads: ThreadReport[];
+  /**
+   * Settles once every other thread has loaded the model too (they start when the first is ready); rejects with
+   * the error of a thread that could not.
+   */
+  allLoaded: Promise<void>;
   /** runs waiting for a thread */
   queued: () => number;
   /** the largest batch in rows (1: batching is off, the model has no batch dimension or it was turned off) */
@@ -31,7 +36,10 @@ export interface InferencePool {
 
 /**
  * A pool of `threads` worker threads, each with its own onnxruntime session of the model (so inference never
- * blocks the event loop), and a bounded queue in front of them. Resolves once every thread has loaded the model.
+ * blocks the event loop), and a bounded queue in front of them. Resolves once the first thread has loaded the
+ * model and run its input example; the others start then (`allLoaded`).
+ * Cold start: on few cores, threads loading at once share the CPU with each other and with the main thread's own
+ * start (express, prom-client), so the first thread alone is ready sooner, and requests meanwhile queue for it.
  */
 export async function createInferencePool(params: {
   onnxPath: string;
@@ -64,19 +72,19 @@ export async function createInferencePool(params: {
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
     workerData,
-    minThreads: params.threads,
+    // one thread now, the others once it is ready (startOtherThreads)
+    minThreads: 1,
     maxThreads: params.threads,
-    maxQueue: params.maxQueue,
+    // the batcher holds the queue (maxQueue); piscina only ever holds a batch per thread still starting
+    maxQueue: Math.max(params.maxQueue, params.threads),
     idleTimeout: Number.POSITIVE_INFINITY,
     concurrentTasksPerWorker: 1,
   });
   // A thread that cannot load the model fails as a pool 'error' event (not a task rejection): race for it.
   const loadFailed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
   loadFailed.catch(() => undefined);
-  // one describe per thread, all at once: each lands on its own idle thread, so all have loaded the model
-  const describe: InferenceTask = { kind: 'describe' };
-  const describes = Array.from({ length: params.threads }, () => pool.run(describe) as Promise<ThreadReport>);
-  const threads = await Promise.race([Promise.all(describes), loadFailed]).catch(async (cause: unknown) => {
+  const first = pool.run(DESCRIBE) as Promise<ThreadReport>;
+  const report = await Promise.race([first, loadFailed]).catch(async (cause: unknown) => {
     await pool.destroy().catch(() => undefined);
     throw new AppError({
       code: 'MODEL_LOAD_FAILED',
@@ -86,7 +94,10 @@ export async function createInferencePool(params: {
     });
   });
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
-  const batchable = hasBatchDimension(toModelIo(threads[0]!, params.signature));
+  const allLoaded = startOtherThreads(pool, params.threads);
+  allLoaded.catch(() => undefined);
+  const threads = [report];
+  const batchable = hasBatchDimension(toModelIo(report, params.signature));
   const maxBatchSize = batchable ? params.maxBatchSize : 1;
   // the batcher is the one queue: it hands piscina at most one batch per thread, so piscina's own queue stays empty
   const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
@@ -99,11 +110,38 @@ export async function createInferencePool(params: {
   return {
     score: (task, options) => batcher.submit(task, options),
     threads,
+    allLoaded,
     queued: batcher.queued,
     maxBatchSize,
     observeBatches: batcher.observe,
     close: () => pool.destroy(),
   };
+}
+
+const DESCRIBE: InferenceTask = { kind: 'describe' };
+
+/**
+ * Starts the pool's other `threads - 1` threads, its first being ready. Piscina starts a thread (up to maxThreads)
+ * for each task that no started thread can take at once: one describe per thread, all at once, has the first take
+ * one and a new thread started for each of the others (the first answers them all as soon as it is free).
+ * @returns settles when every new thread has loaded the model (piscina's `workerCreate`), or one could not
+ */
+function startOtherThreads(pool: Piscina, threads: number): Promise<void> {
+  if (threads <= 1) return Promise.resolve();
+  const loaded = new Promise<void>((resolve, reject) => {
+    let created = 0;
+    const onCreate = (): void => {
+      created += 1;
+      if (created < threads - 1) return;
+      pool.off('error', reject);
+      pool.off('workerCreate', onCreate);
+      resolve();
+    };
+    pool.on('workerCreate', onCreate);
+    pool.once('error', reject);
+  });
+  for (let i = 0; i < threads; i++) pool.run(DESCRIBE).catch(() => undefined);
+  return loaded;
 }
 
 /** Where onnxruntime resolves the external data of a model it loads from memory (it has no path to go by). */

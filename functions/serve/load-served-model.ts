@@ -108,8 +108,9 @@ function runtimeOf(dir: string, wanted: PyfuncSettings['runtime']): 'onnx' | 'py
 
 /**
  * Loads an MLflow ONNX model folder: reads MLmodel, starts `threads` inference threads, refuses what
- * onnxruntime-node cannot return (non-tensor outputs such as skl2onnx's ZipMap) and has every thread run the
- * saved input example, so the model is proven before it is called ready.
+ * onnxruntime-node cannot return (non-tensor outputs such as skl2onnx's ZipMap) and has the first thread run the
+ * saved input example, so the model is proven before it is called ready (the other threads start then, and run
+ * it too).
  * @throws AppError with one line that says what is wrong and what to do
  */
 async function loadOnnxModel(params: {
@@ -143,7 +144,16 @@ async function loadOnnxModel(params: {
     maxBatchDelayMs: params.maxBatchDelayMs,
     maxRequestValues: params.maxRequestValues,
   };
+  const started = performance.now();
   const pool = await createPoolMappingWeights(poolParams, params.name, params.log);
+  pool.allLoaded.then(
+    () => logAllLoaded(params, started),
+    (err: unknown) =>
+      params.log.warn(
+        { model: params.name, reason: err instanceof Error ? err.message : String(err) },
+        'an inference thread cannot load the model',
+      ),
+  );
   try {
     const model: ServedModel = {
       name: params.name,
@@ -162,6 +172,11 @@ async function loadOnnxModel(params: {
     await pool.close();
     throw err;
   }
+}
+
+function logAllLoaded(params: { name: string; threads: number; log: Logger }, started: number): void {
+  const ms = Math.round(performance.now() - started);
+  params.log.info({ model: params.name, threads: params.threads, ms }, 'every inference thread loaded');
 }
 
 /**
@@ -207,8 +222,8 @@ function mapWeightsOrNull(onnxPath: string, model: string, log: Logger): MappedO
 }
 
 /**
- * Every thread ran the saved serving input example as a `POST /invocations` once its session was created
- * (proven, and warm); one refusal of it stops start-up.
+ * The first thread ran the saved serving input example as a `POST /invocations` once its session was created
+ * (proven, and warm); its refusal stops start-up.
  * @throws AppError MODEL_EXAMPLE_FAILED with the refusal's message
  */
 function checkInputExample(model: ServedModel, examplePath: string | null, threads: ThreadReport[], log: Logger): void {
@@ -227,7 +242,7 @@ function checkInputExample(model: ServedModel, examplePath: string | null, threa
     }
     if (example) ms.push(Math.round(example.ms));
   }
-  log.info({ model: model.name, ms }, 'input example ran on every thread');
+  log.info({ model: model.name, ms }, 'input example ran');
 }
 
 const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimizationLevel']> = {
