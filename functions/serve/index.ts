@@ -116,6 +116,10 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     (model) => ({ model }),
     (error: unknown) => ({ error }),
   );
+  // loadServedModel runs on in promise callbacks (it awaits MLmodel's reading) up to its first real wait, the
+  // inference thread started; import() below would run ~10 ms of module loading before them. A macrotask
+  // later, every callback queued so far has run.
+  await new Promise((resolve) => setImmediate(resolve));
 
   let http: Awaited<ReturnType<typeof startHttp>>;
   try {
