@@ -4,16 +4,16 @@ import type { HashStream } from './hash-pool.js';
 import { SlabPool, type Slab } from './slab-pool.js';
 
 /**
- * Bytes gathered before one write(2) and one hand-over to the hash worker. Deliberately not a power of two:
- * 1 MiB-aligned 1 MiB writes make Linux ≥ 6.16 ext4 back the page cache with 1 MiB folios, which on VMs that
- * hand free memory back to the host cost several times the kernel time per GiB (measured: ~2.7 s vs ~0.6 s of
- * sys per GiB written); unaligned writes get small folios, as curl's and huggingface_hub's writes do. Half a
- * MiB: 8 files × 2 slabs are 8 MiB of the agent's RSS. 1 MiB less a page was tried (fewer statfs, pwrite and
- * hash-worker round trips: 0.1-0.2 s less user time per GiB) and reverted: on 8 files at once it doubled the
- * kernel time (2 GiB + 200 small files, 3 interleaved pairs: 2.9-3.0 s of sys vs 1.55-1.64 s, wall 5.4-5.8 s vs
- * 5.1-5.2 s); on 4 files it had not shown.
+ * Bytes gathered before one write(2) and one hand-over to the hash worker: each slab also costs a pwrite on
+ * libuv's pool, a round trip to the hash worker and a disk-space reservation, so fewer, larger slabs cost less CPU
+ * per GiB. 1 MiB since full slabs are written with O_DIRECT (measured, 2 GiB in 8 files, 3 interleaved pairs, load
+ * 13-15: 1.67 vs 1.91 CPU-s per GiB for half a MiB, system time not higher; 8 files × 2 slabs are 16 MiB of RSS).
+ * Through the page cache (a file system without O_DIRECT) 1 MiB writes cost more kernel time than half-MiB ones
+ * on this VM's Linux 6.18: they get large page-cache folios, each costly to fill where the host took free memory
+ * back (1 GiB written by dd: 1.45-1.74 s of sys for 508 KiB writes, 0.26-0.49 s for 64 KiB; 2.9-3.0 s vs 1.55-1.64 s
+ * when 1 MiB less a page was tried here before O_DIRECT).
  */
-const SLAB_BYTES = 512 * 1024 - 4096;
+const SLAB_BYTES = 1024 * 1024;
 /**
  * O_DIRECT writes need their position, length and memory aligned to the disk's logical block (512 B or 4 KiB):
  * 4 KiB covers both. Slabs start on 64 KiB (slab-pool.ts) and SLAB_BYTES is a multiple of 4 KiB, so every full
