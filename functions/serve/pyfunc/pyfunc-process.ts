@@ -118,7 +118,10 @@ export function startPyfuncProcess(params: {
         return Promise.reject(new Error('the pyfunc worker has exited'));
       return new Promise<PyfuncAnswer>((resolve, reject) => {
         pending = { resolve, reject };
+        // one writev for the frame's three chunks: one syscall and one wake-up of the worker instead of three
+        child.stdin.cork();
         for (const chunk of encodeFrame(header, body)) child.stdin.write(chunk);
+        child.stdin.uncork();
       });
     },
     rss: () => residentBytes(child.pid),

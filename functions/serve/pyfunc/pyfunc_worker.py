@@ -319,8 +319,9 @@ def serve(stdin, out, worker):
 def write_batch(out, worker, headers, body, raw_floats=False):
     """A batch frame: {"batch": [request header + "size"], "floats"?} + the bodies one after the other; answered
     with {"batch": [{"status", "size" | "error_code", "message", "rows"?, "floats"?}]} + the 200 bodies one after
-    the other. With "floats" true a 200 body may be a float prediction's raw float64 values (little-endian, row after
-    row) with "floats": its shape, for the front end to write as MLflow's JSON (pyfunc_batch.FloatRows)."""
+    the other. With "floats" true a 200 body may be a float prediction's raw float64 values (the host's byte order:
+    the front end runs beside; row after row) with "floats": its shape, for the front end to write as MLflow's JSON
+    (pyfunc_batch.FloatRows)."""
     items, at = [], 0
     for header in headers:
         items.append((header, body[at : at + header["size"]]))

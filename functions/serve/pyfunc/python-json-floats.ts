@@ -21,14 +21,17 @@ export function pythonFloat(x: number): string {
   if (e >= 0) return layout(negative, abs.slice(0, e).replace('.', ''), Number(abs.slice(e + 1)) + 1);
   const dot = abs.indexOf('.');
   if (dot < 0) return layout(negative, abs.replace(/0+$/, ''), abs.length); // an integer: 1e15 -> '1000000000000000.0'
-  return abs.charCodeAt(0) === 48 ? belowOne(negative, abs, dot) : s; // d.ddd (1-16 digits before '.'): as Python
+  return abs.charCodeAt(0) === 48 ? belowOne(negative, abs, s) : s; // d.ddd (1-16 digits before '.'): as Python
 }
 
-/** 0.000123 (`abs`, its point at `dot`): Python's layout of its significant digits. */
-function belowOne(negative: boolean, abs: string, dot: number): string {
-  let first = dot + 1;
+/**
+ * 0.ddd (`abs`; `s` with its sign): Python writes it as JavaScript does down to 0.0001 (decpt > -4), below that
+ * in the exponent form.
+ */
+function belowOne(negative: boolean, abs: string, s: string): string {
+  let first = 2;
   while (abs.charCodeAt(first) === 48) first++;
-  return layout(negative, abs.slice(first), dot + 1 - first);
+  return first < 6 ? s : layout(negative, abs.slice(first), 2 - first);
 }
 
 /**
@@ -50,22 +53,24 @@ function layout(negative: boolean, digits: string, decpt: number): string {
 
 /**
  * `{"predictions": <values>}` as MLflow's `predictions_to_json` writes a float ndarray of `shape` (one or two
- * dimensions): `values` are its float64 values, little-endian, row after row.
+ * dimensions): `values` are its float64 values in the host's byte order (the worker runs beside), row after row.
  * @returns the answer body, UTF-8
  */
 export function formatFloatPredictions(values: Buffer, shape: readonly number[]): Buffer {
   const [rows = 0, cols] = shape;
-  const parts: string[] = new Array<string>(rows);
+  // an aligned copy (the frame puts the values at any offset): typed-array reads instead of readDoubleLE
+  const xs = new Float64Array(values.buffer.slice(values.byteOffset, values.byteOffset + values.byteLength));
+  let text = '{"predictions": [';
   let at = 0;
   for (let r = 0; r < rows; r++) {
+    if (r > 0) text += ', ';
     if (cols === undefined) {
-      parts[r] = pythonFloat(values.readDoubleLE(at));
-      at += 8;
+      text += pythonFloat(xs[at++]!);
       continue;
     }
-    const row: string[] = new Array<string>(cols);
-    for (let c = 0; c < cols; c++, at += 8) row[c] = pythonFloat(values.readDoubleLE(at));
-    parts[r] = `[${row.join(', ')}]`;
+    text += '[';
+    for (let c = 0; c < cols; c++) text += c > 0 ? `, ${pythonFloat(xs[at++]!)}` : pythonFloat(xs[at++]!);
+    text += ']';
   }
-  return Buffer.from(`{"predictions": [${parts.join(', ')}]}`, 'utf8');
+  return Buffer.from(`${text}]}`, 'utf8');
 }
