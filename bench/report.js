@@ -227,7 +227,8 @@ function serving(s) {
     `Load generator: ${st.load_generator}, so it takes CPU from the server under test (every peer alike).`,
     `Loads (1 min) at start/end: ${s.conditions_start.loadavg_1m} / ${s.conditions_end.loadavg_1m}. Server CPU / run-queue wait: seconds the`,
     "modelctl process's threads ran on a CPU / sat runnable waiting for one, per second of the run (/proc/<pid>/task/*/schedstat;",
-    'not read for mlflow, whose uvicorn workers are grandchildren of the helper).',
+    'not read for mlflow, whose uvicorn workers are grandchildren of the helper). CPU per request: those seconds (all threads, and',
+    "the main thread alone) and the bench process's own (the load generator's, process.cpuUsage) over the requests answered.",
   ];
   for (const m of s.models) {
     parts.push('', `### ${m.model} (batch ${m.batch} rows, body ${fmt(m.body_bytes / 1024)} KiB)`, '');
@@ -247,6 +248,7 @@ function serving(s) {
           'requests',
           'server CPU s/s',
           'server run-queue wait s/s',
+          'CPU ms per request: server (main thread) / load generator',
         ],
         rows.map((x) => [
           x.connections,
@@ -259,6 +261,7 @@ function serving(s) {
           x.requests,
           fmt(x.server_cpu_s_per_s, 2),
           fmt(x.server_runqueue_wait_s_per_s, 2),
+          cpuPerRequest(x.cpu_ms_per_request),
         ]),
       ),
     );
@@ -293,6 +296,13 @@ function serving(s) {
       );
   }
   return parts.join('\n');
+}
+
+/** `server (main) / load generator` CPU ms per request; the server's part only where its threads were read. */
+function cpuPerRequest(c) {
+  if (!c) return '—';
+  const server = c.server == null ? '—' : `${fmt(c.server, 3)} (${fmt(c.server_main_thread, 3)})`;
+  return `${server} / ${fmt(c.load_generator, 3)}`;
 }
 
 function routeText(route, model) {
@@ -584,6 +594,22 @@ function servingOverheadCause(s) {
   ];
 }
 
+/** Why the binary routes miss raw session.run: the CPU each request cost the server and the load generator. */
+function servingBinaryCauses(s) {
+  const o = s?.overhead;
+  return (o?.binary ?? [])
+    .filter((b) => !b.pass && b.cpu_ms_per_request?.server != null)
+    .map((b) => {
+      const c = b.cpu_ms_per_request;
+      return (
+        `- **${o.model} over binary OIP ${b.route === 'grpc' ? 'gRPC' : 'HTTP'}** (${fmt(b.rps)} req/s at ${o.modelctl.connections} conn. vs raw ${fmt(o.raw.calls_per_second)} calls/s):` +
+        ` per request the server's threads ran ${fmt(c.server, 3)} ms (its main thread ${fmt(c.server_main_thread, 3)} ms) and the load generator` +
+        ` ${fmt(c.load_generator, 3)} ms, against \`session.run\`'s ${fmt(o.raw.single_thread_p50_ms, 3)} ms p50 alone; raw \`session.run\` has the ${o.threads} threads'` +
+        ` cores to itself, the served model shares them with the ${b.route === 'grpc' ? 'HTTP/2 (grpc-js)' : 'HTTP'} stack, the thread hops and the load generator on the same machine.`
+      );
+    });
+}
+
 /** Why a model misses its req/s or p99 ratio at some concurrency: CPU time and run-queue wait. */
 function servingRowCauses(s) {
   const out = [];
@@ -595,7 +621,10 @@ function servingRowCauses(s) {
       if (row?.server_runqueue_wait_s_per_s == null) continue;
       out.push(
         `- **${m.model} at ${q.connections} connections** (${fmt(row.rps)} req/s, p99 ${fmt(row.p99_ms)} ms vs p50 ${fmt(row.p50_ms)} ms): modelctl's threads ran` +
-          ` ${fmt(row.server_cpu_s_per_s, 2)} s/s and waited runnable for a CPU ${fmt(row.server_runqueue_wait_s_per_s, 2)} s/s during the run.`,
+          ` ${fmt(row.server_cpu_s_per_s, 2)} s/s and waited runnable for a CPU ${fmt(row.server_runqueue_wait_s_per_s, 2)} s/s during the run` +
+          (row.cpu_ms_per_request?.server != null
+            ? `; CPU ms per request, server (main thread) / load generator: ${cpuPerRequest(row.cpu_ms_per_request)}.`
+            : '.'),
       );
     }
   }
@@ -689,6 +718,7 @@ function fetchHitCause(f) {
 function causes(r) {
   const out = [
     ...servingOverheadCause(r.serving),
+    ...servingBinaryCauses(r.serving),
     ...servingRowCauses(r.serving),
     ...coldStartCause(r['cold-start']),
     ...(r.download ?? []).flatMap(downloadCause),

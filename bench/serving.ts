@@ -17,6 +17,7 @@
 //        BENCH_MLSERVER_BATCH (64 requests), BENCH_MLSERVER_BATCH_TIME_MS (2)
 import autocannon from 'autocannon';
 import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -72,8 +73,13 @@ interface Target {
   pid?: number | undefined;
 }
 interface Sample {
-  /** the server's threads over the run: seconds on a CPU, and seconds runnable but waiting for one, per second */
-  sched: { cpu_s_per_s: number; runqueue_wait_s_per_s: number } | null;
+  /**
+   * the server's threads over the run: seconds on a CPU (all threads, and the main thread alone), and seconds
+   * runnable but waiting for one, per second
+   */
+  sched: { cpu_s_per_s: number; main_cpu_s_per_s: number; runqueue_wait_s_per_s: number } | null;
+  /** this process (the load generator: autocannon or grpc-load) over the run: CPU seconds per second */
+  load_generator_cpu_s_per_s: number;
   rps: number;
   p50_ms: number;
   p99_ms: number;
@@ -194,18 +200,49 @@ async function load(t: Target, connections: number, seconds: number) {
   };
 }
 
+/** CPU milliseconds the main thread of `pid` (its thread id is the pid) has run, or null once it is gone. */
+function mainThreadRunMs(pid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
+  } catch {
+    return null;
+  }
+}
+
 async function measure(t: Target, connections: number, seconds: number): Promise<Sample> {
-  const before = t.pid ? schedstatOf(t.pid) : null;
+  const before = t.pid ? { all: schedstatOf(t.pid), main: mainThreadRunMs(t.pid) } : null;
+  const cpu = process.cpuUsage();
   const r = await load(t, connections, seconds);
-  const after = t.pid ? schedstatOf(t.pid) : null;
+  const used = process.cpuUsage(cpu);
+  const after = t.pid ? { all: schedstatOf(t.pid), main: mainThreadRunMs(t.pid) } : null;
+  const perSecond = (ms: number) => ms / 1000 / r.duration;
   const sched =
-    before && after
+    before?.all && after?.all && before.main !== null && after.main !== null
       ? {
-          cpu_s_per_s: (after.runMs - before.runMs) / 1000 / r.duration,
-          runqueue_wait_s_per_s: (after.waitMs - before.waitMs) / 1000 / r.duration,
+          cpu_s_per_s: perSecond(after.all.runMs - before.all.runMs),
+          main_cpu_s_per_s: perSecond(after.main - before.main),
+          runqueue_wait_s_per_s: perSecond(after.all.waitMs - before.all.waitMs),
         }
       : null;
-  return { rps: r.rps, p50_ms: r.p50, p99_ms: r.p99, errors: r.errors, requests: r.requests, sched };
+  const load_generator_cpu_s_per_s = perSecond((used.user + used.system) / 1000);
+  return {
+    rps: r.rps,
+    p50_ms: r.p50,
+    p99_ms: r.p99,
+    errors: r.errors,
+    requests: r.requests,
+    sched,
+    load_generator_cpu_s_per_s,
+  };
+}
+
+/** CPU milliseconds per answered request of each sample, median; null without samples that answered any. */
+function msPerRequest(samples: Sample[], cpuSPerS: (s: Sample) => number | undefined): number | null {
+  const values = samples.flatMap((s) => {
+    const cpu = cpuSPerS(s);
+    return cpu === undefined || s.rps <= 0 ? [] : [(cpu / s.rps) * 1000];
+  });
+  return values.length > 0 ? round(median(values), 3) : null;
 }
 
 function summarize(samples: Sample[]) {
@@ -219,11 +256,19 @@ function summarize(samples: Sample[]) {
     server_runqueue_wait_s_per_s: samples[0]?.sched
       ? round(median(samples.map((s) => s.sched!.runqueue_wait_s_per_s)), 2)
       : null,
+    /** CPU per answered request: the server (all its threads, its main thread) and the load generator */
+    cpu_ms_per_request: {
+      server: msPerRequest(samples, (s) => s.sched?.cpu_s_per_s),
+      server_main_thread: msPerRequest(samples, (s) => s.sched?.main_cpu_s_per_s),
+      load_generator: msPerRequest(samples, (s) => s.load_generator_cpu_s_per_s),
+    },
     runs: samples.map((s) => ({
       ...s,
       rps: round(s.rps),
+      load_generator_cpu_s_per_s: round(s.load_generator_cpu_s_per_s, 3),
       sched: s.sched && {
         cpu_s_per_s: round(s.sched.cpu_s_per_s, 3),
+        main_cpu_s_per_s: round(s.sched.main_cpu_s_per_s, 3),
         runqueue_wait_s_per_s: round(s.sched.runqueue_wait_s_per_s, 3),
       },
     })),
@@ -493,7 +538,13 @@ async function overhead(model: Model, served: Awaited<ReturnType<typeof benchMod
     );
     if (!row) return null;
     const over = rawRps / row.rps - 1;
-    return { route, rps: row.rps, overhead: round(over, 3), pass: over <= TARGETS.overhead };
+    return {
+      route,
+      rps: row.rps,
+      overhead: round(over, 3),
+      pass: over <= TARGETS.overhead,
+      cpu_ms_per_request: row.cpu_ms_per_request,
+    };
   };
   return {
     model: model.name,
