@@ -186,12 +186,16 @@ EOF
 launch containerd containerd --config "$STATE/containerd/config.toml"
 wait_for containerd 30 ctr --address "$CONTAINERD_SOCK" version
 
-# images: import each tarball once per content (a marker per image id)
+# images: import each tarball once per content (a marker per tarball lists the names it brought), and again when
+# one of them is gone: the kubelet deletes unused images to reclaim disk under DiskPressure, the pause image too
+# (containerd 1.6 does not report it pinned), and every new pod then fails "failed to pull dev.local/pause:1"
+present="$(ctr_k8s images ls -q)"
 for tarball in "$IMAGES"/*.tar; do
   marker="$STATE/containerd/imported-$(basename "$tarball" .tar)-$(stat -c %s-%Y "$tarball")"
-  [ -f "$marker" ] && continue
-  ctr_k8s images import "$tarball" >/dev/null
-  touch "$marker"
+  if [ -s "$marker" ] && ! grep -vxFf <(echo "$present") "$marker" >/dev/null; then continue; fi
+  # ctr prints "unpacking NAME (sha256:…)...done" per image
+  ctr_k8s images import "$tarball" | sed -n 's/^unpacking \([^ ]*\) .*/\1/p' >"$marker.new"
+  mv "$marker.new" "$marker"
 done
 if [ -n "${CLUSTER_EXTRA_IMAGES:-}" ]; then
   for tarball in $CLUSTER_EXTRA_IMAGES; do ctr_k8s images import "$tarball" >/dev/null; done
