@@ -640,7 +640,8 @@ try {
       mlflow_workers: THREADS,
       dense_batch: DENSE_BATCH,
       quick: QUICK,
-      load_generator: 'autocannon for HTTP, bench/grpc-load.ts (grpc-js) for gRPC, in the bench process, same machine',
+      load_generator:
+        'autocannon for HTTP, bench/grpc-load.ts (node:http2, gRPC framing) for gRPC, in the bench process, same machine',
       mlserver: (() => {
         const m = results.find((r) => r.mlserver)?.mlserver;
         return m ? { version: m.version, ...m.settings } : null;
