@@ -73,7 +73,7 @@ async function receiveFromStream(params: ReceiveBlobParams, body: BlobBody): Pro
   const { progress, request } = params;
   const { file } = request;
   if (body.restartFromZero) await restartFromZero(params);
-  const writer = new SlabWriter(params);
+  const writer = new SlabWriter({ ...params, fileBytes: request.file.size });
   let received = progress.offset;
   try {
     for await (const chunk of body.stream) {
@@ -102,7 +102,7 @@ async function receiveFromSocket(params: ReceiveBlobParams, opened: BlobSocket):
     response.close();
     throw sentTooMuch(request.file.path, request.file.size);
   }
-  const writer = new SlabWriter(params);
+  const writer = new SlabWriter({ ...params, fileBytes: request.file.size });
   const counted: BodySink = {
     space: () => writer.space(),
     commit: (bytes) => {

@@ -95,6 +95,19 @@ describe('SlabWriter', () => {
     }
   });
 
+  it('gathers a file smaller than one slab in 64 KiB slabs', async () => {
+    const small = data.subarray(0, 150_000);
+    const buffered = counted(handle);
+    const progress = progressFrom(0);
+    const writer = new SlabWriter({ handle: buffered.handle, progress, fileBytes: small.length });
+    await readInto(writer, small, 20_000);
+    await writer.flush();
+    expect((await readFile(file)).equals(small)).toBe(true);
+    expect(await progress.hash.digest()).toBe(createHash('sha256').update(small).digest('hex'));
+    // 64 KiB + 64 KiB + the rest
+    expect(buffered.writes).toBe(3);
+  });
+
   it('falls back to the page cache when the file system refuses O_DIRECT writes', async () => {
     const direct = counted(handle, 'EINVAL');
     const progress = progressFrom(0);
