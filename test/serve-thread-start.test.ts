@@ -71,3 +71,23 @@ describe.each([
     expect(answers.every((s) => s === 200)).toBe(true);
   });
 });
+
+describe('modelctl serve stopped while its other threads still load the model', () => {
+  it('drains and exits 0 on a SIGTERM right after ready (a thread ended mid-load aborted the process)', async () => {
+    for (let round = 0; round < 4; round++) {
+      const server = await startModelctlServe(
+        { MODEL_LOCAL_PATH: MODEL, SERVE_MAX_CONCURRENCY: '4', LOG_LEVEL: 'info' },
+        { waitReady: false },
+      );
+      for (let i = 0; i < 2000; i++) {
+        const ready = await fetch(`${server.url}/health/readiness`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (ready) break;
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(await server.stop()).toBe(0);
+    }
+  });
+});

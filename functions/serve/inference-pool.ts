@@ -114,8 +114,20 @@ export async function createInferencePool(params: {
     queued: batcher.queued,
     maxBatchSize,
     observeBatches: batcher.observe,
-    close: () => pool.destroy(),
+    close: async () => {
+      // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
+      // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first
+      await Promise.race([allLoaded.catch(() => undefined), delay(CLOSE_WAIT_FOR_LOADING_MS)]);
+      await pool.destroy();
+    },
   };
+}
+
+/** The longest close() waits for threads still loading the model. */
+const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 const DESCRIBE: InferenceTask = { kind: 'describe' };
