@@ -31,8 +31,6 @@ const result = await build({
     modelctl: 'cli/modelctl.ts',
     // inference-pool.ts starts it as ./inference-worker.js beside its own module: every chunk is in outdir
     'inference-worker': 'functions/serve/inference-worker.ts',
-    // prestart-onnxruntime.ts starts it as ./onnxruntime-prestart-worker.js beside its own module (serve's cold start)
-    'onnxruntime-prestart-worker': 'functions/serve/onnxruntime-prestart-worker.ts',
     // hash-pool.ts starts it as ./hash-worker.js beside its own module (the agent's and fetch's blob hashing)
     'hash-worker': 'shared/hub/hash-worker.ts',
   },
@@ -59,7 +57,6 @@ const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.
 for (const [poolSource, worker] of [
   ['functions/serve/inference-pool.ts', 'inference-worker.js'],
   ['shared/hub/hash-pool.ts', 'hash-worker.js'],
-  ['functions/serve/prestart-onnxruntime.ts', 'onnxruntime-prestart-worker.js'],
 ]) {
   const pool = outputs.find(([, o]) => Object.keys(o.inputs).some((i) => i.endsWith(poolSource)));
   if (!pool || path.dirname(path.resolve(root, pool[0])) !== outdir || !existsSync(path.join(outdir, worker)))
@@ -68,13 +65,7 @@ for (const [poolSource, worker] of [
 
 // The chunks that only define code (not the entries, not the chunk that runs the CLI): the image build imports
 // them once so the compile cache holds every role's code (scripts/warm-compile-cache.js).
-const ENTRIES = [
-  'cli/modelctl.ts',
-  'functions/serve/inference-worker.ts',
-  'functions/serve/onnxruntime-prestart-worker.ts',
-  'shared/hub/hash-worker.ts',
-  'cli/main.ts',
-];
+const ENTRIES = ['cli/modelctl.ts', 'functions/serve/inference-worker.ts', 'shared/hub/hash-worker.ts', 'cli/main.ts'];
 const runsOnLoad = (o) => ENTRIES.some((entry) => o.entryPoint === entry || entry in o.inputs);
 const chunks = outputs
   .filter(([, o]) => !runsOnLoad(o))

@@ -107,14 +107,6 @@ export function registerServeCommand(program: Command): void {
         process.exit(1);
       }
     }
-    // onnxruntime's once-per-process start, on another thread while this one loads serve's modules (issue 16);
-    // its telemetry is off before any of its native code runs (as runServe sets it)
-    process.env.ORT_DISABLE_TELEMETRY ||= '1';
-    const { prestartOnnxruntime } = await import('../../functions/serve/prestart-onnxruntime.js');
-    prestartOnnxruntime({
-      modelDir: env.MODEL_LOCAL_PATH ?? overrides.MODEL_LOCAL_PATH ?? env.MLFLOW_MODEL_URI,
-      runtime: env.SERVE_RUNTIME,
-    });
     // imported when the command runs: `modelctl --help` and the other roles stay light
     const { runServe } = await import('../../functions/serve/index.js');
     await runServe(overrides);
