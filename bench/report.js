@@ -77,13 +77,13 @@ function servingTargets(s) {
     for (const q of m.ratios.filter((x) => x.connections >= 16)) {
       rows.push([
         `serve ${m.model}: req/s ≥ 10× mlflow at ${q.connections} conn.`,
-        `${fmt(q.rps_ratio, 2)}×`,
-        mark(q.rps_ratio >= s.targets.rpsRatio),
+        ratioText(q.rps_ratio, 2),
+        mark(q.rps_ratio == null ? null : q.rps_ratio >= s.targets.rpsRatio),
       ]);
       rows.push([
         `serve ${m.model}: p99 ≤ 0.2× mlflow at ${q.connections} conn.`,
-        `${fmt(q.p99_ratio, 3)}×`,
-        mark(q.p99_ratio <= s.targets.p99Ratio),
+        ratioText(q.p99_ratio, 3),
+        mark(q.p99_ratio == null ? null : q.p99_ratio <= s.targets.p99Ratio),
       ]);
     }
   }
@@ -106,6 +106,13 @@ function binaryTargets(o) {
   ]);
 }
 
+/** A ratio, or why there is none: a peer that answered no request within its run has no req/s or p99 to divide by. */
+function ratioText(ratio, digits) {
+  return ratio == null || !Number.isFinite(ratio)
+    ? 'no ratio: a server answered no request in the run'
+    : `${fmt(ratio, digits)}×`;
+}
+
 /** The same req/s and p99 targets against MLServer (OIP v2 JSON on both sides). */
 function mlserverTargets(s) {
   const rows = [];
@@ -113,12 +120,12 @@ function mlserverTargets(s) {
     for (const q of (m.mlserver_ratios ?? []).filter((x) => x.connections >= 16)) {
       rows.push([
         `serve ${m.model}: req/s ≥ 10× MLServer at ${q.connections} conn. (OIP v2)`,
-        `${fmt(q.rps_ratio, 2)}×`,
+        ratioText(q.rps_ratio, 2),
         mark(q.rps_ratio == null ? null : q.rps_ratio >= s.targets.rpsRatio),
       ]);
       rows.push([
         `serve ${m.model}: p99 ≤ 0.2× MLServer at ${q.connections} conn. (OIP v2)`,
-        `${fmt(q.p99_ratio, 3)}×`,
+        ratioText(q.p99_ratio, 3),
         mark(q.p99_ratio == null ? null : q.p99_ratio <= s.targets.p99Ratio),
       ]);
     }
