@@ -439,12 +439,75 @@ function pyfuncEnv(e) {
   ].join('\n');
 }
 
+/** modelctl's OIP v2 vs MLServer's (mlserver-mlflow, adaptive batching on), same v2 request, same rounds. */
+function pyfuncMlserver(p) {
+  if (p.mlserver_error !== undefined && !p.mlserver)
+    return `Against MLServer with its MLflow runtime: not measured: ${p.mlserver_error ?? 'not in this run'}.`;
+  if (!p.mlserver) return '';
+  const row = (server, x) =>
+    p.rows.find(
+      (r) => r.server === server && r.route === 'v2' && r.batch === x.batch && r.connections === x.connections,
+    );
+  const rows = p.mlserver_ratios.map((x) => {
+    const o = row('modelctl', x);
+    const m = row('mlserver', x);
+    return [
+      x.batch,
+      x.connections,
+      `${fmt(o.rps)} / ${fmt(m.rps)}`,
+      fmt(x.rps_ratio, 2),
+      `${fmt(o.p99_ms, 1)} / ${fmt(m.p99_ms, 1)}`,
+      fmt(x.p99_ratio, 2),
+      `${o.errors} / ${m.errors}`,
+      `${fmt(o.cpu_ms_per_req, 2)} / ${fmt(m.cpu_ms_per_req, 2)}`,
+      fmt(x.cpu_per_req_ratio, 2),
+    ];
+  });
+  const s = p.mlserver.settings;
+  const rss = (xs) => (xs.length ? xs.map((x) => fmt(x)).join(', ') : 'n/a');
+  return [
+    `Against MLServer ${p.mlserver.version} with its MLflow runtime (mlserver-mlflow; parallel_workers ${s.parallel_workers}, adaptive batching max_batch_size ${s.max_batch_size}, max_batch_time ${fmt(s.max_batch_time_s * 1000, 1)} ms),`,
+    `over OIP v2 (MLServer has no /invocations): both sent the same v2 request (${p.mlserver.body}), interleaved with the rows above in the same rounds; modelctl as deployed by default. CPU: all of each server's processes (MLServer's main process and its inference workers).`,
+    '',
+    table(
+      [
+        'batch',
+        'connections',
+        'req/s modelctl / MLServer',
+        'req/s ratio',
+        'p99 ms modelctl / MLServer',
+        'p99 ratio',
+        'errors',
+        'CPU ms/request modelctl / MLServer',
+        'CPU ratio',
+      ],
+      rows,
+    ),
+    '',
+    `Cold start (spawn → first 200 of a v2 infer): MLServer ${fmt(p.cold_start_ms.mlserver)} ms; modelctl ÷ MLServer ${fmt(p.cold_start_ms.ratio_vs_mlserver, 2)}.`,
+    `Memory per worker (VmRSS, MB): MLServer inference workers ${rss(p.memory.mlserver_worker_rss_mb)}; modelctl ÷ MLServer (medians) ${fmt(p.memory_ratio_vs_mlserver, 2)}.`,
+    ...(p.mlserver_failed_starts?.length
+      ? [`MLServer's start failed first (${p.mlserver_failed_starts.join('; ')}); measured on the next try.`]
+      : []),
+  ].join('\n');
+}
+
 function pyfunc(p, env) {
-  if (!p) return pyfuncEnv(env) ? [`## pyfunc runtime vs mlflow models serve`, '', pyfuncEnv(env)].join('\n') : '';
+  const title = `## pyfunc runtime vs mlflow models serve and MLServer`;
+  if (!p) return pyfuncEnv(env) ? [title, '', pyfuncEnv(env)].join('\n') : '';
+  // the /invocations rows (results before the MLServer rows have no route)
+  const row = (server, x) =>
+    p.rows.find(
+      (r) =>
+        r.server === server &&
+        (r.route ?? 'invocations') === 'invocations' &&
+        r.batch === x.batch &&
+        r.connections === x.connections,
+    );
   const rows = p.ratios.map((x) => {
     const server = x.server ?? 'modelctl';
-    const o = p.rows.find((r) => r.server === server && r.batch === x.batch && r.connections === x.connections);
-    const m = p.rows.find((r) => r.server === 'mlflow' && r.batch === x.batch && r.connections === x.connections);
+    const o = row(server, x);
+    const m = row('mlflow', x);
     return [
       server,
       x.batch,
@@ -459,9 +522,11 @@ function pyfunc(p, env) {
   });
   const rss = (xs) => (xs.length ? xs.map((x) => fmt(x)).join(', ') : 'n/a');
   return [
-    `## pyfunc runtime vs mlflow models serve`,
+    title,
     '',
     `${p.description}; ${p.conditions.workers} workers each, ${p.conditions.seconds} s runs, ${p.conditions.rounds} round(s), load ${p.conditions.loadavg_1m}.`,
+    '',
+    `Against \`mlflow models serve\`, POST /invocations (dataframe_split):`,
     '',
     table(
       [
@@ -480,6 +545,8 @@ function pyfunc(p, env) {
     '',
     `Cold start (spawn → first 200): modelctl ${fmt(p.cold_start_ms.modelctl)} ms, mlflow ${fmt(p.cold_start_ms.mlflow)} ms (ratio ${fmt(p.cold_start_ms.ratio, 2)}, target ≤ 1).`,
     `Memory per worker (VmRSS, MB): modelctl pyfunc workers ${rss(p.memory.modelctl_worker_rss_mb)}; mlflow uvicorn workers ${rss(p.memory.mlflow_worker_rss_mb)}.`,
+    '',
+    pyfuncMlserver(p),
     '',
     pyfuncEnv(env),
   ].join('\n');

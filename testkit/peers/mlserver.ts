@@ -15,6 +15,8 @@ export interface MlserverPeer {
   pid: number | undefined;
   settings: { parallel_workers: number; max_batch_size: number; max_batch_time_s: number };
   version: string;
+  /** performance.now() when `mlserver start` was spawned (cold start: spawn -> first answer) */
+  spawnedAt: number;
   stop: () => Promise<void>;
 }
 
@@ -38,6 +40,8 @@ export async function startMlserver(params: {
   startTimeoutMs?: number;
 }): Promise<MlserverPeer> {
   const python = await mlserverPython();
+  // asked before the spawn, so that spawn -> ready is the server's own start
+  const { stdout: version } = await promisify(execFile)(python, ['-c', 'import mlserver; print(mlserver.__version__)']);
   const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-bench-mlserver-'));
   const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
   const settings = {
@@ -66,6 +70,7 @@ export async function startMlserver(params: {
     }),
   );
   const bin = path.dirname(python);
+  const spawnedAt = performance.now();
   const child = spawn(path.join(bin, 'mlserver'), ['start', dir], {
     env: {
       ...process.env,
@@ -93,12 +98,9 @@ export async function startMlserver(params: {
       (r) => r.ok,
       () => false,
     );
-    if (ready) {
-      const { stdout } = await promisify(execFile)(python, ['-c', 'import mlserver; print(mlserver.__version__)']);
-      return { url, pid: child.pid, settings, version: stdout.trim(), stop };
-    }
+    if (ready) return { url, pid: child.pid, settings, version: version.trim(), spawnedAt, stop };
     if (child.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 250));
+    await new Promise((r) => setTimeout(r, 100));
   }
   await stop();
   throw new Error(`mlserver did not get ${params.name} ready:\n${out}`);
