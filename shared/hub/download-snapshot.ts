@@ -3,7 +3,7 @@ import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { AppError } from '../errors/app-error.js';
 import { blobLockPath, blobPath, repoCachePaths, type RepoCachePaths } from '../hf-cache/cache-paths.js';
-import { linkSnapshotFile } from '../hf-cache/link-snapshot-file.js';
+import { linkSnapshotFile, removeStaleTempLinks } from '../hf-cache/link-snapshot-file.js';
 import { partialFileEtag, readResumeRecord } from '../hf-cache/resume-record.js';
 import { tryFileLock, withFileLock } from '../hf-cache/with-file-lock.js';
 import { readLedger, updateLedger } from '../hf-cache/write-ledger.js';
@@ -225,6 +225,8 @@ async function linkSnapshotFiles(
   commit: string,
   files: readonly RepoFile[],
 ): Promise<void> {
+  // a SIGKILL between a link's symlink and its rename (an earlier run) left its temp name in the snapshot
+  await removeStaleTempLinks(path.join(paths.snapshotsDir, commit));
   const limit = pLimit(LINKS_AT_ONCE);
   const made = await Promise.all(
     files.map((file) =>
