@@ -493,7 +493,7 @@ function pyfuncMlserver(p) {
 }
 
 function pyfunc(p, env) {
-  const title = `## pyfunc runtime vs mlflow models serve and MLServer`;
+  const title = `## 8. pyfunc runtime vs mlflow models serve and MLServer (\`bench/pyfunc.ts\`, \`bench/pyfunc-env.ts\`)`;
   if (!p) return pyfuncEnv(env) ? [title, '', pyfuncEnv(env)].join('\n') : '';
   // the /invocations rows (results before the MLServer rows have no route)
   const row = (server, x) =>
