@@ -109,10 +109,15 @@ export function blobLockPath(paths: RepoCachePaths, etag: string): string {
   return path.join(paths.locksDir, `${etag}.lock`);
 }
 
+/** `snapshots/{commit}`: the snapshot folder huggingface_hub hands its users. */
+export function snapshotDir(paths: RepoCachePaths, commit: string): string {
+  return path.join(paths.snapshotsDir, commit);
+}
+
 /** `snapshots/{commit}/{filePath}`, after checking that `filePath` stays inside the snapshot. */
 export function snapshotFilePath(paths: RepoCachePaths, commit: string, filePath: string): string {
   assertRepoFilePath(filePath);
-  return path.join(paths.snapshotsDir, commit, ...filePath.split('/'));
+  return path.join(snapshotDir(paths, commit), ...filePath.split('/'));
 }
 
 /** `refs/{revision}`. */

@@ -5,6 +5,7 @@ import {
   blobPath,
   isCommitHash,
   repoCachePaths,
+  snapshotDir,
   snapshotFilePath,
   type RepoCachePaths,
 } from './cache-paths.js';
@@ -57,7 +58,7 @@ export async function evictSnapshot(params: {
   for (const link of links)
     await unlink(snapshotFilePath(paths, commit, link.slice(prefix.length))).catch(() => undefined);
   await updateLedger(stateDir, repo, (l) => void (l.links = l.links.filter((x) => !links.includes(x))));
-  const snapshotGone = await removeEmptyDirs(path.join(paths.snapshotsDir, commit));
+  const snapshotGone = await removeEmptyDirs(snapshotDir(paths, commit));
   if (snapshotGone) await unlink(path.join(paths.repoDir, 'trees', `${commit}.json`)).catch(() => undefined);
   // 3. our blobs no remaining snapshot link uses
   const blobs = await removeUnusedBlobs(paths, stateDir, ledger.blobs);

@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
-import path from 'node:path';
-import { isCommitHash, repoCachePaths } from './cache-paths.js';
+import { isCommitHash, repoCachePaths, snapshotDir } from './cache-paths.js';
 import { readRef } from './write-ref.js';
 
 /**
@@ -19,7 +18,7 @@ export async function findSnapshot(params: {
   const revision = params.revision ?? 'main';
   const commit = isCommitHash(revision) ? revision : await readRef(paths, revision);
   if (commit === null) return null;
-  const folder = path.join(paths.snapshotsDir, commit);
+  const folder = snapshotDir(paths, commit);
   const isDir = await stat(folder).then(
     (s) => s.isDirectory(),
     () => false,

@@ -2,7 +2,7 @@ import { readdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import pLimit, { type LimitFunction } from 'p-limit';
 import { AppError } from '../errors/app-error.js';
-import { blobLockPath, blobPath, repoCachePaths, type RepoCachePaths } from '../hf-cache/cache-paths.js';
+import { blobLockPath, blobPath, repoCachePaths, snapshotDir, type RepoCachePaths } from '../hf-cache/cache-paths.js';
 import { linkSnapshotFile, removeStaleTempLinks } from '../hf-cache/link-snapshot-file.js';
 import { partialFileEtag, readResumeRecord } from '../hf-cache/resume-record.js';
 import { tryFileLock, withFileLock } from '../hf-cache/with-file-lock.js';
@@ -79,13 +79,15 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   const log = params.log.child({ repo: params.repo, revision });
   // 1. pin the revision and list its files (both skipped when the plan already did it)
   const { commit, allFiles, files } = await listSnapshotFiles(params, log, revision);
-  // 2. drop stale partial files nobody can resume, re-check what is there, make room
+  // 2. drop what killed processes left (partial files nobody can resume, temp snapshot links), re-check what is
+  //    there, make room
   await removeStalePartials(paths, params.stateDir);
+  await removeStaleTempLinks(snapshotDir(paths, commit));
   if (params.verifyHashes) await removeCorruptBlobs(paths, files, params.stateDir, log);
   const missing = await missingBlobs(paths, files);
   const toFetch = await bytesToFetch(paths, params.stateDir, missing);
   await params.diskGuard?.assertFits(toFetch, `${params.repo}@${revision} (${missing.length} files)`);
-  // 3. blobs in parallel, each file's link as soon as its blob is in place
+  // 3. blobs in parallel, then the snapshot links
   const figures = await fetchAndLink({ params, paths, commit, files, missing, log });
   // 4. trees/{commit}.json only if the snapshot holds every file of the commit, then the ref last
   const complete = params.files === undefined || params.filesAreComplete === true;
@@ -93,7 +95,7 @@ export async function downloadSnapshot(params: DownloadSnapshotParams): Promise<
   if (await writeRef({ paths, revision, commit }))
     await updateLedger(params.stateDir, params.repo, (l) => void l.refs.push(revision));
   const bytes = files.reduce((sum, f) => sum + f.size, 0);
-  return { commit, snapshotPath: path.join(paths.snapshotsDir, commit), files: files.length, bytes, ...figures };
+  return { commit, snapshotPath: snapshotDir(paths, commit), files: files.length, bytes, ...figures };
 }
 
 /**
@@ -225,8 +227,6 @@ async function linkSnapshotFiles(
   commit: string,
   files: readonly RepoFile[],
 ): Promise<void> {
-  // a SIGKILL between a link's symlink and its rename (an earlier run) left its temp name in the snapshot
-  await removeStaleTempLinks(path.join(paths.snapshotsDir, commit));
   const limit = pLimit(LINKS_AT_ONCE);
   const made = await Promise.all(
     files.map((file) =>
