@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { InferenceSession } from 'onnxruntime-node';
@@ -117,7 +118,10 @@ export async function createInferencePool(params: {
     close: async () => {
       // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
       // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first
-      await Promise.race([allLoaded.catch(() => undefined), delay(CLOSE_WAIT_FOR_LOADING_MS)]);
+      await Promise.race([
+        allLoaded.catch(() => undefined),
+        delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false }),
+      ]);
       await pool.destroy();
     },
   };
@@ -125,10 +129,6 @@ export async function createInferencePool(params: {
 
 /** The longest close() waits for threads still loading the model. */
 const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 const DESCRIBE: InferenceTask = { kind: 'describe' };
 
