@@ -1,16 +1,22 @@
 import express, { type Express } from 'express';
+import type { RequestListener } from 'node:http';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import { AppError } from '../../shared/errors/app-error.js';
 import { createHttpApp, type HttpAppState } from '../../shared/http/create-http-app.js';
-import { httpErrorHandler } from '../../shared/http/http-error-handler.js';
+import { httpErrorHandler, type HttpErrorPolicy } from '../../shared/http/http-error-handler.js';
+import { createRequestMetrics } from '../../shared/http/request-metrics.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import { kserveV1Routes } from './kserve-v1-routes.js';
 import type { ServedModel } from './load-served-model.js';
 import { mlflowRoutes } from './mlflow-routes.js';
 import { oipV2Routes } from './oip-v2-routes.js';
+import { createPredictFastPath } from './predict-fast-path.js';
 import type { ServeContext } from './serve-context.js';
 
 export interface ServeAppHandle {
+  /** the server's request listener: the predict fast path in front of `app` */
+  handler: RequestListener;
+  /** the express app alone (every route; the fast path answers its predict requests alike) */
   app: Express;
   /** installs the model once loaded: the server turns ready */
   setModel: (model: ServedModel, loadSeconds: number) => void;
@@ -39,12 +45,14 @@ export function createServeApp(params: {
       draining = true;
     },
   };
+  const metrics = createRequestMetrics({ registry: params.registry, role: 'serve' });
   const app = createHttpApp({
     log: params.log,
     registry: params.registry,
     role: 'serve',
     state,
     accessLogLevel: 'debug',
+    metrics,
   });
   const loadTime = new Histogram({
     name: 'modelctl_serve_model_load_seconds',
@@ -102,24 +110,34 @@ export function createServeApp(params: {
     ),
   );
   // 4xx: `{error_code, message}` on the MLflow routes, `{error}` on /v1 and /v2; 5xx bodies say nothing internal
-  app.use(
-    httpErrorHandler({
-      log: params.log,
-      bodyOf: (req, a) =>
-        /^\/v[12]\//.test(req.path) ? { error: a.message } : { error_code: a.code, message: a.message },
-      relayed: [503, 504],
-      internal: { message: 'Internal error' },
-      refusedLevel: 'debug',
-      noun: 'request',
-      tooLargeHint: '(SERVE_MAX_BODY_MB)',
-    }),
-  );
+  const errors: HttpErrorPolicy = {
+    log: params.log,
+    bodyOf: (path, a) => (/^\/v[12]\//.test(path) ? { error: a.message } : { error_code: a.code, message: a.message }),
+    relayed: [503, 504],
+    internal: { message: 'Internal error' },
+    refusedLevel: 'debug',
+    noun: 'request',
+    tooLargeHint: '(SERVE_MAX_BODY_MB)',
+  };
+  app.use(httpErrorHandler(errors));
+  const fastPath = createPredictFastPath({
+    fallback: app,
+    metrics,
+    errors,
+    log: params.log,
+    accessLogLevel: 'debug',
+    maxBodyBytes: params.maxBodyBytes,
+    isDraining: state.isDraining,
+    withTimeout: ctx.withTimeout,
+  });
 
   return {
+    handler: fastPath.handler,
     app,
     state,
     setModel: (loaded, seconds) => {
       model = loaded;
+      fastPath.setModel(loaded);
       loadTime.observe(seconds);
       loaded.observeBatches({
         batch: (items, waits) => {

@@ -197,7 +197,7 @@ async function startHttp(config: ServeConfig, log: Logger) {
     version: MODELCTL_VERSION,
   });
   const server = await startHttpServer({
-    handler: handle.app,
+    handler: handle.handler,
     port: config.PORT,
     host: config.HOST,
     drainTimeoutMs: config.DRAIN_TIMEOUT_SECONDS * 1000,

@@ -27,7 +27,7 @@ export function mlflowRoutes(ctx: ServeContext): Router {
       res.status(415).type('text/plain').send(refusal);
       return;
     }
-    const format = mediaType(header!) === 'text/csv' ? 'csv' : 'json';
+    const format = scoringFormat(header!);
     // parsed, run and answered in an inference thread (mlflow-scoring.ts)
     ctx.sendJson(
       res,
@@ -37,8 +37,11 @@ export function mlflowRoutes(ctx: ServeContext): Router {
   return router;
 }
 
-/** MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters. */
-function checkContentType(header: string | undefined): string | null {
+/**
+ * MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters.
+ * @returns why the type is refused (the 415's text), or null when it is accepted
+ */
+export function checkContentType(header: string | undefined): string | null {
   // MLflow answers a missing Content-Type with a 500 (it splits None); a 415 says what to send instead
   if (!header)
     return "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got 'None'.";
@@ -56,6 +59,11 @@ function checkContentType(header: string | undefined): string | null {
     return `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${header}'.`;
   }
   return null;
+}
+
+/** The request's format by its (accepted) Content-Type. */
+export function scoringFormat(header: string): 'json' | 'csv' {
+  return mediaType(header) === 'text/csv' ? 'csv' : 'json';
 }
 
 function mediaType(header: string): string {

@@ -1,5 +1,6 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { TensorMeta } from './model-io.js';
 import { V2_TYPES, v2Error } from './oip-v2-types.js';
 import type { ServeContext } from './serve-context.js';
@@ -37,7 +38,7 @@ export function oipV2Routes(ctx: ServeContext): Router {
   });
   router.post('/v2/models/:name/infer', ctx.readBody, async (req: Request, res: Response) => {
     const model = modelNamed(ctx, req);
-    const headerLength = inferenceHeaderLength(req);
+    const headerLength = inferenceHeaderLength(req.headers);
     ctx.sendJson(
       res,
       await ctx.withTimeout((signal) =>
@@ -52,8 +53,8 @@ export function oipV2Routes(ctx: ServeContext): Router {
  * The binary extension's `Inference-Header-Content-Length`, or undefined without it.
  * @throws AppError 400 when it is not a byte count
  */
-function inferenceHeaderLength(req: Request): number | undefined {
-  const header = req.headers['inference-header-content-length'];
+export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | undefined {
+  const header = headers['inference-header-content-length'];
   if (header === undefined) return undefined;
   const text = (Array.isArray(header) ? header.join(',') : header).trim();
   if (!/^\d{1,15}$/.test(text))

@@ -45,7 +45,7 @@ export function mountCloudEventRoute(params: {
   app.use(
     httpErrorHandler({
       log,
-      bodyOf: (_req, a) => ({ error_code: a.code, message: a.message }),
+      bodyOf: (_path, a) => ({ error_code: a.code, message: a.message }),
       internal: { status: 500, message: 'the event could not be processed; it may be retried' },
       refusedLevel: 'warn',
       noun: 'event',

@@ -1,6 +1,7 @@
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Logger } from '../log/create-logger.js';
+import { createRequestMetrics, type RequestMetrics } from './request-metrics.js';
 
 /** Paths that probes and scrapers hit: kept out of access logs and request metrics. */
 const QUIET_PATHS = new Set(['/health/liveness', '/health/readiness', '/metrics']);
@@ -27,6 +28,8 @@ export function createHttpApp(params: {
    * prediction costs the event loop a synchronous write, and Knative's queue-proxy logs requests already.
    */
   accessLogLevel?: 'info' | 'debug';
+  /** the request metrics, when another handler beside the app counts into them too @default created here */
+  metrics?: RequestMetrics;
 }): Express {
   const { log, registry, state } = params;
   const accessLogLevel = params.accessLogLevel ?? 'info';
@@ -34,36 +37,16 @@ export function createHttpApp(params: {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  const requests = new Counter({
-    name: `modelctl_${params.role}_http_requests_total`,
-    help: 'HTTP requests answered, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    registers: [registry],
-  });
-  const duration = new Histogram({
-    name: `modelctl_${params.role}_http_request_duration_seconds`,
-    help: 'HTTP request latency, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
-    registers: [registry],
-  });
-  const inFlight = new Gauge({
-    name: `modelctl_${params.role}_http_requests_in_flight`,
-    help: 'HTTP requests being handled',
-    registers: [registry],
-  });
+  const metrics = params.metrics ?? createRequestMetrics({ registry, role: params.role });
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (QUIET_PATHS.has(req.path)) return next();
     const start = process.hrtime.bigint();
-    inFlight.inc();
+    metrics.started();
     if (state.isDraining()) res.setHeader('Connection', 'close');
     res.once('close', () => {
-      inFlight.dec();
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const labels = { route: routeLabel(req), method: req.method, status: String(res.statusCode) };
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      metrics.ended(routeLabel(req), req.method, res.statusCode, seconds);
       if (log.isLevelEnabled(accessLogLevel))
         log[accessLogLevel](
           { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },

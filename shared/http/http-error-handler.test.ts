@@ -27,8 +27,8 @@ beforeAll(async () => {
   serve.use(
     httpErrorHandler({
       log,
-      bodyOf: (req, a) =>
-        req.path.startsWith('/v2/') ? { error: a.message } : { error_code: a.code, message: a.message },
+      bodyOf: (path, a) =>
+        path.startsWith('/v2/') ? { error: a.message } : { error_code: a.code, message: a.message },
       relayed: [503],
       internal: { message: 'Internal error' },
       refusedLevel: 'debug',
@@ -39,7 +39,7 @@ beforeAll(async () => {
   events.use(
     httpErrorHandler({
       log,
-      bodyOf: (_req, a) => ({ error_code: a.code, message: a.message }),
+      bodyOf: (_path, a) => ({ error_code: a.code, message: a.message }),
       internal: { status: 500, message: 'may be retried' },
       refusedLevel: 'warn',
       noun: 'event',
