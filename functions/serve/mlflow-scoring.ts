@@ -1,6 +1,8 @@
 import { isUtf8 } from 'node:buffer';
+import { checkRequestValues } from './count-request-values.js';
 import { predictionsByOutput, predictionsByRow } from './format-predictions.js';
 import type { ModelIo } from './model-io.js';
+import { parseDenseJsonRequest } from './parse-dense-json.js';
 import { parseCsvScoringRequest, parseJsonScoringRequest, type ScoringRequest } from './parse-scoring-request.js';
 import { prepareFeeds } from './prepare-feeds.js';
 import { badRequest } from './scoring-error.js';
@@ -15,11 +17,34 @@ export async function scoreInvocation(
   model: ScoringModel,
   format: 'json' | 'csv',
   body: Uint8Array,
+  /** SERVE_MAX_REQUEST_VALUES: a body holding more values is refused (413) before it is parsed */
+  maxValues: number,
 ): Promise<{ predictions: unknown }> {
-  const text = decodeUtf8(body);
-  const request = format === 'csv' ? await parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
+  const request =
+    (format === 'json' ? denseRequest(body, model.io, maxValues) : null) ??
+    (await parseRequest(body, format, maxValues));
   const outputs = await model.run(prepareFeeds(request.input, model.io), allOutputs(model.io));
   return { predictions: shapePredictions(request, model.io, outputs) };
+}
+
+/**
+ * The body parsed as JSON or CSV (the general path).
+ * @throws AppError REQUEST_LIMIT_EXCEEDED (413) for more values than `maxValues`, before anything is parsed
+ */
+async function parseRequest(body: Uint8Array, format: 'json' | 'csv', maxValues: number): Promise<ScoringRequest> {
+  checkRequestValues(body, format, maxValues);
+  const text = decodeUtf8(body);
+  return format === 'csv' ? parseCsvScoringRequest(text) : parseJsonScoringRequest(text);
+}
+
+/** A large numeric body read straight into the model's typed array (parse-dense-json.ts), or null. */
+function denseRequest(body: Uint8Array, io: ModelIo, maxValues: number): ScoringRequest | null {
+  const dense = parseDenseJsonRequest(body, io, maxValues);
+  if (!dense) return null;
+  return {
+    input: { kind: 'tensor', tensors: [{ name: null, value: dense.value }], origin: dense.key },
+    params: undefined,
+  };
 }
 
 function allOutputs(io: ModelIo): string[] {

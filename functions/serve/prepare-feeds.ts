@@ -1,6 +1,7 @@
 import type { TensorSpec } from '../../shared/model/signature.js';
 import type { ModelIo, TensorMeta, WireTensor } from './model-io.js';
 import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
+import { DenseArray } from './parse-dense-json.js';
 import type { FrameInput, ModelInput, TensorInput } from './parse-scoring-request.js';
 import { badRequest, schemaMismatch } from './scoring-error.js';
 import { toTypedData } from './typed-values.js';
@@ -31,11 +32,15 @@ export function prepareFeeds(input: ModelInput, io: ModelIo): Record<string, Wir
   return feeds;
 }
 
+const TYPED_FLOATS: Partial<Record<TensorMeta['type'], unknown>> = { float32: Float32Array, float64: Float64Array };
+
 /**
  * Nested JSON values → typed data. Plain numbers for a float input (the common case) go straight into the
  * typed array in one walk; anything else takes the general conversion, which also words the errors.
  */
 function toTensor(value: unknown, meta: TensorMeta): { shape: number[]; data: WireTensor['data'] } {
+  // read from the body's bytes into the input's own typed array already (parse-dense-json.ts)
+  if (value instanceof DenseArray && value.data.constructor === TYPED_FLOATS[meta.type]) return value;
   if (meta.type === 'float32' || meta.type === 'float64') {
     const fast = toFloatTensor(value, meta.type);
     if (fast) return fast;

@@ -46,8 +46,7 @@ export interface ScoringLimits {
  *   REQUEST_LIMIT_EXCEEDED (413) for a body with more values than `limits` allow, before it is parsed
  */
 export async function score(task: ScoringTask, model: ScoringModel, limits: ScoringLimits): Promise<ScoringAnswer> {
-  checkRequestValues(parsedPart(task), task.protocol === 'mlflow' ? task.format : 'json', limits.maxValues);
-  const { doc, binary } = await answer(task, model);
+  const { doc, binary } = await answer(task, model, limits);
   const json = encoder.encode(JSON.stringify(doc));
   if (!binary) return { body: json };
   const body = new Uint8Array(binary.reduce((n, b) => n + b.byteLength, json.byteLength));
@@ -67,13 +66,16 @@ function parsedPart(task: ScoringTask): Uint8Array {
 }
 
 /** The v2 (zod) and v1 scorers load on their first request: a thread's start-up (cold start) needs neither. */
-async function answer(task: ScoringTask, model: ScoringModel): Promise<ScoredDocument> {
+async function answer(task: ScoringTask, model: ScoringModel, limits: ScoringLimits): Promise<ScoredDocument> {
   switch (task.protocol) {
     case 'mlflow':
-      return { doc: await scoreInvocation(model, task.format, task.body) };
+      // counts the values itself: its fast path reads a large numeric body in one pass, counting as it goes
+      return { doc: await scoreInvocation(model, task.format, task.body, limits.maxValues) };
     case 'oip-v2':
+      checkRequestValues(parsedPart(task), 'json', limits.maxValues);
       return (await import('./oip-v2-scoring.js')).scoreV2Infer(model, task.body, task.headerLength);
     case 'kserve-v1':
+      checkRequestValues(task.body, 'json', limits.maxValues);
       return { doc: await (await import('./kserve-v1-scoring.js')).scoreV1Predict(model, task.body) };
   }
 }

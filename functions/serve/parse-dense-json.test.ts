@@ -1,0 +1,164 @@
+import { describe, expect, it } from '@jest/globals';
+import { countRequestValues } from './count-request-values.js';
+import type { ModelIo } from './model-io.js';
+import { parseDenseJsonRequest } from './parse-dense-json.js';
+import { parseJsonScoringRequest } from './parse-scoring-request.js';
+import { prepareFeeds } from './prepare-feeds.js';
+
+const io = (type: 'float32' | 'float64' | 'int64' = 'float32', inputs = 1, shape = [-1, -1]): ModelIo => ({
+  inputs: Array.from({ length: inputs }, (_v, i) => ({ name: `x${i}`, type, shape })),
+  outputs: [{ name: 'y', type: 'float32', shape: [-1, 1] }],
+  signature: null,
+});
+const bytes = (text: string) => new TextEncoder().encode(text);
+const LIMIT = 5_000_000;
+
+/** The general path's feed for the body: JSON.parse, then the nested arrays into the typed array. */
+function generalFeed(text: string, model: ModelIo) {
+  const feed = prepareFeeds(parseJsonScoringRequest(text).input, model)['x0']!;
+  return { dims: feed.dims, data: Array.from(feed.data as Float32Array) };
+}
+
+function denseFeed(text: string, model: ModelIo) {
+  const dense = parseDenseJsonRequest(bytes(text), model, LIMIT);
+  if (!dense) return null;
+  const feed = prepareFeeds(
+    { kind: 'tensor', tensors: [{ name: null, value: dense.value }], origin: dense.key },
+    model,
+  )['x0']!;
+  return { dims: feed.dims, data: Array.from(feed.data as Float32Array) };
+}
+
+/** Same dims and bit-identical values (-0 and 0 told apart) as the general path. */
+function expectSameAsGeneral(text: string, model = io()): void {
+  const dense = denseFeed(text, model);
+  expect(dense).not.toBeNull();
+  const general = generalFeed(text, model);
+  expect(dense!.dims).toEqual(general.dims);
+  expect(dense!.data.length).toBe(general.data.length);
+  dense!.data.forEach((v, i) => expect(Object.is(v, general.data[i])).toBe(true));
+}
+
+describe('parseDenseJsonRequest', () => {
+  it('reads `inputs` and `instances` of nested numbers into the input typed array, as the general path does', () => {
+    expectSameAsGeneral('{"inputs": [[1.5, -2], [3, 4e-3]]}');
+    expectSameAsGeneral('{"instances":[[0.1,0.2,0.3]]}');
+    expectSameAsGeneral(' \n{ "inputs" :\t[ [ 1 , 2 ] , [ 3 , 4 ] ] }\r\n ');
+    expectSameAsGeneral('{"inputs": [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]}', io('float32', 1, [-1, 2, 2]));
+    expectSameAsGeneral('{"inputs": [1, 2, 3]}', io('float32', 1, [-1]));
+    expectSameAsGeneral('{"inputs": [[1.25, 2]]}', io('float64'));
+    expect(parseDenseJsonRequest(bytes('{"instances": [[1]]}'), io(), LIMIT)?.key).toBe('instances');
+  });
+
+  it('reads every number JSON allows within its exact range bit for bit (-0, exponents, float32 rounding)', () => {
+    const numbers = [
+      '0',
+      '-0',
+      '-0.0',
+      '0e5',
+      '1E3',
+      '1e+3',
+      '1e-3',
+      '-1.5E-7',
+      '123456789012345',
+      '0.1',
+      '16777217',
+      '9007199254740991',
+      '1e22',
+      '1e-22',
+      '0.000001',
+    ];
+    for (const n of numbers) expectSameAsGeneral(`{"inputs": [[${n}, 1]]}`);
+    // random numbers as clients write them: fixed decimals, shortest round-trip, exponents
+    let seed = 7;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const values = Array.from({ length: 2000 }, (_v, i) => {
+      const x = (rand() - 0.5) * 10 ** Math.floor(rand() * 12 - 6);
+      return [x.toFixed(4), String(x), x.toExponential(6), String(Math.fround(x))][i % 4]!;
+    });
+    for (const model of [io('float32'), io('float64')]) {
+      const dense = denseFeed(`{"inputs": [${values.join(',')}]}`, model);
+      // shortest round-trip doubles may carry 17 digits: those take the general path, the others must match it
+      if (dense) expectSameAsGeneral(`{"inputs": [${values.join(',')}]}`, model);
+      for (const v of values) {
+        const text = `{"inputs": [[${v}]]}`;
+        if (denseFeed(text, model)) expectSameAsGeneral(text, model);
+      }
+    }
+    expect(values.filter((v) => denseFeed(`{"inputs": [[${v}]]}`, io()) !== null).length).toBeGreaterThan(1000);
+  });
+
+  it('leaves to the general path every body it does not read exactly', () => {
+    const others = [
+      '{"inputs": [[1, 2], [3]]}', // ragged
+      '{"inputs": [[1, 2], 3]}',
+      '{"inputs": [[1, [2]], [3, 4]]}',
+      '{"inputs": []}',
+      '{"inputs": [[]]}',
+      '{"inputs": 1}',
+      '{"inputs": [[1, 2]], "params": {"a": 1}}',
+      '{"inputs": [[1]], "inputs": [[2]]}',
+      '{"dataframe_split": {"data": [[1]]}}',
+      '{"inputs": {"x0": [[1]]}}',
+      '{"inputs": [[1, null]]}',
+      '{"inputs": [[1, "2"]]}',
+      '{"inputs": [[1, true]]}',
+      '{"inputs": [[NaN, 1]]}',
+      '{"inputs": [[Infinity]]}',
+      '{"inputs": [[01]]}',
+      '{"inputs": [[1.]]}',
+      '{"inputs": [[.5]]}',
+      '{"inputs": [[+1]]}',
+      '{"inputs": [[1e]]}',
+      '{"inputs": [[-]]}',
+      '{"inputs": [[1,]]}',
+      '{"inputs": [[1 2]]}',
+      '{"inputs": [[1]]',
+      '{"inputs": [[1]]} x',
+      '{"inputs": [[1]]}}',
+      '{"inp\\u0075ts": [[1]]}',
+      '{"Inputs": [[1]]}',
+      '\ufeff{"inputs": [[1]]}',
+      '{"inputs": [[12345678901234567890]]}', // more digits than a double holds exactly
+      '{"inputs": [[0.10000000149011612]]}',
+      '{"inputs": [[1e23]]}',
+      '{"inputs": [[1e-23]]}',
+      '{"inputs": [[1e400]]}',
+      '{"inputs": [[3.4028235e38]]}',
+      '{"inputs": [[1e-45]]}',
+      '{"inputs": [[0.30000001192092896]]}',
+      '[[1]]',
+      '',
+    ];
+    for (const text of others) expect(parseDenseJsonRequest(bytes(text), io(), LIMIT)).toBeNull();
+  });
+
+  it('leaves models without exactly one float input to the general path', () => {
+    const body = bytes('{"inputs": [[1, 2]]}');
+    expect(parseDenseJsonRequest(body, io('int64'), LIMIT)).toBeNull();
+    expect(parseDenseJsonRequest(body, io('float32', 2), LIMIT)).toBeNull();
+  });
+
+  it('reads a body of exactly the value limit, and leaves one value more to the general path (its 413)', () => {
+    for (const text of ['{"inputs": [[1, 2], [3, 4]]}', '{"inputs": [1, 2, 3, 4, 5]}']) {
+      const count = countRequestValues(bytes(text), 'json', LIMIT);
+      expect(parseDenseJsonRequest(bytes(text), io(), count)).not.toBeNull();
+      expect(parseDenseJsonRequest(bytes(text), io(), count - 1)).toBeNull();
+    }
+    const long = `{"inputs": [${Array.from({ length: 5000 }, () => '1').join(', ')}]}`;
+    expect(parseDenseJsonRequest(bytes(long), io(), 4000)).toBeNull();
+  });
+
+  it('reads uneven rows (more bytes per value than the first row had) without losing values', () => {
+    const rows = [
+      [1, 2],
+      [3.123456789, -4.987654321],
+      [5e-10, 6.5e10],
+    ];
+    const rowsText = Array.from({ length: 300 }, (_v, i) => JSON.stringify(rows[i % 3])).join(',');
+    expectSameAsGeneral(`{"inputs": [${rowsText}]}`);
+  });
+});
