@@ -55,7 +55,7 @@ const result = await build({
 // The chunk holding each pool must sit beside its worker's entry (the pool resolves it from import.meta.url).
 const outputs = Object.entries(result.metafile.outputs).filter(([file]) => file.endsWith('.js'));
 for (const [poolSource, worker] of [
-  ['functions/serve/inference-pool.ts', 'inference-worker.js'],
+  ['functions/serve/start-inference-threads.ts', 'inference-worker.js'],
   ['shared/hub/hash-pool.ts', 'hash-worker.js'],
 ]) {
   const pool = outputs.find(([, o]) => Object.keys(o.inputs).some((i) => i.endsWith(poolSource)));

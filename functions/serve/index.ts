@@ -2,10 +2,9 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
-import { exitOnSignals, exitWithError } from '../../shared/process/role-process.js';
-import { createLogger, type Logger } from '../../shared/log/create-logger.js';
-import { startHttpServer } from '../../shared/http/start-http-server.js';
-import { loadServedModel, type ServedModel } from './load-served-model.js';
+import type { Logger } from '../../shared/log/create-logger.js';
+import type { loadServedModel, ServedModel } from './load-served-model.js';
+import { startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
 import { DrainEnv, ListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
 
@@ -61,6 +60,7 @@ const ServeEnv = z
     return { ...env, modelDir: path.resolve(modelDir) };
   });
 export type ServeConfig = z.output<typeof ServeEnv>;
+type LoadParams = Parameters<typeof loadServedModel>[0];
 
 /** `file:///x` or a plain path; `models:/…`, `runs:/…`, `s3://…` are not local. */
 function localPathOf(uri: string | undefined): string | undefined {
@@ -80,52 +80,45 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   try {
     config = parseEnv(ServeEnv, env);
   } catch (err) {
-    exitWithError('serve', err);
+    return exitWithError(err);
   }
-  const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
 
   // onnxruntime-node 1.30 sends telemetry unless told not to (resolves a Microsoft host, writes a device id under
   // ~/.cache; issue 14). Its native code reads the process environment: set before any inference thread starts.
   // Unset or empty means off; ORT_DISABLE_TELEMETRY=0 turns it back on.
   process.env.ORT_DISABLE_TELEMETRY ||= '1';
 
-  // Cold start: the first inference thread (it loads onnxruntime and the model) starts first, so its start-up
-  // overlaps the main thread's loading of express and prom-client instead of following it. Ready waits for it
-  // and the input example; the other threads start then (loadServedModel).
+  // Cold start: the first inference thread starts now, before MLmodel is read, so its boot overlaps the main
+  // thread's reading of the model; it loads onnxruntime and the model once loadServedModel hands it the model's
+  // settings, and that overlaps the main thread's loading of express and prom-client. Ready waits for it and the
+  // input example; the other threads start then (loadServedModel). A pyfunc model closes it unused.
   const started = performance.now();
-  const loading: Promise<{ model: ServedModel } | { error: unknown }> = loadServedModel({
-    dir: config.modelDir,
-    name: config.MODEL_NAME ?? config.K_SERVICE ?? path.basename(config.modelDir),
-    threads: config.SERVE_MAX_CONCURRENCY,
-    maxQueue: config.SERVE_MAX_QUEUE,
-    maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
-    maxBatchDelayMs: config.SERVE_MAX_BATCH_DELAY_MS,
-    maxRequestValues: config.SERVE_MAX_REQUEST_VALUES,
-    intraOpThreads: config.SERVE_INTRA_OP_THREADS,
-    pyfunc: {
-      runtime: config.SERVE_RUNTIME,
-      python: config.SERVE_PYTHON,
-      modelEnv: config.MODEL_ENV === 'install',
-      timeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
-      maxWorkerBytes: Math.round(config.SERVE_WORKER_MAX_MEMORY_MB * 1024 * 1024),
-      batching: config.SERVE_PYFUNC_BATCHING,
-      env: { ...env, SERVE_REQUIREMENTS: config.SERVE_REQUIREMENTS, PYTHONUNBUFFERED: '1' },
-    },
-    log,
-  }).then(
+  const threads =
+    config.SERVE_RUNTIME === 'pyfunc'
+      ? undefined
+      : startInferenceThreads({ threads: config.SERVE_MAX_CONCURRENCY, maxQueue: config.SERVE_MAX_QUEUE });
+  // the rest of serve's start-up code (pino, YAML, the model's loading) is imported while the thread boots
+  const [{ createLogger }, { exitOnSignals }, { loadServedModel }] = await Promise.all([
+    import('../../shared/log/create-logger.js'),
+    import('../../shared/process/role-process.js'),
+    import('./load-served-model.js'),
+  ]);
+  const log = createLogger({ name: 'serve', level: config.LOG_LEVEL });
+  const loading: Promise<{ model: ServedModel } | { error: unknown }> = loadServedModel(
+    loadParams(config, env, threads, log),
+  ).then(
     (model) => ({ model }),
     (error: unknown) => ({ error }),
   );
-  // loadServedModel runs on in promise callbacks (it awaits MLmodel's reading) up to its first real wait, the
-  // inference thread started; import() below would run ~10 ms of module loading before them. A macrotask
-  // later, every callback queued so far has run.
-  await new Promise((resolve) => setImmediate(resolve));
+  // The thread waits for the model's settings (MLmodel read, weights mapped); the HTTP side's imports below keep
+  // the main thread busy for tens of ms, so they come after the hand-over (or the refusal of the model).
+  await Promise.race([threads?.settled, loading]);
 
   let http: Awaited<ReturnType<typeof startHttp>>;
   try {
     http = await startHttp(config, log);
   } catch (err) {
-    exitWithError('serve', err); // e.g. the port is taken: at once, the exit ends the loading threads too
+    return exitWithError(err); // e.g. the port is taken: at once, the exit ends the loading threads too
   }
   const { handle, server } = http;
   log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
@@ -143,14 +136,14 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     try {
       grpc = await startGrpc(config, () => serving.model ?? null, log);
     } catch (err) {
-      exitWithError('serve', err);
+      return exitWithError(err);
     }
   }
 
   const loaded = await loading;
   if ('error' in loaded) {
     await server.close();
-    exitWithError('serve', loaded.error);
+    return exitWithError(loaded.error);
   }
   const { model } = loaded;
   serving.model = model;
@@ -169,6 +162,45 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   );
 }
 
+/** What loadServedModel needs, from serve's settings. */
+function loadParams(
+  config: ServeConfig,
+  env: NodeJS.ProcessEnv,
+  started: InferenceThreads | undefined,
+  log: Logger,
+): LoadParams {
+  return {
+    dir: config.modelDir,
+    name: config.MODEL_NAME ?? config.K_SERVICE ?? path.basename(config.modelDir),
+    threads: config.SERVE_MAX_CONCURRENCY,
+    maxQueue: config.SERVE_MAX_QUEUE,
+    maxBatchSize: config.SERVE_MAX_BATCH_SIZE,
+    maxBatchDelayMs: config.SERVE_MAX_BATCH_DELAY_MS,
+    maxRequestValues: config.SERVE_MAX_REQUEST_VALUES,
+    intraOpThreads: config.SERVE_INTRA_OP_THREADS,
+    started,
+    pyfunc: {
+      runtime: config.SERVE_RUNTIME,
+      python: config.SERVE_PYTHON,
+      modelEnv: config.MODEL_ENV === 'install',
+      timeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
+      maxWorkerBytes: Math.round(config.SERVE_WORKER_MAX_MEMORY_MB * 1024 * 1024),
+      batching: config.SERVE_PYFUNC_BATCHING,
+      env: { ...env, SERVE_REQUIREMENTS: config.SERVE_REQUIREMENTS, PYTHONUNBUFFERED: '1' },
+    },
+    log,
+  };
+}
+
+/**
+ * role-process.ts's exitWithError for serve; imported when it is called, since it brings pino along, which the
+ * first inference thread's start does not wait for.
+ */
+async function exitWithError(err: unknown): Promise<never> {
+  const roleProcess = await import('../../shared/process/role-process.js');
+  return roleProcess.exitWithError('serve', err);
+}
+
 /** The gRPC side (grpc-js, the proto), imported only when GRPC_PORT asks for it. */
 async function startGrpc(config: ServeConfig, model: () => ServedModel | null, log: Logger) {
   const { startGrpcServer } = await import('./grpc/start-grpc-server.js');
@@ -185,9 +217,10 @@ async function startGrpc(config: ServeConfig, model: () => ServedModel | null, l
 
 /** The HTTP side (express, prom-client, the routes), imported only now: it loads while the model does. */
 async function startHttp(config: ServeConfig, log: Logger) {
-  const [{ createServeApp }, { createMetricsRegistry }] = await Promise.all([
+  const [{ createServeApp }, { createMetricsRegistry }, { startHttpServer }] = await Promise.all([
     import('./create-serve-app.js'),
     import('../../shared/metrics/registry.js'),
+    import('../../shared/http/start-http-server.js'),
   ]);
   const handle = createServeApp({
     log,

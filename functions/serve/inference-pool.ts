@@ -1,6 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import type { InferenceSession } from 'onnxruntime-node';
 import { AppError } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
@@ -10,6 +9,7 @@ import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, Work
 import type { MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
+import { startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
 
 export interface InferencePool {
   /**
@@ -58,6 +58,8 @@ export async function createInferencePool(params: {
   maxBatchDelayMs: number;
   /** SERVE_MAX_REQUEST_VALUES: requests holding more values are refused (413) before they are parsed */
   maxRequestValues: number;
+  /** threads started before the model's settings were known (startInferenceThreads); else started now */
+  started?: InferenceThreads | undefined;
 }): Promise<InferencePool> {
   const workerData: WorkerInit = {
     onnxPath: params.onnxPath,
@@ -70,23 +72,12 @@ export async function createInferencePool(params: {
     examplePath: params.examplePath,
     limits: { maxValues: params.maxRequestValues },
   };
-  const pool = new Piscina({
-    filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
-    workerData,
-    // one thread now, the others once it is ready (startOtherThreads)
-    minThreads: 1,
-    maxThreads: params.threads,
-    // the batcher holds the queue (maxQueue); piscina only ever holds a batch per thread still starting
-    maxQueue: Math.max(params.maxQueue, params.threads),
-    idleTimeout: Number.POSITIVE_INFINITY,
-    concurrentTasksPerWorker: 1,
-  });
-  // A thread that cannot load the model fails as a pool 'error' event (not a task rejection): race for it.
-  const loadFailed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
-  loadFailed.catch(() => undefined);
+  const started = params.started ?? startInferenceThreads({ threads: params.threads, maxQueue: params.maxQueue });
+  started.provide(workerData);
+  const { pool } = started;
   const first = pool.run(DESCRIBE) as Promise<ThreadReport>;
-  const report = await Promise.race([first, loadFailed]).catch(async (cause: unknown) => {
-    await pool.destroy().catch(() => undefined);
+  const report = await Promise.race([first, started.failed]).catch(async (cause: unknown) => {
+    await started.close().catch(() => undefined);
     throw new AppError({
       code: 'MODEL_LOAD_FAILED',
       statusCode: 500,
@@ -122,7 +113,7 @@ export async function createInferencePool(params: {
         allLoaded.catch(() => undefined),
         delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false }),
       ]);
-      await pool.destroy();
+      await started.close();
     },
   };
 }

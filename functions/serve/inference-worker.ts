@@ -3,12 +3,13 @@
 // onnxruntime-node's `run()` is synchronous under its Promise (microsoft/onnxruntime#19611): on the main thread
 // it would stall health probes and every other request.
 import { readFileSync } from 'node:fs';
-import ort from 'onnxruntime-node';
+import type ort from 'onnxruntime-node';
 import { move, transferableSymbol, valueSymbol, workerData } from 'piscina';
 import { isAppError, type ErrorCode } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { scoreMerged } from './batching/merge-runs.js';
+import { receiveThreadInit, type ThreadInitRef } from './thread-init.js';
 import { badRequest } from './scoring-error.js';
 import { score, type ScoringAnswer, type ScoringLimits, type ScoringModel, type ScoringTask } from './scoring.js';
 
@@ -43,10 +44,14 @@ export interface ScoringRefusal {
   refused: { statusCode: number; code: ErrorCode; message: string };
 }
 
-const init = workerData as WorkerInit;
+// The thread starts before the main thread knows the model's settings (start-inference-threads.ts), and loads
+// onnxruntime only once it has them: up to then it runs only JavaScript, which an early process exit may end
+// without onnxruntime-node's abort.
+const init = await receiveThreadInit<WorkerInit>(workerData as ThreadInitRef);
+const { default: onnxruntime } = await import('onnxruntime-node');
 const session = await (init.mappedHeader
-  ? ort.InferenceSession.create(init.mappedHeader, init.sessionOptions)
-  : ort.InferenceSession.create(init.onnxPath, init.sessionOptions));
+  ? onnxruntime.InferenceSession.create(init.mappedHeader, init.sessionOptions)
+  : onnxruntime.InferenceSession.create(init.onnxPath, init.sessionOptions));
 let model: ScoringModel | undefined;
 // Each thread proves (and warms) its own session on the example before piscina calls it ready, so the threads'
 // example runs overlap instead of following the slowest thread's start.
@@ -109,7 +114,7 @@ function modelIo(): ModelIo {
 async function run(feeds: Record<string, WireTensor>, outputs: string[]): Promise<Record<string, WireTensor>> {
   const tensors: Record<string, ort.Tensor> = {};
   for (const [name, t] of Object.entries(feeds)) {
-    tensors[name] = new ort.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
+    tensors[name] = new onnxruntime.Tensor(t.type as ort.Tensor.Type, t.data as ort.Tensor.DataType, t.dims);
   }
   let result: ort.InferenceSession.ReturnType;
   try {

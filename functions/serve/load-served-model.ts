@@ -9,6 +9,7 @@ import type { BatchObserver } from './batching/adaptive-batcher.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
 import { mapOnnxWeights, type MappedOnnxModel } from './map-onnx-weights.js';
+import type { InferenceThreads } from './start-inference-threads.js';
 import { toModelIo, type ModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
@@ -61,7 +62,13 @@ export interface PyfuncSettings {
 export async function loadServedModel(
   params: Parameters<typeof loadOnnxModel>[0] & { pyfunc: PyfuncSettings },
 ): Promise<ServedModel> {
-  if (runtimeOf(params.dir, params.pyfunc.runtime) === 'onnx') return loadOnnxModel(params);
+  try {
+    if (runtimeOf(params.dir, params.pyfunc.runtime) === 'onnx') return await loadOnnxModel(params);
+  } catch (err) {
+    await params.started?.close();
+    throw err;
+  }
+  await params.started?.close(); // a pyfunc model runs in Python workers, not in these threads
   const { signature } = readMlmodelFlavors(params.dir);
   const [{ loadPyfuncModel }, { modelEnvPython }] = await Promise.all([
     import('./pyfunc/load-pyfunc-model.js'),
@@ -126,6 +133,8 @@ async function loadOnnxModel(params: {
   maxRequestValues: number;
   /** overrides onnx_session_options.intra_op_num_threads */
   intraOpThreads: number | undefined;
+  /** the inference threads, started before the model was read (startInferenceThreads); else started here */
+  started?: InferenceThreads | undefined;
   log: Logger;
 }): Promise<ServedModel> {
   const mlmodel = await readMlmodel(params.dir);
@@ -143,6 +152,7 @@ async function loadOnnxModel(params: {
     maxBatchSize: params.maxBatchSize ?? ONNX_MAX_BATCH_ROWS,
     maxBatchDelayMs: params.maxBatchDelayMs,
     maxRequestValues: params.maxRequestValues,
+    started: params.started,
   };
   const started = performance.now();
   const pool = await createPoolMappingWeights(poolParams, params.name, params.log);
@@ -194,11 +204,12 @@ async function createPoolMappingWeights(
   try {
     return await createInferencePool({ ...params, mapped });
   } catch (err) {
+    // the threads given in params ended with the refusal: the file as it is gets threads of its own
     log.warn(
       { model, file: params.onnxPath, reason: err instanceof Error ? err.message : String(err) },
       'onnxruntime refused the model with mapped weights; loading the model file as it is',
     );
-    return createInferencePool({ ...params, mapped: null });
+    return createInferencePool({ ...params, mapped: null, started: undefined });
   }
 }
 

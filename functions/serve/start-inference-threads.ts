@@ -1,0 +1,59 @@
+import { fileURLToPath } from 'node:url';
+import { Piscina } from 'piscina';
+import type { WorkerInit } from './inference-worker.js';
+import { createThreadInit } from './thread-init.js';
+
+/** The inference threads of a model, started before the model's settings are known. */
+export interface InferenceThreads {
+  pool: Piscina;
+  /** hands the model's settings to the threads: each waits for them before it loads onnxruntime */
+  provide: (init: WorkerInit) => void;
+  /** settles once the threads have their settings (`provide()`) or are closed */
+  settled: Promise<void>;
+  /** rejects with the first thread's failure (piscina's 'error' event: a thread that cannot start) */
+  failed: Promise<never>;
+  /** ends the threads (once: later calls get the same promise) */
+  close: () => Promise<void>;
+}
+
+/**
+ * Starts the first of `threads` inference threads now; the model's settings follow with `provide()`.
+ * Cold start: the thread's own boot (Node's worker start-up, piscina, the scoring code; ~50 ms here) runs while
+ * the main thread reads MLmodel and maps the weights, instead of after. Until `provide()`, a thread runs only
+ * JavaScript: a process that exits early (a bad setting, a missing model) ends it without onnxruntime-node's
+ * abort (c605d0b).
+ */
+export function startInferenceThreads(params: { threads: number; maxQueue: number }): InferenceThreads {
+  const init = createThreadInit<WorkerInit>();
+  const pool = new Piscina({
+    filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
+    workerData: init.ref,
+    // one thread now, the others once it is ready (inference-pool.ts, startOtherThreads)
+    minThreads: 1,
+    maxThreads: params.threads,
+    // the batcher holds the queue (maxQueue); piscina only ever holds a batch per thread still starting
+    maxQueue: Math.max(params.maxQueue, params.threads),
+    idleTimeout: Number.POSITIVE_INFINITY,
+    concurrentTasksPerWorker: 1,
+  });
+  // A thread that cannot start fails as a pool 'error' event (not a task rejection); listened to from now on,
+  // since an 'error' event nobody listens to would end the process.
+  const failed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
+  failed.catch(() => undefined);
+  let closed: Promise<void> | undefined;
+  const settled = Promise.withResolvers<undefined>();
+  return {
+    pool,
+    provide: (settings) => {
+      init.provide(settings);
+      settled.resolve(undefined);
+    },
+    settled: settled.promise,
+    failed,
+    close: () => {
+      settled.resolve(undefined);
+      closed ??= pool.destroy();
+      return closed;
+    },
+  };
+}
