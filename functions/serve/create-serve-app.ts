@@ -11,6 +11,7 @@ import type { ServedModel } from './load-served-model.js';
 import { mlflowRoutes } from './mlflow-routes.js';
 import { oipV2Routes } from './oip-v2-routes.js';
 import { createPredictFastPath } from './predict-fast-path.js';
+import { createRequestDeadlines } from './request-deadlines.js';
 import type { ServeContext } from './serve-context.js';
 
 export interface ServeAppHandle {
@@ -82,6 +83,7 @@ export function createServeApp(params: {
     registers: [params.registry],
   });
 
+  const deadlines = createRequestDeadlines({ ms: params.requestTimeoutMs });
   const ctx: ServeContext = {
     model: () => model,
     requireModel: () => {
@@ -98,7 +100,7 @@ export function createServeApp(params: {
         .type(headerLength === undefined ? 'application/json' : 'application/octet-stream')
         .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     },
-    withTimeout: (work) => withTimeout(work, params.requestTimeoutMs),
+    withTimeout: deadlines.run,
     version: params.version,
   };
   app.use(mlflowRoutes(ctx));
@@ -147,31 +149,4 @@ export function createServeApp(params: {
       });
     },
   };
-}
-
-/**
- * `work` or a 504 after `ms`. A function gets an AbortSignal that aborts at the deadline, so a request still
- * queued for inference leaves the queue instead of being computed for nobody.
- */
-async function withTimeout<T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>), ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const controller = new AbortController();
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => {
-      const err = new AppError({
-        code: 'DEADLINE_EXCEEDED',
-        statusCode: 504,
-        message: 'Request processing time exceeded limit',
-      });
-      controller.abort(err);
-      reject(err);
-    }, ms);
-  });
-  const running = typeof work === 'function' ? work(controller.signal) : work;
-  running.catch(() => undefined); // after the deadline its outcome has no reader
-  try {
-    return await Promise.race([running, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

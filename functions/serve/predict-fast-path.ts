@@ -98,7 +98,7 @@ export function createPredictFastPath(params: {
     const start = process.hrtime.bigint();
     params.metrics.started();
     if (params.isDraining()) res.setHeader('Connection', 'close');
-    res.once('close', () => {
+    res.on('close', () => {
       const seconds = Number(process.hrtime.bigint() - start) / 1e9;
       params.metrics.ended(route.label, 'POST', res.statusCode, seconds);
       if (params.log.isLevelEnabled(params.accessLogLevel))
@@ -145,20 +145,26 @@ const KSERVE_V1_ROUTE: FastRoute = {
 };
 
 /**
- * The body, `length` bytes (the request's Content-Length), in one buffer of its own (the inference thread takes
- * it by transfer, no further copy). Fails as body-parser does when the client goes away before the end.
+ * The body, `length` bytes (the request's Content-Length), in a buffer of its own: the inference thread takes it
+ * by transfer, no further copy. A body that comes in one piece is that piece (node's parser hands each piece of
+ * a body over in a buffer of its own); a longer one is gathered into one buffer. Fails as body-parser does when
+ * the client goes away before the end.
  */
 function readBody(req: IncomingMessage, length: number): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
-    const body = Buffer.allocUnsafeSlow(length);
+    let body: Buffer | null = null;
     let received = 0;
     req.on('data', (chunk: Buffer) => {
-      // node's parser delivers exactly Content-Length bytes; more would be a framing bug, not a client's body
-      if (received + chunk.length <= length) chunk.copy(body, received);
+      if (body === null && chunk.length === length) body = chunk;
+      else {
+        body ??= Buffer.allocUnsafeSlow(length);
+        // node's parser delivers exactly Content-Length bytes; more would be a framing bug, not a client's body
+        if (received + chunk.length <= length) chunk.copy(body, received);
+      }
       received += chunk.length;
     });
     req.once('end', () => {
-      if (received === length) resolve(body);
+      if (received === length) resolve(body ?? new Uint8Array(0));
       else reject(httpStatusError(400, 'request size did not match content length'));
     });
     req.once('error', () => reject(httpStatusError(400, 'request aborted')));
