@@ -71,6 +71,24 @@ describe('decodeBinaryTensor', () => {
   });
 });
 
+describe('decodeBinaryTensor (aligned or not)', () => {
+  it('views bytes that start at a multiple of the element size, and copies the others, to the same values', () => {
+    const body = new Uint8Array(4 + 8 + 1 + 8);
+    const view = new DataView(body.buffer);
+    view.setFloat32(4, 1.5, true);
+    view.setFloat32(8, -2.25, true);
+    view.setFloat32(13, 3.5, true);
+    view.setFloat32(17, -4, true);
+    const aligned = decodeBinaryTensor(body.subarray(4, 12), 'float32', [2], 'x') as Float32Array;
+    const unaligned = decodeBinaryTensor(body.subarray(13, 21), 'float32', [2], 'y') as Float32Array;
+    expect(Array.from(aligned)).toEqual([1.5, -2.25]);
+    expect(Array.from(unaligned)).toEqual([3.5, -4]);
+    expect(aligned.buffer).toBe(body.buffer); // no copy
+    expect(unaligned.buffer).not.toBe(body.buffer);
+    expect(() => decodeBinaryTensor(body.subarray(4, 11), 'float32', [2], 'x')).toThrow(/needs 8/);
+  });
+});
+
 describe('encodeBinaryTensor', () => {
   it('writes typed data as its little-endian bytes and strings length-prefixed', () => {
     const f = encodeBinaryTensor({ type: 'float32', data: Float32Array.of(1.5, -2), dims: [2] });

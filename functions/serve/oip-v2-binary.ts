@@ -87,7 +87,9 @@ export function binaryInputSlices(
 }
 
 /**
- * One input's raw bytes as the typed data of `type` (copied into an aligned buffer of its own).
+ * One input's raw bytes as the typed data of `type`: a view of them where they start at a multiple of the element
+ * size (gRPC requests, whose header ModelInfer pads to 8 bytes; the body's buffer is the inference thread's own,
+ * moved to it), else copied into an aligned buffer of their own (typed arrays cannot start mid-element).
  * @throws AppError 400 when the byte count does not match the shape
  */
 export function decodeBinaryTensor(
@@ -104,8 +106,11 @@ export function decodeBinaryTensor(
       400,
       `input ${name}: binary_data_size is ${bytes.byteLength} bytes; shape [${shape.join(', ')}] of ${type} needs ${count * size}`,
     );
-  const own = bytes.slice().buffer;
-  const data = new VIEWS[type]!(own, 0, count) as ArrayBufferView & { length: number };
+  const data = (
+    bytes.byteOffset % size === 0
+      ? new VIEWS[type]!(bytes.buffer as ArrayBuffer, bytes.byteOffset, count)
+      : new VIEWS[type]!(bytes.slice().buffer, 0, count)
+  ) as ArrayBufferView & { length: number };
   if (type === 'bool' && (data as Uint8Array).some((v) => v > 1))
     throw v2Error(400, `input ${name}: BOOL elements must be the bytes 0 or 1`);
   return data;

@@ -69,17 +69,26 @@ export function inferRequestBody(request: ModelInferRequest): { body: Uint8Array
       parameters: { ...plainParameters(input.parameters), binary_data_size: bytes.byteLength },
     };
   });
-  const header = Buffer.from(
-    JSON.stringify({
-      ...(request.id ? { id: request.id } : {}),
-      parameters: { ...plainParameters(request.parameters), binary_data_output: true },
-      inputs,
-      ...(request.outputs.length > 0
-        ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true } })) }
-        : {}),
-    }),
-  );
+  const header = alignedJson({
+    ...(request.id ? { id: request.id } : {}),
+    parameters: { ...plainParameters(request.parameters), binary_data_output: true },
+    inputs,
+    ...(request.outputs.length > 0
+      ? { outputs: request.outputs.map((o) => ({ name: o.name, parameters: { binary_data: true } })) }
+      : {}),
+  });
   return { body: Buffer.concat([header, ...parts]), headerLength: header.byteLength };
+}
+
+/**
+ * `doc` as JSON bytes padded with spaces (JSON's own whitespace) to a multiple of 8, so the raw tensors after it
+ * start aligned and the inference thread reads them in place (decodeBinaryTensor) instead of copying them.
+ */
+function alignedJson(doc: unknown): Buffer {
+  const json = Buffer.from(JSON.stringify(doc));
+  const padded = Buffer.alloc(Math.ceil(json.byteLength / 8) * 8, ' ');
+  json.copy(padded);
+  return padded;
 }
 
 /**
