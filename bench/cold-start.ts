@@ -4,7 +4,9 @@
 // load, run once, print). Servers are polled with the request every POLL_MS from the moment of spawn.
 // Writes bench/results/cold-start.json.
 // usage: node --import ./testkit/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
-//   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2)
+//   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2),
+//   BENCH_COLD_BASELINE=<checkout> (A/B: that checkout's built bin/modelctl serve runs in every round too, by turns
+//   before and after this one's; its times and modelctl's ratio to it go into the JSON, not into BENCHMARKS.md)
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -31,6 +33,9 @@ const ROUNDS = envNumber('BENCH_COLD_ROUNDS', QUICK ? 2 : 5);
 const MODEL = process.env.BENCH_COLD_MODEL ?? 'dense';
 const THREADS = envNumber('BENCH_SERVE_THREADS', 2);
 const POLL_MS = 10;
+const BASELINE = process.env.BENCH_COLD_BASELINE
+  ? path.resolve(process.env.BENCH_COLD_BASELINE, 'bin', 'modelctl')
+  : null;
 const TARGETS = { vsMlflow: 0.1, vsBare: 1.5 };
 const modelDir = path.join(EXAMPLE_MODELS, MODEL);
 const body = await readFile(path.join(modelDir, 'serving_input_example.json'), 'utf8');
@@ -54,11 +59,15 @@ async function firstOk(url: string, t0: number, signal: AbortSignal, listening: 
   throw new Error('aborted');
 }
 
-async function coldModelctl(listening: { ms?: number } = {}, env: Record<string, string> = {}): Promise<number> {
+async function coldModelctl(
+  listening: { ms?: number } = {},
+  env: Record<string, string> = {},
+  bin?: string,
+): Promise<number> {
   const t0 = performance.now();
   const proc = await startModelctlServe(
     { MODEL_LOCAL_PATH: modelDir, SERVE_MAX_CONCURRENCY: String(THREADS), ...env },
-    { waitReady: false },
+    { waitReady: false, ...(bin ? { bin } : {}) },
   );
   const ac = new AbortController();
   try {
@@ -121,17 +130,22 @@ try {
   const venvLookupMs = performance.now() - lookupStart;
   const times = { modelctl: [] as number[], mlflow: [] as number[], bare: [] as number[] };
   const listenMs: number[] = [];
+  const baseline: number[] = [];
   await coldBare(); // page cache and the dynamic linker's caches: every later run reads a warm disk
   // the same for modelctl, and its compile cache (NODE_COMPILE_CACHE), which the image ships warmed
   await coldModelctl();
+  if (BASELINE) await coldModelctl({}, {}, BASELINE);
   for (let i = 0; i < ROUNDS; i++) {
     const listening: { ms?: number } = {};
+    // by turns before and after this checkout's start, so neither always follows the same process
+    if (BASELINE && i % 2 === 0) baseline.push(await coldModelctl({}, {}, BASELINE));
     times.modelctl.push(await coldModelctl(listening));
     listenMs.push(listening.ms ?? Number.NaN);
+    if (BASELINE && i % 2 === 1) baseline.push(await coldModelctl({}, {}, BASELINE));
     times.mlflow.push(await coldMlflow(runDir));
     times.bare.push(await coldBare());
     log(
-      `cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms`,
+      `cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms${BASELINE ? `, baseline ${round(baseline[i]!)} ms` : ''}`,
     );
   }
   log('cold-start: one more modelctl serve start under --cpu-prof');
@@ -178,6 +192,16 @@ try {
       bare: times.bare.map((x) => round(x)),
     },
     modelctl_listening_median_ms: round(median(listenMs)),
+    ...(BASELINE
+      ? {
+          baseline: {
+            bin: BASELINE,
+            median_ms: round(median(baseline)),
+            times_ms: baseline.map((x) => round(x)),
+            modelctl_vs_baseline: round(m.modelctl / median(baseline), 3),
+          },
+        }
+      : {}),
     modelctl_listening_ms: listenMs.map((x) => round(x)),
     profile,
     worker_profile,

@@ -20,10 +20,14 @@ export interface ModelctlProcess {
 /** Runs `./bin/modelctl serve` (the built CLI) on a free loopback port and waits until it is ready. */
 export async function startModelctlServe(
   env: Record<string, string>,
-  opts: { waitReady?: boolean; /** @default 30000 */ readyTimeoutMs?: number } = {},
+  opts: {
+    waitReady?: boolean;
+    /** @default 30000 */ readyTimeoutMs?: number;
+    /** another checkout's launcher (bench A/B runs) @default MODELCTL */ bin?: string;
+  } = {},
 ): Promise<ModelctlProcess> {
   const port = await freePort();
-  const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env });
+  const proc = runModelctl(['serve'], { HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ...env }, opts.bin);
   const url = `http://127.0.0.1:${port}`;
   const handle = { ...proc, url };
   if (opts.waitReady === false) return handle;
@@ -42,9 +46,13 @@ export async function startModelctlServe(
   throw new Error(`modelctl serve not ready after ${readyTimeoutMs / 1000} s:\n${proc.output()}`);
 }
 
-/** Runs `./bin/modelctl <args>` with `env` laid over the test's environment. */
-export function runModelctl(args: string[], env: Record<string, string> = {}): Omit<ModelctlProcess, 'url'> {
-  const child = spawn(MODELCTL, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs `./bin/modelctl <args>` (or `bin`) with `env` laid over the test's environment. */
+export function runModelctl(
+  args: string[],
+  env: Record<string, string> = {},
+  bin: string = MODELCTL,
+): Omit<ModelctlProcess, 'url'> {
+  const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
