@@ -1,7 +1,9 @@
 // Bench 3: cold start, process start → first 200 on POST /invocations, with the model on local disk.
 // Per round, one after the other: `modelctl serve` (./bin/modelctl, SERVE_MAX_CONCURRENCY threads each loading
 // the model), `mlflow models serve` (-w the same), and the limit: bench/cold-start-bare.js (node + onnxruntime-node,
-// load, run once, print). Servers are polled with the request every POLL_MS from the moment of spawn.
+// load, run once, print), and its floor for a server that runs inference off its main thread:
+// bench/cold-start-thread-floor.js (the same work on a worker thread started first thing). Servers are polled with
+// the request every POLL_MS from the moment of spawn.
 // Writes bench/results/cold-start.json.
 // usage: node --import ./testkit/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
 //   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2),
@@ -33,6 +35,7 @@ const ROUNDS = envNumber('BENCH_COLD_ROUNDS', QUICK ? 2 : 5);
 const MODEL = process.env.BENCH_COLD_MODEL ?? 'dense';
 const THREADS = envNumber('BENCH_SERVE_THREADS', 2);
 const POLL_MS = 10;
+const THREAD_FLOOR = 'cold-start-thread-floor.js';
 const BASELINE = process.env.BENCH_COLD_BASELINE
   ? path.resolve(process.env.BENCH_COLD_BASELINE, 'bin', 'modelctl')
   : null;
@@ -106,10 +109,11 @@ async function coldMlflow(runDir: string): Promise<number> {
   }
 }
 
-function coldBare(): Promise<number> {
+/** Spawn → the one-line answer of a bench script given the model folder (cold-start-bare.js, the thread floor). */
+function coldScript(script = 'cold-start-bare.js'): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [path.join(BENCH_DIR, 'cold-start-bare.js'), modelDir], {
+    const child = spawn(process.execPath, [path.join(BENCH_DIR, script), modelDir], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -118,7 +122,7 @@ function coldBare(): Promise<number> {
       if (out.includes('ok ')) resolve(performance.now() - t0);
     });
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`bare script exited ${code}:\n${out}`))));
+    child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`${script} exited ${code}:\n${out}`))));
   });
 }
 
@@ -128,10 +132,10 @@ try {
   const lookupStart = performance.now();
   await venvPython();
   const venvLookupMs = performance.now() - lookupStart;
-  const times = { modelctl: [] as number[], mlflow: [] as number[], bare: [] as number[] };
+  const times = { modelctl: [] as number[], mlflow: [] as number[], bare: [] as number[], threadFloor: [] as number[] };
   const listenMs: number[] = [];
   const baseline: number[] = [];
-  await coldBare(); // page cache and the dynamic linker's caches: every later run reads a warm disk
+  await coldScript(); // page cache and the dynamic linker's caches: every later run reads a warm disk
   // the same for modelctl, and its compile cache (NODE_COMPILE_CACHE), which the image ships warmed
   await coldModelctl();
   if (BASELINE) await coldModelctl({}, {}, BASELINE);
@@ -143,9 +147,10 @@ try {
     listenMs.push(listening.ms ?? Number.NaN);
     if (BASELINE && i % 2 === 1) baseline.push(await coldModelctl({}, {}, BASELINE));
     times.mlflow.push(await coldMlflow(runDir));
-    times.bare.push(await coldBare());
+    times.bare.push(await coldScript());
+    times.threadFloor.push(await coldScript(THREAD_FLOOR));
     log(
-      `cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms${BASELINE ? `, baseline ${round(baseline[i]!)} ms` : ''}`,
+      `cold-start round ${i + 1}/${ROUNDS}: modelctl ${round(times.modelctl[i]!)} ms, mlflow ${round(times.mlflow[i]!)} ms, bare ${round(times.bare[i]!)} ms, thread floor ${round(times.threadFloor[i]!)} ms${BASELINE ? `, baseline ${round(baseline[i]!)} ms` : ''}`,
     );
   }
   log('cold-start: one more modelctl serve start under --cpu-prof');
@@ -170,7 +175,12 @@ try {
         idle: ['atomicsWaitLoop'],
       })
     : null;
-  const m = { modelctl: median(times.modelctl), mlflow: median(times.mlflow), bare: median(times.bare) };
+  const m = {
+    modelctl: median(times.modelctl),
+    mlflow: median(times.mlflow),
+    bare: median(times.bare),
+    threadFloor: median(times.threadFloor),
+  };
   const vsMlflow = m.modelctl / m.mlflow;
   const vsBare = m.modelctl / m.bare;
   await writeResult('cold-start', {
@@ -185,11 +195,17 @@ try {
       mlflow_workers: THREADS,
       quick: QUICK,
     },
-    median_ms: { modelctl: round(m.modelctl), mlflow: round(m.mlflow), bare: round(m.bare) },
+    median_ms: {
+      modelctl: round(m.modelctl),
+      mlflow: round(m.mlflow),
+      bare: round(m.bare),
+      thread_floor: round(m.threadFloor),
+    },
     times_ms: {
       modelctl: times.modelctl.map((x) => round(x)),
       mlflow: times.mlflow.map((x) => round(x)),
       bare: times.bare.map((x) => round(x)),
+      thread_floor: times.threadFloor.map((x) => round(x)),
     },
     modelctl_listening_median_ms: round(median(listenMs)),
     ...(BASELINE
@@ -205,7 +221,12 @@ try {
     modelctl_listening_ms: listenMs.map((x) => round(x)),
     profile,
     worker_profile,
-    ratios: { modelctl_vs_mlflow: round(vsMlflow, 3), modelctl_vs_bare: round(vsBare, 2) },
+    ratios: {
+      modelctl_vs_mlflow: round(vsMlflow, 3),
+      modelctl_vs_bare: round(vsBare, 2),
+      thread_floor_vs_bare: round(m.threadFloor / m.bare, 2),
+      modelctl_vs_thread_floor: round(m.modelctl / m.threadFloor, 2),
+    },
     targets: TARGETS,
     pass: { vs_mlflow: vsMlflow <= TARGETS.vsMlflow, vs_bare: vsBare <= TARGETS.vsBare },
     note: `mlflow's time includes the venv lookup (bash testkit/peers/ensure-python.sh --print-python, ${round(venvLookupMs)} ms once measured) before its spawn`,

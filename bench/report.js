@@ -394,10 +394,18 @@ function coldStart(c) {
         ['modelctl serve', fmt(c.median_ms.modelctl), c.times_ms.modelctl.join(', ')],
         ['mlflow models serve', fmt(c.median_ms.mlflow), c.times_ms.mlflow.join(', ')],
         ['bare node script', fmt(c.median_ms.bare), c.times_ms.bare.join(', ')],
+        ...(c.times_ms.thread_floor
+          ? [['bare script on a worker thread', fmt(c.median_ms.thread_floor), c.times_ms.thread_floor.join(', ')]]
+          : []),
       ],
     ),
     '',
     `modelctl ÷ mlflow = ${fmt(c.ratios.modelctl_vs_mlflow, 3)} (target ≤ 0.1: ${mark(c.pass.vs_mlflow)}); modelctl ÷ bare = ${fmt(c.ratios.modelctl_vs_bare, 2)} (target ≤ 1.5: ${mark(c.pass.vs_bare)}).`,
+    ...(c.times_ms.thread_floor
+      ? [
+          `The floor of a server whose inference runs off its main thread (\`bench/cold-start-thread-floor.js\`: the bare script's work on a worker thread started first thing; no HTTP, no settings) is ${fmt(c.ratios.thread_floor_vs_bare, 2)}× bare; modelctl ÷ that floor = ${fmt(c.ratios.modelctl_vs_thread_floor, 2)}.`,
+        ]
+      : []),
     profileSection(c.profile, 'CPU profile of one modelctl serve cold start (main thread, self time by package)'),
     profileSection(c.worker_profile, 'the same start, one inference thread (self time by package)'),
   ].join('\n');
@@ -716,7 +724,10 @@ function coldStartCause(c) {
   const prof = c.profile ? topFunctions(c.profile) : undefined;
   return [
     `- **Cold start vs the bare script**: modelctl answered its first HTTP request (any status) after a median ${fmt(c.modelctl_listening_median_ms)} ms` +
-      ` and its first 200 after ${fmt(c.median_ms.modelctl)} ms; the bare script needed ${fmt(c.median_ms.bare)} ms in all.` +
+      ` and its first 200 after ${fmt(c.median_ms.modelctl)} ms; the bare script needed ${fmt(c.median_ms.bare)} ms in all` +
+      (c.median_ms.thread_floor
+        ? `, and ${fmt(c.median_ms.thread_floor)} ms with its work on a worker thread (${fmt(c.ratios.thread_floor_vs_bare, 2)}× bare: Node's worker start-up alone, before any serving work).`
+        : '.') +
       (prof
         ? ` Main-thread self time of one start under \`--cpu-prof\`: ${prof} (of ${fmt(c.profile.busy_ms)} ms busy).`
         : '') +
