@@ -5,6 +5,7 @@ import { AppError } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from './batching/adaptive-batcher.js';
 import { hasBatchDimension } from './batching/has-batch-dimension.js';
+import { ownedBytes, packBodies } from './batching/pack-bodies.js';
 import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
 import type { MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
@@ -168,13 +169,16 @@ async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<
   return [{ ok: false, error: new AppError(result.refused) }];
 }
 
-/** Requests merged into one task: the thread scores them together and answers each on its own. */
+/**
+ * Requests merged into one task: the thread scores them together and answers each on its own. Their small bodies
+ * travel in one buffer (packBodies).
+ */
 async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): Promise<BatchOutcome<ScoringAnswer>[]> {
-  const owned = tasks.map((t) => ({ ...t, body: ownedBytes(t.body) }));
-  const message: InferenceTask = { kind: 'batch', tasks: owned, maxRows };
+  const packed = packBodies(tasks);
+  const message: InferenceTask = { kind: 'batch', tasks: packed.tasks, maxRows };
   let results: BatchItemResult[];
   try {
-    results = (await pool.run(message, { transferList: owned.map((t) => t.body.buffer) })) as BatchItemResult[];
+    results = (await pool.run(message, { transferList: packed.transfer })) as BatchItemResult[];
   } catch (cause) {
     throw poolError(cause);
   }
@@ -187,16 +191,6 @@ async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): P
 
 function answerOf(r: ScoringAnswer): ScoringAnswer {
   return r.headerLength === undefined ? { body: r.body } : { body: r.body, headerLength: r.headerLength };
-}
-
-/**
- * The body in a buffer of its own, to transfer: a body that shares its ArrayBuffer with others (Node pools
- * small Buffers) is copied first, since transferring would take the others' memory with it.
- */
-function ownedBytes(body: Uint8Array): Uint8Array<ArrayBuffer> {
-  if (body.buffer instanceof ArrayBuffer && body.byteOffset === 0 && body.byteLength === body.buffer.byteLength)
-    return body as Uint8Array<ArrayBuffer>;
-  return new Uint8Array(body);
 }
 
 function poolError(cause: unknown): AppError {
