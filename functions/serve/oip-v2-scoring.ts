@@ -3,6 +3,8 @@ import { describeFirstIssue } from '../../shared/config/describe-issues.js';
 import { jsonScalars } from './format-predictions.js';
 import type { TensorMeta, WireTensor } from './model-io.js';
 import { formatShape, toFloatTensor, toNdArray } from './nd-array.js';
+import { DENSE_DATA_MIN_BYTES, parseWithDenseData } from './oip-v2-dense-data.js';
+import { DenseArray } from './parse-dense-json.js';
 import { binaryInputSlices, decodeBinaryTensor, encodeBinaryTensor, splitInferenceBody } from './oip-v2-binary.js';
 import { V2_TYPES, v2Error } from './oip-v2-types.js';
 import type { ScoredDocument, ScoringModel } from './scoring.js';
@@ -72,7 +74,10 @@ function wantsBinary(request: InferRequest, output: string): boolean {
 function parseInferRequest(body: Uint8Array): InferRequest {
   let doc: unknown;
   try {
-    doc = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    // large tensors' `data` read from the bytes into typed arrays, the rest by JSON.parse (oip-v2-dense-data.ts)
+    doc =
+      (body.byteLength >= DENSE_DATA_MIN_BYTES ? parseWithDenseData(body) : null) ??
+      JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
   } catch {
     throw v2Error(400, 'request body is not valid JSON');
   }
@@ -118,6 +123,13 @@ function checkInputShape(meta: TensorMeta, shape: number[], valueCount: number):
 
 /** The row-major values of `data` (flat or nested) as the input's typed array; plain floats take the fast path. */
 function flatTypedData(data: unknown, meta: TensorMeta): WireTensor['data'] & { length: number } {
+  if (data instanceof DenseArray) {
+    // the doubles JSON.parse would have made, copied out of the reused buffer they were read into, into the
+    // input's type as the nested numbers would be
+    if (meta.type === 'float64') return data.data.slice();
+    if (meta.type === 'float32') return new Float32Array(data.data);
+    return toTypedData(Array.from(data.data), meta.type, meta.name);
+  }
   if (meta.type === 'float32' || meta.type === 'float64') {
     const fast = toFloatTensor(data, meta.type);
     if (fast) return fast.data;

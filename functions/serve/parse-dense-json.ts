@@ -65,12 +65,29 @@ const POW10 = Float64Array.from({ length: 23 }, (_v, i) => Number(`1e${i}`));
 export function parseDenseJsonRequest(body: Uint8Array, io: ModelIo, maxValues: number): DenseRequest | null {
   const input = io.inputs.length === 1 ? io.inputs[0]! : null;
   if (!input || (input.type !== 'float32' && input.type !== 'float64')) return null;
-  return new DenseJsonReader(body, input.type, maxValues).read();
+  return new DenseJsonReader(body, { type: input.type, maxValues }).read();
+}
+
+/**
+ * One JSON array of numbers (nested, rectangular, not empty) starting at `start`, read into a Float64Array (the
+ * doubles JSON.parse makes); what follows it is not looked at.
+ * @param into where to write the values when they fit (a caller's reused buffer: the result is then a view of it),
+ *   else a new array
+ * @returns the array and the index just past its `]`, or null for anything the reader does not take (see above)
+ */
+export function readDenseArray(
+  body: Uint8Array,
+  start: number,
+  into: Float64Array,
+): { value: DenseArray; end: number } | null {
+  const reader = new DenseJsonReader(body, { type: 'float64', maxValues: Number.MAX_SAFE_INTEGER, start, into });
+  return reader.readAt();
 }
 
 /** One pass over the body; every method returns false (or -1) to give up, never throws. */
 class DenseJsonReader {
-  private i = 0;
+  private i: number;
+  private readonly start: number;
   /** countRequestValues' count: 1, plus one per `{`, `[` and `,` */
   private values = 2;
   private data: Float32Array | Float64Array;
@@ -82,11 +99,24 @@ class DenseJsonReader {
   private readonly type: 'float32' | 'float64';
   private readonly maxValues: number;
 
-  constructor(body: Uint8Array, type: 'float32' | 'float64', maxValues: number) {
+  constructor(
+    body: Uint8Array,
+    params: {
+      type: 'float32' | 'float64';
+      /** past this many values (counted as countRequestValues counts them), give up */
+      maxValues: number;
+      /** where to start reading @default 0 */
+      start?: number;
+      /** where to write the values while they fit @default a new array */
+      into?: Float64Array;
+    },
+  ) {
+    this.i = params.start ?? 0;
+    this.start = this.i;
     this.b = body;
-    this.type = type;
-    this.maxValues = maxValues;
-    this.data = this.allocate(1024);
+    this.type = params.type;
+    this.maxValues = params.maxValues;
+    this.data = params.into && params.into.length > 0 ? params.into : this.allocate(1024);
   }
 
   read(): DenseRequest | null {
@@ -98,6 +128,11 @@ class DenseJsonReader {
     this.skipSpace();
     if (this.i !== this.b.length || this.values > this.maxValues) return null;
     return { key, value: new DenseArray(this.shape, this.data.subarray(0, this.count)) };
+  }
+
+  readAt(): { value: DenseArray; end: number } | null {
+    if (!this.readRoot()) return null;
+    return { value: new DenseArray(this.shape, this.data.subarray(0, this.count)), end: this.i };
   }
 
   /** `{ "inputs" :` up to the value; @returns the key, or null */
@@ -254,12 +289,12 @@ class DenseJsonReader {
 
   /**
    * Once the first row is read: room for as many values as the rest of the body holds at the first row's bytes
-   * per value (a 16th more), so a body of even rows is read without growing again.
+   * per value (a 16th more), so a body of even rows is read without growing again (never less than it has).
    */
   private resize(rowLength: number): void {
-    const perValue = this.i / rowLength;
+    const perValue = (this.i - this.start) / rowLength;
     const estimate = Math.ceil(((this.b.length - this.i) / perValue) * 1.0625) + rowLength;
-    this.reallocate(Math.min(Math.max(estimate, this.count), this.maxValues + 1));
+    if (estimate > this.data.length) this.reallocate(Math.min(estimate, this.maxValues + 1));
   }
 
   /** @returns false past the value limit (the general path refuses the body) */
