@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { withDefaultRole } from './default-role.js';
+import { isServeWithoutFlags, withDefaultRole } from './default-role.js';
 
 describe('withDefaultRole', () => {
   it.each(['serve', 'fetch', 'agent', 'warm', 'cleanup', 'deploy'])('runs MODELCTL_ROLE=%s without args', (role) => {
@@ -29,5 +29,22 @@ describe('withDefaultRole', () => {
     expect(() => withDefaultRole([], { MODELCTL_ROLE: 'server' })).toThrow(
       /MODELCTL_ROLE: "server" is not a role.*serve, fetch/,
     );
+  });
+});
+
+describe('isServeWithoutFlags', () => {
+  it('is true for `serve` alone, given or named by the environment', () => {
+    expect(isServeWithoutFlags(['serve'], {})).toBe(true);
+    expect(isServeWithoutFlags([], { MODELCTL_ROLE: 'serve' })).toBe(true);
+    expect(isServeWithoutFlags([], { MODEL_LOCAL_PATH: '/models' })).toBe(true);
+  });
+
+  it('is false with a flag, another role, help, or a MODELCTL_ROLE that names no role', () => {
+    expect(isServeWithoutFlags(['serve', '--port', '9000'], {})).toBe(false);
+    expect(isServeWithoutFlags(['--port', '9000'], { MODELCTL_ROLE: 'serve' })).toBe(false);
+    expect(isServeWithoutFlags(['serve', '--help'], {})).toBe(false);
+    expect(isServeWithoutFlags(['fetch'], { MODEL_LOCAL_PATH: '/models' })).toBe(false);
+    expect(isServeWithoutFlags([], { MODEL_URI: 'models:/m/1' })).toBe(false);
+    expect(isServeWithoutFlags([], { MODELCTL_ROLE: 'server' })).toBe(false);
   });
 });

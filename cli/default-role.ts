@@ -20,6 +20,22 @@ export function withDefaultRole(args: readonly string[], env: Readonly<Record<st
   return role === null ? [...args] : [role, ...args];
 }
 
+/**
+ * Whether these arguments, after {@link withDefaultRole}, are `serve` and nothing else: no flag for commander to
+ * read. A MODELCTL_ROLE that names no role is not (main.ts reports it).
+ */
+export function isServeWithoutFlags(
+  args: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): boolean {
+  try {
+    const resolved = withDefaultRole(args, env);
+    return resolved.length === 1 && resolved[0] === 'serve';
+  } catch {
+    return false;
+  }
+}
+
 function roleFromEnv(env: Readonly<Record<string, string | undefined>>): string | null {
   const named = env.MODELCTL_ROLE?.trim();
   if (named) {

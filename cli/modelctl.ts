@@ -9,4 +9,12 @@ const cache = module.enableCompileCache?.();
 // worker threads (the inference pool) and child processes only use the cache through the environment
 if (cache?.directory && !process.env.NODE_COMPILE_CACHE) process.env.NODE_COMPILE_CACHE = cache.directory;
 
-await import('./main.js');
+// `modelctl serve` without flags (the image's start: the role named by the environment) has nothing for commander
+// to read: it serves without loading commander and every command's definitions (cold start, issue 16)
+const { isServeWithoutFlags } = await import('./default-role.js');
+if (isServeWithoutFlags(process.argv.slice(2), process.env)) {
+  const { serveAction } = await import('./commands/serve-action.js');
+  await serveAction({});
+} else {
+  await import('./main.js');
+}

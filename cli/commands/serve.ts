@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { addEnvOptions, envFromOptions, type EnvOption } from '../env-options.js';
+import { serveAction } from './serve-action.js';
 
 const OPTIONS: readonly EnvOption[] = [
   { flag: '--model-local-path <dir>', env: 'MODEL_LOCAL_PATH', description: 'MLflow model directory (has MLmodel)' },
@@ -93,22 +94,5 @@ export function registerServeCommand(program: Command): void {
         '(OUTPUT_PATH, default <tmp>/modelctl-model; STORAGE_STRATEGY, CACHE_PATH, MAX_RETRIES, …).\n' +
         'Exit codes: 0 after a graceful drain on SIGTERM/SIGINT, 1 when the model cannot be served (one line says why).',
     );
-  addEnvOptions(cmd, OPTIONS).action(async (opts: Record<string, unknown>) => {
-    const overrides = envFromOptions(opts, OPTIONS);
-    const env = { ...process.env, ...overrides };
-    // the replaced runtime's contract: MLFLOW_MODEL_URI alone (no MODEL_LOCAL_PATH) downloads, then serves
-    // (fetch's code loads only then: a server of a local model starts as fast as before)
-    if (!env.MODEL_LOCAL_PATH && /^(models|runs|mlflow-artifacts):/.test(env.MLFLOW_MODEL_URI?.trim() ?? '')) {
-      const { fetchForServe } = await import('../../functions/fetch/fetch-for-serve.js');
-      try {
-        overrides.MODEL_LOCAL_PATH = await fetchForServe(env);
-      } catch (err) {
-        process.stderr.write(`modelctl serve: ${(err as Error).message}\n`);
-        process.exit(1);
-      }
-    }
-    // imported when the command runs: `modelctl --help` and the other roles stay light
-    const { runServe } = await import('../../functions/serve/index.js');
-    await runServe(overrides);
-  });
+  addEnvOptions(cmd, OPTIONS).action((opts: Record<string, unknown>) => serveAction(envFromOptions(opts, OPTIONS)));
 }
