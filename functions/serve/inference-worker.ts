@@ -65,7 +65,7 @@ export default async function handle(task: InferenceTask): Promise<unknown> {
   }
   if (task.kind === 'batch') return scoreBatch(task.tasks, task.maxRows);
   const answer = await scoreTask(task);
-  return 'body' in answer ? moved(answer, [answer.body]) : answer;
+  return 'body' in answer ? moved(answer, [answer.body.buffer as ArrayBuffer]) : answer;
 }
 
 /** The batch's answers, each body's buffer transferred (moved, not copied) back to the main thread. */
@@ -81,15 +81,39 @@ async function scoreBatch(tasks: ScoringTask[], maxRows: number): Promise<unknow
   const results: BatchItemResult[] = settled.map(({ result, rows }) =>
     result.status === 'fulfilled' ? { ...result.value, rows } : { ...refusalOf(result.reason), rows },
   );
-  return moved(
-    results,
-    results.flatMap((r) => ('body' in r ? [r.body] : [])),
-  );
+  return moved(results, packAnswers(results));
 }
 
-/** `value` with the buffers of `bodies` transferred (moved, not copied) to the main thread. */
-function moved(value: unknown, bodies: Uint8Array[]): unknown {
-  return move({ [transferableSymbol]: bodies.map((b) => b.buffer), [valueSymbol]: value } as never);
+/** Answers up to this size travel back together in one buffer; a larger one in its own. */
+const PACK_MAX_BYTES = 64 * 1024;
+
+/**
+ * The buffers to transfer for a batch's answers: the small bodies copied side by side into one new buffer (each
+ * answer's body becomes its view), the large ones as they are. As for the requests (batching/pack-bodies.ts): one
+ * transferred buffer for the main thread to take in and its GC to sweep, instead of one per answer, costs less
+ * than copying a few KiB.
+ */
+function packAnswers(results: BatchItemResult[]): ArrayBuffer[] {
+  const small = results.filter(
+    (r): r is ScoringAnswer & { rows?: number } => 'body' in r && r.body.byteLength <= PACK_MAX_BYTES,
+  );
+  const transfer = results.flatMap((r) =>
+    'body' in r && r.body.byteLength > PACK_MAX_BYTES ? [r.body.buffer as ArrayBuffer] : [],
+  );
+  if (small.length === 0) return transfer;
+  const packed = new Uint8Array(small.reduce((n, r) => n + r.body.byteLength, 0));
+  let offset = 0;
+  for (const r of small) {
+    packed.set(r.body, offset);
+    r.body = packed.subarray(offset, offset + r.body.byteLength);
+    offset += r.body.byteLength;
+  }
+  return [...transfer, packed.buffer];
+}
+
+/** `value` with `buffers` transferred (moved, not copied) to the main thread. */
+function moved(value: unknown, buffers: ArrayBuffer[]): unknown {
+  return move({ [transferableSymbol]: buffers, [valueSymbol]: value } as never);
 }
 
 async function scoreTask(task: ScoringTask): Promise<ScoringAnswer | ScoringRefusal> {
