@@ -19,6 +19,10 @@ describe('createRequestDeadlines', () => {
     const deadlines = createRequestDeadlines({ ms: 1000 });
     await expect(deadlines.run(Promise.resolve(7))).resolves.toBe(7);
     await expect(deadlines.run(() => Promise.reject(new Error('refused')))).rejects.toThrow('refused');
+    const throwing = (): Promise<never> => {
+      throw new Error('thrown at once');
+    };
+    await expect(deadlines.run(throwing)).rejects.toThrow('thrown at once');
     expect(deadlines.pending()).toBe(0);
   });
 

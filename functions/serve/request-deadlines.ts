@@ -79,7 +79,15 @@ export function createRequestDeadlines(params: {
       tail = e;
       count += 1;
       arm(at);
-      const running = typeof work === 'function' ? work(e.controller.signal) : work;
+      let running: Promise<T>;
+      try {
+        running = typeof work === 'function' ? work(e.controller.signal) : work;
+      } catch (err) {
+        // a work function that throws before returning its promise fails the request at once
+        unlink(e);
+        reject(err);
+        return;
+      }
       // after the deadline the outcome has no reader: resolve/reject of a settled promise do nothing
       running.then(
         (value) => {
