@@ -56,6 +56,8 @@ export async function startMlserver(params: {
       http_port: http,
       grpc_port: grpc,
       metrics_port: metrics,
+      // its workers' prometheus files; the default is .metrics in the cwd, which left them in the checkout
+      metrics_dir: path.join(dir, 'metrics'),
       parallel_workers: params.workers,
     }),
   );
