@@ -68,7 +68,7 @@ describe('parseDenseJsonRequest', () => {
       '1e-22',
       '0.000001',
     ];
-    for (const n of numbers) expectSameAsGeneral(`{"inputs": [[${n}, 1]]}`);
+    for (const n of [...numbers, '1e23', '1e-23']) expectSameAsGeneral(`{"inputs": [[${n}, 1]]}`);
     // random numbers as clients write them: fixed decimals, shortest round-trip, exponents
     let seed = 7;
     const rand = () => {
@@ -83,12 +83,14 @@ describe('parseDenseJsonRequest', () => {
       const dense = denseFeed(`{"inputs": [${values.join(',')}]}`, model);
       // shortest round-trip doubles may carry 17 digits: those take the general path, the others must match it
       if (dense) expectSameAsGeneral(`{"inputs": [${values.join(',')}]}`, model);
-      for (const v of values) {
+      for (const v of values.slice(0, 400)) {
         const text = `{"inputs": [[${v}]]}`;
         if (denseFeed(text, model)) expectSameAsGeneral(text, model);
       }
     }
-    expect(values.filter((v) => denseFeed(`{"inputs": [[${v}]]}`, io()) !== null).length).toBeGreaterThan(1000);
+    expect(
+      values.filter((v) => parseDenseJsonRequest(bytes(`{"inputs": [[${v}]]}`), io(), LIMIT)).length,
+    ).toBeGreaterThan(1000);
   });
 
   it('leaves to the general path every body it does not read exactly', () => {
@@ -123,17 +125,64 @@ describe('parseDenseJsonRequest', () => {
       '{"Inputs": [[1]]}',
       '\ufeff{"inputs": [[1]]}',
       '{"inputs": [[12345678901234567890]]}', // more digits than a double holds exactly
-      '{"inputs": [[0.10000000149011612]]}',
-      '{"inputs": [[1e23]]}',
-      '{"inputs": [[1e-23]]}',
+      '{"inputs": [[1e45]]}',
+      '{"inputs": [[1.5e-40]]}', // subnormal as float32
+      '{"inputs": [[1e-45]]}',
       '{"inputs": [[1e400]]}',
       '{"inputs": [[3.4028235e38]]}',
       '{"inputs": [[1e-45]]}',
-      '{"inputs": [[0.30000001192092896]]}',
+      '{"inputs": [[1.0000000000000000000001]]}',
       '[[1]]',
       '',
     ];
     for (const text of others) expect(parseDenseJsonRequest(bytes(text), io(), LIMIT)).toBeNull();
+  });
+
+  it('reads float32 inputs sent with 16-19 digits (numpy float32 values as Python prints them) as the general path', () => {
+    let seed = 11;
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed / 2147483648;
+    };
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    // the float32 values themselves, in shortest round-trip form of their double (what json.dumps writes)
+    const reprs = Array.from({ length: 10_000 }, () => String(Math.fround((rand() - 0.5) * 10 ** (rand() * 8 - 4))));
+    expect(reprs.filter((r) => r.replace(/[-.]|e.*$/g, '').replace(/^0+/, '').length >= 16).length).toBeGreaterThan(
+      5000,
+    );
+    // decimals within 1e-16 of a float32 rounding boundary, where a double computed loosely would round wrongly
+    const boundaries = Array.from({ length: 10_000 }, (_v, i) => {
+      f32[0] = (rand() + 0.01) * 10 ** (rand() * 6 - 3);
+      const bits = u32[0]!;
+      const f = f32[0];
+      u32[0] = bits + 1;
+      const mid = (f + f32[0]!) / 2;
+      const text = mid.toPrecision(17 + (i % 3));
+      const digits = text.replace(/e.*$/, '');
+      const last = Number(digits.at(-1)!);
+      return i % 2 === 0 ? text : digits.slice(0, -1) + String((last + 1) % 10) + text.slice(digits.length);
+    });
+    let fast = 0;
+    for (const values of [reprs, boundaries]) {
+      for (let at = 0; at < values.length; at += 500) {
+        const text = `{"inputs": [${values.slice(at, at + 500).join(', ')}]}`;
+        const model = io('float32', 1, [-1]);
+        const general = generalFeed(text, model);
+        const dense = denseFeed(text, model);
+        if (!dense) continue;
+        fast++;
+        dense.data.forEach((v, k) => expect(Object.is(v, general.data[k])).toBe(true));
+      }
+    }
+    expect(fast).toBeGreaterThanOrEqual(20); // the 20 bodies of float32 reprs (a boundary body has a close one)
+    for (const v of boundaries) {
+      const text = `{"inputs": [${v}]}`;
+      const dense = denseFeed(text, io('float32', 1, [-1]));
+      if (dense) expect(Object.is(dense.data[0], generalFeed(text, io('float32', 1, [-1])).data[0])).toBe(true);
+    }
+    // a float64 input needs the exact double: those digits take the general path
+    expect(parseDenseJsonRequest(bytes('{"inputs": [[0.10000000149011612]]}'), io('float64'), LIMIT)).toBeNull();
   });
 
   it('leaves models without exactly one float input to the general path', () => {

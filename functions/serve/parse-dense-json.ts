@@ -246,7 +246,8 @@ class DenseJsonReader {
         exponent += this.exponent;
         c = b[i]!;
       }
-      const value = exactDouble(mantissa, exponent);
+      let value = exactDouble(mantissa, exponent);
+      if (value !== value && this.type === 'float32') value = float32Value(mantissa, exponent);
       if (value !== value) return -1; // NaN: not read exactly here
       if (count === data.length) {
         this.count = count;
@@ -326,6 +327,42 @@ function isSpace(c: number | undefined): boolean {
  * operands gives it (mantissa below 2^53, |exponent| <= 22); NaN otherwise (no JSON number is NaN; a number, not
  * undefined, so the hot loop keeps its doubles unboxed).
  */
+/**
+ * For a float32 input, a number with 16-19 significant digits (Python's repr of a float32 value, as numpy clients
+ * send it, has up to 17): the float32 the general path stores, fround(JSON.parse's double), when it is certain,
+ * else NaN. The double computed here (`mantissa` accumulated past 2^53: at most 8 roundings, then one or two
+ * multiplications or divisions by exact powers of ten) is within 10 roundings, 1.2e-15 relative, of the decimal,
+ * and JSON.parse's double within one (1.1e-16): when it is farther than 4e-15 relative from both float32 rounding
+ * boundaries around its float32,
+ * JSON.parse's double rounds to the same float32. Closer (about one number in 10^7), NaN: the general path reads it.
+ */
+function float32Value(mantissa: number, exponent: number): number {
+  if (mantissa >= 1e19 || exponent < -44 || exponent > 44) return Number.NaN;
+  const approx = scaled(mantissa, exponent);
+  F32[0] = approx;
+  const f = F32[0];
+  // 0, subnormal, past the largest float32: let the general path have those
+  if (!(f >= 1.1754943508222875e-38 && f < 3.4028234663852886e38)) return Number.NaN;
+  const bits = U32[0]!;
+  U32[0] = bits + 1;
+  const above = (f + F32[0]!) / 2; // exact: two adjacent float32s
+  U32[0] = bits - 1;
+  const below = (F32[0]! + f) / 2;
+  const margin = approx * 4e-15;
+  return approx - below > margin && above - approx > margin ? f : Number.NaN;
+}
+
+/** mantissa x 10^exponent in one or two roundings (|exponent| <= 44: powers of ten up to 1e22 are exact). */
+function scaled(mantissa: number, exponent: number): number {
+  if (exponent < -22) return mantissa / 1e22 / POW10[-exponent - 22]!;
+  if (exponent < 0) return mantissa / POW10[-exponent]!;
+  if (exponent > 22) return mantissa * 1e22 * POW10[exponent - 22]!;
+  return mantissa * POW10[exponent]!;
+}
+
+const F32 = new Float32Array(1);
+const U32 = new Uint32Array(F32.buffer);
+
 function exactDouble(mantissa: number, exponent: number): number {
   if (mantissa === 0) return 0;
   if (mantissa > Number.MAX_SAFE_INTEGER) return Number.NaN;
