@@ -91,3 +91,54 @@ describe('modelctl serve stopped while its other threads still load the model', 
     }
   });
 });
+
+/** Resolves when the process writes the log line `msg` (on the stream's data event, not a poll: to the ms). */
+function onLogLine(server: ModelctlProcess, msg: string): Promise<void> {
+  return new Promise((resolve) => {
+    let out = '';
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      if (!out.includes(`"msg":"${msg}"`)) return;
+      server.child.stdout?.off('data', seen);
+      resolve();
+    };
+    server.child.stdout?.on('data', seen);
+  });
+}
+
+describe('modelctl serve stopped during its start (Kubernetes scaling a starting revision down)', () => {
+  const start = () =>
+    startModelctlServe(
+      { MODEL_LOCAL_PATH: MODEL, SERVE_MAX_CONCURRENCY: '4', LOG_LEVEL: 'info' },
+      { waitReady: false },
+    );
+
+  it('drains and exits 0 on a SIGTERM while its first thread loads onnxruntime (an exit then aborted the process)', async () => {
+    // listening comes after the first thread has the model's settings: from then to its 'input example ran' it
+    // imports onnxruntime-node or creates its session, and a process exit meanwhile ended in SIGABRT (a few % of
+    // runs on dense, most of them in the first 150 ms)
+    const failed: string[] = [];
+    for (const afterMs of [
+      0, 0, 0, 0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 135, 150, 175, 200, 250, 300, 400,
+    ]) {
+      const server = await start();
+      await onLogLine(server, 'listening; loading model');
+      await new Promise((r) => setTimeout(r, afterMs));
+      const exit = await server.stop(); // SIGTERM; SIGKILL after 10 s
+      if (exit !== 0) failed.push(`listening + ${afterMs} ms: exit ${String(exit)}\n${server.output()}`);
+    }
+    expect(failed).toEqual([]);
+  });
+
+  it('never aborts on a SIGTERM right after its spawn (until serve listens for it, the signal ends the process)', async () => {
+    const failed: string[] = [];
+    for (const afterMs of [0, 50, 100, 150, 200]) {
+      const server = await start();
+      await new Promise((r) => setTimeout(r, afterMs));
+      const exit = await server.stop();
+      if (exit !== 0 && exit !== 'SIGTERM')
+        failed.push(`spawn + ${afterMs} ms: exit ${String(exit)}\n${server.output()}`);
+    }
+    expect(failed).toEqual([]);
+  });
+});

@@ -1,10 +1,12 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { loadServedModel, ServedModel } from './load-served-model.js';
-import { startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
+import { firstSignal } from '../../shared/process/first-signal.js';
+import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
 import { DrainEnv, ListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
 
@@ -87,6 +89,9 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   // ~/.cache; issue 14). Its native code reads the process environment: set before any inference thread starts.
   // Unset or empty means off; ORT_DISABLE_TELEMETRY=0 turns it back on.
   process.env.ORT_DISABLE_TELEMETRY ||= '1';
+  // A SIGTERM (Kubernetes scaling a starting revision down) or SIGINT from now on drains once the HTTP side is up
+  // (exitOnSignals below), instead of Node's default: the process ended by the signal, wherever its start is.
+  const signalled = firstSignal();
 
   // Cold start: the first inference thread starts now, before MLmodel is read, so its boot overlaps the main
   // thread's reading of the model; it loads onnxruntime and the model once loadServedModel hands it the model's
@@ -126,9 +131,10 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   const serving: { model?: ServedModel } = {};
   let grpc: { close: () => Promise<void> } | undefined;
   exitOnSignals({
+    signal: signalled,
     close: async () => {
       await Promise.all([server.close(), grpc?.close()]);
-      await serving.model?.close();
+      await closeModel(loading);
     },
     log,
   });
@@ -160,6 +166,17 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     },
     'model ready',
   );
+}
+
+/**
+ * Closes the model once its load has settled. A signal during the start waits for the load (at most
+ * CLOSE_WAIT_FOR_LOADING_MS, the bound the model's own close keeps for its other threads): an exit while the first
+ * thread is inside onnxruntime-node's import or session creation ends in its native abort (SIGABRT), not exit 0.
+ * A load that failed has closed its threads already.
+ */
+async function closeModel(loading: Promise<{ model: ServedModel } | { error: unknown }>): Promise<void> {
+  const loaded = await Promise.race([loading, delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false })]);
+  if (loaded && 'model' in loaded) await loaded.model.close();
 }
 
 /** What loadServedModel needs, from serve's settings. */

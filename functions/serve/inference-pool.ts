@@ -10,7 +10,7 @@ import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, Work
 import type { MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
-import { startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
+import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
 
 export interface InferencePool {
   /**
@@ -118,9 +118,6 @@ export async function createInferencePool(params: {
     },
   };
 }
-
-/** The longest close() waits for threads still loading the model. */
-const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
 
 const DESCRIBE: InferenceTask = { kind: 'describe' };
 

@@ -17,6 +17,12 @@ export interface InferenceThreads {
 }
 
 /**
+ * The longest a close waits for threads still loading the model (the pool's other threads, or the first one when
+ * a signal comes during the start): ended inside onnxruntime-node's load, a thread aborts the whole process.
+ */
+export const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
+
+/**
  * Starts the first of `threads` inference threads now; the model's settings follow with `provide()`.
  * Cold start: the thread's own boot (Node's worker start-up, piscina, the scoring code; ~50 ms here) runs while
  * the main thread reads MLmodel and maps the weights, instead of after. Until `provide()`, a thread runs only

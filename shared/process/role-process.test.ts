@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import { createLogger } from '../log/create-logger.js';
+import { firstSignal } from './first-signal.js';
 import { exitOnSignals, exitWithError } from './role-process.js';
 
 function fakeProcess(): { proc: NodeJS.Process; stderr: () => string; exits: number[] } {
@@ -41,6 +42,18 @@ describe('exitOnSignals', () => {
     exitOnSignals({ close: async () => void closes++, log: quiet, proc: fake.proc });
     fake.proc.emit('SIGTERM');
     fake.proc.emit('SIGTERM');
+    await new Promise((r) => setImmediate(r));
+    expect(closes).toBe(1);
+    expect(fake.exits).toEqual([0]);
+  });
+
+  it('drains a signal received before it was called, when the role listened first (firstSignal)', async () => {
+    const fake = fakeProcess();
+    const signal = firstSignal(fake.proc);
+    fake.proc.emit('SIGINT');
+    await new Promise((r) => setImmediate(r));
+    let closes = 0;
+    exitOnSignals({ close: async () => void closes++, log: quiet, proc: fake.proc, signal });
     await new Promise((r) => setImmediate(r));
     expect(closes).toBe(1);
     expect(fake.exits).toEqual([0]);

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { isAppError } from '../errors/app-error.js';
 import type { Logger } from '../log/create-logger.js';
 import { redactSecrets } from '../log/create-logger.js';
+import { firstSignal } from './first-signal.js';
 
 /**
  * What every role's index.ts does at its edges, in one place: refuse to start with clear lines, drain on a
@@ -16,16 +17,23 @@ export function exitWithError(role: string, err: unknown, proc: NodeJS.Process =
   return proc.exit(1);
 }
 
-/** On the first SIGTERM or SIGINT: log it, await `close()` (a graceful drain), exit 0. */
-export function exitOnSignals(params: { close: () => Promise<void>; log: Logger; proc?: NodeJS.Process }): void {
+/**
+ * On the first SIGTERM or SIGINT: log it, await `close()` (a graceful drain), exit 0. `signal`: the first signal
+ * when the role listened for it earlier (firstSignal); one received before this call drains now.
+ */
+export function exitOnSignals(params: {
+  close: () => Promise<void>;
+  log: Logger;
+  proc?: NodeJS.Process;
+  signal?: Promise<NodeJS.Signals>;
+}): void {
   const proc = params.proc ?? process;
   const shutdown = async (signal: string): Promise<void> => {
     params.log.info({ signal }, 'shutting down');
     await params.close();
     proc.exit(0);
   };
-  proc.once('SIGTERM', () => void shutdown('SIGTERM'));
-  proc.once('SIGINT', () => void shutdown('SIGINT'));
+  void (params.signal ?? firstSignal(proc)).then(shutdown);
 }
 
 /** Where a pod finds its own namespace (the service account mount). */
