@@ -134,7 +134,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     signal: signalled,
     close: async () => {
       await Promise.all([server.close(), grpc?.close()]);
-      await closeModel(loading);
+      await closeModel(loading, threads);
     },
     log,
   });
@@ -169,13 +169,20 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
 }
 
 /**
- * Closes the model once its load has settled. A signal during the start waits for the load (at most
- * CLOSE_WAIT_FOR_LOADING_MS, the bound the model's own close keeps for its other threads): an exit while the first
- * thread is inside onnxruntime-node's import or session creation ends in its native abort (SIGABRT), not exit 0.
- * A load that failed has closed its threads already.
+ * Closes the model, also when a signal comes during the start: a load on the inference threads is waited for (at
+ * most CLOSE_WAIT_FOR_LOADING_MS, the bound the model's own close keeps for its other threads), since an exit while
+ * the first thread is inside onnxruntime-node's import or session creation ends in its native abort (SIGABRT), not
+ * exit 0. A pyfunc model's load (Python workers; the threads closed unused or never started) is not waited for; a
+ * load that failed has closed its threads already.
  */
-async function closeModel(loading: Promise<{ model: ServedModel } | { error: unknown }>): Promise<void> {
-  const loaded = await Promise.race([loading, delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false })]);
+async function closeModel(
+  loading: Promise<{ model: ServedModel } | { error: unknown }>,
+  threads: InferenceThreads | undefined,
+): Promise<void> {
+  const bound = delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
+  const onThreads = threads !== undefined && (await Promise.race([threads.settled, bound])) === 'provided';
+  // not on the threads: only a model already loaded (it comes first in the race) is closed
+  const loaded = await Promise.race([loading, onThreads ? bound : undefined]);
   if (loaded && 'model' in loaded) await loaded.model.close();
 }
 

@@ -8,8 +8,8 @@ export interface InferenceThreads {
   pool: Piscina;
   /** hands the model's settings to the threads: each waits for them before it loads onnxruntime */
   provide: (init: WorkerInit) => void;
-  /** settles once the threads have their settings (`provide()`) or are closed */
-  settled: Promise<void>;
+  /** settles once the threads have their settings (`provide()`: they load onnxruntime) or are closed */
+  settled: Promise<'provided' | 'closed'>;
   /** rejects with the first thread's failure (piscina's 'error' event: a thread that cannot start) */
   failed: Promise<never>;
   /** ends the threads (once: later calls get the same promise) */
@@ -47,17 +47,17 @@ export function startInferenceThreads(params: { threads: number; maxQueue: numbe
   const failed = new Promise<never>((_resolve, reject) => pool.once('error', reject));
   failed.catch(() => undefined);
   let closed: Promise<void> | undefined;
-  const settled = Promise.withResolvers<undefined>();
+  const settled = Promise.withResolvers<'provided' | 'closed'>();
   return {
     pool,
     provide: (settings) => {
       init.provide(settings);
-      settled.resolve(undefined);
+      settled.resolve('provided');
     },
     settled: settled.promise,
     failed,
     close: () => {
-      settled.resolve(undefined);
+      settled.resolve('closed');
       closed ??= pool.destroy();
       return closed;
     },
