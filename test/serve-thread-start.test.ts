@@ -1,9 +1,11 @@
 // modelctl serve's cold start (issue 16): it is ready once its first inference thread has loaded the model and run
 // the input example; the other SERVE_MAX_CONCURRENCY - 1 threads start then, and every one of them loads the model.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { EXAMPLE_MODELS, runModelctl, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 
 interface LogLine {
   msg: string;
@@ -138,6 +140,32 @@ describe('modelctl serve stopped during its start (Kubernetes scaling a starting
       const exit = await server.stop();
       if (exit !== 0 && exit !== 'SIGTERM')
         failed.push(`spawn + ${afterMs} ms: exit ${String(exit)}\n${server.output()}`);
+    }
+    expect(failed).toEqual([]);
+  });
+});
+
+describe('modelctl serve on a port already taken', () => {
+  it('refuses it with one line and exit 1, never aborted by a thread inside onnxruntime (4 threads, 10 starts)', async () => {
+    const taken = net.createServer().listen(0, '127.0.0.1');
+    await once(taken, 'listening');
+    const port = String((taken.address() as net.AddressInfo).port);
+    const failed: string[] = [];
+    try {
+      for (let i = 0; i < 10; i++) {
+        const server = runModelctl(['serve'], {
+          HOST: '127.0.0.1',
+          PORT: port,
+          MODEL_LOCAL_PATH: MODEL,
+          SERVE_MAX_CONCURRENCY: '4',
+          LOG_LEVEL: 'warn',
+        });
+        const exit = await server.exited;
+        if (exit !== 1 || !server.output().includes('modelctl serve: listen EADDRINUSE'))
+          failed.push(`start ${i}: exit ${String(exit)}\n${server.output()}`);
+      }
+    } finally {
+      taken.close();
     }
     expect(failed).toEqual([]);
   });

@@ -123,7 +123,8 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   try {
     http = await startHttp(config, log);
   } catch (err) {
-    return exitWithError(err); // e.g. the port is taken: at once, the exit ends the loading threads too
+    // e.g. the port is taken: once no thread is inside onnxruntime's load (an exit then aborted 9 of 30 starts)
+    return exitAfterLoad(err, loading, threads);
   }
   const { handle, server } = http;
   log.info({ port: server.port, model: config.modelDir }, 'listening; loading model');
@@ -142,7 +143,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     try {
       grpc = await startGrpc(config, () => serving.model ?? null, log);
     } catch (err) {
-      return exitWithError(err);
+      return exitAfterLoad(err, loading, threads);
     }
   }
 
@@ -184,6 +185,16 @@ async function closeModel(
   // not on the threads: only a model already loaded (it comes first in the race) is closed
   const loaded = await Promise.race([loading, onThreads ? bound : undefined]);
   if (loaded && 'model' in loaded) await loaded.model.close();
+}
+
+/** exitWithError once the model is closed (closeModel): a refusal during the start must not abort the process. */
+async function exitAfterLoad(
+  err: unknown,
+  loading: Promise<{ model: ServedModel } | { error: unknown }>,
+  threads: InferenceThreads | undefined,
+): Promise<never> {
+  await closeModel(loading, threads);
+  return exitWithError(err);
 }
 
 /** What loadServedModel needs, from serve's settings. */
