@@ -1,7 +1,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type { HttpErrorPolicy } from '../../shared/http/http-error-handler.js';
 import { answerHttpError } from '../../shared/http/http-error-handler.js';
-import type { RequestMetrics } from '../../shared/http/request-metrics.js';
+import { trackRequest, type RequestMetrics } from '../../shared/http/request-metrics.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { ServedModel } from './load-served-model.js';
 import { checkContentType, scoringFormat } from './mlflow-routes.js';
@@ -95,17 +95,13 @@ export function createPredictFastPath(params: {
       params.fallback(req, res);
       return;
     }
-    const start = process.hrtime.bigint();
-    params.metrics.started();
-    if (params.isDraining()) res.setHeader('Connection', 'close');
-    res.on('close', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      params.metrics.ended(route.label, 'POST', res.statusCode, seconds);
-      if (params.log.isLevelEnabled(params.accessLogLevel))
-        params.log[params.accessLogLevel](
-          { method: 'POST', path: req.url, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-          'request',
-        );
+    trackRequest(req, res, {
+      metrics: params.metrics,
+      log: params.log,
+      level: params.accessLogLevel,
+      draining: params.isDraining(),
+      path: req.url!,
+      route: () => route.label,
     });
     void answer(req, res, route);
   };

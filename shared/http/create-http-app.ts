@@ -1,7 +1,7 @@
 import express, { type Express, type Request, type Response, type NextFunction } from 'express';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log/create-logger.js';
-import { createRequestMetrics, type RequestMetrics } from './request-metrics.js';
+import { createRequestMetrics, trackRequest, type RequestMetrics } from './request-metrics.js';
 
 /** Paths that probes and scrapers hit: kept out of access logs and request metrics. */
 const QUIET_PATHS = new Set(['/health/liveness', '/health/readiness', '/metrics']);
@@ -41,17 +41,13 @@ export function createHttpApp(params: {
 
   app.use((req: Request, res: Response, next: NextFunction) => {
     if (QUIET_PATHS.has(req.path)) return next();
-    const start = process.hrtime.bigint();
-    metrics.started();
-    if (state.isDraining()) res.setHeader('Connection', 'close');
-    res.once('close', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      metrics.ended(routeLabel(req), req.method, res.statusCode, seconds);
-      if (log.isLevelEnabled(accessLogLevel))
-        log[accessLogLevel](
-          { method: req.method, path: req.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-          'request',
-        );
+    trackRequest(req, res, {
+      metrics,
+      log,
+      level: accessLogLevel,
+      draining: state.isDraining(),
+      path: req.path,
+      route: () => routeLabel(req),
     });
     next();
   });

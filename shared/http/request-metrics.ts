@@ -1,4 +1,6 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Logger } from '../log/create-logger.js';
 
 /**
  * The request metrics of a role's HTTP server: answered requests and their latency by route, method and status,
@@ -47,4 +49,38 @@ export function createRequestMetrics(params: { registry: Registry; role: string 
       duration.observe(labels, seconds);
     },
   };
+}
+
+/**
+ * One request's accounting, alike for the express app and serve's predict fast path: in flight from now,
+ * `Connection: close` while draining, and once its response closes, counted by route, method and status with an
+ * access log line at `level`.
+ * @param route the route's label, asked when the response closes (express knows the route only after routing)
+ */
+export function trackRequest(
+  req: IncomingMessage,
+  res: ServerResponse,
+  params: {
+    metrics: RequestMetrics;
+    log: Logger;
+    level: 'info' | 'debug';
+    draining: boolean;
+    /** the path the access log shows */
+    path: string;
+    route: () => string;
+  },
+): void {
+  const { metrics, log, level } = params;
+  const start = process.hrtime.bigint();
+  metrics.started();
+  if (params.draining) res.setHeader('Connection', 'close');
+  res.once('close', () => {
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.ended(params.route(), req.method!, res.statusCode, seconds);
+    if (log.isLevelEnabled(level))
+      log[level](
+        { method: req.method, path: params.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
+        'request',
+      );
+  });
 }
