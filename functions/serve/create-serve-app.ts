@@ -1,7 +1,7 @@
 import express, { type Express } from 'express';
 import type { RequestListener } from 'node:http';
-import { Gauge, Histogram, type Registry } from 'prom-client';
-import { AppError } from '../../shared/errors/app-error.js';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { AppError, isAppError } from '../../shared/errors/app-error.js';
 import { createHttpApp, type HttpAppState } from '../../shared/http/create-http-app.js';
 import { httpErrorHandler, type HttpErrorPolicy } from '../../shared/http/http-error-handler.js';
 import { createRequestMetrics } from '../../shared/http/request-metrics.js';
@@ -11,6 +11,7 @@ import type { ServedModel } from './load-served-model.js';
 import { mlflowRoutes } from './mlflow-routes.js';
 import { oipV2Routes } from './oip-v2-routes.js';
 import { createPredictFastPath } from './predict-fast-path.js';
+import { abortWhenClientCloses } from './client-closed.js';
 import { createRequestDeadlines } from './request-deadlines.js';
 import type { ServeContext } from './serve-context.js';
 
@@ -83,6 +84,13 @@ export function createServeApp(params: {
     registers: [params.registry],
   });
 
+  const dropped = new Counter({
+    name: 'modelctl_serve_queue_dropped_total',
+    help: 'Requests taken out of the inference queue before they ran, by why: CLIENT_CLOSED_REQUEST (the client left), DEADLINE_EXCEEDED',
+    labelNames: ['reason'] as const,
+    registers: [params.registry],
+  });
+
   const deadlines = createRequestDeadlines({ ms: params.requestTimeoutMs });
   const ctx: ServeContext = {
     model: () => model,
@@ -100,7 +108,12 @@ export function createServeApp(params: {
         .type(headerLength === undefined ? 'application/json' : 'application/octet-stream')
         .send(Buffer.from(body.buffer, body.byteOffset, body.byteLength));
     },
-    withTimeout: deadlines.run,
+    withTimeout: (work, res) => {
+      if (res === undefined) return deadlines.run(work);
+      const controller = new AbortController();
+      abortWhenClientCloses(res, controller);
+      return deadlines.run(work, controller);
+    },
     version: params.version,
   };
   app.use(mlflowRoutes(ctx));
@@ -146,6 +159,7 @@ export function createServeApp(params: {
           batchSize.observe(items);
           for (const w of waits) queueWait.observe(w);
         },
+        dropped: (reason) => dropped.inc({ reason: isAppError(reason) ? reason.code : 'ABORTED' }),
       });
     },
   };

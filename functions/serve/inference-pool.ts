@@ -92,9 +92,14 @@ export async function createInferencePool(params: {
   const threads = [report];
   const batchable = hasBatchDimension(toModelIo(report, params.signature));
   const maxBatchSize = batchable ? params.maxBatchSize : 1;
+  let closing = false;
   // the batcher is the one queue: it hands piscina at most one batch per thread, so piscina's own queue stays empty
   const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
-    runBatch: (tasks) => (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)),
+    runBatch: (tasks) =>
+      (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)).catch((cause: unknown) => {
+        // the threads ended by close(), not failed: a 503 the server's shutdown explains, not an error per request
+        throw closing ? shuttingDown(cause) : cause;
+      }),
     slots: params.threads,
     maxBatchSize,
     maxDelayMs: params.maxBatchDelayMs,
@@ -108,6 +113,7 @@ export async function createInferencePool(params: {
     maxBatchSize,
     observeBatches: batcher.observe,
     close: async () => {
+      closing = true;
       // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
       // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first
       await Promise.race([
@@ -201,6 +207,10 @@ function poolError(cause: unknown): AppError {
   }
   // the thread died under the request (piscina starts a new one): nothing the client did
   return new AppError({ code: 'INFERENCE_FAILED', statusCode: 500, message: 'The inference thread failed', cause });
+}
+
+function shuttingDown(cause: unknown): AppError {
+  return new AppError({ code: 'SERVER_SHUTTING_DOWN', statusCode: 503, message: 'The server is shutting down', cause });
 }
 
 function firstLine(err: unknown): string {

@@ -23,7 +23,7 @@ export function kserveV1Routes(ctx: ServeContext): Router {
     if (name !== model.name) throw v2Error(404, `Model ${name} not found`);
     ctx.sendJson(
       res,
-      await ctx.withTimeout((signal) => model.score({ protocol: 'kserve-v1', body: ctx.bodyOf(req) }, { signal })),
+      await ctx.withTimeout((signal) => model.score({ protocol: 'kserve-v1', body: ctx.bodyOf(req) }, { signal }), res),
     );
   });
   return router;

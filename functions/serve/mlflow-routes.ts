@@ -31,7 +31,10 @@ export function mlflowRoutes(ctx: ServeContext): Router {
     // parsed, run and answered in an inference thread (mlflow-scoring.ts)
     ctx.sendJson(
       res,
-      await ctx.withTimeout((signal) => model.score({ protocol: 'mlflow', format, body: ctx.bodyOf(req) }, { signal })),
+      await ctx.withTimeout(
+        (signal) => model.score({ protocol: 'mlflow', format, body: ctx.bodyOf(req) }, { signal }),
+        res,
+      ),
     );
   });
   return router;

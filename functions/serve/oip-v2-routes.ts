@@ -41,8 +41,9 @@ export function oipV2Routes(ctx: ServeContext): Router {
     const headerLength = inferenceHeaderLength(req.headers);
     ctx.sendJson(
       res,
-      await ctx.withTimeout((signal) =>
-        model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req), headerLength }, { signal }),
+      await ctx.withTimeout(
+        (signal) => model.score({ protocol: 'oip-v2', body: ctx.bodyOf(req), headerLength }, { signal }),
+        res,
       ),
     );
   });

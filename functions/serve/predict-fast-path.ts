@@ -49,8 +49,8 @@ export function createPredictFastPath(params: {
   /** largest body accepted, in bytes (larger goes to express, which answers 413) */
   maxBodyBytes: number;
   isDraining: () => boolean;
-  /** the scoring deadline (504), as the express routes apply it */
-  withTimeout: <T>(work: (signal: AbortSignal) => Promise<T>) => Promise<T>;
+  /** the scoring deadline (504), and the client leaving first (499), as the express routes apply them */
+  withTimeout: <T>(work: (signal: AbortSignal) => Promise<T>, res: ServerResponse) => Promise<T>;
 }): PredictFastPath {
   const routes = new Map<string, FastRoute>();
   let model: ServedModel | null = null;
@@ -78,7 +78,7 @@ export function createPredictFastPath(params: {
         return;
       }
       const served = model!;
-      writeScored(res, await params.withTimeout((signal) => served.score(task, { signal })));
+      writeScored(res, await params.withTimeout((signal) => served.score(task, { signal }), res));
     } catch (err) {
       const { status, body } = answerHttpError(params.errors, err, path);
       if (res.headersSent) {

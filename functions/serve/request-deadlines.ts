@@ -5,8 +5,10 @@ export interface RequestDeadlines {
   /**
    * `work` or a 504 AppError once the deadline passes. A function gets an AbortSignal that aborts at the deadline,
    * so a request still queued for inference leaves the queue instead of being computed for nobody.
+   * @param controller the controller whose signal `work` gets (the caller may abort it too, e.g. when the client
+   *   goes away); a new one when not given
    */
-  run: <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>)) => Promise<T>;
+  run: <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>), controller?: AbortController) => Promise<T>;
   /** requests being timed */
   pending: () => number;
 }
@@ -70,10 +72,13 @@ export function createRequestDeadlines(params: {
     timer = setTimeout(expire, Math.max(0, head.at - at)).unref();
   };
 
-  const run = <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>)): Promise<T> =>
+  const run = <T>(
+    work: Promise<T> | ((signal: AbortSignal) => Promise<T>),
+    controller: AbortController = new AbortController(),
+  ): Promise<T> =>
     new Promise<T>((resolve, reject) => {
       const at = now();
-      const e: Entry = { at: at + params.ms, controller: new AbortController(), reject, prev: tail, next: null };
+      const e: Entry = { at: at + params.ms, controller, reject, prev: tail, next: null };
       if (tail) tail.next = e;
       else head = e;
       tail = e;

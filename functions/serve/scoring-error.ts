@@ -3,6 +3,7 @@ import { AppError } from '../../shared/errors/app-error.js';
 /** The codes serve answers with (besides the adapters'), each with its HTTP status at the throw. */
 export type ServeErrorCode =
   | 'BAD_REQUEST'
+  | 'CLIENT_CLOSED_REQUEST'
   | 'INVALID_PARAMETER_VALUE'
   | 'DEADLINE_EXCEEDED'
   | 'ENDPOINT_NOT_FOUND'
@@ -15,6 +16,7 @@ export type ServeErrorCode =
   | 'OIP_ERROR'
   | 'REQUEST_LIMIT_EXCEEDED'
   | 'SERVER_BUSY'
+  | 'SERVER_SHUTTING_DOWN'
   | 'WORKER_FAILED';
 
 declare module '../../shared/errors/app-error.js' {

@@ -1,4 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { ServedModel } from './load-served-model.js';
 import type { ScoringAnswer } from './scoring.js';
 
@@ -20,9 +21,10 @@ export interface ServeContext {
   sendJson: (res: Response, answer: ScoringAnswer) => void;
   /**
    * rejects with a 504 AppError when `work` outlasts the scoring timeout; given a function, passes it a signal
-   * that aborts at the deadline (a request still queued then leaves the queue)
+   * that aborts at the deadline (a request still queued then leaves the queue), and given `res`, also when the
+   * client goes away before its answer (CLIENT_CLOSED_REQUEST, 499: clientClosedRequest)
    */
-  withTimeout: <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>)) => Promise<T>;
+  withTimeout: <T>(work: Promise<T> | ((signal: AbortSignal) => Promise<T>), res?: ServerResponse) => Promise<T>;
   /** what GET /version answers */
   version: string;
 }

@@ -51,10 +51,13 @@ export function createRequestMetrics(params: { registry: Registry; role: string 
   };
 }
 
+/** The status label of a request whose connection closed before its answer was written (nginx's). */
+const CLIENT_CLOSED_REQUEST = 499;
+
 /**
  * One request's accounting, alike for the express app and serve's predict fast path: in flight from now,
  * `Connection: close` while draining, and once its response closes, counted by route, method and status with an
- * access log line at `level`.
+ * access log line at `level` (status 499 when it closed before its answer was written: the client left).
  * @param route the route's label, asked when the response closes (express knows the route only after routing)
  */
 export function trackRequest(
@@ -76,11 +79,10 @@ export function trackRequest(
   if (params.draining) res.setHeader('Connection', 'close');
   res.once('close', () => {
     const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-    metrics.ended(params.route(), req.method!, res.statusCode, seconds);
+    // closed before its answer went out: the client left (nginx's 499), whatever status the answer would have had
+    const status = res.writableFinished ? res.statusCode : CLIENT_CLOSED_REQUEST;
+    metrics.ended(params.route(), req.method!, status, seconds);
     if (log.isLevelEnabled(level))
-      log[level](
-        { method: req.method, path: params.path, status: res.statusCode, ms: Math.round(seconds * 1e4) / 10 },
-        'request',
-      );
+      log[level]({ method: req.method, path: params.path, status, ms: Math.round(seconds * 1e4) / 10 }, 'request');
   });
 }

@@ -187,6 +187,41 @@ describe('createAdaptiveBatcher', () => {
     await expect(Promise.all([first, other])).resolves.toEqual(['done 0', 'done 2']);
   });
 
+  it('drops the requests whose clients left while queued and tells the observer why; a running one finishes', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const dropped: string[] = [];
+    batcher.observe({ batch: () => undefined, dropped: (reason) => dropped.push((reason as AppError).code) });
+    const running = new AbortController();
+    const first = batcher.submit(0, { signal: running.signal });
+    await turn();
+    const gone = [1, 2, 3].map(() => new AbortController());
+    const left = gone.map((c, i) => batcher.submit(i + 1, { signal: c.signal }));
+    const stays = batcher.submit(4);
+    expect(batcher.queued()).toBe(4);
+    const clientClosed = () =>
+      new AppError({ code: 'CLIENT_CLOSED_REQUEST', statusCode: 499, message: 'the client closed the request' });
+    for (const c of [running, ...gone]) c.abort(clientClosed());
+    await expect(Promise.all(left.map((p) => p.catch((e: AppError) => e.code)))).resolves.toEqual([
+      'CLIENT_CLOSED_REQUEST',
+      'CLIENT_CLOSED_REQUEST',
+      'CLIENT_CLOSED_REQUEST',
+    ]);
+    expect(batcher.queued()).toBe(1);
+    await rt.finishNext();
+    await rt.finishNext();
+    // the running batch ran to its end (its answer still resolves; the route discards it), the gone ones never ran
+    await expect(Promise.all([first, stays])).resolves.toEqual(['done 0', 'done 4']);
+    expect(rt.batches).toEqual([[0], [4]]);
+    expect(dropped).toEqual(['CLIENT_CLOSED_REQUEST', 'CLIENT_CLOSED_REQUEST', 'CLIENT_CLOSED_REQUEST']);
+  });
+
   it('answers 503 once the queue is full while every thread is busy', async () => {
     const rt = manualRuntime<number>();
     const batcher = createAdaptiveBatcher({

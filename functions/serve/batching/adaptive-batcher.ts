@@ -9,6 +9,8 @@ export type BatchOutcome<R> =
 export interface BatchObserver {
   /** a batch left the queue: how many items, and how long each item waited in the queue (seconds) */
   batch: (items: number, waitSeconds: number[]) => void;
+  /** an item left the queue before it ran: its signal aborted (`reason`: its deadline passed, its client left) */
+  dropped?: (reason: Error) => void;
 }
 
 export interface AdaptiveBatcher<T, R> {
@@ -170,7 +172,9 @@ export function createAdaptiveBatcher<T, R>(params: {
         waiting.onAbort = () => {
           const at = queue.indexOf(waiting);
           if (at >= 0) queue.splice(at, 1);
-          reject(reasonOf(signal));
+          const reason = reasonOf(signal);
+          observer?.dropped?.(reason);
+          reject(reason);
         };
         signal.addEventListener('abort', waiting.onAbort, { once: true });
       }

@@ -1,7 +1,8 @@
 import { Server, ServerCredentials, status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
-import { isAppError } from '../../../shared/errors/app-error.js';
+import { AppError, isAppError } from '../../../shared/errors/app-error.js';
+import { clientClosedRequest } from '../client-closed.js';
 import type { Logger } from '../../../shared/log/create-logger.js';
 import type { ServedModel } from '../load-served-model.js';
 import { V2_TYPES } from '../oip-v2-types.js';
@@ -95,7 +96,8 @@ async function infer(model: ServedModel, request: ModelInferRequest, cancelled: 
   // call's signals and timer alive until its deadline (60 s by default), thousands of them under load
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(deadlineExceeded()), timeoutMs);
-  const onCancel = () => controller.abort(Object.assign(new Error('cancelled'), { grpcCode: status.CANCELLED }));
+  // a call still queued leaves the queue (counted as CLIENT_CLOSED_REQUEST, as an HTTP client that went away)
+  const onCancel = () => controller.abort(Object.assign(clientClosedRequest(), { grpcCode: status.CANCELLED }));
   cancelled.addEventListener('abort', onCancel, { once: true });
   const { signal } = controller;
   try {
@@ -111,7 +113,12 @@ async function infer(model: ServedModel, request: ModelInferRequest, cancelled: 
 }
 
 function deadlineExceeded(): Error {
-  return Object.assign(new Error('Request processing time exceeded limit'), { grpcCode: status.DEADLINE_EXCEEDED });
+  const err = new AppError({
+    code: 'DEADLINE_EXCEEDED',
+    statusCode: 504,
+    message: 'Request processing time exceeded limit',
+  });
+  return Object.assign(err, { grpcCode: status.DEADLINE_EXCEEDED });
 }
 
 function metadataOf(model: ServedModel) {

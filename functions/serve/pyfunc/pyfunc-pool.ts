@@ -52,8 +52,13 @@ export interface PyfuncPoolParams {
 /** One request on its way through the batcher to a worker. */
 interface Job {
   task: ScoringTask;
-  /** aborts at the request's deadline (the route's or the pool's timeout): the request is then answered */
+  /**
+   * aborts at the request's deadline (the route's or the pool's timeout), or when its client leaves: the request is
+   * then answered (a queued one leaves the queue, one not yet sent is not sent)
+   */
   signal: AbortSignal;
+  /** aborts at the pool's timeout only: a worker is killed once every request of its call is past it */
+  deadline: AbortSignal;
 }
 
 /** A batch frame's answer for one request (pyfunc_worker.py `write_batch`). */
@@ -153,7 +158,8 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       log.warn({ worker: worker.pid, ms: params.timeoutMs }, 'pyfunc worker hung past the timeout; killing it');
       worker.kill();
     };
-    for (const j of jobs) j.signal.addEventListener('abort', onAbort, { once: true });
+    // not on a client leaving: a call already running finishes (its answer is discarded), as on the ONNX threads
+    for (const j of jobs) j.deadline.addEventListener('abort', onAbort, { once: true });
     try {
       const outcomes =
         maxBatchSize > 1 ? await sendBatch(worker, jobs, params.modelName) : [await sendOne(worker, jobs[0]!)];
@@ -165,7 +171,7 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       worker.kill();
       return jobs.map((j) => ({ ok: false, error: j.signal.aborted ? reasonOf(j.signal) : workerFailed(cause) }));
     } finally {
-      for (const j of jobs) j.signal.removeEventListener('abort', onAbort);
+      for (const j of jobs) j.deadline.removeEventListener('abort', onAbort);
     }
   };
 
@@ -210,7 +216,7 @@ export async function createPyfuncPool(params: PyfuncPoolParams): Promise<Pyfunc
       const timer = setTimeout(() => deadline.abort(deadlineExceeded()), params.timeoutMs);
       const signal = options?.signal ? AbortSignal.any([options.signal, deadline.signal]) : deadline.signal;
       try {
-        return await batcher.submit({ task, signal }, { signal });
+        return await batcher.submit({ task, signal, deadline: deadline.signal }, { signal });
       } finally {
         clearTimeout(timer);
       }

@@ -1,0 +1,130 @@
+// Requests whose client went away before their answer (an HTTP connection closed, a gRPC call cancelled) leave the
+// inference queue unrun: counted (499 / modelctl_serve_queue_dropped_total), logged at most at debug, never at
+// error, also when serve is stopped with them queued.
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import type { ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
+import { request, type ClientRequest } from 'node:http';
+import path from 'node:path';
+import { inferenceServiceClient, type InferenceServiceClient } from '../testkit/grpc-inference-client.js';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { freePort } from '../testkit/peers/peer-run.js';
+
+const IRIS = path.join(EXAMPLE_MODELS, 'iris');
+const ROW = JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
+// long enough that a queued request waits for it (the model runs in microseconds), short enough for the test
+const BATCH_DELAY_MS = 3000;
+
+/** The sum of every sample of `name` (any labels) matching `labels`, from /metrics. */
+async function metric(url: string, name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
+    .filter((l) => l.includes(labels))
+    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+}
+
+async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** A predict request left open: sent whole, its answer never read. */
+function leaveOpen(url: string, route: string, chunked: boolean): ClientRequest {
+  const { hostname, port } = new URL(url);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (!chunked) headers['content-length'] = String(Buffer.byteLength(ROW));
+  const req = request({ host: hostname, port, method: 'POST', path: route, headers });
+  req.on('error', () => undefined);
+  req.end(ROW);
+  return req;
+}
+
+/** A ModelInfer call left open (cancelled later by the test). */
+function inferOpen(client: InferenceServiceClient): ClientUnaryCall {
+  const infer = client.ModelInfer.bind(client) as unknown as (
+    req: unknown,
+    cb: (err: ServiceError | null) => void,
+  ) => ClientUnaryCall;
+  return infer(
+    {
+      model_name: 'iris',
+      inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 4] }],
+      raw_input_contents: [Buffer.from(new Float32Array([5.1, 3.5, 1.4, 0.2]).buffer)],
+    },
+    () => undefined,
+  );
+}
+
+function errorLines(server: ModelctlProcess): string[] {
+  return server
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{') && (JSON.parse(l) as { level: number }).level >= 50);
+}
+
+describe('modelctl serve with requests whose clients went away while queued', () => {
+  let server: ModelctlProcess;
+  let grpc: InferenceServiceClient;
+  const queued = () => metric(server.url, 'modelctl_serve_inference_queue_length');
+
+  beforeAll(async () => {
+    const grpcPort = await freePort();
+    server = await startModelctlServe({
+      MODEL_LOCAL_PATH: IRIS,
+      GRPC_PORT: String(grpcPort),
+      SERVE_MAX_CONCURRENCY: '1',
+      SERVE_MAX_BATCH_DELAY_MS: String(BATCH_DELAY_MS),
+      LOG_LEVEL: 'debug',
+    });
+    grpc = inferenceServiceClient(`127.0.0.1:${grpcPort}`);
+    // the batcher takes one request alone until the model has told it request sizes; from then on a lone
+    // request waits up to the batch delay for others
+    expect((await fetch(`${server.url}/invocations`, { method: 'POST', body: ROW, headers: JSON_TYPE })).status).toBe(
+      200,
+    );
+  });
+  afterAll(async () => {
+    grpc.close();
+    await server.stop();
+  });
+
+  it('takes them out of the queue unrun, counts them, and runs only the request still waited for', async () => {
+    const batchesBefore = await metric(server.url, 'modelctl_serve_batch_size_sum');
+    const http = [
+      leaveOpen(server.url, '/invocations', false), // the predict fast path
+      leaveOpen(server.url, '/invocations', true), // chunked: the express route
+      leaveOpen(server.url, '/v2/models/iris/infer', false),
+      leaveOpen(server.url, '/v1/models/iris:predict', true),
+    ];
+    const calls = [inferOpen(grpc), inferOpen(grpc)];
+    await until('6 queued requests', async () => (await queued()) === 6);
+    for (const req of http) req.destroy();
+    for (const call of calls) call.cancel();
+    await until('an empty queue', async () => (await queued()) === 0, BATCH_DELAY_MS / 2);
+
+    const kept = await fetch(`${server.url}/invocations`, { method: 'POST', body: ROW, headers: JSON_TYPE });
+    expect(kept.status).toBe(200);
+    // one batch of one request ran: the kept one; without the drop all 7 would have run together
+    expect((await metric(server.url, 'modelctl_serve_batch_size_sum')) - batchesBefore).toBe(1);
+    expect(await metric(server.url, 'modelctl_serve_queue_dropped_total', 'reason="CLIENT_CLOSED_REQUEST"')).toBe(6);
+    expect(await metric(server.url, 'modelctl_serve_http_requests_total', 'status="499"')).toBe(4);
+    expect(errorLines(server)).toEqual([]);
+  });
+
+  it('logs no error when stopped with such requests queued, and exits 0', async () => {
+    const http = [leaveOpen(server.url, '/invocations', false), leaveOpen(server.url, '/invocations', true)];
+    const calls = [inferOpen(grpc)];
+    await until('3 queued requests', async () => (await queued()) === 3);
+    for (const req of http) req.destroy();
+    for (const call of calls) call.cancel();
+    await until('an empty queue', async () => (await queued()) === 0, BATCH_DELAY_MS / 2);
+    expect(await server.stop()).toBe(0);
+    expect(errorLines(server)).toEqual([]);
+  });
+});
+
+const JSON_TYPE = { 'Content-Type': 'application/json' };
