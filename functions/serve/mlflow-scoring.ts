@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { checkRequestValues } from './count-request-values.js';
 import { predictionsByOutput, predictionsByRow } from './format-predictions.js';
 import type { ModelIo } from './model-io.js';
-import { parseDenseJsonRequest } from './parse-dense-json.js';
+import { denseTensorInput, parseDenseJsonRequest } from './parse-dense-json.js';
 import { parseCsvScoringRequest, parseJsonScoringRequest, type ScoringRequest } from './parse-scoring-request.js';
 import { prepareFeeds } from './prepare-feeds.js';
 import { badRequest } from './scoring-error.js';
@@ -41,10 +41,7 @@ async function parseRequest(body: Uint8Array, format: 'json' | 'csv', maxValues:
 function denseRequest(body: Uint8Array, io: ModelIo, maxValues: number): ScoringRequest | null {
   const dense = parseDenseJsonRequest(body, io, maxValues);
   if (!dense) return null;
-  return {
-    input: { kind: 'tensor', tensors: [{ name: null, value: dense.value }], origin: dense.key },
-    params: undefined,
-  };
+  return { input: denseTensorInput(dense), params: undefined };
 }
 
 function allOutputs(io: ModelIo): string[] {

@@ -5,6 +5,11 @@
 // document JSON.parse would make, but for the arrays (DenseArray instead of nested number arrays, holding the
 // same doubles); when any array was not an input's `data` (a `data` key elsewhere, a duplicate key), the caller
 // parses the body as before.
+// An array after `"datatype": "FP32"` (clients write the datatype before the data) is read as /invocations reads a
+// float32 input: numbers with 16-19 digits too (numpy's float64 or float32 values as Python's json writes them),
+// as their float32 when it is certain. Such an array may only go back into an input whose datatype is FP32 (the
+// model's type, else the request is refused before its data is looked at): any other, and the body is parsed as
+// before.
 import { randomBytes } from 'node:crypto';
 import { DenseArray, readDenseArray } from './parse-dense-json.js';
 
@@ -12,7 +17,9 @@ const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const OPEN_ARRAY = 0x5b;
-const DATA = [0x64, 0x61, 0x74, 0x61]; // data
+const DATA = [...'data'].map((c) => c.charCodeAt(0));
+const DATATYPE = [...'datatype'].map((c) => c.charCodeAt(0));
+const FP32 = [...'"FP32"'].map((c) => c.charCodeAt(0));
 
 /** Bodies smaller than this go straight to JSON.parse (cutting pays off on large arrays only). */
 export const DENSE_DATA_MIN_BYTES = 16 * 1024;
@@ -58,19 +65,32 @@ export function parseWithDenseData(body: Uint8Array): unknown {
 function denseDataArrays(body: Uint8Array): { start: number; end: number; value: DenseArray }[] {
   const found: { start: number; end: number; value: DenseArray }[] = [];
   let free = 0; // where the next array goes in the scratch buffer
+  let rounding: 'float32' | 'float64' = 'float64'; // float32 after "datatype": "FP32" (checked again in putBack)
   for (let i = 0; i < body.length; i++) {
     if (body[i] !== QUOTE) continue;
     const close = closingQuote(body, i);
-    const value = isDataKey(body, i, close) ? valueStart(body, close + 1) : -1;
+    const key = keyOf(body, i, close);
+    const value = key === null ? -1 : valueStart(body, close + 1);
     i = close;
-    if (value < 0 || body[value] !== OPEN_ARRAY) continue;
-    const read = readDenseArray(body, value, scratch.subarray(free));
-    if (!read || read.end - value < MIN_ARRAY_BYTES) continue;
+    if (key === DATATYPE) rounding = startsWith(body, value, FP32) ? 'float32' : 'float64';
+    const read = key === DATA ? readLargeArray(body, value, { into: scratch.subarray(free), rounding }) : null;
+    if (!read) continue;
     found.push({ start: value, end: read.end, value: read.value });
     if (read.value.data.buffer === scratch.buffer) free += read.value.data.length;
     i = read.end - 1;
   }
   return found;
+}
+
+/** The array of numbers at `value` (-1: none) when it has MIN_ARRAY_BYTES or more, else null. */
+function readLargeArray(
+  body: Uint8Array,
+  value: number,
+  params: Parameters<typeof readDenseArray>[2],
+): ReturnType<typeof readDenseArray> {
+  if (value < 0 || body[value] !== OPEN_ARRAY) return null;
+  const read = readDenseArray(body, value, params);
+  return read && read.end - value >= MIN_ARRAY_BYTES ? read : null;
 }
 
 /** The index of the quote that closes the JSON string opening at `start` (the body's length when none does). */
@@ -80,8 +100,14 @@ function closingQuote(body: Uint8Array, start: number): number {
   return Math.min(i, body.length);
 }
 
-function isDataKey(body: Uint8Array, open: number, close: number): boolean {
-  return close - open === 5 && DATA.every((c, k) => body[open + 1 + k] === c);
+/** DATA or DATATYPE when the string from `open` to `close` (its quotes) is that name, else null. */
+function keyOf(body: Uint8Array, open: number, close: number): number[] | null {
+  const name = close - open === DATA.length + 1 ? DATA : close - open === DATATYPE.length + 1 ? DATATYPE : null;
+  return name && startsWith(body, open + 1, name) ? name : null;
+}
+
+function startsWith(body: Uint8Array, at: number, bytes: number[]): boolean {
+  return bytes.every((c, k) => body[at + k] === c);
 }
 
 /** Past `:` and whitespace after a key: where its value starts, or -1 when the string was not a key. */
@@ -98,20 +124,30 @@ function skipSpace(body: Uint8Array, from: number): number {
   return i;
 }
 
-/** Replaces each placeholder in `inputs[i].data` by its array; false unless every array went back exactly once. */
+/**
+ * Replaces each placeholder in `inputs[i].data` by its array; false unless every array went back exactly once, an
+ * array holding only float32 roundings into an FP32 input.
+ */
 function putBack(doc: unknown, arrays: DenseArray[]): boolean {
   const inputs = (doc as { inputs?: unknown } | null)?.inputs;
   if (!Array.isArray(inputs)) return false;
   const used = new Set<number>();
   for (const input of inputs as unknown[]) {
     if (typeof input !== 'object' || input === null) continue;
-    const k = placeholderIndex((input as { data?: unknown }).data);
+    const { data, datatype } = input as { data?: unknown; datatype?: unknown };
+    const k = placeholderIndex(data);
     if (k === null) continue;
-    if (used.has(k) || k >= arrays.length) return false;
+    const array = arrays[k];
+    if (!array || used.has(k) || !fitsDatatype(array, datatype)) return false;
     used.add(k);
-    (input as { data: unknown }).data = arrays[k];
+    (input as { data: unknown }).data = array;
   }
   return used.size === arrays.length;
+}
+
+/** An array of float32 roundings goes into an FP32 input only; JSON.parse's doubles into any. */
+function fitsDatatype(array: DenseArray, datatype: unknown): boolean {
+  return array.precision === 'float64' || datatype === 'FP32';
 }
 
 function placeholderIndex(value: unknown): number | null {

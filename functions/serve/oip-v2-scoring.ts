@@ -124,8 +124,8 @@ function checkInputShape(meta: TensorMeta, shape: number[], valueCount: number):
 /** The row-major values of `data` (flat or nested) as the input's typed array; plain floats take the fast path. */
 function flatTypedData(data: unknown, meta: TensorMeta): WireTensor['data'] & { length: number } {
   if (data instanceof DenseArray) {
-    // the doubles JSON.parse would have made, copied out of the reused buffer they were read into, into the
-    // input's type as the nested numbers would be
+    // the doubles JSON.parse would have made (or, for an FP32 input only, their float32 roundings: putBack),
+    // copied out of the reused buffer they were read into, into the input's type as the nested numbers would be
     if (meta.type === 'float64') return data.data.slice();
     if (meta.type === 'float32') return new Float32Array(data.data);
     return toTypedData(Array.from(data.data), meta.type, meta.name);

@@ -10,19 +10,28 @@
 // Written by hand: no JSON library parses into typed arrays, and V8's JSON.parse (the fastest general parser
 // here) allocates a heap number for each value. It takes only what it reads exactly as JSON.parse + the float
 // conversion would: a number whose digits fit 2^53 with a power of ten up to 1e22 (Clinger's fast path: one
-// correctly rounded multiplication or division, the double JSON.parse makes). Anything else (another key, a
-// string, a number with more digits, an empty or ragged array, malformed JSON, a body over the value limit)
-// returns null, and the general path parses the body as before, with its errors and its wording.
+// correctly rounded multiplication or division, the double JSON.parse makes), and for a float32 tensor also a
+// number with 16-19 digits whose float32 is certain (float32Value). Anything else (another key, a string, a number
+// with more digits, an empty or ragged array, malformed JSON, a body over the value limit) returns null, and the
+// general path parses the body as before, with its errors and its wording. The same reader takes the large `data`
+// arrays of OIP v2 JSON (readDenseArray, oip-v2-dense-data.ts) and KServe v1 `{"instances": ...}` bodies.
 import type { ModelIo } from './model-io.js';
+import type { TensorInput } from './parse-scoring-request.js';
 
 /** Nested arrays of numbers read into one typed array, row-major, with their shape. */
 export class DenseArray {
   readonly shape: number[];
   readonly data: Float32Array | Float64Array;
+  /**
+   * 'float64': every value is the double JSON.parse makes of its number. 'float32': only its float32 rounding is
+   * (fround(value) === fround(JSON.parse's double)): the values may go into a float32 tensor only.
+   */
+  readonly precision: 'float32' | 'float64';
 
-  constructor(shape: number[], data: Float32Array | Float64Array) {
+  constructor(shape: number[], data: Float32Array | Float64Array, precision: 'float32' | 'float64' = 'float64') {
     this.shape = shape;
     this.data = data;
+    this.precision = precision;
   }
 }
 
@@ -69,19 +78,32 @@ export function parseDenseJsonRequest(body: Uint8Array, io: ModelIo, maxValues: 
   return new DenseJsonReader(body, { type: input.type, maxValues }).read();
 }
 
+/** What the fast path read as the general path's input: the single unnamed tensor, from `inputs` or `instances`. */
+export function denseTensorInput(dense: DenseRequest): TensorInput {
+  return { kind: 'tensor', tensors: [{ name: null, value: dense.value }], origin: dense.key };
+}
+
 /**
  * One JSON array of numbers (nested, rectangular, not empty) starting at `start`, read into a Float64Array (the
  * doubles JSON.parse makes); what follows it is not looked at.
- * @param into where to write the values when they fit (a caller's reused buffer: the result is then a view of it),
- *   else a new array
+ * @param params.into where to write the values when they fit (a caller's reused buffer: the result is then a view
+ *   of it), else a new array
+ * @param params.rounding 'float32' when the values are meant for a float32 tensor: numbers with 16-19 digits are
+ *   then read too, as their float32 when it is certain (float32Value), and the array says so (its `precision`)
  * @returns the array and the index just past its `]`, or null for anything the reader does not take (see above)
  */
 export function readDenseArray(
   body: Uint8Array,
   start: number,
-  into: Float64Array,
+  params: { into: Float64Array; rounding: 'float32' | 'float64' },
 ): { value: DenseArray; end: number } | null {
-  const reader = new DenseJsonReader(body, { type: 'float64', maxValues: Number.MAX_SAFE_INTEGER, start, into });
+  const reader = new DenseJsonReader(body, {
+    type: 'float64',
+    rounding: params.rounding,
+    maxValues: Number.MAX_SAFE_INTEGER,
+    start,
+    into: params.into,
+  });
   return reader.readAt();
 }
 
@@ -98,12 +120,18 @@ class DenseJsonReader {
   private exponent = 0;
   private readonly b: Uint8Array;
   private readonly type: 'float32' | 'float64';
+  private readonly rounding: 'float32' | 'float64';
+  /** whether a value holds only its float32 rounding (float32Value), not JSON.parse's double */
+  private rounded = false;
   private readonly maxValues: number;
 
   constructor(
     body: Uint8Array,
     params: {
+      /** the typed array the values are written into */
       type: 'float32' | 'float64';
+      /** the type the values end up in: 'float32' also takes numbers whose float32 is certain @default type */
+      rounding?: 'float32' | 'float64';
       /** past this many values (counted as countRequestValues counts them), give up */
       maxValues: number;
       /** where to start reading @default 0 */
@@ -116,6 +144,7 @@ class DenseJsonReader {
     this.start = this.i;
     this.b = body;
     this.type = params.type;
+    this.rounding = params.rounding ?? params.type;
     this.maxValues = params.maxValues;
     this.data = params.into && params.into.length > 0 ? params.into : this.allocate(1024);
   }
@@ -128,12 +157,17 @@ class DenseJsonReader {
     this.i++;
     this.skipSpace();
     if (this.i !== this.b.length || this.values > this.maxValues) return null;
-    return { key, value: new DenseArray(this.shape, this.data.subarray(0, this.count)) };
+    return { key, value: this.result() };
   }
 
   readAt(): { value: DenseArray; end: number } | null {
     if (!this.readRoot()) return null;
-    return { value: new DenseArray(this.shape, this.data.subarray(0, this.count)), end: this.i };
+    return { value: this.result(), end: this.i };
+  }
+
+  private result(): DenseArray {
+    const data = this.data.subarray(0, this.count);
+    return new DenseArray(this.shape, data, this.rounded || this.type === 'float32' ? 'float32' : 'float64');
   }
 
   /** `{ "inputs" :` up to the value; @returns the key, or null */
@@ -247,7 +281,10 @@ class DenseJsonReader {
         c = b[i]!;
       }
       let value = exactDouble(mantissa, exponent);
-      if (value !== value && this.type === 'float32') value = float32Value(mantissa, exponent);
+      if (value !== value && this.rounding === 'float32') {
+        value = float32Value(mantissa, exponent);
+        this.rounded = true;
+      }
       if (value !== value) return -1; // NaN: not read exactly here
       if (count === data.length) {
         this.count = count;
