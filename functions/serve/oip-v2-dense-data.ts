@@ -66,8 +66,8 @@ function denseDataArrays(body: Uint8Array): { start: number; end: number; value:
   const found: { start: number; end: number; value: DenseArray }[] = [];
   let free = 0; // where the next array goes in the scratch buffer
   let rounding: 'float32' | 'float64' = 'float64'; // float32 after "datatype": "FP32" (checked again in putBack)
-  for (let i = 0; i < body.length; i++) {
-    if (body[i] !== QUOTE) continue;
+  // indexOf (native) to the next quote: an array left to JSON.parse is skipped without a JavaScript loop per byte
+  for (let i = body.indexOf(QUOTE); i >= 0; i = body.indexOf(QUOTE, i + 1)) {
     const close = closingQuote(body, i);
     const key = keyOf(body, i, close);
     const value = key === null ? -1 : valueStart(body, close + 1);
