@@ -1,13 +1,14 @@
 // Bench 3: cold start, process start → first 200 on POST /invocations, with the model on local disk.
-// Per round, one after the other: `modelctl serve` (./bin/modelctl, SERVE_MAX_CONCURRENCY threads each loading
-// the model), `mlflow models serve` (-w the same), and the limit: bench/cold-start-bare.js (node + onnxruntime-node,
+// Per round, one after the other: `modelctl serve` (SERVE_MAX_CONCURRENCY threads each loading the model), started
+// as the image starts it: node on dist/bundle/modelctl.js (no bash launcher), NODE_COMPILE_CACHE set to a cache the
+// first, unmeasured start fills (the image ships its cache filled), `mlflow models serve` (-w the same), and the limit: bench/cold-start-bare.js (node + onnxruntime-node,
 // load, run once, print), and its floor for a server that runs inference off its main thread:
 // bench/cold-start-thread-floor.js (the same work on a worker thread started first thing). Servers are polled with
 // the request every POLL_MS from the moment of spawn.
 // Writes bench/results/cold-start.json.
 // usage: node --import ./testkit/hub-server/register-ts.ts bench/cold-start.ts   (needs `make build`, `make peers`)
 //   env: BENCH_QUICK=1 (2 rounds), BENCH_COLD_ROUNDS (5), BENCH_COLD_MODEL (dense), BENCH_SERVE_THREADS (2),
-//   BENCH_COLD_BASELINE=<checkout> (A/B: that checkout's built bin/modelctl serve runs in every round too, by turns
+//   BENCH_COLD_BASELINE=<checkout> (A/B: that checkout's built modelctl serve runs in every round too, by turns
 //   before and after this one's; its times and modelctl's ratio to it go into the JSON, not into BENCHMARKS.md)
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -16,7 +17,7 @@ import path from 'node:path';
 import { startMlflowModelsServe } from '../testkit/peers/mlflow-serve.js';
 import { venvPython } from '../testkit/peers/mlflow.js';
 import { freePort } from '../testkit/peers/peer-run.js';
-import { EXAMPLE_MODELS, startModelctlServe } from '../testkit/modelctl-process.js';
+import { EXAMPLE_MODELS, REPO_ROOT, startModelctlServe } from '../testkit/modelctl-process.js';
 import {
   BENCH_DIR,
   QUICK,
@@ -36,9 +37,12 @@ const MODEL = process.env.BENCH_COLD_MODEL ?? 'dense';
 const THREADS = envNumber('BENCH_SERVE_THREADS', 2);
 const POLL_MS = 10;
 const THREAD_FLOOR = 'cold-start-thread-floor.js';
-const BASELINE = process.env.BENCH_COLD_BASELINE
-  ? path.resolve(process.env.BENCH_COLD_BASELINE, 'bin', 'modelctl')
-  : null;
+/** the built entry of a checkout, run with this Node (the image's ENTRYPOINT runs modelctl.js with node) */
+const entryOf = (checkout: string): string => path.resolve(checkout, 'dist', 'bundle', 'modelctl.js');
+const ENTRY = entryOf(REPO_ROOT);
+const BASELINE = process.env.BENCH_COLD_BASELINE ? entryOf(process.env.BENCH_COLD_BASELINE) : null;
+/** Node's compile cache, as the image's NODE_COMPILE_CACHE (one folder serves both builds: entries are per file) */
+const COMPILE_CACHE = path.join(tmpdir(), `modelctl-bench-cold-cache-${process.pid}`);
 const TARGETS = { vsMlflow: 0.1, vsBare: 1.5 };
 const modelDir = path.join(EXAMPLE_MODELS, MODEL);
 const body = await readFile(path.join(modelDir, 'serving_input_example.json'), 'utf8');
@@ -65,12 +69,17 @@ async function firstOk(url: string, t0: number, signal: AbortSignal, listening: 
 async function coldModelctl(
   listening: { ms?: number } = {},
   env: Record<string, string> = {},
-  bin?: string,
+  bin: string = ENTRY,
 ): Promise<number> {
   const t0 = performance.now();
   const proc = await startModelctlServe(
-    { MODEL_LOCAL_PATH: modelDir, SERVE_MAX_CONCURRENCY: String(THREADS), ...env },
-    { waitReady: false, ...(bin ? { bin } : {}) },
+    {
+      MODEL_LOCAL_PATH: modelDir,
+      SERVE_MAX_CONCURRENCY: String(THREADS),
+      NODE_COMPILE_CACHE: COMPILE_CACHE,
+      ...env,
+    },
+    { waitReady: false, bin },
   );
   const ac = new AbortController();
   try {
@@ -235,4 +244,5 @@ try {
   });
 } finally {
   await rm(runDir, { recursive: true, force: true });
+  await rm(COMPILE_CACHE, { recursive: true, force: true });
 }

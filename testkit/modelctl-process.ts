@@ -23,7 +23,7 @@ export async function startModelctlServe(
   opts: {
     waitReady?: boolean;
     /** @default 30000 */ readyTimeoutMs?: number;
-    /** another checkout's launcher (bench A/B runs) @default MODELCTL */ bin?: string;
+    /** another launcher, or a built entry (`dist/bundle/modelctl.js`, bench runs) @default MODELCTL */ bin?: string;
   } = {},
 ): Promise<ModelctlProcess> {
   const port = await freePort();
@@ -46,13 +46,17 @@ export async function startModelctlServe(
   throw new Error(`modelctl serve not ready after ${readyTimeoutMs / 1000} s:\n${proc.output()}`);
 }
 
-/** Runs `./bin/modelctl <args>` (or `bin`) with `env` laid over the test's environment. */
+/**
+ * Runs `./bin/modelctl <args>` (or `bin`) with `env` laid over the test's environment; a `bin` ending in `.js` (a
+ * built entry) runs with this Node, as the image runs it (no bash launcher).
+ */
 export function runModelctl(
   args: string[],
   env: Record<string, string> = {},
   bin: string = MODELCTL,
 ): Omit<ModelctlProcess, 'url'> {
-  const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, argv] = bin.endsWith('.js') ? [process.execPath, [bin, ...args]] : [bin, args];
+  const child = spawn(command, argv, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
