@@ -170,11 +170,12 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
 }
 
 /**
- * Closes the model, also when a signal comes during the start: a load on the inference threads is waited for (at
- * most CLOSE_WAIT_FOR_LOADING_MS, the bound the model's own close keeps for its other threads), since an exit while
- * the first thread is inside onnxruntime-node's import or session creation ends in its native abort (SIGABRT), not
- * exit 0. A pyfunc model's load (Python workers; the threads closed unused or never started) is not waited for; a
- * load that failed has closed its threads already.
+ * Closes the model, also when a signal comes during the start: a load on the inference threads is waited for,
+ * since an exit while a thread is inside onnxruntime-node's import or session creation ends in its native abort
+ * (SIGABRT), not exit 0. One bound, CLOSE_WAIT_FOR_LOADING_MS, for the whole wait: the first thread's load and then
+ * the other threads' (the model's close gets the same bound), not one bound after the other. A pyfunc model's load
+ * (Python workers; the threads closed unused or never started) is not waited for; a load that failed has closed
+ * its threads already.
  */
 async function closeModel(
   loading: Promise<{ model: ServedModel } | { error: unknown }>,
@@ -184,7 +185,7 @@ async function closeModel(
   const onThreads = threads !== undefined && (await Promise.race([threads.settled, bound])) === 'provided';
   // not on the threads: only a model already loaded (it comes first in the race) is closed
   const loaded = await Promise.race([loading, onThreads ? bound : undefined]);
-  if (loaded && 'model' in loaded) await loaded.model.close();
+  if (loaded && 'model' in loaded) await loaded.model.close({ loadingBound: bound });
 }
 
 /** exitWithError once the model is closed (closeModel): a refusal during the start must not abort the process. */

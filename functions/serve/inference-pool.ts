@@ -33,7 +33,22 @@ export interface InferencePool {
   maxBatchSize: number;
   /** sets the observer of the batches (batch size, queue wait) */
   observeBatches: (observer: BatchObserver | null) => void;
-  close: () => Promise<void>;
+  /**
+   * Ends the threads, once those still loading the model are done (a thread ended inside onnxruntime's load aborts
+   * the process) or `loadingBound` settles, whichever comes first.
+   */
+  close: (options?: InferencePoolCloseOptions) => Promise<void>;
+}
+
+export interface InferencePoolCloseOptions {
+  /**
+   * the end of the wait for threads still loading; a signal during the start passes the bound it already runs, so
+   * its waits for the first thread and for the others share one deadline
+   * @default CLOSE_WAIT_FOR_LOADING_MS from now
+   */
+  loadingBound?: Promise<unknown>;
+  /** called when the bound ended the wait, before the threads still loading are ended */
+  stillLoading?: () => void;
 }
 
 /**
@@ -112,20 +127,21 @@ export async function createInferencePool(params: {
     queued: batcher.queued,
     maxBatchSize,
     observeBatches: batcher.observe,
-    close: async () => {
+    close: async (options) => {
       closing = true;
       // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
       // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first
-      await Promise.race([
-        allLoaded.catch(() => undefined),
-        delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false }),
-      ]);
+      const bound = options?.loadingBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
+      const loaded = await Promise.race([allLoaded.then(yes, yes), bound.then(no, no)]);
+      if (!loaded) options?.stillLoading?.();
       await started.close();
     },
   };
 }
 
 const DESCRIBE: InferenceTask = { kind: 'describe' };
+const yes = (): boolean => true;
+const no = (): boolean => false;
 
 /**
  * Starts the pool's other `threads - 1` threads, its first being ready. Piscina starts a thread (up to maxThreads)

@@ -32,7 +32,11 @@ export interface ServedModel {
   maxBatchSize: number;
   /** sets the observer of the batches (the server's batch size and queue wait metrics) */
   observeBatches: (observer: BatchObserver | null) => void;
-  close: () => Promise<void>;
+  /**
+   * Ends the model's threads or workers. `loadingBound`: the longest to wait for inference threads still loading
+   * the model (the onnx runtime; default CLOSE_WAIT_FOR_LOADING_MS from now)
+   */
+  close: (options?: { loadingBound?: Promise<unknown> }) => Promise<void>;
 }
 
 /** How `modelctl serve` runs a model that has not the onnx flavor (SERVE_RUNTIME, SERVE_PYTHON, ...). */
@@ -174,7 +178,15 @@ async function loadOnnxModel(params: {
       queued: pool.queued,
       maxBatchSize: pool.maxBatchSize,
       observeBatches: pool.observeBatches,
-      close: pool.close,
+      close: (options) =>
+        pool.close({
+          ...options,
+          stillLoading: () =>
+            params.log.warn(
+              { model: params.name },
+              'inference threads still loading the model at the close; ending them',
+            ),
+        }),
     };
     checkInputExample(model, examplePath, pool.threads, params.log);
     return model;

@@ -1,0 +1,92 @@
+// A SIGTERM during serve's start waits for its inference threads' load (a thread ended inside onnxruntime's load
+// aborts the process) within ONE bound, CLOSE_WAIT_FOR_LOADING_MS (10 s), from the signal: the first thread's load
+// and then the other threads' share it. Each had its own 10 s bound, one after the other: up to 20 s.
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { closeSync, constants, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+
+const BOUND_MS = 10_000;
+
+/** Resolves when the process writes the log line `msg`, with the time it came. */
+function onLogLine(server: ModelctlProcess, msg: string): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      if (!out.includes(`"msg":"${msg}"`)) return;
+      server.child.stdout?.off('data', seen);
+      resolve(Date.now());
+    };
+    server.child.stdout?.on('data', seen);
+  });
+}
+
+/**
+ * Hands `bytes` to the next reader of the FIFO `fifo` (an inference thread reading the input example: its load
+ * waits in that read until then), once a reader has it open.
+ */
+async function feedReader(fifo: string, bytes: Buffer, server: ModelctlProcess): Promise<void> {
+  for (;;) {
+    let fd: number;
+    try {
+      // non-blocking: ENXIO while no thread has the FIFO open
+      fd = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+      if (server.child.exitCode !== null) return;
+      await new Promise((r) => setTimeout(r, 20));
+      continue;
+    }
+    writeSync(fd, bytes); // fits in the pipe's buffer (64 KiB)
+    closeSync(fd); // the reader's end of file
+    return;
+  }
+}
+
+describe('modelctl serve stopped while its first thread loads the model and the others then start', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'modelctl-stop-during-load-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('ends the threads still loading one bound after the SIGTERM, not one bound per phase', async () => {
+    // the iris model whose input example is a FIFO: each thread's load holds in its read of it until the test feeds it
+    const model = path.join(dir, 'iris');
+    cpSync(path.join(EXAMPLE_MODELS, 'iris'), model, { recursive: true });
+    const example = readFileSync(path.join(model, 'serving_input_example.json'));
+    const fifo = path.join(model, 'serving_input_example.json');
+    rmSync(fifo);
+    execFileSync('mkfifo', [fifo]);
+
+    const server = await startModelctlServe(
+      { MODEL_LOCAL_PATH: model, SERVE_MAX_CONCURRENCY: '2', LOG_LEVEL: 'info' },
+      { waitReady: false },
+    );
+    const ended = onLogLine(server, 'inference threads still loading the model at the close; ending them');
+    try {
+      await onLogLine(server, 'listening; loading model');
+      const signalled = Date.now();
+      server.child.kill('SIGTERM');
+      // the first thread's load ends 6 s into the bound (the model is then ready, and the second thread starts
+      // loading, held in its read of the example)
+      await new Promise((r) => setTimeout(r, 6000));
+      await feedReader(fifo, example, server);
+      const endedAt = await Promise.race([ended, server.exited.then(() => null)]);
+      expect(endedAt).not.toBeNull();
+      // one bound from the signal (10 s), where two in a row ended it 6 + 10 s after
+      expect(endedAt! - signalled).toBeGreaterThanOrEqual(BOUND_MS - 500);
+      expect(endedAt! - signalled).toBeLessThan(BOUND_MS + 3000);
+      expect(server.output()).toContain('"msg":"input example ran"');
+    } finally {
+      // the second thread is still in its read: fed, it can end and the process exit
+      await feedReader(fifo, example, server);
+    }
+    // it exits on its own (a second SIGTERM would end it by the signal)
+    const exit = await Promise.race([
+      server.exited,
+      new Promise((r) => setTimeout(r, 10_000)).then(() => server.stop()),
+    ]);
+    expect(exit).toBe(0);
+  }, 60_000);
+});
