@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { venvPython } from '../testkit/peers/mlflow.js';
@@ -127,6 +128,34 @@ describe('modelctl serve, pyfunc runtime, faults', () => {
     const gone = [...before].filter((p) => !after.has(p));
     expect(gone).toHaveLength(1);
     expect(isAlive(gone[0]!)).toBe(false);
+  }, 150_000);
+
+  it('lets a predict run on when its client leaves: the worker is killed at the timeout, not at the leaving', async () => {
+    const before = await bothWorkersServing(server.url);
+    const logged = server.output().length;
+    const started = Date.now();
+    const { hostname, port } = new URL(server.url);
+    const body = JSON.stringify({ dataframe_records: [{ action: 'hang' }] });
+    const req = request({
+      host: hostname,
+      port,
+      method: 'POST',
+      path: '/invocations',
+      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+    });
+    req.on('error', () => undefined);
+    req.end(body);
+    await new Promise((r) => setTimeout(r, 1000));
+    req.destroy(); // the client leaves while its predict runs
+    const killing = '"msg":"pyfunc worker hung past the timeout; killing it"';
+    while (!server.output().slice(logged).includes(killing)) {
+      expect(Date.now() - started).toBeLessThan((TIMEOUT_S + 5) * 1000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // killed at its deadline (it hangs), not when its client left 1 s in
+    expect(Date.now() - started).toBeGreaterThanOrEqual(TIMEOUT_S * 1000 - 200);
+    const after = await bothWorkersServing(server.url);
+    expect([...before].filter((p) => !after.has(p))).toHaveLength(1);
   }, 150_000);
 
   it('recycles a worker whose memory passes SERVE_WORKER_MAX_MEMORY_MB after its answer', async () => {
