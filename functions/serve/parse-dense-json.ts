@@ -11,10 +11,11 @@
 // here) allocates a heap number for each value. It takes only what it reads exactly as JSON.parse + the float
 // conversion would: a number whose digits fit 2^53 with a power of ten up to 1e22 (Clinger's fast path: one
 // correctly rounded multiplication or division, the double JSON.parse makes), and for a float32 tensor also a
-// number with 16-19 digits whose float32 is certain (float32Value). Anything else (another key, a string, a number
-// with more digits, an empty or ragged array, malformed JSON, a body over the value limit) returns null, and the
-// general path parses the body as before, with its errors and its wording. The same reader takes the large `data`
-// arrays of OIP v2 JSON (readDenseArray, oip-v2-dense-data.ts) and KServe v1 `{"instances": ...}` bodies.
+// number with 16-19 digits (float32Value: its float32 when certain, else Number() of its text). Anything else
+// (another key, a string, a number with more digits, an empty or ragged array, malformed JSON, a body over the
+// value limit) returns null, and the general path parses the body as before, with its errors and its wording.
+// The same reader takes the large `data` arrays of OIP v2 JSON (readDenseArray, oip-v2-dense-data.ts) and KServe
+// v1 `{"instances": ...}` bodies.
 import type { ModelIo } from './model-io.js';
 import type { TensorInput } from './parse-scoring-request.js';
 
@@ -283,6 +284,8 @@ class DenseJsonReader {
       let value = exactDouble(mantissa, exponent);
       if (value !== value && this.rounding === 'float32') {
         value = float32Value(mantissa, exponent);
+        // near a float32 rounding boundary: the double JSON.parse makes of the same text (one in about 10^7)
+        if (value === NEAR_BOUNDARY) value = numberBefore(b, i);
         this.rounded = true;
       }
       if (value !== value) return -1; // NaN: not read exactly here
@@ -371,7 +374,9 @@ function isSpace(c: number | undefined): boolean {
  * multiplications or divisions by exact powers of ten) is within 10 roundings, 1.2e-15 relative, of the decimal,
  * and JSON.parse's double within one (1.1e-16): when it is farther than 4e-15 relative from both float32 rounding
  * boundaries around its float32,
- * JSON.parse's double rounds to the same float32. Closer (about one number in 10^7), NaN: the general path reads it.
+ * JSON.parse's double rounds to the same float32. Closer (about one number in 10^7), NEAR_BOUNDARY: the reader then
+ * takes Number() of the number's text, the correctly rounded double JSON.parse makes of it (the same conversion).
+ * 0, subnormal or past the float32 range: NaN, the general path reads the body.
  */
 function float32Value(mantissa: number, exponent: number): number {
   if (mantissa >= 1e19 || exponent < -44 || exponent > 44) return Number.NaN;
@@ -386,7 +391,25 @@ function float32Value(mantissa: number, exponent: number): number {
   U32[0] = bits - 1;
   const below = (F32[0]! + f) / 2;
   const margin = approx * 4e-15;
-  return approx - below > margin && above - approx > margin ? f : Number.NaN;
+  return approx - below > margin && above - approx > margin ? f : NEAR_BOUNDARY;
+}
+
+/** float32Value's answer when only the exact double tells the float32 (no magnitude is negative). */
+const NEAR_BOUNDARY = -1;
+
+/**
+ * Number() of the JSON number (already checked) that ends at `end`, without its sign: the double JSON.parse makes
+ * of it (the same correctly rounded conversion). Found backwards, so the hot loop keeps no start index.
+ */
+function numberBefore(b: Uint8Array, end: number): number {
+  let start = end;
+  while (start > 0 && isNumberByte(b[start - 1]!)) start--;
+  if (b[start] === MINUS) start++;
+  return Number(String.fromCharCode(...b.subarray(start, end)));
+}
+
+function isNumberByte(c: number): boolean {
+  return (c >= ZERO && c <= NINE) || c === DOT || c === LOWER_E || c === UPPER_E || c === PLUS || c === MINUS;
 }
 
 /** mantissa x 10^exponent in one or two roundings (|exponent| <= 44: powers of ten up to 1e22 are exact). */
