@@ -6,6 +6,7 @@ import type { Logger } from '../../shared/log/create-logger.js';
 import { readMlmodel, readMlmodelFlavors } from '../../shared/model/read-mlmodel.js';
 import type { Signature } from '../../shared/model/signature.js';
 import type { BatchObserver } from './batching/adaptive-batcher.js';
+import { tuneGarbageCollection } from './tune-garbage-collection.js';
 import { createInferencePool } from './inference-pool.js';
 import type { ThreadReport } from './inference-worker.js';
 import { mapOnnxWeights, type MappedOnnxModel } from './map-onnx-weights.js';
@@ -161,7 +162,11 @@ async function loadOnnxModel(params: {
   const started = performance.now();
   const pool = await createPoolMappingWeights(poolParams, params.name, params.log);
   pool.allLoaded.then(
-    () => logAllLoaded(params, started),
+    () => {
+      logAllLoaded(params, started);
+      // not before: modules compiled after a change of V8's flags miss the compile cache (its entries carry them)
+      tuneGarbageCollection();
+    },
     (err: unknown) =>
       params.log.warn(
         { model: params.name, reason: err instanceof Error ? err.message : String(err) },
