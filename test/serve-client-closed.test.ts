@@ -128,3 +128,38 @@ describe('modelctl serve with requests whose clients went away while queued', ()
 });
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
+
+describe('modelctl serve stopped under load whose clients went away', () => {
+  it('lets the batches running end (a thread ended inside onnxruntime aborted the process), logs no error, exits 0', async () => {
+    const body = JSON.stringify({ inputs: Array.from({ length: 600 }, () => Array.from({ length: 256 }, () => 0.5)) });
+    const failed: string[] = [];
+    for (const batchSize of ['1', '128', '1']) {
+      const server = await startModelctlServe({
+        MODEL_LOCAL_PATH: path.join(EXAMPLE_MODELS, 'dense'),
+        SERVE_MAX_CONCURRENCY: '2',
+        SERVE_MAX_BATCH_SIZE: batchSize,
+        LOG_LEVEL: 'debug',
+      });
+      const { hostname, port } = new URL(server.url);
+      const requests = Array.from({ length: 40 }, () => {
+        const req = request({
+          host: hostname,
+          port,
+          method: 'POST',
+          path: '/invocations',
+          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+        });
+        req.on('error', () => undefined);
+        req.end(body);
+        return req;
+      });
+      // the threads busy with the first batches, the rest queued
+      await until('a queue', async () => (await metric(server.url, 'modelctl_serve_inference_queue_length')) > 0);
+      for (const req of requests) req.destroy();
+      const exit = await server.stop();
+      if (exit !== 0 || errorLines(server).length > 0)
+        failed.push(`SERVE_MAX_BATCH_SIZE ${batchSize}: exit ${String(exit)}\n${server.output().slice(-3000)}`);
+    }
+    expect(failed).toEqual([]);
+  }, 120_000);
+});

@@ -34,8 +34,9 @@ export interface InferencePool {
   /** sets the observer of the batches (batch size, queue wait) */
   observeBatches: (observer: BatchObserver | null) => void;
   /**
-   * Ends the threads, once those still loading the model are done (a thread ended inside onnxruntime's load aborts
-   * the process) or `loadingBound` settles, whichever comes first.
+   * Ends the threads, once those still loading the model or running a batch are done (a thread ended inside
+   * onnxruntime's load or run aborts the process) or `loadingBound` settles, whichever comes first. What still
+   * waits in the queue fails with a 503 SERVER_SHUTTING_DOWN.
    */
   close: (options?: InferencePoolCloseOptions) => Promise<void>;
 }
@@ -47,7 +48,7 @@ export interface InferencePoolCloseOptions {
    * @default CLOSE_WAIT_FOR_LOADING_MS from now
    */
   loadingBound?: Promise<unknown>;
-  /** called when the bound ended the wait, before the threads still loading are ended */
+  /** called when the bound ended the wait, before the threads still loading (or running a batch) are ended */
   stillLoading?: () => void;
 }
 
@@ -130,9 +131,15 @@ export async function createInferencePool(params: {
     close: async (options) => {
       closing = true;
       // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
-      // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first
+      // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first.
+      // The same for a thread inside session.run (SIGABRT on a SIGTERM under load): the batches running now finish
+      // (their answers discarded when their clients are gone), those still queued fail with a 503.
+      const idle = batcher.close(shuttingDown(undefined));
       const bound = options?.loadingBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
-      const loaded = await Promise.race([allLoaded.then(yes, yes), bound.then(no, no)]);
+      const loaded = await Promise.race([
+        Promise.all([allLoaded.catch(() => undefined), idle]).then(yes),
+        bound.then(no, no),
+      ]);
       if (!loaded) options?.stillLoading?.();
       await started.close();
     },

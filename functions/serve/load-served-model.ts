@@ -189,7 +189,7 @@ async function loadOnnxModel(params: {
           stillLoading: () =>
             params.log.warn(
               { model: params.name },
-              'inference threads still loading the model at the close; ending them',
+              'inference threads still loading the model or running at the close; ending them',
             ),
         }),
     };

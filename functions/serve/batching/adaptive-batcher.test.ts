@@ -222,6 +222,31 @@ describe('createAdaptiveBatcher', () => {
     expect(dropped).toEqual(['CLIENT_CLOSED_REQUEST', 'CLIENT_CLOSED_REQUEST', 'CLIENT_CLOSED_REQUEST']);
   });
 
+  it('on close, fails what waits with the reason, lets the running batch end, and takes nothing more', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      maxBatchSize: 64,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const running = batcher.submit(0);
+    await turn();
+    const waiting = [batcher.submit(1), batcher.submit(2)];
+    const shuttingDown = new AppError({ code: 'SERVER_SHUTTING_DOWN', statusCode: 503, message: 'shutting down' });
+    let idle = false;
+    const closed = batcher.close(shuttingDown).then(() => (idle = true));
+    for (const w of waiting) await expect(w).rejects.toBe(shuttingDown);
+    await expect(batcher.submit(3)).rejects.toBe(shuttingDown);
+    await turn();
+    expect(idle).toBe(false);
+    await rt.finishNext();
+    await closed;
+    await expect(running).resolves.toBe('done 0');
+    expect(rt.batches).toEqual([[0]]);
+  });
+
   it('answers 503 once the queue is full while every thread is busy', async () => {
     const rt = manualRuntime<number>();
     const batcher = createAdaptiveBatcher({

@@ -25,6 +25,11 @@ export interface AdaptiveBatcher<T, R> {
   running: () => number;
   /** sets (or replaces) the observer of batches */
   observe: (observer: BatchObserver | null) => void;
+  /**
+   * Takes no more batches: what waits in the queue (and any later submit) fails with `reason`.
+   * @returns settles once the batches running now have ended
+   */
+  close: (reason: Error) => Promise<void>;
 }
 
 interface Waiting<T, R> {
@@ -69,6 +74,8 @@ export function createAdaptiveBatcher<T, R>(params: {
   let timer: NodeJS.Timeout | undefined;
   let immediate: NodeJS.Immediate | undefined;
   let observer: BatchObserver | null = null;
+  let closedBy: Error | null = null;
+  let idle: PromiseWithResolvers<undefined> | null = null;
   // mean rows per item over recent batches (exponential moving average); unknown until the runtime reports one,
   // and until then a batch holds one item: a first burst of large requests must not become one long batch
   let meanSize: number | null = null;
@@ -78,7 +85,7 @@ export function createAdaptiveBatcher<T, R>(params: {
 
   /** `arrival`: called for a new item (else a slot just freed: what waits goes at once) */
   const schedule = (arrival: boolean): void => {
-    if (running >= params.slots || queue.length === 0) return;
+    if (running >= params.slots || queue.length === 0 || closedBy) return;
     if (queue.length >= capacity()) {
       dispatch();
       schedule(false);
@@ -124,6 +131,7 @@ export function createAdaptiveBatcher<T, R>(params: {
     running++;
     void runOne(batch).finally(() => {
       running--;
+      if (running === 0) idle?.resolve(undefined);
       schedule(false);
     });
   };
@@ -156,6 +164,7 @@ export function createAdaptiveBatcher<T, R>(params: {
   const submit = (item: T, options: { signal?: AbortSignal | undefined } = {}): Promise<R> => {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(reasonOf(signal));
+    if (closedBy) return Promise.reject(closedBy);
     if (queue.length >= params.maxQueue && running >= params.slots) {
       return Promise.reject(
         new AppError({
@@ -189,6 +198,19 @@ export function createAdaptiveBatcher<T, R>(params: {
     running: () => running,
     observe: (o) => {
       observer = o;
+    },
+    close: (reason) => {
+      closedBy ??= reason;
+      if (timer) clearTimeout(timer);
+      if (immediate) clearImmediate(immediate);
+      timer = immediate = undefined;
+      for (const w of queue.splice(0)) {
+        w.signal?.removeEventListener('abort', w.onAbort!);
+        w.reject(closedBy);
+      }
+      if (running === 0) return Promise.resolve();
+      idle ??= Promise.withResolvers<undefined>();
+      return idle.promise;
     },
   };
 }
