@@ -3,9 +3,9 @@
 // error, also when serve is stopped with them queued.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { ClientUnaryCall, ServiceError } from '@grpc/grpc-js';
-import { request, type ClientRequest } from 'node:http';
 import path from 'node:path';
 import { inferenceServiceClient, type InferenceServiceClient } from '../testkit/grpc-inference-client.js';
+import { postLeftOpen } from '../testkit/invocations.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { freePort } from '../testkit/peers/peer-run.js';
 
@@ -30,17 +30,6 @@ async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
-}
-
-/** A predict request left open: sent whole, its answer never read. */
-function leaveOpen(url: string, route: string, chunked: boolean): ClientRequest {
-  const { hostname, port } = new URL(url);
-  const headers: Record<string, string> = { 'content-type': 'application/json' };
-  if (!chunked) headers['content-length'] = String(Buffer.byteLength(ROW));
-  const req = request({ host: hostname, port, method: 'POST', path: route, headers });
-  req.on('error', () => undefined);
-  req.end(ROW);
-  return req;
 }
 
 /** A ModelInfer call left open (cancelled later by the test). */
@@ -95,10 +84,10 @@ describe('modelctl serve with requests whose clients went away while queued', ()
   it('takes them out of the queue unrun, counts them, and runs only the request still waited for', async () => {
     const batchesBefore = await metric(server.url, 'modelctl_serve_batch_size_sum');
     const http = [
-      leaveOpen(server.url, '/invocations', false), // the predict fast path
-      leaveOpen(server.url, '/invocations', true), // chunked: the express route
-      leaveOpen(server.url, '/v2/models/iris/infer', false),
-      leaveOpen(server.url, '/v1/models/iris:predict', true),
+      postLeftOpen(server.url, '/invocations', ROW), // the predict fast path
+      postLeftOpen(server.url, '/invocations', ROW, true), // chunked: the express route
+      postLeftOpen(server.url, '/v2/models/iris/infer', ROW),
+      postLeftOpen(server.url, '/v1/models/iris:predict', ROW, true),
     ];
     const calls = [inferOpen(grpc), inferOpen(grpc)];
     await until('6 queued requests', async () => (await queued()) === 6);
@@ -116,7 +105,7 @@ describe('modelctl serve with requests whose clients went away while queued', ()
   });
 
   it('logs no error when stopped with such requests queued, and exits 0', async () => {
-    const http = [leaveOpen(server.url, '/invocations', false), leaveOpen(server.url, '/invocations', true)];
+    const http = [postLeftOpen(server.url, '/invocations', ROW), postLeftOpen(server.url, '/invocations', ROW, true)];
     const calls = [inferOpen(grpc)];
     await until('3 queued requests', async () => (await queued()) === 3);
     for (const req of http) req.destroy();
@@ -140,19 +129,7 @@ describe('modelctl serve stopped under load whose clients went away', () => {
         SERVE_MAX_BATCH_SIZE: batchSize,
         LOG_LEVEL: 'debug',
       });
-      const { hostname, port } = new URL(server.url);
-      const requests = Array.from({ length: 40 }, () => {
-        const req = request({
-          host: hostname,
-          port,
-          method: 'POST',
-          path: '/invocations',
-          headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
-        });
-        req.on('error', () => undefined);
-        req.end(body);
-        return req;
-      });
+      const requests = Array.from({ length: 40 }, () => postLeftOpen(server.url, '/invocations', body));
       // the threads busy with the first batches, the rest queued
       await until('a queue', async () => (await metric(server.url, 'modelctl_serve_inference_queue_length')) > 0);
       for (const req of requests) req.destroy();

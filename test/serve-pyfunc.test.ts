@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { postLeftOpen } from '../testkit/invocations.js';
 import { venvPython } from '../testkit/peers/mlflow.js';
 import { runModelctl, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { FIXTURE_MODELS } from './fixture-models.js';
@@ -134,17 +134,8 @@ describe('modelctl serve, pyfunc runtime, faults', () => {
     const before = await bothWorkersServing(server.url);
     const logged = server.output().length;
     const started = Date.now();
-    const { hostname, port } = new URL(server.url);
     const body = JSON.stringify({ dataframe_records: [{ action: 'hang' }] });
-    const req = request({
-      host: hostname,
-      port,
-      method: 'POST',
-      path: '/invocations',
-      headers: { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
-    });
-    req.on('error', () => undefined);
-    req.end(body);
+    const req = postLeftOpen(server.url, '/invocations', body);
     await new Promise((r) => setTimeout(r, 1000));
     req.destroy(); // the client leaves while its predict runs
     const killing = '"msg":"pyfunc worker hung past the timeout; killing it"';

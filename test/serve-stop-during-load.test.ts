@@ -6,23 +6,9 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, constants, cpSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import { EXAMPLE_MODELS, logLineSeen, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 
 const BOUND_MS = 10_000;
-
-/** Resolves when the process writes the log line `msg`, with the time it came. */
-function onLogLine(server: ModelctlProcess, msg: string): Promise<number> {
-  return new Promise((resolve) => {
-    let out = '';
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      if (!out.includes(`"msg":"${msg}"`)) return;
-      server.child.stdout?.off('data', seen);
-      resolve(Date.now());
-    };
-    server.child.stdout?.on('data', seen);
-  });
-}
 
 /**
  * Hands `bytes` to the next reader of the FIFO `fifo` (an inference thread reading the input example: its load
@@ -69,9 +55,9 @@ describe('modelctl serve stopped while its first thread loads the model and the 
       { MODEL_LOCAL_PATH: model, SERVE_MAX_CONCURRENCY: '2', LOG_LEVEL: 'info' },
       { waitReady: false },
     );
-    const ended = onLogLine(server, 'inference threads still loading the model or running at the close; ending them');
+    const ended = logLineSeen(server, 'inference threads still loading the model or running at the close; ending them');
     try {
-      await onLogLine(server, 'listening; loading model');
+      await logLineSeen(server, 'listening; loading model');
       const signalled = Date.now();
       server.child.kill('SIGTERM');
       // the first thread's load ends 6 s into the bound (the model is then ready, and the second thread starts

@@ -5,7 +5,13 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { EXAMPLE_MODELS, runModelctl, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
+import {
+  EXAMPLE_MODELS,
+  logLineSeen,
+  runModelctl,
+  startModelctlServe,
+  type ModelctlProcess,
+} from '../testkit/modelctl-process.js';
 
 interface LogLine {
   msg: string;
@@ -94,20 +100,6 @@ describe('modelctl serve stopped while its other threads still load the model', 
   });
 });
 
-/** Resolves when the process writes the log line `msg` (on the stream's data event, not a poll: to the ms). */
-function onLogLine(server: ModelctlProcess, msg: string): Promise<void> {
-  return new Promise((resolve) => {
-    let out = '';
-    const seen = (d: Buffer): void => {
-      out += d.toString();
-      if (!out.includes(`"msg":"${msg}"`)) return;
-      server.child.stdout?.off('data', seen);
-      resolve();
-    };
-    server.child.stdout?.on('data', seen);
-  });
-}
-
 describe('modelctl serve stopped during its start (Kubernetes scaling a starting revision down)', () => {
   const start = () =>
     startModelctlServe(
@@ -124,7 +116,7 @@ describe('modelctl serve stopped during its start (Kubernetes scaling a starting
       0, 0, 0, 0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120, 135, 150, 175, 200, 250, 300, 400,
     ]) {
       const server = await start();
-      await onLogLine(server, 'listening; loading model');
+      await logLineSeen(server, 'listening; loading model');
       await new Promise((r) => setTimeout(r, afterMs));
       const exit = await server.stop(); // SIGTERM; SIGKILL after 10 s
       if (exit !== 0) failed.push(`listening + ${afterMs} ms: exit ${String(exit)}\n${server.output()}`);

@@ -1,3 +1,5 @@
+import { request, type ClientRequest } from 'node:http';
+
 /** One request of a scoring corpus: its body as sent and its Content-Type (none: the header is left out). */
 export interface InvocationCase {
   name: string;
@@ -25,4 +27,18 @@ export async function askInvocations(url: string, c: InvocationCase): Promise<In
   } catch {
     return { status: res.status, body: text };
   }
+}
+
+/**
+ * A JSON POST sent whole whose answer is never read: the test leaves it open and destroys it (the client leaves).
+ * `chunked`: sent without Content-Length.
+ */
+export function postLeftOpen(url: string, route: string, body: string, chunked = false): ClientRequest {
+  const { hostname, port } = new URL(url);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (!chunked) headers['content-length'] = String(Buffer.byteLength(body));
+  const req = request({ host: hostname, port, method: 'POST', path: route, headers });
+  req.on('error', () => undefined);
+  req.end(body);
+  return req;
 }

@@ -72,3 +72,20 @@ export function runModelctl(
   };
   return { child, output: () => out, exited, stop };
 }
+
+/**
+ * Resolves with the time (Date.now) the process writes the log line `msg`: on the stream's data event, not a poll,
+ * to the ms.
+ */
+export function logLineSeen(server: Pick<ModelctlProcess, 'child'>, msg: string): Promise<number> {
+  return new Promise((resolve) => {
+    let out = '';
+    const seen = (d: Buffer): void => {
+      out += d.toString();
+      if (!out.includes(`"msg":"${msg}"`)) return;
+      server.child.stdout?.off('data', seen);
+      resolve(Date.now());
+    };
+    server.child.stdout?.on('data', seen);
+  });
+}
