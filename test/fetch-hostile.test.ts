@@ -81,9 +81,23 @@ async function sendLarge(
     const part = chunk.subarray(0, Math.min(chunk.length, total - done));
     done += part.length;
     seen.sent += part.length;
-    if (!res.write(part)) await new Promise((r) => res.once('drain', r).once('close', r));
+    if (!res.write(part)) await drainedOrClosed(res);
   }
   if (!closed) res.end();
+}
+
+/**
+ * Resolves on the response's next 'drain' or its 'close', leaving no listener behind: one wait per 64 KiB chunk
+ * had left a 'close' listener each time (MaxListenersExceededWarning).
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done).off('close', done);
+      resolve();
+    };
+    res.on('drain', done).on('close', done);
+  });
 }
 
 interface ListedFile {
