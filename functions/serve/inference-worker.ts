@@ -3,13 +3,12 @@
 // onnxruntime-node's `run()` is synchronous under its Promise (microsoft/onnxruntime#19611): on the main thread
 // it would stall health probes and every other request.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { workerData } from 'node:worker_threads';
 import type ort from 'onnxruntime-node';
 import { isAppError, type ErrorCode } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
+import { moved } from './movable-answer.js';
 import { scoreMerged } from './batching/merge-runs.js';
 import { receiveThreadInit, type ThreadInitRef } from './thread-init.js';
 import { badRequest } from './scoring-error.js';
@@ -111,25 +110,6 @@ function packAnswers(results: BatchItemResult[]): ArrayBuffer[] {
     offset += r.body.byteLength;
   }
   return [...transfer, packed.buffer];
-}
-
-/**
- * piscina's own worker (dist/worker.js, which has loaded this module) transfers a result's buffers instead of
- * copying them when the result is marked movable: its Symbol.for keys plus piscina's private kMovable symbol, read
- * here from the dist/symbols.js module that worker already loaded (the same module instance: one CommonJS cache).
- * What `move()` from 'piscina' would do, without importing 'piscina' itself: that loads its whole pool (task
- * queues, worker pool, histograms) into every inference thread, ~5 ms of the thread's boot, which is the cold
- * start's critical path (issue 16). A piscina whose files moved fails every thread's start (cannot find
- * symbols.js), and one whose marker changed fails every answer (the main thread gets `{}`): never silently.
- */
-const requireHere = createRequire(import.meta.url);
-const { kMovable, kTransferable, kValue } = requireHere(
-  path.join(path.dirname(requireHere.resolve('piscina')), 'symbols.js'),
-) as { kMovable: symbol; kTransferable: symbol; kValue: symbol };
-
-/** `value` with `buffers` transferred (moved, not copied) to the main thread. */
-function moved(value: unknown, buffers: ArrayBuffer[]): unknown {
-  return { [kTransferable]: buffers, [kValue]: value, [kMovable]: true };
 }
 
 async function scoreTask(task: ScoringTask): Promise<ScoringAnswer | ScoringRefusal> {
