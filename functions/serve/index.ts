@@ -185,7 +185,7 @@ async function closeModel(
   const onThreads = threads !== undefined && (await Promise.race([threads.settled, bound])) === 'provided';
   // not on the threads: only a model already loaded (it comes first in the race) is closed
   const loaded = await Promise.race([loading, onThreads ? bound : undefined]);
-  if (loaded && 'model' in loaded) await loaded.model.close({ loadingBound: bound });
+  if (loaded && 'model' in loaded) await loaded.model.close({ waitBound: bound });
 }
 
 /** exitWithError once the model is closed (closeModel): a refusal during the start must not abort the process. */

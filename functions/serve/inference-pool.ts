@@ -35,7 +35,7 @@ export interface InferencePool {
   observeBatches: (observer: BatchObserver | null) => void;
   /**
    * Ends the threads, once those still loading the model or running a batch are done (a thread ended inside
-   * onnxruntime's load or run aborts the process) or `loadingBound` settles, whichever comes first. What still
+   * onnxruntime's load or run aborts the process) or `waitBound` settles, whichever comes first. What still
    * waits in the queue fails with a 503 SERVER_SHUTTING_DOWN.
    */
   close: (options?: InferencePoolCloseOptions) => Promise<void>;
@@ -43,13 +43,13 @@ export interface InferencePool {
 
 export interface InferencePoolCloseOptions {
   /**
-   * the end of the wait for threads still loading; a signal during the start passes the bound it already runs, so
-   * its waits for the first thread and for the others share one deadline
+   * the end of the wait for threads still loading or running a batch; a signal during the start passes the bound it
+   * already runs, so its waits for the first thread and for the others share one deadline
    * @default CLOSE_WAIT_FOR_LOADING_MS from now
    */
-  loadingBound?: Promise<unknown>;
+  waitBound?: Promise<unknown>;
   /** called when the bound ended the wait, before the threads still loading (or running a batch) are ended */
-  stillLoading?: () => void;
+  stillBusy?: () => void;
 }
 
 /**
@@ -135,12 +135,12 @@ export async function createInferencePool(params: {
       // The same for a thread inside session.run (SIGABRT on a SIGTERM under load): the batches running now finish
       // (their answers discarded when their clients are gone), those still queued fail with a 503.
       const idle = batcher.close(shuttingDown(undefined));
-      const bound = options?.loadingBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
-      const loaded = await Promise.race([
+      const bound = options?.waitBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
+      const done = await Promise.race([
         Promise.all([allLoaded.catch(() => undefined), idle]).then(yes),
         bound.then(no, no),
       ]);
-      if (!loaded) options?.stillLoading?.();
+      if (!done) options?.stillBusy?.();
       await started.close();
     },
   };

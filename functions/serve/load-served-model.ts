@@ -34,10 +34,10 @@ export interface ServedModel {
   /** sets the observer of the batches (the server's batch size and queue wait metrics) */
   observeBatches: (observer: BatchObserver | null) => void;
   /**
-   * Ends the model's threads or workers. `loadingBound`: the longest to wait for inference threads still loading
-   * the model (the onnx runtime; default CLOSE_WAIT_FOR_LOADING_MS from now)
+   * Ends the model's threads or workers. `waitBound`: the longest to wait for inference threads still loading
+   * the model or running a batch (the onnx runtime; default CLOSE_WAIT_FOR_LOADING_MS from now)
    */
-  close: (options?: { loadingBound?: Promise<unknown> }) => Promise<void>;
+  close: (options?: { waitBound?: Promise<unknown> }) => Promise<void>;
 }
 
 /** How `modelctl serve` runs a model that has not the onnx flavor (SERVE_RUNTIME, SERVE_PYTHON, ...). */
@@ -186,7 +186,7 @@ async function loadOnnxModel(params: {
       close: (options) =>
         pool.close({
           ...options,
-          stillLoading: () =>
+          stillBusy: () =>
             params.log.warn(
               { model: params.name },
               'inference threads still loading the model or running at the close; ending them',
