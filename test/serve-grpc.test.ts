@@ -177,6 +177,14 @@ describe('ModelInfer deadline over gRPC', () => {
         'Request processing time exceeded limit',
       ]);
       expect((await call(client, 'ServerReady', {})).res).toEqual({ ready: true });
+      // counted as such in /metrics (modelctl_serve_grpc_*), beside the ServerReady call
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const count = (code: string) =>
+        text
+          .split('\n')
+          .filter((l) => l.startsWith('modelctl_serve_grpc_requests_total{') && l.includes(`grpc_code="${code}"`))
+          .map((l) => [/grpc_method="(\w+)"/.exec(l)![1], Number(l.split(' ').pop())]);
+      expect([count('DEADLINE_EXCEEDED'), count('OK')]).toEqual([[['ModelInfer', 1]], [['ServerReady', 1]]]);
     } finally {
       client.close();
       await server.stop();

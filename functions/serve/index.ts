@@ -4,6 +4,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
 import { parseEnv } from '../../shared/config/parse-env.js';
 import type { Logger } from '../../shared/log/create-logger.js';
+import type { Registry } from 'prom-client';
 import type { loadServedModel, ServedModel } from './load-served-model.js';
 import { firstSignal } from '../../shared/process/first-signal.js';
 import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
@@ -141,7 +142,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   });
   if (config.GRPC_PORT !== undefined) {
     try {
-      grpc = await startGrpc(config, () => serving.model ?? null, log);
+      grpc = await startGrpc(config, () => serving.model ?? null, log, http.registry);
     } catch (err) {
       return exitAfterLoad(err, loading, threads);
     }
@@ -238,7 +239,7 @@ async function exitWithError(err: unknown): Promise<never> {
 }
 
 /** The gRPC side (grpc-js, the proto), imported only when GRPC_PORT asks for it. */
-async function startGrpc(config: ServeConfig, model: () => ServedModel | null, log: Logger) {
+async function startGrpc(config: ServeConfig, model: () => ServedModel | null, log: Logger, registry: Registry) {
   const { startGrpcServer } = await import('./grpc/start-grpc-server.js');
   return startGrpcServer({
     port: config.GRPC_PORT!,
@@ -248,6 +249,7 @@ async function startGrpc(config: ServeConfig, model: () => ServedModel | null, l
     requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
     version: MODELCTL_VERSION,
     log,
+    registry,
   });
 }
 
@@ -258,9 +260,10 @@ async function startHttp(config: ServeConfig, log: Logger) {
     import('../../shared/metrics/registry.js'),
     import('../../shared/http/start-http-server.js'),
   ]);
+  const registry = createMetricsRegistry('serve');
   const handle = createServeApp({
     log,
-    registry: createMetricsRegistry('serve'),
+    registry,
     maxBodyBytes: Math.round(config.SERVE_MAX_BODY_MB * 1024 * 1024),
     requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
     version: MODELCTL_VERSION,
@@ -273,5 +276,5 @@ async function startHttp(config: ServeConfig, log: Logger) {
     onDrainStart: handle.state.startDraining,
     log,
   });
-  return { handle, server };
+  return { handle, server, registry };
 }

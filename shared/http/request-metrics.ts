@@ -14,39 +14,76 @@ export interface RequestMetrics {
 }
 
 export function createRequestMetrics(params: { registry: Registry; role: string }): RequestMetrics {
-  const { registry, role } = params;
-  const requests = new Counter({
-    name: `modelctl_${role}_http_requests_total`,
-    help: 'HTTP requests answered, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
+  const family = createRequestFamily({
+    registry: params.registry,
+    prefix: `modelctl_${params.role}_http`,
+    noun: 'HTTP requests',
+    labelNames: ['route', 'method', 'status'],
+  });
+  return {
+    started: family.started,
+    ended: (route, method, status, seconds) =>
+      family.ended(`${status} ${method} ${route}`, () => ({ route, method, status: String(status) }), seconds),
+  };
+}
+
+/** The latency buckets of every request family (HTTP and gRPC alike, so their histograms compare). */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+
+/** One protocol's request metrics: `<prefix>_requests_total`, `_request_duration_seconds`, `_requests_in_flight`. */
+export interface RequestFamily<L extends string> {
+  /** a request began */
+  started: () => void;
+  /**
+   * a request ended: counted and timed under the labels `key` stands for (`labels` is asked only the first time a
+   * key is seen: one labels object per label set, not one per request)
+   */
+  ended: (key: string, labels: () => Record<L, string>, seconds: number) => void;
+}
+
+/**
+ * The counter, histogram and in-flight gauge of one protocol's requests (`prefix` e.g. `modelctl_serve_http`), so
+ * that HTTP and gRPC are counted by the same code under the same scheme.
+ */
+export function createRequestFamily<L extends string>(params: {
+  registry: Registry;
+  prefix: string;
+  /** what is counted, for the help texts ("HTTP requests") */
+  noun: string;
+  labelNames: readonly L[];
+}): RequestFamily<L> {
+  const { registry, prefix, noun, labelNames } = params;
+  const by = labelNames.length > 1 ? `${labelNames.slice(0, -1).join(', ')} and ${labelNames.at(-1)!}` : labelNames[0];
+  const requests = new Counter<L>({
+    name: `${prefix}_requests_total`,
+    help: `${noun} answered, by ${by}`,
+    labelNames,
     registers: [registry],
   });
-  const duration = new Histogram({
-    name: `modelctl_${role}_http_request_duration_seconds`,
-    help: 'HTTP request latency, by route, method and status',
-    labelNames: ['route', 'method', 'status'] as const,
-    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  const duration = new Histogram<L>({
+    name: `${prefix}_request_duration_seconds`,
+    help: `${noun.replace(/s$/, '')} latency, by ${by}`,
+    labelNames,
+    buckets: DURATION_BUCKETS,
     registers: [registry],
   });
   const inFlight = new Gauge({
-    name: `modelctl_${role}_http_requests_in_flight`,
-    help: 'HTTP requests being handled',
+    name: `${prefix}_requests_in_flight`,
+    help: `${noun} being handled`,
     registers: [registry],
   });
-  // one labels object per route, method and status (few: routes are patterns), not one per request
-  const labelSets = new Map<string, { route: string; method: string; status: string }>();
+  const labelSets = new Map<string, Record<L, string>>();
   return {
     started: () => inFlight.inc(),
-    ended: (route, method, status, seconds) => {
+    ended: (key, labels, seconds) => {
       inFlight.dec();
-      const key = `${status} ${method} ${route}`;
-      let labels = labelSets.get(key);
-      if (labels === undefined) {
-        labels = { route, method, status: String(status) };
-        labelSets.set(key, labels);
+      let set = labelSets.get(key);
+      if (set === undefined) {
+        set = labels();
+        labelSets.set(key, set);
       }
-      requests.inc(labels);
-      duration.observe(labels, seconds);
+      requests.inc(set);
+      duration.observe(set, seconds);
     },
   };
 }

@@ -1,16 +1,19 @@
 import { Server, ServerCredentials, status, type ServiceError, type sendUnaryData } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
+import type { Registry } from 'prom-client';
 import { AppError, isAppError } from '../../../shared/errors/app-error.js';
 import { clientClosedRequest } from '../client-closed.js';
 import type { Logger } from '../../../shared/log/create-logger.js';
 import type { ServedModel } from '../load-served-model.js';
 import { V2_TYPES } from '../oip-v2-types.js';
 import type { ScoringAnswer } from '../scoring.js';
+import { createGrpcCallMetrics, trackCall, type TrackedCall } from './call-metrics.js';
 import { inferRequestBody, inferResponseMessage, type ModelInferRequest } from './model-infer-messages.js';
 
 /** Beside this module in the sources (tests) and in dist/bundle/ (scripts/bundle.js copies it next to the chunks). */
 const PROTO = fileURLToPath(new URL('./grpc_predict_v2.proto', import.meta.url));
+const SERVICE = 'inference.GRPCInferenceService';
 
 export interface RunningGrpcServer {
   port: number;
@@ -34,9 +37,13 @@ export async function startGrpcServer(params: {
   requestTimeoutMs: number;
   version: string;
   log: Logger;
+  /** serve's metrics registry (the HTTP side's /metrics): every call counted and timed there (call-metrics.ts) */
+  registry: Registry;
+  /** the level of a call's access log line; serve's HTTP routes log theirs at debug @default 'debug' */
+  accessLogLevel?: 'info' | 'debug';
 }): Promise<RunningGrpcServer> {
   const definition = loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const service = (definition['inference.GRPCInferenceService'] ?? null) as Parameters<Server['addService']>[0] | null;
+  const service = (definition[SERVICE] ?? null) as Parameters<Server['addService']>[0] | null;
   if (!service) throw new Error(`${PROTO} has no inference.GRPCInferenceService`);
   const server = new Server({
     'grpc.max_receive_message_length': params.maxMessageBytes,
@@ -46,16 +53,33 @@ export async function startGrpcServer(params: {
     const model = params.model();
     return model && model.name === name ? model : null;
   };
-  server.addService(service, {
-    ServerLive: unary(() => ({ live: true })),
-    ServerReady: unary(() => ({ ready: params.model() !== null })),
-    ModelReady: unary((req: { name: string }) => ({ ready: named(req.name) !== null })),
-    ServerMetadata: unary(() => ({ name: 'modelctl', version: params.version, extensions: ['binary_tensor_data'] })),
-    ModelMetadata: unary((req: { name: string }) => metadataOf(required(named(req.name), req.name))),
-    ModelInfer: unary((req: ModelInferRequest, signal) =>
-      infer(required(named(req.model_name), req.model_name), req, signal, params.requestTimeoutMs),
-    ),
-  });
+  const tracking = {
+    metrics: createGrpcCallMetrics({ registry: params.registry, role: 'serve' }),
+    log: params.log,
+    level: params.accessLogLevel ?? 'debug',
+    service: SERVICE,
+  };
+  const unary = <Req, Res>(
+    method: string,
+    handle: (request: Req, signal: AbortSignal) => Res | Promise<Res>,
+  ): [string, UnaryHandler<Req, Res>] => [method, unaryHandler({ ...tracking, method }, handle)];
+  server.addService(
+    service,
+    Object.fromEntries([
+      unary('ServerLive', () => ({ live: true })),
+      unary('ServerReady', () => ({ ready: params.model() !== null })),
+      unary('ModelReady', (req: { name: string }) => ({ ready: named(req.name) !== null })),
+      unary('ServerMetadata', () => ({
+        name: 'modelctl',
+        version: params.version,
+        extensions: ['binary_tensor_data'],
+      })),
+      unary('ModelMetadata', (req: { name: string }) => metadataOf(required(named(req.name), req.name))),
+      unary('ModelInfer', (req: ModelInferRequest, signal) =>
+        infer(required(named(req.model_name), req.model_name), req, signal, params.requestTimeoutMs),
+      ),
+    ]),
+  );
   const port = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${params.host}:${params.port}`, ServerCredentials.createInsecure(), (err, bound) =>
       err ? reject(err) : resolve(bound),
@@ -68,19 +92,32 @@ export async function startGrpcServer(params: {
   };
 }
 
-/** A unary handler from an (async) function; errors become gRPC statuses. */
-function unary<Req, Res>(handle: (request: Req, signal: AbortSignal) => Res | Promise<Res>) {
-  return (
-    call: { request: Req; on: (event: 'cancelled', listener: () => void) => void },
-    callback: sendUnaryData<Res>,
-  ) => {
+type UnaryHandler<Req, Res> = (call: { request: Req } & TrackedCall, callback: sendUnaryData<Res>) => void;
+
+/**
+ * A unary handler from an (async) function; errors become gRPC statuses. Every call is counted, timed and logged
+ * (trackCall), its code the one its answer carries, or CANCELLED / DEADLINE_EXCEEDED when the client ended it first.
+ */
+function unaryHandler<Req, Res>(
+  tracking: Parameters<typeof trackCall>[1],
+  handle: (request: Req, signal: AbortSignal) => Res | Promise<Res>,
+): UnaryHandler<Req, Res> {
+  return (call, callback) => {
+    const ended = trackCall(call, tracking);
     const controller = new AbortController();
     call.on('cancelled', () => controller.abort(new Error('the client cancelled the call')));
     Promise.resolve()
       .then(() => handle(call.request, controller.signal))
       .then(
-        (response) => callback(null, response),
-        (err: unknown) => callback(grpcError(err)),
+        (response) => {
+          callback(null, response);
+          ended(status.OK);
+        },
+        (err: unknown) => {
+          const answer = grpcError(err);
+          callback(answer);
+          ended(answer.code!);
+        },
       );
   };
 }
