@@ -18,7 +18,7 @@ export function clientClosedRequest(): AppError {
  * went away): a request still queued for inference then leaves the queue instead of being computed for nobody.
  */
 export function abortWhenClientCloses(res: ServerResponse, controller: AbortController): void {
-  res.once('close', () => {
+  res.on('close', () => {
     if (!res.writableFinished) controller.abort(clientClosedRequest());
   });
 }

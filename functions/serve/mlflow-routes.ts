@@ -21,13 +21,11 @@ export function mlflowRoutes(ctx: ServeContext): Router {
   });
   router.post('/invocations', ctx.readBody, async (req: Request, res: Response) => {
     const model = ctx.requireModel();
-    const header = req.headers['content-type'];
-    const refusal = checkContentType(header);
-    if (refusal) {
+    const { format, refusal } = contentTypeVerdict(req.headers['content-type']);
+    if (refusal !== null) {
       res.status(415).type('text/plain').send(refusal);
       return;
     }
-    const format = scoringFormat(header!);
     // parsed, run and answered in an inference thread (mlflow-scoring.ts)
     ctx.sendJson(
       res,
@@ -40,11 +38,32 @@ export function mlflowRoutes(ctx: ServeContext): Router {
   return router;
 }
 
+/** MLflow's verdict on a request's Content-Type: the body's format, or the text of the 415 that refuses it. */
+export type ContentTypeVerdict = { format: 'json' | 'csv'; refusal: null } | { format: null; refusal: string };
+
+/** Distinct Content-Type headers whose verdict is kept (clients send a few; the rest are judged each time). */
+const MAX_KEPT_VERDICTS = 64;
+const verdicts = new Map<string | undefined, ContentTypeVerdict>();
+
+/**
+ * {@link checkContentType} and {@link scoringFormat} of a header, kept per header text: the rules split, trim and
+ * build a Map per call, which cost the main thread ~3% of its time per dense request (issue 16's profile).
+ */
+export function contentTypeVerdict(header: string | undefined): ContentTypeVerdict {
+  let verdict = verdicts.get(header);
+  if (verdict === undefined) {
+    const refusal = checkContentType(header);
+    verdict = refusal === null ? { format: scoringFormat(header!), refusal: null } : { format: null, refusal };
+    if (verdicts.size < MAX_KEPT_VERDICTS) verdicts.set(header, verdict);
+  }
+  return verdict;
+}
+
 /**
  * MLflow's content-type rules: json or csv, charset utf-8 only, no other parameters.
  * @returns why the type is refused (the 415's text), or null when it is accepted
  */
-export function checkContentType(header: string | undefined): string | null {
+function checkContentType(header: string | undefined): string | null {
   // MLflow answers a missing Content-Type with a 500 (it splits None); a 415 says what to send instead
   if (!header)
     return "This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got 'None'.";
@@ -65,7 +84,7 @@ export function checkContentType(header: string | undefined): string | null {
 }
 
 /** The request's format by its (accepted) Content-Type. */
-export function scoringFormat(header: string): 'json' | 'csv' {
+function scoringFormat(header: string): 'json' | 'csv' {
   return mediaType(header) === 'text/csv' ? 'csv' : 'json';
 }
 

@@ -4,7 +4,7 @@ import { answerHttpError } from '../../shared/http/http-error-handler.js';
 import { trackRequest, type RequestMetrics } from '../../shared/http/request-metrics.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { ServedModel } from './load-served-model.js';
-import { checkContentType, scoringFormat } from './mlflow-routes.js';
+import { contentTypeVerdict } from './mlflow-routes.js';
 import { inferenceHeaderLength } from './oip-v2-routes.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
@@ -123,10 +123,9 @@ export function createPredictFastPath(params: {
 const MLFLOW_ROUTE: FastRoute = {
   label: '/invocations',
   task: (req, body) => {
-    const header = req.headers['content-type'];
-    const refusal = checkContentType(header);
+    const { format, refusal } = contentTypeVerdict(req.headers['content-type']);
     if (refusal !== null) return { unsupportedType: refusal };
-    return { protocol: 'mlflow', format: scoringFormat(header!), body };
+    return { protocol: 'mlflow', format, body };
   },
 };
 
