@@ -39,6 +39,47 @@ function expectSameAsGeneral(text: string, model = io()): void {
   dense!.data.forEach((v, i) => expect(Object.is(v, general.data[i])).toBe(true));
 }
 
+/** When the reader reads the body (rows of one length), the general path's values bit for bit. */
+function expectSameWhereRead(text: string, model: ModelIo): void {
+  const dense = denseFeed(text, model);
+  if (!dense) return;
+  const general = generalFeed(text, model);
+  dense.data.forEach((v, i) => expect(Object.is(v, general.data[i])).toBe(true));
+}
+
+function seeded(start: number): () => number {
+  let seed = start;
+  return () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+}
+
+/** `n` random digits without leading zeros ('0' when all are) */
+function digits(rand: () => number, n: number): string {
+  const d = Array.from({ length: n }, () => String(Math.floor(rand() * 10))).join('');
+  return d.replace(/^0+(?=.)/, '');
+}
+
+/** JSON numbers of every form: zeros and signed zeros, 1-19 digits with the dot anywhere, exponents, boundaries. */
+function numberForms(rand: () => number): string[] {
+  const numbers = ['0', '-0', '0.0', '-0.0', '0.000', '-0.0000', '1', '-1', '9', '2.5', '-2', '0.5'];
+  for (let n = 1; n <= 19; n++) {
+    for (let k = 0; k < 40; k++) {
+      const d = digits(rand, n);
+      const dot = Math.floor(rand() * d.length);
+      const text = dot === 0 ? d : `${d.slice(0, dot)}.${d.slice(dot)}`;
+      const exponent = k % 5 === 4 ? `e${Math.floor(rand() * 60 - 30)}` : '';
+      numbers.push(`${rand() < 0.5 ? '-' : ''}${text}${exponent}`);
+    }
+  }
+  // 1-9 digits (the common loop's), 10 (the general's); around 2^53; near float32 rounding boundaries
+  numbers.push('123456789', '-987654321', '0.123456789', '1234.56789', '1234567890', '0.1234567891', '99999999.9');
+  numbers.push('9007199254740991', '9007199254740992', '9007199254740993', '-9007199254740993', '16777217');
+  numbers.push('0.1', '0.2', '0.3', '1.1', '3.4028235', '1.17549435', '0.33333334', '2.8025969e-45');
+  return numbers;
+}
+
 describe('parseDenseJsonRequest', () => {
   it('reads `inputs` and `instances` of nested numbers into the input typed array, as the general path does', () => {
     expectSameAsGeneral('{"inputs": [[1.5, -2], [3, 4e-3]]}');
@@ -188,6 +229,57 @@ describe('parseDenseJsonRequest', () => {
     }
     // a float64 input needs the exact double: those digits take the general path
     expect(parseDenseJsonRequest(bytes('{"inputs": [[0.10000000149011612]]}'), io('float64'), LIMIT)).toBeNull();
+  });
+
+  it('reads long arrays of numbers of every form bit for bit as JSON.parse, whichever loop reads them', () => {
+    const rand = seeded(23);
+    const fixed = Array.from({ length: 4000 }, () => ((rand() - 0.5) * 10 ** (rand() * 8 - 3)).toFixed(rand() * 9));
+    for (const list of [numberForms(rand), fixed]) {
+      for (let at = 0; at < list.length; at += 64) {
+        const rows = [0, 16, 32, 48].map((r) => `[${list.slice(at + r, at + r + 16).join(r % 32 ? ', ' : ',')}]`);
+        const text = `{"inputs": [${rows.filter((r) => r !== '[]').join(',')}]}`;
+        for (const type of ['float32', 'float64'] as const) expectSameWhereRead(text, io(type));
+      }
+    }
+    // numbers of the common form (at most 9 digits, no exponent) are all read, as float32 and as float64
+    const short = Array.from({ length: 2000 }, (_v, i) => {
+      const d = digits(rand, 1 + (i % 9));
+      const dot = i % (d.length + 1);
+      const text = dot === 0 || dot === d.length ? d : `${d.slice(0, dot)}.${d.slice(dot)}`;
+      return `${i % 2 ? '-' : ''}${text}`;
+    });
+    const rows = Array.from({ length: 20 }, (_v, r) => `[${short.slice(r * 100, r * 100 + 100).join(',')}]`);
+    for (const type of ['float32', 'float64'] as const) {
+      expect(denseFeed(`{"inputs": [${rows.join(',')}]}`, io(type))).not.toBeNull();
+      expectSameAsGeneral(`{"inputs": [${rows.join(',')}]}`, io(type));
+    }
+  });
+
+  it('refuses malformed numbers in the middle of a long array, as JSON.parse does', () => {
+    const row = Array.from({ length: 40 }, (_v, i) => `${i % 3 ? '-' : ''}${i}.${i * 37}`);
+    for (const bad of [
+      '01',
+      '-01',
+      '00',
+      '00.5',
+      '1.',
+      '-1.',
+      '.5',
+      '+1',
+      '-',
+      '1e',
+      '1.2.3',
+      '1-2',
+      '0x1',
+      '1,,2',
+      '',
+    ]) {
+      const text = `{"inputs": [[${[...row.slice(0, 20), bad, ...row.slice(20)].join(',')}]]}`;
+      expect(() => JSON.parse(text) as unknown).toThrow();
+      expect(parseDenseJsonRequest(bytes(text), io(), LIMIT)).toBeNull();
+    }
+    expect(parseDenseJsonRequest(bytes(`{"inputs": [[${row.join(',')},]]}`), io(), LIMIT)).toBeNull();
+    expectSameAsGeneral(`{"inputs": [[${row.join(' ,\n ')}]]}`);
   });
 
   it('leaves models without exactly one float input to the general path', () => {
