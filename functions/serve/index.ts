@@ -1,76 +1,16 @@
-import { availableParallelism } from 'node:os';
+import type { RequestListener } from 'node:http';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { z } from 'zod';
-import { parseEnv } from '../../shared/config/parse-env.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { Registry } from 'prom-client';
 import type { loadServedModel, ServedModel } from './load-served-model.js';
 import { firstSignal } from '../../shared/process/first-signal.js';
 import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
 import { MODELCTL_VERSION } from '../../shared/config/version.js';
-import { DrainEnv, ListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
+import { earlyThreadSettings, type EarlyThreadSettings } from './early-thread-settings.js';
+import type { ServeConfig } from './serve-env.js';
 
-/** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
-const ServeEnv = z
-  .object({
-    MODEL_LOCAL_PATH: z.string().min(1).optional(),
-    MLFLOW_MODEL_URI: z.string().min(1).optional(),
-    MODEL_NAME: z
-      .string()
-      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'letters, digits, _ . - only')
-      .optional(),
-    // Knative sets it in every revision's pod: the Service's name, the model's name on /v2 and /v1 (issue 14)
-    K_SERVICE: z.string().min(1).optional(),
-    ...ListenEnv,
-    // Open Inference Protocol v2 over gRPC on this port (KServe's name for it); unset: no gRPC
-    GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-    SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
-    SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
-    // adaptive batching (MLServer's max_batch_size / max_batch_time, Triton's dynamic batcher): rows per model call
-    // unset: 128 on onnx, 1024 on pyfunc (load-served-model.ts)
-    SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65536).optional(),
-    SERVE_MAX_BATCH_DELAY_MS: z.coerce.number().min(0).max(10_000).default(0),
-    SERVE_INTRA_OP_THREADS: z.coerce.number().int().min(1).optional(),
-    MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: z.coerce.number().positive().default(60),
-    SERVE_MAX_BODY_MB: z.coerce.number().positive().default(100),
-    // parsing costs tens of bytes per JSON value: a body's value count bounds its memory, not its size (issue 14)
-    SERVE_MAX_REQUEST_VALUES: z.coerce.number().int().min(1).default(5_000_000),
-    ...DrainEnv,
-    SERVE_RUNTIME: z.enum(['auto', 'onnx', 'pyfunc']).default('auto'),
-    SERVE_PYTHON: z.string().min(1).default('python3'),
-    SERVE_WORKER_MAX_MEMORY_MB: z.coerce.number().min(0).default(0),
-    SERVE_REQUIREMENTS: z.enum(['missing', 'strict']).default('missing'),
-    /** rows: the pyfunc model scores each row on its own, concurrent requests may share a predict call; auto: when
-     * its flavor and signature say so (load-served-model.ts) */
-    SERVE_PYFUNC_BATCHING: z.enum(['auto', 'off', 'rows']).default('auto'),
-    /** install: run the pyfunc workers in the env `modelctl fetch` built beside the model (MODEL_ENV=install) */
-    MODEL_ENV: z.enum(['none', 'install']).default('none'),
-    ...LogEnv,
-  })
-  .transform((env, ctx) => {
-    const modelDir = env.MODEL_LOCAL_PATH ?? localPathOf(env.MLFLOW_MODEL_URI);
-    if (!modelDir) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['MODEL_LOCAL_PATH'],
-        message: env.MLFLOW_MODEL_URI
-          ? `MLFLOW_MODEL_URI ${env.MLFLOW_MODEL_URI} is not a local path: fetch it first (modelctl fetch) and set MODEL_LOCAL_PATH`
-          : 'required: the MLflow model folder to serve (or MLFLOW_MODEL_URI as a local path)',
-      });
-      return z.NEVER;
-    }
-    return { ...env, modelDir: path.resolve(modelDir) };
-  });
-export type ServeConfig = z.output<typeof ServeEnv>;
 type LoadParams = Parameters<typeof loadServedModel>[0];
-
-/** `file:///x` or a plain path; `models:/…`, `runs:/…`, `s3://…` are not local. */
-function localPathOf(uri: string | undefined): string | undefined {
-  if (!uri) return undefined;
-  if (uri.startsWith('file://')) return new URL(uri).pathname;
-  return /^[a-z][a-z0-9+.-]*:/i.test(uri) ? undefined : uri;
-}
 
 /**
  * Entry of `modelctl serve`: parse env (flags laid over it), start loading the model (readiness) and, while its
@@ -79,13 +19,6 @@ function localPathOf(uri: string | undefined): string | undefined {
  */
 export async function runServe(overrides: Record<string, string> = {}): Promise<void> {
   const env = { ...process.env, ...overrides };
-  let config: ServeConfig;
-  try {
-    config = parseEnv(ServeEnv, env);
-  } catch (err) {
-    return exitWithError(err);
-  }
-
   // onnxruntime-node 1.30 sends telemetry unless told not to (resolves a Microsoft host, writes a device id under
   // ~/.cache; issue 14). Its native code reads the process environment: set before any inference thread starts.
   // Unset or empty means off; ORT_DISABLE_TELEMETRY=0 turns it back on.
@@ -94,15 +27,20 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
   // (exitOnSignals below), instead of Node's default: the process ended by the signal, wherever its start is.
   const signalled = firstSignal();
 
-  // Cold start: the first inference thread starts now, before MLmodel is read, so its boot overlaps the main
-  // thread's reading of the model; it loads onnxruntime and the model once loadServedModel hands it the model's
-  // settings, and that overlaps the main thread's loading of express and prom-client. Ready waits for it and the
-  // input example; the other threads start then (loadServedModel). A pyfunc model closes it unused.
+  // Cold start: the first inference thread starts now, before zod and the settings' schema are loaded and before
+  // MLmodel is read, so its boot overlaps the main thread's parsing and reading of the model; it loads
+  // onnxruntime and the model once loadServedModel hands it the model's settings, and that overlaps the main
+  // thread's loading of express and prom-client. Ready waits for it and the input example; the other threads
+  // start then (loadServedModel). A pyfunc model closes it unused.
   const started = performance.now();
-  const threads =
-    config.SERVE_RUNTIME === 'pyfunc'
-      ? undefined
-      : startInferenceThreads({ threads: config.SERVE_MAX_CONCURRENCY, maxQueue: config.SERVE_MAX_QUEUE });
+  const early = startEarlyThreads(env);
+  let config: ServeConfig;
+  try {
+    config = await parseServeConfig(env, early);
+  } catch (err) {
+    return exitWithError(err);
+  }
+  const threads = await threadsFor(config, early);
   // the rest of serve's start-up code (pino, YAML, the model's loading) is imported while the thread boots
   const [{ createLogger }, { exitOnSignals }, { loadServedModel }] = await Promise.all([
     import('../../shared/log/create-logger.js'),
@@ -168,6 +106,47 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
     },
     'model ready',
   );
+}
+
+/** The first inference thread, started before serve's settings are parsed (earlyThreadSettings). */
+interface EarlyThreads {
+  settings: EarlyThreadSettings;
+  threads: InferenceThreads;
+}
+
+function startEarlyThreads(env: Record<string, string | undefined>): EarlyThreads | null {
+  const settings = earlyThreadSettings(env);
+  return settings && { settings, threads: startInferenceThreads(settings) };
+}
+
+/**
+ * Serve's settings, zod and their schema imported only now (after the first thread's start).
+ * @throws ConfigError, once the early threads are closed
+ */
+async function parseServeConfig(env: Record<string, string | undefined>, early: EarlyThreads | null) {
+  try {
+    const [{ parseEnv }, { ServeEnv }] = await Promise.all([
+      import('../../shared/config/parse-env.js'),
+      import('./serve-env.js'),
+    ]);
+    return parseEnv(ServeEnv, env);
+  } catch (err) {
+    await early?.threads.close();
+    throw err;
+  }
+}
+
+/**
+ * The inference threads for the parsed settings: those started early when they match (they always do: the early
+ * read follows ServeEnv's rules), else none (pyfunc) or a pool started now.
+ */
+async function threadsFor(config: ServeConfig, early: EarlyThreads | null): Promise<InferenceThreads | undefined> {
+  const wanted = { threads: config.SERVE_MAX_CONCURRENCY, maxQueue: config.SERVE_MAX_QUEUE };
+  const pyfunc = config.SERVE_RUNTIME === 'pyfunc';
+  const same = early?.settings.threads === wanted.threads && early.settings.maxQueue === wanted.maxQueue;
+  if (early && same && !pyfunc) return early.threads;
+  await early?.threads.close();
+  return pyfunc ? undefined : startInferenceThreads(wanted);
 }
 
 /**
@@ -253,28 +232,48 @@ async function startGrpc(config: ServeConfig, model: () => ServedModel | null, l
   });
 }
 
-/** The HTTP side (express, prom-client, the routes), imported only now: it loads while the model does. */
+/**
+ * The HTTP side, imported only now (it loads while the model does): the front (the predict fast path and the
+ * health probes on node:http, prom-client) listens; the express app of every other route (router, body-parser,
+ * mime-types: ~40 ms of the main thread) is imported when a request first needs it, so neither the first 200 nor
+ * the probes of a starting pod wait for it (cold start, issue 16). Not loaded ahead "when idle": right after the
+ * first answer, its import (synchronous once read) ran beside the other threads' load and delayed the answers.
+ */
 async function startHttp(config: ServeConfig, log: Logger) {
-  const [{ createServeApp }, { createMetricsRegistry }, { startHttpServer }] = await Promise.all([
-    import('./create-serve-app.js'),
+  const [{ createServeFront }, { createMetricsRegistry }, { startHttpServer }] = await Promise.all([
+    import('./create-serve-front.js'),
     import('../../shared/metrics/registry.js'),
     import('../../shared/http/start-http-server.js'),
   ]);
   const registry = createMetricsRegistry('serve');
-  const handle = createServeApp({
+  const params = {
     log,
     registry,
     maxBodyBytes: Math.round(config.SERVE_MAX_BODY_MB * 1024 * 1024),
     requestTimeoutMs: config.MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT * 1000,
     version: MODELCTL_VERSION,
+  };
+  let app: Promise<RequestListener> | undefined;
+  const expressApp = (): Promise<RequestListener> =>
+    (app ??= import('./create-serve-app.js').then((m) => m.createServeExpressApp(params, front.parts)));
+  const front = createServeFront({
+    ...params,
+    fallback: (req, res) =>
+      void expressApp().then(
+        (listener) => listener(req, res),
+        (err: unknown) => {
+          log.error({ err }, 'cannot load the HTTP routes');
+          res.destroy();
+        },
+      ),
   });
   const server = await startHttpServer({
-    handler: handle.handler,
+    handler: front.handler,
     port: config.PORT,
     host: config.HOST,
     drainTimeoutMs: config.DRAIN_TIMEOUT_SECONDS * 1000,
-    onDrainStart: handle.state.startDraining,
+    onDrainStart: front.state.startDraining,
     log,
   });
-  return { handle, server, registry };
+  return { handle: front, server, registry };
 }

@@ -1,8 +1,8 @@
 import type { Request, Response, Router } from 'express';
 import express from 'express';
-import type { IncomingHttpHeaders } from 'node:http';
 import type { TensorMeta } from './model-io.js';
 import { V2_TYPES, v2Error } from './oip-v2-types.js';
+import { inferenceHeaderLength } from './inference-header-length.js';
 import type { ServeContext } from './serve-context.js';
 
 /**
@@ -48,22 +48,6 @@ export function oipV2Routes(ctx: ServeContext): Router {
     );
   });
   return router;
-}
-
-/**
- * The binary extension's `Inference-Header-Content-Length`, or undefined without it.
- * @throws AppError 400 when it is not a byte count
- */
-export function inferenceHeaderLength(headers: IncomingHttpHeaders): number | undefined {
-  const header = headers['inference-header-content-length'];
-  if (header === undefined) return undefined;
-  const text = (Array.isArray(header) ? header.join(',') : header).trim();
-  if (!/^\d{1,15}$/.test(text))
-    throw v2Error(
-      400,
-      `Inference-Header-Content-Length must be a byte count, got ${JSON.stringify(text.slice(0, 40))}`,
-    );
-  return Number(text);
 }
 
 function modelNamed(ctx: ServeContext, req: Request): NonNullable<ReturnType<ServeContext['model']>> {

@@ -8,6 +8,7 @@ import { Registry } from 'prom-client';
 import { AppError } from '../../shared/errors/app-error.js';
 import { createLogger } from '../../shared/log/create-logger.js';
 import { createServeApp, type ServeAppHandle } from './create-serve-app.js';
+import { createServeFront } from './create-serve-front.js';
 import type { ServedModel } from './load-served-model.js';
 import type { ScoringTask } from './scoring.js';
 
@@ -243,5 +244,63 @@ describe('createPredictFastPath (through createServeApp)', () => {
     const [viaFast, viaExpress] = await Promise.all([send(fastPort, sent), send(slowPort, sent)]);
     expect(viaFast.headers).toContain('Connection: close');
     expect(viaFast).toEqual(viaExpress);
+  });
+});
+
+describe('createPredictFastPath while the model loads (createServeFront)', () => {
+  it('answers POST /invocations 503 and the probes exactly as the express routes do, without the express app', async () => {
+    const settings = { log: quiet, maxBodyBytes: MAX_BODY, requestTimeoutMs: 100, version: '1.0.0' };
+    let fallbacks = 0;
+    const front = createServeFront({
+      ...settings,
+      registry: new Registry(),
+      fallback: (_req, res) => {
+        fallbacks += 1;
+        res.writeHead(500).end();
+      },
+    });
+    const slow = createServeApp({ ...settings, registry: new Registry() });
+    const a = await listen(front.handler);
+    const b = await listen(slow.app);
+    try {
+      const sent: Sent[] = [
+        { path: '/invocations', headers: JSON_TYPE, body: '{"inputs": [[1]]}' },
+        // express's route reads the body and refuses the request for the model first, the content type after
+        { path: '/invocations', headers: { 'content-type': 'text/html' }, body: '{}' },
+        { path: '/invocations', body: '' },
+      ];
+      for (const s of sent) {
+        const [viaFront, viaExpress] = await Promise.all([send(a.port, s), send(b.port, s)]);
+        expect(viaFront.status).toBe(503);
+        expect(viaFront).toEqual(viaExpress);
+      }
+      const probes: Sent[] = [
+        { method: 'GET', path: '/health/readiness' },
+        { method: 'GET', path: '/health/liveness' },
+      ];
+      const answers = async () => {
+        for (const s of probes) {
+          const [viaFront, viaExpress] = await Promise.all([send(a.port, s), send(b.port, s)]);
+          expect(viaFront).toEqual(viaExpress);
+        }
+        return (await send(a.port, probes[0]!)).status;
+      };
+      expect(await answers()).toBe(503);
+      front.setModel(modelDouble('m'), 0.1);
+      slow.setModel(modelDouble('m'), 0.1);
+      expect(await answers()).toBe(200);
+      expect(fallbacks).toBe(0);
+      // every other request is the express app's: a probe's HEAD or trailing slash, /ping, a compressed body
+      await send(a.port, { method: 'HEAD', path: '/health/readiness' });
+      await send(a.port, { method: 'GET', path: '/health/readiness/' });
+      await send(a.port, { method: 'GET', path: '/ping' });
+      await send(a.port, { ...sent[0]!, headers: { ...JSON_TYPE, 'content-encoding': 'gzip' } });
+      expect(fallbacks).toBe(4);
+    } finally {
+      for (const s of [a.server, b.server]) {
+        s.closeAllConnections();
+        await new Promise((r) => s.close(r));
+      }
+    }
   });
 });

@@ -4,8 +4,8 @@ import { answerHttpError } from '../../shared/http/http-error-handler.js';
 import { trackRequest, type RequestMetrics } from '../../shared/http/request-metrics.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { ServedModel } from './load-served-model.js';
-import { contentTypeVerdict } from './mlflow-routes.js';
-import { inferenceHeaderLength } from './oip-v2-routes.js';
+import { contentTypeVerdict } from './mlflow-content-type.js';
+import { inferenceHeaderLength } from './inference-header-length.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 
 /** One predict route the fast path answers: its express route pattern (the metrics label) and its task. */
@@ -35,8 +35,8 @@ export interface PredictFastPath {
  * {@link answerHttpError}, the same request metrics, access log, deadline and draining), and takes only
  * requests whose handling needs none of express's generality: POST on the exact path (no query, the loaded
  * model's name), a Content-Length within the limit, no Content-Encoding. Anything else (chunked or compressed
- * bodies, oversized bodies, another model's name, a path express would match only case-insensitively, no model
- * loaded yet) goes to express as before.
+ * bodies, oversized bodies, another model's name, a path express would match only case-insensitively, /v2 and
+ * /v1 before the model is loaded) goes to express as before.
  */
 export function createPredictFastPath(params: {
   /** the express app, for every request the fast path does not take */
@@ -51,9 +51,12 @@ export function createPredictFastPath(params: {
   isDraining: () => boolean;
   /** the scoring deadline (504), and the client leaving first (499), as the express routes apply them */
   withTimeout: <T>(work: (signal: AbortSignal) => Promise<T>, res: ServerResponse) => Promise<T>;
+  /** the model, or the 503 AppError the express routes throw while it loads */
+  requireModel: () => ServedModel;
 }): PredictFastPath {
-  const routes = new Map<string, FastRoute>();
-  let model: ServedModel | null = null;
+  // POST /invocations from the start: while the model loads, its 503 comes from here as from express's route
+  // (body read, then the refusal), so serve's cold start does not load express for it (create-serve-front.ts)
+  const routes = new Map<string, FastRoute>([['/invocations', MLFLOW_ROUTE]]);
 
   const takes = (req: IncomingMessage): FastRoute | undefined => {
     if (req.method !== 'POST') return undefined;
@@ -72,12 +75,12 @@ export function createPredictFastPath(params: {
     const path = req.url!;
     try {
       const body = await readBody(req, Number(req.headers['content-length']));
+      const served = params.requireModel();
       const task = route.task(req, body);
       if ('unsupportedType' in task) {
         writeText(res, 415, task.unsupportedType);
         return;
       }
-      const served = model!;
       writeScored(res, await params.withTimeout((signal) => served.score(task, { signal }), res));
     } catch (err) {
       const { status, body } = answerHttpError(params.errors, err, path);
@@ -109,7 +112,6 @@ export function createPredictFastPath(params: {
   return {
     handler,
     setModel: (loaded) => {
-      model = loaded;
       routes.clear();
       routes.set('/invocations', MLFLOW_ROUTE);
       // a name express would read differently in a path (escapes, separators) stays with express

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { contentTypeVerdict } from './mlflow-routes.js';
+import { contentTypeVerdict } from './mlflow-content-type.js';
 
 describe('contentTypeVerdict', () => {
   it.each([
