@@ -11,7 +11,7 @@ import { freePort } from '../testkit/peers/peer-run.js';
 const SERVICE = 'inference.GRPCInferenceService';
 // a lone request waits this long in the batcher for others (once the model told it request sizes): long enough to
 // cancel a call while it is queued, or to let a client deadline pass
-const BATCH_DELAY_MS = 1500;
+const BATCH_DELAY_MS = 2000;
 const ROWS = [5.1, 3.5, 1.4, 0.2];
 const INFER = {
   model_name: 'iris',
@@ -171,8 +171,8 @@ describe('modelctl serve: gRPC calls in /metrics and the access log', () => {
     expect(await metric(server.url, 'modelctl_serve_grpc_requests_total')).toBe(13);
     expect(await metric(server.url, 'modelctl_serve_grpc_requests_total', `grpc_service="${SERVICE}"`)).toBe(13);
     // timed to their end: the batched calls waited for the batch delay, the late one for its deadline
-    expect(await grpcTimed('ModelInfer', 'OK', 'sum')).toBeGreaterThan((2 * BATCH_DELAY_MS * 0.9) / 1000);
-    expect(await grpcTimed('ModelInfer', 'DEADLINE_EXCEEDED', 'sum')).toBeGreaterThanOrEqual(0.29);
+    expect(await grpcTimed('ModelInfer', 'OK', 'sum')).toBeGreaterThan(BATCH_DELAY_MS / 1000);
+    expect(await grpcTimed('ModelInfer', 'DEADLINE_EXCEEDED', 'sum')).toBeGreaterThanOrEqual(0.2);
     // the HTTP families count HTTP only (their labels unchanged): nothing of gRPC there
     expect((await fetch(`${server.url}/v2/models/iris`)).status).toBe(200);
     const text = await fetch(`${server.url}/metrics`).then((r) => r.text());

@@ -4,7 +4,13 @@ import { EventEmitter } from 'node:events';
 import { Registry } from 'prom-client';
 import { createRequestMetrics } from '../../../shared/http/request-metrics.js';
 import { createLogger } from '../../../shared/log/create-logger.js';
-import { codeWhenCancelled, createGrpcCallMetrics, grpcCodeName, trackCall } from './call-metrics.js';
+import {
+  codeWhenCancelled,
+  createGrpcCallMetrics,
+  DEADLINE_SLACK_MS,
+  grpcCodeName,
+  trackCall,
+} from './call-metrics.js';
 
 describe('grpcCodeName', () => {
   it('names codes as gRPC spells them, an unknown one by its number', () => {
@@ -23,9 +29,10 @@ describe('grpcCodeName', () => {
 });
 
 describe('codeWhenCancelled', () => {
-  it('is DEADLINE_EXCEEDED once the client deadline has passed, CANCELLED before it or without one', () => {
+  it('is DEADLINE_EXCEEDED once the client deadline has passed or is within the slack, else CANCELLED', () => {
     expect(codeWhenCancelled(Infinity, 1000)).toBe(status.CANCELLED);
-    expect(codeWhenCancelled(new Date(2000), 1000)).toBe(status.CANCELLED);
+    expect(codeWhenCancelled(new Date(1000 + DEADLINE_SLACK_MS + 1), 1000)).toBe(status.CANCELLED);
+    expect(codeWhenCancelled(new Date(1000 + DEADLINE_SLACK_MS), 1000)).toBe(status.DEADLINE_EXCEEDED);
     expect(codeWhenCancelled(new Date(1000), 1000)).toBe(status.DEADLINE_EXCEEDED);
     expect(codeWhenCancelled(999, 1000)).toBe(status.DEADLINE_EXCEEDED);
   });

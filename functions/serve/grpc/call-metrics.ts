@@ -27,13 +27,21 @@ export function grpcCodeName(code: number): string {
 }
 
 /**
+ * How close to its deadline a call the client's side ended counts as past it: a client whose deadline passes
+ * cancels the call itself (RST_STREAM, as an explicit cancel), often before grpc-js's timer here fires, since the
+ * server's deadline is the grpc-timeout left when the headers arrived (later than the client's by their transit).
+ */
+export const DEADLINE_SLACK_MS = 100;
+
+/**
  * The code a call ended with when the client's side ended it first: DEADLINE_EXCEEDED when the deadline the client
- * set (grpc-timeout) has passed (grpc-js answered it), else CANCELLED: the client cancelled or left (HTTP's 499).
+ * set (grpc-timeout) has passed, or is less than DEADLINE_SLACK_MS away; else CANCELLED: the client cancelled or
+ * left (HTTP's 499).
  * @param deadline the call's deadline as grpc-js gives it (Infinity: none), `now` in ms since the epoch
  */
 export function codeWhenCancelled(deadline: Date | number, now: number): number {
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
-  return at <= now ? status.DEADLINE_EXCEEDED : status.CANCELLED;
+  return at - now <= DEADLINE_SLACK_MS ? status.DEADLINE_EXCEEDED : status.CANCELLED;
 }
 
 /** The part of a grpc-js server call that accounting needs. */
