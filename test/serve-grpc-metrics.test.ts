@@ -181,13 +181,17 @@ describe('modelctl serve: gRPC calls in /metrics and the access log', () => {
     expect(text).not.toMatch(/^modelctl_serve_http_[a-z_]+\{[^}]*(GRPC|Model|Server)/m);
 
     // one access log line per call, at debug as HTTP's, with the RPC's name and code and nothing of its messages
-    await until('13 access log lines', async () => Promise.resolve(grpcAccessLines(server).length === 13));
+    // (written asynchronously: waited for, the GET's line too)
+    const httpLineOf = () => accessLines(server).find((l) => l.path === '/v2/models/iris');
+    await until('the access log lines', () =>
+      Promise.resolve(grpcAccessLines(server).length === 13 && httpLineOf() !== undefined),
+    );
     const lines = grpcAccessLines(server);
     const tally = new Map<string, number>();
     for (const l of lines) tally.set(`${l.method} ${l.status}`, (tally.get(`${l.method} ${l.status}`) ?? 0) + 1);
     expect(Object.fromEntries(tally)).toEqual(Object.fromEntries(expected.map(([m, c, n]) => [`${m} ${c}`, n])));
     // as HTTP's line (the GET above): same level, same fields
-    const httpLine = accessLines(server).find((l) => l.path === '/v2/models/iris')!;
+    const httpLine = httpLineOf()!;
     expect(httpLine).toMatchObject({ method: 'GET', status: 200 });
     for (const l of lines) {
       expect(l.path).toBe(`/${SERVICE}/${l.method}`);
