@@ -86,7 +86,8 @@ function send(port: number, s: Sent): Promise<Received> {
   return new Promise((resolve, reject) => {
     const body = s.body === undefined ? undefined : Buffer.from(s.body);
     const headers: Record<string, string> = { ...s.headers };
-    if (body && !s.chunked) headers['content-length'] = String(body.length);
+    // node would add a Content-Length to req.end(body) on its own: chunked has to be asked for
+    if (body) headers[s.chunked ? 'transfer-encoding' : 'content-length'] = s.chunked ? 'chunked' : String(body.length);
     const req = request({ host: '127.0.0.1', port, method: s.method ?? 'POST', path: s.path, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
