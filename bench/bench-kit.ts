@@ -30,6 +30,19 @@ export function envList(name: string, fallback: number[]): number[] {
     .filter((n) => Number.isInteger(n) && n > 0);
 }
 
+/**
+ * `count` rows of `width` numbers in [-2, 2] with at most 4 decimals (a fixed pseudo-random sequence), as the
+ * serving bench's clients send them.
+ */
+export function makeRows(count: number, width: number): number[][] {
+  let s = 1;
+  const next = () => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return Math.round(((s / 2147483648) * 4 - 2) * 1e4) / 1e4;
+  };
+  return Array.from({ length: count }, () => Array.from({ length: width }, next));
+}
+
 export function median(xs: number[]): number {
   if (xs.length === 0) return Number.NaN;
   const s = [...xs].sort((a, b) => a - b);

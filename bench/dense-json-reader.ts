@@ -10,7 +10,7 @@
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { median } from './bench-kit.js';
+import { makeRows, median } from './bench-kit.js';
 
 type Reader = typeof import('../functions/serve/parse-dense-json.js');
 
@@ -21,16 +21,6 @@ const { values: args } = parseArgs({
     calls: { type: 'string', default: '200' },
   },
 });
-
-/** bench/serving.ts' makeRows: numbers in [-2, 2] with at most 4 decimals, as its clients send them */
-function makeRows(count: number, width: number): number[][] {
-  let s = 1;
-  const next = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.round(((s / 2147483648) * 4 - 2) * 1e4) / 1e4;
-  };
-  return Array.from({ length: count }, () => Array.from({ length: width }, next));
-}
 
 async function loadReader(file: string): Promise<Reader> {
   return (await import(pathToFileURL(path.resolve(file)).href)) as Reader;

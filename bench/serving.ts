@@ -36,6 +36,7 @@ import {
   log,
   mainThreadProfile,
   workerThreadProfiles,
+  makeRows,
   median,
   monotonicUs,
   round,
@@ -88,15 +89,6 @@ interface Sample {
 }
 
 /** Deterministic pseudo-random rows (an LCG), rounded to 4 decimals as a client would send them. */
-function makeRows(count: number, width: number): number[][] {
-  let s = 1;
-  const next = () => {
-    s = (s * 1103515245 + 12345) % 2147483648;
-    return Math.round(((s / 2147483648) * 4 - 2) * 1e4) / 1e4;
-  };
-  return Array.from({ length: count }, () => Array.from({ length: width }, next));
-}
-
 async function loadModels(): Promise<Model[]> {
   const irisExample = JSON.parse(
     await readFile(path.join(EXAMPLE_MODELS, 'iris', 'serving_input_example.json'), 'utf8'),

@@ -6,7 +6,7 @@ import type { HttpErrorPolicy } from '../../shared/http/http-error-handler.js';
 import { createRequestMetrics, type RequestMetrics } from '../../shared/http/request-metrics.js';
 import type { Logger } from '../../shared/log/create-logger.js';
 import type { ServedModel } from './load-served-model.js';
-import { createPredictFastPath } from './predict-fast-path.js';
+import { createPredictFastPath, writeJson } from './predict-fast-path.js';
 import { abortWhenClientCloses } from './client-closed.js';
 import { createRequestDeadlines } from './request-deadlines.js';
 import type { ServeContext } from './serve-context.js';
@@ -120,11 +120,12 @@ export function createServeFront(params: ServeAppParams & { fallback: RequestLis
 /**
  * `GET /health/liveness` and `/health/readiness` (the pod's probes) on the exact path, answered as the express
  * app's routes answer them (create-http-app.ts: res.status().json(), no ETag, out of the metrics and access log);
- * HEAD, a query, a trailing slash or other case stay with express.
+ * HEAD, a query, a trailing slash, other case or a conditional GET (express answers `If-None-Match: *` 304) stay
+ * with express.
  * @returns whether it answered
  */
 function answerProbe(req: IncomingMessage, res: ServerResponse, state: HttpAppState): boolean {
-  if (req.method !== 'GET') return false;
+  if (req.method !== 'GET' || isConditional(req)) return false;
   if (req.url === '/health/liveness') {
     writeJson(res, 200, { status: 'ok' });
     return true;
@@ -135,11 +136,8 @@ function answerProbe(req: IncomingMessage, res: ServerResponse, state: HttpAppSt
   return true;
 }
 
-/** As express's res.status(status).json(body). */
-function writeJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = Buffer.from(JSON.stringify(body));
-  res.writeHead(status, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(text.length)]);
-  res.end(text);
+function isConditional(req: IncomingMessage): boolean {
+  return req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined;
 }
 
 /** serve's own metrics: model load time, queue length, batch sizes, queue waits, requests dropped. */

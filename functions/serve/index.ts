@@ -1,8 +1,8 @@
 import type { RequestListener } from 'node:http';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Logger } from '../../shared/log/create-logger.js';
 import type { Registry } from 'prom-client';
+import type { Logger } from '../../shared/log/create-logger.js';
 import type { loadServedModel, ServedModel } from './load-served-model.js';
 import { firstSignal } from '../../shared/process/first-signal.js';
 import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
@@ -60,7 +60,7 @@ export async function runServe(overrides: Record<string, string> = {}): Promise<
 
   let http: Awaited<ReturnType<typeof startHttp>>;
   try {
-    http = await startHttp(config, log);
+    http = await startHttp(config, log, (err) => void exitAfterLoad(err, loading, threads));
   } catch (err) {
     // e.g. the port is taken: once no thread is inside onnxruntime's load (an exit then aborted 9 of 30 starts)
     return exitAfterLoad(err, loading, threads);
@@ -238,8 +238,10 @@ async function startGrpc(config: ServeConfig, model: () => ServedModel | null, l
  * mime-types: ~40 ms of the main thread) is imported when a request first needs it, so neither the first 200 nor
  * the probes of a starting pod wait for it (cold start, issue 16). Not loaded ahead "when idle": right after the
  * first answer, its import (synchronous once read) ran beside the other threads' load and delayed the answers.
+ * @param onImportFailure the express app could not be imported (a broken install): serve exits 1 with the error,
+ *   as when it failed at the start, rather than staying ready with every route but the probes and predict broken
  */
-async function startHttp(config: ServeConfig, log: Logger) {
+async function startHttp(config: ServeConfig, log: Logger, onImportFailure: (err: unknown) => void) {
   const [{ createServeFront }, { createMetricsRegistry }, { startHttpServer }] = await Promise.all([
     import('./create-serve-front.js'),
     import('../../shared/metrics/registry.js'),
@@ -254,6 +256,7 @@ async function startHttp(config: ServeConfig, log: Logger) {
     version: MODELCTL_VERSION,
   };
   let app: Promise<RequestListener> | undefined;
+  let failed = false;
   const expressApp = (): Promise<RequestListener> =>
     (app ??= import('./create-serve-app.js').then((m) => m.createServeExpressApp(params, front.parts)));
   const front = createServeFront({
@@ -262,8 +265,12 @@ async function startHttp(config: ServeConfig, log: Logger) {
       void expressApp().then(
         (listener) => listener(req, res),
         (err: unknown) => {
-          log.error({ err }, 'cannot load the HTTP routes');
           res.destroy();
+          if (failed) return;
+          failed = true;
+          onImportFailure(
+            new Error(`cannot load the HTTP routes: ${err instanceof Error ? err.message : String(err)}`),
+          );
         },
       ),
   });

@@ -296,7 +296,9 @@ describe('createPredictFastPath while the model loads (createServeFront)', () =>
       await send(a.port, { method: 'GET', path: '/health/readiness/' });
       await send(a.port, { method: 'GET', path: '/ping' });
       await send(a.port, { ...sent[0]!, headers: { ...JSON_TYPE, 'content-encoding': 'gzip' } });
-      expect(fallbacks).toBe(4);
+      // a conditional GET: express's req.fresh answers 304 to `If-None-Match: *`
+      await send(a.port, { method: 'GET', path: '/health/liveness', headers: { 'if-none-match': '*' } });
+      expect(fallbacks).toBe(5);
     } finally {
       for (const s of [a.server, b.server]) {
         s.closeAllConnections();

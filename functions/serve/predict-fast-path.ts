@@ -206,7 +206,7 @@ function writeScored(res: ServerResponse, answer: ScoringAnswer): void {
 }
 
 /** As express's res.status(status).json(body). */
-function writeJson(res: ServerResponse, status: number, body: unknown): void {
+export function writeJson(res: ServerResponse, status: number, body: unknown): void {
   const text = Buffer.from(JSON.stringify(body));
   res.writeHead(status, ['Content-Type', 'application/json; charset=utf-8', 'Content-Length', String(text.length)]);
   res.end(text);
