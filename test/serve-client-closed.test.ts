@@ -8,29 +8,12 @@ import { inferenceServiceClient, type InferenceServiceClient } from '../testkit/
 import { postLeftOpen } from '../testkit/invocations.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { freePort } from '../testkit/peers/peer-run.js';
+import { metricSum, until } from '../testkit/metrics-scrape.js';
 
 const IRIS = path.join(EXAMPLE_MODELS, 'iris');
 const ROW = JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
 // long enough that a queued request waits for it (the model runs in microseconds), short enough for the test
 const BATCH_DELAY_MS = 3000;
-
-/** The sum of every sample of `name` (any labels) matching `labels`, from /metrics. */
-async function metric(url: string, name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => l.includes(labels))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** A ModelInfer call left open (cancelled later by the test). */
 function inferOpen(client: InferenceServiceClient): ClientUnaryCall {
@@ -58,7 +41,7 @@ function errorLines(server: ModelctlProcess): string[] {
 describe('modelctl serve with requests whose clients went away while queued', () => {
   let server: ModelctlProcess;
   let grpc: InferenceServiceClient;
-  const queued = () => metric(server.url, 'modelctl_serve_inference_queue_length');
+  const queued = () => metricSum(server.url, 'modelctl_serve_inference_queue_length');
 
   beforeAll(async () => {
     const grpcPort = await freePort();
@@ -82,7 +65,7 @@ describe('modelctl serve with requests whose clients went away while queued', ()
   });
 
   it('takes them out of the queue unrun, counts them, and runs only the request still waited for', async () => {
-    const batchesBefore = await metric(server.url, 'modelctl_serve_batch_size_sum');
+    const batchesBefore = await metricSum(server.url, 'modelctl_serve_batch_size_sum');
     const http = [
       postLeftOpen(server.url, '/invocations', ROW), // the predict fast path
       postLeftOpen(server.url, '/invocations', ROW, true), // chunked: the express route
@@ -98,9 +81,9 @@ describe('modelctl serve with requests whose clients went away while queued', ()
     const kept = await fetch(`${server.url}/invocations`, { method: 'POST', body: ROW, headers: JSON_TYPE });
     expect(kept.status).toBe(200);
     // one batch of one request ran: the kept one; without the drop all 7 would have run together
-    expect((await metric(server.url, 'modelctl_serve_batch_size_sum')) - batchesBefore).toBe(1);
-    expect(await metric(server.url, 'modelctl_serve_queue_dropped_total', 'reason="CLIENT_CLOSED_REQUEST"')).toBe(6);
-    expect(await metric(server.url, 'modelctl_serve_http_requests_total', 'status="499"')).toBe(4);
+    expect((await metricSum(server.url, 'modelctl_serve_batch_size_sum')) - batchesBefore).toBe(1);
+    expect(await metricSum(server.url, 'modelctl_serve_queue_dropped_total', 'reason="CLIENT_CLOSED_REQUEST"')).toBe(6);
+    expect(await metricSum(server.url, 'modelctl_serve_http_requests_total', 'status="499"')).toBe(4);
     expect(errorLines(server)).toEqual([]);
   });
 
@@ -131,7 +114,7 @@ describe('modelctl serve stopped under load whose clients went away', () => {
       });
       const requests = Array.from({ length: 40 }, () => postLeftOpen(server.url, '/invocations', body));
       // the threads busy with the first batches, the rest queued
-      await until('a queue', async () => (await metric(server.url, 'modelctl_serve_inference_queue_length')) > 0);
+      await until('a queue', async () => (await metricSum(server.url, 'modelctl_serve_inference_queue_length')) > 0);
       for (const req of requests) req.destroy();
       const exit = await server.stop();
       if (exit !== 0 || errorLines(server).length > 0)

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { inferenceServiceClient, type InferenceServiceClient } from '../testkit/grpc-inference-client.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { freePort } from '../testkit/peers/peer-run.js';
+import { metricSum, until } from '../testkit/metrics-scrape.js';
 
 const SERVICE = 'inference.GRPCInferenceService';
 // a lone request waits this long in the batcher for others (once the model told it request sizes): long enough to
@@ -18,24 +19,6 @@ const INFER = {
   inputs: [{ name: 'X', datatype: 'FP32', shape: [1, 4] }],
   raw_input_contents: [Buffer.from(new Float32Array(ROWS).buffer)],
 };
-
-/** The sum of the samples of `name` whose labels include every one of `labels` (`key="value"`), from /metrics. */
-async function metric(url: string, name: string, ...labels: string[]): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `))
-    .filter((l) => labels.every((label) => l.includes(label)))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
-
-async function until(what: string, probe: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 type Callback = (err: ServiceError | null, res?: unknown) => void;
 
@@ -86,9 +69,9 @@ describe('modelctl serve: gRPC calls in /metrics and the access log', () => {
   let server: ModelctlProcess;
   let client: InferenceServiceClient;
   const grpcCount = (method: string, code: string) =>
-    metric(server.url, 'modelctl_serve_grpc_requests_total', `grpc_method="${method}"`, `grpc_code="${code}"`);
+    metricSum(server.url, 'modelctl_serve_grpc_requests_total', `grpc_method="${method}"`, `grpc_code="${code}"`);
   const grpcTimed = (method: string, code: string, what: 'count' | 'sum') =>
-    metric(
+    metricSum(
       server.url,
       `modelctl_serve_grpc_request_duration_seconds_${what}`,
       `grpc_method="${method}"`,
@@ -133,15 +116,18 @@ describe('modelctl serve: gRPC calls in /metrics and the access log', () => {
     expect((await call(client, 'ModelInfer', malformed).done)?.code).toBe(status.INVALID_ARGUMENT);
 
     // cancelled by the client while queued: in flight until then, then CANCELLED (and dropped from the queue)
-    const droppedBefore = await metric(server.url, 'modelctl_serve_queue_dropped_total', 'CLIENT_CLOSED_REQUEST');
+    const droppedBefore = await metricSum(server.url, 'modelctl_serve_queue_dropped_total', 'CLIENT_CLOSED_REQUEST');
     const open = call(client, 'ModelInfer', INFER);
-    await until('a queued call', async () => (await metric(server.url, 'modelctl_serve_inference_queue_length')) === 1);
-    expect(await metric(server.url, 'modelctl_serve_grpc_requests_in_flight')).toBe(1);
+    await until(
+      'a queued call',
+      async () => (await metricSum(server.url, 'modelctl_serve_inference_queue_length')) === 1,
+    );
+    expect(await metricSum(server.url, 'modelctl_serve_grpc_requests_in_flight')).toBe(1);
     open.call.cancel();
     expect((await open.done)?.code).toBe(status.CANCELLED);
     await until('the cancelled call counted', async () => (await grpcCount('ModelInfer', 'CANCELLED')) === 1);
-    expect(await metric(server.url, 'modelctl_serve_grpc_requests_in_flight')).toBe(0);
-    expect(await metric(server.url, 'modelctl_serve_queue_dropped_total', 'CLIENT_CLOSED_REQUEST')).toBe(
+    expect(await metricSum(server.url, 'modelctl_serve_grpc_requests_in_flight')).toBe(0);
+    expect(await metricSum(server.url, 'modelctl_serve_queue_dropped_total', 'CLIENT_CLOSED_REQUEST')).toBe(
       droppedBefore + 1,
     );
 
@@ -168,8 +154,8 @@ describe('modelctl serve: gRPC calls in /metrics and the access log', () => {
     );
     expect(counted).toEqual(expected.map(([m, c, n]) => [m, c, n, n]));
     // nothing else: every call above counted once, under the service's name
-    expect(await metric(server.url, 'modelctl_serve_grpc_requests_total')).toBe(13);
-    expect(await metric(server.url, 'modelctl_serve_grpc_requests_total', `grpc_service="${SERVICE}"`)).toBe(13);
+    expect(await metricSum(server.url, 'modelctl_serve_grpc_requests_total')).toBe(13);
+    expect(await metricSum(server.url, 'modelctl_serve_grpc_requests_total', `grpc_service="${SERVICE}"`)).toBe(13);
     // timed to their end: the batched calls waited for the batch delay, the late one for its deadline
     expect(await grpcTimed('ModelInfer', 'OK', 'sum')).toBeGreaterThan(BATCH_DELAY_MS / 1000);
     expect(await grpcTimed('ModelInfer', 'DEADLINE_EXCEEDED', 'sum')).toBeGreaterThanOrEqual(0.2);
