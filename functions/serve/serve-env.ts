@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
 import { DrainEnv, ListenEnv, LogEnv } from '../../shared/config/env-fragments.js';
+import { DEFAULT_MAX_QUEUE, MAX_THREADS } from './early-thread-settings.js';
 
 /** The serve role's settings: the seed's names (MLFLOW_MODEL_URI, MODEL_LOCAL_PATH, PORT) and MLflow's own. */
 export const ServeEnv = z
@@ -17,8 +18,8 @@ export const ServeEnv = z
     ...ListenEnv,
     // Open Inference Protocol v2 over gRPC on this port (KServe's name for it); unset: no gRPC
     GRPC_PORT: z.coerce.number().int().min(0).max(65535).optional(),
-    SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(availableParallelism()),
-    SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(1024),
+    SERVE_MAX_CONCURRENCY: z.coerce.number().int().min(1).max(MAX_THREADS).default(availableParallelism()),
+    SERVE_MAX_QUEUE: z.coerce.number().int().min(0).default(DEFAULT_MAX_QUEUE),
     // adaptive batching (MLServer's max_batch_size / max_batch_time, Triton's dynamic batcher): rows per model call
     // unset: 128 on onnx, 1024 on pyfunc (load-served-model.ts)
     SERVE_MAX_BATCH_SIZE: z.coerce.number().int().min(1).max(65536).optional(),
