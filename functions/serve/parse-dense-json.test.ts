@@ -255,6 +255,53 @@ describe('parseDenseJsonRequest', () => {
     }
   });
 
+  it('reads `d.dddd` numbers (one digit, 1-4 decimals: their decimals read as one word) bit for bit as JSON.parse', () => {
+    const rand = seeded(41);
+    // every count of decimals, leading and trailing zeros in them, signs and -0, and what may follow: a comma, a
+    // comma and a space, a 5th decimal or more (the general loop's), an exponent, the row's end
+    const forms = [
+      '0.0',
+      '-0.0',
+      '-0.0000',
+      '9.9999',
+      '1.0001',
+      '5.5',
+      '-7.25',
+      '0.007',
+      '3.1000',
+      '1.23456',
+      '-2.999999',
+    ];
+    forms.push('4.5e3', '6.25E-2', '8.0625', '0.5', '-0.03125');
+    const values = [
+      ...forms,
+      ...Array.from({ length: 3000 }, (_v, i) => {
+        const decimals = 1 + (i % 6);
+        const text = `${Math.floor(rand() * 10)}.${digits(rand, decimals).padStart(decimals, '0')}`;
+        return `${rand() < 0.5 ? '-' : ''}${text}${i % 97 === 5 ? 'e-1' : ''}`;
+      }),
+    ];
+    for (const separator of [',', ', ']) {
+      const rows = Array.from({ length: 30 }, (_v, r) => `[${values.slice(r * 100, r * 100 + 100).join(separator)}]`);
+      for (const type of ['float32', 'float64'] as const) {
+        expect(denseFeed(`{"inputs": [${rows.join(',')}]}`, io(type))).not.toBeNull();
+        expectSameAsGeneral(`{"inputs": [${rows.join(',')}]}`, io(type));
+      }
+    }
+    // malformed after a digit and a dot, where the word is read: refused, as JSON.parse refuses them
+    for (const bad of ['1.,2', '1.a,2', '1.2.3,4', '1.2345.6,7', '1..5,2', '2.-5,1', '3.\u00ff,1']) {
+      const text = `{"inputs": [[${[...Array.from({ length: 30 }, () => '1.5'), bad, '2.5', '2.5', '2.5'].join(',')}]]}`;
+      expect(() => JSON.parse(text) as unknown).toThrow();
+      expect(parseDenseJsonRequest(bytes(text), io(), LIMIT)).toBeNull();
+    }
+    // bytes no UTF-8 text holds (0xfa-0xff: the word's digit test carries out of them) after the dot or a decimal
+    for (const tail of [[0xff], [0x31, 0xfa], [0x31, 0x32, 0xfe, 0x2c]]) {
+      const head = bytes(`{"inputs": [[${Array.from({ length: 30 }, () => '1.5').join(',')},1.`);
+      const text = new Uint8Array([...head, ...tail, ...bytes(',2.5,2.5,2.5]]}')]);
+      expect(parseDenseJsonRequest(text, io(), LIMIT)).toBeNull();
+    }
+  });
+
   it('refuses malformed numbers in the middle of a long array, as JSON.parse does', () => {
     const row = Array.from({ length: 40 }, (_v, i) => `${i % 3 ? '-' : ''}${i}.${i * 37}`);
     for (const bad of [

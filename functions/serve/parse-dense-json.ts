@@ -335,6 +335,7 @@ class DenseJsonReader {
   private readShortNumbers(at: number): number {
     const b = this.b;
     const data = this.data;
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     const end = b.length - SHORT_NUMBER_BYTES;
     let count = this.count;
     let i = at;
@@ -346,6 +347,18 @@ class DenseJsonReader {
       let c = b[i]!;
       let mantissa = c - ZERO;
       if (mantissa < 0 || mantissa > 9) return this.stopShort(start, count);
+      // the commonest form, `d.dddd,`: one digit, a dot, 1-4 decimals read as one word (decimalsIn)
+      if (b[i + 1] === DOT) {
+        const word = view.getInt32(i + 2, true);
+        const decimals = decimalsIn(word);
+        if (decimals > 0 && b[i + 2 + decimals] === COMMA) {
+          const scale = POW10[decimals]!;
+          data[count++] = ((mantissa * scale + digitsValue(word, decimals)) / scale) * (1 - 2 * negative);
+          const after = i + 3 + decimals;
+          i = b[after] === SPACE ? after + 1 : after;
+          continue;
+        }
+      }
       let digits = 1;
       c = b[++i]!;
       // a leading 0 takes no more digits: `01` stops below (not a comma), for the general loop to refuse. The byte
@@ -428,6 +441,26 @@ class DenseJsonReader {
   private allocate(length: number): Float32Array | Float64Array {
     return this.type === 'float32' ? new Float32Array(length) : new Float64Array(length);
   }
+}
+
+/**
+ * How many of a little-endian word's 4 bytes, from its first, are ASCII digits (0-4), without a branch per byte: a
+ * byte is a digit when its high nibble is 3 and adding 6 to it keeps it so. (A carry out of a byte >= 0xFA only
+ * reaches the bytes after it, past the first that is not a digit.)
+ */
+function decimalsIn(word: number): number {
+  const notDigits = ((word & 0xf0f0f0f0) ^ 0x30303030) | ((((word + 0x06060606) | 0) & 0xf0f0f0f0) ^ 0x30303030);
+  return notDigits === 0 ? 4 : (31 - Math.clz32(notDigits & -notDigits)) >>> 3;
+}
+
+/**
+ * The value of the first `n` (1-4) bytes of a little-endian word of ASCII digits, the first the most significant:
+ * the digits shifted to the word's top (zeros below), then pairs and pairs of pairs combined (no lane overflows).
+ */
+function digitsValue(word: number, n: number): number {
+  let v = (word - 0x30303030) << (32 - 8 * n);
+  v = (Math.imul(v, 10) + (v >>> 8)) & 0x00ff00ff;
+  return (Math.imul(v, 100) + (v >>> 16)) & 0xffff;
 }
 
 /** readShortNumbers stops this many bytes before the end: a number it takes and its comma are no longer */
