@@ -10,7 +10,12 @@ import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, Work
 import type { MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
-import { CLOSE_WAIT_FOR_LOADING_MS, startInferenceThreads, type InferenceThreads } from './start-inference-threads.js';
+import {
+  CLOSE_WAIT_FOR_LOADING_MS,
+  TASKS_PER_THREAD,
+  startInferenceThreads,
+  type InferenceThreads,
+} from './start-inference-threads.js';
 
 export interface InferencePool {
   /**
@@ -109,7 +114,8 @@ export async function createInferencePool(params: {
   const batchable = hasBatchDimension(toModelIo(report, params.signature));
   const maxBatchSize = batchable ? params.maxBatchSize : 1;
   let closing = false;
-  // the batcher is the one queue: it hands piscina at most one batch per thread, so piscina's own queue stays empty
+  // the batcher is the one queue: it hands piscina at most one batch per thread, and a full batch to wait behind it
+  // (TASKS_PER_THREAD), which piscina posts to that thread at once, so piscina's own queue stays empty
   const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
     runBatch: (tasks) =>
       (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)).catch((cause: unknown) => {
@@ -117,6 +123,8 @@ export async function createInferencePool(params: {
         throw closing ? shuttingDown(cause) : cause;
       }),
     slots: params.threads,
+    aheadSlots: params.threads * (TASKS_PER_THREAD - 1),
+    idleThread: started.idleThread,
     maxBatchSize,
     maxDelayMs: params.maxBatchDelayMs,
     maxQueue: params.maxQueue,
@@ -152,8 +160,9 @@ const no = (): boolean => false;
 
 /**
  * Starts the pool's other `threads - 1` threads, its first being ready. Piscina starts a thread (up to maxThreads)
- * for each task that no started thread can take at once: one describe per thread, all at once, has the first take
- * one and a new thread started for each of the others (the first answers them all as soon as it is free).
+ * for each task that no started thread can take at once: TASKS_PER_THREAD describes per thread, all at once, have
+ * the first take TASKS_PER_THREAD and a new thread started for each of the others (the first answers them all as
+ * soon as it is free).
  * @returns settles when every new thread has loaded the model (piscina's `workerCreate`), or one could not
  */
 function startOtherThreads(pool: Piscina, threads: number): Promise<void> {
@@ -170,7 +179,7 @@ function startOtherThreads(pool: Piscina, threads: number): Promise<void> {
     pool.on('workerCreate', onCreate);
     pool.once('error', reject);
   });
-  for (let i = 0; i < threads; i++) pool.run(DESCRIBE).catch(() => undefined);
+  for (let i = 0; i < threads * TASKS_PER_THREAD; i++) pool.run(DESCRIBE).catch(() => undefined);
   return loaded;
 }
 

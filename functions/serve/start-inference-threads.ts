@@ -14,13 +14,26 @@ export interface InferenceThreads {
   failed: Promise<never>;
   /** ends the threads (once: later calls get the same promise) */
   close: () => Promise<void>;
+  /** whether a started thread holds no task (as piscina counted them when it last handed one out) */
+  idleThread: () => boolean;
 }
+
+type LoadBalancer = NonNullable<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer']>;
+type PoolThread = Parameters<LoadBalancer>[1][number];
 
 /**
  * The longest a close waits for threads still loading the model (the pool's other threads, or the first one when
  * a signal comes during the start): ended inside onnxruntime-node's load, a thread aborts the whole process.
  */
 export const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
+
+/**
+ * Tasks a thread holds at once: the one it runs and the next one, posted to it while it runs (the batcher hands
+ * out a full batch ahead, adaptive-batcher.ts `aheadSlots`), so it starts that one without sleeping until the main
+ * thread has taken its answer and posted another. A thread runs its tasks one after the other (onnxruntime's run
+ * is synchronous); the second one's parsing may run before the first one's model call.
+ */
+export const TASKS_PER_THREAD = 2;
 
 /**
  * Starts the first of `threads` inference threads now; the model's settings follow with `provide()`.
@@ -31,16 +44,27 @@ export const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
  */
 export function startInferenceThreads(params: { threads: number; maxQueue: number }): InferenceThreads {
   const init = createThreadInit<WorkerInit>();
+  // the threads as piscina last listed them to hand out a task; their task counts are read live
+  let threads: PoolThread[] = [];
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
     workerData: init.ref,
     // one thread now, the others once it is ready (inference-pool.ts, startOtherThreads)
     minThreads: 1,
     maxThreads: params.threads,
-    // the batcher holds the queue (maxQueue); piscina only ever holds a batch per thread still starting
+    // the batcher holds the queue (maxQueue); piscina only ever holds the batches of threads still starting
     maxQueue: Math.max(params.maxQueue, params.threads),
     idleTimeout: Number.POSITIVE_INFINITY,
-    concurrentTasksPerWorker: 1,
+    concurrentTasksPerWorker: TASKS_PER_THREAD,
+    // piscina's own least-busy choice (an idle thread first, else the one with fewest tasks), keeping the list
+    loadBalancer: (_task, workers) => {
+      threads = workers;
+      let chosen: PoolThread | null = null;
+      for (const w of workers) {
+        if (w.currentUsage < TASKS_PER_THREAD && (chosen === null || w.currentUsage < chosen.currentUsage)) chosen = w;
+      }
+      return chosen;
+    },
     // no run/wait-time histograms (nobody reads them): per task they cost the main thread two clock reads and two
     // histogram records, and the thread a clock read around each run
     recordTiming: false,
@@ -59,6 +83,7 @@ export function startInferenceThreads(params: { threads: number; maxQueue: numbe
     },
     settled: settled.promise,
     failed,
+    idleThread: () => threads.some((w) => w.currentUsage === 0 && !w.terminating && !w.destroyed),
     close: () => {
       settled.resolve('closed');
       closed ??= pool.destroy();

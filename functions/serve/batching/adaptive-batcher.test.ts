@@ -302,4 +302,83 @@ describe('createAdaptiveBatcher', () => {
     expect(seen.map((s) => s.items)).toEqual([1, 2]);
     expect(Math.min(...seen[1]!.waits)).toBeGreaterThanOrEqual(0.015);
   });
+
+  it('hands a full batch ahead to a busy thread (aheadSlots), at most aheadSlots of them', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      maxBatchSize: 1,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    const all = [0, 1, 2].map((i) => batcher.submit(i));
+    await turn();
+    // 0 runs, 1 (a full batch: one item is all it can hold) waits in the thread behind it, 2 waits here
+    expect(rt.batches).toEqual([[0], [1]]);
+    expect(batcher.running()).toBe(2);
+    expect(batcher.queued()).toBe(1);
+    await rt.finishNext();
+    expect(rt.batches).toEqual([[0], [1], [2]]);
+    await rt.finishNext();
+    await rt.finishNext();
+    await expect(Promise.all(all)).resolves.toEqual(['done 0', 'done 1', 'done 2']);
+  });
+
+  it('keeps a partial batch until a slot is free, and hands it ahead once it is full', async () => {
+    const rt = manualRuntime<number>();
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      maxBatchSize: 4,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    await warmUp(batcher, rt, 0); // sizes known: one row each, 4 per batch
+    const all = [1, 2, 3, 4, 5, 6].map((i) => batcher.submit(i));
+    await turn();
+    // 1-4 fill a batch the free slot takes; 5-6 stay here while the slot is busy: a partial batch still grows
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4]]);
+    expect(batcher.queued()).toBe(2);
+    all.push(batcher.submit(7), batcher.submit(8));
+    await turn();
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4], [5, 6, 7, 8]]);
+    all.push(batcher.submit(9));
+    await turn();
+    await rt.finishNext(); // the thread goes on with 5-8: still no free slot for 9
+    expect(rt.batches).toHaveLength(3);
+    await rt.finishNext();
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]);
+    await rt.finishNext();
+    await expect(Promise.all(all)).resolves.toHaveLength(9);
+  });
+
+  it('gives a partial batch to a thread that is idle while another holds a batch ahead (idleThread)', async () => {
+    const rt = manualRuntime<number>();
+    let idle = false;
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      idleThread: () => idle,
+      maxBatchSize: 4,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    await warmUp(batcher, rt, 0);
+    const all = [1, 2, 3, 4].map((i) => batcher.submit(i));
+    await turn();
+    all.push(batcher.submit(5));
+    await turn();
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4]]);
+    idle = true;
+    all.push(batcher.submit(6));
+    await turn();
+    expect(rt.batches).toEqual([[0], [1, 2, 3, 4], [5, 6]]);
+    await rt.finishNext();
+    await rt.finishNext();
+    await expect(Promise.all(all)).resolves.toHaveLength(6);
+  });
 });
