@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { parseEnv } from '../../shared/config/parse-env.js';
+import path from 'node:path';
 import { earlyThreadSettings } from './early-thread-settings.js';
+import { toSessionOptions } from './load-served-model.js';
 import { ServeEnv } from './serve-env.js';
 
 /**
@@ -21,17 +23,46 @@ describe('earlyThreadSettings', () => {
     );
     let compared = 0;
     for (const env of envs) {
-      const parsed = parsedOrNull({ MODEL_LOCAL_PATH: '/models/m', ...env });
+      const withModel = { MODEL_LOCAL_PATH: '/models/m', ...env };
+      const parsed = parsedOrNull(withModel);
       const expected =
         parsed === null || parsed.SERVE_RUNTIME === 'pyfunc'
           ? null
           : { threads: parsed.SERVE_MAX_CONCURRENCY, maxQueue: parsed.SERVE_MAX_QUEUE };
-      expect([env, earlyThreadSettings(env)]).toEqual([env, expected]);
+      const early = earlyThreadSettings(withModel);
+      expect([env, early && { threads: early.threads, maxQueue: early.maxQueue }]).toEqual([env, expected]);
       if (expected !== null) compared++;
     }
     // both sides of the comparison are exercised: accepted values and refused ones
     expect(compared).toBeGreaterThan(50);
     expect(compared).toBeLessThan(envs.length);
+  });
+
+  it('guesses the session serve sets up for model.onnx in MODEL_LOCAL_PATH without onnx_session_options', () => {
+    let guessed = 0;
+    for (const intraOp of [undefined, '', '1', '2', '16', '0', '-1', '1.5', 'x']) {
+      for (const dir of ['/models/m', 'relative/model/', '/models/m/../n']) {
+        const env = { MODEL_LOCAL_PATH: dir, SERVE_INTRA_OP_THREADS: intraOp };
+        const parsed = parsedOrNull(env);
+        const guess = earlyThreadSettings(env)?.guess ?? null;
+        if (parsed === null) continue;
+        guessed += 1;
+        // what loadServedModel hands the threads for such a model (readMlmodel: the folder's model.onnx)
+        expect([env, guess]).toEqual([
+          env,
+          {
+            onnxPath: path.resolve(parsed.modelDir, 'model.onnx'),
+            sessionOptions: toSessionOptions({}, parsed.SERVE_INTRA_OP_THREADS),
+          },
+        ]);
+      }
+    }
+    expect(guessed).toBe(5 * 3);
+  });
+
+  it('guesses nothing without MODEL_LOCAL_PATH', () => {
+    expect(earlyThreadSettings({ MLFLOW_MODEL_URI: '/models/m' })?.guess).toBeNull();
+    expect(earlyThreadSettings({ MODEL_LOCAL_PATH: '' })?.guess).toBeNull();
   });
 });
 

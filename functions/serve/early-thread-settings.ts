@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { withoutEmpty } from '../../shared/config/parse-env.js';
+import { guessOnnxPath, guessSessionOptions, type SessionGuess } from './early-session.js';
 
 /** SERVE_MAX_CONCURRENCY's largest value and SERVE_MAX_QUEUE's default, here and in ServeEnv (serve-env.ts). */
 export const MAX_THREADS = 256;
@@ -9,6 +10,11 @@ export const DEFAULT_MAX_QUEUE = 1024;
 export interface EarlyThreadSettings {
   threads: number;
   maxQueue: number;
+  /**
+   * the session the first thread begins before the settings come: MODEL_LOCAL_PATH's model.onnx with the default
+   * session options (SERVE_INTRA_OP_THREADS); null without MODEL_LOCAL_PATH (or with a value ServeEnv refuses)
+   */
+  guess: SessionGuess | null;
 }
 
 /**
@@ -25,7 +31,12 @@ export function earlyThreadSettings(env: Record<string, string | undefined>): Ea
   const threads = integerOr(set.SERVE_MAX_CONCURRENCY, availableParallelism());
   const maxQueue = integerOr(set.SERVE_MAX_QUEUE, DEFAULT_MAX_QUEUE);
   if (threads === null || threads < 1 || threads > MAX_THREADS || maxQueue === null || maxQueue < 0) return null;
-  return { threads, maxQueue };
+  const intraOp = integerOr(set.SERVE_INTRA_OP_THREADS, 1);
+  const guess =
+    set.MODEL_LOCAL_PATH !== undefined && intraOp !== null && intraOp >= 1
+      ? { onnxPath: guessOnnxPath(set.MODEL_LOCAL_PATH), sessionOptions: guessSessionOptions(intraOp) }
+      : null;
+  return { threads, maxQueue, guess };
 }
 
 /** z.coerce.number().int(): Number() of the text, an integer; the default when unset. */

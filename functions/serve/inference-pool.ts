@@ -7,7 +7,7 @@ import { createAdaptiveBatcher, type BatchObserver, type BatchOutcome } from './
 import { hasBatchDimension } from './batching/has-batch-dimension.js';
 import { ownedBytes, packBodies } from './batching/pack-bodies.js';
 import type { BatchItemResult, InferenceTask, ScoringRefusal, ThreadReport, WorkerInit } from './inference-worker.js';
-import type { MappedOnnxModel } from './map-onnx-weights.js';
+import { withWeightsFolder, type MappedOnnxModel } from './map-onnx-weights.js';
 import { toModelIo } from './model-io.js';
 import type { ScoringAnswer, ScoringTask } from './scoring.js';
 import {
@@ -149,7 +149,7 @@ export async function createInferencePool(params: {
         bound.then(no, no),
       ]);
       if (!done) options?.stillBusy?.();
-      await started.close();
+      await started.close(bound);
     },
   };
 }
@@ -181,13 +181,6 @@ function startOtherThreads(pool: Piscina, threads: number): Promise<void> {
   });
   for (let i = 0; i < threads * TASKS_PER_THREAD; i++) pool.run(DESCRIBE).catch(() => undefined);
   return loaded;
-}
-
-/** Where onnxruntime resolves the external data of a model it loads from memory (it has no path to go by). */
-function withWeightsFolder(options: InferenceSession.SessionOptions, folder: string): InferenceSession.SessionOptions {
-  const session = { ...(options.extra?.session as Record<string, string> | undefined) };
-  session.model_external_initializers_file_folder_path = folder;
-  return { ...options, extra: { ...options.extra, session } };
 }
 
 /** One request, batching off: scored on its own in a thread. */

@@ -10,7 +10,7 @@ import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { moved } from './movable-answer.js';
 import { scoreMerged } from './batching/merge-runs.js';
-import { receiveThreadInit, type ThreadInitRef } from './thread-init.js';
+import { loadEarlySession, type InferenceWorkerData } from './early-session.js';
 import { badRequest } from './scoring-error.js';
 import { score, type ScoringAnswer, type ScoringLimits, type ScoringModel, type ScoringTask } from './scoring.js';
 
@@ -45,18 +45,19 @@ export interface ScoringRefusal {
   refused: { statusCode: number; code: ErrorCode; message: string };
 }
 
-// The thread starts before the main thread knows the model's settings (start-inference-threads.ts), and loads
-// onnxruntime only once it has them: up to then it runs only JavaScript, which an early process exit may end
-// without onnxruntime-node's abort.
-const init = await receiveThreadInit<WorkerInit>(workerData as ThreadInitRef);
-const { default: onnxruntime } = await import('onnxruntime-node');
-const session = await (init.mappedHeader
-  ? onnxruntime.InferenceSession.create(init.mappedHeader, init.sessionOptions)
-  : onnxruntime.InferenceSession.create(init.onnxPath, init.sessionOptions));
+// The thread starts before the main thread knows the model's settings (start-inference-threads.ts): it begins
+// the session it guesses they name, kept when they do (early-session.ts).
+const { init, onnxruntime, session } = (await loadEarlySession(workerData as InferenceWorkerData)) ?? (await closing());
 let model: ScoringModel | undefined;
 // Each thread proves (and warms) its own session on the example before piscina calls it ready, so the threads'
 // example runs overlap instead of following the slowest thread's start.
 const example = init.examplePath ? await runExample(init.examplePath) : null;
+
+/** The threads are closing (loadEarlySession): the thread waits to be ended, which the close does next. */
+function closing(): Promise<never> {
+  setInterval(() => undefined, 60_000);
+  return new Promise<never>(() => undefined);
+}
 
 /** Piscina calls this for each task: the response body (moved, not copied) or a refusal. */
 export default async function handle(task: InferenceTask): Promise<unknown> {

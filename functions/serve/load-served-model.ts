@@ -284,7 +284,7 @@ const GRAPH_LEVELS: Record<number, InferenceSession.SessionOptions['graphOptimiz
  * Maps MLflow's `onnx_session_options` (Python `SessionOptions` attribute names) to onnxruntime-node's.
  * @throws AppError naming an option that has no equivalent
  */
-function toSessionOptions(
+export function toSessionOptions(
   options: Record<string, unknown>,
   intraOpThreads: number | undefined,
 ): InferenceSession.SessionOptions {

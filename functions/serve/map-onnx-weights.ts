@@ -13,6 +13,7 @@
 // truncated or half-written file), so onnxruntime is never pointed at bytes that are not there.
 import { closeSync, fstatSync, openSync, readSync, realpathSync } from 'node:fs';
 import path from 'node:path';
+import type { InferenceSession } from 'onnxruntime-node';
 
 /** The model as a header onnxruntime reads from memory, its large weights mapped from the model file. */
 export interface MappedOnnxModel {
@@ -63,6 +64,19 @@ export function mapOnnxWeights(onnxPath: string, options: { minBytes?: number } 
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Where onnxruntime resolves the external data of a model it loads from memory (it has no path to go by): the
+ * session options of a mapped header (the main thread's settings and an inference thread's early session alike).
+ */
+export function withWeightsFolder(
+  options: InferenceSession.SessionOptions,
+  folder: string,
+): InferenceSession.SessionOptions {
+  const session = { ...(options.extra?.session as Record<string, string> | undefined) };
+  session.model_external_initializers_file_folder_path = folder;
+  return { ...options, extra: { ...options.extra, session } };
 }
 
 interface Mapping {

@@ -1,7 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import type { WorkerInit } from './inference-worker.js';
-import { createThreadInit } from './thread-init.js';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { InferenceWorkerData, SessionGuess } from './early-session.js';
+import { createThreadInit, whenNativeIdle } from './thread-init.js';
 
 /** The inference threads of a model, started before the model's settings are known. */
 export interface InferenceThreads {
@@ -12,8 +14,11 @@ export interface InferenceThreads {
   settled: Promise<'provided' | 'closed'>;
   /** rejects with the first thread's failure (piscina's 'error' event: a thread that cannot start) */
   failed: Promise<never>;
-  /** ends the threads (once: later calls get the same promise) */
-  close: () => Promise<void>;
+  /**
+   * ends the threads (once: later calls get the same promise), once none is inside onnxruntime-node's import or
+   * session creation (early-session.ts) or `waitBound` settles (default CLOSE_WAIT_FOR_LOADING_MS from now)
+   */
+  close: (waitBound?: Promise<unknown>) => Promise<void>;
   /** whether a started thread holds no task (as piscina counted them when it last handed one out) */
   idleThread: () => boolean;
 }
@@ -38,17 +43,23 @@ export const TASKS_PER_THREAD = 2;
 /**
  * Starts the first of `threads` inference threads now; the model's settings follow with `provide()`.
  * Cold start: the thread's own boot (Node's worker start-up, piscina, the scoring code; ~50 ms here) runs while
- * the main thread reads MLmodel and maps the weights, instead of after. Until `provide()`, a thread runs only
- * JavaScript: a process that exits early (a bad setting, a missing model) ends it without onnxruntime-node's
- * abort (c605d0b).
+ * the main thread parses the settings and reads MLmodel, instead of after; with a `guess`, so does its load of
+ * onnxruntime and the session (early-session.ts). A thread ended inside those aborts the whole process (c605d0b):
+ * `close()` waits for them first, so a process that exits early (a bad setting, a missing model) exits as it says.
  */
-export function startInferenceThreads(params: { threads: number; maxQueue: number }): InferenceThreads {
+export function startInferenceThreads(params: {
+  threads: number;
+  maxQueue: number;
+  /** the session the first thread begins before its settings come (early-session.ts) */
+  guess?: SessionGuess | null;
+}): InferenceThreads {
   const init = createThreadInit<WorkerInit>();
   // the threads as piscina last listed them to hand out a task; their task counts are read live
   let threads: PoolThread[] = [];
+  const workerData: InferenceWorkerData = { ...init.ref, guess: params.guess ?? null };
   const pool = new Piscina({
     filename: fileURLToPath(new URL('./inference-worker.js', import.meta.url)),
-    workerData: init.ref,
+    workerData,
     // one thread now, the others once it is ready (inference-pool.ts, startOtherThreads)
     minThreads: 1,
     maxThreads: params.threads,
@@ -84,9 +95,12 @@ export function startInferenceThreads(params: { threads: number; maxQueue: numbe
     settled: settled.promise,
     failed,
     idleThread: () => threads.some((w) => w.currentUsage === 0 && !w.terminating && !w.destroyed),
-    close: () => {
+    close: (waitBound) => {
       settled.resolve('closed');
-      closed ??= pool.destroy();
+      closed ??= whenNativeIdle(
+        init.ref,
+        waitBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false }),
+      ).then(() => pool.destroy());
       return closed;
     },
   };

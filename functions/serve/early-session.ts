@@ -1,0 +1,100 @@
+// An inference thread's onnxruntime session, begun before the main thread has read the model's settings (cold
+// start, issue 16). The first thread starts before zod, serve's settings and MLmodel are loaded: until the
+// settings come (~30 ms of the main thread's work later) it would only wait. So it guesses them from what serve
+// starts with (MODEL_LOCAL_PATH: the model file MLflow writes, model.onnx; the session options serve uses for a
+// model without onnx_session_options, and SERVE_INTRA_OP_THREADS) and loads onnxruntime and that session
+// meanwhile. The settings decide: the session is kept only when they name the same file and options (the same
+// header with the same mapped weights), else it is released and theirs created.
+import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type ort from 'onnxruntime-node';
+import type { WorkerInit } from './inference-worker.js';
+import { mapOnnxWeights, withWeightsFolder } from './map-onnx-weights.js';
+import { nativeWork, receiveThreadInit, threadInitProvided, type ThreadInitRef } from './thread-init.js';
+
+/** The session a thread creates before its settings come: the model file and options serve would likely pick. */
+export interface SessionGuess {
+  onnxPath: string;
+  sessionOptions: ort.InferenceSession.SessionOptions;
+}
+
+/** An inference thread's workerData (start-inference-threads.ts). */
+export interface InferenceWorkerData extends ThreadInitRef {
+  /** null: wait for the settings (a thread started after them, or no model folder to guess from) */
+  guess: SessionGuess | null;
+}
+
+/** The session options serve gives a model without onnx_session_options (load-served-model.ts toSessionOptions). */
+export function guessSessionOptions(intraOpThreads: number): ort.InferenceSession.SessionOptions {
+  return { executionProviders: ['cpu'], intraOpNumThreads: intraOpThreads, interOpNumThreads: 1 };
+}
+
+/** The guessed model file of a model folder: MLflow's onnx flavor saves it as model.onnx. */
+export function guessOnnxPath(modelDir: string): string {
+  return path.join(path.resolve(modelDir), 'model.onnx');
+}
+
+interface Loaded {
+  onnxruntime: typeof ort;
+  session: ort.InferenceSession;
+}
+
+/** The thread's settings and session; `early`: the session begun on the guess (they agreed). */
+export type EarlySession = Loaded & { init: WorkerInit; early: boolean };
+
+/**
+ * The thread's settings and its session: the one begun on the guess when the settings agree, else one created
+ * from them. Native work (onnxruntime's import, a session's creation) runs inside nativeWork, so the threads'
+ * close waits for it rather than aborting the process.
+ * @returns null once the threads are closing (the thread has nothing left to do)
+ * @throws what onnxruntime throws on the settings' own model (the guess's failure is not the model's)
+ */
+export async function loadEarlySession(data: InferenceWorkerData): Promise<EarlySession | null> {
+  const early =
+    data.guess && !threadInitProvided(data) ? await nativeWork(data, () => guessedSession(data.guess!)) : null;
+  const init = await receiveThreadInit<WorkerInit>(data);
+  if (early && sameSession(early, init))
+    return { onnxruntime: early.onnxruntime, session: early.session, init, early: true };
+  const loaded = await nativeWork(data, async () => {
+    await early?.session.release();
+    const { default: onnxruntime } = await import('onnxruntime-node');
+    const session = await (init.mappedHeader
+      ? onnxruntime.InferenceSession.create(init.mappedHeader, init.sessionOptions)
+      : onnxruntime.InferenceSession.create(init.onnxPath, init.sessionOptions));
+    return { onnxruntime, session };
+  });
+  return loaded && { ...loaded, init, early: false };
+}
+
+/** The session on the guess, as the main thread would set it up (its weights mapped); null when that fails. */
+async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySettings) | null> {
+  try {
+    const { default: onnxruntime } = await import('onnxruntime-node');
+    const mapped = mapOnnxWeights(guess.onnxPath);
+    const settings: EarlySettings = {
+      onnxPath: guess.onnxPath,
+      mappedHeader: mapped?.header ?? null,
+      sessionOptions: mapped ? withWeightsFolder(guess.sessionOptions, mapped.folder) : guess.sessionOptions,
+    };
+    const session = await (settings.mappedHeader
+      ? onnxruntime.InferenceSession.create(settings.mappedHeader, settings.sessionOptions)
+      : onnxruntime.InferenceSession.create(settings.onnxPath, settings.sessionOptions));
+    return { onnxruntime, session, ...settings };
+  } catch {
+    // a guess that does not load (no such file, a header mapMlmodel refuses, a model onnxruntime refuses): the
+    // settings' own load says what is wrong, as without the guess
+    return null;
+  }
+}
+
+type EarlySettings = Pick<WorkerInit, 'onnxPath' | 'mappedHeader' | 'sessionOptions'>;
+
+function sameSession(early: EarlySettings, init: WorkerInit): boolean {
+  return (
+    early.onnxPath === init.onnxPath &&
+    isDeepStrictEqual(early.sessionOptions, init.sessionOptions) &&
+    (early.mappedHeader === null || init.mappedHeader === null
+      ? early.mappedHeader === init.mappedHeader
+      : Buffer.compare(early.mappedHeader, init.mappedHeader) === 0)
+  );
+}
