@@ -108,7 +108,8 @@ export async function createInferencePool(params: {
     });
   });
   pool.on('error', () => undefined); // later thread crashes surface as failed runs; piscina replaces the thread
-  const allLoaded = startOtherThreads(pool, params.threads);
+  const others = startOthersLater(pool, params.threads);
+  const { allLoaded } = others;
   allLoaded.catch(() => undefined);
   const threads = [report];
   const batchable = hasBatchDimension(toModelIo(report, params.signature));
@@ -118,10 +119,12 @@ export async function createInferencePool(params: {
   // (TASKS_PER_THREAD), which piscina posts to that thread at once, so piscina's own queue stays empty
   const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
     runBatch: (tasks) =>
-      (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!)).catch((cause: unknown) => {
-        // the threads ended by close(), not failed: a 503 the server's shutdown explains, not an error per request
-        throw closing ? shuttingDown(cause) : cause;
-      }),
+      (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!))
+        .catch((cause: unknown) => {
+          // the threads ended by close(), not failed: a 503 the server's shutdown explains, not an error per request
+          throw closing ? shuttingDown(cause) : cause;
+        })
+        .finally(others.firstAnswered),
     slots: params.threads,
     aheadSlots: params.threads * (TASKS_PER_THREAD - 1),
     idleThread: started.idleThread,
@@ -138,6 +141,8 @@ export async function createInferencePool(params: {
     observeBatches: batcher.observe,
     close: async (options) => {
       closing = true;
+      // the other threads' start when it has not come yet: never (nothing of theirs to wait for)
+      const othersLoaded = others.cancel() ? allLoaded : Promise.resolve();
       // a thread terminated while onnxruntime creates its session aborts the whole process (onnxruntime-node throws
       // from native code: SIGABRT instead of exit 0 on a SIGTERM right after ready): let them finish loading first.
       // The same for a thread inside session.run (SIGABRT on a SIGTERM under load): the batches running now finish
@@ -145,7 +150,7 @@ export async function createInferencePool(params: {
       const idle = batcher.close(shuttingDown(undefined));
       const bound = options?.waitBound ?? delay(CLOSE_WAIT_FOR_LOADING_MS, undefined, { ref: false });
       const done = await Promise.race([
-        Promise.all([allLoaded.catch(() => undefined), idle]).then(yes),
+        Promise.all([othersLoaded.catch(() => undefined), idle]).then(yes),
         bound.then(no, no),
       ]);
       if (!done) options?.stillBusy?.();
@@ -157,6 +162,45 @@ export async function createInferencePool(params: {
 const DESCRIBE: InferenceTask = { kind: 'describe' };
 const yes = (): boolean => true;
 const no = (): boolean => false;
+
+/** How long after the first thread is ready the others start when no request has come (startOthersLater). */
+export const OTHER_THREADS_AFTER_MS = 100;
+
+/**
+ * The other threads' start, once the first request is answered (its batch settled) or OTHER_THREADS_AFTER_MS after
+ * ready without one, whichever comes first. Why: a thread's start (Node's worker boot, onnxruntime's session) takes
+ * a core for ~50-100 ms; started right at ready, the others' starts took the CPU the first requests needed, which
+ * come right then (Knative's activator forwards the request that woke the pod as soon as it is ready). Under load
+ * the first batch ends within milliseconds, so the others start about as soon as before.
+ */
+export function startOthersLater(
+  pool: Piscina,
+  threads: number,
+): { allLoaded: Promise<void>; firstAnswered: () => void; cancel: () => boolean } {
+  const loaded = Promise.withResolvers<void>();
+  let started = false;
+  const start = (): void => {
+    if (started) return;
+    started = true;
+    clearTimeout(timer);
+    startOtherThreads(pool, threads).then(loaded.resolve, loaded.reject);
+  };
+  const timer = setTimeout(start, OTHER_THREADS_AFTER_MS);
+  return {
+    allLoaded: loaded.promise,
+    // after the answer's own callbacks (its response written), not before them
+    firstAnswered: () => {
+      if (!started) setImmediate(start);
+    },
+    /** no start from now on; whether it had come (allLoaded then settles), else allLoaded never does */
+    cancel: () => {
+      if (started) return true;
+      started = true;
+      clearTimeout(timer);
+      return false;
+    },
+  };
+}
 
 /**
  * Starts the pool's other `threads - 1` threads, its first being ready. Piscina starts a thread (up to maxThreads)
