@@ -177,13 +177,13 @@ export function startOthersLater(
   pool: Piscina,
   threads: number,
 ): { allLoaded: Promise<void>; firstAnswered: () => void; cancel: () => boolean } {
-  const loaded = Promise.withResolvers<void>();
+  const loaded = Promise.withResolvers<undefined>();
   let started = false;
   const start = (): void => {
     if (started) return;
     started = true;
     clearTimeout(timer);
-    startOtherThreads(pool, threads).then(loaded.resolve, loaded.reject);
+    startOtherThreads(pool, threads).then(() => loaded.resolve(undefined), loaded.reject);
   };
   const timer = setTimeout(start, OTHER_THREADS_AFTER_MS);
   return {
