@@ -1,9 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
+import { cp, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceWorkerData } from './early-session.js';
-import { guessOnnxPath, guessSessionOptions } from './early-session.js';
+import { guessOnnxPath, guessSessionOptions, MAX_GUESSED_FOLDER_BYTES } from './early-session.js';
 import type { WorkerInit } from './inference-worker.js';
 import { createThreadInit, whenNativeIdle } from './thread-init.js';
 
@@ -80,6 +82,28 @@ describe('loadEarlySession', () => {
       options: settings.sessionOptions,
     });
     await thread.worker.terminate();
+  });
+
+  it('waits for the settings when the model folder is larger than a guess is worth', async () => {
+    // dense with one more file (sparse: no disk used) that puts its folder just past the bound
+    const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-early-session-'));
+    try {
+      await cp(DENSE, dir, { recursive: true });
+      await writeFile(path.join(dir, 'weights.bin'), '');
+      await truncate(path.join(dir, 'weights.bin'), MAX_GUESSED_FOLDER_BYTES);
+      const init = createThreadInit<WorkerInit>();
+      const thread = threadLoading({
+        ...init.ref,
+        guess: { onnxPath: guessOnnxPath(dir), sessionOptions: guessSessionOptions(1) },
+      });
+      await thread.started;
+      await new Promise((r) => setTimeout(r, 500)); // a guessed session would be loaded meanwhile
+      init.provide(await settingsOf(dir));
+      await expect(thread.loaded).resolves.toMatchObject({ early: false, inputs: ['X'] });
+      await thread.worker.terminate();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('loads the settings after a guess that does not load (no such file)', async () => {

@@ -5,6 +5,7 @@
 // model without onnx_session_options, and SERVE_INTRA_OP_THREADS) and loads onnxruntime and that session
 // meanwhile. The settings decide: the session is kept only when they name the same file and options (the same
 // header with the same mapped weights), else it is released and theirs created.
+import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type ort from 'onnxruntime-node';
@@ -33,6 +34,14 @@ export function guessSessionOptions(intraOpThreads: number): ort.InferenceSessio
 export function guessOnnxPath(modelDir: string): string {
   return path.join(path.resolve(modelDir), 'model.onnx');
 }
+
+/**
+ * The largest model folder a thread loads on a guess. The guess saves the settings' wait (tens of ms), which only
+ * matters where the load itself is short; a wrong guess (MLmodel sets onnx_session_options) costs a whole load,
+ * and a start that ends before the settings are used (a refused setting, a SIGTERM) waits for it (whenNativeIdle):
+ * for a large model that is seconds, so a larger folder waits for the settings as before.
+ */
+export const MAX_GUESSED_FOLDER_BYTES = 64 * 1024 * 1024;
 
 interface Loaded {
   onnxruntime: typeof ort;
@@ -70,6 +79,8 @@ export async function loadEarlySession(data: InferenceWorkerData): Promise<Early
 async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySettings) | null> {
   try {
     const { default: onnxruntime } = await import('onnxruntime-node');
+    statSync(guess.onnxPath); // no such file (e.g. a pyfunc model): no walk of its folder
+    if (folderBytesOver(path.dirname(guess.onnxPath), MAX_GUESSED_FOLDER_BYTES)) return null;
     const mapped = mapOnnxWeights(guess.onnxPath);
     const settings: EarlySettings = {
       onnxPath: guess.onnxPath,
@@ -85,6 +96,16 @@ async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySetti
     // settings' own load says what is wrong, as without the guess
     return null;
   }
+}
+
+/** Whether a model folder's files, links followed (a Hugging Face snapshot links into blobs/), hold more bytes. */
+function folderBytesOver(dir: string, limit: number): boolean {
+  let bytes = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile() || entry.isSymbolicLink()) bytes += statSync(path.join(entry.parentPath, entry.name)).size;
+    if (bytes > limit) return true;
+  }
+  return false;
 }
 
 type EarlySettings = Pick<WorkerInit, 'onnxPath' | 'mappedHeader' | 'sessionOptions'>;
