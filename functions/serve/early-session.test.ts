@@ -1,11 +1,12 @@
 import { describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
 import { cp, mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { InferenceWorkerData } from './early-session.js';
-import { guessOnnxPath, guessSessionOptions, MAX_GUESSED_FOLDER_BYTES } from './early-session.js';
+import { guessOnnxPath, guessSessionOptions, MAX_GUESSED_FOLDER_BYTES, mlmodelMatchesGuess } from './early-session.js';
 import type { WorkerInit } from './inference-worker.js';
 import { createThreadInit, whenNativeIdle } from './thread-init.js';
 
@@ -57,6 +58,37 @@ function threadLoading(data: InferenceWorkerData): {
   return { started: startedP, loaded, worker };
 }
 
+describe('mlmodelMatchesGuess', () => {
+  const DENSE_MLMODEL = readFileSync(path.join(DENSE, 'MLmodel'), 'utf8');
+  it("takes MLflow's onnx MLmodels with unset session options", () => {
+    expect(mlmodelMatchesGuess(DENSE_MLMODEL)).toBe(true);
+    expect(mlmodelMatchesGuess(readFileSync(path.join(IRIS, 'MLmodel'), 'utf8'))).toBe(true);
+    expect(mlmodelMatchesGuess(DENSE_MLMODEL.replaceAll('data: model.onnx', "data: 'model.onnx'"))).toBe(true);
+    expect(mlmodelMatchesGuess(DENSE_MLMODEL.replace('onnx_session_options: null', 'onnx_session_options: {}'))).toBe(
+      true,
+    );
+  });
+
+  it('refuses what would make the settings differ from the guess', () => {
+    const withOptions = [
+      'onnx_session_options: {graph_optimization_level: 99}',
+      'onnx_session_options:\n      intra_op_num_threads: 4',
+    ];
+    for (const options of withOptions)
+      expect([options, mlmodelMatchesGuess(DENSE_MLMODEL.replace('onnx_session_options: null', options))]).toEqual([
+        options,
+        false,
+      ]);
+    // another model file (the onnx flavor's or pyfunc's), or none (a pyfunc model)
+    expect(mlmodelMatchesGuess(DENSE_MLMODEL.replace('data: model.onnx', 'data: missing.onnx'))).toBe(false);
+    expect(mlmodelMatchesGuess(DENSE_MLMODEL.replaceAll('data: model.onnx', 'data: model.onnx.bak'))).toBe(false);
+    expect(
+      mlmodelMatchesGuess(readFileSync(path.join(ROOT, 'examples', 'models', 'iris-sklearn', 'MLmodel'), 'utf8')),
+    ).toBe(false);
+    expect(mlmodelMatchesGuess('')).toBe(false);
+  });
+});
+
 describe('loadEarlySession', () => {
   it('keeps the session begun on the guess when the settings name the same file and options', async () => {
     const init = createThreadInit<WorkerInit>();
@@ -98,6 +130,31 @@ describe('loadEarlySession', () => {
       });
       await thread.started;
       await new Promise((r) => setTimeout(r, 500)); // a guessed session would be loaded meanwhile
+      init.provide(await settingsOf(dir));
+      await expect(thread.loaded).resolves.toMatchObject({ early: false, inputs: ['X'] });
+      await thread.worker.terminate();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('creates no session on the guess for a model whose MLmodel sets session options', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-early-session-'));
+    try {
+      await cp(DENSE, dir, { recursive: true });
+      const mlmodel = readFileSync(path.join(dir, 'MLmodel'), 'utf8');
+      await writeFile(
+        path.join(dir, 'MLmodel'),
+        mlmodel.replace('onnx_session_options: null', 'onnx_session_options: {graph_optimization_level: 99}'),
+      );
+      const init = createThreadInit<WorkerInit>();
+      const thread = threadLoading({
+        ...init.ref,
+        guess: { onnxPath: guessOnnxPath(dir), sessionOptions: guessSessionOptions(1) },
+      });
+      await thread.started;
+      await new Promise((r) => setTimeout(r, 500)); // a guessed session would be loaded meanwhile
+      // the settings as the guess (as if the options were the default ones): only a session begun on the guess is kept
       init.provide(await settingsOf(dir));
       await expect(thread.loaded).resolves.toMatchObject({ early: false, inputs: ['X'] });
       await thread.worker.terminate();

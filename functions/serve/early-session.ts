@@ -5,7 +5,7 @@
 // model without onnx_session_options, and SERVE_INTRA_OP_THREADS) and loads onnxruntime and that session
 // meanwhile. The settings decide: the session is kept only when they name the same file and options (the same
 // header with the same mapped weights), else it is released and theirs created.
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type ort from 'onnxruntime-node';
@@ -79,8 +79,9 @@ export async function loadEarlySession(data: InferenceWorkerData): Promise<Early
 async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySettings) | null> {
   try {
     const { default: onnxruntime } = await import('onnxruntime-node');
-    statSync(guess.onnxPath); // no such file (e.g. a pyfunc model): no walk of its folder
-    if (folderBytesOver(path.dirname(guess.onnxPath), MAX_GUESSED_FOLDER_BYTES)) return null;
+    const dir = path.dirname(guess.onnxPath);
+    if (!mlmodelMatchesGuess(readFileSync(path.join(dir, 'MLmodel'), 'utf8'))) return null;
+    if (folderBytesOver(dir, MAX_GUESSED_FOLDER_BYTES)) return null;
     const mapped = mapOnnxWeights(guess.onnxPath);
     const settings: EarlySettings = {
       onnxPath: guess.onnxPath,
@@ -96,6 +97,22 @@ async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySetti
     // settings' own load says what is wrong, as without the guess
     return null;
   }
+}
+
+/**
+ * Whether an MLmodel's text can only lead to the guessed session: its flavors' data is model.onnx and its
+ * onnx_session_options are unset (MLflow writes `null`); either would make the settings differ, a whole load wasted
+ * on the path to ready (and a refused model's exit waiting for it). Read as text, not YAML (the thread has no YAML
+ * reader loaded, and the main thread's read decides anyway): a line these patterns miss only costs the guess.
+ */
+export function mlmodelMatchesGuess(text: string): boolean {
+  const data = [...text.matchAll(/^[ \t]+data:[ \t]*(.*?)[ \t]*$/gm)].map((m) => m[1] ?? '');
+  const options = [...text.matchAll(/^[ \t]+onnx_session_options:[ \t]*(.*?)[ \t]*$/gm)].map((m) => m[1] ?? '');
+  return (
+    data.length > 0 &&
+    data.every((d) => /^(['"]?)model\.onnx\1$/.test(d)) &&
+    options.every((o) => o === 'null' || o === '~' || o === '{}')
+  );
 }
 
 /** Whether a model folder's files, links followed (a Hugging Face snapshot links into blobs/), hold more bytes. */
