@@ -9,6 +9,7 @@ import { postLeftOpen } from '../testkit/invocations.js';
 import { EXAMPLE_MODELS, startModelctlServe, type ModelctlProcess } from '../testkit/modelctl-process.js';
 import { freePort } from '../testkit/peers/peer-run.js';
 import { metricSum, until } from '../testkit/metrics-scrape.js';
+import { FIXTURE_MODELS } from './fixture-models.js';
 
 const IRIS = path.join(EXAMPLE_MODELS, 'iris');
 const ROW = JSON.stringify({ inputs: [[5.1, 3.5, 1.4, 0.2]] });
@@ -122,4 +123,47 @@ describe('modelctl serve stopped under load whose clients went away', () => {
     }
     expect(failed).toEqual([]);
   }, 120_000);
+});
+
+describe('modelctl serve with a request handed ahead to the busy thread whose client went away', () => {
+  it('does not run it: dropped and counted as from the queue, and the next request waits for one batch only', async () => {
+    // one thread, requests larger than SERVE_MAX_BATCH_SIZE: each is a full batch, so while the thread runs one the
+    // next is handed ahead to wait in the thread itself (adaptive-batcher.ts aheadSlots)
+    const server = await startModelctlServe({
+      MODEL_LOCAL_PATH: path.join(FIXTURE_MODELS, 'heavy'),
+      SERVE_MAX_CONCURRENCY: '1',
+      SERVE_MAX_BATCH_SIZE: '32',
+    });
+    try {
+      const rows = (n: number) => JSON.stringify({ inputs: Array.from({ length: n }, (_v, i) => [i, 1, 2, 3]) });
+      const post = (body: string) => fetch(`${server.url}/invocations`, { method: 'POST', body, headers: JSON_TYPE });
+      const queued = () => metricSum(server.url, 'modelctl_serve_inference_queue_length');
+      const batches = () => metricSum(server.url, 'modelctl_serve_batch_size_count');
+      const dropped = () =>
+        metricSum(server.url, 'modelctl_serve_queue_dropped_total', 'reason="CLIENT_CLOSED_REQUEST"');
+      // the batcher learns the requests' size (rows): from now on one request fills a batch
+      expect((await post(rows(1024))).status).toBe(200);
+      const [batchesBefore, droppedBefore] = [await batches(), await dropped()];
+
+      const sentAt = performance.now();
+      const running = post(rows(4096)); // ~1 s of model run here
+      const gone = postLeftOpen(server.url, '/invocations', rows(4096));
+      // it waits in the thread (handed ahead), counted as queued until the thread starts it
+      await until('the request handed ahead', async () => (await queued()) === 1);
+      gone.destroy();
+      await until('its drop', async () => (await dropped()) - droppedBefore === 1);
+      expect(await queued()).toBe(0);
+      expect((await running).status).toBe(200);
+      const runMs = performance.now() - sentAt;
+      const lastAt = performance.now();
+      expect((await post(rows(1))).status).toBe(200);
+      // the last one waited for no model run of ~runMs in the thread: the one whose client left did not run
+      expect(performance.now() - lastAt).toBeLessThan(runMs / 2);
+      expect((await batches()) - batchesBefore).toBe(2);
+      expect((await dropped()) - droppedBefore).toBe(1);
+      expect(errorLines(server)).toEqual([]);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
 });

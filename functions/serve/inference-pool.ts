@@ -118,8 +118,8 @@ export async function createInferencePool(params: {
   // the batcher is the one queue: it hands piscina at most one batch per thread, and a full batch to wait behind it
   // (TASKS_PER_THREAD), which piscina posts to that thread at once, so piscina's own queue stays empty
   const batcher = createAdaptiveBatcher<ScoringTask, ScoringAnswer>({
-    runBatch: (tasks) =>
-      (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize) : runAlone(pool, tasks[0]!))
+    runBatch: (tasks, ahead) =>
+      (maxBatchSize > 1 ? runBatch(pool, tasks, maxBatchSize, ahead) : runAlone(pool, tasks[0]!, ahead))
         .catch((cause: unknown) => {
           // the threads ended by close(), not failed: a 503 the server's shutdown explains, not an error per request
           throw closing ? shuttingDown(cause) : cause;
@@ -228,9 +228,14 @@ function startOtherThreads(pool: Piscina, threads: number): Promise<void> {
 }
 
 /** One request, batching off: scored on its own in a thread. */
-async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<ScoringAnswer>[]> {
+async function runAlone(
+  pool: Piscina,
+  task: ScoringTask,
+  ahead: SharedArrayBuffer | undefined,
+): Promise<BatchOutcome<ScoringAnswer>[]> {
   const body = ownedBytes(task.body);
-  const message: InferenceTask = { ...task, kind: 'score', body };
+  const message: InferenceTask =
+    ahead === undefined ? { ...task, kind: 'score', body } : { ...task, kind: 'score', body, ahead };
   let result: ScoringAnswer | ScoringRefusal;
   try {
     result = (await pool.run(message, { transferList: [body.buffer] })) as ScoringAnswer | ScoringRefusal;
@@ -245,9 +250,17 @@ async function runAlone(pool: Piscina, task: ScoringTask): Promise<BatchOutcome<
  * Requests merged into one task: the thread scores them together and answers each on its own. Their small bodies
  * travel in one buffer (packBodies).
  */
-async function runBatch(pool: Piscina, tasks: ScoringTask[], maxRows: number): Promise<BatchOutcome<ScoringAnswer>[]> {
+async function runBatch(
+  pool: Piscina,
+  tasks: ScoringTask[],
+  maxRows: number,
+  ahead: SharedArrayBuffer | undefined,
+): Promise<BatchOutcome<ScoringAnswer>[]> {
   const packed = packBodies(tasks);
-  const message: InferenceTask = { kind: 'batch', tasks: packed.tasks, maxRows };
+  const message: InferenceTask =
+    ahead === undefined
+      ? { kind: 'batch', tasks: packed.tasks, maxRows }
+      : { kind: 'batch', tasks: packed.tasks, maxRows, ahead };
   let results: BatchItemResult[];
   try {
     results = (await pool.run(message, { transferList: packed.transfer })) as BatchItemResult[];

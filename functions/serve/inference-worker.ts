@@ -9,6 +9,7 @@ import { isAppError, type ErrorCode } from '../../shared/errors/app-error.js';
 import type { Signature } from '../../shared/model/signature.js';
 import { toModelIo, type ModelIo, type WireTensor } from './model-io.js';
 import { moved } from './movable-answer.js';
+import { startAhead } from './batching/ahead-control.js';
 import { scoreMerged } from './batching/merge-runs.js';
 import { loadEarlySession, type InferenceWorkerData } from './early-session.js';
 import { badRequest } from './scoring-error.js';
@@ -33,11 +34,12 @@ export interface ThreadReport {
   /** null without an example; else its time or the refusal of it */
   example: { ms: number } | ScoringRefusal | null;
 }
+/** `ahead`: the task was handed ahead to this busy thread; its requests cancelled meanwhile are skipped (ahead-control.ts) */
 export type InferenceTask =
   | { kind: 'describe' }
-  | ({ kind: 'score' } & ScoringTask)
+  | ({ kind: 'score'; ahead?: SharedArrayBuffer } & ScoringTask)
   /** requests merged by the adaptive batcher: scored together, the model called once per compatible group */
-  | { kind: 'batch'; tasks: ScoringTask[]; maxRows: number };
+  | { kind: 'batch'; tasks: ScoringTask[]; maxRows: number; ahead?: SharedArrayBuffer };
 /** One request of a batch: its answer or refusal, with its rows once they reached the model. */
 export type BatchItemResult = (ScoringAnswer | ScoringRefusal) & { rows?: number | undefined };
 /** A request the worker could not score, as the main thread turns it back into an AppError. */
@@ -65,26 +67,60 @@ export default async function handle(task: InferenceTask): Promise<unknown> {
     const report: ThreadReport = { inputs: session.inputMetadata, outputs: session.outputMetadata, example };
     return report;
   }
-  if (task.kind === 'batch') return scoreBatch(task.tasks, task.maxRows);
+  if (task.kind === 'batch') {
+    if (task.ahead === undefined) return scoreBatch(task.tasks, task.maxRows);
+    await modelTurn();
+    return scoreBatch(task.tasks, task.maxRows, startAhead(task.ahead));
+  }
+  if (task.ahead !== undefined) {
+    await modelTurn();
+    // a request cancelled while it waited here is not scored (the main thread has answered it)
+    if (startAhead(task.ahead)[0]) return SKIPPED;
+  }
   const answer = await scoreTask(task);
   return 'body' in answer ? moved(answer, [answer.body.buffer as ArrayBuffer]) : answer;
 }
 
-/** The batch's answers, each body's buffer transferred (moved, not copied) back to the main thread. */
-async function scoreBatch(tasks: ScoringTask[], maxRows: number): Promise<unknown> {
+/**
+ * The batch's answers, each body's buffer transferred (moved, not copied) back to the main thread. `cancelled`
+ * (a batch handed ahead): the requests cancelled while it waited are skipped, the others scored together.
+ */
+async function scoreBatch(tasks: ScoringTask[], maxRows: number, cancelled?: boolean[]): Promise<unknown> {
   model ??= { name: init.modelName, io: modelIo(), run };
   const scoring = model;
-  const settled = await scoreMerged({
-    tasks,
-    scoreOne: (task, runMerged) => score(task, { ...scoring, run: runMerged }, init.limits),
-    run,
-    maxRows,
-  });
-  const results: BatchItemResult[] = settled.map(({ result, rows }) =>
+  const kept = cancelled?.includes(true) ? tasks.filter((_, i) => !cancelled[i]) : tasks;
+  const settled =
+    kept.length === 0
+      ? []
+      : await scoreMerged({
+          tasks: kept,
+          scoreOne: (task, runMerged) => score(task, { ...scoring, run: runMerged }, init.limits),
+          run,
+          maxRows,
+        });
+  let results: BatchItemResult[] = settled.map(({ result, rows }) =>
     result.status === 'fulfilled' ? { ...result.value, rows } : { ...refusalOf(result.reason), rows },
   );
+  if (kept !== tasks) {
+    let next = 0;
+    results = cancelled!.map((skip) => (skip ? SKIPPED : results[next++]!));
+  }
   return moved(results, packAnswers(results));
 }
+
+/**
+ * Settles once the model runs queued before it have run: onnxruntime-node's run starts in a setImmediate, so a task
+ * handed ahead (ahead-control.ts) that arrives while the thread's previous task is between its parsing and its
+ * model run starts (and stops being cancellable) only after that run, not before it.
+ */
+function modelTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** What a thread answers for a request it skipped (cancelled while its batch waited ahead); the main thread ignores it. */
+const SKIPPED: ScoringRefusal = {
+  refused: { statusCode: 499, code: 'CLIENT_CLOSED_REQUEST', message: 'Cancelled before it ran' },
+};
 
 /** Answers up to this size travel back together in one buffer; a larger one in its own. */
 const PACK_MAX_BYTES = 64 * 1024;

@@ -1,13 +1,17 @@
 import { describe, expect, it } from '@jest/globals';
 import { AppError } from '../../../shared/errors/app-error.js';
 import { createAdaptiveBatcher, type BatchOutcome } from './adaptive-batcher.js';
+import { startAhead } from './ahead-control.js';
 
 /** A runtime whose batches finish when the test says so; records every batch it was given. */
 function manualRuntime<T>() {
   const batches: T[][] = [];
+  // per batch, its control when it was handed ahead
+  const aheads: (SharedArrayBuffer | undefined)[] = [];
   const finishers: (() => void)[] = [];
-  const runBatch = (items: T[]): Promise<BatchOutcome<string>[]> => {
+  const runBatch = (items: T[], ahead?: SharedArrayBuffer): Promise<BatchOutcome<string>[]> => {
     batches.push(items);
+    aheads.push(ahead);
     return new Promise((resolve) =>
       finishers.push(() => resolve(items.map((i) => ({ ok: true, value: `done ${String(i)}` })))),
     );
@@ -16,7 +20,7 @@ function manualRuntime<T>() {
     finishers.shift()?.();
     await new Promise((r) => setImmediate(r));
   };
-  return { batches, runBatch, finishNext };
+  return { batches, aheads, runBatch, finishNext };
 }
 
 const turn = () => new Promise((r) => setImmediate(r));
@@ -318,7 +322,7 @@ describe('createAdaptiveBatcher', () => {
     // 0 runs, 1 (a full batch: one item is all it can hold) waits in the thread behind it, 2 waits here
     expect(rt.batches).toEqual([[0], [1]]);
     expect(batcher.running()).toBe(2);
-    expect(batcher.queued()).toBe(1);
+    expect(batcher.queued()).toBe(2); // 1 still waits too, until the thread starts it
     await rt.finishNext();
     expect(rt.batches).toEqual([[0], [1], [2]]);
     await rt.finishNext();
@@ -380,5 +384,97 @@ describe('createAdaptiveBatcher', () => {
     await rt.finishNext();
     await rt.finishNext();
     await expect(Promise.all(all)).resolves.toHaveLength(6);
+  });
+
+  it('drops an item whose signal aborts while its batch waits ahead: the runtime skips it, nothing observes it as run', async () => {
+    const rt = manualRuntime<number>();
+    const batches: number[] = [];
+    const dropped: string[] = [];
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      maxBatchSize: 1,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    batcher.observe({ batch: (items) => batches.push(items), dropped: (reason) => dropped.push(reason.message) });
+    const first = batcher.submit(0);
+    const gone = new AbortController();
+    const second = batcher.submit(1, { signal: gone.signal });
+    await turn();
+    expect(rt.batches).toEqual([[0], [1]]);
+    expect(rt.aheads[0]).toBeUndefined();
+    expect(rt.aheads[1]).toBeInstanceOf(SharedArrayBuffer);
+    expect(batcher.queued()).toBe(1); // waits in the thread, not yet started
+    gone.abort(new Error('client left'));
+    await expect(second).rejects.toThrow('client left');
+    expect(dropped).toEqual(['client left']);
+    expect(batcher.queued()).toBe(0);
+    await rt.finishNext();
+    // the thread takes the batch ahead next: its one item was cancelled, so it skips it
+    expect(startAhead(rt.aheads[1]!)).toEqual([true]);
+    await rt.finishNext();
+    await expect(first).resolves.toBe('done 0');
+    expect(batches).toEqual([1]); // the skipped batch is no batch run
+    expect(batcher.running()).toBe(0);
+  });
+
+  it('runs an item of a batch ahead whose signal aborts after the runtime started the batch, and drops nothing', async () => {
+    const rt = manualRuntime<number>();
+    const dropped: string[] = [];
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      maxBatchSize: 1,
+      maxDelayMs: 0,
+      maxQueue: 100,
+    });
+    batcher.observe({ batch: () => undefined, dropped: (reason) => dropped.push(reason.message) });
+    const first = batcher.submit(0);
+    const late = new AbortController();
+    const second = batcher.submit(1, { signal: late.signal });
+    await turn();
+    expect(startAhead(rt.aheads[1]!)).toEqual([false]);
+    late.abort(new Error('too late'));
+    await rt.finishNext();
+    await rt.finishNext();
+    await expect(Promise.all([first, second])).resolves.toEqual(['done 0', 'done 1']);
+    expect(dropped).toEqual([]);
+  });
+
+  it('counts a batch handed ahead in the queue limit until the runtime starts it, and its wait until then', async () => {
+    const rt = manualRuntime<number>();
+    const seen: { items: number; waits: number[] }[] = [];
+    const batcher = createAdaptiveBatcher({
+      runBatch: rt.runBatch,
+      slots: 1,
+      aheadSlots: 1,
+      maxBatchSize: 1,
+      maxDelayMs: 0,
+      maxQueue: 1,
+    });
+    batcher.observe({ batch: (items, waits) => seen.push({ items, waits }) });
+    const ok = [batcher.submit(0)];
+    await turn();
+    ok.push(batcher.submit(1));
+    await turn();
+    expect(rt.batches).toEqual([[0], [1]]); // 1 went ahead, but still waits
+    expect(batcher.queued()).toBe(1);
+    await expect(batcher.submit(2)).rejects.toMatchObject({ code: 'SERVER_BUSY', statusCode: 503 });
+    await new Promise((r) => setTimeout(r, 20));
+    startAhead(rt.aheads[1]!); // the thread starts 1: it no longer waits
+    expect(batcher.queued()).toBe(0);
+    ok.push(batcher.submit(3));
+    await rt.finishNext(); // 0 ends; 3 goes ahead behind 1
+    expect(rt.batches).toEqual([[0], [1], [3]]);
+    await rt.finishNext();
+    startAhead(rt.aheads[2]!);
+    await rt.finishNext();
+    await expect(Promise.all(ok)).resolves.toEqual(['done 0', 'done 1', 'done 3']);
+    // 1's queue wait ran until the runtime started it (~20 ms), not until it was handed ahead
+    expect(seen.map((s) => s.items)).toEqual([1, 1, 1]);
+    expect(seen[1]!.waits[0]).toBeGreaterThanOrEqual(0.015);
   });
 });

@@ -1,4 +1,5 @@
 import { AppError } from '../../../shared/errors/app-error.js';
+import { aheadStartedAt, cancelAheadItem, createAheadControl } from './ahead-control.js';
 
 /** What a batch run answers for one of its items: its value, or the error of that item alone. */
 export type BatchOutcome<R> =
@@ -39,6 +40,21 @@ interface Waiting<T, R> {
   reject: (err: Error) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  /** the batch handed ahead that holds the item, and its index there */
+  ahead?: Ahead<T, R>;
+  index?: number;
+  /** cancelled while its batch waited ahead: the runtime skips it */
+  skipped?: boolean;
+}
+
+/** A batch handed ahead: it waits in a runtime thread, still cancellable, until the thread starts it. */
+interface Ahead<T, R> {
+  batch: Waiting<T, R>[];
+  /** shared with the runtime (ahead-control.ts) */
+  control: SharedArrayBuffer;
+  /** items not cancelled */
+  live: number;
+  started: boolean;
 }
 
 /**
@@ -63,10 +79,17 @@ interface Waiting<T, R> {
  * (one full batch each), that was ~8% of 2 cores left idle. A partial batch still waits for a free slot (it grows
  * meanwhile): fewer than `slots` batches out, or `idleThread()` (a thread ran its batch while another still holds
  * one ahead).
+ * A batch handed ahead still counts as queued (`queued()`, the `maxQueue` limit) until the runtime starts it, and
+ * its items' queue wait ends then; an item whose signal aborts before that is skipped (`runBatch`'s `ahead`
+ * control, ahead-control.ts) and dropped as from the queue.
  */
 export function createAdaptiveBatcher<T, R>(params: {
-  /** runs one batch on a slot: one outcome per item, in order; a rejection fails every item of the batch */
-  runBatch: (items: T[]) => Promise<BatchOutcome<R>[]>;
+  /**
+   * runs one batch on a slot: one outcome per item, in order; a rejection fails every item of the batch. `ahead`
+   * (a batch handed ahead): the runtime marks the batch started right before it scores it and skips the items
+   * cancelled before that (ahead-control.ts startAhead); their outcomes are ignored.
+   */
+  runBatch: (items: T[], ahead?: SharedArrayBuffer) => Promise<BatchOutcome<R>[]>;
   /** batches that may run at once (inference threads) */
   slots: number;
   /** full batches that may be handed out beyond `slots` while every slot is busy (see above) @default 0 */
@@ -96,6 +119,18 @@ export function createAdaptiveBatcher<T, R>(params: {
   // mean rows per item over recent batches (exponential moving average); unknown until the runtime reports one,
   // and until then a batch holds one item: a first burst of large requests must not become one long batch
   let meanSize: number | null = null;
+  // batches handed ahead and not yet ended
+  const aheadOut = new Set<Ahead<T, R>>();
+
+  /** items waiting: in the queue, and in batches handed ahead that the runtime has not started */
+  const waitingItems = (): number => {
+    let n = queue.length;
+    for (const out of aheadOut) {
+      if (!out.started) out.started = aheadStartedAt(out.control) !== null;
+      if (!out.started) n += out.live;
+    }
+    return n;
+  };
 
   const capacity = (): number =>
     meanSize === null ? 1 : Math.max(1, Math.floor(params.maxBatchSize / Math.max(1, meanSize)));
@@ -154,36 +189,73 @@ export function createAdaptiveBatcher<T, R>(params: {
     if (!mayDispatch()) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
+    const goesAhead = !slotFree();
     const batch = queue.splice(0, capacity());
-    const at = now();
-    for (const w of batch) w.signal?.removeEventListener('abort', w.onAbort!);
-    observer?.batch(
-      batch.length,
-      batch.map((w) => (at - w.enqueuedAt) / 1000),
-    );
+    let ahead: Ahead<T, R> | undefined;
+    if (goesAhead) {
+      // its items stay cancellable, and their queue wait runs on, until the runtime starts it (runOne)
+      ahead = { batch, control: createAheadControl(batch.length), live: batch.length, started: false };
+      for (let i = 0; i < batch.length; i++) {
+        batch[i]!.ahead = ahead;
+        batch[i]!.index = i;
+      }
+      aheadOut.add(ahead);
+    } else {
+      const at = now();
+      for (const w of batch) w.signal?.removeEventListener('abort', w.onAbort!);
+      observer?.batch(
+        batch.length,
+        batch.map((w) => (at - w.enqueuedAt) / 1000),
+      );
+    }
     running++;
-    void runOne(batch).finally(() => {
+    void runOne(batch, ahead).finally(() => {
       running--;
       if (running === 0) idle?.resolve(undefined);
       schedule(false);
     });
   };
 
-  const runOne = async (batch: Waiting<T, R>[]): Promise<void> => {
+  const runOne = async (batch: Waiting<T, R>[], ahead: Ahead<T, R> | undefined): Promise<void> => {
     let outcomes: BatchOutcome<R>[];
     try {
-      outcomes = await params.runBatch(batch.map((w) => w.item));
+      outcomes = await params.runBatch(
+        batch.map((w) => w.item),
+        ahead?.control,
+      );
     } catch (err) {
+      if (ahead) aheadEnded(ahead);
       for (const w of batch) w.reject(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    learnSizes(outcomes);
+    if (ahead) aheadEnded(ahead);
+    // the items skipped in the runtime were answered when cancelled; their outcomes mean nothing
+    learnSizes(ahead ? outcomes.filter((_, i) => !batch[i]!.skipped) : outcomes);
     batch.forEach((w, i) => {
+      if (w.skipped) return;
       const outcome = outcomes[i];
       if (!outcome) w.reject(new Error('the runtime answered fewer items than it was given'));
       else if (outcome.ok) w.resolve(outcome.value);
       else w.reject(outcome.error);
     });
+  };
+
+  /**
+   * A batch handed ahead has ended: its items' abort handling ends, and the batch is observed as it started in the
+   * runtime (its items cancelled before that left out; a batch the runtime never started is not observed).
+   */
+  const aheadEnded = (ahead: Ahead<T, R>): void => {
+    aheadOut.delete(ahead);
+    for (const w of ahead.batch) w.signal?.removeEventListener('abort', w.onAbort!);
+    const startedAt = aheadStartedAt(ahead.control);
+    if (startedAt === null || !observer) return;
+    const ran = ahead.batch.filter((w) => !w.skipped);
+    if (ran.length === 0) return;
+    const at = startedAt - performance.timeOrigin;
+    observer.batch(
+      ran.length,
+      ran.map((w) => Math.max(0, at - w.enqueuedAt) / 1000),
+    );
   };
 
   const learnSizes = (outcomes: BatchOutcome<R>[]): void => {
@@ -198,7 +270,7 @@ export function createAdaptiveBatcher<T, R>(params: {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(reasonOf(signal));
     if (closedBy) return Promise.reject(closedBy);
-    if (queue.length >= params.maxQueue && running >= params.slots) {
+    if (running >= params.slots && waitingItems() >= params.maxQueue) {
       return Promise.reject(
         new AppError({
           code: 'SERVER_BUSY',
@@ -212,8 +284,16 @@ export function createAdaptiveBatcher<T, R>(params: {
       if (signal) {
         // a request that gives up while queued leaves the queue: no thread computes an answer nobody reads
         waiting.onAbort = () => {
-          const at = queue.indexOf(waiting);
-          if (at >= 0) queue.splice(at, 1);
+          const { ahead } = waiting;
+          if (ahead) {
+            // its batch waits in a runtime thread: skipped there unless the thread has started it (then it runs)
+            if (!cancelAheadItem(ahead.control, waiting.index!)) return;
+            waiting.skipped = true;
+            ahead.live--;
+          } else {
+            const at = queue.indexOf(waiting);
+            if (at >= 0) queue.splice(at, 1);
+          }
           const reason = reasonOf(signal);
           observer?.dropped?.(reason);
           reject(reason);
@@ -227,7 +307,7 @@ export function createAdaptiveBatcher<T, R>(params: {
 
   return {
     submit,
-    queued: () => queue.length,
+    queued: waitingItems,
     running: () => running,
     observe: (o) => {
       observer = o;
