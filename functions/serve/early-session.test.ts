@@ -58,6 +58,31 @@ function threadLoading(data: InferenceWorkerData): {
   return { started: startedP, loaded, worker };
 }
 
+/**
+ * A thread guessing on a copy of dense changed by `change`, given (500 ms later, when a guessed session would be
+ * loaded) the settings the guess names (those of dense's default options): what it loaded.
+ */
+async function guessOnDenseCopy(change: (dir: string) => Promise<void>): Promise<unknown> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-early-session-'));
+  try {
+    await cp(DENSE, dir, { recursive: true });
+    await change(dir);
+    const init = createThreadInit<WorkerInit>();
+    const thread = threadLoading({
+      ...init.ref,
+      guess: { onnxPath: guessOnnxPath(dir), sessionOptions: guessSessionOptions(1) },
+    });
+    await thread.started;
+    await new Promise((r) => setTimeout(r, 500));
+    init.provide(await settingsOf(dir));
+    const loaded = await thread.loaded;
+    await thread.worker.terminate();
+    return loaded;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('mlmodelMatchesGuess', () => {
   const DENSE_MLMODEL = readFileSync(path.join(DENSE, 'MLmodel'), 'utf8');
   it("takes MLflow's onnx MLmodels with unset session options", () => {
@@ -118,49 +143,22 @@ describe('loadEarlySession', () => {
 
   it('waits for the settings when the model folder is larger than a guess is worth', async () => {
     // dense with one more file (sparse: no disk used) that puts its folder just past the bound
-    const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-early-session-'));
-    try {
-      await cp(DENSE, dir, { recursive: true });
+    const loaded = await guessOnDenseCopy(async (dir) => {
       await writeFile(path.join(dir, 'weights.bin'), '');
       await truncate(path.join(dir, 'weights.bin'), MAX_GUESSED_FOLDER_BYTES);
-      const init = createThreadInit<WorkerInit>();
-      const thread = threadLoading({
-        ...init.ref,
-        guess: { onnxPath: guessOnnxPath(dir), sessionOptions: guessSessionOptions(1) },
-      });
-      await thread.started;
-      await new Promise((r) => setTimeout(r, 500)); // a guessed session would be loaded meanwhile
-      init.provide(await settingsOf(dir));
-      await expect(thread.loaded).resolves.toMatchObject({ early: false, inputs: ['X'] });
-      await thread.worker.terminate();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
+    expect(loaded).toMatchObject({ early: false, inputs: ['X'] });
   });
 
   it('creates no session on the guess for a model whose MLmodel sets session options', async () => {
-    const dir = await mkdtemp(path.join(tmpdir(), 'modelctl-early-session-'));
-    try {
-      await cp(DENSE, dir, { recursive: true });
+    const loaded = await guessOnDenseCopy(async (dir) => {
       const mlmodel = readFileSync(path.join(dir, 'MLmodel'), 'utf8');
       await writeFile(
         path.join(dir, 'MLmodel'),
         mlmodel.replace('onnx_session_options: null', 'onnx_session_options: {graph_optimization_level: 99}'),
       );
-      const init = createThreadInit<WorkerInit>();
-      const thread = threadLoading({
-        ...init.ref,
-        guess: { onnxPath: guessOnnxPath(dir), sessionOptions: guessSessionOptions(1) },
-      });
-      await thread.started;
-      await new Promise((r) => setTimeout(r, 500)); // a guessed session would be loaded meanwhile
-      // the settings as the guess (as if the options were the default ones): only a session begun on the guess is kept
-      init.provide(await settingsOf(dir));
-      await expect(thread.loaded).resolves.toMatchObject({ early: false, inputs: ['X'] });
-      await thread.worker.terminate();
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
+    });
+    expect(loaded).toMatchObject({ early: false, inputs: ['X'] });
   });
 
   it('loads the settings after a guess that does not load (no such file)', async () => {

@@ -25,6 +25,22 @@ function manualRuntime<T>() {
 
 const turn = () => new Promise((r) => setImmediate(r));
 
+/** A batcher of one thread that may hold one batch ahead, batches of one item (overrides aside), no delay. */
+function oneThreadOneAhead<T>(
+  rt: ReturnType<typeof manualRuntime<T>>,
+  overrides: { maxBatchSize?: number; maxQueue?: number } = {},
+) {
+  return createAdaptiveBatcher({
+    runBatch: rt.runBatch,
+    slots: 1,
+    aheadSlots: 1,
+    maxBatchSize: 1,
+    maxDelayMs: 0,
+    maxQueue: 100,
+    ...overrides,
+  });
+}
+
 /** One request alone first: until the runtime has answered once, the batcher does not know request sizes. */
 async function warmUp<T>(
   batcher: { submit: (item: T) => Promise<unknown> },
@@ -309,14 +325,7 @@ describe('createAdaptiveBatcher', () => {
 
   it('hands a full batch ahead to a busy thread (aheadSlots), at most aheadSlots of them', async () => {
     const rt = manualRuntime<number>();
-    const batcher = createAdaptiveBatcher({
-      runBatch: rt.runBatch,
-      slots: 1,
-      aheadSlots: 1,
-      maxBatchSize: 1,
-      maxDelayMs: 0,
-      maxQueue: 100,
-    });
+    const batcher = oneThreadOneAhead(rt);
     const all = [0, 1, 2].map((i) => batcher.submit(i));
     await turn();
     // 0 runs, 1 (a full batch: one item is all it can hold) waits in the thread behind it, 2 waits here
@@ -332,14 +341,7 @@ describe('createAdaptiveBatcher', () => {
 
   it('keeps a partial batch until a slot is free, and hands it ahead once it is full', async () => {
     const rt = manualRuntime<number>();
-    const batcher = createAdaptiveBatcher({
-      runBatch: rt.runBatch,
-      slots: 1,
-      aheadSlots: 1,
-      maxBatchSize: 4,
-      maxDelayMs: 0,
-      maxQueue: 100,
-    });
+    const batcher = oneThreadOneAhead(rt, { maxBatchSize: 4 });
     await warmUp(batcher, rt, 0); // sizes known: one row each, 4 per batch
     const all = [1, 2, 3, 4, 5, 6].map((i) => batcher.submit(i));
     await turn();
@@ -390,14 +392,7 @@ describe('createAdaptiveBatcher', () => {
     const rt = manualRuntime<number>();
     const batches: number[] = [];
     const dropped: string[] = [];
-    const batcher = createAdaptiveBatcher({
-      runBatch: rt.runBatch,
-      slots: 1,
-      aheadSlots: 1,
-      maxBatchSize: 1,
-      maxDelayMs: 0,
-      maxQueue: 100,
-    });
+    const batcher = oneThreadOneAhead(rt);
     batcher.observe({ batch: (items) => batches.push(items), dropped: (reason) => dropped.push(reason.message) });
     const first = batcher.submit(0);
     const gone = new AbortController();
@@ -423,14 +418,7 @@ describe('createAdaptiveBatcher', () => {
   it('runs an item of a batch ahead whose signal aborts after the runtime started the batch, and drops nothing', async () => {
     const rt = manualRuntime<number>();
     const dropped: string[] = [];
-    const batcher = createAdaptiveBatcher({
-      runBatch: rt.runBatch,
-      slots: 1,
-      aheadSlots: 1,
-      maxBatchSize: 1,
-      maxDelayMs: 0,
-      maxQueue: 100,
-    });
+    const batcher = oneThreadOneAhead(rt);
     batcher.observe({ batch: () => undefined, dropped: (reason) => dropped.push(reason.message) });
     const first = batcher.submit(0);
     const late = new AbortController();
@@ -447,14 +435,7 @@ describe('createAdaptiveBatcher', () => {
   it('counts a batch handed ahead in the queue limit until the runtime starts it, and its wait until then', async () => {
     const rt = manualRuntime<number>();
     const seen: { items: number; waits: number[] }[] = [];
-    const batcher = createAdaptiveBatcher({
-      runBatch: rt.runBatch,
-      slots: 1,
-      aheadSlots: 1,
-      maxBatchSize: 1,
-      maxDelayMs: 0,
-      maxQueue: 1,
-    });
+    const batcher = oneThreadOneAhead(rt, { maxQueue: 1 });
     batcher.observe({ batch: (items, waits) => seen.push({ items, waits }) });
     const ok = [batcher.submit(0)];
     await turn();
