@@ -125,6 +125,51 @@ describe('modelctl serve stopped under load whose clients went away', () => {
   }, 120_000);
 });
 
+describe('modelctl serve with a request handed ahead to the busy thread whose deadline passed', () => {
+  it('does not run it: 504 and dropped as DEADLINE_EXCEEDED', async () => {
+    // as above; a large request takes more than twice the deadline of model run (~1.2 s on an idle 2-core machine),
+    // so the one handed ahead behind another reaches its deadline before the thread could start it
+    const server = await startModelctlServe({
+      MODEL_LOCAL_PATH: path.join(FIXTURE_MODELS, 'heavy'),
+      SERVE_MAX_CONCURRENCY: '1',
+      SERVE_MAX_BATCH_SIZE: '32',
+      MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT: '0.5',
+    });
+    try {
+      const rows = (n: number) => JSON.stringify({ inputs: Array.from({ length: n }, (_v, i) => [i, 1, 2, 3]) });
+      const post = (body: string) => fetch(`${server.url}/invocations`, { method: 'POST', body, headers: JSON_TYPE });
+      const dropped = () => metricSum(server.url, 'modelctl_serve_queue_dropped_total', 'reason="DEADLINE_EXCEEDED"');
+      expect((await post(rows(1024))).status).toBe(200);
+
+      // the thread is free again once a 1024-row request (~0.1 s of run) is answered 200 (one sent while the thread
+      // still runs times out uncomputed, as the one ahead): the time from a large request's send to then is its run.
+      // 1024 rows, not fewer: the batcher keeps seeing requests that fill a batch, which are handed ahead
+      const untilFree = async (sentAt: number) => {
+        await until('a request answered 200', async () => (await post(rows(1024))).status === 200, 30_000);
+        return performance.now() - sentAt;
+      };
+      let sentAt = performance.now();
+      expect((await post(rows(16384))).status).toBe(504);
+      const oneRunMs = await untilFree(sentAt);
+
+      const droppedBefore = await dropped();
+      sentAt = performance.now();
+      const running = post(rows(16384));
+      await new Promise((r) => setTimeout(r, 100)); // dispatched alone (sent together, both could share a batch)
+      const ahead = post(rows(16384));
+      // both are answered 504 at their deadline; the running one is still computed, the one ahead is not
+      expect((await ahead).status).toBe(504);
+      expect((await running).status).toBe(504);
+      expect((await dropped()) - droppedBefore).toBe(1);
+      const bothMs = await untilFree(sentAt);
+      // one model run, not two (the one ahead would double it)
+      expect(bothMs).toBeLessThan(oneRunMs * 1.5);
+    } finally {
+      await server.stop();
+    }
+  }, 60_000);
+});
+
 describe('modelctl serve with a request handed ahead to the busy thread whose client went away', () => {
   it('does not run it: dropped and counted as from the queue, and the next request waits for one batch only', async () => {
     // one thread, requests larger than SERVE_MAX_BATCH_SIZE: each is a full batch, so while the thread runs one the
