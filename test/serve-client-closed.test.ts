@@ -191,8 +191,10 @@ describe('modelctl serve with a request handed ahead to the busy thread whose cl
       const [batchesBefore, droppedBefore] = [await batches(), await dropped()];
 
       const sentAt = performance.now();
-      const running = post(rows(4096)); // ~1 s of model run here
-      const gone = postLeftOpen(server.url, '/invocations', rows(4096));
+      // ~1.3 s of model run on an idle 2-core machine: the time the test has to see the second request wait ahead and
+      // end its connection before the thread starts it (4096 rows, ~0.3 s, lost that race once in CI)
+      const running = post(rows(16384));
+      const gone = postLeftOpen(server.url, '/invocations', rows(16384));
       // it waits in the thread (handed ahead), counted as queued until the thread starts it
       await until('the request handed ahead', async () => (await queued()) === 1);
       gone.destroy();
