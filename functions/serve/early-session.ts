@@ -67,10 +67,7 @@ export async function loadEarlySession(data: InferenceWorkerData): Promise<Early
   const loaded = await nativeWork(data, async () => {
     await early?.session.release();
     const { default: onnxruntime } = await import('onnxruntime-node');
-    const session = await (init.mappedHeader
-      ? onnxruntime.InferenceSession.create(init.mappedHeader, init.sessionOptions)
-      : onnxruntime.InferenceSession.create(init.onnxPath, init.sessionOptions));
-    return { onnxruntime, session };
+    return { onnxruntime, session: await createSession(onnxruntime, init) };
   });
   return loaded && { ...loaded, init, early: false };
 }
@@ -88,10 +85,7 @@ async function guessedSession(guess: SessionGuess): Promise<(Loaded & EarlySetti
       mappedHeader: mapped?.header ?? null,
       sessionOptions: mapped ? withWeightsFolder(guess.sessionOptions, mapped.folder) : guess.sessionOptions,
     };
-    const session = await (settings.mappedHeader
-      ? onnxruntime.InferenceSession.create(settings.mappedHeader, settings.sessionOptions)
-      : onnxruntime.InferenceSession.create(settings.onnxPath, settings.sessionOptions));
-    return { onnxruntime, session, ...settings };
+    return { onnxruntime, session: await createSession(onnxruntime, settings), ...settings };
   } catch {
     // a guess that does not load (no such file, a header mapMlmodel refuses, a model onnxruntime refuses): the
     // settings' own load says what is wrong, as without the guess
@@ -126,6 +120,13 @@ function folderBytesOver(dir: string, limit: number): boolean {
 }
 
 type EarlySettings = Pick<WorkerInit, 'onnxPath' | 'mappedHeader' | 'sessionOptions'>;
+
+/** The session of these settings: from the model's header with its weights mapped, else from the model file. */
+function createSession(onnxruntime: typeof ort, settings: EarlySettings): Promise<ort.InferenceSession> {
+  return settings.mappedHeader
+    ? onnxruntime.InferenceSession.create(settings.mappedHeader, settings.sessionOptions)
+    : onnxruntime.InferenceSession.create(settings.onnxPath, settings.sessionOptions);
+}
 
 function sameSession(early: EarlySettings, init: WorkerInit): boolean {
   return (
