@@ -234,8 +234,7 @@ async function runAlone(
   ahead: SharedArrayBuffer | undefined,
 ): Promise<BatchOutcome<ScoringAnswer>[]> {
   const body = ownedBytes(task.body);
-  const message: InferenceTask =
-    ahead === undefined ? { ...task, kind: 'score', body } : { ...task, kind: 'score', body, ahead };
+  const message: InferenceTask = { ...task, kind: 'score', body, ...(ahead && { ahead }) };
   let result: ScoringAnswer | ScoringRefusal;
   try {
     result = (await pool.run(message, { transferList: [body.buffer] })) as ScoringAnswer | ScoringRefusal;
@@ -257,10 +256,7 @@ async function runBatch(
   ahead: SharedArrayBuffer | undefined,
 ): Promise<BatchOutcome<ScoringAnswer>[]> {
   const packed = packBodies(tasks);
-  const message: InferenceTask =
-    ahead === undefined
-      ? { kind: 'batch', tasks: packed.tasks, maxRows }
-      : { kind: 'batch', tasks: packed.tasks, maxRows, ahead };
+  const message: InferenceTask = { kind: 'batch', tasks: packed.tasks, maxRows, ...(ahead && { ahead }) };
   let results: BatchItemResult[];
   try {
     results = (await pool.run(message, { transferList: packed.transfer })) as BatchItemResult[];

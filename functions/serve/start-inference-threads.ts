@@ -36,7 +36,7 @@ export const CLOSE_WAIT_FOR_LOADING_MS = 10_000;
  * Tasks a thread holds at once: the one it runs and the next one, posted to it while it runs (the batcher hands
  * out a full batch ahead, adaptive-batcher.ts `aheadSlots`), so it starts that one without sleeping until the main
  * thread has taken its answer and posted another. A thread runs its tasks one after the other (onnxruntime's run
- * is synchronous); the second one's parsing may run before the first one's model call.
+ * is synchronous); the second one starts after the first one's model call (inference-worker.ts modelTurn).
  */
 export const TASKS_PER_THREAD = 2;
 
